@@ -1,0 +1,1 @@
+//! `cairn emulator`: a stand-in for ScyllaDB nodes (to be written).

@@ -1,0 +1,14 @@
+//! Cairn: a backup orchestrator for ScyllaDB clusters.
+//!
+//! Cairn reads and writes the ScyllaDB Manager backup layout, so a bucket written by one tool can
+//! be listed and restored by the other. The crate is organised as follows:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`spec`] | the backup format: locations, snapshot tags, remote paths, node manifests, keyspace/DC filters, `[dc:]N` limits, SSTable file names. Pure: no I/O beyond bytes. |
+//! | [`emulator`] | `cairn emulator`: a stand-in for a cluster of ScyllaDB nodes, each serving the Scylla REST API subset that backup and restore use over a real on-disk data directory. |
+//! | [`cli`] | the `cairn` command line: argument parsing and the subcommands' entry points. |
+
+pub mod cli;
+pub mod emulator;
+pub mod spec;

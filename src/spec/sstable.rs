@@ -1,0 +1,1 @@
+//! SSTable file names (to be written).
