@@ -1,1 +1,38 @@
-//! The `cairn` command line (to be written).
+//! The `cairn` command line: one binary, one subcommand per role.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
+//! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
+
+pub mod emulator;
+pub mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Backup orchestrator for ScyllaDB clusters, compatible with ScyllaDB Manager backups.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Output format for commands that print data.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = output::Format::Table)]
+    pub output: output::Format,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Emulate ScyllaDB nodes (REST API and data directories) for tests, demos and benchmarks.
+    Emulator(emulator::EmulatorArgs),
+}
+
+/// Runs the parsed command line to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Emulator(args) => runtime.block_on(emulator::run(args, cli.output)),
+    }
+}

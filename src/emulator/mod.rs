@@ -1,1 +1,106 @@
-//! `cairn emulator`: a stand-in for ScyllaDB nodes (to be written).
+//! `cairn emulator`: a stand-in for a cluster of ScyllaDB nodes, for tests, demos and benchmarks.
+//!
+//! One process hosts every node. Node i listens on its own loopback address (`base + i`) like a
+//! real node on its own IP, keeps a real data directory laid out as Scylla lays it out, and
+//! answers the Scylla REST API subset that backup and restore use, following Scylla's published
+//! API description. Controls that Scylla has no REST for live under `/emulator/`.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | cluster shape, addresses, dataset size, naming settings |
+//! | [`topology`] | node identities, DCs, racks, tokens, replica placement |
+//! | [`schema`] | keyspaces, replication, tables and their IDs |
+//! | [`node`] | one node's files: flush, compaction, snapshots, `upload/` loading |
+//! | [`sstable_writer`] | writing one SSTable's full component set |
+//! | [`dataset`] | the initial data of each node |
+//! | [`cluster`] | the shared state, the data-dir record, nodes going down and up |
+//! | [`scylla_api`] | the Scylla REST routes and the per-node fault/down layer |
+//! | [`controls`] | the `/emulator/` routes |
+//! | [`faults`] | injected latency and errors |
+//! | [`server`] | listeners per node address |
+//! | [`rng`] | seeded pseudo-randomness |
+
+pub mod cluster;
+pub mod config;
+pub mod controls;
+pub mod dataset;
+pub mod faults;
+pub mod node;
+pub mod rng;
+pub mod schema;
+pub mod scylla_api;
+pub mod server;
+pub mod sstable_writer;
+pub mod topology;
+
+use std::sync::Arc;
+
+pub use cluster::{Cluster, EmulatorError};
+pub use config::{Dataset, EmulatorConfig, NameFormat, NodeCounts};
+
+/// A running emulated cluster; dropping it does not stop the servers, [`Emulator::shutdown`] does.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    /// The shared cluster state.
+    cluster: Arc<Cluster>,
+}
+
+/// What an operator (or a test) needs to know about one node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeSummary {
+    /// The node's address.
+    pub address: String,
+    /// Scylla host ID.
+    pub host_id: String,
+    /// Datacenter.
+    pub dc: String,
+    /// Rack.
+    pub rack: String,
+    /// Data directory.
+    pub data_dir: String,
+    /// Base URL of the node's Scylla REST API.
+    pub api_url: String,
+}
+
+impl Emulator {
+    /// Creates (or reopens) the data directory and starts every node.
+    pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
+        Ok(Emulator { cluster: Cluster::start(config).await? })
+    }
+
+    /// The shared cluster state, for controls and assertions.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// The port every node's Scylla REST API listens on.
+    pub fn api_port(&self) -> u16 {
+        self.cluster.config.api_port
+    }
+
+    /// The port every node's Prometheus endpoint listens on.
+    pub fn prometheus_port(&self) -> u16 {
+        self.cluster.config.prometheus_port
+    }
+
+    /// Every node, in DC order.
+    pub fn nodes(&self) -> Vec<NodeSummary> {
+        self.cluster
+            .nodes
+            .iter()
+            .map(|n| NodeSummary {
+                address: n.id.address.to_string(),
+                host_id: n.id.host_id.to_string(),
+                dc: n.id.dc.clone(),
+                rack: n.id.rack.clone(),
+                data_dir: n.data_dir.display().to_string(),
+                api_url: format!("http://{}:{}", n.id.address, self.api_port()),
+            })
+            .collect()
+    }
+
+    /// Stops every node's servers.
+    pub fn shutdown(&self) {
+        self.cluster.shutdown();
+    }
+}

@@ -175,7 +175,7 @@ fn push_base36(out: &mut String, mut n: u64, width: usize) {
 }
 
 /// One SSTable component file name, parsed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SSTableName {
     /// For the legacy `ka` form only: the keyspace and table written into the name.
     pub legacy_prefix: Option<(String, String)>,

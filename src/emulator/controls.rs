@@ -1,0 +1,158 @@
+//! Controls Scylla has no REST for, under `/emulator/`, served by every node: write data, compact,
+//! create and drop tables, take nodes down and up, change gossip status, inject faults.
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `GET /emulator/cluster` | every node's address, host ID, DC, rack, data dir, up/down, status; the ports |
+//! | `POST /emulator/nodes/{address}/write?keyspace=&table=&bytes=` | adds writes to a memtable; a new SSTable appears at the next flush |
+//! | `POST /emulator/nodes/{address}/compact?keyspace=&table=` | major compaction: a new generation replaces the table's SSTables |
+//! | `POST /emulator/nodes/{address}/down`, `/up` | stops (connections refused, peers see it down) or restarts a node's API |
+//! | `POST /emulator/nodes/{address}/status?value=normal\|joining\|leaving` | sets the gossip status |
+//! | `GET`, `POST`, `DELETE /emulator/nodes/{address}/faults` | lists, adds (JSON [`Fault`]) or clears injected faults |
+//! | `POST /emulator/tables?keyspace=&table=[&replication=dc1:3,dc2:3][&tablets=true]` | creates a table on every node |
+//! | `DELETE /emulator/tables?keyspace=&table=` | drops a table on every node |
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::cluster::Cluster;
+use super::config::parse_size;
+use super::faults::Fault;
+use super::node::NodeStatus;
+use super::schema::Replication;
+use super::scylla_api::{ApiError, ApiResult, NodeCtx, blocking, flag, resolve_tables};
+
+/// Query parameters, as given.
+type Params = Query<std::collections::HashMap<String, String>>;
+
+/// The `/emulator/` routes of one node.
+pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
+    Router::new()
+        .route("/emulator/cluster", get(describe))
+        .route("/emulator/nodes/{address}/write", post(write))
+        .route("/emulator/nodes/{address}/compact", post(compact))
+        .route("/emulator/nodes/{address}/down", post(|s, p| set_up(s, p, false)))
+        .route("/emulator/nodes/{address}/up", post(|s, p| set_up(s, p, true)))
+        .route("/emulator/nodes/{address}/status", post(set_status))
+        .route("/emulator/nodes/{address}/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route("/emulator/tables", post(create_table).delete(drop_table))
+        .with_state(NodeCtx { cluster, index })
+}
+
+/// The node an `{address}` path segment names.
+fn node_index(ctx: &NodeCtx, address: &str) -> ApiResult<usize> {
+    ctx.cluster
+        .node_index(address)
+        .ok_or_else(|| ApiError { status: StatusCode::NOT_FOUND, message: format!("no emulated node has address {address}") })
+}
+
+/// A required, non-empty query parameter.
+fn required<'a>(q: &'a Params, name: &str) -> ApiResult<&'a String> {
+    q.get(name).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request(format!("missing parameter {name}")))
+}
+
+async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {
+    let c = &ctx.cluster;
+    let nodes: Vec<Value> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "address": n.id.address.to_string(),
+                "host_id": n.id.host_id,
+                "dc": n.id.dc,
+                "rack": n.id.rack,
+                "data_dir": n.data_dir.display().to_string(),
+                "up": n.is_up(),
+                "status": *n.status.lock().unwrap_or_else(|p| p.into_inner()),
+            })
+        })
+        .collect();
+    Json(json!({
+        "api_port": c.config.api_port,
+        "prometheus_port": c.config.prometheus_port,
+        "scylla_version": c.config.scylla_version,
+        "nodes": nodes,
+    }))
+}
+
+async fn write(State(ctx): State<NodeCtx>, Path(address): Path<String>, q: Params) -> ApiResult<StatusCode> {
+    let i = node_index(&ctx, &address)?;
+    let bytes = required(&q, "bytes")?;
+    let bytes = parse_size(bytes).ok_or_else(|| ApiError::bad_request(format!("bytes {bytes:?}: expected a size such as 4096 or 8MiB")))?;
+    let t = resolve_tables(&ctx.cluster, &[required(&q, "keyspace")?.clone()], &[required(&q, "table")?.clone()])?.remove(0);
+    ctx.cluster.nodes[i].write(&t, bytes);
+    Ok(StatusCode::OK)
+}
+
+async fn compact(State(ctx): State<NodeCtx>, Path(address): Path<String>, q: Params) -> ApiResult<StatusCode> {
+    let i = node_index(&ctx, &address)?;
+    let t = resolve_tables(&ctx.cluster, &[required(&q, "keyspace")?.clone()], &[required(&q, "table")?.clone()])?;
+    let node = ctx.cluster.nodes[i].clone();
+    blocking(move || Ok(node.compact(&t, true)?)).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn set_up(State(ctx): State<NodeCtx>, Path(address): Path<String>, up: bool) -> ApiResult<StatusCode> {
+    let i = node_index(&ctx, &address)?;
+    ctx.cluster.set_up(i, up).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn set_status(State(ctx): State<NodeCtx>, Path(address): Path<String>, q: Params) -> ApiResult<StatusCode> {
+    let i = node_index(&ctx, &address)?;
+    let value = required(&q, "value")?;
+    let status: NodeStatus = serde_json::from_value(json!(value))
+        .map_err(|_| ApiError::bad_request(format!("value {value:?}: expected normal, joining or leaving")))?;
+    *ctx.cluster.nodes[i].status.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    Ok(StatusCode::OK)
+}
+
+async fn list_faults(State(ctx): State<NodeCtx>, Path(address): Path<String>) -> ApiResult<Json<Vec<Fault>>> {
+    let i = node_index(&ctx, &address)?;
+    Ok(Json(ctx.cluster.nodes[i].faults.list()))
+}
+
+async fn add_fault(State(ctx): State<NodeCtx>, Path(address): Path<String>, Json(fault): Json<Fault>) -> ApiResult<StatusCode> {
+    let i = node_index(&ctx, &address)?;
+    if !fault.path.starts_with('/') {
+        return Err(ApiError::bad_request(format!("fault path {:?} must start with /", fault.path)));
+    }
+    if let Some(status) = fault.status.filter(|s| !(400..=599).contains(s)) {
+        return Err(ApiError::bad_request(format!("fault status {status} must be an error status (400-599)")));
+    }
+    ctx.cluster.nodes[i].faults.add(fault);
+    Ok(StatusCode::OK)
+}
+
+async fn clear_faults(State(ctx): State<NodeCtx>, Path(address): Path<String>) -> ApiResult<StatusCode> {
+    let i = node_index(&ctx, &address)?;
+    ctx.cluster.nodes[i].faults.clear();
+    Ok(StatusCode::OK)
+}
+
+async fn create_table(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
+    let (ks, table) = (required(&q, "keyspace")?.clone(), required(&q, "table")?.clone());
+    let replication = match q.get("replication").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(Replication::parse_nts(r).ok_or_else(|| {
+            ApiError::bad_request(format!("replication {r:?}: expected dc:rf pairs such as dc1:3,dc2:3"))
+        })?),
+    };
+    let tablets = flag(&q, "tablets")?.unwrap_or(false);
+    let cluster = ctx.cluster.clone();
+    blocking(move || Ok(cluster.create_table(&ks, &table, replication, tablets)?)).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn drop_table(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
+    let (ks, table) = (required(&q, "keyspace")?.clone(), required(&q, "table")?.clone());
+    let cluster = ctx.cluster.clone();
+    blocking(move || Ok(cluster.drop_table(&ks, &table)?)).await?;
+    Ok(StatusCode::OK)
+}
