@@ -155,13 +155,14 @@ pub struct Node {
 impl Node {
     /// A node whose data lives under `data_dir`.
     pub fn new(id: NodeIdentity, data_dir: PathBuf, seed: u64, name_format: NameFormat, shards: u32) -> Self {
+        let clock = DATASET_EPOCH_TICKS + id.index as u64 * 36_000_000_000;
         Node {
             id,
             data_dir,
             seed,
             name_format,
             // Nodes start their dataset clocks an hour apart, as nodes of a cluster do not flush in step.
-            disk: Mutex::new(Disk { uuid_clock: DATASET_EPOCH_TICKS + id.index as u64 * 36_000_000_000, ..Disk::default() }),
+            disk: Mutex::new(Disk { uuid_clock: clock, ..Disk::default() }),
             up: AtomicBool::new(true),
             status: Mutex::new(NodeStatus::Normal),
             faults: Faults::default(),
