@@ -57,7 +57,9 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
     config.shards = args.shards;
     config.scylla_version = args.scylla_version;
     tracing::info!(data_dir = %args.data_dir.display(), dataset = %args.dataset, "starting emulated cluster");
-    let emulator = Emulator::start(config).await.context("cannot start the emulator")?;
+    let emulator = Emulator::start(config)
+        .await
+        .context("cannot start the emulator")?;
     let nodes = emulator.nodes();
     match format {
         Format::Json => {
@@ -71,9 +73,20 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
         Format::Table => {
             let rows: Vec<Vec<String>> = nodes
                 .iter()
-                .map(|n| vec![n.address.clone(), n.dc.clone(), n.rack.clone(), n.host_id.clone(), n.data_dir.clone()])
+                .map(|n| {
+                    vec![
+                        n.address.clone(),
+                        n.dc.clone(),
+                        n.rack.clone(),
+                        n.host_id.clone(),
+                        n.data_dir.clone(),
+                    ]
+                })
                 .collect();
-            print!("{}", table(&["ADDRESS", "DC", "RACK", "HOST ID", "DATA DIR"], &rows));
+            print!(
+                "{}",
+                table(&["ADDRESS", "DC", "RACK", "HOST ID", "DATA DIR"], &rows)
+            );
             println!(
                 "\n{} nodes serving the Scylla REST API on port {} (Prometheus on {}). Controls: GET http://{}:{}/emulator/cluster. Ctrl-C stops.",
                 nodes.len(),
@@ -84,7 +97,9 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
             );
         }
     }
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     tracing::info!("stopping emulated cluster");
     emulator.shutdown();
     Ok(())

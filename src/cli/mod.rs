@@ -31,7 +31,9 @@ pub enum Command {
 
 /// Runs the parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Emulator(args) => runtime.block_on(emulator::run(args, cli.output)),
     }

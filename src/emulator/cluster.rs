@@ -103,9 +103,12 @@ impl Cluster {
         let topology = Topology::new(&config)?;
         let addresses: Vec<Ipv4Addr> = topology.nodes.iter().map(|n| n.address).collect();
         let io = |what: String| move |source| EmulatorError::Io { what, source };
-        let (api_port, api) = bind_all(&addresses, config.api_port).await.map_err(io("Scylla API port".into()))?;
-        let (prom_port, prom) =
-            bind_all(&addresses, config.prometheus_port).await.map_err(io("Prometheus port".into()))?;
+        let (api_port, api) = bind_all(&addresses, config.api_port)
+            .await
+            .map_err(io("Scylla API port".into()))?;
+        let (prom_port, prom) = bind_all(&addresses, config.prometheus_port)
+            .await
+            .map_err(io("Prometheus port".into()))?;
         config.api_port = api_port;
         config.prometheus_port = prom_port;
 
@@ -114,7 +117,13 @@ impl Cluster {
             .iter()
             .map(|id| {
                 let dir = config.data_dir.join(id.address.to_string()).join("data");
-                Arc::new(Node::new(id.clone(), dir, config.seed, config.name_format, config.shards))
+                Arc::new(Node::new(
+                    id.clone(),
+                    dir,
+                    config.seed,
+                    config.name_format,
+                    config.shards,
+                ))
             })
             .collect();
         let schema = {
@@ -122,7 +131,10 @@ impl Cluster {
             let nodes = nodes.clone();
             tokio::task::spawn_blocking(move || open_or_create(&config, &nodes))
                 .await
-                .map_err(|e| EmulatorError::Io { what: "preparing data".into(), source: io::Error::other(e) })??
+                .map_err(|e| EmulatorError::Io {
+                    what: "preparing data".into(),
+                    source: io::Error::other(e),
+                })??
         };
         let cluster = Arc::new(Cluster {
             config,
@@ -141,9 +153,21 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn spawn_servers(self: &Arc<Self>, i: usize, api: tokio::net::TcpListener, prom: tokio::net::TcpListener) -> (Server, Server) {
-        let api_router = scylla_api::router(self.clone(), i).merge(controls::router(self.clone(), i));
-        (Server::spawn(api, scylla_api::with_node_layers(api_router, self.clone(), i)), Server::spawn(prom, scylla_api::metrics_router(self.clone(), i)))
+    fn spawn_servers(
+        self: &Arc<Self>,
+        i: usize,
+        api: tokio::net::TcpListener,
+        prom: tokio::net::TcpListener,
+    ) -> (Server, Server) {
+        let api_router =
+            scylla_api::router(self.clone(), i).merge(controls::router(self.clone(), i));
+        (
+            Server::spawn(
+                api,
+                scylla_api::with_node_layers(api_router, self.clone(), i),
+            ),
+            Server::spawn(prom, scylla_api::metrics_router(self.clone(), i)),
+        )
     }
 
     /// Takes a node down (its API stops answering, peers report it down) or brings it back up.
@@ -157,7 +181,10 @@ impl Cluster {
             let prom = bind_one(node.id.address, self.config.prometheus_port).await;
             let what = format!("bringing {} up", node.id.address);
             let (api, prom) = (
-                api.map_err(|source| EmulatorError::Io { what: what.clone(), source })?,
+                api.map_err(|source| EmulatorError::Io {
+                    what: what.clone(),
+                    source,
+                })?,
                 prom.map_err(|source| EmulatorError::Io { what, source })?,
             );
             let servers = self.spawn_servers(i, api, prom);
@@ -196,10 +223,26 @@ impl Cluster {
     }
 
     /// Creates a table on every node.
-    pub fn create_table(&self, ks: &str, table: &str, replication: Option<Replication>, tablets: bool) -> Result<TableRef, EmulatorError> {
+    pub fn create_table(
+        &self,
+        ks: &str,
+        table: &str,
+        replication: Option<Replication>,
+        tablets: bool,
+    ) -> Result<TableRef, EmulatorError> {
         let mut schema = self.schema.write().unwrap_or_else(|p| p.into_inner());
-        let t = schema.create_table(self.config.seed, ks, table, replication, tablets, &self.config.nodes.0)?;
-        let t = TableRef { keyspace: ks.to_string(), table: t };
+        let t = schema.create_table(
+            self.config.seed,
+            ks,
+            table,
+            replication,
+            tablets,
+            &self.config.nodes.0,
+        )?;
+        let t = TableRef {
+            keyspace: ks.to_string(),
+            table: t,
+        };
         for node in &self.nodes {
             node.create_table_dir(&t)?;
         }
@@ -211,7 +254,10 @@ impl Cluster {
     pub fn drop_table(&self, ks: &str, table: &str) -> Result<(), EmulatorError> {
         let mut schema = self.schema.write().unwrap_or_else(|p| p.into_inner());
         let t = schema.drop_table(ks, table)?;
-        let t = TableRef { keyspace: ks.to_string(), table: t };
+        let t = TableRef {
+            keyspace: ks.to_string(),
+            table: t,
+        };
         for node in &self.nodes {
             node.drop_table_data(&t)?;
         }
@@ -221,7 +267,10 @@ impl Cluster {
 
     /// Gossip view: (address, up) of every node.
     pub fn liveness(&self) -> Vec<(String, bool)> {
-        self.nodes.iter().map(|n| (n.id.address.to_string(), n.is_up())).collect()
+        self.nodes
+            .iter()
+            .map(|n| (n.id.address.to_string(), n.is_up()))
+            .collect()
     }
 
     /// Addresses of nodes in a gossip status.
@@ -247,13 +296,19 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
     let schema_path = config.data_dir.join(SCHEMA_FILE);
     let io = |what: String| move |source| EmulatorError::Io { what, source };
     if record_path.exists() {
-        let text = fs::read_to_string(&record_path).map_err(io(format!("reading {}", record_path.display())))?;
+        let text = fs::read_to_string(&record_path)
+            .map_err(io(format!("reading {}", record_path.display())))?;
         let found: ClusterRecord = serde_json::from_str(&text)
             .map_err(|e| io(format!("reading {}", record_path.display()))(io::Error::other(e)))?;
         if found != record {
-            return Err(EmulatorError::Mismatch { path: record_path, found: found.describe(), wanted: record.describe() });
+            return Err(EmulatorError::Mismatch {
+                path: record_path,
+                found: found.describe(),
+                wanted: record.describe(),
+            });
         }
-        let text = fs::read_to_string(&schema_path).map_err(io(format!("reading {}", schema_path.display())))?;
+        let text = fs::read_to_string(&schema_path)
+            .map_err(io(format!("reading {}", schema_path.display())))?;
         let schema = serde_json::from_str(&text)
             .map_err(|e| io(format!("reading {}", schema_path.display()))(io::Error::other(e)))?;
         for node in nodes {
@@ -261,7 +316,8 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
         }
         return Ok(schema);
     }
-    fs::create_dir_all(&config.data_dir).map_err(io(format!("creating {}", config.data_dir.display())))?;
+    fs::create_dir_all(&config.data_dir)
+        .map_err(io(format!("creating {}", config.data_dir.display())))?;
     let schema = Schema::generated(config.seed, &config.nodes.0);
     let bytes = config.dataset.bytes_per_node();
     std::thread::scope(|scope| {
@@ -269,7 +325,9 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
             .iter()
             .map(|node| scope.spawn(|| dataset::populate(node, &schema, config.seed, bytes)))
             .collect();
-        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     })?;
     save_schema(&config.data_dir, &schema)?;
     let text = serde_json::to_string_pretty(&record).unwrap_or_default();
@@ -284,5 +342,8 @@ fn save_schema(dir: &Path, schema: &Schema) -> Result<(), EmulatorError> {
     let text = serde_json::to_string_pretty(schema).unwrap_or_default();
     fs::write(&tmp, text)
         .and_then(|()| fs::rename(&tmp, &path))
-        .map_err(|source| EmulatorError::Io { what: format!("writing {}", path.display()), source })
+        .map_err(|source| EmulatorError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
 }

@@ -54,12 +54,25 @@ impl FromStr for NodeCounts {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut out: Vec<(String, usize)> = Vec::new();
         for part in s.split(',').map(str::trim) {
-            let (dc, n) = part.split_once(':').ok_or_else(|| ConfigError::NodesShape(s.to_string()))?;
-            let dc_ok = !dc.is_empty() && dc.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            let n: usize = n.trim().parse().map_err(|_| ConfigError::NodesShape(s.to_string()))?;
-            let fail = |reason: String| ConfigError::Nodes { spec: s.to_string(), reason };
+            let (dc, n) = part
+                .split_once(':')
+                .ok_or_else(|| ConfigError::NodesShape(s.to_string()))?;
+            let dc_ok = !dc.is_empty()
+                && dc
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            let n: usize = n
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::NodesShape(s.to_string()))?;
+            let fail = |reason: String| ConfigError::Nodes {
+                spec: s.to_string(),
+                reason,
+            };
             if !dc_ok {
-                return Err(fail(format!("DC name {dc:?} may hold only letters, digits, '-', '_' and '.'")));
+                return Err(fail(format!(
+                    "DC name {dc:?} may hold only letters, digits, '-', '_' and '.'"
+                )));
             }
             if n == 0 {
                 return Err(fail(format!("DC {dc} needs at least one node")));
@@ -109,7 +122,9 @@ impl FromStr for Dataset {
         match s {
             "tiny" => Ok(Dataset::Tiny),
             "small" => Ok(Dataset::Small),
-            _ => parse_size(s).map(Dataset::Bytes).ok_or_else(|| ConfigError::Dataset(s.to_string())),
+            _ => parse_size(s)
+                .map(Dataset::Bytes)
+                .ok_or_else(|| ConfigError::Dataset(s.to_string())),
         }
     }
 }
@@ -218,9 +233,14 @@ impl EmulatorConfig {
         let last = base.checked_add(count.saturating_sub(1) as u32);
         match last {
             Some(last) if self.base_address.is_loopback() && Ipv4Addr::from(last).is_loopback() => {
-                Ok((0..count as u32).map(|i| Ipv4Addr::from(base + i)).collect())
+                Ok((0..count as u32)
+                    .map(|i| Ipv4Addr::from(base + i))
+                    .collect())
             }
-            _ => Err(ConfigError::Addresses { base: self.base_address, count }),
+            _ => Err(ConfigError::Addresses {
+                base: self.base_address,
+                count,
+            }),
         }
     }
 }
@@ -250,7 +270,10 @@ mod tests {
     #[test]
     fn parses_dataset_sizes() {
         assert_eq!("tiny".parse::<Dataset>().unwrap(), Dataset::Tiny);
-        assert_eq!("64MiB".parse::<Dataset>().unwrap(), Dataset::Bytes(64 << 20));
+        assert_eq!(
+            "64MiB".parse::<Dataset>().unwrap(),
+            Dataset::Bytes(64 << 20)
+        );
         assert_eq!("10G".parse::<Dataset>().unwrap(), Dataset::Bytes(10 << 30));
         assert_eq!(parse_size("4096"), Some(4096));
         assert!("huge".parse::<Dataset>().is_err());

@@ -36,24 +36,36 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
         .route("/emulator/cluster", get(describe))
         .route("/emulator/nodes/{address}/write", post(write))
         .route("/emulator/nodes/{address}/compact", post(compact))
-        .route("/emulator/nodes/{address}/down", post(|s, p| set_up(s, p, false)))
-        .route("/emulator/nodes/{address}/up", post(|s, p| set_up(s, p, true)))
+        .route(
+            "/emulator/nodes/{address}/down",
+            post(|s, p| set_up(s, p, false)),
+        )
+        .route(
+            "/emulator/nodes/{address}/up",
+            post(|s, p| set_up(s, p, true)),
+        )
         .route("/emulator/nodes/{address}/status", post(set_status))
-        .route("/emulator/nodes/{address}/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route(
+            "/emulator/nodes/{address}/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .route("/emulator/tables", post(create_table).delete(drop_table))
         .with_state(NodeCtx { cluster, index })
 }
 
 /// The node an `{address}` path segment names.
 fn node_index(ctx: &NodeCtx, address: &str) -> ApiResult<usize> {
-    ctx.cluster
-        .node_index(address)
-        .ok_or_else(|| ApiError { status: StatusCode::NOT_FOUND, message: format!("no emulated node has address {address}") })
+    ctx.cluster.node_index(address).ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no emulated node has address {address}"),
+    })
 }
 
 /// A required, non-empty query parameter.
 fn required<'a>(q: &'a Params, name: &str) -> ApiResult<&'a String> {
-    q.get(name).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request(format!("missing parameter {name}")))
+    q.get(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("missing parameter {name}")))
 }
 
 async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {
@@ -81,67 +93,122 @@ async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {
     }))
 }
 
-async fn write(State(ctx): State<NodeCtx>, Path(address): Path<String>, q: Params) -> ApiResult<StatusCode> {
+async fn write(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
     let i = node_index(&ctx, &address)?;
     let bytes = required(&q, "bytes")?;
-    let bytes = parse_size(bytes).ok_or_else(|| ApiError::bad_request(format!("bytes {bytes:?}: expected a size such as 4096 or 8MiB")))?;
-    let t = resolve_tables(&ctx.cluster, &[required(&q, "keyspace")?.clone()], &[required(&q, "table")?.clone()])?.remove(0);
+    let bytes = parse_size(bytes).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "bytes {bytes:?}: expected a size such as 4096 or 8MiB"
+        ))
+    })?;
+    let t = resolve_tables(
+        &ctx.cluster,
+        &[required(&q, "keyspace")?.clone()],
+        &[required(&q, "table")?.clone()],
+    )?
+    .remove(0);
     ctx.cluster.nodes[i].write(&t, bytes);
     Ok(StatusCode::OK)
 }
 
-async fn compact(State(ctx): State<NodeCtx>, Path(address): Path<String>, q: Params) -> ApiResult<StatusCode> {
+async fn compact(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
     let i = node_index(&ctx, &address)?;
-    let t = resolve_tables(&ctx.cluster, &[required(&q, "keyspace")?.clone()], &[required(&q, "table")?.clone()])?;
+    let t = resolve_tables(
+        &ctx.cluster,
+        &[required(&q, "keyspace")?.clone()],
+        &[required(&q, "table")?.clone()],
+    )?;
     let node = ctx.cluster.nodes[i].clone();
     blocking(move || Ok(node.compact(&t, true)?)).await?;
     Ok(StatusCode::OK)
 }
 
-async fn set_up(State(ctx): State<NodeCtx>, Path(address): Path<String>, up: bool) -> ApiResult<StatusCode> {
+async fn set_up(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+    up: bool,
+) -> ApiResult<StatusCode> {
     let i = node_index(&ctx, &address)?;
     ctx.cluster.set_up(i, up).await?;
     Ok(StatusCode::OK)
 }
 
-async fn set_status(State(ctx): State<NodeCtx>, Path(address): Path<String>, q: Params) -> ApiResult<StatusCode> {
+async fn set_status(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
     let i = node_index(&ctx, &address)?;
     let value = required(&q, "value")?;
-    let status: NodeStatus = serde_json::from_value(json!(value))
-        .map_err(|_| ApiError::bad_request(format!("value {value:?}: expected normal, joining or leaving")))?;
-    *ctx.cluster.nodes[i].status.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    let status: NodeStatus = serde_json::from_value(json!(value)).map_err(|_| {
+        ApiError::bad_request(format!(
+            "value {value:?}: expected normal, joining or leaving"
+        ))
+    })?;
+    *ctx.cluster.nodes[i]
+        .status
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = status;
     Ok(StatusCode::OK)
 }
 
-async fn list_faults(State(ctx): State<NodeCtx>, Path(address): Path<String>) -> ApiResult<Json<Vec<Fault>>> {
+async fn list_faults(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<Vec<Fault>>> {
     let i = node_index(&ctx, &address)?;
     Ok(Json(ctx.cluster.nodes[i].faults.list()))
 }
 
-async fn add_fault(State(ctx): State<NodeCtx>, Path(address): Path<String>, Json(fault): Json<Fault>) -> ApiResult<StatusCode> {
+async fn add_fault(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+    Json(fault): Json<Fault>,
+) -> ApiResult<StatusCode> {
     let i = node_index(&ctx, &address)?;
     if !fault.path.starts_with('/') {
-        return Err(ApiError::bad_request(format!("fault path {:?} must start with /", fault.path)));
+        return Err(ApiError::bad_request(format!(
+            "fault path {:?} must start with /",
+            fault.path
+        )));
     }
     if let Some(status) = fault.status.filter(|s| !(400..=599).contains(s)) {
-        return Err(ApiError::bad_request(format!("fault status {status} must be an error status (400-599)")));
+        return Err(ApiError::bad_request(format!(
+            "fault status {status} must be an error status (400-599)"
+        )));
     }
     ctx.cluster.nodes[i].faults.add(fault);
     Ok(StatusCode::OK)
 }
 
-async fn clear_faults(State(ctx): State<NodeCtx>, Path(address): Path<String>) -> ApiResult<StatusCode> {
+async fn clear_faults(
+    State(ctx): State<NodeCtx>,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
     let i = node_index(&ctx, &address)?;
     ctx.cluster.nodes[i].faults.clear();
     Ok(StatusCode::OK)
 }
 
 async fn create_table(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
-    let (ks, table) = (required(&q, "keyspace")?.clone(), required(&q, "table")?.clone());
+    let (ks, table) = (
+        required(&q, "keyspace")?.clone(),
+        required(&q, "table")?.clone(),
+    );
     let replication = match q.get("replication").filter(|r| !r.is_empty()) {
         None => None,
         Some(r) => Some(Replication::parse_nts(r).ok_or_else(|| {
-            ApiError::bad_request(format!("replication {r:?}: expected dc:rf pairs such as dc1:3,dc2:3"))
+            ApiError::bad_request(format!(
+                "replication {r:?}: expected dc:rf pairs such as dc1:3,dc2:3"
+            ))
         })?),
     };
     let tablets = flag(&q, "tablets")?.unwrap_or(false);
@@ -151,7 +218,10 @@ async fn create_table(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<Status
 }
 
 async fn drop_table(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
-    let (ks, table) = (required(&q, "keyspace")?.clone(), required(&q, "table")?.clone());
+    let (ks, table) = (
+        required(&q, "keyspace")?.clone(),
+        required(&q, "table")?.clone(),
+    );
     let cluster = ctx.cluster.clone();
     blocking(move || Ok(cluster.drop_table(&ks, &table)?)).await?;
     Ok(StatusCode::OK)

@@ -29,10 +29,18 @@ pub fn tier_sizes(rng: &mut Rng, bytes: u64) -> Vec<u64> {
 
 /// Writes a node's initial SSTables: `bytes_per_node` of user data over the dataset's tables,
 /// and small SSTables in every system table.
-pub fn populate(node: &Node, schema: &Schema, seed: u64, bytes_per_node: u64) -> Result<(), NodeError> {
+pub fn populate(
+    node: &Node,
+    schema: &Schema,
+    seed: u64,
+    bytes_per_node: u64,
+) -> Result<(), NodeError> {
     let node_part = node.id.index.to_string();
     for (keyspace, table) in schema.all_tables() {
-        let t = TableRef { keyspace: keyspace.name.clone(), table: table.clone() };
+        let t = TableRef {
+            keyspace: keyspace.name.clone(),
+            table: table.clone(),
+        };
         node.create_table_dir(&t)?;
         let mut rng = Rng::for_parts(seed, &["dataset", &node_part, &keyspace.name, &table.name]);
         let share = USER_DATASET
@@ -47,7 +55,9 @@ pub fn populate(node: &Node, schema: &Schema, seed: u64, bytes_per_node: u64) ->
                 let jitter = rng.range(85, 116) as f64 / 100.0;
                 tier_sizes(&mut rng, (bytes_per_node as f64 * share * jitter) as u64)
             }
-            None => (0..rng.range(1, 3)).map(|_| rng.range(1 << 10, 24 << 10)).collect(),
+            None => (0..rng.range(1, 3))
+                .map(|_| rng.range(1 << 10, 24 << 10))
+                .collect(),
         };
         node.seed_table(&t, &sizes)?;
     }

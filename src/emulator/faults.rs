@@ -61,10 +61,16 @@ impl Faults {
     pub fn take(&self, method: &str, path: &str) -> Option<Injection> {
         let mut list = self.lock();
         let i = list.iter().position(|f| {
-            path.starts_with(&f.path) && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            path.starts_with(&f.path)
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
         let fault = &mut list[i];
-        let injection = Injection { latency: Duration::from_millis(fault.latency_ms), status: fault.status };
+        let injection = Injection {
+            latency: Duration::from_millis(fault.latency_ms),
+            status: fault.status,
+        };
         if let Some(count) = fault.count.as_mut() {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -86,10 +92,23 @@ mod tests {
     #[test]
     fn counted_faults_expire_and_method_filters() {
         let faults = Faults::default();
-        faults.add(Fault { path: "/a".into(), method: Some("POST".into()), latency_ms: 0, status: Some(500), count: Some(2) });
+        faults.add(Fault {
+            path: "/a".into(),
+            method: Some("POST".into()),
+            latency_ms: 0,
+            status: Some(500),
+            count: Some(2),
+        });
         assert_eq!(faults.take("GET", "/a/b"), None);
-        assert_eq!(faults.take("post", "/a/b").and_then(|i| i.status), Some(500));
+        assert_eq!(
+            faults.take("post", "/a/b").and_then(|i| i.status),
+            Some(500)
+        );
         assert!(faults.take("POST", "/a").is_some());
-        assert_eq!(faults.take("POST", "/a"), None, "fault should expire after its count");
+        assert_eq!(
+            faults.take("POST", "/a"),
+            None,
+            "fault should expire after its count"
+        );
     }
 }

@@ -65,7 +65,9 @@ pub struct NodeSummary {
 impl Emulator {
     /// Creates (or reopens) the data directory and starts every node.
     pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
-        Ok(Emulator { cluster: Cluster::start(config).await? })
+        Ok(Emulator {
+            cluster: Cluster::start(config).await?,
+        })
     }
 
     /// The shared cluster state, for controls and assertions.

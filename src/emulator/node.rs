@@ -79,7 +79,11 @@ pub enum NodeError {
 
 /// Attaches the operation and path to an I/O error.
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> NodeError + 'a {
-    move |source| NodeError::Io { op, path: path.to_path_buf(), source }
+    move |source| NodeError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A table as the node's operations name it.
@@ -154,7 +158,13 @@ pub struct Node {
 
 impl Node {
     /// A node whose data lives under `data_dir`.
-    pub fn new(id: NodeIdentity, data_dir: PathBuf, seed: u64, name_format: NameFormat, shards: u32) -> Self {
+    pub fn new(
+        id: NodeIdentity,
+        data_dir: PathBuf,
+        seed: u64,
+        name_format: NameFormat,
+        shards: u32,
+    ) -> Self {
         let clock = DATASET_EPOCH_TICKS + id.index as u64 * 36_000_000_000;
         Node {
             id,
@@ -162,7 +172,10 @@ impl Node {
             seed,
             name_format,
             // Nodes start their dataset clocks an hour apart, as nodes of a cluster do not flush in step.
-            disk: Mutex::new(Disk { uuid_clock: clock, ..Disk::default() }),
+            disk: Mutex::new(Disk {
+                uuid_clock: clock,
+                ..Disk::default()
+            }),
             up: AtomicBool::new(true),
             status: Mutex::new(NodeStatus::Normal),
             faults: Faults::default(),
@@ -219,26 +232,48 @@ impl Node {
             }
             NameFormat::Uuid => {
                 let now = if disk.wall_clock {
-                    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| (d.as_nanos() / 100) as u64).unwrap_or(0)
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| (d.as_nanos() / 100) as u64)
+                        .unwrap_or(0)
                 } else {
                     0
                 };
-                let step = if disk.wall_clock { 1 } else { DATASET_STEP_TICKS };
+                let step = if disk.wall_clock {
+                    1
+                } else {
+                    DATASET_STEP_TICKS
+                };
                 disk.uuid_clock = now.max(disk.uuid_clock + step);
                 // The low bits play the part of the time-UUID's clock sequence and node: fixed per node.
                 // Variant bits `10`, as RFC 4122 asks.
-                let lsb = (mix(self.seed, &["uuid-node", &self.id.index.to_string()]) | (1 << 63)) & !(1 << 62);
+                let lsb = (mix(self.seed, &["uuid-node", &self.id.index.to_string()]) | (1 << 63))
+                    & !(1 << 62);
                 Ok(Generation::uuid_at(disk.uuid_clock, lsb))
             }
         }
     }
 
     /// Writes a new SSTable of `data` bytes into the table; used for flushes and the dataset.
-    fn write_new(&self, disk: &mut Disk, t: &TableRef, data: u64) -> Result<WrittenSSTable, NodeError> {
+    fn write_new(
+        &self,
+        disk: &mut Disk,
+        t: &TableRef,
+        data: u64,
+    ) -> Result<WrittenSSTable, NodeError> {
         let dir = self.table_dir(t);
         let generation = self.new_generation(disk, &dir)?;
         let name = SSTableName::new(FORMAT_VERSION, generation, DATA_COMPONENT);
-        let rng = Rng::for_parts(self.seed, &["data", &self.id.index.to_string(), &t.keyspace, &t.table.name, &generation.to_string()]);
+        let rng = Rng::for_parts(
+            self.seed,
+            &[
+                "data",
+                &self.id.index.to_string(),
+                &t.keyspace,
+                &t.table.name,
+                &generation.to_string(),
+            ],
+        );
         write_sstable(&dir, &name, data, rng).map_err(io_err("write SSTable in", &dir))
     }
 
@@ -253,7 +288,11 @@ impl Node {
 
     /// Adds `bytes` of writes to the table's memtable; they become an SSTable at the next flush.
     pub fn write(&self, t: &TableRef, bytes: u64) {
-        *self.lock().memtables.entry((t.keyspace.clone(), t.table.name.clone())).or_default() += bytes;
+        *self
+            .lock()
+            .memtables
+            .entry((t.keyspace.clone(), t.table.name.clone()))
+            .or_default() += bytes;
         let shard = (bytes as usize) % self.writes.len();
         self.writes[shard].fetch_add(bytes / 100 + 1, Ordering::Relaxed);
     }
@@ -264,7 +303,11 @@ impl Node {
         self.flush_locked(&mut disk, tables)
     }
 
-    fn flush_locked(&self, disk: &mut Disk, tables: &[TableRef]) -> Result<Vec<WrittenSSTable>, NodeError> {
+    fn flush_locked(
+        &self,
+        disk: &mut Disk,
+        tables: &[TableRef],
+    ) -> Result<Vec<WrittenSSTable>, NodeError> {
         let mut written = Vec::new();
         for t in tables {
             let key = (t.keyspace.clone(), t.table.name.clone());
@@ -308,10 +351,21 @@ impl Node {
     /// Takes snapshot `tag` of these tables: flush (unless skipped), then hard links of every live
     /// SSTable plus `manifest.json` and `schema.cql`. Fails, changing nothing, if any of the
     /// tables has the tag already.
-    pub fn snapshot(&self, tag: &str, tables: &[TableRef], skip_flush: bool) -> Result<(), NodeError> {
+    pub fn snapshot(
+        &self,
+        tag: &str,
+        tables: &[TableRef],
+        skip_flush: bool,
+    ) -> Result<(), NodeError> {
         let mut disk = self.lock();
-        if let Some(t) = tables.iter().find(|t| self.table_dir(t).join(SNAPSHOTS_DIR).join(tag).exists()) {
-            return Err(NodeError::SnapshotExists { keyspace: t.keyspace.clone(), tag: tag.to_string() });
+        if let Some(t) = tables
+            .iter()
+            .find(|t| self.table_dir(t).join(SNAPSHOTS_DIR).join(tag).exists())
+        {
+            return Err(NodeError::SnapshotExists {
+                keyspace: t.keyspace.clone(),
+                tag: tag.to_string(),
+            });
         }
         if !skip_flush {
             self.flush_locked(&mut disk, tables)?;
@@ -337,8 +391,16 @@ impl Node {
     }
 
     /// Scylla's per-table snapshot `manifest.json` (the newer, node-scoped form).
-    fn snapshot_manifest(&self, tag: &str, t: &TableRef, live: &BTreeMap<SSTableName, LiveSSTable>) -> String {
-        let created_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    fn snapshot_manifest(
+        &self,
+        tag: &str,
+        t: &TableRef,
+        live: &BTreeMap<SSTableName, LiveSSTable>,
+    ) -> String {
+        let created_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let sstables: Vec<serde_json::Value> = live
             .iter()
             .map(|(name, s)| {
@@ -370,7 +432,10 @@ impl Node {
     }
 
     /// Every snapshot on the node with each table's share, as `GET /storage_service/snapshots`.
-    pub fn snapshot_details(&self, tables: &[TableRef]) -> Result<BTreeMap<String, Vec<SnapshotEntry>>, NodeError> {
+    pub fn snapshot_details(
+        &self,
+        tables: &[TableRef],
+    ) -> Result<BTreeMap<String, Vec<SnapshotEntry>>, NodeError> {
         let _disk = self.lock();
         let mut out: BTreeMap<String, Vec<SnapshotEntry>> = BTreeMap::new();
         for t in tables {
@@ -387,7 +452,10 @@ impl Node {
                         live += size;
                     }
                 }
-                let tag = tag.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let tag = tag
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 out.entry(tag).or_default().push(SnapshotEntry {
                     ks: t.keyspace.clone(),
                     cf: t.table.name.clone(),
@@ -400,7 +468,11 @@ impl Node {
     }
 
     /// Removes snapshot `tag` (every snapshot when `None`) from these tables.
-    pub fn delete_snapshots(&self, tag: Option<&str>, tables: &[TableRef]) -> Result<(), NodeError> {
+    pub fn delete_snapshots(
+        &self,
+        tag: Option<&str>,
+        tables: &[TableRef],
+    ) -> Result<(), NodeError> {
         let _disk = self.lock();
         for t in tables {
             let snaps = self.table_dir(t).join(SNAPSHOTS_DIR);
@@ -426,10 +498,17 @@ impl Node {
         for (name, s) in &found {
             let toc = name.with_component(TOC_COMPONENT);
             if !s.files.contains(&toc.to_string()) {
-                return Err(NodeError::Incomplete { dir: upload, sstable: name.to_string(), component: TOC_COMPONENT.into() });
+                return Err(NodeError::Incomplete {
+                    dir: upload,
+                    sstable: name.to_string(),
+                    component: TOC_COMPONENT.into(),
+                });
             }
             let listed = read_toc(&upload, &toc).map_err(io_err("read", &upload))?;
-            if let Some(missing) = listed.iter().find(|c| !s.files.contains(&name.with_component(c).to_string())) {
+            if let Some(missing) = listed
+                .iter()
+                .find(|c| !s.files.contains(&name.with_component(c).to_string()))
+            {
                 return Err(NodeError::Incomplete {
                     dir: upload,
                     sstable: toc.to_string(),
@@ -439,13 +518,22 @@ impl Node {
         }
         for (name, s) in &found {
             let generation = self.new_generation(&mut disk, &dir)?;
-            let renamed = SSTableName { generation, ..name.clone() };
+            let renamed = SSTableName {
+                generation,
+                ..name.clone()
+            };
             // TOC last, so the SSTable becomes visible whole.
             let mut files: Vec<&String> = s.files.iter().collect();
             files.sort_by_key(|f| f.ends_with(TOC_COMPONENT));
             for file in files {
-                let component = file.parse::<SSTableName>().map(|n| n.component).unwrap_or_default();
-                let (from, to) = (upload.join(file), dir.join(renamed.with_component(&component).to_string()));
+                let component = file
+                    .parse::<SSTableName>()
+                    .map(|n| n.component)
+                    .unwrap_or_default();
+                let (from, to) = (
+                    upload.join(file),
+                    dir.join(renamed.with_component(&component).to_string()),
+                );
                 fs::rename(&from, &to).map_err(io_err("move", &from))?;
             }
         }
@@ -454,7 +542,10 @@ impl Node {
 
     /// Bytes of the table's live SSTables.
     pub fn live_bytes(&self, t: &TableRef) -> Result<u64, NodeError> {
-        Ok(live_sstables(&self.table_dir(t))?.values().map(|s| s.total_size).sum())
+        Ok(live_sstables(&self.table_dir(t))?
+            .values()
+            .map(|s| s.total_size)
+            .sum())
     }
 
     /// Removes a dropped table's live SSTables; its snapshots stay, as with Scylla's auto-snapshot.
@@ -489,8 +580,12 @@ pub struct LiveSSTable {
 pub fn live_sstables(dir: &Path) -> Result<BTreeMap<SSTableName, LiveSSTable>, NodeError> {
     let mut out: BTreeMap<SSTableName, LiveSSTable> = BTreeMap::new();
     for path in list_dir(dir)? {
-        let Some(file) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        let Ok(name) = file.parse::<SSTableName>() else { continue };
+        let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Ok(name) = file.parse::<SSTableName>() else {
+            continue;
+        };
         let meta = fs::metadata(&path).map_err(io_err("stat", &path))?;
         if !meta.is_file() {
             continue;

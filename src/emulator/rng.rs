@@ -10,7 +10,9 @@ pub struct Rng {
 impl Rng {
     /// A generator for one purpose, derived from the seed and the parts naming that purpose.
     pub fn for_parts(seed: u64, parts: &[&str]) -> Self {
-        Rng { state: mix(seed, parts) }
+        Rng {
+            state: mix(seed, parts),
+        }
     }
 
     /// The next 64 random bits.
@@ -22,7 +24,11 @@ impl Rng {
 
     /// A number in `lo..hi` (`lo` when the range is empty).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo { lo } else { lo + self.next_u64() % (hi - lo) }
+        if hi <= lo {
+            lo
+        } else {
+            lo + self.next_u64() % (hi - lo)
+        }
     }
 
     /// Fills `buf` with random bytes.
@@ -66,9 +72,24 @@ mod tests {
 
     #[test]
     fn same_parts_same_stream_other_parts_other_stream() {
-        let a: Vec<u64> = (0..4).map({ let mut r = Rng::for_parts(7, &["x", "y"]); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..4).map({ let mut r = Rng::for_parts(7, &["x", "y"]); move |_| r.next_u64() }).collect();
-        let c: Vec<u64> = (0..4).map({ let mut r = Rng::for_parts(7, &["xy"]); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::for_parts(7, &["x", "y"]);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::for_parts(7, &["x", "y"]);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let c: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::for_parts(7, &["xy"]);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c, "part boundaries must matter");
         assert_ne!(uuid_for(1, &["n"]), uuid_for(2, &["n"]));

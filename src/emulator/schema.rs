@@ -15,7 +15,16 @@ const SYSTEM_KEYSPACES: &[(&str, Replication, &[&str])] = &[
     (
         "system",
         Replication::Local,
-        &["local", "peers", "compaction_history", "size_estimates", "truncated", "scylla_local", "sstable_activity", "raft"],
+        &[
+            "local",
+            "peers",
+            "compaction_history",
+            "size_estimates",
+            "truncated",
+            "scylla_local",
+            "sstable_activity",
+            "raft",
+        ],
     ),
     (
         "system_schema",
@@ -40,19 +49,37 @@ const SYSTEM_KEYSPACES: &[(&str, Replication, &[&str])] = &[
     (
         "system_distributed",
         Replication::Simple(3),
-        &["cdc_streams_descriptions_v2", "cdc_generation_timestamps", "service_levels", "view_build_status"],
+        &[
+            "cdc_streams_descriptions_v2",
+            "cdc_generation_timestamps",
+            "service_levels",
+            "view_build_status",
+        ],
     ),
-    ("system_distributed_everywhere", Replication::Everywhere, &["cdc_generation_descriptions_v2"]),
+    (
+        "system_distributed_everywhere",
+        Replication::Everywhere,
+        &["cdc_generation_descriptions_v2"],
+    ),
     (
         "system_traces",
         Replication::Simple(2),
-        &["events", "sessions", "sessions_time_idx", "node_slow_log", "node_slow_log_time_idx"],
+        &[
+            "events",
+            "sessions",
+            "sessions_time_idx",
+            "node_slow_log",
+            "node_slow_log_time_idx",
+        ],
     ),
 ];
 
 /// User keyspaces of the generated dataset: name, then (table, share of the node's user bytes).
 pub const USER_DATASET: &[(&str, &[(&str, f64)])] = &[
-    ("store", &[("customers", 0.10), ("orders", 0.22), ("order_items", 0.15)]),
+    (
+        "store",
+        &[("customers", 0.10), ("orders", 0.22), ("order_items", 0.15)],
+    ),
     ("telemetry", &[("readings", 0.45), ("devices", 0.08)]),
 ];
 
@@ -76,7 +103,9 @@ impl Replication {
         match self {
             Replication::Local => "org.apache.cassandra.locator.LocalStrategy",
             Replication::Simple(_) => "org.apache.cassandra.locator.SimpleStrategy",
-            Replication::NetworkTopology(_) => "org.apache.cassandra.locator.NetworkTopologyStrategy",
+            Replication::NetworkTopology(_) => {
+                "org.apache.cassandra.locator.NetworkTopologyStrategy"
+            }
             Replication::Everywhere => "org.apache.cassandra.locator.EverywhereStrategy",
         }
     }
@@ -84,9 +113,14 @@ impl Replication {
     /// The CQL `replication = {...}` map.
     pub fn cql(&self) -> String {
         match self {
-            Replication::Simple(rf) => format!("{{'class': 'SimpleStrategy', 'replication_factor': '{rf}'}}"),
+            Replication::Simple(rf) => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': '{rf}'}}")
+            }
             Replication::NetworkTopology(dcs) => {
-                let parts: Vec<String> = dcs.iter().map(|(dc, rf)| format!(", '{dc}': '{rf}'")).collect();
+                let parts: Vec<String> = dcs
+                    .iter()
+                    .map(|(dc, rf)| format!(", '{dc}': '{rf}'"))
+                    .collect();
                 format!("{{'class': 'NetworkTopologyStrategy'{}}}", parts.concat())
             }
             other => format!("{{'class': '{}'}}", other.class()),
@@ -203,13 +237,23 @@ impl Schema {
     }
 
     /// Adds a table, creating its keyspace with `replication` if needed; returns it.
-    fn add_table(&mut self, seed: u64, ks: &str, table: &str, replication: Replication, tablets: bool) -> Table {
-        let keyspace = self.keyspaces.entry(ks.to_string()).or_insert_with(|| Keyspace {
-            name: ks.to_string(),
-            replication,
-            tablets,
-            tables: BTreeMap::new(),
-        });
+    fn add_table(
+        &mut self,
+        seed: u64,
+        ks: &str,
+        table: &str,
+        replication: Replication,
+        tablets: bool,
+    ) -> Table {
+        let keyspace = self
+            .keyspaces
+            .entry(ks.to_string())
+            .or_insert_with(|| Keyspace {
+                name: ks.to_string(),
+                replication,
+                tablets,
+                tables: BTreeMap::new(),
+            });
         let t = Table {
             name: table.to_string(),
             id: uuid_for(seed, &["table", ks, table]),
@@ -230,7 +274,9 @@ impl Schema {
         dcs: &[(String, usize)],
     ) -> Result<Table, SchemaError> {
         for name in [ks, table] {
-            let ok = !name.is_empty() && name.len() <= 48 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let ok = !name.is_empty()
+                && name.len() <= 48
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !ok {
                 return Err(SchemaError::BadName(name.to_string()));
             }
@@ -238,8 +284,15 @@ impl Schema {
         if is_system_keyspace(ks) {
             return Err(SchemaError::SystemKeyspace(ks.to_string()));
         }
-        if self.keyspaces.get(ks).is_some_and(|k| k.tables.contains_key(table)) {
-            return Err(SchemaError::TableExists { keyspace: ks.to_string(), table: table.to_string() });
+        if self
+            .keyspaces
+            .get(ks)
+            .is_some_and(|k| k.tables.contains_key(table))
+        {
+            return Err(SchemaError::TableExists {
+                keyspace: ks.to_string(),
+                table: table.to_string(),
+            });
         }
         let replication = replication.unwrap_or_else(|| default_nts(dcs));
         Ok(self.add_table(seed, ks, table, replication, tablets))
@@ -250,16 +303,24 @@ impl Schema {
         if is_system_keyspace(ks) {
             return Err(SchemaError::SystemKeyspace(ks.to_string()));
         }
-        let keyspace = self.keyspaces.get_mut(ks).ok_or_else(|| SchemaError::NoKeyspace(ks.to_string()))?;
+        let keyspace = self
+            .keyspaces
+            .get_mut(ks)
+            .ok_or_else(|| SchemaError::NoKeyspace(ks.to_string()))?;
         keyspace
             .tables
             .remove(table)
-            .ok_or_else(|| SchemaError::NoTable { keyspace: ks.to_string(), table: table.to_string() })
+            .ok_or_else(|| SchemaError::NoTable {
+                keyspace: ks.to_string(),
+                table: table.to_string(),
+            })
     }
 
     /// The keyspace, or the error Scylla gives for a missing one.
     pub fn keyspace(&self, ks: &str) -> Result<&Keyspace, SchemaError> {
-        self.keyspaces.get(ks).ok_or_else(|| SchemaError::NoKeyspace(ks.to_string()))
+        self.keyspaces
+            .get(ks)
+            .ok_or_else(|| SchemaError::NoKeyspace(ks.to_string()))
     }
 
     /// The table, or the error Scylla gives for a missing one.
@@ -268,27 +329,49 @@ impl Schema {
         let t = keyspace
             .tables
             .get(table)
-            .ok_or_else(|| SchemaError::NoTable { keyspace: ks.to_string(), table: table.to_string() })?;
+            .ok_or_else(|| SchemaError::NoTable {
+                keyspace: ks.to_string(),
+                table: table.to_string(),
+            })?;
         Ok((keyspace, t))
     }
 
     /// Every (keyspace, table) pair, in name order.
     pub fn all_tables(&self) -> impl Iterator<Item = (&Keyspace, &Table)> {
-        self.keyspaces.values().flat_map(|k| k.tables.values().map(move |t| (k, t)))
+        self.keyspaces
+            .values()
+            .flat_map(|k| k.tables.values().map(move |t| (k, t)))
     }
 }
 
 /// NetworkTopologyStrategy with RF = min(3, nodes) in every DC: what operators usually run.
 fn default_nts(dcs: &[(String, usize)]) -> Replication {
-    Replication::NetworkTopology(dcs.iter().map(|(dc, n)| (dc.clone(), (*n).min(3) as u32)).collect())
+    Replication::NetworkTopology(
+        dcs.iter()
+            .map(|(dc, n)| (dc.clone(), (*n).min(3) as u32))
+            .collect(),
+    )
 }
 
 /// A plausible `CREATE TABLE` statement for a table, stable for a given seed.
 fn table_cql(seed: u64, ks: &str, table: &str) -> String {
     let mut rng = Rng::for_parts(seed, &["cql", ks, table]);
-    let types = ["text", "bigint", "timestamp", "double", "blob", "int", "boolean"];
+    let types = [
+        "text",
+        "bigint",
+        "timestamp",
+        "double",
+        "blob",
+        "int",
+        "boolean",
+    ];
     let columns: Vec<String> = (0..rng.range(2, 6))
-        .map(|i| format!("    c{i} {},\n", types[rng.range(0, types.len() as u64) as usize]))
+        .map(|i| {
+            format!(
+                "    c{i} {},\n",
+                types[rng.range(0, types.len() as u64) as usize]
+            )
+        })
         .collect();
     format!(
         "CREATE TABLE {ks}.{table} (\n    id uuid,\n    ts timestamp,\n{}    PRIMARY KEY (id, ts)\n) WITH CLUSTERING ORDER BY (ts DESC)\n    AND compaction = {{'class': 'SizeTieredCompactionStrategy'}}\n    AND compression = {{'sstable_compression': 'org.apache.cassandra.io.compress.LZ4Compressor'}};\n",

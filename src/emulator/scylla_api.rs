@@ -33,12 +33,18 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 Bad Request.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
 
     /// A 500 Internal Server Error.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
     }
 }
 
@@ -90,8 +96,12 @@ impl NodeCtx {
 }
 
 /// Runs storage work on the blocking pool.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
 /// Whether a boolean query parameter is set to true.
@@ -100,33 +110,57 @@ pub fn flag(q: &HashMap<String, String>, name: &str) -> ApiResult<Option<bool>> 
         None => Ok(None),
         Some(v) if v == "true" || v == "1" || v == "yes" => Ok(Some(true)),
         Some(v) if v == "false" || v == "0" || v == "no" || v.is_empty() => Ok(Some(false)),
-        Some(v) => Err(ApiError::bad_request(format!("Parameter {name}: invalid boolean value {v:?}"))),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "Parameter {name}: invalid boolean value {v:?}"
+        ))),
     }
 }
 
 /// Splits a comma-separated list parameter, dropping blanks.
 fn list(v: Option<&String>) -> Vec<String> {
-    v.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Resolves keyspaces and tables (`kn`/`cf` style) to table references. No keyspaces means all;
 /// no tables means all of each keyspace; tables need exactly one keyspace.
-pub fn resolve_tables(cluster: &Cluster, keyspaces: &[String], tables: &[String]) -> ApiResult<Vec<TableRef>> {
+pub fn resolve_tables(
+    cluster: &Cluster,
+    keyspaces: &[String],
+    tables: &[String],
+) -> ApiResult<Vec<TableRef>> {
     let schema = cluster.schema();
-    let keyspaces: Vec<String> =
-        if keyspaces.is_empty() { schema.keyspaces.keys().cloned().collect() } else { keyspaces.to_vec() };
+    let keyspaces: Vec<String> = if keyspaces.is_empty() {
+        schema.keyspaces.keys().cloned().collect()
+    } else {
+        keyspaces.to_vec()
+    };
     if !tables.is_empty() && keyspaces.len() != 1 {
-        return Err(ApiError::bad_request("Only one keyspace allowed when specifying a column family"));
+        return Err(ApiError::bad_request(
+            "Only one keyspace allowed when specifying a column family",
+        ));
     }
     let mut out = Vec::new();
     for ks in &keyspaces {
         let keyspace = schema.keyspace(ks)?;
         if tables.is_empty() {
-            out.extend(keyspace.tables.values().map(|t| TableRef { keyspace: ks.clone(), table: t.clone() }));
+            out.extend(keyspace.tables.values().map(|t| TableRef {
+                keyspace: ks.clone(),
+                table: t.clone(),
+            }));
         } else {
             for t in tables {
                 let (_, table) = schema.table(ks, t)?;
-                out.push(TableRef { keyspace: ks.clone(), table: table.clone() });
+                out.push(TableRef {
+                    keyspace: ks.clone(),
+                    table: table.clone(),
+                });
             }
         }
     }
@@ -135,12 +169,17 @@ pub fn resolve_tables(cluster: &Cluster, keyspaces: &[String], tables: &[String]
 
 /// Resolves a `ks:table` path parameter.
 fn resolve_name(cluster: &Cluster, name: &str) -> ApiResult<TableRef> {
-    let (ks, table) = name
-        .split_once(':')
-        .ok_or_else(|| ApiError::bad_request(format!("Column family name {name:?} should be in keyspace:table format")))?;
+    let (ks, table) = name.split_once(':').ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Column family name {name:?} should be in keyspace:table format"
+        ))
+    })?;
     let schema = cluster.schema();
     let (_, t) = schema.table(ks, table)?;
-    Ok(TableRef { keyspace: ks.to_string(), table: t.clone() })
+    Ok(TableRef {
+        keyspace: ks.to_string(),
+        table: t.clone(),
+    })
 }
 
 /// The Scylla REST routes of one node.
@@ -150,52 +189,112 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
         .route("/storage_service/hostid/local", get(local_host_id))
         .route("/snitch/datacenter", get(datacenter))
         .route("/snitch/rack", get(rack))
-        .route("/snitch/name", get(|| async { Json("org.apache.cassandra.locator.GossipingPropertyFileSnitch") }))
+        .route(
+            "/snitch/name",
+            get(|| async { Json("org.apache.cassandra.locator.GossipingPropertyFileSnitch") }),
+        )
         .route("/gossiper/endpoint/live/", get(live_endpoints))
         .route("/gossiper/endpoint/live", get(live_endpoints))
         .route("/gossiper/endpoint/down/", get(down_endpoints))
         .route("/gossiper/endpoint/down", get(down_endpoints))
         .route("/failure_detector/simple_states", get(simple_states))
-        .route("/storage_service/nodes/joining", get(|s: State<NodeCtx>| status_list(s, NodeStatus::Joining)))
-        .route("/storage_service/nodes/leaving", get(|s: State<NodeCtx>| status_list(s, NodeStatus::Leaving)))
-        .route("/storage_service/nodes/moving", get(|| async { Json(Vec::<String>::new()) }))
-        .route("/storage_service/scylla_release_version", get(scylla_version))
-        .route("/storage_service/release_version", get(|| async { Json("3.0.8") }))
+        .route(
+            "/storage_service/nodes/joining",
+            get(|s: State<NodeCtx>| status_list(s, NodeStatus::Joining)),
+        )
+        .route(
+            "/storage_service/nodes/leaving",
+            get(|s: State<NodeCtx>| status_list(s, NodeStatus::Leaving)),
+        )
+        .route(
+            "/storage_service/nodes/moving",
+            get(|| async { Json(Vec::<String>::new()) }),
+        )
+        .route(
+            "/storage_service/scylla_release_version",
+            get(scylla_version),
+        )
+        .route(
+            "/storage_service/release_version",
+            get(|| async { Json("3.0.8") }),
+        )
         .route("/storage_service/keyspaces", get(keyspaces))
         .route("/column_family/", get(column_families))
         .route("/column_family/name", get(table_names))
         .route("/column_family/name/keyspace", get(keyspace_names))
-        .route("/storage_service/describe_ring/{keyspace}", get(describe_ring))
+        .route(
+            "/storage_service/describe_ring/{keyspace}",
+            get(describe_ring),
+        )
         .route("/storage_service/tokens", get(local_tokens))
         .route("/storage_service/tokens/{endpoint}", get(node_tokens))
-        .route("/storage_service/snapshots", get(list_snapshots).post(take_snapshot).delete(delete_snapshot))
-        .route("/column_family/metrics/total_disk_space_used/{name}", get(disk_space_used))
-        .route("/column_family/metrics/live_disk_space_used/{name}", get(disk_space_used))
-        .route("/storage_service/keyspace_flush/{keyspace}", post(keyspace_flush))
+        .route(
+            "/storage_service/snapshots",
+            get(list_snapshots)
+                .post(take_snapshot)
+                .delete(delete_snapshot),
+        )
+        .route(
+            "/column_family/metrics/total_disk_space_used/{name}",
+            get(disk_space_used),
+        )
+        .route(
+            "/column_family/metrics/live_disk_space_used/{name}",
+            get(disk_space_used),
+        )
+        .route(
+            "/storage_service/keyspace_flush/{keyspace}",
+            post(keyspace_flush),
+        )
         .route("/storage_service/flush", post(flush_all))
-        .route("/storage_service/keyspace_compaction/{keyspace}", post(keyspace_compaction))
-        .route("/column_family/major_compaction/{name}", post(major_compaction))
+        .route(
+            "/storage_service/keyspace_compaction/{keyspace}",
+            post(keyspace_compaction),
+        )
+        .route(
+            "/column_family/major_compaction/{name}",
+            post(major_compaction),
+        )
         .route("/storage_service/compact", post(compact_all))
-        .route("/storage_service/sstables/{keyspace}", post(load_new_sstables))
-        .route("/storage_service/data_file/locations", get(data_file_locations))
+        .route(
+            "/storage_service/sstables/{keyspace}",
+            post(load_new_sstables),
+        )
+        .route(
+            "/storage_service/data_file/locations",
+            get(data_file_locations),
+        )
         .route("/v2/config/{name}", get(config_value))
         .route("/storage_service/tablets/balancing", post(tablet_balancing))
         .route("/raft/read_barrier", post(|| async { StatusCode::OK }))
-        .fallback(|| async { ApiError { status: StatusCode::NOT_FOUND, message: "Not found".into() } })
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "Not found".into(),
+            }
+        })
         .with_state(NodeCtx { cluster, index })
 }
 
 /// Adds the per-node behaviour every request goes through: a down node refuses to answer, and
 /// injected faults delay or fail requests (never the `/emulator/` controls).
 pub fn with_node_layers(router: Router, cluster: Arc<Cluster>, index: usize) -> Router {
-    router.layer(middleware::from_fn_with_state(NodeCtx { cluster, index }, node_layer))
+    router.layer(middleware::from_fn_with_state(
+        NodeCtx { cluster, index },
+        node_layer,
+    ))
 }
 
 async fn node_layer(State(ctx): State<NodeCtx>, req: Request, next: Next) -> Response {
     let node = ctx.node();
     if !node.is_up() {
         // Only reachable in the instant between going down and the listener closing.
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::CONNECTION, "close")], "node is down").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONNECTION, "close")],
+            "node is down",
+        )
+            .into_response();
     }
     let path = req.uri().path();
     if !path.starts_with("/emulator/")
@@ -204,7 +303,11 @@ async fn node_layer(State(ctx): State<NodeCtx>, req: Request, next: Next) -> Res
         tokio::time::sleep(injection.latency).await;
         if let Some(status) = injection.status {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return ApiError { status, message: format!("injected fault on {path}") }.into_response();
+            return ApiError {
+                status,
+                message: format!("injected fault on {path}"),
+            }
+            .into_response();
         }
     }
     next.run(req).await
@@ -212,7 +315,9 @@ async fn node_layer(State(ctx): State<NodeCtx>, req: Request, next: Next) -> Res
 
 /// The Prometheus endpoint of one node (served on its own port, like Scylla's :9180).
 pub fn metrics_router(cluster: Arc<Cluster>, index: usize) -> Router {
-    Router::new().route("/metrics", get(metrics)).with_state(NodeCtx { cluster, index })
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(NodeCtx { cluster, index })
 }
 
 async fn metrics(State(ctx): State<NodeCtx>, q: Params) -> Response {
@@ -224,15 +329,23 @@ async fn metrics(State(ctx): State<NodeCtx>, q: Params) -> Response {
         text.push_str("# HELP scylla_database_total_writes Counts write operations\n");
         text.push_str("# TYPE scylla_database_total_writes counter\n");
         for (shard, writes) in node.writes.iter().enumerate() {
-            text.push_str(&format!("{metric}{{shard=\"{shard}\"}} {}\n", writes.load(Ordering::Relaxed)));
+            text.push_str(&format!(
+                "{metric}{{shard=\"{shard}\"}} {}\n",
+                writes.load(Ordering::Relaxed)
+            ));
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn host_id_map(State(ctx): State<NodeCtx>) -> Json<Value> {
-    let map: Vec<Value> =
-        ctx.cluster.topology.nodes.iter().map(|n| json!({"key": n.address.to_string(), "value": n.host_id})).collect();
+    let map: Vec<Value> = ctx
+        .cluster
+        .topology
+        .nodes
+        .iter()
+        .map(|n| json!({"key": n.address.to_string(), "value": n.host_id}))
+        .collect();
     Json(Value::Array(map))
 }
 
@@ -244,7 +357,10 @@ async fn local_host_id(State(ctx): State<NodeCtx>) -> Json<String> {
 fn host_param(ctx: &NodeCtx, q: &HashMap<String, String>) -> ApiResult<usize> {
     match q.get("host").filter(|h| !h.is_empty()) {
         None => Ok(ctx.index),
-        Some(h) => ctx.cluster.node_index(h).ok_or_else(|| ApiError::bad_request(format!("Unknown host {h}"))),
+        Some(h) => ctx
+            .cluster
+            .node_index(h)
+            .ok_or_else(|| ApiError::bad_request(format!("Unknown host {h}"))),
     }
 }
 
@@ -259,11 +375,25 @@ async fn rack(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<Json<String>> 
 }
 
 async fn live_endpoints(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {
-    Json(ctx.cluster.liveness().into_iter().filter(|(_, up)| *up).map(|(a, _)| a).collect())
+    Json(
+        ctx.cluster
+            .liveness()
+            .into_iter()
+            .filter(|(_, up)| *up)
+            .map(|(a, _)| a)
+            .collect(),
+    )
 }
 
 async fn down_endpoints(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {
-    Json(ctx.cluster.liveness().into_iter().filter(|(_, up)| !*up).map(|(a, _)| a).collect())
+    Json(
+        ctx.cluster
+            .liveness()
+            .into_iter()
+            .filter(|(_, up)| !*up)
+            .map(|(a, _)| a)
+            .collect(),
+    )
 }
 
 async fn simple_states(State(ctx): State<NodeCtx>) -> Json<Value> {
@@ -288,10 +418,14 @@ async fn keyspaces(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<Json<Vec<
     let kind = q.get("type").map(String::as_str).unwrap_or("all");
     let replication = q.get("replication").map(String::as_str).unwrap_or("all");
     if !["all", "user", "non_local_strategy"].contains(&kind) {
-        return Err(ApiError::bad_request(format!("Parameter type: invalid value {kind:?} (all, user, non_local_strategy)")));
+        return Err(ApiError::bad_request(format!(
+            "Parameter type: invalid value {kind:?} (all, user, non_local_strategy)"
+        )));
     }
     if !["all", "vnodes", "tablets"].contains(&replication) {
-        return Err(ApiError::bad_request(format!("Parameter replication: invalid value {replication:?} (all, vnodes, tablets)")));
+        return Err(ApiError::bad_request(format!(
+            "Parameter replication: invalid value {replication:?} (all, vnodes, tablets)"
+        )));
     }
     let schema = ctx.cluster.schema();
     let names = schema
@@ -314,29 +448,53 @@ async fn keyspaces(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<Json<Vec<
 
 async fn column_families(State(ctx): State<NodeCtx>) -> Json<Value> {
     let schema = ctx.cluster.schema();
-    let all: Vec<Value> =
-        schema.all_tables().map(|(k, t)| json!({"ks": k.name, "cf": t.name, "type": "ColumnFamilies"})).collect();
+    let all: Vec<Value> = schema
+        .all_tables()
+        .map(|(k, t)| json!({"ks": k.name, "cf": t.name, "type": "ColumnFamilies"}))
+        .collect();
     Json(Value::Array(all))
 }
 
 async fn table_names(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {
-    Json(ctx.cluster.schema().all_tables().map(|(k, t)| format!("{}:{}", k.name, t.name)).collect())
+    Json(
+        ctx.cluster
+            .schema()
+            .all_tables()
+            .map(|(k, t)| format!("{}:{}", k.name, t.name))
+            .collect(),
+    )
 }
 
 async fn keyspace_names(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {
     let schema = ctx.cluster.schema();
-    Json(schema.keyspaces.values().filter(|k| !k.tables.is_empty()).map(|k| k.name.clone()).collect())
+    Json(
+        schema
+            .keyspaces
+            .values()
+            .filter(|k| !k.tables.is_empty())
+            .map(|k| k.name.clone())
+            .collect(),
+    )
 }
 
-async fn describe_ring(State(ctx): State<NodeCtx>, Path(keyspace): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+async fn describe_ring(
+    State(ctx): State<NodeCtx>,
+    Path(keyspace): Path<String>,
+    q: Params,
+) -> ApiResult<Json<Value>> {
     let schema = ctx.cluster.schema();
     let ks = schema.keyspace(&keyspace)?;
     if let Some(table) = q.get("table").filter(|t| !t.is_empty()) {
         schema.table(&keyspace, table)?;
     } else if ks.tablets {
-        return Err(ApiError::bad_request(format!("Keyspace {keyspace} uses tablets: describe_ring needs a table")));
+        return Err(ApiError::bad_request(format!(
+            "Keyspace {keyspace} uses tablets: describe_ring needs a table"
+        )));
     }
-    let ring = ctx.cluster.topology.describe_ring(&ks.replication, ctx.index);
+    let ring = ctx
+        .cluster
+        .topology
+        .describe_ring(&ks.replication, ctx.index);
     Ok(Json(serde_json::to_value(ring).unwrap_or_default()))
 }
 
@@ -344,12 +502,13 @@ async fn local_tokens(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {
     Json(ctx.node().id.tokens.iter().map(i64::to_string).collect())
 }
 
-async fn node_tokens(State(ctx): State<NodeCtx>, Path(endpoint): Path<String>) -> ApiResult<Json<Vec<String>>> {
-    let node = ctx
-        .cluster
-        .topology
-        .by_address(&endpoint)
-        .ok_or_else(|| ApiError::bad_request(format!("Host {endpoint} is not a member of the ring")))?;
+async fn node_tokens(
+    State(ctx): State<NodeCtx>,
+    Path(endpoint): Path<String>,
+) -> ApiResult<Json<Vec<String>>> {
+    let node = ctx.cluster.topology.by_address(&endpoint).ok_or_else(|| {
+        ApiError::bad_request(format!("Host {endpoint} is not a member of the ring"))
+    })?;
     Ok(Json(node.tokens.iter().map(i64::to_string).collect()))
 }
 
@@ -357,12 +516,18 @@ async fn list_snapshots(State(ctx): State<NodeCtx>) -> ApiResult<Json<Value>> {
     let tables = resolve_tables(&ctx.cluster, &[], &[])?;
     let node = ctx.node().clone();
     let details = blocking(move || Ok(node.snapshot_details(&tables)?)).await?;
-    let out: Vec<Value> = details.into_iter().map(|(tag, entries)| json!({"key": tag, "value": entries})).collect();
+    let out: Vec<Value> = details
+        .into_iter()
+        .map(|(tag, entries)| json!({"key": tag, "value": entries}))
+        .collect();
     Ok(Json(Value::Array(out)))
 }
 
 async fn take_snapshot(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
-    let tag = q.get("tag").filter(|t| !t.is_empty()).ok_or_else(|| ApiError::bad_request("You must supply a snapshot name."))?;
+    let tag = q
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("You must supply a snapshot name."))?;
     let skip_flush = flag(&q, "sf")?.unwrap_or(false);
     let tables = resolve_tables(&ctx.cluster, &list(q.get("kn")), &list(q.get("cf")))?;
     let (node, tag) = (ctx.node().clone(), tag.clone());
@@ -385,13 +550,20 @@ async fn delete_snapshot(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<Sta
     Ok(StatusCode::OK)
 }
 
-async fn disk_space_used(State(ctx): State<NodeCtx>, Path(name): Path<String>) -> ApiResult<Json<u64>> {
+async fn disk_space_used(
+    State(ctx): State<NodeCtx>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<u64>> {
     let t = resolve_name(&ctx.cluster, &name)?;
     let node = ctx.node().clone();
     Ok(Json(blocking(move || Ok(node.live_bytes(&t)?)).await?))
 }
 
-async fn keyspace_flush(State(ctx): State<NodeCtx>, Path(keyspace): Path<String>, q: Params) -> ApiResult<StatusCode> {
+async fn keyspace_flush(
+    State(ctx): State<NodeCtx>,
+    Path(keyspace): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
     let tables = resolve_tables(&ctx.cluster, &[keyspace], &list(q.get("cf")))?;
     let node = ctx.node().clone();
     blocking(move || Ok(node.flush(&tables)?)).await?;
@@ -406,19 +578,31 @@ async fn flush_all(State(ctx): State<NodeCtx>) -> ApiResult<StatusCode> {
 }
 
 /// Runs a major compaction of these tables on the node.
-async fn compact(ctx: &NodeCtx, tables: Vec<TableRef>, q: &HashMap<String, String>) -> ApiResult<StatusCode> {
+async fn compact(
+    ctx: &NodeCtx,
+    tables: Vec<TableRef>,
+    q: &HashMap<String, String>,
+) -> ApiResult<StatusCode> {
     let flush = flag(q, "flush_memtables")?.unwrap_or(true);
     let node = ctx.node().clone();
     blocking(move || Ok(node.compact(&tables, flush)?)).await?;
     Ok(StatusCode::OK)
 }
 
-async fn keyspace_compaction(State(ctx): State<NodeCtx>, Path(keyspace): Path<String>, q: Params) -> ApiResult<StatusCode> {
+async fn keyspace_compaction(
+    State(ctx): State<NodeCtx>,
+    Path(keyspace): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
     let tables = resolve_tables(&ctx.cluster, &[keyspace], &list(q.get("cf")))?;
     compact(&ctx, tables, &q).await
 }
 
-async fn major_compaction(State(ctx): State<NodeCtx>, Path(name): Path<String>, q: Params) -> ApiResult<StatusCode> {
+async fn major_compaction(
+    State(ctx): State<NodeCtx>,
+    Path(name): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
     let t = resolve_name(&ctx.cluster, &name)?;
     compact(&ctx, vec![t], &q).await
 }
@@ -428,17 +612,31 @@ async fn compact_all(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusC
     compact(&ctx, tables, &q).await
 }
 
-async fn load_new_sstables(State(ctx): State<NodeCtx>, Path(keyspace): Path<String>, q: Params) -> ApiResult<StatusCode> {
-    let cf = q.get("cf").filter(|c| !c.is_empty()).ok_or_else(|| ApiError::bad_request("Missing mandatory parameter 'cf'"))?;
+async fn load_new_sstables(
+    State(ctx): State<NodeCtx>,
+    Path(keyspace): Path<String>,
+    q: Params,
+) -> ApiResult<StatusCode> {
+    let cf = q
+        .get("cf")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Missing mandatory parameter 'cf'"))?;
     let load_and_stream = flag(&q, "load_and_stream")?.unwrap_or(false);
     for p in ["skip_cleanup", "skip_reshape"] {
         if load_and_stream && flag(&q, p)?.unwrap_or(false) {
-            return Err(ApiError::bad_request(format!("{p} is invalid together with load_and_stream")));
+            return Err(ApiError::bad_request(format!(
+                "{p} is invalid together with load_and_stream"
+            )));
         }
     }
     flag(&q, "primary_replica_only")?;
-    if let Some(scope) = q.get("scope").filter(|s| !["all", "dc", "rack", "node"].contains(&s.as_str())) {
-        return Err(ApiError::bad_request(format!("Parameter scope: invalid value {scope:?} (all, dc, rack, node)")));
+    if let Some(scope) = q
+        .get("scope")
+        .filter(|s| !["all", "dc", "rack", "node"].contains(&s.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Parameter scope: invalid value {scope:?} (all, dc, rack, node)"
+        )));
     }
     let t = resolve_tables(&ctx.cluster, &[keyspace], std::slice::from_ref(cf))?.remove(0);
     let node = ctx.node().clone();
@@ -450,15 +648,28 @@ async fn data_file_locations(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {
     Json(vec![ctx.node().data_dir.display().to_string()])
 }
 
-async fn config_value(State(ctx): State<NodeCtx>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn config_value(
+    State(ctx): State<NodeCtx>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let node = ctx.node();
     let config = &ctx.cluster.config;
     let address = node.id.address.to_string();
     let value = match name.as_str() {
         "data_file_directories" => json!([node.data_dir.display().to_string()]),
-        "commitlog_directory" => json!(node.data_dir.with_file_name("commitlog").display().to_string()),
+        "commitlog_directory" => json!(
+            node.data_dir
+                .with_file_name("commitlog")
+                .display()
+                .to_string()
+        ),
         "uuid_sstable_identifiers_enabled" => json!(config.name_format == NameFormat::Uuid),
-        "listen_address" | "rpc_address" | "broadcast_address" | "broadcast_rpc_address" | "api_address" | "prometheus_address" => {
+        "listen_address"
+        | "rpc_address"
+        | "broadcast_address"
+        | "broadcast_rpc_address"
+        | "api_address"
+        | "prometheus_address" => {
             json!(address)
         }
         "api_port" => json!(config.api_port),
@@ -472,7 +683,12 @@ async fn config_value(State(ctx): State<NodeCtx>, Path(name): Path<String>) -> A
         "tablets_mode_for_new_keyspaces" => json!("disabled"),
         "auto_snapshot" => json!(true),
         "object_storage_endpoints" => json!([]),
-        _ => return Err(ApiError { status: StatusCode::NOT_FOUND, message: format!("No such config entry: {name}") }),
+        _ => {
+            return Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: format!("No such config entry: {name}"),
+            });
+        }
     };
     Ok(Json(value))
 }
@@ -480,6 +696,8 @@ async fn config_value(State(ctx): State<NodeCtx>, Path(name): Path<String>) -> A
 async fn tablet_balancing(q: Params) -> ApiResult<StatusCode> {
     match flag(&q, "enabled")? {
         Some(_) => Ok(StatusCode::OK),
-        None => Err(ApiError::bad_request("Missing mandatory parameter 'enabled'")),
+        None => Err(ApiError::bad_request(
+            "Missing mandatory parameter 'enabled'",
+        )),
     }
 }

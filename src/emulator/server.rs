@@ -29,7 +29,10 @@ impl Server {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::warn!(error = %e, "emulated node server ended with an error");
             }
         });
@@ -75,5 +78,7 @@ async fn try_bind_all(addresses: &[Ipv4Addr], port: u16) -> io::Result<(u16, Vec
 /// Binds one address again, for a node coming back up.
 pub async fn bind_one(address: Ipv4Addr, port: u16) -> io::Result<TcpListener> {
     let sock = SocketAddr::from((address, port));
-    TcpListener::bind(sock).await.map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {sock}: {e}")))
+    TcpListener::bind(sock)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {sock}: {e}")))
 }

@@ -10,7 +10,9 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::spec::sstable::{COMPONENTS, DATA_COMPONENT, DIGEST_COMPONENT, SSTableName, TOC_COMPONENT};
+use crate::spec::sstable::{
+    COMPONENTS, DATA_COMPONENT, DIGEST_COMPONENT, SSTableName, TOC_COMPONENT,
+};
 
 use super::rng::Rng;
 
@@ -43,7 +45,12 @@ pub struct WrittenSSTable {
 }
 
 /// Writes an SSTable named like `name` (any component) into `dir` with `data` bytes of data.
-pub fn write_sstable(dir: &Path, name: &SSTableName, data: u64, mut rng: Rng) -> io::Result<WrittenSSTable> {
+pub fn write_sstable(
+    dir: &Path,
+    name: &SSTableName,
+    data: u64,
+    mut rng: Rng,
+) -> io::Result<WrittenSSTable> {
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0;
     let mut crc = crc32fast::Hasher::new();
@@ -67,11 +74,19 @@ pub fn write_sstable(dir: &Path, name: &SSTableName, data: u64, mut rng: Rng) ->
         file.flush()?;
     }
     let digest = crc.finalize().to_string();
-    total += write_small(dir, &name.with_component(DIGEST_COMPONENT), digest.as_bytes())?;
+    total += write_small(
+        dir,
+        &name.with_component(DIGEST_COMPONENT),
+        digest.as_bytes(),
+    )?;
     let toc: String = COMPONENTS.iter().map(|c| format!("{c}\n")).collect();
     let toc_name = name.with_component(TOC_COMPONENT);
     total += write_small(dir, &toc_name, toc.as_bytes())?;
-    Ok(WrittenSSTable { toc: toc_name, data_size: data, total_size: total })
+    Ok(WrittenSSTable {
+        toc: toc_name,
+        data_size: data,
+        total_size: total,
+    })
 }
 
 /// Writes a small component through a temporary name, so it appears whole.
@@ -85,5 +100,10 @@ fn write_small(dir: &Path, name: &SSTableName, bytes: &[u8]) -> io::Result<u64> 
 /// The components `TOC.txt` of an SSTable lists.
 pub fn read_toc(dir: &Path, toc: &SSTableName) -> io::Result<Vec<String>> {
     let text = fs::read_to_string(dir.join(toc.to_string()))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }

@@ -77,7 +77,9 @@ impl Topology {
                 let index = nodes.len();
                 let address = addr.next().expect("one address per node");
                 let mut rng = Rng::for_parts(config.seed, &["tokens", &index.to_string()]);
-                let mut tokens: Vec<i64> = (0..config.tokens_per_node).map(|_| rng.next_u64() as i64).collect();
+                let mut tokens: Vec<i64> = (0..config.tokens_per_node)
+                    .map(|_| rng.next_u64() as i64)
+                    .collect();
                 tokens.sort_unstable();
                 nodes.push(NodeIdentity {
                     index,
@@ -89,7 +91,10 @@ impl Topology {
                 });
             }
         }
-        let mut ring: Vec<(i64, usize)> = nodes.iter().flat_map(|n| n.tokens.iter().map(|t| (*t, n.index))).collect();
+        let mut ring: Vec<(i64, usize)> = nodes
+            .iter()
+            .flat_map(|n| n.tokens.iter().map(|t| (*t, n.index)))
+            .collect();
         ring.sort_unstable();
         ring.dedup_by_key(|(t, _)| *t);
         Ok(Topology { nodes, ring })
@@ -121,9 +126,16 @@ impl Topology {
                 let replicas = self.replicas(replication, i, local);
                 let detail = |idx: &usize| {
                     let node = &self.nodes[*idx];
-                    EndpointDetail { host: node.address.to_string(), datacenter: node.dc.clone(), rack: node.rack.clone() }
+                    EndpointDetail {
+                        host: node.address.to_string(),
+                        datacenter: node.dc.clone(),
+                        rack: node.rack.clone(),
+                    }
                 };
-                let endpoints: Vec<String> = replicas.iter().map(|i| self.nodes[*i].address.to_string()).collect();
+                let endpoints: Vec<String> = replicas
+                    .iter()
+                    .map(|i| self.nodes[*i].address.to_string())
+                    .collect();
                 TokenRange {
                     start_token: start.to_string(),
                     end_token: end.to_string(),
@@ -165,7 +177,9 @@ impl Topology {
             } else {
                 None
             };
-            let Some(want) = wanted.get(&key) else { continue };
+            let Some(want) = wanted.get(&key) else {
+                continue;
+            };
             let have = taken.entry(key).or_default();
             if *have < *want {
                 *have += 1;

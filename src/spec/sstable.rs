@@ -63,7 +63,10 @@ pub enum SSTableNameError {
 }
 
 /// An SSTable generation: the identifier shared by all components of one SSTable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Generations order as Scylla orders them: integers numerically, time-UUIDs by their time (then
+/// their low bits), and every integer before every UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Generation {
     /// Integer generation (`mc-12-big-Data.db`); restarts after a node is replaced.
     Integer(u64),
@@ -82,6 +85,17 @@ impl Generation {
     /// A time-UUID generation for the given Unix time (in 100 ns ticks) and node/clock bits.
     pub fn uuid_at(unix_ticks: u64, lsb: u64) -> Self {
         time_uuid(unix_ticks + GREGORIAN_TO_UNIX_TICKS, lsb)
+    }
+
+    /// The creation time of a UUID generation, in 100 ns ticks since 1582-10-15.
+    pub fn uuid_ticks(&self) -> Option<u64> {
+        match self {
+            Generation::Integer(_) => None,
+            Generation::Uuid(u) => {
+                let msb = u.as_u64_pair().0;
+                Some(((msb & 0x0fff) << 48) | (((msb >> 16) & 0xffff) << 32) | (msb >> 32))
+            }
+        }
     }
 
     /// Whether this generation is an integer (and so may clash after a node replacement).
@@ -146,8 +160,7 @@ impl fmt::Display for Generation {
         match self {
             Generation::Integer(n) => write!(f, "{n}"),
             Generation::Uuid(u) => {
-                let (msb, lsb) = u.as_u64_pair();
-                let ticks = ((msb & 0x0fff) << 48) | (((msb >> 16) & 0xffff) << 32) | (msb >> 32);
+                let (ticks, lsb) = (self.uuid_ticks().unwrap_or_default(), u.as_u64_pair().1);
                 let (secs, decimicros) = (ticks / TICKS_PER_SECOND, ticks % TICKS_PER_SECOND);
                 let (days, seconds) = (secs / 86_400, secs % 86_400);
                 let mut out = String::with_capacity(28);
@@ -160,6 +173,25 @@ impl fmt::Display for Generation {
                 f.write_str(&out)
             }
         }
+    }
+}
+
+impl Ord for Generation {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Generation::Integer(a), Generation::Integer(b)) => a.cmp(b),
+            (Generation::Integer(_), Generation::Uuid(_)) => std::cmp::Ordering::Less,
+            (Generation::Uuid(_), Generation::Integer(_)) => std::cmp::Ordering::Greater,
+            (Generation::Uuid(a), Generation::Uuid(b)) => {
+                (self.uuid_ticks(), a.as_u64_pair().1).cmp(&(other.uuid_ticks(), b.as_u64_pair().1))
+            }
+        }
+    }
+}
+
+impl PartialOrd for Generation {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -380,9 +412,10 @@ mod tests {
         }
 
         #[test]
-        fn uuid_generation_text_keeps_time_order(a in 0u64..(1 << 59), b in 0u64..(1 << 59), lsb in any::<u64>()) {
+        fn uuid_generations_order_by_time_as_values_and_as_text(a in 0u64..(1 << 59), b in 0u64..(1 << 59), lsb in any::<u64>()) {
             // Same-width base36 fields: text order equals time order for equal node bits.
-            let (ga, gb) = (Generation::uuid_at(a, lsb).to_string(), Generation::uuid_at(b, lsb).to_string());
+            let (ga, gb) = (Generation::uuid_at(a, lsb), Generation::uuid_at(b, lsb));
+            prop_assert_eq!(a.cmp(&b), ga.to_string().cmp(&gb.to_string()));
             prop_assert_eq!(a.cmp(&b), ga.cmp(&gb));
         }
     }
