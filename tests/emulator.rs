@@ -637,7 +637,7 @@ async fn node_taken_down_stops_answering_and_peers_see_it() {
     );
     assert_eq!(
         strings(&c.get(0, "/gossiper/endpoint/down/").await),
-        [down.clone()]
+        std::slice::from_ref(&down)
     );
     let states = c.get(0, "/failure_detector/simple_states").await;
     assert!(
