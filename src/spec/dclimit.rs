@@ -123,28 +123,26 @@ impl FromStr for DcLimit {
                 problem,
             })?;
         }
-        let number_err = |make: fn(String, String) -> DcLimitError| make(input(), number.into());
         if number.is_empty() {
             return Err(DcLimitError::MissingNumber { input: input() });
         }
-        if number.starts_with('-')
-            && number.len() > 1
-            && number[1..].bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(number_err(|input, number| DcLimitError::Negative {
-                input,
-                number,
-            }));
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if number.strip_prefix('-').is_some_and(digits) {
+            return Err(DcLimitError::Negative {
+                input: input(),
+                number: number.to_owned(),
+            });
         }
-        if !number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(number_err(|input, number| DcLimitError::NotANumber {
-                input,
-                number,
-            }));
+        if !digits(number) {
+            return Err(DcLimitError::NotANumber {
+                input: input(),
+                number: number.to_owned(),
+            });
         }
-        let limit = number
-            .parse::<u64>()
-            .map_err(|_| number_err(|input, number| DcLimitError::TooLarge { input, number }))?;
+        let limit = number.parse::<u64>().map_err(|_| DcLimitError::TooLarge {
+            input: input(),
+            number: number.to_owned(),
+        })?;
         Ok(DcLimit {
             dc: dc.map(str::to_owned),
             limit,

@@ -2,8 +2,12 @@
 //!
 //! A [`Location`] is validated by hand against the upstream rule
 //! `^(([a-zA-Z0-9\-\_\.]+):)?([a-z0-9]+):([a-z0-9\-\.]+)$`, with the provider restricted to the
-//! four known [`Provider`]s. Its JSON form is the string itself. This module also owns the DC name
-//! rule shared with the `[dc:]N` limits of [`crate::spec::dclimit`].
+//! four known [`Provider`]s. Its JSON form is the string itself.
+//!
+//! This module also owns two things the other `spec` modules share: the DC name rule
+//! (`[a-zA-Z0-9_.-]+`, reported as [`DcNameError`]) used by the `[dc:]N` limits of
+//! [`crate::spec::dclimit`], and the crate-internal `serde_as_string!` macro that gives a type with
+//! `Display` and `FromStr` its text form in JSON.
 
 use std::fmt;
 use std::str::FromStr;

@@ -177,7 +177,9 @@ impl<'a> Elements<'a> {
     fn name(&mut self, what: &str) -> Result<String, PathError> {
         let part = self.next(what)?;
         if part.is_empty() || part == "." || part == ".." {
-            return Err(self.unexpected(part, format!("{what}, a non-empty name")));
+            return Err(
+                self.unexpected(part, format!("{what}, a non-empty name other than . or .."))
+            );
         }
         Ok(part.to_owned())
     }
