@@ -9,6 +9,8 @@
 //! | [`emulator`] | `cairn emulator`: a stand-in for a cluster of ScyllaDB nodes, each serving the Scylla REST API subset that backup and restore use over a real on-disk data directory. |
 //! | [`cli`] | the `cairn` command line: argument parsing and the subcommands' entry points. |
 
+pub mod agent;
 pub mod cli;
 pub mod emulator;
 pub mod spec;
+pub mod units;

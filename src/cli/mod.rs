@@ -2,9 +2,11 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`agent`] | `cairn agent`: the node agent daemon |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 
+pub mod agent;
 pub mod emulator;
 pub mod output;
 
@@ -25,6 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the node agent beside a Scylla node (HTTPS API, transfers to object storage).
+    Agent(agent::AgentArgs),
     /// Emulate ScyllaDB nodes (REST API and data directories) for tests, demos and benchmarks.
     Emulator(emulator::EmulatorArgs),
 }
@@ -35,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::Agent(args) => runtime.block_on(agent::run(args)),
         Command::Emulator(args) => runtime.block_on(emulator::run(args, cli.output)),
     }
 }

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::units::parse_size;
+
 /// Why an emulator setting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -137,24 +139,6 @@ impl fmt::Display for Dataset {
             Dataset::Bytes(n) => write!(f, "{n}B"),
         }
     }
-}
-
-/// Parses a byte size such as `4096`, `512KiB`, `64MiB`, `10GiB`, `1TiB` (also `K`, `M`, `G`, `T`
-/// and `KB`/`MB`/`GB` as binary multiples, as operators commonly write them).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return None,
-    };
-    n.checked_mul(1u64 << shift)
 }
 
 /// Which generation form new SSTables get, as Scylla's `uuid_sstable_identifiers_enabled`.

@@ -1,0 +1,456 @@
+//! The agent's HTTP API. JSON in and out; errors as `{"message", "code"}` with the right status.
+//! Every route but `/ping` and `/version` needs `Authorization: Bearer <token>`.
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `GET /ping`, `GET /version` | liveness and version, no token needed |
+//! | `GET /agent/node_info` | addresses, CPUs, memory, storage, Scylla version, data dir, SSTable naming |
+//! | `POST /agent/jobs/upload`, `POST /agent/jobs/download` | start a transfer job → `{"id"}` |
+//! | `GET /agent/jobs/{id}?wait=S` | progress, returned when the job ends or after S seconds |
+//! | `POST /agent/jobs/{id}/stop`, `DELETE /agent/jobs/{id}`, `GET /agent/jobs` | stop, forget, list |
+//! | `GET`/`PUT /agent/bandwidth` | read or change the bandwidth budget (`{"rate_limit": MiB/s}`) |
+//! | `POST /agent/files/list` | `{"location","path","recursive"}` → NDJSON entries, streamed |
+//! | `GET /agent/files/read?location=&path=` | a manifest, schema or checksum file |
+//! | `PUT /agent/files/write?location=&path=` | a small object (manifests, schema) |
+//! | `POST /agent/files/delete` | `{"location","paths":[...]}` → `{"deleted"}`; missing paths are not errors |
+//! | `POST /agent/files/move` | `{"from":{"location","path"},"to":{...},"copy"}` |
+//! | `GET /agent/files/disk` | free and total bytes of the data directory's file system |
+//! | `GET /metrics` | the node's Scylla metrics |
+//! | anything else | proxied to Scylla if allow-listed, else 403 |
+//!
+//! `location` is `data` for the node's data directory or `provider:bucket` for a backup location.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::files::{Entry, FileError, LocalRoot, disk_usage, list_local, readable_local, readable_remote};
+use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
+use super::scylla::{Scylla, allowed};
+use super::storage::{StorageError, Stores, object_path};
+
+/// Delay before answering a request with a wrong or missing token.
+pub const AUTH_PENALTY: Duration = Duration::from_secs(1);
+/// Largest object `files/write` accepts.
+const MAX_WRITE: usize = 256 << 20;
+/// Most paths one `files/delete` call takes.
+const MAX_DELETE: usize = 10_000;
+/// Longest long poll.
+const MAX_WAIT: u64 = 300;
+/// The name of the data directory in `location` fields.
+const DATA: &str = "data";
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AgentState {
+    /// The token requests must carry; empty disables authentication.
+    pub token: String,
+    /// The node's Scylla.
+    pub scylla: Scylla,
+    /// The data directory.
+    pub root: LocalRoot,
+    /// Location clients.
+    pub stores: Arc<Stores>,
+    /// Transfer jobs.
+    pub jobs: Jobs,
+    /// The HTTPS address the agent listens on.
+    pub listen: String,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    status: StatusCode,
+    /// What went wrong.
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"message": self.message, "code": self.status.as_u16()}))).into_response()
+    }
+}
+
+impl From<FileError> for ApiError {
+    fn from(e: FileError) -> Self {
+        let status = match &e {
+            FileError::NotFound(_) => StatusCode::NOT_FOUND,
+            FileError::Escape { .. } | FileError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            FileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        let status = match &e {
+            StorageError::BadLocation { .. } | StorageError::BadPath { .. } => StatusCode::BAD_REQUEST,
+            StorageError::NotConfigured { .. } => StatusCode::BAD_REQUEST,
+            _ if e.is_not_found() => StatusCode::NOT_FOUND,
+            _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::File(f) => f.into(),
+            JobError::Storage(s) => s.into(),
+            JobError::Invalid { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+type St = State<Arc<AgentState>>;
+
+/// The whole API.
+pub fn router(state: Arc<AgentState>) -> Router {
+    let public = Router::new()
+        .route("/ping", get(|| async { Json(json!({})) }))
+        .route("/version", get(|| async { Json(json!({"version": env!("CARGO_PKG_VERSION")})) }));
+    let protected = Router::new()
+        .route("/agent/node_info", get(node_info))
+        .route("/agent/jobs", get(list_jobs))
+        .route("/agent/jobs/upload", post(start_upload))
+        .route("/agent/jobs/download", post(start_download))
+        .route("/agent/jobs/{id}", get(job_progress).delete(remove_job))
+        .route("/agent/jobs/{id}/stop", post(stop_job))
+        .route("/agent/bandwidth", get(get_bandwidth).put(set_bandwidth))
+        .route("/agent/files/list", post(list_files))
+        .route("/agent/files/read", get(read_file))
+        .route("/agent/files/write", axum::routing::put(write_file))
+        .route("/agent/files/delete", post(delete_files))
+        .route("/agent/files/move", post(move_file))
+        .route("/agent/files/disk", get(disk))
+        .route("/metrics", get(scylla_metrics))
+        .fallback(proxy)
+        .layer(DefaultBodyLimit::max(MAX_WRITE))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    public.merge(protected).with_state(state)
+}
+
+/// Checks the bearer token in constant time; a wrong one is answered after a delay.
+async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
+    if state.token.is_empty() {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.token.as_bytes();
+    // Equal lengths are compared in constant time; other lengths still do the same work.
+    let ok = if given.len() == expected.len() { given.as_bytes().ct_eq(expected).into() } else { !bool::from(expected.ct_eq(expected)) };
+    if ok {
+        return next.run(req).await;
+    }
+    metrics::counter!("cairn_agent_unauthorized_total").increment(1);
+    tracing::warn!(path = %req.uri().path(), "request with a wrong or missing token");
+    tokio::time::sleep(AUTH_PENALTY).await;
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized").into_response()
+}
+
+async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
+    let version: String = s.scylla.get("/storage_service/scylla_release_version").await.unwrap_or_default();
+    let uuid: Option<bool> = s.scylla.get("/v2/config/uuid_sstable_identifiers_enabled").await.ok();
+    let (free, total) = disk_usage(s.root.path()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .map(|kib| kib * 1024)
+        .unwrap_or(0);
+    Ok(Json(json!({
+        "agent_version": env!("CARGO_PKG_VERSION"),
+        "agent_address": s.listen,
+        "scylla_api": s.scylla.api,
+        "scylla_version": version,
+        "data_directory": s.root.path().display().to_string(),
+        "cpu_count": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "memory_total": memory,
+        "storage_size": total,
+        "storage_free": free,
+        "sstable_uuid_format": uuid,
+    })))
+}
+
+async fn list_jobs(State(s): St) -> Json<Value> {
+    Json(json!(s.jobs.list()))
+}
+
+async fn start_upload(State(s): St, Json(req): Json<UploadRequest>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"id": s.jobs.start_upload(req)?})))
+}
+
+async fn start_download(State(s): St, Json(req): Json<DownloadRequest>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"id": s.jobs.start_download(req)?})))
+}
+
+#[derive(Debug, Deserialize)]
+struct Wait {
+    #[serde(default)]
+    wait: u64,
+}
+
+async fn job_progress(State(s): St, Path(id): Path<String>, Query(w): Query<Wait>) -> Response {
+    let p = s.jobs.progress(&id, Duration::from_secs(w.wait.min(MAX_WAIT))).await;
+    let status = if p.status == JobStatus::NotFound { StatusCode::NOT_FOUND } else { StatusCode::OK };
+    (status, Json(p)).into_response()
+}
+
+async fn stop_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let p = s.jobs.stop(&id).await.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    Ok(Json(json!(p)))
+}
+
+async fn remove_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let p = s.jobs.remove(&id).await.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    Ok(Json(json!(p)))
+}
+
+fn bandwidth_json(rate: u64) -> Json<Value> {
+    Json(json!({"rate_limit": rate as f64 / (1u64 << 20) as f64, "bytes_per_second": rate}))
+}
+
+async fn get_bandwidth(State(s): St) -> Json<Value> {
+    bandwidth_json(s.jobs.data().bandwidth.rate())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetBandwidth {
+    /// MiB/s; 0 is unlimited.
+    rate_limit: f64,
+}
+
+async fn set_bandwidth(State(s): St, Json(b): Json<SetBandwidth>) -> ApiResult<Json<Value>> {
+    if !(b.rate_limit >= 0.0 && b.rate_limit.is_finite()) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "rate_limit: must be 0 (unlimited) or positive MiB/s"));
+    }
+    let rate = (b.rate_limit * (1u64 << 20) as f64) as u64;
+    s.jobs.data().bandwidth.set_rate(rate);
+    tracing::info!(rate_mib = b.rate_limit, "bandwidth budget changed");
+    Ok(bandwidth_json(rate))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListRequest {
+    location: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// Streams entries as NDJSON, one object per line; an error ends the stream with an
+/// `{"error": ...}` line.
+fn ndjson(stream: impl futures::Stream<Item = Result<Entry, String>> + Send + 'static) -> Response {
+    let lines = stream.map(|item| {
+        let mut line = match item {
+            Ok(e) => serde_json::to_vec(&e).unwrap_or_default(),
+            Err(e) => serde_json::to_vec(&json!({"error": e})).unwrap_or_default(),
+        };
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
+}
+
+async fn list_files(State(s): St, Json(req): Json<ListRequest>) -> ApiResult<Response> {
+    if req.location == DATA {
+        let dir = s.root.resolve(&req.path)?;
+        if !dir.is_dir() {
+            return Err(FileError::NotFound(req.path).into());
+        }
+        let rx = list_local(dir, req.recursive);
+        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item.map_err(|e| e.to_string()), rx)) });
+        return Ok(ndjson(stream));
+    }
+    let remote = s.stores.get(&req.location)?;
+    let prefix = object_path(&req.path)?;
+    let base = prefix.clone();
+    let relative = move |p: &object_store::path::Path| -> String {
+        p.prefix_match(&base).map(|parts| parts.map(|x| x.as_ref().to_string()).collect::<Vec<_>>().join("/")).unwrap_or_else(|| p.to_string())
+    };
+    if req.recursive {
+        let stream = remote.store.list(Some(&prefix)).map(move |r| r.map(|m| Entry { path: relative(&m.location), size: m.size, dir: false }).map_err(|e| e.to_string()));
+        Ok(ndjson(stream))
+    } else {
+        let listing = remote.store.list_with_delimiter(Some(&prefix)).await.map_err(remote.err("list", &prefix))?;
+        let dirs = listing.common_prefixes.iter().map(|p| Ok(Entry { path: relative(p), size: 0, dir: true }));
+        let files = listing.objects.iter().map(|m| Ok(Entry { path: relative(&m.location), size: m.size, dir: false }));
+        let all: Vec<Result<Entry, String>> = dirs.chain(files).collect();
+        Ok(ndjson(futures::stream::iter(all)))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct FileQuery {
+    location: String,
+    path: String,
+}
+
+async fn read_file(State(s): St, Query(q): Query<FileQuery>) -> ApiResult<Response> {
+    let octets = [(header::CONTENT_TYPE, "application/octet-stream")];
+    if q.location == DATA {
+        if !readable_local(&format!("/{}", q.path)) {
+            return Err(FileError::NotAllowed { path: q.path, reason: "only manifest.json, schema.cql and .crc32 files can be read" }.into());
+        }
+        let path = s.root.resolve(&q.path)?;
+        let bytes = tokio::fs::read(&path).await.map_err(|source| FileError::Io { op: "read", path: q.path.clone(), source })?;
+        return Ok((octets, bytes).into_response());
+    }
+    if !readable_remote(&q.path) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{}: only manifests, schema and .crc32 files can be read", q.path)));
+    }
+    let remote = s.stores.get(&q.location)?;
+    let path = object_path(&q.path)?;
+    let got = remote.store.get(&path).await.map_err(remote.err("read", &path))?;
+    let stream = got.into_stream().map_err(std::io::Error::other);
+    Ok((octets, Body::from_stream(stream)).into_response())
+}
+
+async fn write_file(State(s): St, Query(q): Query<FileQuery>, body: Bytes) -> ApiResult<Json<Value>> {
+    if q.location == DATA {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "files/write writes to backup locations only"));
+    }
+    let remote = s.stores.get(&q.location)?;
+    let path = object_path(&q.path)?;
+    if path.filename().is_none() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "path: names no file"));
+    }
+    let size = body.len();
+    remote.store.put(&path, PutPayload::from_bytes(body)).await.map_err(remote.err("write", &path))?;
+    Ok(Json(json!({"path": q.path, "size": size})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteRequest {
+    location: String,
+    paths: Vec<String>,
+}
+
+async fn delete_files(State(s): St, Json(req): Json<DeleteRequest>) -> ApiResult<Json<Value>> {
+    if req.paths.len() > MAX_DELETE {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("paths: {} given, at most {MAX_DELETE} per call", req.paths.len())));
+    }
+    let mut deleted = 0u64;
+    if req.location == DATA {
+        let resolved: Vec<_> = req.paths.iter().map(|p| s.root.resolve(p)).collect::<Result<_, _>>()?;
+        for (path, given) in resolved.iter().zip(&req.paths) {
+            match tokio::fs::remove_file(path).await {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(FileError::Io { op: "delete", path: given.clone(), source }.into()),
+            }
+        }
+    } else {
+        let remote = s.stores.get(&req.location)?;
+        let paths: Vec<_> = req.paths.iter().map(|p| object_path(p)).collect::<Result<_, _>>()?;
+        let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+        let mut results = remote.store.delete_stream(stream);
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(_) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(StorageError::Store { op: "delete", location: remote.location.to_string(), path: String::new(), source: e }.into()),
+            }
+        }
+    }
+    Ok(Json(json!({"deleted": deleted})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Place {
+    location: String,
+    path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveRequest {
+    from: Place,
+    to: Place,
+    #[serde(default)]
+    copy: bool,
+}
+
+async fn move_file(State(s): St, Json(req): Json<MoveRequest>) -> ApiResult<Json<Value>> {
+    let (from, to) = (&req.from, &req.to);
+    if from.location != to.location {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "from and to must be in the same location; use transfer jobs to move data between the node and a location"));
+    }
+    if from.location == DATA {
+        let (src, dst) = (s.root.resolve(&from.path)?, s.root.resolve(&to.path)?);
+        if let Some(parent) = dst.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|source| FileError::Io { op: "create", path: to.path.clone(), source })?;
+        }
+        let r = if req.copy { tokio::fs::copy(&src, &dst).await.map(|_| ()) } else { tokio::fs::rename(&src, &dst).await };
+        r.map_err(|source| FileError::Io { op: if req.copy { "copy" } else { "move" }, path: from.path.clone(), source })?;
+    } else {
+        let remote = s.stores.get(&from.location)?;
+        let (src, dst) = (object_path(&from.path)?, object_path(&to.path)?);
+        let r = if req.copy { remote.store.copy(&src, &dst).await } else { remote.store.rename(&src, &dst).await };
+        r.map_err(remote.err(if req.copy { "copy" } else { "move" }, &src))?;
+    }
+    Ok(Json(json!({})))
+}
+
+async fn disk(State(s): St) -> ApiResult<Json<Value>> {
+    let (free, total) = disk_usage(s.root.path()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({"free": free, "total": total, "used": total - free})))
+}
+
+async fn scylla_metrics(State(s): St, req: Request) -> ApiResult<Response> {
+    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    forward(&s, Method::GET, &pq, Bytes::new(), true).await
+}
+
+/// Everything else: Scylla's REST API, if the call is on the allow-list.
+async fn proxy(State(s): St, method: Method, req: Request) -> ApiResult<Response> {
+    let path = req.uri().path().to_string();
+    if !allowed(&method, &path) {
+        metrics::counter!("cairn_agent_unexposed_access_total", "path" => path.clone()).increment(1);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{method} {path} is not exposed by the agent")));
+    }
+    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or(path);
+    let body = axum::body::to_bytes(req.into_body(), MAX_WRITE).await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    forward(&s, method, &pq, body, false).await
+}
+
+async fn forward(s: &AgentState, method: Method, pq: &str, body: Bytes, metrics: bool) -> ApiResult<Response> {
+    let resp = s.scylla.forward(method, pq, body, metrics).await.map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
+    let body = Body::from_stream(resp.bytes_stream());
+    Ok((status, [(header::CONTENT_TYPE, content_type)], body).into_response())
+}

@@ -1,0 +1,338 @@
+//! The agent's YAML configuration (`config/agent.yaml`), with upstream key names where the
+//! concept is the same, and validation that names the key and the reason.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::units::parse_size;
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the key or position.
+        message: String,
+    },
+    /// A key has a value that cannot work.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The key, dotted (`s3.endpoint`).
+        key: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
+}
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Token every request but `/ping` and `/version` must carry as `Authorization: Bearer`.
+    #[serde(default)]
+    pub auth_token: String,
+    /// HTTPS listen address, `host:port`.
+    #[serde(default = "default_https")]
+    pub https: String,
+    /// PEM certificate; with `tls_key_file`. Both empty: a self-signed one is generated at start.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Prometheus metrics listen address, `host:port`; empty disables it.
+    #[serde(default)]
+    pub prometheus: String,
+    /// Where the node's Scylla REST API is.
+    #[serde(default)]
+    pub scylla: ScyllaConfig,
+    /// The node's data directory; asked from Scylla's config API when absent.
+    #[serde(default)]
+    pub data_directory: Option<PathBuf>,
+    /// Transfer defaults.
+    #[serde(default)]
+    pub transfer: TransferConfig,
+    /// Amazon S3 (and S3-compatible) locations.
+    #[serde(default)]
+    pub s3: S3Config,
+    /// Google Cloud Storage locations.
+    #[serde(default)]
+    pub gcs: GcsConfig,
+    /// Azure Blob Storage locations.
+    #[serde(default)]
+    pub azure: AzureConfig,
+    /// `localstorage:<bucket>` locations: the directory of each bucket name.
+    #[serde(default)]
+    pub localstorage: BTreeMap<String, PathBuf>,
+}
+
+fn default_https() -> String {
+    "0.0.0.0:10001".to_string()
+}
+
+/// Where Scylla's REST API listens (upstream `scylla:` section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaConfig {
+    /// Address of the Scylla REST API.
+    #[serde(default = "default_scylla_address")]
+    pub api_address: String,
+    /// Port of the Scylla REST API.
+    #[serde(default = "default_scylla_port")]
+    pub api_port: u16,
+    /// Address of Scylla's Prometheus endpoint, proxied at `/metrics`; the API address when absent.
+    #[serde(default)]
+    pub prometheus_address: Option<String>,
+    /// Port of Scylla's Prometheus endpoint.
+    #[serde(default = "default_scylla_prometheus_port")]
+    pub prometheus_port: u16,
+}
+
+impl Default for ScyllaConfig {
+    fn default() -> Self {
+        ScyllaConfig {
+            api_address: default_scylla_address(),
+            api_port: default_scylla_port(),
+            prometheus_address: None,
+            prometheus_port: default_scylla_prometheus_port(),
+        }
+    }
+}
+
+fn default_scylla_address() -> String {
+    "127.0.0.1".to_string()
+}
+fn default_scylla_port() -> u16 {
+    10000
+}
+fn default_scylla_prometheus_port() -> u16 {
+    9180
+}
+
+/// Defaults of transfer jobs and limits of the data path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferConfig {
+    /// Files transferred in parallel per job when the job does not say (upstream `rclone.transfers`).
+    #[serde(default = "default_transfers")]
+    pub transfers: usize,
+    /// Bandwidth budget of the whole agent at start, MiB/s; 0 is unlimited.
+    #[serde(default)]
+    pub rate_limit: f64,
+    /// Memory for upload part buffers in flight, over all jobs (e.g. `32MiB`).
+    #[serde(default = "default_buffer_memory")]
+    pub buffer_memory: String,
+    /// Files larger than this are uploaded in parts (e.g. `16MiB`; at least 5 MiB).
+    #[serde(default = "default_multipart_threshold")]
+    pub multipart_threshold: String,
+    /// Smallest part of a multipart upload (e.g. `8MiB`; at least 5 MiB). Larger files get larger
+    /// parts so that no file needs more than 10,000.
+    #[serde(default = "default_part_size")]
+    pub part_size: String,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            transfers: default_transfers(),
+            rate_limit: 0.0,
+            buffer_memory: default_buffer_memory(),
+            multipart_threshold: default_multipart_threshold(),
+            part_size: default_part_size(),
+        }
+    }
+}
+
+fn default_transfers() -> usize {
+    2
+}
+fn default_buffer_memory() -> String {
+    "32MiB".to_string()
+}
+fn default_multipart_threshold() -> String {
+    "16MiB".to_string()
+}
+fn default_part_size() -> String {
+    "8MiB".to_string()
+}
+
+/// S3 settings (upstream `s3:` section).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL of an S3-compatible service; AWS when empty.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Region; `us-east-1` when empty.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Access key; from the standard environment or the instance role when empty.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret key matching `access_key_id`.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Session token for temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// Address buckets as `endpoint/bucket` (path style) rather than `bucket.endpoint`.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    /// Sign request bodies (SigV4 payload hash). Default: only over plain HTTP, where TLS does not
+    /// already protect them.
+    #[serde(default)]
+    pub sign_payload: Option<bool>,
+    /// Server-side encryption with this KMS key ID.
+    #[serde(default)]
+    pub sse_kms_key_id: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// GCS settings (upstream `gcs:` section).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// Service account JSON key file; application default credentials when empty.
+    #[serde(default)]
+    pub service_account_file: Option<PathBuf>,
+    /// Endpoint URL override (for private endpoints and tests).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Send no credentials (public buckets and tests).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// Azure settings (upstream `azure:` section).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Storage account name.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Storage account key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Endpoint URL override, e.g. an emulator's `http://127.0.0.1:10000/devstoreaccount1`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// Settings checked and parsed into the types the agent uses.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Default files in parallel per job.
+    pub transfers: usize,
+    /// Starting bandwidth, bytes/s; 0 unlimited.
+    pub rate_limit: u64,
+    /// Bytes of part buffers in flight.
+    pub buffer_memory: u64,
+    /// Multipart threshold, bytes.
+    pub multipart_threshold: u64,
+    /// Smallest part, bytes.
+    pub part_size: u64,
+}
+
+/// S3's smallest allowed part (all but the last).
+pub const MIN_PART: u64 = 5 << 20;
+
+impl AgentConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let config: AgentConfig = serde_yaml_ng::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value, returning the first problem with its key.
+    pub fn validate(&self) -> Result<Limits, ConfigError> {
+        self.https
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("https", format!("{:?} is not an address:port such as 0.0.0.0:10001", self.https)))?;
+        if !self.prometheus.is_empty() {
+            self.prometheus.parse::<SocketAddr>().map_err(|_| {
+                invalid("prometheus", format!("{:?} is not an address:port such as 0.0.0.0:5090", self.prometheus))
+            })?;
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => return Err(invalid("tls_key_file", "missing: tls_cert_file needs its key")),
+            (None, Some(_)) => return Err(invalid("tls_cert_file", "missing: tls_key_file needs its certificate")),
+            _ => {}
+        }
+        for (key, file) in [("tls_cert_file", &self.tls_cert_file), ("tls_key_file", &self.tls_key_file)] {
+            if let Some(f) = file.as_ref().filter(|f| !f.is_file()) {
+                return Err(invalid(key, format!("{} is not a readable file", f.display())));
+            }
+        }
+        if self.scylla.api_address.is_empty() {
+            return Err(invalid("scylla.api_address", "must not be empty"));
+        }
+        if let Some(dir) = self.data_directory.as_ref().filter(|d| !d.is_dir()) {
+            return Err(invalid("data_directory", format!("{} is not a directory", dir.display())));
+        }
+        if self.transfer.transfers == 0 {
+            return Err(invalid("transfer.transfers", "must be at least 1"));
+        }
+        if !(self.transfer.rate_limit >= 0.0 && self.transfer.rate_limit.is_finite()) {
+            return Err(invalid("transfer.rate_limit", "must be 0 (unlimited) or a positive number of MiB/s"));
+        }
+        let size = |key: &str, v: &str, min: u64| -> Result<u64, ConfigError> {
+            let n = parse_size(v).ok_or_else(|| invalid(key, format!("{v:?} is not a size such as 8MiB")))?;
+            if n < min {
+                return Err(invalid(key, format!("{v} is below the minimum of {} MiB", min >> 20)));
+            }
+            Ok(n)
+        };
+        let part_size = size("transfer.part_size", &self.transfer.part_size, MIN_PART)?;
+        let multipart_threshold = size("transfer.multipart_threshold", &self.transfer.multipart_threshold, MIN_PART)?;
+        let buffer_memory = size("transfer.buffer_memory", &self.transfer.buffer_memory, part_size)?;
+        for (key, url) in [("s3.endpoint", &self.s3.endpoint), ("gcs.endpoint", &self.gcs.endpoint), ("azure.endpoint", &self.azure.endpoint)] {
+            if let Some(u) = url.as_ref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return Err(invalid(key, format!("{u:?} must start with http:// or https://")));
+            }
+        }
+        if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
+            return Err(invalid("s3.secret_access_key", "access_key_id and secret_access_key go together"));
+        }
+        for (bucket, dir) in &self.localstorage {
+            let key = format!("localstorage.{bucket}");
+            let ok = !bucket.is_empty() && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(invalid(&key, "bucket names hold only lowercase letters, digits, '-' and '.'"));
+            }
+            if !dir.is_absolute() {
+                return Err(invalid(&key, format!("{} must be an absolute path", dir.display())));
+            }
+        }
+        Ok(Limits {
+            transfers: self.transfer.transfers,
+            rate_limit: (self.transfer.rate_limit * (1u64 << 20) as f64) as u64,
+            buffer_memory,
+            multipart_threshold,
+            part_size,
+        })
+    }
+}

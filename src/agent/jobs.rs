@@ -1,0 +1,545 @@
+//! Transfer jobs: started asynchronously, one ID each, observed by long poll, stoppable.
+//!
+//! An upload job moves a table's snapshot directory to its remote version directory: each local
+//! file is deleted only after its upload is confirmed, so a resumed job sees exactly what is
+//! left. A remote file with the same name and the same content is not sent again (its bytes count
+//! as skipped); one with different content is first kept as `<name>.sm_<tag>` (versioning). A
+//! download job copies remote files into a local directory. Jobs live in memory: after an agent
+//! restart an old ID answers `not_found`, and the manager starts the job again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::sstable::versioned_name;
+use crate::spec::tag::SnapshotTag;
+
+use super::files::{FileError, LocalRoot};
+use super::storage::{Stores, object_path};
+use super::transfer::{DataPath, TransferError};
+
+/// Tries per file for failures that may pass (after the store client's own retries).
+const FILE_ATTEMPTS: usize = 3;
+/// How long finished jobs stay queryable.
+const KEEP_FINISHED: Duration = Duration::from_secs(3600);
+/// Most failures listed in a job's progress.
+const MAX_LISTED_FAILURES: usize = 20;
+
+/// Why a job could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A local path was refused or unreadable.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The location was refused or unreachable.
+    #[error(transparent)]
+    Storage(#[from] super::storage::StorageError),
+    /// A request field is wrong.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Request to upload a snapshot directory with move semantics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// Directory to upload, relative to the data directory (e.g. `ks/t-<id>/snapshots/<tag>`).
+    pub source_dir: String,
+    /// `provider:bucket`.
+    pub location: String,
+    /// Remote directory (e.g. `backup/sst/cluster/.../<version>`).
+    pub remote_dir: String,
+    /// Snapshot tag whose upload this is; a clashing remote file is kept as `<name>.<tag>`.
+    pub tag: SnapshotTag,
+    /// Files in parallel; the agent's default when absent.
+    #[serde(default)]
+    pub transfers: Option<usize>,
+    /// New bandwidth budget for the whole agent, MiB/s (0: unlimited); unchanged when absent.
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+}
+
+/// Request to download remote files into a local directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadRequest {
+    /// `provider:bucket`.
+    pub location: String,
+    /// Remote files, relative to the location's root.
+    pub files: Vec<String>,
+    /// Destination directory, relative to the data directory; created if missing.
+    pub dest_dir: String,
+    /// Files in parallel; the agent's default when absent.
+    #[serde(default)]
+    pub transfers: Option<usize>,
+    /// New bandwidth budget for the whole agent, MiB/s (0: unlimited); unchanged when absent.
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+}
+
+/// State of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Still moving files.
+    Running,
+    /// Every file moved.
+    Success,
+    /// Finished, some files failed.
+    Error,
+    /// Stopped on request.
+    Stopped,
+    /// No such job (never started, expired, or lost in an agent restart).
+    NotFound,
+}
+
+/// One failed file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileFailure {
+    /// The file name.
+    pub file: String,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// Progress of a job, as the long poll returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// Job ID.
+    pub id: String,
+    /// `upload` or `download`.
+    pub kind: String,
+    /// State.
+    pub status: JobStatus,
+    /// When the job started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the job ended.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Why the job failed, if it did.
+    pub error: Option<String>,
+    /// Files in the job.
+    pub files_total: u64,
+    /// Files transferred.
+    pub files_transferred: u64,
+    /// Files found already in place and not sent again.
+    pub files_skipped: u64,
+    /// Files that failed.
+    pub files_failed: u64,
+    /// Bytes in the job.
+    pub bytes_total: u64,
+    /// Bytes transferred (confirmed by the store, or written locally).
+    pub bytes_transferred: u64,
+    /// Bytes of skipped files.
+    pub bytes_skipped: u64,
+    /// Bytes of failed files.
+    pub bytes_failed: u64,
+    /// Remote files kept as older versions (`<name>.sm_<tag>`).
+    pub files_versioned: u64,
+    /// The first failures.
+    pub failures: Vec<FileFailure>,
+}
+
+impl JobProgress {
+    fn new(id: &str, kind: &str) -> Self {
+        JobProgress {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            status: JobStatus::Running,
+            started_at: Some(Utc::now()),
+            completed_at: None,
+            error: None,
+            files_total: 0,
+            files_transferred: 0,
+            files_skipped: 0,
+            files_failed: 0,
+            bytes_total: 0,
+            bytes_transferred: 0,
+            bytes_skipped: 0,
+            bytes_failed: 0,
+            files_versioned: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// The answer for an unknown job ID.
+    pub fn not_found(id: &str) -> Self {
+        JobProgress { status: JobStatus::NotFound, started_at: None, ..JobProgress::new(id, "") }
+    }
+}
+
+/// A running or finished job.
+#[derive(Debug)]
+struct Job {
+    /// Latest progress; watchers wake on every change.
+    progress: watch::Sender<JobProgress>,
+    /// Stops the job.
+    cancel: CancellationToken,
+}
+
+/// Every job of the agent.
+#[derive(Debug)]
+pub struct Jobs {
+    /// Jobs by ID.
+    map: DashMap<String, Arc<Job>>,
+    /// The data path transfers go through.
+    data: Arc<DataPath>,
+    /// Location clients.
+    stores: Arc<Stores>,
+    /// The node's data directory.
+    root: LocalRoot,
+}
+
+impl Jobs {
+    /// A registry whose jobs use this data path, these stores and this data directory.
+    pub fn new(data: Arc<DataPath>, stores: Arc<Stores>, root: LocalRoot) -> Self {
+        Jobs { map: DashMap::new(), data, stores, root }
+    }
+
+    /// The data path, for bandwidth queries.
+    pub fn data(&self) -> &Arc<DataPath> {
+        &self.data
+    }
+
+    fn transfers(&self, asked: Option<usize>) -> Result<usize, JobError> {
+        match asked {
+            None => Ok(self.data.limits.transfers),
+            Some(0) => Err(JobError::Invalid { field: "transfers", reason: "must be at least 1".into() }),
+            Some(n) if n > 256 => Err(JobError::Invalid { field: "transfers", reason: format!("{n} is more than 256") }),
+            Some(n) => Ok(n),
+        }
+    }
+
+    fn apply_rate(&self, rate: Option<f64>) -> Result<(), JobError> {
+        if let Some(r) = rate {
+            if !(r >= 0.0 && r.is_finite()) {
+                return Err(JobError::Invalid { field: "rate_limit", reason: "must be 0 (unlimited) or positive MiB/s".into() });
+            }
+            self.data.bandwidth.set_rate((r * (1u64 << 20) as f64) as u64);
+        }
+        Ok(())
+    }
+
+    fn register(&self, kind: &str) -> (String, Arc<Job>) {
+        self.expire();
+        let id = uuid::Uuid::new_v4().to_string();
+        let (progress, _) = watch::channel(JobProgress::new(&id, kind));
+        let job = Arc::new(Job { progress, cancel: CancellationToken::new() });
+        self.map.insert(id.clone(), job.clone());
+        metrics::counter!("cairn_agent_jobs_started_total", "kind" => kind.to_string()).increment(1);
+        (id, job)
+    }
+
+    fn expire(&self) {
+        let now = Utc::now();
+        self.map.retain(|_, job| {
+            let p = job.progress.borrow();
+            p.completed_at.is_none_or(|t| now.signed_duration_since(t).to_std().unwrap_or_default() < KEEP_FINISHED)
+        });
+    }
+
+    /// Starts an upload job; returns its ID.
+    pub fn start_upload(&self, req: UploadRequest) -> Result<String, JobError> {
+        let transfers = self.transfers(req.transfers)?;
+        let source = self.root.resolve(&req.source_dir)?;
+        if !source.is_dir() {
+            return Err(FileError::NotFound(req.source_dir.clone()).into());
+        }
+        let remote = self.stores.get(&req.location)?;
+        let remote_dir = object_path(&req.remote_dir)?;
+        self.apply_rate(req.rate_limit)?;
+        let (id, job) = self.register("upload");
+        let data = self.data.clone();
+        tokio::spawn(async move {
+            let result = run_upload(&data, &job, &source, &remote, &remote_dir, &req.tag, transfers).await;
+            finish(&job, result);
+        });
+        Ok(id)
+    }
+
+    /// Starts a download job; returns its ID.
+    pub fn start_download(&self, req: DownloadRequest) -> Result<String, JobError> {
+        let transfers = self.transfers(req.transfers)?;
+        let dest = self.root.resolve(&req.dest_dir)?;
+        let remote = self.stores.get(&req.location)?;
+        let mut files = Vec::with_capacity(req.files.len());
+        for f in &req.files {
+            let path = object_path(f)?;
+            let name = path.filename().map(str::to_string).ok_or_else(|| JobError::Invalid { field: "files", reason: format!("{f:?} names no file") })?;
+            files.push((path, name));
+        }
+        self.apply_rate(req.rate_limit)?;
+        let (id, job) = self.register("download");
+        let data = self.data.clone();
+        tokio::spawn(async move {
+            let result = run_download(&data, &job, &dest, &remote, files, transfers).await;
+            finish(&job, result);
+        });
+        Ok(id)
+    }
+
+    /// The job's progress once it finishes or `wait` passes, whichever is first.
+    pub async fn progress(&self, id: &str, wait: Duration) -> JobProgress {
+        let Some(job) = self.map.get(id).map(|j| j.clone()) else {
+            return JobProgress::not_found(id);
+        };
+        let mut rx = job.progress.subscribe();
+        let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.status != JobStatus::Running)).await;
+        let p = rx.borrow().clone();
+        p
+    }
+
+    /// Stops a job: transfers in flight are abandoned (multipart uploads aborted). Returns the
+    /// progress once it has stopped, or `None` for an unknown ID.
+    pub async fn stop(&self, id: &str) -> Option<JobProgress> {
+        let job = self.map.get(id).map(|j| j.clone())?;
+        job.cancel.cancel();
+        let mut rx = job.progress.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| p.status != JobStatus::Running)).await;
+        let p = rx.borrow().clone();
+        Some(p)
+    }
+
+    /// Forgets a finished job; stops it first if it is running.
+    pub async fn remove(&self, id: &str) -> Option<JobProgress> {
+        let p = self.stop(id).await?;
+        self.map.remove(id);
+        Some(p)
+    }
+
+    /// Every job's progress.
+    pub fn list(&self) -> Vec<JobProgress> {
+        self.map.iter().map(|j| j.progress.borrow().clone()).collect()
+    }
+}
+
+/// Records the end of a job.
+fn finish(job: &Job, result: Result<(), String>) {
+    job.progress.send_modify(|p| {
+        p.completed_at = Some(Utc::now());
+        p.status = if job.cancel.is_cancelled() {
+            JobStatus::Stopped
+        } else if let Err(e) = &result {
+            p.error = Some(e.clone());
+            JobStatus::Error
+        } else if p.files_failed > 0 {
+            p.error = Some(format!(
+                "{} of {} files failed; first: {}",
+                p.files_failed,
+                p.files_total,
+                p.failures.first().map(|f| format!("{}: {}", f.file, f.error)).unwrap_or_default()
+            ));
+            JobStatus::Error
+        } else {
+            JobStatus::Success
+        };
+        metrics::counter!("cairn_agent_jobs_finished_total", "kind" => p.kind.clone(), "status" => format!("{:?}", p.status).to_lowercase()).increment(1);
+    });
+}
+
+/// Records a failed file.
+fn fail_file(job: &Job, file: &str, size: u64, error: &TransferError) {
+    tracing::warn!(file, error = %error, "transfer failed");
+    metrics::counter!("cairn_agent_files_total", "result" => "failed").increment(1);
+    metrics::counter!("cairn_agent_bytes_total", "result" => "failed").increment(size);
+    job.progress.send_modify(|p| {
+        p.files_failed += 1;
+        p.bytes_failed += size;
+        if p.failures.len() < MAX_LISTED_FAILURES {
+            p.failures.push(FileFailure { file: file.to_string(), error: error.to_string() });
+        }
+    });
+}
+
+/// Runs `attempt` up to [`FILE_ATTEMPTS`] times while its failures are retryable.
+async fn with_retries<T, F, Fut>(job: &Job, mut attempt: F) -> Result<T, TransferError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransferError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    for n in 1.. {
+        match attempt().await {
+            Err(e) if e.retryable() && n < FILE_ATTEMPTS && !job.cancel.is_cancelled() => {
+                tracing::info!(attempt = n, error = %e, "retrying file");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = job.cancel.cancelled() => return Err(TransferError::Stopped),
+                }
+                delay *= 4;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+async fn run_upload(
+    data: &DataPath,
+    job: &Job,
+    source: &Path,
+    remote: &super::storage::Remote,
+    remote_dir: &object_store::path::Path,
+    tag: &SnapshotTag,
+    transfers: usize,
+) -> Result<(), String> {
+    let mut local: Vec<(String, u64)> = Vec::new();
+    let mut rd = tokio::fs::read_dir(source).await.map_err(|e| format!("list {}: {e}", source.display()))?;
+    while let Some(entry) = rd.next_entry().await.map_err(|e| format!("list {}: {e}", source.display()))? {
+        let meta = entry.metadata().await.map_err(|e| format!("stat {}: {e}", entry.path().display()))?;
+        if meta.is_file() {
+            local.push((entry.file_name().to_string_lossy().into_owned(), meta.len()));
+        }
+    }
+    local.sort();
+    job.progress.send_modify(|p| {
+        p.files_total = local.len() as u64;
+        p.bytes_total = local.iter().map(|(_, s)| s).sum();
+    });
+    // One listing of the remote directory instead of a request per file.
+    let listing = remote.store.list_with_delimiter(Some(remote_dir)).await.map_err(|e| format!("list {}/{remote_dir}: {e}", remote.location))?;
+    let existing: HashMap<String, object_store::ObjectMeta> =
+        listing.objects.into_iter().filter_map(|m| m.location.filename().map(|n| (n.to_string(), m.clone()))).collect();
+    let existing = &existing;
+    futures::stream::iter(local)
+        .for_each_concurrent(transfers, |(name, size)| async move {
+            if job.cancel.is_cancelled() {
+                return;
+            }
+            let path = source.join(&name);
+            let dest = remote_dir.clone().join(name.as_str());
+            let result = upload_one(data, job, remote, &path, &dest, &name, size, existing.get(&name), tag).await;
+            match result {
+                Ok(skipped) => {
+                    if let Err(e) = tokio::fs::remove_file(&path).await {
+                        let e = TransferError::Local { op: "remove", path: path.display().to_string(), source: e };
+                        return fail_file(job, &name, size, &e);
+                    }
+                    let result = if skipped { "skipped" } else { "transferred" };
+                    metrics::counter!("cairn_agent_files_total", "result" => result).increment(1);
+                    job.progress.send_modify(|p| {
+                        if skipped {
+                            p.files_skipped += 1;
+                            p.bytes_skipped += size;
+                        } else {
+                            p.files_transferred += 1;
+                        }
+                    });
+                }
+                Err(TransferError::Stopped) => {}
+                Err(e) => fail_file(job, &name, size, &e),
+            }
+        })
+        .await;
+    Ok(())
+}
+
+/// The directory part of an object path.
+fn remote_dir_of(path: &object_store::path::Path) -> object_store::path::Path {
+    let parts: Vec<_> = path.parts().collect();
+    parts[..parts.len().saturating_sub(1)].iter().cloned().collect()
+}
+
+/// Uploads one file unless the remote already has it; returns whether it was skipped.
+#[allow(clippy::too_many_arguments)]
+async fn upload_one(
+    data: &DataPath,
+    job: &Job,
+    remote: &super::storage::Remote,
+    path: &Path,
+    dest: &object_store::path::Path,
+    name: &str,
+    size: u64,
+    existing: Option<&object_store::ObjectMeta>,
+    tag: &SnapshotTag,
+) -> Result<bool, TransferError> {
+    if let Some(meta) = existing {
+        if data.same_content(remote, meta, path, size).await? {
+            metrics::counter!("cairn_agent_bytes_total", "result" => "skipped").increment(size);
+            return Ok(true);
+        }
+        let versioned = remote_dir_of(dest).clone().join(versioned_name(name, tag).as_str());
+        with_retries(job, || async { remote.store.copy(dest, &versioned).await.map_err(|e| remote.err("keep older version of", dest)(e).into()) }).await?;
+        job.progress.send_modify(|p| p.files_versioned += 1);
+    }
+    with_retries(job, || async {
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let progress = |n: u64| {
+            sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!("cairn_agent_bytes_total", "result" => "transferred").increment(n);
+            job.progress.send_modify(|p| p.bytes_transferred += n);
+        };
+        let r = data.upload(remote, path, dest, size, &progress, &job.cancel).await;
+        if r.is_err() {
+            // A retried file counts from zero again.
+            let undo = sent.load(std::sync::atomic::Ordering::Relaxed);
+            job.progress.send_modify(|p| p.bytes_transferred -= undo);
+        }
+        r
+    })
+    .await?;
+    Ok(false)
+}
+
+async fn run_download(
+    data: &DataPath,
+    job: &Job,
+    dest: &Path,
+    remote: &super::storage::Remote,
+    files: Vec<(object_store::path::Path, String)>,
+    transfers: usize,
+) -> Result<(), String> {
+    tokio::fs::create_dir_all(dest).await.map_err(|e| format!("create {}: {e}", dest.display()))?;
+    let mut sized: Vec<(object_store::path::Path, String, u64)> = Vec::with_capacity(files.len());
+    for (path, name) in files {
+        let meta = remote.store.head(&path).await.map_err(|e| format!("{}/{path}: {e}", remote.location))?;
+        sized.push((path, name, meta.size));
+    }
+    job.progress.send_modify(|p| {
+        p.files_total = sized.len() as u64;
+        p.bytes_total = sized.iter().map(|(_, _, s)| s).sum();
+    });
+    let dest: PathBuf = dest.to_path_buf();
+    let dest = &dest;
+    futures::stream::iter(sized)
+        .for_each_concurrent(transfers, |(src, name, size)| async move {
+            if job.cancel.is_cancelled() {
+                return;
+            }
+            let target = dest.join(&name);
+            let result = with_retries(job, || async {
+                let got = std::sync::atomic::AtomicU64::new(0);
+                let progress = |n: u64| {
+                    got.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    job.progress.send_modify(|p| p.bytes_transferred += n);
+                };
+                let r = data.download(remote, &src, &target, &progress, &job.cancel).await;
+                if r.is_err() {
+                    let undo = got.load(std::sync::atomic::Ordering::Relaxed);
+                    job.progress.send_modify(|p| p.bytes_transferred -= undo);
+                }
+                r
+            })
+            .await;
+            match result {
+                Ok(_) => job.progress.send_modify(|p| p.files_transferred += 1),
+                Err(TransferError::Stopped) => {}
+                Err(e) => fail_file(job, &name, size, &e),
+            }
+        })
+        .await;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Backup locations as object stores: one `object_store` client per `provider:bucket`, built from
+//! the agent's configuration on first use, and storage errors that say whether a retry may help.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+
+use crate::spec::location::{Location, Provider};
+
+use super::config::AgentConfig;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The location text is not `provider:bucket`.
+    #[error("location {location:?}: {reason}")]
+    BadLocation {
+        /// The text given.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The agent has no configuration for this location.
+    #[error("location {location}: {reason}")]
+    NotConfigured {
+        /// The location.
+        location: String,
+        /// What is missing, naming the configuration key.
+        reason: String,
+    },
+    /// A path inside the location is not acceptable.
+    #[error("path {path:?}: {reason}")]
+    BadPath {
+        /// The path given.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The object store refused or failed.
+    #[error("{op} {location}/{path}: {source}")]
+    Store {
+        /// The operation.
+        op: &'static str,
+        /// The location.
+        location: String,
+        /// The path inside it.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+impl StorageError {
+    /// Whether trying again later may succeed (transport failures, server errors, timeouts),
+    /// as opposed to a request that will fail the same way (missing, forbidden, misconfigured).
+    pub fn retryable(&self) -> bool {
+        match self {
+            StorageError::Store { source, .. } => !matches!(
+                source,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. }
+                    | object_store::Error::NotImplemented { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::UnknownConfigurationKey { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::Store { source: object_store::Error::NotFound { .. }, .. })
+    }
+}
+
+/// A backup location the agent can reach.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// `provider:bucket`.
+    pub location: Location,
+    /// The client.
+    pub store: Arc<dyn ObjectStore>,
+}
+
+impl Remote {
+    /// Wraps a store error with the operation and path.
+    pub fn err(&self, op: &'static str, path: &ObjPath) -> impl FnOnce(object_store::Error) -> StorageError + use<> {
+        let (location, path) = (self.location.to_string(), path.to_string());
+        move |source| StorageError::Store { op, location, path, source }
+    }
+}
+
+/// Checks a path inside a location and makes it an object path: relative, no `.` or `..`, no
+/// empty segments.
+pub fn object_path(path: &str) -> Result<ObjPath, StorageError> {
+    let bad = |reason| StorageError::BadPath { path: path.to_string(), reason };
+    if path.starts_with('/') {
+        return Err(bad("must be relative to the location's root"));
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(ObjPath::default());
+    }
+    for segment in trimmed.split('/') {
+        match segment {
+            "" => return Err(bad("has an empty segment (//)")),
+            "." | ".." => return Err(bad("may not contain . or .. segments")),
+            s if s.contains('\\') || s.chars().any(char::is_control) => return Err(bad("has a backslash or control character")),
+            _ => {}
+        }
+    }
+    ObjPath::parse(trimmed).map_err(|_| bad("is not a valid object path"))
+}
+
+/// The object stores of every location used so far.
+#[derive(Debug)]
+pub struct Stores {
+    /// The configuration the clients are built from.
+    config: AgentConfig,
+    /// Clients by `provider:bucket`.
+    cache: DashMap<String, Remote>,
+}
+
+impl Stores {
+    /// Stores built on demand from this configuration.
+    pub fn new(config: AgentConfig) -> Self {
+        Stores { config, cache: DashMap::new() }
+    }
+
+    /// The store of a `provider:bucket` location (a `dc:` prefix is ignored).
+    pub fn get(&self, location: &str) -> Result<Remote, StorageError> {
+        let parsed: Location = location
+            .parse()
+            .map_err(|e: crate::spec::location::LocationError| StorageError::BadLocation { location: location.into(), reason: e.to_string() })?;
+        let parsed = parsed.without_dc();
+        let key = parsed.to_string();
+        if let Some(r) = self.cache.get(&key) {
+            return Ok(r.clone());
+        }
+        let store = self.build(&parsed)?;
+        let remote = Remote { location: parsed, store };
+        self.cache.insert(key, remote.clone());
+        Ok(remote)
+    }
+
+    fn build(&self, location: &Location) -> Result<Arc<dyn ObjectStore>, StorageError> {
+        let not_configured = |reason: String| StorageError::NotConfigured { location: location.to_string(), reason };
+        let built = |e: object_store::Error| not_configured(e.to_string());
+        let bucket = &location.bucket;
+        Ok(match location.provider {
+            Provider::S3 => {
+                let c = &self.config.s3;
+                let mut b = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_region(c.region.clone().unwrap_or_else(|| "us-east-1".into()))
+                    .with_virtual_hosted_style_request(!c.path_style)
+                    .with_retry(retry_config())
+                    .with_client_options(client_options());
+                if let Some(endpoint) = &c.endpoint {
+                    let plain = endpoint.starts_with("http://");
+                    b = b.with_endpoint(endpoint).with_allow_http(plain);
+                    b = b.with_unsigned_payload(!c.sign_payload.unwrap_or(plain));
+                } else {
+                    b = b.with_unsigned_payload(!c.sign_payload.unwrap_or(false));
+                }
+                if let (Some(k), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
+                    b = b.with_access_key_id(k).with_secret_access_key(s);
+                }
+                if let Some(t) = &c.session_token {
+                    b = b.with_token(t);
+                }
+                if let Some(kms) = &c.sse_kms_key_id {
+                    b = b.with_sse_kms_encryption(kms);
+                }
+                Arc::new(b.build().map_err(built)?)
+            }
+            Provider::Gcs => {
+                let c = &self.config.gcs;
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry_config())
+                    .with_client_options(client_options().with_allow_http(true));
+                if let Some(file) = &c.service_account_file {
+                    b = b.with_service_account_path(file.display().to_string());
+                }
+                if let Some(endpoint) = &c.endpoint {
+                    b = b.with_base_url(endpoint);
+                }
+                if c.anonymous {
+                    b = b.with_skip_signature(true);
+                }
+                Arc::new(b.build().map_err(built)?)
+            }
+            Provider::Azure => {
+                let c = &self.config.azure;
+                let account = c.account.clone().ok_or_else(|| not_configured("azure.account is not set".into()))?;
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_account(account)
+                    .with_container_name(bucket)
+                    .with_retry(retry_config())
+                    .with_client_options(client_options());
+                if let Some(key) = &c.key {
+                    b = b.with_access_key(key);
+                }
+                if let Some(endpoint) = &c.endpoint {
+                    b = b.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
+                }
+                Arc::new(b.build().map_err(built)?)
+            }
+            Provider::LocalStorage => {
+                let dir = self.config.localstorage.get(bucket).ok_or_else(|| {
+                    not_configured(format!("no directory is configured for bucket {bucket:?} under localstorage"))
+                })?;
+                std::fs::create_dir_all(dir).map_err(|e| not_configured(format!("{}: {e}", dir.display())))?;
+                Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(built)?.with_automatic_cleanup(true))
+            }
+        })
+    }
+}
+
+/// Retries of transient failures inside each request: up to 10 tries within 2 minutes.
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(10), base: 2.0 },
+        max_retries: 10,
+        retry_timeout: Duration::from_secs(120),
+    }
+}
+
+/// HTTP client settings: generous request timeouts (large parts on slow links), quick connects.
+fn client_options() -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout(Duration::from_secs(300))
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_pool_max_idle_per_host(64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_paths_refuse_escapes() {
+        assert_eq!(object_path("backup/sst/x").unwrap().as_ref(), "backup/sst/x");
+        assert_eq!(object_path("backup/").unwrap().as_ref(), "backup");
+        for bad in ["/etc/passwd", "a/../b", "a//b", "./a", "a/.."] {
+            assert!(object_path(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

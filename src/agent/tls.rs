@@ -1,0 +1,97 @@
+//! HTTPS for the agent's API: the configured certificate, or a self-signed one made at start
+//! (the manager, like ScyllaDB Manager, does not verify agent certificates; the token is what
+//! authenticates).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::{self, pki_types};
+use tokio_util::sync::CancellationToken;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or parsed.
+    #[error("{key} {path}: {reason}")]
+    File {
+        /// The configuration key naming the file.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The certificate and key do not make a usable TLS configuration.
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+/// A TLS acceptor from PEM files, or from a new self-signed certificate for `names`.
+pub fn acceptor(cert: Option<&Path>, key: Option<&Path>, names: Vec<String>) -> Result<TlsAcceptor, TlsError> {
+    use pki_types::pem::PemObject;
+    let (chain, key) = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let file_err = |k: &'static str, p: &Path| {
+                let path = p.display().to_string();
+                move |e: pki_types::pem::Error| TlsError::File { key: k, path, reason: e.to_string() }
+            };
+            let chain = pki_types::CertificateDer::pem_file_iter(cert)
+                .map_err(file_err("tls_cert_file", cert))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(file_err("tls_cert_file", cert))?;
+            let key = pki_types::PrivateKeyDer::from_pem_file(key).map_err(file_err("tls_key_file", key))?;
+            (chain, key)
+        }
+        _ => {
+            let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Config(e.to_string()))?;
+            let key = pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+            (vec![made.cert.der().clone()], key)
+        }
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `router` over TLS on `listener` until `stop` is cancelled.
+pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, stop: CancellationToken) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => return,
+        };
+        let (acceptor, router, stop) = (acceptor.clone(), router.clone(), stop.clone());
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = TowerToHyperService::new(router);
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                r = conn => if let Err(e) = r { tracing::debug!(%peer, error = %e, "connection ended with an error") },
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+}
