@@ -36,7 +36,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::files::{Entry, FileError, LocalRoot, disk_usage, list_local, readable_local, readable_remote};
+use super::files::{
+    Entry, FileError, LocalRoot, disk_usage, list_local, readable_local, readable_remote,
+};
 use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
 use super::scylla::{Scylla, allowed};
 use super::storage::{StorageError, Stores, object_path};
@@ -80,13 +82,20 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"message": self.message, "code": self.status.as_u16()}))).into_response()
+        (
+            self.status,
+            Json(json!({"message": self.message, "code": self.status.as_u16()})),
+        )
+            .into_response()
     }
 }
 
@@ -95,7 +104,9 @@ impl From<FileError> for ApiError {
         let status = match &e {
             FileError::NotFound(_) => StatusCode::NOT_FOUND,
             FileError::Escape { .. } | FileError::NotAllowed { .. } => StatusCode::FORBIDDEN,
-            FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                StatusCode::NOT_FOUND
+            }
             FileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -105,7 +116,9 @@ impl From<FileError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         let status = match &e {
-            StorageError::BadLocation { .. } | StorageError::BadPath { .. } => StatusCode::BAD_REQUEST,
+            StorageError::BadLocation { .. } | StorageError::BadPath { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             StorageError::NotConfigured { .. } => StatusCode::BAD_REQUEST,
             _ if e.is_not_found() => StatusCode::NOT_FOUND,
             _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,13 +139,55 @@ impl From<JobError> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body; a malformed one is refused as `{"message","code":400}` naming the field.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// Query parameters; malformed ones are refused as `{"message","code":400}`.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                rejection.body_text(),
+            )),
+        }
+    }
+}
 type St = State<Arc<AgentState>>;
 
 /// The whole API.
 pub fn router(state: Arc<AgentState>) -> Router {
     let public = Router::new()
         .route("/ping", get(|| async { Json(json!({})) }))
-        .route("/version", get(|| async { Json(json!({"version": env!("CARGO_PKG_VERSION")})) }));
+        .route(
+            "/version",
+            get(|| async { Json(json!({"version": env!("CARGO_PKG_VERSION")})) }),
+        );
     let protected = Router::new()
         .route("/agent/node_info", get(node_info))
         .route("/agent/jobs", get(list_jobs))
@@ -167,7 +222,11 @@ async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
         .unwrap_or("");
     let expected = state.token.as_bytes();
     // Equal lengths are compared in constant time; other lengths still do the same work.
-    let ok = if given.len() == expected.len() { given.as_bytes().ct_eq(expected).into() } else { !bool::from(expected.ct_eq(expected)) };
+    let ok = if given.len() == expected.len() {
+        given.as_bytes().ct_eq(expected).into()
+    } else {
+        !bool::from(expected.ct_eq(expected))
+    };
     if ok {
         return next.run(req).await;
     }
@@ -178,12 +237,26 @@ async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
 }
 
 async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
-    let version: String = s.scylla.get("/storage_service/scylla_release_version").await.unwrap_or_default();
-    let uuid: Option<bool> = s.scylla.get("/v2/config/uuid_sstable_identifiers_enabled").await.ok();
-    let (free, total) = disk_usage(s.root.path()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let version: String = s
+        .scylla
+        .get("/storage_service/scylla_release_version")
+        .await
+        .unwrap_or_default();
+    let uuid: Option<bool> = s
+        .scylla
+        .get("/v2/config/uuid_sstable_identifiers_enabled")
+        .await
+        .ok();
+    let (free, total) = disk_usage(s.root.path())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
         .map(|kib| kib * 1024)
         .unwrap_or(0);
     Ok(Json(json!({
@@ -204,11 +277,17 @@ async fn list_jobs(State(s): St) -> Json<Value> {
     Json(json!(s.jobs.list()))
 }
 
-async fn start_upload(State(s): St, Json(req): Json<UploadRequest>) -> ApiResult<Json<Value>> {
+async fn start_upload(
+    State(s): St,
+    JsonBody(req): JsonBody<UploadRequest>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"id": s.jobs.start_upload(req)?})))
 }
 
-async fn start_download(State(s): St, Json(req): Json<DownloadRequest>) -> ApiResult<Json<Value>> {
+async fn start_download(
+    State(s): St,
+    JsonBody(req): JsonBody<DownloadRequest>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"id": s.jobs.start_download(req)?})))
 }
 
@@ -218,19 +297,34 @@ struct Wait {
     wait: u64,
 }
 
-async fn job_progress(State(s): St, Path(id): Path<String>, Query(w): Query<Wait>) -> Response {
-    let p = s.jobs.progress(&id, Duration::from_secs(w.wait.min(MAX_WAIT))).await;
-    let status = if p.status == JobStatus::NotFound { StatusCode::NOT_FOUND } else { StatusCode::OK };
+async fn job_progress(State(s): St, Path(id): Path<String>, Params(w): Params<Wait>) -> Response {
+    let p = s
+        .jobs
+        .progress(&id, Duration::from_secs(w.wait.min(MAX_WAIT)))
+        .await;
+    let status = if p.status == JobStatus::NotFound {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
     (status, Json(p)).into_response()
 }
 
 async fn stop_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let p = s.jobs.stop(&id).await.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let p = s
+        .jobs
+        .stop(&id)
+        .await
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
     Ok(Json(json!(p)))
 }
 
 async fn remove_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let p = s.jobs.remove(&id).await.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let p = s
+        .jobs
+        .remove(&id)
+        .await
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
     Ok(Json(json!(p)))
 }
 
@@ -249,9 +343,15 @@ struct SetBandwidth {
     rate_limit: f64,
 }
 
-async fn set_bandwidth(State(s): St, Json(b): Json<SetBandwidth>) -> ApiResult<Json<Value>> {
+async fn set_bandwidth(
+    State(s): St,
+    JsonBody(b): JsonBody<SetBandwidth>,
+) -> ApiResult<Json<Value>> {
     if !(b.rate_limit >= 0.0 && b.rate_limit.is_finite()) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "rate_limit: must be 0 (unlimited) or positive MiB/s"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "rate_limit: must be 0 (unlimited) or positive MiB/s",
+        ));
     }
     let rate = (b.rate_limit * (1u64 << 20) as f64) as u64;
     s.jobs.data().bandwidth.set_rate(rate);
@@ -280,32 +380,70 @@ fn ndjson(stream: impl futures::Stream<Item = Result<Entry, String>> + Send + 's
         line.push(b'\n');
         Ok::<_, std::convert::Infallible>(Bytes::from(line))
     });
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
 }
 
-async fn list_files(State(s): St, Json(req): Json<ListRequest>) -> ApiResult<Response> {
+async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiResult<Response> {
     if req.location == DATA {
         let dir = s.root.resolve(&req.path)?;
         if !dir.is_dir() {
             return Err(FileError::NotFound(req.path).into());
         }
         let rx = list_local(dir, req.recursive);
-        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item.map_err(|e| e.to_string()), rx)) });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|item| (item.map_err(|e| e.to_string()), rx))
+        });
         return Ok(ndjson(stream));
     }
     let remote = s.stores.get(&req.location)?;
     let prefix = object_path(&req.path)?;
     let base = prefix.clone();
     let relative = move |p: &object_store::path::Path| -> String {
-        p.prefix_match(&base).map(|parts| parts.map(|x| x.as_ref().to_string()).collect::<Vec<_>>().join("/")).unwrap_or_else(|| p.to_string())
+        p.prefix_match(&base)
+            .map(|parts| {
+                parts
+                    .map(|x| x.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_else(|| p.to_string())
     };
     if req.recursive {
-        let stream = remote.store.list(Some(&prefix)).map(move |r| r.map(|m| Entry { path: relative(&m.location), size: m.size, dir: false }).map_err(|e| e.to_string()));
+        let stream = remote.store.list(Some(&prefix)).map(move |r| {
+            r.map(|m| Entry {
+                path: relative(&m.location),
+                size: m.size,
+                dir: false,
+            })
+            .map_err(|e| e.to_string())
+        });
         Ok(ndjson(stream))
     } else {
-        let listing = remote.store.list_with_delimiter(Some(&prefix)).await.map_err(remote.err("list", &prefix))?;
-        let dirs = listing.common_prefixes.iter().map(|p| Ok(Entry { path: relative(p), size: 0, dir: true }));
-        let files = listing.objects.iter().map(|m| Ok(Entry { path: relative(&m.location), size: m.size, dir: false }));
+        let listing = remote
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(remote.err("list", &prefix))?;
+        let dirs = listing.common_prefixes.iter().map(|p| {
+            Ok(Entry {
+                path: relative(p),
+                size: 0,
+                dir: true,
+            })
+        });
+        let files = listing.objects.iter().map(|m| {
+            Ok(Entry {
+                path: relative(&m.location),
+                size: m.size,
+                dir: false,
+            })
+        });
         let all: Vec<Result<Entry, String>> = dirs.chain(files).collect();
         Ok(ndjson(futures::stream::iter(all)))
     }
@@ -317,37 +455,71 @@ struct FileQuery {
     path: String,
 }
 
-async fn read_file(State(s): St, Query(q): Query<FileQuery>) -> ApiResult<Response> {
+async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Response> {
     let octets = [(header::CONTENT_TYPE, "application/octet-stream")];
     if q.location == DATA {
         if !readable_local(&format!("/{}", q.path)) {
-            return Err(FileError::NotAllowed { path: q.path, reason: "only manifest.json, schema.cql and .crc32 files can be read" }.into());
+            return Err(FileError::NotAllowed {
+                path: q.path,
+                reason: "only manifest.json, schema.cql and .crc32 files can be read",
+            }
+            .into());
         }
         let path = s.root.resolve(&q.path)?;
-        let bytes = tokio::fs::read(&path).await.map_err(|source| FileError::Io { op: "read", path: q.path.clone(), source })?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| FileError::Io {
+                op: "read",
+                path: q.path.clone(),
+                source,
+            })?;
         return Ok((octets, bytes).into_response());
     }
     if !readable_remote(&q.path) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{}: only manifests, schema and .crc32 files can be read", q.path)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{}: only manifests, schema and .crc32 files can be read",
+                q.path
+            ),
+        ));
     }
     let remote = s.stores.get(&q.location)?;
     let path = object_path(&q.path)?;
-    let got = remote.store.get(&path).await.map_err(remote.err("read", &path))?;
+    let got = remote
+        .store
+        .get(&path)
+        .await
+        .map_err(remote.err("read", &path))?;
     let stream = got.into_stream().map_err(std::io::Error::other);
     Ok((octets, Body::from_stream(stream)).into_response())
 }
 
-async fn write_file(State(s): St, Query(q): Query<FileQuery>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn write_file(
+    State(s): St,
+    Params(q): Params<FileQuery>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     if q.location == DATA {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "files/write writes to backup locations only"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "files/write writes to backup locations only",
+        ));
     }
     let remote = s.stores.get(&q.location)?;
     let path = object_path(&q.path)?;
     if path.filename().is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "path: names no file"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "path: names no file",
+        ));
     }
     let size = body.len();
-    remote.store.put(&path, PutPayload::from_bytes(body)).await.map_err(remote.err("write", &path))?;
+    remote
+        .store
+        .put(&path, PutPayload::from_bytes(body))
+        .await
+        .map_err(remote.err("write", &path))?;
     Ok(Json(json!({"path": q.path, "size": size})))
 }
 
@@ -358,30 +530,63 @@ struct DeleteRequest {
     paths: Vec<String>,
 }
 
-async fn delete_files(State(s): St, Json(req): Json<DeleteRequest>) -> ApiResult<Json<Value>> {
+async fn delete_files(
+    State(s): St,
+    JsonBody(req): JsonBody<DeleteRequest>,
+) -> ApiResult<Json<Value>> {
     if req.paths.len() > MAX_DELETE {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("paths: {} given, at most {MAX_DELETE} per call", req.paths.len())));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "paths: {} given, at most {MAX_DELETE} per call",
+                req.paths.len()
+            ),
+        ));
     }
     let mut deleted = 0u64;
     if req.location == DATA {
-        let resolved: Vec<_> = req.paths.iter().map(|p| s.root.resolve(p)).collect::<Result<_, _>>()?;
+        let resolved: Vec<_> = req
+            .paths
+            .iter()
+            .map(|p| s.root.resolve(p))
+            .collect::<Result<_, _>>()?;
         for (path, given) in resolved.iter().zip(&req.paths) {
             match tokio::fs::remove_file(path).await {
                 Ok(()) => deleted += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(FileError::Io { op: "delete", path: given.clone(), source }.into()),
+                Err(source) => {
+                    return Err(FileError::Io {
+                        op: "delete",
+                        path: given.clone(),
+                        source,
+                    }
+                    .into());
+                }
             }
         }
     } else {
         let remote = s.stores.get(&req.location)?;
-        let paths: Vec<_> = req.paths.iter().map(|p| object_path(p)).collect::<Result<_, _>>()?;
+        let paths: Vec<_> = req
+            .paths
+            .iter()
+            .map(String::as_str)
+            .map(object_path)
+            .collect::<Result<_, _>>()?;
         let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
         let mut results = remote.store.delete_stream(stream);
         while let Some(r) = results.next().await {
             match r {
                 Ok(_) => deleted += 1,
                 Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(StorageError::Store { op: "delete", location: remote.location.to_string(), path: String::new(), source: e }.into()),
+                Err(e) => {
+                    return Err(StorageError::Store {
+                        op: "delete",
+                        location: remote.location.to_string(),
+                        path: String::new(),
+                        source: Box::new(e),
+                    }
+                    .into());
+                }
             }
         }
     }
@@ -404,34 +609,62 @@ struct MoveRequest {
     copy: bool,
 }
 
-async fn move_file(State(s): St, Json(req): Json<MoveRequest>) -> ApiResult<Json<Value>> {
+async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiResult<Json<Value>> {
     let (from, to) = (&req.from, &req.to);
     if from.location != to.location {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "from and to must be in the same location; use transfer jobs to move data between the node and a location"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "from and to must be in the same location; use transfer jobs to move data between the node and a location",
+        ));
     }
     if from.location == DATA {
         let (src, dst) = (s.root.resolve(&from.path)?, s.root.resolve(&to.path)?);
         if let Some(parent) = dst.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|source| FileError::Io { op: "create", path: to.path.clone(), source })?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| FileError::Io {
+                    op: "create",
+                    path: to.path.clone(),
+                    source,
+                })?;
         }
-        let r = if req.copy { tokio::fs::copy(&src, &dst).await.map(|_| ()) } else { tokio::fs::rename(&src, &dst).await };
-        r.map_err(|source| FileError::Io { op: if req.copy { "copy" } else { "move" }, path: from.path.clone(), source })?;
+        let r = if req.copy {
+            tokio::fs::copy(&src, &dst).await.map(|_| ())
+        } else {
+            tokio::fs::rename(&src, &dst).await
+        };
+        r.map_err(|source| FileError::Io {
+            op: if req.copy { "copy" } else { "move" },
+            path: from.path.clone(),
+            source,
+        })?;
     } else {
         let remote = s.stores.get(&from.location)?;
         let (src, dst) = (object_path(&from.path)?, object_path(&to.path)?);
-        let r = if req.copy { remote.store.copy(&src, &dst).await } else { remote.store.rename(&src, &dst).await };
+        let r = if req.copy {
+            remote.store.copy(&src, &dst).await
+        } else {
+            remote.store.rename(&src, &dst).await
+        };
         r.map_err(remote.err(if req.copy { "copy" } else { "move" }, &src))?;
     }
     Ok(Json(json!({})))
 }
 
 async fn disk(State(s): St) -> ApiResult<Json<Value>> {
-    let (free, total) = disk_usage(s.root.path()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(json!({"free": free, "total": total, "used": total - free})))
+    let (free, total) = disk_usage(s.root.path())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(
+        json!({"free": free, "total": total, "used": total - free}),
+    ))
 }
 
 async fn scylla_metrics(State(s): St, req: Request) -> ApiResult<Response> {
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     forward(&s, Method::GET, &pq, Bytes::new(), true).await
 }
 
@@ -439,18 +672,43 @@ async fn scylla_metrics(State(s): St, req: Request) -> ApiResult<Response> {
 async fn proxy(State(s): St, method: Method, req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
     if !allowed(&method, &path) {
-        metrics::counter!("cairn_agent_unexposed_access_total", "path" => path.clone()).increment(1);
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{method} {path} is not exposed by the agent")));
+        metrics::counter!("cairn_agent_unexposed_access_total", "path" => path.clone())
+            .increment(1);
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{method} {path} is not exposed by the agent"),
+        ));
     }
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or(path);
-    let body = axum::body::to_bytes(req.into_body(), MAX_WRITE).await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or(path);
+    let body = axum::body::to_bytes(req.into_body(), MAX_WRITE)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     forward(&s, method, &pq, body, false).await
 }
 
-async fn forward(s: &AgentState, method: Method, pq: &str, body: Bytes, metrics: bool) -> ApiResult<Response> {
-    let resp = s.scylla.forward(method, pq, body, metrics).await.map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+async fn forward(
+    s: &AgentState,
+    method: Method,
+    pq: &str,
+    body: Bytes,
+    metrics: bool,
+) -> ApiResult<Response> {
+    let resp = s
+        .scylla
+        .forward(method, pq, body, metrics)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
     let body = Body::from_stream(resp.bytes_stream());
     Ok((status, [(header::CONTENT_TYPE, content_type)], body).into_response())
 }

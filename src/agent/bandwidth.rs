@@ -27,7 +27,10 @@ pub struct Bandwidth {
 impl Bandwidth {
     /// A budget of `rate` bytes per second (0: unlimited).
     pub fn new(rate: u64) -> Self {
-        Bandwidth { rate: AtomicU64::new(rate), bucket: Mutex::new((0.0, Instant::now())) }
+        Bandwidth {
+            rate: AtomicU64::new(rate),
+            bucket: Mutex::new((0.0, Instant::now())),
+        }
     }
 
     /// The current rate in bytes per second (0: unlimited).
@@ -87,6 +90,9 @@ mod tests {
             bw.acquire(1 << 20).await;
         }
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(400), "3 MiB at 4 MiB/s with the first MiB free: {took:?}");
+        assert!(
+            took >= Duration::from_millis(400),
+            "3 MiB at 4 MiB/s with the first MiB free: {took:?}"
+        );
     }
 }

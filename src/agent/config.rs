@@ -39,7 +39,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// The whole agent configuration.
@@ -260,71 +263,145 @@ pub const MIN_PART: u64 = 5 << 20;
 impl AgentConfig {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let config: AgentConfig = serde_yaml_ng::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: AgentConfig =
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
 
     /// Checks every value, returning the first problem with its key.
     pub fn validate(&self) -> Result<Limits, ConfigError> {
-        self.https
-            .parse::<SocketAddr>()
-            .map_err(|_| invalid("https", format!("{:?} is not an address:port such as 0.0.0.0:10001", self.https)))?;
+        self.https.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "https",
+                format!(
+                    "{:?} is not an address:port such as 0.0.0.0:10001",
+                    self.https
+                ),
+            )
+        })?;
         if !self.prometheus.is_empty() {
             self.prometheus.parse::<SocketAddr>().map_err(|_| {
-                invalid("prometheus", format!("{:?} is not an address:port such as 0.0.0.0:5090", self.prometheus))
+                invalid(
+                    "prometheus",
+                    format!(
+                        "{:?} is not an address:port such as 0.0.0.0:5090",
+                        self.prometheus
+                    ),
+                )
             })?;
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
-            (Some(_), None) => return Err(invalid("tls_key_file", "missing: tls_cert_file needs its key")),
-            (None, Some(_)) => return Err(invalid("tls_cert_file", "missing: tls_key_file needs its certificate")),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls_key_file",
+                    "missing: tls_cert_file needs its key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert_file",
+                    "missing: tls_key_file needs its certificate",
+                ));
+            }
             _ => {}
         }
-        for (key, file) in [("tls_cert_file", &self.tls_cert_file), ("tls_key_file", &self.tls_key_file)] {
+        for (key, file) in [
+            ("tls_cert_file", &self.tls_cert_file),
+            ("tls_key_file", &self.tls_key_file),
+        ] {
             if let Some(f) = file.as_ref().filter(|f| !f.is_file()) {
-                return Err(invalid(key, format!("{} is not a readable file", f.display())));
+                return Err(invalid(
+                    key,
+                    format!("{} is not a readable file", f.display()),
+                ));
             }
         }
         if self.scylla.api_address.is_empty() {
             return Err(invalid("scylla.api_address", "must not be empty"));
         }
         if let Some(dir) = self.data_directory.as_ref().filter(|d| !d.is_dir()) {
-            return Err(invalid("data_directory", format!("{} is not a directory", dir.display())));
+            return Err(invalid(
+                "data_directory",
+                format!("{} is not a directory", dir.display()),
+            ));
         }
         if self.transfer.transfers == 0 {
             return Err(invalid("transfer.transfers", "must be at least 1"));
         }
         if !(self.transfer.rate_limit >= 0.0 && self.transfer.rate_limit.is_finite()) {
-            return Err(invalid("transfer.rate_limit", "must be 0 (unlimited) or a positive number of MiB/s"));
+            return Err(invalid(
+                "transfer.rate_limit",
+                "must be 0 (unlimited) or a positive number of MiB/s",
+            ));
         }
         let size = |key: &str, v: &str, min: u64| -> Result<u64, ConfigError> {
-            let n = parse_size(v).ok_or_else(|| invalid(key, format!("{v:?} is not a size such as 8MiB")))?;
+            let n = parse_size(v)
+                .ok_or_else(|| invalid(key, format!("{v:?} is not a size such as 8MiB")))?;
             if n < min {
-                return Err(invalid(key, format!("{v} is below the minimum of {} MiB", min >> 20)));
+                return Err(invalid(
+                    key,
+                    format!("{v} is below the minimum of {} MiB", min >> 20),
+                ));
             }
             Ok(n)
         };
         let part_size = size("transfer.part_size", &self.transfer.part_size, MIN_PART)?;
-        let multipart_threshold = size("transfer.multipart_threshold", &self.transfer.multipart_threshold, MIN_PART)?;
-        let buffer_memory = size("transfer.buffer_memory", &self.transfer.buffer_memory, part_size)?;
-        for (key, url) in [("s3.endpoint", &self.s3.endpoint), ("gcs.endpoint", &self.gcs.endpoint), ("azure.endpoint", &self.azure.endpoint)] {
-            if let Some(u) = url.as_ref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
-                return Err(invalid(key, format!("{u:?} must start with http:// or https://")));
+        let multipart_threshold = size(
+            "transfer.multipart_threshold",
+            &self.transfer.multipart_threshold,
+            MIN_PART,
+        )?;
+        let buffer_memory = size(
+            "transfer.buffer_memory",
+            &self.transfer.buffer_memory,
+            part_size,
+        )?;
+        for (key, url) in [
+            ("s3.endpoint", &self.s3.endpoint),
+            ("gcs.endpoint", &self.gcs.endpoint),
+            ("azure.endpoint", &self.azure.endpoint),
+        ] {
+            if let Some(u) = url
+                .as_ref()
+                .filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+            {
+                return Err(invalid(
+                    key,
+                    format!("{u:?} must start with http:// or https://"),
+                ));
             }
         }
         if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
-            return Err(invalid("s3.secret_access_key", "access_key_id and secret_access_key go together"));
+            return Err(invalid(
+                "s3.secret_access_key",
+                "access_key_id and secret_access_key go together",
+            ));
         }
         for (bucket, dir) in &self.localstorage {
             let key = format!("localstorage.{bucket}");
-            let ok = !bucket.is_empty() && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            let ok = !bucket.is_empty()
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
             if !ok {
-                return Err(invalid(&key, "bucket names hold only lowercase letters, digits, '-' and '.'"));
+                return Err(invalid(
+                    &key,
+                    "bucket names hold only lowercase letters, digits, '-' and '.'",
+                ));
             }
             if !dir.is_absolute() {
-                return Err(invalid(&key, format!("{} must be an absolute path", dir.display())));
+                return Err(invalid(
+                    &key,
+                    format!("{} must be an absolute path", dir.display()),
+                ));
             }
         }
         Ok(Limits {

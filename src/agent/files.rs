@@ -51,7 +51,9 @@ pub struct LocalRoot {
 impl LocalRoot {
     /// The root at `dir`, which must exist.
     pub fn new(dir: &Path) -> std::io::Result<Self> {
-        Ok(LocalRoot { root: dir.canonicalize()? })
+        Ok(LocalRoot {
+            root: dir.canonicalize()?,
+        })
     }
 
     /// The canonical data directory.
@@ -61,10 +63,15 @@ impl LocalRoot {
 
     /// Resolves a path relative to the data directory, refusing any that would leave it.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
-        let refuse = |reason| FileError::Escape { path: rel.to_string(), reason };
+        let refuse = |reason| FileError::Escape {
+            path: rel.to_string(),
+            reason,
+        };
         let p = Path::new(rel);
         if p.is_absolute() {
-            return Err(refuse("absolute paths are not accepted; give a path relative to the data directory"));
+            return Err(refuse(
+                "absolute paths are not accepted; give a path relative to the data directory",
+            ));
         }
         for c in p.components() {
             match c {
@@ -79,12 +86,21 @@ impl LocalRoot {
         while !existing.exists() {
             existing = existing.parent().unwrap_or(&self.root);
         }
-        let real = existing.canonicalize().map_err(|source| FileError::Io { op: "resolve", path: rel.to_string(), source })?;
+        let real = existing.canonicalize().map_err(|source| FileError::Io {
+            op: "resolve",
+            path: rel.to_string(),
+            source,
+        })?;
         if !real.starts_with(&self.root) {
-            return Err(refuse("it leads outside the data directory (through a symbolic link)"));
+            return Err(refuse(
+                "it leads outside the data directory (through a symbolic link)",
+            ));
         }
-        let rest = joined.strip_prefix(existing).unwrap_or(Path::new(""));
-        Ok(real.join(rest))
+        match joined.strip_prefix(existing) {
+            Ok(rest) if !rest.as_os_str().is_empty() => Ok(real.join(rest)),
+            // Joining an empty rest would add a trailing slash, which files do not take.
+            _ => Ok(real),
+        }
     }
 }
 
@@ -109,7 +125,11 @@ pub fn list_local(dir: PathBuf, recursive: bool) -> mpsc::Receiver<Result<Entry,
             let rd = match std::fs::read_dir(&current) {
                 Ok(rd) => rd,
                 Err(source) => {
-                    let _ = tx.blocking_send(Err(FileError::Io { op: "list", path: current.display().to_string(), source }));
+                    let _ = tx.blocking_send(Err(FileError::Io {
+                        op: "list",
+                        path: current.display().to_string(),
+                        source,
+                    }));
                     return;
                 }
             };
@@ -118,11 +138,19 @@ pub fn list_local(dir: PathBuf, recursive: bool) -> mpsc::Receiver<Result<Entry,
             for e in entries {
                 let Ok(meta) = e.metadata() else { continue };
                 let path = e.path();
-                let rel = path.strip_prefix(&dir).unwrap_or(&path).to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(&dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .into_owned();
                 if meta.is_dir() && recursive {
                     stack.push(path.clone());
                 }
-                let entry = Entry { path: rel, size: if meta.is_dir() { 0 } else { meta.len() }, dir: meta.is_dir() };
+                let entry = Entry {
+                    path: rel,
+                    size: if meta.is_dir() { 0 } else { meta.len() },
+                    dir: meta.is_dir(),
+                };
                 if tx.blocking_send(Ok(entry)).is_err() {
                     return;
                 }
@@ -135,7 +163,10 @@ pub fn list_local(dir: PathBuf, recursive: bool) -> mpsc::Receiver<Result<Entry,
 /// Whether a remote object may be read through the agent: manifests, schema files, checksums
 /// and Scylla's per-table manifests (never SSTable data).
 pub fn readable_remote(path: &str) -> bool {
-    path.starts_with("backup/meta/") || path.starts_with("backup/schema/") || path.ends_with(".crc32") || path.ends_with("manifest.json")
+    path.starts_with("backup/meta/")
+        || path.starts_with("backup/schema/")
+        || path.ends_with(".crc32")
+        || path.ends_with("manifest.json")
 }
 
 /// Whether a local file may be read through the agent: Scylla's snapshot manifest and schema,
@@ -171,9 +202,27 @@ mod tests {
         std::os::unix::fs::symlink(data.join("ks/t"), data.join("ks/inside")).unwrap();
         let root = LocalRoot::new(&data).unwrap();
         assert!(root.resolve("ks/t").unwrap().ends_with("ks/t"));
-        assert!(root.resolve("ks/t/new/file").is_ok(), "paths yet to be created are fine");
-        assert!(root.resolve("ks/inside/x").is_ok(), "a link that stays inside is fine");
-        for bad in ["/etc/passwd", "../x", "ks/../../x", "ks/escape", "ks/escape/elsewhere"] {
+        std::fs::write(data.join("ks/t/f.crc32"), "1").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.resolve("ks/t/f.crc32").unwrap()).unwrap(),
+            "1",
+            "an existing file resolves to itself"
+        );
+        assert!(
+            root.resolve("ks/t/new/file").is_ok(),
+            "paths yet to be created are fine"
+        );
+        assert!(
+            root.resolve("ks/inside/x").is_ok(),
+            "a link that stays inside is fine"
+        );
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "ks/../../x",
+            "ks/escape",
+            "ks/escape/elsewhere",
+        ] {
             let err = root.resolve(bad).unwrap_err().to_string();
             assert!(err.contains("refused"), "{bad}: {err}");
         }

@@ -177,7 +177,11 @@ impl JobProgress {
 
     /// The answer for an unknown job ID.
     pub fn not_found(id: &str) -> Self {
-        JobProgress { status: JobStatus::NotFound, started_at: None, ..JobProgress::new(id, "") }
+        JobProgress {
+            status: JobStatus::NotFound,
+            started_at: None,
+            ..JobProgress::new(id, "")
+        }
     }
 }
 
@@ -206,7 +210,12 @@ pub struct Jobs {
 impl Jobs {
     /// A registry whose jobs use this data path, these stores and this data directory.
     pub fn new(data: Arc<DataPath>, stores: Arc<Stores>, root: LocalRoot) -> Self {
-        Jobs { map: DashMap::new(), data, stores, root }
+        Jobs {
+            map: DashMap::new(),
+            data,
+            stores,
+            root,
+        }
     }
 
     /// The data path, for bandwidth queries.
@@ -217,8 +226,14 @@ impl Jobs {
     fn transfers(&self, asked: Option<usize>) -> Result<usize, JobError> {
         match asked {
             None => Ok(self.data.limits.transfers),
-            Some(0) => Err(JobError::Invalid { field: "transfers", reason: "must be at least 1".into() }),
-            Some(n) if n > 256 => Err(JobError::Invalid { field: "transfers", reason: format!("{n} is more than 256") }),
+            Some(0) => Err(JobError::Invalid {
+                field: "transfers",
+                reason: "must be at least 1".into(),
+            }),
+            Some(n) if n > 256 => Err(JobError::Invalid {
+                field: "transfers",
+                reason: format!("{n} is more than 256"),
+            }),
             Some(n) => Ok(n),
         }
     }
@@ -226,9 +241,14 @@ impl Jobs {
     fn apply_rate(&self, rate: Option<f64>) -> Result<(), JobError> {
         if let Some(r) = rate {
             if !(r >= 0.0 && r.is_finite()) {
-                return Err(JobError::Invalid { field: "rate_limit", reason: "must be 0 (unlimited) or positive MiB/s".into() });
+                return Err(JobError::Invalid {
+                    field: "rate_limit",
+                    reason: "must be 0 (unlimited) or positive MiB/s".into(),
+                });
             }
-            self.data.bandwidth.set_rate((r * (1u64 << 20) as f64) as u64);
+            self.data
+                .bandwidth
+                .set_rate((r * (1u64 << 20) as f64) as u64);
         }
         Ok(())
     }
@@ -237,9 +257,13 @@ impl Jobs {
         self.expire();
         let id = uuid::Uuid::new_v4().to_string();
         let (progress, _) = watch::channel(JobProgress::new(&id, kind));
-        let job = Arc::new(Job { progress, cancel: CancellationToken::new() });
+        let job = Arc::new(Job {
+            progress,
+            cancel: CancellationToken::new(),
+        });
         self.map.insert(id.clone(), job.clone());
-        metrics::counter!("cairn_agent_jobs_started_total", "kind" => kind.to_string()).increment(1);
+        metrics::counter!("cairn_agent_jobs_started_total", "kind" => kind.to_string())
+            .increment(1);
         (id, job)
     }
 
@@ -247,7 +271,9 @@ impl Jobs {
         let now = Utc::now();
         self.map.retain(|_, job| {
             let p = job.progress.borrow();
-            p.completed_at.is_none_or(|t| now.signed_duration_since(t).to_std().unwrap_or_default() < KEEP_FINISHED)
+            p.completed_at.is_none_or(|t| {
+                now.signed_duration_since(t).to_std().unwrap_or_default() < KEEP_FINISHED
+            })
         });
     }
 
@@ -264,7 +290,16 @@ impl Jobs {
         let (id, job) = self.register("upload");
         let data = self.data.clone();
         tokio::spawn(async move {
-            let result = run_upload(&data, &job, &source, &remote, &remote_dir, &req.tag, transfers).await;
+            let result = run_upload(
+                &data,
+                &job,
+                &source,
+                &remote,
+                &remote_dir,
+                &req.tag,
+                transfers,
+            )
+            .await;
             finish(&job, result);
         });
         Ok(id)
@@ -278,7 +313,13 @@ impl Jobs {
         let mut files = Vec::with_capacity(req.files.len());
         for f in &req.files {
             let path = object_path(f)?;
-            let name = path.filename().map(str::to_string).ok_or_else(|| JobError::Invalid { field: "files", reason: format!("{f:?} names no file") })?;
+            let name = path
+                .filename()
+                .map(str::to_string)
+                .ok_or_else(|| JobError::Invalid {
+                    field: "files",
+                    reason: format!("{f:?} names no file"),
+                })?;
             files.push((path, name));
         }
         self.apply_rate(req.rate_limit)?;
@@ -298,8 +339,7 @@ impl Jobs {
         };
         let mut rx = job.progress.subscribe();
         let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.status != JobStatus::Running)).await;
-        let p = rx.borrow().clone();
-        p
+        rx.borrow().clone()
     }
 
     /// Stops a job: transfers in flight are abandoned (multipart uploads aborted). Returns the
@@ -308,9 +348,12 @@ impl Jobs {
         let job = self.map.get(id).map(|j| j.clone())?;
         job.cancel.cancel();
         let mut rx = job.progress.subscribe();
-        let _ = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| p.status != JobStatus::Running)).await;
-        let p = rx.borrow().clone();
-        Some(p)
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            rx.wait_for(|p| p.status != JobStatus::Running),
+        )
+        .await;
+        Some(rx.borrow().clone())
     }
 
     /// Forgets a finished job; stops it first if it is running.
@@ -322,7 +365,10 @@ impl Jobs {
 
     /// Every job's progress.
     pub fn list(&self) -> Vec<JobProgress> {
-        self.map.iter().map(|j| j.progress.borrow().clone()).collect()
+        self.map
+            .iter()
+            .map(|j| j.progress.borrow().clone())
+            .collect()
     }
 }
 
@@ -359,7 +405,10 @@ fn fail_file(job: &Job, file: &str, size: u64, error: &TransferError) {
         p.files_failed += 1;
         p.bytes_failed += size;
         if p.failures.len() < MAX_LISTED_FAILURES {
-            p.failures.push(FileFailure { file: file.to_string(), error: error.to_string() });
+            p.failures.push(FileFailure {
+                file: file.to_string(),
+                error: error.to_string(),
+            });
         }
     });
 }
@@ -397,9 +446,18 @@ async fn run_upload(
     transfers: usize,
 ) -> Result<(), String> {
     let mut local: Vec<(String, u64)> = Vec::new();
-    let mut rd = tokio::fs::read_dir(source).await.map_err(|e| format!("list {}: {e}", source.display()))?;
-    while let Some(entry) = rd.next_entry().await.map_err(|e| format!("list {}: {e}", source.display()))? {
-        let meta = entry.metadata().await.map_err(|e| format!("stat {}: {e}", entry.path().display()))?;
+    let mut rd = tokio::fs::read_dir(source)
+        .await
+        .map_err(|e| format!("list {}: {e}", source.display()))?;
+    while let Some(entry) = rd
+        .next_entry()
+        .await
+        .map_err(|e| format!("list {}: {e}", source.display()))?
+    {
+        let meta = entry
+            .metadata()
+            .await
+            .map_err(|e| format!("stat {}: {e}", entry.path().display()))?;
         if meta.is_file() {
             local.push((entry.file_name().to_string_lossy().into_owned(), meta.len()));
         }
@@ -409,10 +467,21 @@ async fn run_upload(
         p.files_total = local.len() as u64;
         p.bytes_total = local.iter().map(|(_, s)| s).sum();
     });
+    let cleaned = remote.clean_staging(remote_dir);
+    if cleaned > 0 {
+        tracing::info!(count = cleaned, dir = %remote_dir, "removed staging files of interrupted uploads");
+    }
     // One listing of the remote directory instead of a request per file.
-    let listing = remote.store.list_with_delimiter(Some(remote_dir)).await.map_err(|e| format!("list {}/{remote_dir}: {e}", remote.location))?;
-    let existing: HashMap<String, object_store::ObjectMeta> =
-        listing.objects.into_iter().filter_map(|m| m.location.filename().map(|n| (n.to_string(), m.clone()))).collect();
+    let listing = remote
+        .store
+        .list_with_delimiter(Some(remote_dir))
+        .await
+        .map_err(|e| format!("list {}/{remote_dir}: {e}", remote.location))?;
+    let existing: HashMap<String, object_store::ObjectMeta> = listing
+        .objects
+        .into_iter()
+        .filter_map(|m| m.location.filename().map(|n| (n.to_string(), m.clone())))
+        .collect();
     let existing = &existing;
     futures::stream::iter(local)
         .for_each_concurrent(transfers, |(name, size)| async move {
@@ -421,11 +490,26 @@ async fn run_upload(
             }
             let path = source.join(&name);
             let dest = remote_dir.clone().join(name.as_str());
-            let result = upload_one(data, job, remote, &path, &dest, &name, size, existing.get(&name), tag).await;
+            let result = upload_one(
+                data,
+                job,
+                remote,
+                &path,
+                &dest,
+                &name,
+                size,
+                existing.get(&name),
+                tag,
+            )
+            .await;
             match result {
                 Ok(skipped) => {
                     if let Err(e) = tokio::fs::remove_file(&path).await {
-                        let e = TransferError::Local { op: "remove", path: path.display().to_string(), source: e };
+                        let e = TransferError::Local {
+                            op: "remove",
+                            path: path.display().to_string(),
+                            source: e,
+                        };
                         return fail_file(job, &name, size, &e);
                     }
                     let result = if skipped { "skipped" } else { "transferred" };
@@ -450,7 +534,10 @@ async fn run_upload(
 /// The directory part of an object path.
 fn remote_dir_of(path: &object_store::path::Path) -> object_store::path::Path {
     let parts: Vec<_> = path.parts().collect();
-    parts[..parts.len().saturating_sub(1)].iter().cloned().collect()
+    parts[..parts.len().saturating_sub(1)]
+        .iter()
+        .cloned()
+        .collect()
 }
 
 /// Uploads one file unless the remote already has it; returns whether it was skipped.
@@ -471,8 +558,17 @@ async fn upload_one(
             metrics::counter!("cairn_agent_bytes_total", "result" => "skipped").increment(size);
             return Ok(true);
         }
-        let versioned = remote_dir_of(dest).clone().join(versioned_name(name, tag).as_str());
-        with_retries(job, || async { remote.store.copy(dest, &versioned).await.map_err(|e| remote.err("keep older version of", dest)(e).into()) }).await?;
+        let versioned = remote_dir_of(dest)
+            .clone()
+            .join(versioned_name(name, tag).as_str());
+        with_retries(job, || async {
+            remote
+                .store
+                .copy(dest, &versioned)
+                .await
+                .map_err(|e| remote.err("keep older version of", dest)(e).into())
+        })
+        .await?;
         job.progress.send_modify(|p| p.files_versioned += 1);
     }
     with_retries(job, || async {
@@ -482,7 +578,9 @@ async fn upload_one(
             metrics::counter!("cairn_agent_bytes_total", "result" => "transferred").increment(n);
             job.progress.send_modify(|p| p.bytes_transferred += n);
         };
-        let r = data.upload(remote, path, dest, size, &progress, &job.cancel).await;
+        let r = data
+            .upload(remote, path, dest, size, &progress, &job.cancel)
+            .await;
         if r.is_err() {
             // A retried file counts from zero again.
             let undo = sent.load(std::sync::atomic::Ordering::Relaxed);
@@ -502,10 +600,16 @@ async fn run_download(
     files: Vec<(object_store::path::Path, String)>,
     transfers: usize,
 ) -> Result<(), String> {
-    tokio::fs::create_dir_all(dest).await.map_err(|e| format!("create {}: {e}", dest.display()))?;
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(|e| format!("create {}: {e}", dest.display()))?;
     let mut sized: Vec<(object_store::path::Path, String, u64)> = Vec::with_capacity(files.len());
     for (path, name) in files {
-        let meta = remote.store.head(&path).await.map_err(|e| format!("{}/{path}: {e}", remote.location))?;
+        let meta = remote
+            .store
+            .head(&path)
+            .await
+            .map_err(|e| format!("{}/{path}: {e}", remote.location))?;
         sized.push((path, name, meta.size));
     }
     job.progress.send_modify(|p| {
@@ -526,7 +630,9 @@ async fn run_download(
                     got.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     job.progress.send_modify(|p| p.bytes_transferred += n);
                 };
-                let r = data.download(remote, &src, &target, &progress, &job.cancel).await;
+                let r = data
+                    .download(remote, &src, &target, &progress, &job.cancel)
+                    .await;
                 if r.is_err() {
                     let undo = got.load(std::sync::atomic::Ordering::Relaxed);
                     job.progress.send_modify(|p| p.bytes_transferred -= undo);

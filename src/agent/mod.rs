@@ -107,18 +107,52 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
             }
         }
     };
-    let root = LocalRoot::new(&data_directory)
-        .map_err(|source| AgentError::Io { what: format!("data directory {}", data_directory.display()), source })?;
-    let https: SocketAddr = config.https.parse().map_err(|_| config::ConfigError::Invalid { key: "https".into(), reason: "not an address".into() })?;
+    let root = LocalRoot::new(&data_directory).map_err(|source| AgentError::Io {
+        what: format!("data directory {}", data_directory.display()),
+        source,
+    })?;
+    let https: SocketAddr = config
+        .https
+        .parse()
+        .map_err(|_| config::ConfigError::Invalid {
+            key: "https".into(),
+            reason: "not an address".into(),
+        })?;
     let names = vec!["localhost".to_string(), https.ip().to_string()];
-    let acceptor = tls::acceptor(config.tls_cert_file.as_deref(), config.tls_key_file.as_deref(), names)?;
-    let listener = TcpListener::bind(https).await.map_err(|source| AgentError::Io { what: format!("listen on https {https}"), source })?;
-    let https = listener.local_addr().map_err(|source| AgentError::Io { what: "local address".into(), source })?;
+    let acceptor = tls::acceptor(
+        config.tls_cert_file.as_deref(),
+        config.tls_key_file.as_deref(),
+        names,
+    )?;
+    let listener = TcpListener::bind(https)
+        .await
+        .map_err(|source| AgentError::Io {
+            what: format!("listen on https {https}"),
+            source,
+        })?;
+    let https = listener.local_addr().map_err(|source| AgentError::Io {
+        what: "local address".into(),
+        source,
+    })?;
     let prometheus = if config.prometheus.is_empty() {
         None
     } else {
-        let addr: SocketAddr = config.prometheus.parse().map_err(|_| config::ConfigError::Invalid { key: "prometheus".into(), reason: "not an address".into() })?;
-        Some(TcpListener::bind(addr).await.map_err(|source| AgentError::Io { what: format!("listen on prometheus {addr}"), source })?)
+        let addr: SocketAddr =
+            config
+                .prometheus
+                .parse()
+                .map_err(|_| config::ConfigError::Invalid {
+                    key: "prometheus".into(),
+                    reason: "not an address".into(),
+                })?;
+        Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Io {
+                    what: format!("listen on prometheus {addr}"),
+                    source,
+                })?,
+        )
     };
     let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
 
@@ -127,18 +161,42 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     data.bandwidth.set_rate(data.bandwidth.rate());
     let stores = Arc::new(Stores::new(config.clone()));
     let jobs = Jobs::new(data, stores.clone(), root.clone());
-    let state = Arc::new(AgentState { token: config.auth_token.clone(), scylla, root, stores, jobs, listen: https.to_string() });
+    let state = Arc::new(AgentState {
+        token: config.auth_token.clone(),
+        scylla,
+        root,
+        stores,
+        jobs,
+        listen: https.to_string(),
+    });
     if state.token.is_empty() {
-        tracing::warn!("auth_token is empty: the agent serves every request without authentication");
+        tracing::warn!(
+            "auth_token is empty: the agent serves every request without authentication"
+        );
     }
     let stop = CancellationToken::new();
-    tokio::spawn(tls::serve(listener, acceptor, api::router(state), stop.clone()));
+    tokio::spawn(tls::serve(
+        listener,
+        acceptor,
+        api::router(state),
+        stop.clone(),
+    ));
     if let Some(listener) = prometheus {
         let stop = stop.clone();
         tokio::spawn(async move {
-            let router = axum::Router::new().route("/metrics", axum::routing::get(|| async { metrics::render() }));
-            let _ = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
+            let router = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(|| async { metrics::render() }),
+            );
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
         });
     }
-    Ok(RunningAgent { https, prometheus: prometheus_addr, data_directory: data_directory.clone(), stop })
+    Ok(RunningAgent {
+        https,
+        prometheus: prometheus_addr,
+        data_directory: data_directory.clone(),
+        stop,
+    })
 }

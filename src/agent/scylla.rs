@@ -21,14 +21,22 @@ const ALLOWED: &[(Method, &str, bool)] = &[
     (Method::GET, "/failure_detector/simple_states", false),
     (Method::GET, "/storage_service/nodes/joining", false),
     (Method::GET, "/storage_service/nodes/leaving", false),
-    (Method::GET, "/storage_service/scylla_release_version", false),
+    (
+        Method::GET,
+        "/storage_service/scylla_release_version",
+        false,
+    ),
     (Method::GET, "/storage_service/release_version", false),
     (Method::GET, "/storage_service/keyspaces", false),
     (Method::GET, "/column_family/name", false),
     (Method::GET, "/column_family/name/keyspace", false),
     (Method::GET, "/storage_service/describe_ring/", true),
     (Method::GET, "/storage_service/tokens/", true),
-    (Method::GET, "/column_family/metrics/total_disk_space_used/", true),
+    (
+        Method::GET,
+        "/column_family/metrics/total_disk_space_used/",
+        true,
+    ),
     (Method::GET, "/storage_service/snapshots", false),
     (Method::POST, "/storage_service/snapshots", false),
     (Method::DELETE, "/storage_service/snapshots", false),
@@ -46,7 +54,14 @@ const ALLOWED: &[(Method, &str, bool)] = &[
 
 /// Whether the proxy lets this call through.
 pub fn allowed(method: &Method, path: &str) -> bool {
-    ALLOWED.iter().any(|(m, p, prefix)| m == method && if *prefix { path.starts_with(p) && path.len() > p.len() } else { path == *p })
+    ALLOWED.iter().any(|(m, p, prefix)| {
+        m == method
+            && if *prefix {
+                path.starts_with(p) && path.len() > p.len()
+            } else {
+                path == *p
+            }
+    })
 }
 
 /// Why a call to Scylla failed.
@@ -82,8 +97,17 @@ impl Scylla {
             .timeout(Duration::from_secs(600))
             .build()
             .expect("HTTP client builds");
-        let host = |a: &str| if a.contains(':') { format!("[{a}]") } else { a.to_string() };
-        let prom = config.prometheus_address.clone().unwrap_or_else(|| config.api_address.clone());
+        let host = |a: &str| {
+            if a.contains(':') {
+                format!("[{a}]")
+            } else {
+                a.to_string()
+            }
+        };
+        let prom = config
+            .prometheus_address
+            .clone()
+            .unwrap_or_else(|| config.api_address.clone());
         Scylla {
             api: format!("http://{}:{}", host(&config.api_address), config.api_port),
             prometheus: format!("http://{}:{}", host(&prom), config.prometheus_port),
@@ -94,8 +118,16 @@ impl Scylla {
     /// GETs a JSON value from the REST API.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ScyllaError> {
         let url = format!("{}{path}", self.api);
-        let fail = |reason: String| ScyllaError::Call { url: url.clone(), reason };
-        let resp = self.http.get(&url).send().await.map_err(|e| fail(e.to_string()))?;
+        let fail = |reason: String| ScyllaError::Call {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let status = resp.status();
         let body = resp.text().await.map_err(|e| fail(e.to_string()))?;
         if !status.is_success() {
@@ -107,23 +139,36 @@ impl Scylla {
     /// The node's data directory, from Scylla's configuration.
     pub async fn data_directory(&self) -> Result<PathBuf, ScyllaError> {
         let dirs: Vec<String> = self.get("/v2/config/data_file_directories").await?;
-        dirs.into_iter().next().map(PathBuf::from).ok_or_else(|| ScyllaError::Call {
-            url: format!("{}/v2/config/data_file_directories", self.api),
-            reason: "no data directory configured".into(),
-        })
+        dirs.into_iter()
+            .next()
+            .map(PathBuf::from)
+            .ok_or_else(|| ScyllaError::Call {
+                url: format!("{}/v2/config/data_file_directories", self.api),
+                reason: "no data directory configured".into(),
+            })
     }
 
     /// Forwards a request and returns Scylla's answer as it is.
-    pub async fn forward(&self, method: Method, path_and_query: &str, body: bytes::Bytes, metrics: bool) -> Result<reqwest::Response, ScyllaError> {
+    pub async fn forward(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: bytes::Bytes,
+        metrics: bool,
+    ) -> Result<reqwest::Response, ScyllaError> {
         let base = if metrics { &self.prometheus } else { &self.api };
         let url = format!("{base}{path_and_query}");
-        let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+        let method =
+            reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
         self.http
             .request(method, &url)
             .body(body)
             .send()
             .await
-            .map_err(|e| ScyllaError::Call { url, reason: e.to_string() })
+            .map_err(|e| ScyllaError::Call {
+                url,
+                reason: e.to_string(),
+            })
     }
 }
 

@@ -54,7 +54,7 @@ pub enum StorageError {
         path: String,
         /// The store's error.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 
@@ -64,7 +64,7 @@ impl StorageError {
     pub fn retryable(&self) -> bool {
         match self {
             StorageError::Store { source, .. } => !matches!(
-                source,
+                **source,
                 object_store::Error::NotFound { .. }
                     | object_store::Error::AlreadyExists { .. }
                     | object_store::Error::Precondition { .. }
@@ -80,7 +80,7 @@ impl StorageError {
 
     /// Whether the object does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, StorageError::Store { source: object_store::Error::NotFound { .. }, .. })
+        matches!(self, StorageError::Store { source, .. } if matches!(**source, object_store::Error::NotFound { .. }))
     }
 }
 
@@ -91,20 +91,61 @@ pub struct Remote {
     pub location: Location,
     /// The client.
     pub store: Arc<dyn ObjectStore>,
+    /// For `localstorage` locations, the bucket's directory.
+    pub local_dir: Option<std::path::PathBuf>,
 }
 
 impl Remote {
     /// Wraps a store error with the operation and path.
-    pub fn err(&self, op: &'static str, path: &ObjPath) -> impl FnOnce(object_store::Error) -> StorageError + use<> {
+    pub fn err(
+        &self,
+        op: &'static str,
+        path: &ObjPath,
+    ) -> impl FnOnce(object_store::Error) -> StorageError + use<> {
         let (location, path) = (self.location.to_string(), path.to_string());
-        move |source| StorageError::Store { op, location, path, source }
+        move |source| StorageError::Store {
+            op,
+            location,
+            path,
+            source: Box::new(source),
+        }
+    }
+}
+
+impl Remote {
+    /// Removes what interrupted uploads left in a `localstorage` directory: staging files named
+    /// `<name>#<digits>` (invisible to listings, but taking disk space). Other stores keep no such
+    /// files (an unfinished S3 multipart upload is not an object). Returns how many were removed.
+    pub fn clean_staging(&self, dir: &ObjPath) -> usize {
+        let Some(root) = &self.local_dir else {
+            return 0;
+        };
+        let dir = dir
+            .parts()
+            .fold(root.clone(), |p, part| p.join(part.as_ref()));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.rsplit_once('#')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count()
     }
 }
 
 /// Checks a path inside a location and makes it an object path: relative, no `.` or `..`, no
 /// empty segments.
 pub fn object_path(path: &str) -> Result<ObjPath, StorageError> {
-    let bad = |reason| StorageError::BadPath { path: path.to_string(), reason };
+    let bad = |reason| StorageError::BadPath {
+        path: path.to_string(),
+        reason,
+    };
     if path.starts_with('/') {
         return Err(bad("must be relative to the location's root"));
     }
@@ -116,7 +157,9 @@ pub fn object_path(path: &str) -> Result<ObjPath, StorageError> {
         match segment {
             "" => return Err(bad("has an empty segment (//)")),
             "." | ".." => return Err(bad("may not contain . or .. segments")),
-            s if s.contains('\\') || s.chars().any(char::is_control) => return Err(bad("has a backslash or control character")),
+            s if s.contains('\\') || s.chars().any(char::is_control) => {
+                return Err(bad("has a backslash or control character"));
+            }
             _ => {}
         }
     }
@@ -135,27 +178,47 @@ pub struct Stores {
 impl Stores {
     /// Stores built on demand from this configuration.
     pub fn new(config: AgentConfig) -> Self {
-        Stores { config, cache: DashMap::new() }
+        Stores {
+            config,
+            cache: DashMap::new(),
+        }
     }
 
     /// The store of a `provider:bucket` location (a `dc:` prefix is ignored).
     pub fn get(&self, location: &str) -> Result<Remote, StorageError> {
-        let parsed: Location = location
-            .parse()
-            .map_err(|e: crate::spec::location::LocationError| StorageError::BadLocation { location: location.into(), reason: e.to_string() })?;
+        let parsed: Location =
+            location
+                .parse()
+                .map_err(
+                    |e: crate::spec::location::LocationError| StorageError::BadLocation {
+                        location: location.into(),
+                        reason: e.to_string(),
+                    },
+                )?;
         let parsed = parsed.without_dc();
         let key = parsed.to_string();
         if let Some(r) = self.cache.get(&key) {
             return Ok(r.clone());
         }
         let store = self.build(&parsed)?;
-        let remote = Remote { location: parsed, store };
+        let local_dir = match parsed.provider {
+            Provider::LocalStorage => self.config.localstorage.get(&parsed.bucket).cloned(),
+            _ => None,
+        };
+        let remote = Remote {
+            location: parsed,
+            store,
+            local_dir,
+        };
         self.cache.insert(key, remote.clone());
         Ok(remote)
     }
 
     fn build(&self, location: &Location) -> Result<Arc<dyn ObjectStore>, StorageError> {
-        let not_configured = |reason: String| StorageError::NotConfigured { location: location.to_string(), reason };
+        let not_configured = |reason: String| StorageError::NotConfigured {
+            location: location.to_string(),
+            reason,
+        };
         let built = |e: object_store::Error| not_configured(e.to_string());
         let bucket = &location.bucket;
         Ok(match location.provider {
@@ -204,7 +267,10 @@ impl Stores {
             }
             Provider::Azure => {
                 let c = &self.config.azure;
-                let account = c.account.clone().ok_or_else(|| not_configured("azure.account is not set".into()))?;
+                let account = c
+                    .account
+                    .clone()
+                    .ok_or_else(|| not_configured("azure.account is not set".into()))?;
                 let mut b = MicrosoftAzureBuilder::from_env()
                     .with_account(account)
                     .with_container_name(bucket)
@@ -214,16 +280,25 @@ impl Stores {
                     b = b.with_access_key(key);
                 }
                 if let Some(endpoint) = &c.endpoint {
-                    b = b.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
+                    b = b
+                        .with_endpoint(endpoint.clone())
+                        .with_allow_http(endpoint.starts_with("http://"));
                 }
                 Arc::new(b.build().map_err(built)?)
             }
             Provider::LocalStorage => {
                 let dir = self.config.localstorage.get(bucket).ok_or_else(|| {
-                    not_configured(format!("no directory is configured for bucket {bucket:?} under localstorage"))
+                    not_configured(format!(
+                        "no directory is configured for bucket {bucket:?} under localstorage"
+                    ))
                 })?;
-                std::fs::create_dir_all(dir).map_err(|e| not_configured(format!("{}: {e}", dir.display())))?;
-                Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(built)?.with_automatic_cleanup(true))
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| not_configured(format!("{}: {e}", dir.display())))?;
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(dir)
+                        .map_err(built)?
+                        .with_automatic_cleanup(true),
+                )
             }
         })
     }
@@ -232,7 +307,11 @@ impl Stores {
 /// Retries of transient failures inside each request: up to 10 tries within 2 minutes.
 fn retry_config() -> RetryConfig {
     RetryConfig {
-        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(10), base: 2.0 },
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            base: 2.0,
+        },
         max_retries: 10,
         retry_timeout: Duration::from_secs(120),
     }
@@ -252,7 +331,10 @@ mod tests {
 
     #[test]
     fn object_paths_refuse_escapes() {
-        assert_eq!(object_path("backup/sst/x").unwrap().as_ref(), "backup/sst/x");
+        assert_eq!(
+            object_path("backup/sst/x").unwrap().as_ref(),
+            "backup/sst/x"
+        );
         assert_eq!(object_path("backup/").unwrap().as_ref(), "backup");
         for bad in ["/etc/passwd", "a/../b", "a//b", "./a", "a/.."] {
             assert!(object_path(bad).is_err(), "{bad} accepted");

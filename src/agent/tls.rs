@@ -32,23 +32,33 @@ pub enum TlsError {
 }
 
 /// A TLS acceptor from PEM files, or from a new self-signed certificate for `names`.
-pub fn acceptor(cert: Option<&Path>, key: Option<&Path>, names: Vec<String>) -> Result<TlsAcceptor, TlsError> {
+pub fn acceptor(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    names: Vec<String>,
+) -> Result<TlsAcceptor, TlsError> {
     use pki_types::pem::PemObject;
     let (chain, key) = match (cert, key) {
         (Some(cert), Some(key)) => {
             let file_err = |k: &'static str, p: &Path| {
                 let path = p.display().to_string();
-                move |e: pki_types::pem::Error| TlsError::File { key: k, path, reason: e.to_string() }
+                move |e: pki_types::pem::Error| TlsError::File {
+                    key: k,
+                    path,
+                    reason: e.to_string(),
+                }
             };
             let chain = pki_types::CertificateDer::pem_file_iter(cert)
                 .map_err(file_err("tls_cert_file", cert))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(file_err("tls_cert_file", cert))?;
-            let key = pki_types::PrivateKeyDer::from_pem_file(key).map_err(file_err("tls_key_file", key))?;
+            let key = pki_types::PrivateKeyDer::from_pem_file(key)
+                .map_err(file_err("tls_key_file", key))?;
             (chain, key)
         }
         _ => {
-            let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Config(e.to_string()))?;
+            let made = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| TlsError::Config(e.to_string()))?;
             let key = pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
             (vec![made.cert.der().clone()], key)
         }
@@ -64,7 +74,12 @@ pub fn acceptor(cert: Option<&Path>, key: Option<&Path>, names: Vec<String>) -> 
 }
 
 /// Serves `router` over TLS on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    stop: CancellationToken,
+) {
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

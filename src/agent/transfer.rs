@@ -75,7 +75,10 @@ impl TransferError {
     }
 }
 
-fn local_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + use<> {
+fn local_err(
+    op: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> TransferError + use<> {
     let path = path.display().to_string();
     move |source| TransferError::Local { op, path, source }
 }
@@ -114,7 +117,9 @@ impl Digests {
         let etag = etag.trim_matches('"').to_ascii_lowercase();
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         match etag.split_once('-') {
-            None if etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) => Some(etag == hex(whole)),
+            None if etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(etag == hex(whole))
+            }
             Some((md5, n)) if md5.len() == 32 && n.parse::<usize>().is_ok() => {
                 let mut composite = Md5::new();
                 for p in parts {
@@ -131,7 +136,11 @@ impl DataPath {
     /// The data path of an agent with these limits.
     pub fn new(limits: Limits) -> Self {
         let permits = (limits.buffer_memory / PERMIT_BYTES).max(1) as usize;
-        DataPath { bandwidth: Arc::new(Bandwidth::new(limits.rate_limit)), buffers: Arc::new(Semaphore::new(permits)), limits }
+        DataPath {
+            bandwidth: Arc::new(Bandwidth::new(limits.rate_limit)),
+            buffers: Arc::new(Semaphore::new(permits)),
+            limits,
+        }
     }
 
     /// The part size for a file of `size` bytes: the configured part size, or larger so that the
@@ -145,11 +154,21 @@ impl DataPath {
         let permits = bytes.div_ceil(PERMIT_BYTES).max(1) as u32;
         let total = (self.limits.buffer_memory / PERMIT_BYTES).max(1) as u32;
         // A part larger than the whole budget (huge files) takes the whole budget.
-        self.buffers.clone().acquire_many_owned(permits.min(total)).await.expect("semaphore never closes")
+        self.buffers
+            .clone()
+            .acquire_many_owned(permits.min(total))
+            .await
+            .expect("semaphore never closes")
     }
 
     /// Reads up to `len` bytes of `file` into a buffer, paying for each chunk in bandwidth.
-    async fn read_part(&self, file: &mut tokio::fs::File, path: &Path, len: u64, digests: &mut Digests) -> Result<bytes::Bytes, TransferError> {
+    async fn read_part(
+        &self,
+        file: &mut tokio::fs::File,
+        path: &Path,
+        len: u64,
+        digests: &mut Digests,
+    ) -> Result<bytes::Bytes, TransferError> {
         let mut buf = BytesMut::with_capacity(len as usize);
         let mut part = Md5::new();
         while (buf.len() as u64) < len {
@@ -157,7 +176,9 @@ impl DataPath {
             self.bandwidth.acquire(n as u64).await;
             let start = buf.len();
             buf.resize(start + n, 0);
-            file.read_exact(&mut buf[start..]).await.map_err(local_err("read", path))?;
+            file.read_exact(&mut buf[start..])
+                .await
+                .map_err(local_err("read", path))?;
             digests.whole.update(&buf[start..]);
             part.update(&buf[start..]);
         }
@@ -176,7 +197,9 @@ impl DataPath {
         progress: &(dyn Fn(u64) + Sync),
         cancel: &CancellationToken,
     ) -> Result<Verified, TransferError> {
-        let mut file = tokio::fs::File::open(local).await.map_err(local_err("open", local))?;
+        let mut file = tokio::fs::File::open(local)
+            .await
+            .map_err(local_err("open", local))?;
         let mut digests = Digests::default();
         let etag = if size <= self.limits.multipart_threshold {
             let _permit = self.buffer(size).await;
@@ -193,7 +216,11 @@ impl DataPath {
             result.e_tag
         } else {
             let part_size = self.part_size(size);
-            let mut upload = remote.store.put_multipart(dest).await.map_err(remote.err("start upload of", dest))?;
+            let mut upload = remote
+                .store
+                .put_multipart(dest)
+                .await
+                .map_err(remote.err("start upload of", dest))?;
             let outcome = async {
                 let mut in_flight = FuturesUnordered::new();
                 let mut sent = 0;
@@ -235,21 +262,47 @@ impl DataPath {
             }
         };
         let whole: [u8; 16] = digests.whole.finalize().into();
-        self.verify(remote, dest, size, etag.as_deref(), &whole, &digests.parts).await
+        self.verify(remote, dest, size, etag.as_deref(), &whole, &digests.parts)
+            .await
     }
 
-    async fn verify(&self, remote: &Remote, dest: &ObjPath, size: u64, etag: Option<&str>, whole: &[u8; 16], parts: &[[u8; 16]]) -> Result<Verified, TransferError> {
+    async fn verify(
+        &self,
+        remote: &Remote,
+        dest: &ObjPath,
+        size: u64,
+        etag: Option<&str>,
+        whole: &[u8; 16],
+        parts: &[[u8; 16]],
+    ) -> Result<Verified, TransferError> {
         let single = [*whole];
-        let ok = etag.and_then(|e| Digests::check(whole, parts, e).filter(|ok| *ok).or_else(|| Digests::check(whole, &single, e)));
+        let ok = etag.and_then(|e| {
+            Digests::check(whole, parts, e)
+                .filter(|ok| *ok)
+                .or_else(|| Digests::check(whole, &single, e))
+        });
         match ok {
             Some(true) => Ok(Verified::Checksum),
-            Some(false) => Err(TransferError::Integrity { path: dest.to_string(), detail: format!("ETag {} is not the MD5 of the data sent", etag.unwrap_or_default()) }),
+            Some(false) => Err(TransferError::Integrity {
+                path: dest.to_string(),
+                detail: format!(
+                    "ETag {} is not the MD5 of the data sent",
+                    etag.unwrap_or_default()
+                ),
+            }),
             None => {
-                let meta = remote.store.head(dest).await.map_err(remote.err("check", dest))?;
+                let meta = remote
+                    .store
+                    .head(dest)
+                    .await
+                    .map_err(remote.err("check", dest))?;
                 if meta.size == size {
                     Ok(Verified::Size)
                 } else {
-                    Err(TransferError::Integrity { path: dest.to_string(), detail: format!("stored {} bytes, sent {size}", meta.size) })
+                    Err(TransferError::Integrity {
+                        path: dest.to_string(),
+                        detail: format!("stored {} bytes, sent {size}", meta.size),
+                    })
                 }
             }
         }
@@ -257,14 +310,34 @@ impl DataPath {
 
     /// Whether the object `meta` already holds exactly the content of `local`: same size and same
     /// MD5 (from an MD5-style ETag when there is one, else by reading the object).
-    pub async fn same_content(&self, remote: &Remote, meta: &ObjectMeta, local: &Path, size: u64) -> Result<bool, TransferError> {
+    pub async fn same_content(
+        &self,
+        remote: &Remote,
+        meta: &ObjectMeta,
+        local: &Path,
+        size: u64,
+    ) -> Result<bool, TransferError> {
         if meta.size != size {
             return Ok(false);
         }
-        let etag = meta.e_tag.as_deref().map(|e| e.trim_matches('"').to_ascii_lowercase());
+        let etag = meta
+            .e_tag
+            .as_deref()
+            .map(|e| e.trim_matches('"').to_ascii_lowercase());
         // Candidate part sizes for a `-N` ETag: ours, and the usual sizes of other tools.
-        let parts_in_etag = etag.as_deref().and_then(|e| e.split_once('-')).and_then(|(_, n)| n.parse::<u64>().ok());
-        let mut candidates: Vec<u64> = vec![self.part_size(size), 5 << 20, 8 << 20, 16 << 20, 50 << 20, 64 << 20, 100 << 20];
+        let parts_in_etag = etag
+            .as_deref()
+            .and_then(|e| e.split_once('-'))
+            .and_then(|(_, n)| n.parse::<u64>().ok());
+        let mut candidates: Vec<u64> = vec![
+            self.part_size(size),
+            5 << 20,
+            8 << 20,
+            16 << 20,
+            50 << 20,
+            64 << 20,
+            100 << 20,
+        ];
         if let Some(n) = parts_in_etag {
             candidates.push(size.div_ceil(n).div_ceil(1 << 20) << 20);
             candidates.retain(|ps| size.div_ceil(*ps) == n);
@@ -274,14 +347,21 @@ impl DataPath {
         let (whole, composite) = file_digests(local, &candidates).await?;
         if let Some(etag) = etag.as_deref() {
             for parts in &composite {
-                if let Some(verdict) = Digests::check(&whole, parts, etag).filter(|v| *v || parts_in_etag.is_none()) {
+                if let Some(verdict) =
+                    Digests::check(&whole, parts, etag).filter(|v| *v || parts_in_etag.is_none())
+                {
                     return Ok(verdict);
                 }
             }
         }
         // The ETag does not describe the content: compare with the object's own bytes.
         let path = &meta.location;
-        let mut stream = remote.store.get(path).await.map_err(remote.err("read", path))?.into_stream();
+        let mut stream = remote
+            .store
+            .get(path)
+            .await
+            .map_err(remote.err("read", path))?
+            .into_stream();
         let mut theirs = Md5::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(remote.err("read", path))?;
@@ -293,12 +373,28 @@ impl DataPath {
 
     /// Downloads `src` into `dest` (through a temporary name in the same directory, so a partial
     /// file is never visible under its final name). Returns the bytes written.
-    pub async fn download(&self, remote: &Remote, src: &ObjPath, dest: &Path, progress: &(dyn Fn(u64) + Sync), cancel: &CancellationToken) -> Result<u64, TransferError> {
-        let result = remote.store.get(src).await.map_err(remote.err("download", src))?;
+    pub async fn download(
+        &self,
+        remote: &Remote,
+        src: &ObjPath,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<u64, TransferError> {
+        let result = remote
+            .store
+            .get(src)
+            .await
+            .map_err(remote.err("download", src))?;
         let meta = result.meta.clone();
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = dest.with_file_name(format!(".{name}.cairn-part"));
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(local_err("create", &tmp))?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(local_err("create", &tmp))?;
         let mut stream = result.into_stream();
         let mut md5 = Md5::new();
         let mut written = 0u64;
@@ -312,24 +408,38 @@ impl DataPath {
                 let chunk = chunk.map_err(remote.err("download", src))?;
                 self.bandwidth.acquire(chunk.len() as u64).await;
                 md5.update(&chunk);
-                file.write_all(&chunk).await.map_err(local_err("write", &tmp))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(local_err("write", &tmp))?;
                 written += chunk.len() as u64;
                 progress(chunk.len() as u64);
             }
             file.flush().await.map_err(local_err("write", &tmp))?;
             if written != meta.size {
-                return Err(TransferError::Integrity { path: src.to_string(), detail: format!("received {written} bytes of {}", meta.size) });
+                return Err(TransferError::Integrity {
+                    path: src.to_string(),
+                    detail: format!("received {written} bytes of {}", meta.size),
+                });
             }
             let whole: [u8; 16] = md5.finalize().into();
-            if let Some(false) = meta.e_tag.as_deref().and_then(|e| Digests::check(&whole, &[], e).filter(|_| !e.contains('-'))) {
-                return Err(TransferError::Integrity { path: src.to_string(), detail: "content does not match the stored MD5".into() });
+            if let Some(false) = meta
+                .e_tag
+                .as_deref()
+                .and_then(|e| Digests::check(&whole, &[], e).filter(|_| !e.contains('-')))
+            {
+                return Err(TransferError::Integrity {
+                    path: src.to_string(),
+                    detail: "content does not match the stored MD5".into(),
+                });
             }
             Ok(())
         }
         .await;
         match outcome {
             Ok(()) => {
-                tokio::fs::rename(&tmp, dest).await.map_err(local_err("rename", dest))?;
+                tokio::fs::rename(&tmp, dest)
+                    .await
+                    .map_err(local_err("rename", dest))?;
                 Ok(written)
             }
             Err(e) => {
@@ -341,14 +451,20 @@ impl DataPath {
 }
 
 /// The MD5 of a whole file and, for each candidate part size, the MD5s of its parts.
-async fn file_digests(path: &Path, part_sizes: &[u64]) -> Result<([u8; 16], Vec<Vec<[u8; 16]>>), TransferError> {
+async fn file_digests(
+    path: &Path,
+    part_sizes: &[u64],
+) -> Result<([u8; 16], Vec<Vec<[u8; 16]>>), TransferError> {
     let path = path.to_path_buf();
     let part_sizes = part_sizes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut file = std::fs::File::open(&path).map_err(local_err("open", &path))?;
         let mut whole = Md5::new();
-        let mut parts: Vec<(Md5, u64, Vec<[u8; 16]>)> = part_sizes.iter().map(|_| (Md5::new(), 0, Vec::new())).collect();
+        let mut parts: Vec<(Md5, u64, Vec<[u8; 16]>)> = part_sizes
+            .iter()
+            .map(|_| (Md5::new(), 0, Vec::new()))
+            .collect();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file.read(&mut buf).map_err(local_err("read", &path))?;
@@ -382,7 +498,11 @@ async fn file_digests(path: &Path, part_sizes: &[u64]) -> Result<([u8; 16], Vec<
         Ok((whole.finalize().into(), composite))
     })
     .await
-    .map_err(|e| TransferError::Local { op: "hash", path: String::new(), source: std::io::Error::other(e) })?
+    .map_err(|e| TransferError::Local {
+        op: "hash",
+        path: String::new(),
+        source: std::io::Error::other(e),
+    })?
 }
 
 #[cfg(test)]
@@ -393,24 +513,49 @@ mod tests {
     fn etags_are_checked_as_s3_computes_them() {
         let whole: [u8; 16] = Md5::digest(b"hello").into();
         let hex: String = whole.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(Digests::check(&whole, &[], &format!("\"{hex}\"")), Some(true));
-        assert_eq!(Digests::check(&whole, &[], "\"00000000000000000000000000000000\""), Some(false));
-        assert_eq!(Digests::check(&whole, &[], "0x8DBF1A2B3C4D5E6"), None, "Azure-style ETags say nothing");
+        assert_eq!(
+            Digests::check(&whole, &[], &format!("\"{hex}\"")),
+            Some(true)
+        );
+        assert_eq!(
+            Digests::check(&whole, &[], "\"00000000000000000000000000000000\""),
+            Some(false)
+        );
+        assert_eq!(
+            Digests::check(&whole, &[], "0x8DBF1A2B3C4D5E6"),
+            None,
+            "Azure-style ETags say nothing"
+        );
         let parts: Vec<[u8; 16]> = vec![Md5::digest(b"hel").into(), Md5::digest(b"lo").into()];
         let mut c = Md5::new();
         parts.iter().for_each(|p| c.update(p));
         let composite: String = c.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(Digests::check(&whole, &parts, &format!("{composite}-2")), Some(true));
-        assert_eq!(Digests::check(&whole, &parts, &format!("{composite}-3")), Some(false));
+        assert_eq!(
+            Digests::check(&whole, &parts, &format!("{composite}-2")),
+            Some(true)
+        );
+        assert_eq!(
+            Digests::check(&whole, &parts, &format!("{composite}-3")),
+            Some(false)
+        );
     }
 
     #[test]
     fn part_size_keeps_files_under_ten_thousand_parts() {
-        let limits = Limits { transfers: 2, rate_limit: 0, buffer_memory: 32 << 20, multipart_threshold: 16 << 20, part_size: 8 << 20 };
+        let limits = Limits {
+            transfers: 2,
+            rate_limit: 0,
+            buffer_memory: 32 << 20,
+            multipart_threshold: 16 << 20,
+            part_size: 8 << 20,
+        };
         let dp = DataPath::new(limits);
         assert_eq!(dp.part_size(1 << 30), 8 << 20);
         let huge = 200u64 << 30;
         let ps = dp.part_size(huge);
-        assert!(huge.div_ceil(ps) <= MAX_PARTS && ps % (1 << 20) == 0, "{ps}");
+        assert!(
+            huge.div_ceil(ps) <= MAX_PARTS && ps.is_multiple_of(1 << 20),
+            "{ps}"
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
+
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 

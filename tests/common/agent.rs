@@ -1,0 +1,179 @@
+//! Starts `cairn agent` as a real process beside an emulated node, from a generated config, and
+//! talks to it over HTTPS with its token.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The token test agents use.
+pub const TOKEN: &str = "s3cr3t-t0ken";
+
+/// A running agent process; killed when dropped.
+pub struct AgentProcess {
+    /// The process.
+    child: Option<Child>,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// `https://address:port`.
+    pub url: String,
+    /// Its Prometheus URL.
+    pub metrics_url: String,
+    /// A client that accepts the agent's self-signed certificate.
+    pub http: reqwest::Client,
+}
+
+/// The YAML of an agent beside node `i` of an emulated cluster, with extra sections.
+pub fn config_yaml(cluster: &super::TestCluster, i: usize, extra: &str) -> String {
+    let (address, api, prom) = (
+        cluster.address(i),
+        cluster.emulator.api_port(),
+        cluster.emulator.prometheus_port(),
+    );
+    format!(
+        "auth_token: {TOKEN}\nhttps: 127.0.0.1:0\nprometheus: 127.0.0.1:0\nscylla:\n  api_address: {address}\n  api_port: {api}\n  prometheus_port: {prom}\n{extra}\n"
+    )
+}
+
+impl AgentProcess {
+    /// Writes `yaml` to `dir/agent.yaml` and starts the agent with it.
+    pub fn start(dir: &Path, yaml: &str) -> Self {
+        let config = dir.join("agent.yaml");
+        std::fs::write(&config, yaml).expect("write agent config");
+        Self::start_with(config)
+    }
+
+    /// Starts the agent with an existing configuration file.
+    pub fn start_with(config: PathBuf) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["agent", "--config"])
+            .arg(&config)
+            .env("CAIRN_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cairn agent starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("agent prints its address");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("https://"))
+            .unwrap_or_else(|| panic!("agent did not start: {line:?}"))
+            .to_string();
+        let metrics_url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(|w| w.trim_end_matches(')').to_string())
+            .unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("client");
+        AgentProcess {
+            child: Some(child),
+            config,
+            url,
+            metrics_url,
+            http,
+        }
+    }
+
+    /// Kills the process (as a crash would) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A request with the token.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+    }
+
+    /// Sends a JSON request with the token; returns status and JSON body (Null if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.req(method, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Starts an upload job and returns its ID.
+    pub async fn upload(
+        &self,
+        source_dir: &str,
+        location: &str,
+        remote_dir: &str,
+        tag: &str,
+        transfers: usize,
+    ) -> String {
+        let body = json!({"source_dir": source_dir, "location": location, "remote_dir": remote_dir, "tag": tag, "transfers": transfers});
+        let (status, v) = self
+            .call(reqwest::Method::POST, "/agent/jobs/upload", Some(body))
+            .await;
+        assert_eq!(status, 200, "upload job refused: {v}");
+        v["id"].as_str().expect("job id").to_string()
+    }
+
+    /// Long-polls a job until it is no longer running.
+    pub async fn wait(&self, id: &str) -> Value {
+        for _ in 0..60 {
+            let (_, p) = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/agent/jobs/{id}?wait=10"),
+                    None,
+                )
+                .await;
+            if p["status"] != "running" {
+                return p;
+            }
+        }
+        panic!("job {id} still running after 10 minutes");
+    }
+
+    /// The agent's own metrics text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(&self.metrics_url)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Regular files of a directory with their bytes.
+pub fn read_dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    super::files_in(dir)
+        .into_iter()
+        .map(|f| (f.clone(), std::fs::read(dir.join(&f)).expect("read")))
+        .collect()
+}
