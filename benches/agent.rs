@@ -1,0 +1,316 @@
+//! Agent throughput benchmark: the agent uploading a snapshot directory to a local S3 server,
+//! side by side with `rclone copy` (the upstream agent's transfer engine) on the same files, the
+//! same server and the same parallelism; the agent's peak RSS; and the measured rate under
+//! bandwidth budgets. Run with `scripts/bench` (which installs the S3 server and rclone).
+//!
+//! Figures are from one run and meant as ratios: absolute times on shared 2-core machines drift.
+//! Client and server share the cores, so each side's CPU time is reported beside the ratio.
+//!
+//! Environment: `CAIRN_TOOLS` (tools cache), `CAIRN_BENCH_TRANSFERS` (default 8),
+//! `CAIRN_BENCH_SCALE` (a divisor for quick runs, default 1).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bench";
+const ACCESS: &str = "benchaccess";
+const SECRET: &str = "benchsecret1234567890";
+const BUCKET: &str = "bench";
+
+fn tools() -> PathBuf {
+    std::env::var_os("CAIRN_TOOLS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cairn-tools"))
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Seconds of user+system CPU a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // After the command name: state is field 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds of all waited-for children of this process.
+fn children_cpu() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a properly sized out-parameter.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
+}
+
+/// Peak resident memory of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Writes `count` files of `size` pseudo-random bytes into `dir`.
+fn make_files(dir: &Path, count: usize, size: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ size as u64;
+    let mut buf = vec![0u8; size.min(1 << 20)];
+    for i in 0..count {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("me-{i}-big-Data.db"))).unwrap());
+        let mut left = size;
+        while left > 0 {
+            for chunk in buf.chunks_mut(8) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let b = state.to_le_bytes();
+                chunk.copy_from_slice(&b[..chunk.len()]);
+            }
+            let n = left.min(buf.len());
+            f.write_all(&buf[..n]).unwrap();
+            left -= n;
+        }
+    }
+}
+
+/// Hard-links every file of `src` into a fresh `dst` (the agent's move deletes only the links).
+fn link_all(src: &Path, dst: &Path) {
+    let _ = std::fs::remove_dir_all(dst);
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::hard_link(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+}
+
+struct S3 {
+    proc: Proc,
+    endpoint: String,
+}
+
+fn start_s3(root: &Path) -> S3 {
+    let bin = tools().join("s3s/bin/s3s-fs");
+    assert!(bin.exists(), "{} is missing: run scripts/bench, which installs it", bin.display());
+    std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS, "--secret-key", SECRET])
+        .arg(root)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("s3s-fs starts");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    S3 { proc: Proc(child), endpoint: format!("http://127.0.0.1:{port}") }
+}
+
+struct Agent {
+    proc: Proc,
+    url: String,
+    http: Http,
+}
+
+fn start_agent(work: &Path, data: &Path, endpoint: &str, rate: u64) -> Agent {
+    let config = work.join(format!("agent-{rate}.yaml"));
+    std::fs::write(
+        &config,
+        format!(
+            "auth_token: {TOKEN}\nhttps: 127.0.0.1:0\ndata_directory: {}\ntransfer:\n  rate_limit: {rate}\ns3:\n  endpoint: {endpoint}\n  access_key_id: {ACCESS}\n  secret_access_key: {SECRET}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["agent", "--config"])
+        .arg(&config)
+        .env("CAIRN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("agent starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("https://")).expect("agent address").to_string();
+    Agent { proc: Proc(child), url, http: Http::new() }
+}
+
+/// A synchronous HTTPS client for this single-threaded program.
+struct Http {
+    rt: tokio::runtime::Runtime,
+    inner: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let inner = reqwest::Client::builder().no_proxy().danger_accept_invalid_certs(true).build().unwrap();
+        Http { rt, inner }
+    }
+
+    fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+        self.rt.block_on(async {
+            let mut r = self.inner.request(method, url).bearer_auth(TOKEN);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send().await.unwrap().json().await.unwrap()
+        })
+    }
+}
+
+impl Agent {
+    /// Uploads `src` (through hard links in the data dir) and returns (seconds, bytes, job).
+    fn upload(&self, data: &Path, src: &Path, name: &str, transfers: u64) -> (f64, u64, Value) {
+        let rel = format!("ks/{name}-00000000000000000000000000000000/snapshots/sm_20260101000000UTC");
+        link_all(src, &data.join(&rel));
+        let bytes = dir_bytes(src);
+        let started = Instant::now();
+        let body = json!({"source_dir": rel, "location": format!("s3:{BUCKET}"), "remote_dir": format!("agent/{name}"), "tag": "sm_20260101000000UTC", "transfers": transfers});
+        let v = self.http.call(reqwest::Method::POST, &format!("{}/agent/jobs/upload", self.url), Some(body));
+        let id = v["id"].as_str().unwrap_or_else(|| panic!("job refused: {v}")).to_string();
+        loop {
+            let p = self.http.call(reqwest::Method::GET, &format!("{}/agent/jobs/{id}?wait=5", self.url), None);
+            if p["status"] != "running" {
+                assert_eq!(p["status"], "success", "{p}");
+                return (started.elapsed().as_secs_f64(), bytes, p);
+            }
+        }
+    }
+}
+
+/// `rclone copy` of `src` to the same server; returns (seconds, rclone CPU seconds).
+fn rclone(src: &Path, endpoint: &str, name: &str, transfers: u64) -> (f64, f64) {
+    let bin = tools().join("venv/bin/rclone");
+    assert!(bin.exists(), "{} is missing: run scripts/test or scripts/bench", bin.display());
+    let cpu = children_cpu();
+    let started = Instant::now();
+    let status = Command::new(bin)
+        .args(["copy", "--transfers", &transfers.to_string(), "--checkers", &transfers.to_string(), "--s3-no-check-bucket"])
+        .arg(src)
+        .arg(format!("bench:{BUCKET}/rclone/{name}"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("RCLONE_CONFIG_BENCH_TYPE", "s3")
+        .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_BENCH_ENDPOINT", endpoint)
+        .env("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", ACCESS)
+        .env("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", SECRET)
+        .env("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true")
+        .status()
+        .expect("rclone runs");
+    assert!(status.success(), "rclone failed");
+    (started.elapsed().as_secs_f64(), children_cpu() - cpu)
+}
+
+fn mib_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / secs
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let transfers = env_num("CAIRN_BENCH_TRANSFERS", 8);
+    let scale = env_num("CAIRN_BENCH_SCALE", 1).max(1) as usize;
+    let work = tempfile::Builder::new().prefix("cairn-bench-").tempdir().unwrap();
+    let data = work.path().join("data");
+    let src = work.path().join("src");
+    let mut report = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        report.push_str(&line);
+        report.push('\n');
+    };
+    say(format!("# Agent benchmark ({} cores, transfers {transfers}, one run each)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
+    say("Client integrity: the agent signs payloads over plain HTTP (SigV4 body hash) and checks MD5 ETags; rclone signs too (its default over HTTP) and checks MD5s.\n".into());
+
+    let sets = [("large", 20 / scale.min(20), 64usize << 20), ("small", 2000 / scale, 64usize << 10)];
+    say("| set | files | MiB | agent s | agent MiB/s | rclone s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | server CPU s (agent / rclone) |".into());
+    say("|---|---|---|---|---|---|---|---|---|---|---|".into());
+    for (name, count, size) in sets {
+        let dir = src.join(name);
+        make_files(&dir, count.max(1), size);
+        let s3root = work.path().join(format!("s3-{name}"));
+        let s3 = start_s3(&s3root);
+        let agent = start_agent(work.path(), &data, &s3.endpoint, 0);
+        let (agent_cpu0, server_cpu0) = (cpu_seconds(agent.proc.0.id()), cpu_seconds(s3.proc.0.id()));
+        let (secs, bytes, _) = agent.upload(&data, &dir, name, transfers);
+        let (agent_cpu, server_cpu_a) = (cpu_seconds(agent.proc.0.id()) - agent_cpu0, cpu_seconds(s3.proc.0.id()) - server_cpu0);
+        let server_cpu1 = cpu_seconds(s3.proc.0.id());
+        let (rsecs, rcpu) = rclone(&dir, &s3.endpoint, name, transfers);
+        let server_cpu_r = cpu_seconds(s3.proc.0.id()) - server_cpu1;
+        let (a, r) = (mib_s(bytes, secs), mib_s(bytes, rsecs));
+        say(format!(
+            "| {name} | {count} | {:.0} | {secs:.2} | {a:.1} | {rsecs:.2} | {r:.1} | {:.2}x | {agent_cpu:.2} | {rcpu:.2} | {server_cpu_a:.2} / {server_cpu_r:.2} |",
+            bytes as f64 / (1 << 20) as f64,
+            a / r
+        ));
+        let _ = std::fs::remove_dir_all(&s3root);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // Peak RSS of a fresh agent uploading 2 GiB with `transfers` transfers.
+    let dir = src.join("rss");
+    make_files(&dir, 32 / scale.min(32), 64 << 20);
+    let s3root = work.path().join("s3-rss");
+    let s3 = start_s3(&s3root);
+    let agent = start_agent(work.path(), &data, &s3.endpoint, 0);
+    let (secs, bytes, _) = agent.upload(&data, &dir, "rss", transfers);
+    say(format!(
+        "\nPeak RSS of the agent uploading {:.0} MiB with {transfers} transfers: {:.1} MiB ({:.1} MiB/s).",
+        bytes as f64 / (1 << 20) as f64,
+        peak_rss_mib(agent.proc.0.id()),
+        mib_s(bytes, secs)
+    ));
+    drop(agent);
+    drop(s3);
+    let _ = std::fs::remove_dir_all(&s3root);
+
+    // Measured rate under budgets: about 15 s of data at each rate.
+    say("\n| budget MiB/s | MiB sent | seconds | measured MiB/s | error |".into());
+    say("|---|---|---|---|---|".into());
+    for rate in [20u64, 50] {
+        let files = (rate as usize * 15 / 64 / scale).max(1);
+        let set = src.join(format!("rate{rate}"));
+        make_files(&set, files, 64 << 20);
+        let s3root = work.path().join(format!("s3-rate{rate}"));
+        let s3 = start_s3(&s3root);
+        let agent = start_agent(work.path(), &data, &s3.endpoint, rate);
+        let (secs, bytes, _) = agent.upload(&data, &set, &format!("rate{rate}"), transfers);
+        let measured = mib_s(bytes, secs);
+        say(format!("| {rate} | {:.0} | {secs:.2} | {measured:.2} | {:+.1}% |", bytes as f64 / (1 << 20) as f64, (measured / rate as f64 - 1.0) * 100.0));
+        let _ = std::fs::remove_dir_all(&s3root);
+        let _ = std::fs::remove_dir_all(&set);
+    }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-agent.md");
+    std::fs::write(&out, &report).unwrap();
+    println!("\nReport written to {}", out.display());
+}
