@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod gcs;
+pub mod servers;
+
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
