@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod gcs;
+pub mod servers;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
