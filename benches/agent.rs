@@ -22,18 +22,35 @@ const SECRET: &str = "benchsecret1234567890";
 const BUCKET: &str = "bench";
 
 fn tools() -> PathBuf {
-    std::env::var_os("CAIRN_TOOLS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cairn-tools"))
+    std::env::var_os("CAIRN_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cairn-tools")
+        })
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Seconds of user+system CPU a process has used so far.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // After the command name: state is field 0, utime 11, stime 12.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -50,12 +67,21 @@ fn children_cpu() -> f64 {
 /// Peak resident memory of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kib / 1024.0
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process killed on drop.
@@ -74,11 +100,15 @@ fn make_files(dir: &Path, count: usize, size: usize) {
     let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ size as u64;
     let mut buf = vec![0u8; size.min(1 << 20)];
     for i in 0..count {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("me-{i}-big-Data.db"))).unwrap());
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(dir.join(format!("me-{i}-big-Data.db"))).unwrap(),
+        );
         let mut left = size;
         while left > 0 {
             for chunk in buf.chunks_mut(8) {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let b = state.to_le_bytes();
                 chunk.copy_from_slice(&b[..chunk.len()]);
             }
@@ -100,7 +130,10 @@ fn link_all(src: &Path, dst: &Path) {
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
 }
 
 struct S3 {
@@ -110,11 +143,24 @@ struct S3 {
 
 fn start_s3(root: &Path) -> S3 {
     let bin = tools().join("s3s/bin/s3s-fs");
-    assert!(bin.exists(), "{} is missing: run scripts/bench, which installs it", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/bench, which installs it",
+        bin.display()
+    );
     std::fs::create_dir_all(root.join(BUCKET)).unwrap();
     let port = free_port();
     let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS, "--secret-key", SECRET])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            ACCESS,
+            "--secret-key",
+            SECRET,
+        ])
         .arg(root)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -128,7 +174,10 @@ fn start_s3(root: &Path) -> S3 {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    S3 { proc: Proc(child), endpoint: format!("http://127.0.0.1:{port}") }
+    S3 {
+        proc: Proc(child),
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 struct Agent {
@@ -156,9 +205,19 @@ fn start_agent(work: &Path, data: &Path, endpoint: &str, rate: u64) -> Agent {
         .spawn()
         .expect("agent starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("https://")).expect("agent address").to_string();
-    Agent { proc: Proc(child), url, http: Http::new() }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .expect("agent address")
+        .to_string();
+    Agent {
+        proc: Proc(child),
+        url,
+        http: Http::new(),
+    }
 }
 
 /// A synchronous HTTPS client for this single-threaded program.
@@ -169,8 +228,15 @@ struct Http {
 
 impl Http {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let inner = reqwest::Client::builder().no_proxy().danger_accept_invalid_certs(true).build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let inner = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
         Http { rt, inner }
     }
 
@@ -188,15 +254,27 @@ impl Http {
 impl Agent {
     /// Uploads `src` (through hard links in the data dir) and returns (seconds, bytes, job).
     fn upload(&self, data: &Path, src: &Path, name: &str, transfers: u64) -> (f64, u64, Value) {
-        let rel = format!("ks/{name}-00000000000000000000000000000000/snapshots/sm_20260101000000UTC");
+        let rel =
+            format!("ks/{name}-00000000000000000000000000000000/snapshots/sm_20260101000000UTC");
         link_all(src, &data.join(&rel));
         let bytes = dir_bytes(src);
         let started = Instant::now();
         let body = json!({"source_dir": rel, "location": format!("s3:{BUCKET}"), "remote_dir": format!("agent/{name}"), "tag": "sm_20260101000000UTC", "transfers": transfers});
-        let v = self.http.call(reqwest::Method::POST, &format!("{}/agent/jobs/upload", self.url), Some(body));
-        let id = v["id"].as_str().unwrap_or_else(|| panic!("job refused: {v}")).to_string();
+        let v = self.http.call(
+            reqwest::Method::POST,
+            &format!("{}/agent/jobs/upload", self.url),
+            Some(body),
+        );
+        let id = v["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("job refused: {v}"))
+            .to_string();
         loop {
-            let p = self.http.call(reqwest::Method::GET, &format!("{}/agent/jobs/{id}?wait=5", self.url), None);
+            let p = self.http.call(
+                reqwest::Method::GET,
+                &format!("{}/agent/jobs/{id}?wait=5", self.url),
+                None,
+            );
             if p["status"] != "running" {
                 assert_eq!(p["status"], "success", "{p}");
                 return (started.elapsed().as_secs_f64(), bytes, p);
@@ -208,11 +286,22 @@ impl Agent {
 /// `rclone copy` of `src` to the same server; returns (seconds, rclone CPU seconds).
 fn rclone(src: &Path, endpoint: &str, name: &str, transfers: u64) -> (f64, f64) {
     let bin = tools().join("venv/bin/rclone");
-    assert!(bin.exists(), "{} is missing: run scripts/test or scripts/bench", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test or scripts/bench",
+        bin.display()
+    );
     let cpu = children_cpu();
     let started = Instant::now();
     let status = Command::new(bin)
-        .args(["copy", "--transfers", &transfers.to_string(), "--checkers", &transfers.to_string(), "--s3-no-check-bucket"])
+        .args([
+            "copy",
+            "--transfers",
+            &transfers.to_string(),
+            "--checkers",
+            &transfers.to_string(),
+            "--s3-no-check-bucket",
+        ])
         .arg(src)
         .arg(format!("bench:{BUCKET}/rclone/{name}"))
         .env_clear()
@@ -240,7 +329,10 @@ fn main() {
     }
     let transfers = env_num("CAIRN_BENCH_TRANSFERS", 8);
     let scale = env_num("CAIRN_BENCH_SCALE", 1).max(1) as usize;
-    let work = tempfile::Builder::new().prefix("cairn-bench-").tempdir().unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("cairn-bench-")
+        .tempdir()
+        .unwrap();
     let data = work.path().join("data");
     let src = work.path().join("src");
     let mut report = String::new();
@@ -249,10 +341,18 @@ fn main() {
         report.push_str(&line);
         report.push('\n');
     };
-    say(format!("# Agent benchmark ({} cores, transfers {transfers}, one run each)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
+    say(format!(
+        "# Agent benchmark ({} cores, transfers {transfers}, one run each)\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    ));
     say("Client integrity: the agent signs payloads over plain HTTP (SigV4 body hash) and checks MD5 ETags; rclone signs too (its default over HTTP) and checks MD5s.\n".into());
 
-    let sets = [("large", 20 / scale.min(20), 64usize << 20), ("small", 2000 / scale, 64usize << 10)];
+    let sets = [
+        ("large", 20 / scale.min(20), 64usize << 20),
+        ("small", 2000 / scale, 64usize << 10),
+    ];
     say("| set | files | MiB | agent s | agent MiB/s | rclone s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | server CPU s (agent / rclone) |".into());
     say("|---|---|---|---|---|---|---|---|---|---|---|".into());
     for (name, count, size) in sets {
@@ -261,9 +361,13 @@ fn main() {
         let s3root = work.path().join(format!("s3-{name}"));
         let s3 = start_s3(&s3root);
         let agent = start_agent(work.path(), &data, &s3.endpoint, 0);
-        let (agent_cpu0, server_cpu0) = (cpu_seconds(agent.proc.0.id()), cpu_seconds(s3.proc.0.id()));
+        let (agent_cpu0, server_cpu0) =
+            (cpu_seconds(agent.proc.0.id()), cpu_seconds(s3.proc.0.id()));
         let (secs, bytes, _) = agent.upload(&data, &dir, name, transfers);
-        let (agent_cpu, server_cpu_a) = (cpu_seconds(agent.proc.0.id()) - agent_cpu0, cpu_seconds(s3.proc.0.id()) - server_cpu0);
+        let (agent_cpu, server_cpu_a) = (
+            cpu_seconds(agent.proc.0.id()) - agent_cpu0,
+            cpu_seconds(s3.proc.0.id()) - server_cpu0,
+        );
         let server_cpu1 = cpu_seconds(s3.proc.0.id());
         let (rsecs, rcpu) = rclone(&dir, &s3.endpoint, name, transfers);
         let server_cpu_r = cpu_seconds(s3.proc.0.id()) - server_cpu1;
@@ -306,7 +410,11 @@ fn main() {
         let agent = start_agent(work.path(), &data, &s3.endpoint, rate);
         let (secs, bytes, _) = agent.upload(&data, &set, &format!("rate{rate}"), transfers);
         let measured = mib_s(bytes, secs);
-        say(format!("| {rate} | {:.0} | {secs:.2} | {measured:.2} | {:+.1}% |", bytes as f64 / (1 << 20) as f64, (measured / rate as f64 - 1.0) * 100.0));
+        say(format!(
+            "| {rate} | {:.0} | {secs:.2} | {measured:.2} | {:+.1}% |",
+            bytes as f64 / (1 << 20) as f64,
+            (measured / rate as f64 - 1.0) * 100.0
+        ));
         let _ = std::fs::remove_dir_all(&s3root);
         let _ = std::fs::remove_dir_all(&set);
     }

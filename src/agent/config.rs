@@ -222,9 +222,13 @@ pub struct GcsConfig {
     /// Endpoint URL override (for private endpoints and tests).
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// Send no credentials (public buckets and tests).
+    /// Send no credentials (public buckets).
     #[serde(default)]
     pub anonymous: bool,
+    /// A ready OAuth2 access token to send instead of service-account credentials (short-lived;
+    /// for setups that mint tokens themselves, and for tests).
+    #[serde(default)]
+    pub access_token: Option<String>,
 }
 
 /// Azure settings (upstream `azure:` section).

@@ -260,6 +260,9 @@ impl Stores {
                 if let Some(endpoint) = &c.endpoint {
                     b = b.with_base_url(endpoint);
                 }
+                if let Some(token) = &c.access_token {
+                    b = b.with_bearer_token(token);
+                }
                 if c.anonymous {
                     b = b.with_skip_signature(true);
                 }

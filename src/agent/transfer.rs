@@ -59,6 +59,15 @@ pub enum TransferError {
         /// What differed.
         detail: String,
     },
+    /// The store forgot a multipart upload in progress (e.g. it restarted): the file must be
+    /// sent again from its start.
+    #[error("upload of {path} was lost by the store ({detail}); it will be sent again")]
+    UploadLost {
+        /// The remote path.
+        path: String,
+        /// The store's answer.
+        detail: String,
+    },
     /// The job was stopped.
     #[error("stopped")]
     Stopped,
@@ -69,7 +78,7 @@ impl TransferError {
     pub fn retryable(&self) -> bool {
         match self {
             TransferError::Storage(e) => e.retryable(),
-            TransferError::Integrity { .. } => true,
+            TransferError::Integrity { .. } | TransferError::UploadLost { .. } => true,
             TransferError::Local { .. } | TransferError::Stopped => false,
         }
     }
@@ -243,12 +252,12 @@ impl DataPath {
                     tokio::select! {
                         Some(done) = in_flight.next() => {
                             let done = done.map_err(|e| TransferError::Local { op: "upload task", path: dest.to_string(), source: std::io::Error::other(e) })?;
-                            progress(done.map_err(remote.err("upload part of", dest))?);
+                            progress(done.map_err(|e| lost_or(remote, "upload part of", dest, e))?);
                         }
                         _ = cancel.cancelled() => return Err(TransferError::Stopped),
                     }
                 }
-                Ok(upload.complete().await.map_err(remote.err("complete upload of", dest))?.e_tag)
+                Ok(upload.complete().await.map_err(|e| lost_or(remote, "complete upload of", dest, e))?.e_tag)
             }
             .await;
             match outcome {
@@ -447,6 +456,23 @@ impl DataPath {
                 Err(e)
             }
         }
+    }
+}
+
+/// A multipart failure: `NotFound` means the store no longer knows the upload, which sending the
+/// file again repairs; anything else is the store's error as it is.
+fn lost_or(
+    remote: &Remote,
+    op: &'static str,
+    dest: &ObjPath,
+    e: object_store::Error,
+) -> TransferError {
+    match e {
+        object_store::Error::NotFound { .. } => TransferError::UploadLost {
+            path: dest.to_string(),
+            detail: e.to_string(),
+        },
+        other => remote.err(op, dest)(other).into(),
     }
 }
 

@@ -114,6 +114,9 @@ pub struct ServerProcess {
     child: Child,
     port: u16,
     dir: TempDir,
+    /// The program and arguments, kept to restart the server in place.
+    program: PathBuf,
+    args: Vec<OsString>,
 }
 
 /// Why a server did not become ready.
@@ -170,33 +173,73 @@ impl ServerProcess {
             .map(|a| a.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join(" ");
-        let stdout = std::fs::File::create(dir.path().join("stdout.log")).expect("stdout log");
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
-        // The machine's CA variables (AWS_CA_BUNDLE, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, ...) and
-        // proxies break some tools on plain-HTTP loopback: start from an empty environment.
-        let path =
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-        let mut command = Command::new(program);
-        command
-            .args(&args)
-            .env_clear()
-            .env("PATH", path)
-            .env("HOME", dir.path().join("home"))
-            .env("TMPDIR", dir.path())
-            .env("LANG", "C.UTF-8")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: cannot start `{command_line}`: {e}"));
+        let child = Self::launch(name, program, &args, dir.path(), &command_line);
         ServerProcess {
             name,
             command_line,
             child,
             port,
             dir,
+            program: program.to_path_buf(),
+            args,
+        }
+    }
+
+    /// Starts the process; its output is appended to `stdout.log` and `stderr.log` in `dir`.
+    fn launch(
+        name: &str,
+        program: &Path,
+        args: &[OsString],
+        dir: &Path,
+        command_line: &str,
+    ) -> Child {
+        let log = |file: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(file))
+                .expect("server log")
+        };
+        // The machine's CA variables (AWS_CA_BUNDLE, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, ...) and
+        // proxies break some tools on plain-HTTP loopback: start from an empty environment.
+        let path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        Command::new(program)
+            .args(args)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", dir.join("home"))
+            .env("TMPDIR", dir)
+            .env("LANG", "C.UTF-8")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start `{command_line}`: {e}"))
+    }
+
+    /// Kills the server, as a crash or an outage would; its data stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port with the same data, and waits until `probe`
+    /// answers.
+    pub async fn restart(&mut self, probe: &str) {
+        self.stop();
+        self.child = Self::launch(
+            self.name,
+            &self.program,
+            &self.args,
+            self.dir.path(),
+            &self.command_line,
+        );
+        if let Err(StartError::PortTaken(msg) | StartError::Failed(msg)) =
+            self.wait_ready(probe).await
+        {
+            panic!("restart: {msg}");
         }
     }
 
@@ -385,6 +428,11 @@ impl S3Server {
     /// The child process (port, data directory, output).
     pub fn process(&self) -> &ServerProcess {
         &self.process
+    }
+
+    /// The server process, to stop or restart it.
+    pub fn process_mut(&mut self) -> &mut ServerProcess {
+        &mut self.process
     }
 
     /// Creates bucket `name` with a SigV4-signed S3 `CreateBucket` (`PUT /name`), which both
