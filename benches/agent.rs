@@ -334,6 +334,7 @@ fn main() {
         .tempdir()
         .unwrap();
     let data = work.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
     let src = work.path().join("src");
     let mut report = String::new();
     let mut say = |line: String| {

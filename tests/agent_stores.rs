@@ -128,10 +128,14 @@ async fn get(client: &Arc<dyn ObjectStore>, path: &str) -> Option<Bytes> {
     }
 }
 
+/// S3 settings that send the 20 MiB SSTable in parts (8, 8 and 4 MiB) rather than streamed in one
+/// PUT, to exercise multipart uploads on a server that enforces AWS's part rules.
+const S3_MULTIPART: &str = "transfer:\n  s3_single_put_max: 8MiB\n";
+
 /// Upload with skip and versioning, read back, download: the same on every store.
-async fn round_trip(store: Store) {
-    // 20 MiB: above the 16 MiB multipart threshold, so 3 parts of 8, 8 and 4 MiB.
-    let (cluster, agent, rel, abs, _dir) = node_and_agent(&store, 20 << 20, "").await;
+async fn round_trip(store: Store, transfer_yaml: &str) {
+    // 20 MiB: above the 16 MiB multipart threshold (S3 streams it in one PUT unless told not to).
+    let (cluster, agent, rel, abs, _dir) = node_and_agent(&store, 20 << 20, transfer_yaml).await;
     let original = read_dir_files(&abs);
     let same = original
         .keys()
@@ -194,19 +198,19 @@ async fn round_trip(store: Store) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trip_on_rclone_s3() {
+async fn round_trip_on_rclone_s3_streamed() {
     let Some(server) = S3Server::rclone().await else {
         return;
     };
-    round_trip(s3(&server).await).await;
+    round_trip(s3(&server).await, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trip_on_moto_s3() {
+async fn round_trip_on_moto_s3_in_parts() {
     let Some(server) = S3Server::moto().await else {
         return;
     };
-    round_trip(s3(&server).await).await;
+    round_trip(s3(&server).await, S3_MULTIPART).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,13 +218,13 @@ async fn round_trip_on_azurite() {
     let Some(server) = Azurite::start().await else {
         return;
     };
-    round_trip(azure(&server).await).await;
+    round_trip(azure(&server).await, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_on_gcs_contract() {
     let server = GcsServer::start();
-    round_trip(gcs(&server)).await;
+    round_trip(gcs(&server), "").await;
     // The multipart flow followed the published XML API: initiate, parts in order, complete.
     let requests = server.requests();
     let initiated = requests
@@ -250,9 +254,12 @@ async fn round_trip_on_gcs_contract() {
 }
 
 /// Stops an upload of a 24 MiB SSTable at 4 MiB/s after 1.5 s; returns the SSTable's name.
-async fn stop_mid_upload(store: &Store) -> (String, AgentProcess, TestCluster, tempfile::TempDir) {
-    let (cluster, agent, rel, abs, dir) =
-        node_and_agent(store, 24 << 20, "transfer:\n  rate_limit: 4\n").await;
+async fn stop_mid_upload(
+    store: &Store,
+    transfer_yaml: &str,
+) -> (String, AgentProcess, TestCluster, tempfile::TempDir) {
+    let yaml = format!("{transfer_yaml}  rate_limit: 4\n");
+    let (cluster, agent, rel, abs, dir) = node_and_agent(store, 24 << 20, &yaml).await;
     let big = files_in(&abs)
         .into_iter()
         .find(|f| std::fs::metadata(abs.join(f)).unwrap().len() == 24 << 20)
@@ -288,7 +295,7 @@ async fn a_stop_on_s3_leaves_no_object_and_no_pending_multipart_upload() {
         return;
     };
     let store = s3(&server).await;
-    let _kept = stop_mid_upload(&store).await;
+    let _kept = stop_mid_upload(&store, S3_MULTIPART).await;
     // moto checks no signature, so a plain ListMultipartUploads shows what the bucket holds.
     let xml = reqwest::get(format!("{}/{BUCKET}?uploads", server.endpoint()))
         .await
@@ -306,7 +313,7 @@ async fn a_stop_on_s3_leaves_no_object_and_no_pending_multipart_upload() {
 async fn a_stop_on_gcs_aborts_the_multipart_upload() {
     let server = GcsServer::start();
     let store = gcs(&server);
-    let _kept = stop_mid_upload(&store).await;
+    let _kept = stop_mid_upload(&store, "transfer:\n").await;
     assert_eq!(
         server.pending_uploads(),
         0,
@@ -319,6 +326,15 @@ async fn a_stop_on_gcs_aborts_the_multipart_upload() {
             .any(|r| r.method == "DELETE" && r.has_param("uploadId")),
         "abort was sent"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_streamed_put_leaves_no_object() {
+    let Some(server) = S3Server::rclone().await else {
+        return;
+    };
+    let store = s3(&server).await;
+    let _kept = stop_mid_upload(&store, "transfer:\n").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

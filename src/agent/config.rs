@@ -150,6 +150,10 @@ pub struct TransferConfig {
     /// parts so that no file needs more than 10,000.
     #[serde(default = "default_part_size")]
     pub part_size: String,
+    /// S3 only: files up to this size are streamed from disk in one PUT, without buffering
+    /// (at most 5 GiB, S3's limit for one PUT); larger ones go in parts.
+    #[serde(default = "default_s3_single_put_max")]
+    pub s3_single_put_max: String,
 }
 
 impl Default for TransferConfig {
@@ -160,6 +164,7 @@ impl Default for TransferConfig {
             buffer_memory: default_buffer_memory(),
             multipart_threshold: default_multipart_threshold(),
             part_size: default_part_size(),
+            s3_single_put_max: default_s3_single_put_max(),
         }
     }
 }
@@ -175,6 +180,9 @@ fn default_multipart_threshold() -> String {
 }
 fn default_part_size() -> String {
     "8MiB".to_string()
+}
+fn default_s3_single_put_max() -> String {
+    "256MiB".to_string()
 }
 
 /// S3 settings (upstream `s3:` section).
@@ -199,10 +207,10 @@ pub struct S3Config {
     /// Address buckets as `endpoint/bucket` (path style) rather than `bucket.endpoint`.
     #[serde(default = "default_true")]
     pub path_style: bool,
-    /// Sign request bodies (SigV4 payload hash). Default: only over plain HTTP, where TLS does not
-    /// already protect them.
+    /// Sign request bodies (SigV4 payload hash). Off by default, as rclone does: bodies are
+    /// checked against the MD5 ETag the store returns instead, which costs both sides far less.
     #[serde(default)]
-    pub sign_payload: Option<bool>,
+    pub sign_payload: bool,
     /// Server-side encryption with this KMS key ID.
     #[serde(default)]
     pub sse_kms_key_id: Option<String>,
@@ -259,6 +267,8 @@ pub struct Limits {
     pub multipart_threshold: u64,
     /// Smallest part, bytes.
     pub part_size: u64,
+    /// Largest file streamed to S3 in one PUT, bytes.
+    pub s3_single_put_max: u64,
 }
 
 /// S3's smallest allowed part (all but the last).
@@ -368,6 +378,17 @@ impl AgentConfig {
             &self.transfer.buffer_memory,
             part_size,
         )?;
+        let s3_single_put_max = size(
+            "transfer.s3_single_put_max",
+            &self.transfer.s3_single_put_max,
+            0,
+        )?;
+        if s3_single_put_max > 5 << 30 {
+            return Err(invalid(
+                "transfer.s3_single_put_max",
+                "S3 takes at most 5 GiB in one PUT",
+            ));
+        }
         for (key, url) in [
             ("s3.endpoint", &self.s3.endpoint),
             ("gcs.endpoint", &self.gcs.endpoint),
@@ -414,6 +435,7 @@ impl AgentConfig {
             buffer_memory,
             multipart_threshold,
             part_size,
+            s3_single_put_max,
         })
     }
 }

@@ -27,8 +27,11 @@ use super::files::{FileError, LocalRoot};
 use super::storage::{Stores, object_path};
 use super::transfer::{DataPath, TransferError};
 
-/// Tries per file for failures that may pass (after the store client's own retries).
-const FILE_ATTEMPTS: usize = 3;
+/// How long a file keeps being retried after failures that may pass (an outage of the store),
+/// on top of the store client's own retries of single requests.
+const RETRY_WINDOW: Duration = Duration::from_secs(120);
+/// Longest pause between two tries of a file.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 /// How long finished jobs stay queryable.
 const KEEP_FINISHED: Duration = Duration::from_secs(3600);
 /// Most failures listed in a job's progress.
@@ -413,27 +416,32 @@ fn fail_file(job: &Job, file: &str, size: u64, error: &TransferError) {
     });
 }
 
-/// Runs `attempt` up to [`FILE_ATTEMPTS`] times while its failures are retryable.
+/// Runs `attempt` again while its failures are retryable, with exponential backoff, for up to
+/// [`RETRY_WINDOW`].
 async fn with_retries<T, F, Fut>(job: &Job, mut attempt: F) -> Result<T, TransferError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, TransferError>>,
 {
+    let deadline = tokio::time::Instant::now() + RETRY_WINDOW;
     let mut delay = Duration::from_millis(500);
-    for n in 1.. {
+    loop {
         match attempt().await {
-            Err(e) if e.retryable() && n < FILE_ATTEMPTS && !job.cancel.is_cancelled() => {
-                tracing::info!(attempt = n, error = %e, "retrying file");
+            Err(e)
+                if e.retryable()
+                    && tokio::time::Instant::now() + delay < deadline
+                    && !job.cancel.is_cancelled() =>
+            {
+                tracing::info!(error = %e, retry_in = ?delay, "retrying file");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = job.cancel.cancelled() => return Err(TransferError::Stopped),
                 }
-                delay *= 4;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
             }
             other => return other,
         }
     }
-    unreachable!("the loop returns")
 }
 
 async fn run_upload(

@@ -10,6 +10,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
+use object_store::signer::Signer;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::spec::location::{Location, Provider};
@@ -93,6 +94,8 @@ pub struct Remote {
     pub store: Arc<dyn ObjectStore>,
     /// For `localstorage` locations, the bucket's directory.
     pub local_dir: Option<std::path::PathBuf>,
+    /// For S3 locations, presigns requests so that files can be streamed from disk in one PUT.
+    pub signer: Option<Arc<dyn Signer>>,
 }
 
 impl Remote {
@@ -200,7 +203,7 @@ impl Stores {
         if let Some(r) = self.cache.get(&key) {
             return Ok(r.clone());
         }
-        let store = self.build(&parsed)?;
+        let (store, signer) = self.build(&parsed)?;
         let local_dir = match parsed.provider {
             Provider::LocalStorage => self.config.localstorage.get(&parsed.bucket).cloned(),
             _ => None,
@@ -209,19 +212,23 @@ impl Stores {
             location: parsed,
             store,
             local_dir,
+            signer,
         };
         self.cache.insert(key, remote.clone());
         Ok(remote)
     }
 
-    fn build(&self, location: &Location) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    fn build(
+        &self,
+        location: &Location,
+    ) -> Result<(Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>), StorageError> {
         let not_configured = |reason: String| StorageError::NotConfigured {
             location: location.to_string(),
             reason,
         };
         let built = |e: object_store::Error| not_configured(e.to_string());
         let bucket = &location.bucket;
-        Ok(match location.provider {
+        let store: Arc<dyn ObjectStore> = match location.provider {
             Provider::S3 => {
                 let c = &self.config.s3;
                 let mut b = AmazonS3Builder::from_env()
@@ -231,12 +238,11 @@ impl Stores {
                     .with_retry(retry_config())
                     .with_client_options(client_options());
                 if let Some(endpoint) = &c.endpoint {
-                    let plain = endpoint.starts_with("http://");
-                    b = b.with_endpoint(endpoint).with_allow_http(plain);
-                    b = b.with_unsigned_payload(!c.sign_payload.unwrap_or(plain));
-                } else {
-                    b = b.with_unsigned_payload(!c.sign_payload.unwrap_or(false));
+                    b = b
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
                 }
+                b = b.with_unsigned_payload(!c.sign_payload);
                 if let (Some(k), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
                     b = b.with_access_key_id(k).with_secret_access_key(s);
                 }
@@ -246,7 +252,14 @@ impl Stores {
                 if let Some(kms) = &c.sse_kms_key_id {
                     b = b.with_sse_kms_encryption(kms);
                 }
-                Arc::new(b.build().map_err(built)?)
+                let s3 = Arc::new(b.build().map_err(built)?);
+                // Presigned streaming PUTs cannot carry the encryption headers: those go through
+                // the store client, buffered.
+                let signer = c
+                    .sse_kms_key_id
+                    .is_none()
+                    .then(|| s3.clone() as Arc<dyn Signer>);
+                return Ok((s3, signer));
             }
             Provider::Gcs => {
                 let c = &self.config.gcs;
@@ -303,7 +316,8 @@ impl Stores {
                         .with_automatic_cleanup(true),
                 )
             }
-        })
+        };
+        Ok((store, None))
     }
 }
 

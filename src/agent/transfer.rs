@@ -68,6 +68,16 @@ pub enum TransferError {
         /// The store's answer.
         detail: String,
     },
+    /// A streamed PUT failed.
+    #[error("upload {path}: {detail}")]
+    Http {
+        /// The remote path.
+        path: String,
+        /// The status or transport error.
+        detail: String,
+        /// Whether trying again may help (transport errors, 5xx, 429).
+        retryable: bool,
+    },
     /// The job was stopped.
     #[error("stopped")]
     Stopped,
@@ -79,6 +89,7 @@ impl TransferError {
         match self {
             TransferError::Storage(e) => e.retryable(),
             TransferError::Integrity { .. } | TransferError::UploadLost { .. } => true,
+            TransferError::Http { retryable, .. } => *retryable,
             TransferError::Local { .. } | TransferError::Stopped => false,
         }
     }
@@ -97,6 +108,8 @@ fn local_err(
 pub struct DataPath {
     /// The agent's bandwidth budget.
     pub bandwidth: Arc<Bandwidth>,
+    /// Client for streamed PUTs to presigned URLs.
+    http: reqwest::Client,
     /// Buffer memory, in 64 KiB permits.
     buffers: Arc<Semaphore>,
     /// Thresholds and sizes.
@@ -145,8 +158,14 @@ impl DataPath {
     /// The data path of an agent with these limits.
     pub fn new(limits: Limits) -> Self {
         let permits = (limits.buffer_memory / PERMIT_BYTES).max(1) as usize;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("HTTP client builds");
         DataPath {
             bandwidth: Arc::new(Bandwidth::new(limits.rate_limit)),
+            http,
             buffers: Arc::new(Semaphore::new(permits)),
             limits,
         }
@@ -206,6 +225,15 @@ impl DataPath {
         progress: &(dyn Fn(u64) + Sync),
         cancel: &CancellationToken,
     ) -> Result<Verified, TransferError> {
+        if let Some(signer) = remote
+            .signer
+            .as_ref()
+            .filter(|_| size <= self.limits.s3_single_put_max)
+        {
+            return self
+                .stream_put(remote, signer.as_ref(), local, dest, size, progress, cancel)
+                .await;
+        }
         let mut file = tokio::fs::File::open(local)
             .await
             .map_err(local_err("open", local))?;
@@ -272,6 +300,113 @@ impl DataPath {
         };
         let whole: [u8; 16] = digests.whole.finalize().into();
         self.verify(remote, dest, size, etag.as_deref(), &whole, &digests.parts)
+            .await
+    }
+
+    /// Streams `local` to a presigned PUT URL: chunks are read, paid for in bandwidth and sent as
+    /// they go, so memory does not grow with the file. The MD5 ETag the store answers with must
+    /// match what was sent.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_put(
+        &self,
+        remote: &Remote,
+        signer: &dyn object_store::signer::Signer,
+        local: &Path,
+        dest: &ObjPath,
+        size: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<Verified, TransferError> {
+        let url = signer
+            .signed_url(
+                reqwest::Method::PUT,
+                dest,
+                std::time::Duration::from_secs(3600),
+            )
+            .await
+            .map_err(remote.err("presign upload of", dest))?;
+        let file = tokio::fs::File::open(local)
+            .await
+            .map_err(local_err("open", local))?;
+        let md5 = Arc::new(std::sync::Mutex::new(Md5::new()));
+        let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let bandwidth = self.bandwidth.clone();
+        let hasher = md5.clone();
+        let path = local.to_path_buf();
+        let body = futures::stream::unfold(
+            (file, size, vec![0u8; CHUNK]),
+            move |(mut file, left, mut buf)| {
+                let (bandwidth, hasher, sent_tx, path) = (
+                    bandwidth.clone(),
+                    hasher.clone(),
+                    sent_tx.clone(),
+                    path.clone(),
+                );
+                async move {
+                    if left == 0 {
+                        return None;
+                    }
+                    let n = left.min(CHUNK as u64) as usize;
+                    bandwidth.acquire(n as u64).await;
+                    if let Err(e) = file.read_exact(&mut buf[..n]).await {
+                        let e =
+                            std::io::Error::new(e.kind(), format!("read {}: {e}", path.display()));
+                        return Some((Err(e), (file, 0, buf)));
+                    }
+                    hasher
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .update(&buf[..n]);
+                    let _ = sent_tx.send(n as u64);
+                    Some((
+                        Ok(bytes::Bytes::copy_from_slice(&buf[..n])),
+                        (file, left - n as u64, buf),
+                    ))
+                }
+            },
+        );
+        let request = self
+            .http
+            .put(url.as_str())
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body))
+            .send();
+        let fail = |detail: String, retryable: bool| TransferError::Http {
+            path: dest.to_string(),
+            detail,
+            retryable,
+        };
+        tokio::pin!(request);
+        let response = loop {
+            tokio::select! {
+                r = &mut request => break r.map_err(|e| fail(e.without_url().to_string(), true))?,
+                Some(n) = sent_rx.recv() => progress(n),
+                _ = cancel.cancelled() => return Err(TransferError::Stopped),
+            }
+        };
+        while let Ok(n) = sent_rx.try_recv() {
+            progress(n);
+        }
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let retryable = status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+            return Err(fail(
+                format!("{status}: {}", body.chars().take(300).collect::<String>()),
+                retryable,
+            ));
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let whole: [u8; 16] = std::mem::take(&mut *md5.lock().unwrap_or_else(|p| p.into_inner()))
+            .finalize()
+            .into();
+        self.verify(remote, dest, size, etag.as_deref(), &whole, &[])
             .await
     }
 
