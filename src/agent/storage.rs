@@ -169,6 +169,9 @@ pub fn object_path(path: &str) -> Result<ObjPath, StorageError> {
     ObjPath::parse(trimmed).map_err(|_| bad("is not a valid object path"))
 }
 
+/// A location's store client and, for S3, its request presigner.
+type Built = (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>);
+
 /// The object stores of every location used so far.
 #[derive(Debug)]
 pub struct Stores {
@@ -218,10 +221,7 @@ impl Stores {
         Ok(remote)
     }
 
-    fn build(
-        &self,
-        location: &Location,
-    ) -> Result<(Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>), StorageError> {
+    fn build(&self, location: &Location) -> Result<Built, StorageError> {
         let not_configured = |reason: String| StorageError::NotConfigured {
             location: location.to_string(),
             reason,

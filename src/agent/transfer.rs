@@ -709,6 +709,7 @@ mod tests {
             buffer_memory: 32 << 20,
             multipart_threshold: 16 << 20,
             part_size: 8 << 20,
+            s3_single_put_max: 256 << 20,
         };
         let dp = DataPath::new(limits);
         assert_eq!(dp.part_size(1 << 30), 8 << 20);
