@@ -348,7 +348,7 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     ));
-    say("Client integrity: the agent signs payloads over plain HTTP (SigV4 body hash) and checks MD5 ETags; rclone signs too (its default over HTTP) and checks MD5s.\n".into());
+    say("Integrity choices: both sides send UNSIGNED-PAYLOAD (no SigV4 body hash). rclone reads each file twice to send Content-MD5 and HEADs it after; the agent streams each file once (one PUT up to 256 MiB, parts above) and checks the MD5 ETag the server returns against what it sent.\n".into());
 
     let sets = [
         ("large", 20 / scale.min(20), 64usize << 20),
