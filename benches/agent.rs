@@ -191,15 +191,16 @@ fn start_agent(work: &Path, data: &Path, endpoint: &str, rate: u64) -> Agent {
     std::fs::write(
         &config,
         format!(
-            "auth_token: {TOKEN}\nhttps: 127.0.0.1:0\ndata_directory: {}\ntransfer:\n  rate_limit: {rate}\ns3:\n  endpoint: {endpoint}\n  access_key_id: {ACCESS}\n  secret_access_key: {SECRET}\n",
-            data.display()
+            "auth_token: {TOKEN}\nhttps: 127.0.0.1:0\ndata_directory: {}\ntransfer:\n  rate_limit: {rate}\n{}s3:\n  endpoint: {endpoint}\n  access_key_id: {ACCESS}\n  secret_access_key: {SECRET}\n",
+            data.display(),
+            std::env::var("CAIRN_BENCH_TRANSFER_YAML").unwrap_or_default()
         ),
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["agent", "--config"])
         .arg(&config)
-        .env("CAIRN_LOG", "warn")
+        .env("CAIRN_LOG", std::env::var("CAIRN_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -356,7 +357,8 @@ fn main() {
     ];
     say("| set | files | MiB | agent s | agent MiB/s | rclone s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | server CPU s (agent / rclone) |".into());
     say("|---|---|---|---|---|---|---|---|---|---|---|".into());
-    for (name, count, size) in sets {
+    let only = std::env::var("CAIRN_BENCH_ONLY").unwrap_or_default();
+    for (name, count, size) in sets.into_iter().filter(|(n, _, _)| only.is_empty() || only == *n) {
         let dir = src.join(name);
         make_files(&dir, count.max(1), size);
         let s3root = work.path().join(format!("s3-{name}"));
@@ -369,6 +371,8 @@ fn main() {
             cpu_seconds(agent.proc.0.id()) - agent_cpu0,
             cpu_seconds(s3.proc.0.id()) - server_cpu0,
         );
+        // SAFETY: as above.
+        unsafe { libc::sync() };
         let server_cpu1 = cpu_seconds(s3.proc.0.id());
         let (rsecs, rcpu) = rclone(&dir, &s3.endpoint, name, transfers);
         let server_cpu_r = cpu_seconds(s3.proc.0.id()) - server_cpu1;
@@ -382,6 +386,9 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    if !only.is_empty() {
+        return;
+    }
     // Peak RSS of a fresh agent uploading 2 GiB with `transfers` transfers.
     let dir = src.join("rss");
     make_files(&dir, 32 / scale.min(32), 64 << 20);
