@@ -200,7 +200,10 @@ fn start_agent(work: &Path, data: &Path, endpoint: &str, rate: u64) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["agent", "--config"])
         .arg(&config)
-        .env("CAIRN_LOG", std::env::var("CAIRN_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "CAIRN_LOG",
+            std::env::var("CAIRN_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -358,31 +361,42 @@ fn main() {
     say("| set | files | MiB | agent s | agent MiB/s | rclone s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | server CPU s (agent / rclone) |".into());
     say("|---|---|---|---|---|---|---|---|---|---|---|".into());
     let only = std::env::var("CAIRN_BENCH_ONLY").unwrap_or_default();
-    for (name, count, size) in sets.into_iter().filter(|(n, _, _)| only.is_empty() || only == *n) {
+    for (name, count, size) in sets
+        .into_iter()
+        .filter(|(n, _, _)| only.is_empty() || only == *n)
+    {
         let dir = src.join(name);
         make_files(&dir, count.max(1), size);
-        let s3root = work.path().join(format!("s3-{name}"));
+        // Each tool gets a fresh server and root directory, and starts with nothing dirty in
+        // the page cache, so neither inherits the other's state.
+        let s3root = work.path().join(format!("s3-{name}-agent"));
         let s3 = start_s3(&s3root);
         let agent = start_agent(work.path(), &data, &s3.endpoint, 0);
+        // SAFETY: sync(2) has no preconditions.
+        unsafe { libc::sync() };
         let (agent_cpu0, server_cpu0) =
             (cpu_seconds(agent.proc.0.id()), cpu_seconds(s3.proc.0.id()));
         let (secs, bytes, _) = agent.upload(&data, &dir, name, transfers);
-        let (agent_cpu, server_cpu_a) = (
-            cpu_seconds(agent.proc.0.id()) - agent_cpu0,
-            cpu_seconds(s3.proc.0.id()) - server_cpu0,
-        );
+        let agent_cpu = cpu_seconds(agent.proc.0.id()) - agent_cpu0;
+        let server_cpu_a = cpu_seconds(s3.proc.0.id()) - server_cpu0;
+        drop((agent, s3));
+        let _ = std::fs::remove_dir_all(&s3root);
+
+        let s3root = work.path().join(format!("s3-{name}-rclone"));
+        let s3 = start_s3(&s3root);
         // SAFETY: as above.
         unsafe { libc::sync() };
         let server_cpu1 = cpu_seconds(s3.proc.0.id());
         let (rsecs, rcpu) = rclone(&dir, &s3.endpoint, name, transfers);
         let server_cpu_r = cpu_seconds(s3.proc.0.id()) - server_cpu1;
+        drop(s3);
+        let _ = std::fs::remove_dir_all(&s3root);
         let (a, r) = (mib_s(bytes, secs), mib_s(bytes, rsecs));
         say(format!(
             "| {name} | {count} | {:.0} | {secs:.2} | {a:.1} | {rsecs:.2} | {r:.1} | {:.2}x | {agent_cpu:.2} | {rcpu:.2} | {server_cpu_a:.2} / {server_cpu_r:.2} |",
             bytes as f64 / (1 << 20) as f64,
             a / r
         ));
-        let _ = std::fs::remove_dir_all(&s3root);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
