@@ -1,0 +1,1 @@
+//! The HTTPS client of a node's agent (to be written).

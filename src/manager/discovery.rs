@@ -1,0 +1,1 @@
+//! Cluster discovery through the agents (to be written).

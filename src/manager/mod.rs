@@ -1,0 +1,14 @@
+//! `cairn manager`: the daemon that orchestrates backups of whole clusters through the agents.
+//! Work in progress: the pieces below are built and tested one by one (see the issue tracker).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
+//! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
+//! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
+//! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
+
+pub mod agent_client;
+pub mod discovery;
+pub mod store;
+pub mod target;

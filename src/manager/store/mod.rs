@@ -1,0 +1,1 @@
+//! The manager's state store (to be written).

@@ -1,0 +1,1 @@
+//! Task properties and backup targets (to be written).
