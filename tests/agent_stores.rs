@@ -18,7 +18,6 @@ use common::{TestCluster, files_in};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use reqwest::Method;
-use serde_json::json;
 
 const TAG: &str = "sm_20260203040506UTC";
 const BUCKET: &str = "cairn-test";
@@ -183,11 +182,13 @@ async fn round_trip(store: Store, transfer_yaml: &str) {
         .keys()
         .map(|n| format!("{REMOTE_DIR}/{n}"))
         .collect();
-    let (status, v) = agent
-        .call(Method::POST, "/agent/jobs/download", Some(json!({"location": store.location, "files": files, "dest_dir": "store/restored", "transfers": 4})))
+    let p = agent
+        .wait(
+            &agent
+                .download(&store.location, &files, "store/restored")
+                .await,
+        )
         .await;
-    assert_eq!(status, 200, "{v}");
-    let p = agent.wait(v["id"].as_str().unwrap()).await;
     assert_eq!(p["status"], "success", "{p}");
     assert_eq!(
         read_dir_files(&cluster.data_dir(0).join("store/restored")),

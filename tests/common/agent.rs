@@ -134,6 +134,32 @@ impl AgentProcess {
         v["id"].as_str().expect("job id").to_string()
     }
 
+    /// Starts a download job of `files` into `dest_dir` and returns its ID.
+    pub async fn download(&self, location: &str, files: &[String], dest_dir: &str) -> String {
+        let body =
+            json!({"location": location, "files": files, "dest_dir": dest_dir, "transfers": 4});
+        let (status, v) = self
+            .call(reqwest::Method::POST, "/agent/jobs/download", Some(body))
+            .await;
+        assert_eq!(status, 200, "download job refused: {v}");
+        v["id"].as_str().expect("job id").to_string()
+    }
+
+    /// Lists `path` in `location` through the agent; returns the NDJSON entries.
+    pub async fn list(&self, location: &str, path: &str, recursive: bool) -> Vec<Value> {
+        let resp = self
+            .req(reqwest::Method::POST, "/agent/files/list")
+            .json(&json!({"location": location, "path": path, "recursive": recursive}))
+            .send()
+            .await
+            .expect("list request");
+        assert_eq!(resp.status(), 200, "list {location} {path}");
+        let text = resp.text().await.expect("listing");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("NDJSON entry"))
+            .collect()
+    }
+
     /// Long-polls a job until it is no longer running.
     pub async fn wait(&self, id: &str) -> Value {
         for _ in 0..60 {
