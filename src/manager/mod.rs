@@ -3,6 +3,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
@@ -14,5 +15,6 @@ pub mod agent_client;
 pub mod coalesce;
 pub mod discovery;
 pub mod rate_share;
+pub mod schedule;
 pub mod store;
 pub mod target;

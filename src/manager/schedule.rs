@@ -1,0 +1,376 @@
+//! When tasks run: cron lines (standard 5 fields), intervals, a start date, weekly time windows,
+//! and the exponential backoff between retries of a failed run. Pure: the scheduler asks these
+//! rules for the next activation and whether a moment is inside a window.
+//!
+//! Windows follow upstream `--window`: a list of `[weekday-]HH:MM[:SS]` points taken in pairs,
+//! each pair opening and closing a weekly window (`*-22:00`, `*-06:00`: every night from 22:00 to
+//! 06:00; `Sat-00:00`, `Sun-23:59`: weekends). Times are UTC or a fixed offset (`+02:00`); named
+//! time zones are not supported yet.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike, Utc};
+
+/// Longest pause between retries of a failed run (upstream: 3 h).
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(3 * 3600);
+/// Seconds in a week, the period of windows.
+const WEEK: i64 = 7 * 24 * 3600;
+
+/// Why a schedule was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// The cron line does not parse or is not 5 fields.
+    #[error("cron {line:?}: {reason}")]
+    Cron {
+        /// The line given.
+        line: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A window point does not parse.
+    #[error("window {point:?}: expected [weekday-]HH:MM[:SS] with weekday Mon..Sun or *")]
+    WindowPoint {
+        /// The point given.
+        point: String,
+    },
+    /// A window list has an odd number of points.
+    #[error("window: {0} points given; points come in start/end pairs")]
+    WindowPairs(usize),
+    /// The time zone is not UTC or a fixed offset.
+    #[error("timezone {0:?}: only UTC and fixed offsets such as +02:00 are supported")]
+    Timezone(String),
+    /// A cron line and an interval were both given.
+    #[error("cron and interval: give at most one")]
+    TwoTriggers,
+}
+
+/// What makes a task run again.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// Runs once (at the start date, or when started by hand).
+    Once,
+    /// Runs every `Duration` after the start date.
+    Interval(Duration),
+    /// Runs at each time the cron line matches.
+    Cron(Box<croner::Cron>),
+}
+
+impl Trigger {
+    /// The trigger of a schedule: a cron line, an interval in seconds (0: none), or neither.
+    pub fn new(cron: Option<&str>, interval_seconds: u64) -> Result<Self, ScheduleError> {
+        match (cron.filter(|c| !c.trim().is_empty()), interval_seconds) {
+            (Some(_), n) if n > 0 => Err(ScheduleError::TwoTriggers),
+            (Some(line), _) => {
+                let fields = line.split_whitespace().count();
+                let is_macro = line.trim_start().starts_with('@');
+                if fields != 5 && !is_macro {
+                    let reason = format!(
+                        "{fields} fields given; expected 5 (minute hour day-of-month month day-of-week)"
+                    );
+                    return Err(ScheduleError::Cron {
+                        line: line.to_string(),
+                        reason,
+                    });
+                }
+                let cron = croner::Cron::from_str(line).map_err(|e| ScheduleError::Cron {
+                    line: line.to_string(),
+                    reason: e.to_string(),
+                })?;
+                Ok(Trigger::Cron(Box::new(cron)))
+            }
+            (None, 0) => Ok(Trigger::Once),
+            (None, n) => Ok(Trigger::Interval(Duration::from_secs(n))),
+        }
+    }
+
+    /// The first activation strictly after `after`, given the schedule's start date and zone;
+    /// `None` when the task will not run again.
+    pub fn next(
+        &self,
+        after: DateTime<Utc>,
+        start: Option<DateTime<Utc>>,
+        zone: FixedOffset,
+    ) -> Option<DateTime<Utc>> {
+        match self {
+            Trigger::Once => start.filter(|s| *s > after),
+            Trigger::Interval(every) => {
+                let start = start.unwrap_or(after);
+                if start > after {
+                    return Some(start);
+                }
+                let every = every.as_secs().max(1) as i64;
+                let elapsed = (after - start).num_seconds();
+                Some(start + chrono::Duration::seconds((elapsed / every + 1) * every))
+            }
+            Trigger::Cron(cron) => {
+                let from = start
+                    .filter(|s| *s > after)
+                    .map(|s| s - chrono::Duration::seconds(1))
+                    .unwrap_or(after);
+                cron.find_next_occurrence(&from.with_timezone(&zone), false)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            }
+        }
+    }
+}
+
+/// Parses a schedule's time zone: empty or `UTC`, or a fixed offset such as `+02:00`.
+pub fn parse_zone(tz: Option<&str>) -> Result<FixedOffset, ScheduleError> {
+    match tz.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(FixedOffset::east_opt(0).expect("zero offset")),
+        Some(t) if t.eq_ignore_ascii_case("utc") || t == "Z" => {
+            Ok(FixedOffset::east_opt(0).expect("zero offset"))
+        }
+        Some(t) => t
+            .parse::<FixedOffset>()
+            .map_err(|_| ScheduleError::Timezone(t.to_string())),
+    }
+}
+
+/// The pause before retry number `attempt` (1-based) of a failed run: `retry_wait` doubled each
+/// time, at most [`MAX_RETRY_WAIT`].
+pub fn retry_backoff(retry_wait: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    retry_wait.saturating_mul(factor).min(MAX_RETRY_WAIT)
+}
+
+/// A point of the week: weekday (`None`: every day) and seconds since midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WeekPoint {
+    /// Day of the week counted from Monday (0), or `None` for every day.
+    weekday: Option<u32>,
+    /// Seconds since midnight.
+    seconds: u32,
+}
+
+impl FromStr for WeekPoint {
+    type Err = ScheduleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ScheduleError::WindowPoint {
+            point: s.to_string(),
+        };
+        let (day, time) = match s.split_once('-') {
+            Some((d, t)) => (Some(d), t),
+            None => (None, s),
+        };
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let weekday = match day.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("*") => None,
+            Some(d) => Some(
+                DAYS.iter()
+                    .position(|x| d.starts_with(x) && d.len() <= 9)
+                    .ok_or_else(bad)? as u32,
+            ),
+        };
+        let parts: Vec<u32> = time
+            .split(':')
+            .map(|p| p.parse().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        let (h, m, sec) = match parts.as_slice() {
+            [h, m] => (*h, *m, 0),
+            [h, m, s] => (*h, *m, *s),
+            _ => return Err(bad()),
+        };
+        if h > 23 || m > 59 || sec > 59 {
+            return Err(bad());
+        }
+        Ok(WeekPoint {
+            weekday,
+            seconds: h * 3600 + m * 60 + sec,
+        })
+    }
+}
+
+/// Weekly windows in which a task may run; empty means always.
+#[derive(Debug, Clone, Default)]
+pub struct Windows {
+    /// Open intervals as (start, end) seconds since Monday 00:00, end may wrap past the week.
+    spans: Vec<(i64, i64)>,
+}
+
+impl Windows {
+    /// Parses start/end pairs of `[weekday-]HH:MM[:SS]` points.
+    pub fn parse(points: &[String]) -> Result<Self, ScheduleError> {
+        if points.len() % 2 == 1 {
+            return Err(ScheduleError::WindowPairs(points.len()));
+        }
+        let parsed: Vec<WeekPoint> = points.iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
+        let mut spans = Vec::new();
+        for pair in parsed.chunks(2) {
+            let (a, b) = (pair[0], pair[1]);
+            // A pair without weekdays repeats every day.
+            let days: Vec<u32> = match (a.weekday, b.weekday) {
+                (None, None) => (0..7).collect(),
+                (Some(d), _) | (None, Some(d)) => vec![d],
+            };
+            for d in days {
+                let start = d as i64 * 86_400 + a.seconds as i64;
+                let end_day = b.weekday.map(|w| w as i64).unwrap_or(d as i64);
+                let mut end = end_day * 86_400 + b.seconds as i64;
+                while end <= start {
+                    end += if b.weekday.is_some() { WEEK } else { 86_400 };
+                }
+                spans.push((start, end));
+            }
+        }
+        Ok(Windows { spans })
+    }
+
+    /// Seconds since Monday 00:00 of `t` in `zone`.
+    fn week_seconds(t: DateTime<Utc>, zone: FixedOffset) -> i64 {
+        let local = t.with_timezone(&zone);
+        local.weekday().num_days_from_monday() as i64 * 86_400
+            + local.num_seconds_from_midnight() as i64
+    }
+
+    /// Whether `t` is inside a window (always, when there are none).
+    pub fn contains(&self, t: DateTime<Utc>, zone: FixedOffset) -> bool {
+        if self.spans.is_empty() {
+            return true;
+        }
+        let now = Self::week_seconds(t, zone);
+        self.spans
+            .iter()
+            .any(|(s, e)| (now >= *s && now < *e) || (now + WEEK >= *s && now + WEEK < *e))
+    }
+
+    /// The first moment at or after `t` inside a window.
+    pub fn next_open(&self, t: DateTime<Utc>, zone: FixedOffset) -> DateTime<Utc> {
+        if self.contains(t, zone) {
+            return t;
+        }
+        let now = Self::week_seconds(t, zone);
+        let wait = self
+            .spans
+            .iter()
+            .map(|(s, _)| (s - now).rem_euclid(WEEK))
+            .min()
+            .unwrap_or(0);
+        let base = zone
+            .from_utc_datetime(&t.naive_utc())
+            .with_nanosecond(0)
+            .unwrap_or_else(|| t.with_timezone(&zone));
+        (base + chrono::Duration::seconds(wait)).with_timezone(&Utc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cron_interval_and_once_give_the_next_run() {
+        let utc = parse_zone(None).unwrap();
+        let nightly = Trigger::new(Some("30 2 * * *"), 0).unwrap();
+        assert_eq!(
+            nightly.next(at("2026-11-24T10:00:00Z"), None, utc),
+            Some(at("2026-11-25T02:30:00Z"))
+        );
+        assert_eq!(
+            nightly.next(
+                at("2026-11-24T01:00:00Z"),
+                Some(at("2026-12-01T00:00:00Z")),
+                utc
+            ),
+            Some(at("2026-12-01T02:30:00Z")),
+            "not before the start date"
+        );
+        let plus2 = parse_zone(Some("+02:00")).unwrap();
+        assert_eq!(
+            nightly.next(at("2026-11-24T10:00:00Z"), None, plus2),
+            Some(at("2026-11-25T00:30:00Z")),
+            "02:30 at +02:00"
+        );
+        let hourly = Trigger::new(None, 3600).unwrap();
+        let start = at("2026-11-24T00:15:00Z");
+        assert_eq!(
+            hourly.next(at("2026-11-24T03:20:00Z"), Some(start), utc),
+            Some(at("2026-11-24T04:15:00Z"))
+        );
+        assert_eq!(
+            hourly.next(at("2026-11-23T00:00:00Z"), Some(start), utc),
+            Some(start)
+        );
+        let once = Trigger::new(None, 0).unwrap();
+        assert_eq!(
+            once.next(at("2026-11-24T00:00:00Z"), Some(start), utc),
+            Some(start)
+        );
+        assert_eq!(
+            once.next(at("2026-11-25T00:00:00Z"), Some(start), utc),
+            None,
+            "a one-off in the past does not run again"
+        );
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_with_the_reason() {
+        for (cron, interval, needle) in [
+            (Some("* * * *"), 0, "expected 5"),
+            (Some("0 0 0 0 * *"), 0, "expected 5"),
+            (Some("99 * * * *"), 0, "cron \"99 * * * *\""),
+            (Some("0 0 * * *"), 60, "at most one"),
+        ] {
+            let err = Trigger::new(cron, interval).unwrap_err().to_string();
+            assert!(err.contains(needle), "{cron:?}: {err}");
+        }
+        assert!(
+            parse_zone(Some("Europe/Warsaw"))
+                .unwrap_err()
+                .to_string()
+                .contains("fixed offsets")
+        );
+        assert!(
+            Windows::parse(&["*-22:00".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("pairs")
+        );
+        assert!(Windows::parse(&["Funday-22:00".into(), "*-23:00".into()]).is_err());
+        assert!(Windows::parse(&["*-24:00".into(), "*-23:00".into()]).is_err());
+    }
+
+    #[test]
+    fn windows_open_and_close_as_upstream_points_say() {
+        let utc = parse_zone(None).unwrap();
+        let nightly = Windows::parse(&["*-22:00".into(), "*-06:00".into()]).unwrap();
+        assert!(nightly.contains(at("2026-11-24T23:00:00Z"), utc));
+        assert!(nightly.contains(at("2026-11-24T05:59:00Z"), utc));
+        assert!(!nightly.contains(at("2026-11-24T12:00:00Z"), utc));
+        assert_eq!(
+            nightly.next_open(at("2026-11-24T12:00:00Z"), utc),
+            at("2026-11-24T22:00:00Z")
+        );
+        // 2026-11-24 is a Tuesday; the weekend window opens Saturday.
+        let weekend = Windows::parse(&["Sat-00:00".into(), "Sun-23:59".into()]).unwrap();
+        assert!(!weekend.contains(at("2026-11-24T12:00:00Z"), utc));
+        assert_eq!(
+            weekend.next_open(at("2026-11-24T12:00:00Z"), utc),
+            at("2026-11-28T00:00:00Z")
+        );
+        assert!(weekend.contains(at("2026-11-29T10:00:00Z"), utc));
+        assert!(
+            Windows::default().contains(at("2026-11-24T12:00:00Z"), utc),
+            "no windows: always"
+        );
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_three_hours() {
+        let ten = Duration::from_secs(600);
+        assert_eq!(retry_backoff(ten, 1), ten);
+        assert_eq!(retry_backoff(ten, 2), ten * 2);
+        assert_eq!(retry_backoff(ten, 3), ten * 4);
+        assert_eq!(retry_backoff(ten, 10), MAX_RETRY_WAIT);
+        assert_eq!(retry_backoff(ten, 200), MAX_RETRY_WAIT);
+    }
+}
