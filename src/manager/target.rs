@@ -363,8 +363,14 @@ pub enum TargetError {
     NoTables(FilterError),
     /// A token range of a table has no live replica in the selected DCs.
     #[error(
-        "backup target: table {keyspace}.{table}: the whole replica set [{}] of token range ({start}, {end}] is down or filtered out; bring a replica back or widen the dc filter (a retry may help once nodes are back)",
-        .replicas.join(", ")
+        "backup target: table {keyspace}.{table}: the whole replica set [{}] of token range ({start}, {end}] is {}, so the data it owns cannot be backed up; {}",
+        .replicas.join(", "),
+        if *.replica_down { "down" } else { "outside the selected DCs" },
+        if *.replica_down {
+            "bring a replica back (a retry may help later), or exclude the table with the keyspace filter"
+        } else {
+            "exclude the keyspace with the keyspace filter (e.g. !ks) or widen the dc filter (a retry will not help)"
+        }
     )]
     Uncovered {
         /// Keyspace.
@@ -377,6 +383,8 @@ pub enum TargetError {
         end: String,
         /// The range's replicas.
         replicas: Vec<String>,
+        /// Whether a replica in the selected DCs exists but is down.
+        replica_down: bool,
     },
 }
 
@@ -385,7 +393,8 @@ impl TargetError {
     pub fn retryable(&self) -> bool {
         match self {
             TargetError::Properties(_) | TargetError::NoTables(_) => false,
-            TargetError::NoLiveNodes { .. } | TargetError::Uncovered { .. } => true,
+            TargetError::NoLiveNodes { .. } => true,
+            TargetError::Uncovered { replica_down, .. } => *replica_down,
             TargetError::Agent(e) => e.retryable(),
         }
     }
@@ -664,12 +673,10 @@ async fn select_units(
         by_keyspace.entry(ks).or_default().push(table);
     }
 
-    let in_selected_dcs = |r: &TokenRange| {
-        r.endpoints.iter().any(|e| {
-            dc_of
-                .get(e.as_str())
-                .is_some_and(|dc| checked.dcs.iter().any(|d| d == dc))
-        })
+    let selected = |e: &String| {
+        dc_of
+            .get(e.as_str())
+            .is_some_and(|dc| checked.dcs.iter().any(|d| d == dc))
     };
     let mut candidates = Vec::new();
     let mut totals = HashMap::new();
@@ -696,7 +703,7 @@ async fn select_units(
                     }
                 }
             };
-            if !ring.iter().any(in_selected_dcs) {
+            if !ring.iter().any(|r| r.endpoints.iter().any(selected)) {
                 continue;
             }
             if let Some(r) = ring
@@ -709,6 +716,7 @@ async fn select_units(
                     start: r.start_token.clone(),
                     end: r.end_token.clone(),
                     replicas: r.endpoints.clone(),
+                    replica_down: r.endpoints.iter().any(selected),
                 });
             }
             kept.push(table.clone());
