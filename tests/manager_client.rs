@@ -452,6 +452,26 @@ async fn properties_are_checked_and_targets_select_tables_nodes_and_locations() 
     assert_eq!(json["location"], serde_json::json!(["localstorage:bkt"]));
     assert_eq!(json["rate_limit"], serde_json::json!(["100"]));
 
+    // A tablet keyspace: its ring is asked per table.
+    s.cluster
+        .post_ok(
+            0,
+            "/emulator/tables?keyspace=tab&table=t&replication=dc1:3,dc2:3&tablets=true",
+        )
+        .await;
+    let t = build_target(
+        &props(r#"{"location":["localstorage:bkt"],"keyspace":["tab"],"skip_schema":true}"#),
+        &view,
+        &c,
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.units.len(), 1);
+    assert_eq!(
+        (t.units[0].keyspace.as_str(), t.units[0].tables.as_slice()),
+        ("tab", &["t".to_string()][..])
+    );
+
     // dc2 alone: SimpleStrategy system keyspaces have ranges held only in dc1, which upstream
     // refuses until they are excluded.
     let e = build_target(

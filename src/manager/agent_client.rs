@@ -91,6 +91,18 @@ pub enum AgentError {
         /// Whether a retry may help.
         retryable: bool,
     },
+    /// A streamed listing broke off: the connection failed, or the agent reported an error.
+    #[error("agent {host}: {call}: the listing broke off: {reason} ({})", retry_hint(*.retryable))]
+    Listing {
+        /// The agent's host.
+        host: String,
+        /// The call.
+        call: String,
+        /// What went wrong.
+        reason: String,
+        /// Whether a retry may help.
+        retryable: bool,
+    },
     /// The answer could not be understood.
     #[error("agent {host}: {call}: unexpected answer: {reason} (a retry will not help)")]
     Decode {
@@ -125,7 +137,9 @@ impl AgentError {
     pub fn retryable(&self) -> bool {
         match self {
             AgentError::Connect { .. } | AgentError::Timeout { .. } => true,
-            AgentError::Status { retryable, .. } => *retryable,
+            AgentError::Status { retryable, .. } | AgentError::Listing { retryable, .. } => {
+                *retryable
+            }
             AgentError::Unauthorized { .. }
             | AgentError::Decode { .. }
             | AgentError::Client { .. } => false,
@@ -647,25 +661,29 @@ impl AgentClient {
             .with_jitter()
     }
 
-    /// Sends a call, retrying transient failures, and returns the successful answer with its
-    /// body unread.
-    async fn send(&self, call: &Call) -> Result<reqwest::Response, AgentError> {
-        (|| self.attempt(call))
-            .retry(self.backoff())
+    /// Runs `op` (one try of `call`), retrying the failures the policy and the call allow.
+    async fn retrying<T, Fut>(&self, call: &Call, op: impl FnMut() -> Fut) -> Result<T, AgentError>
+    where
+        Fut: Future<Output = Result<T, AgentError>>,
+    {
+        op.retry(self.backoff())
             .when(|e| e.retry_for(call.idempotent))
             .notify(|e, delay| tracing::debug!(error = %e, ?delay, "retrying an agent call"))
             .await
     }
 
+    /// Sends a call, retrying transient failures, and returns the successful answer with its
+    /// body unread.
+    async fn send(&self, call: &Call) -> Result<reqwest::Response, AgentError> {
+        self.retrying(call, || self.attempt(call)).await
+    }
+
     /// Sends a call, retrying transient failures, and returns the whole body.
     async fn fetch(&self, call: &Call) -> Result<Bytes, AgentError> {
-        (|| async {
+        self.retrying(call, || async {
             let resp = self.attempt(call).await?;
             resp.bytes().await.map_err(|e| self.transport(call, e))
         })
-        .retry(self.backoff())
-        .when(|e| e.retry_for(call.idempotent))
-        .notify(|e, delay| tracing::debug!(error = %e, ?delay, "retrying an agent call"))
         .await
     }
 
@@ -976,23 +994,11 @@ impl AgentClient {
             .idempotent();
         let resp = self.send(&call).await?;
         let (host, name) = (self.host.clone(), call.name());
-        let failed = move |reason: String, transport: bool| {
-            if transport {
-                AgentError::Connect {
-                    host: host.clone(),
-                    call: name.clone(),
-                    reason,
-                    not_sent: false,
-                }
-            } else {
-                AgentError::Status {
-                    host: host.clone(),
-                    call: name.clone(),
-                    status: 200,
-                    message: format!("listing failed: {reason}"),
-                    retryable: true,
-                }
-            }
+        let failed = move |reason: String, transport: bool| AgentError::Listing {
+            host: host.clone(),
+            call: name.clone(),
+            reason,
+            retryable: transport,
         };
         let state = (resp.bytes_stream().boxed(), Vec::<u8>::new(), false);
         Ok(futures::stream::unfold(
