@@ -519,3 +519,64 @@ async fn properties_are_checked_and_targets_select_tables_nodes_and_locations() 
     assert_eq!(t.ignored_hosts[0].address, down);
     assert_eq!(t.ignored_hosts[0].reason, "down in gossip");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_scylla_errors_are_not() {
+    let s = Setup::new().await;
+    let addr = s.cluster.address(0);
+    let inject = |path: &'static str, method: &'static str, status: u16, count: u32| {
+        let url = s.cluster.url(0, &format!("/emulator/nodes/{addr}/faults"));
+        let http = s.cluster.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .json(&serde_json::json!({"path": path, "method": method, "status": status, "count": count}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "fault injection refused");
+        }
+    };
+    let c = s.client(0).with_retry(RetryPolicy {
+        retries: 3,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+    });
+
+    // Two 503s, then an answer: the caller sees only the answer.
+    inject("/storage_service/host_id", "GET", 503, 2).await;
+    assert_eq!(c.host_id_map().await.unwrap().len(), 6);
+
+    // More 503s than retries: the last error is returned, marked retryable.
+    inject("/storage_service/host_id", "GET", 503, 10).await;
+    let e = c.host_id_map().await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    assert!(e.retryable(), "{e}");
+
+    // Scylla's own error is an answer: returned at once, the next call is not affected.
+    inject("/storage_service/keyspaces", "GET", 500, 1).await;
+    let e = c
+        .keyspaces(KeyspaceKind::User, ReplicationKind::All)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    assert!(
+        !e.retryable() && e.to_string().contains("injected fault"),
+        "{e}"
+    );
+    c.keyspaces(KeyspaceKind::User, ReplicationKind::All)
+        .await
+        .expect("only one try consumed the fault");
+
+    // A snapshot request that reached the node is not repeated, even on a 503.
+    inject("/storage_service/snapshots", "POST", 503, 1).await;
+    let tag = SnapshotTag::now();
+    let e = c
+        .take_snapshot(&tag, "store", &[], false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    c.take_snapshot(&tag, "store", &[], false)
+        .await
+        .expect("the fault was used by the single first try");
+}
