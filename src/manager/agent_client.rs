@@ -445,6 +445,7 @@ impl Call {
 
     /// Sets a JSON body.
     fn json(mut self, body: &impl Serialize) -> Self {
+        // The bodies sent are plain structs and maps with string keys, which always serialise.
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         self.body = Some((Bytes::from(bytes), "application/json"));
         self

@@ -220,6 +220,7 @@ pub async fn discover(
                 NodeState::Normal
             };
             let gossip_up = live.contains(&address);
+            let contact = &contact;
             async move {
                 let mut node = NodeView {
                     gossip_up,
@@ -234,10 +235,11 @@ pub async fn discover(
                     dc,
                     rack,
                 };
-                let info = match AgentClient::new(&node.address, port, token) {
-                    Ok(c) => c.with_retry(RetryPolicy::none()).node_info().await,
-                    Err(e) => Err(e),
-                };
+                let info = contact
+                    .for_host(&node.address)
+                    .with_retry(RetryPolicy::none())
+                    .node_info()
+                    .await;
                 match info {
                     Ok(info) => {
                         node.agent_ok = true;

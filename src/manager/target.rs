@@ -564,22 +564,19 @@ pub async fn build_target(
         .map(|n| (n.address.as_str(), n.dc.as_str()))
         .collect();
 
-    let mut units = select_units(client, &checked, &dc_of, &live).await?;
-    if !props.skip_schema {
-        let schema_tables: Vec<String> = client
-            .table_names()
-            .await?
-            .into_iter()
-            .filter(|(ks, _)| ks == SYSTEM_SCHEMA)
-            .map(|(_, t)| t)
-            .collect();
-        if !schema_tables.is_empty() {
-            units.push(Unit {
-                keyspace: SYSTEM_SCHEMA.into(),
-                tables: schema_tables,
-                all_tables: true,
-            });
-        }
+    let mut by_keyspace: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (ks, table) in client.table_names().await? {
+        by_keyspace.entry(ks).or_default().push(table);
+    }
+    let mut units = select_units(client, &checked, &by_keyspace, &dc_of, &live).await?;
+    if !props.skip_schema
+        && let Some(tables) = by_keyspace.remove(SYSTEM_SCHEMA)
+    {
+        units.push(Unit {
+            keyspace: SYSTEM_SCHEMA.into(),
+            tables,
+            all_tables: true,
+        });
     }
     sort_units(&mut units);
 
@@ -650,6 +647,7 @@ pub async fn build_target(
 async fn select_units(
     client: &AgentClient,
     checked: &CheckedProperties,
+    by_keyspace: &BTreeMap<String, Vec<String>>,
     dc_of: &HashMap<&str, &str>,
     live: &BTreeSet<&str>,
 ) -> Result<Vec<Unit>, TargetError> {
@@ -668,11 +666,6 @@ async fn select_units(
         .await?
         .into_iter()
         .collect();
-    let mut by_keyspace: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (ks, table) in client.table_names().await? {
-        by_keyspace.entry(ks).or_default().push(table);
-    }
-
     let selected = |e: &String| {
         dc_of
             .get(e.as_str())
@@ -680,7 +673,7 @@ async fn select_units(
     };
     let mut candidates = Vec::new();
     let mut totals = HashMap::new();
-    for (ks, tables) in &by_keyspace {
+    for (ks, tables) in by_keyspace {
         if ks == SYSTEM_SCHEMA || !replicated.contains(ks) {
             continue;
         }
