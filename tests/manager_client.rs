@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn::agent::jobs::JobStatus;
+use cairn::agent::jobs::{JobProgress, JobStatus};
 use cairn::manager::agent_client::{
-    AgentClient, AgentError, KeyspaceKind, ReplicationKind, RetryPolicy, Root, UploadJob,
+    AgentClient, AgentError, DownloadJob, KeyspaceKind, ReplicationKind, RetryPolicy, Root,
+    UploadJob,
 };
 use cairn::manager::discovery::{ClusterView, discover};
 use cairn::manager::target::{TargetError, TaskProperties, build_target};
@@ -81,6 +82,17 @@ impl Setup {
             .post_ok(0, &format!("/emulator/nodes/{addr}/down"))
             .await;
     }
+}
+
+/// Long-polls a job until it is no longer running.
+async fn finish(c: &AgentClient, id: &str) -> JobProgress {
+    for _ in 0..30 {
+        let p = c.job_progress(id, Duration::from_secs(10)).await.unwrap();
+        if p.status != JobStatus::Running {
+            return p;
+        }
+    }
+    panic!("job {id} still running after 5 minutes");
 }
 
 fn props(json: &str) -> TaskProperties {
@@ -205,13 +217,7 @@ async fn client_calls_round_trip_through_the_agent() {
         })
         .await
         .unwrap();
-    let mut progress = c.job_progress(&id, Duration::from_secs(10)).await.unwrap();
-    for _ in 0..30 {
-        if progress.status != JobStatus::Running {
-            break;
-        }
-        progress = c.job_progress(&id, Duration::from_secs(10)).await.unwrap();
-    }
+    let progress = finish(&c, &id).await;
     assert_eq!(progress.status, JobStatus::Success, "{progress:?}");
     assert_eq!(progress.files_transferred as usize, files.len());
     let loc: Location = "localstorage:bkt".parse().unwrap();
@@ -227,6 +233,26 @@ async fn client_calls_round_trip_through_the_agent() {
     names.sort();
     expected.sort();
     assert_eq!(names, expected);
+
+    // A download job brings them back into the table's upload directory.
+    let dest = format!("store/{}/upload", table_dir.path);
+    let id2 = c
+        .start_download(&DownloadJob {
+            location: "localstorage:bkt".into(),
+            files: names.iter().map(|n| format!("backup/sst/t/{n}")).collect(),
+            dest_dir: dest.clone(),
+            transfers: None,
+            rate_limit: None,
+        })
+        .await
+        .unwrap();
+    let progress = finish(&c, &id2).await;
+    assert_eq!(progress.status, JobStatus::Success, "{progress:?}");
+    let mut downloaded = common::files_in(&s.cluster.data_dir(0).join(&dest));
+    downloaded.sort();
+    assert_eq!(downloaded, expected);
+    assert_eq!(c.jobs().await.unwrap().len(), 2);
+
     assert_eq!(c.remove_job(&id).await.unwrap().status, JobStatus::Success);
     assert_eq!(
         c.job_progress(&id, Duration::ZERO).await.unwrap().status,
