@@ -3,6 +3,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
@@ -15,6 +16,7 @@ pub mod agent_client;
 pub mod coalesce;
 pub mod discovery;
 pub mod rate_share;
+pub mod retention;
 pub mod schedule;
 pub mod store;
 pub mod target;
