@@ -8,12 +8,14 @@
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
+//! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
 pub mod agent_client;
 pub mod coalesce;
+pub mod dedup;
 pub mod discovery;
 pub mod rate_share;
 pub mod retention;
