@@ -689,3 +689,23 @@ async fn scylla_store_config_is_checked_before_connecting() {
     let err = store::open(&config).await.expect_err("a bad keyspace name");
     assert!(err.to_string().contains("bad-name; DROP"), "{err}");
 }
+
+#[tokio::test]
+async fn scylla_store_unreachable_is_refused_naming_the_contact_points() {
+    let config = StoreConfig::Scylla(ScyllaConfig {
+        contact_points: vec!["127.0.0.1:1".to_owned()],
+        username: None,
+        password: None,
+        keyspace: "cairn_manager".to_owned(),
+        replication_factor: 1,
+    });
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(60), store::open(&config))
+        .await
+        .expect("a refused connection fails within a minute");
+    let err = opened.expect_err("nothing listens on port 1");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("cannot connect the ScyllaDB store to 127.0.0.1:1"),
+        "{msg}"
+    );
+}

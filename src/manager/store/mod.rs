@@ -645,10 +645,7 @@ fn default_replication_factor() -> u32 {
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     Ok(match config {
         StoreConfig::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path).await?),
-        StoreConfig::Scylla(cfg) => {
-            cfg.validate()?;
-            scylla::ScyllaStore::open(cfg).await?
-        }
+        StoreConfig::Scylla(cfg) => Arc::new(scylla::ScyllaStore::open(cfg).await?),
     })
 }
 
