@@ -519,6 +519,119 @@ fn progress_from(row: ProgressRow) -> StoreResult<BackupRunProgress> {
     })
 }
 
+/// The values of an INSERT of all [`CLUSTER_COLUMNS`].
+fn cluster_values(c: &Cluster) -> impl SerializeRow + '_ {
+    (
+        c.id,
+        &c.name,
+        &c.hosts,
+        i32::from(c.agent_port),
+        &c.auth_token,
+        &c.cql_username,
+        &c.cql_password,
+        ts(c.created_at),
+    )
+}
+
+/// The values of an INSERT of all [`TASK_COLUMNS`].
+fn task_values(t: &Task) -> StoreResult<impl SerializeRow + '_> {
+    Ok((
+        t.cluster_id,
+        t.task_type.as_str(),
+        t.id,
+        &t.name,
+        &t.labels,
+        t.enabled,
+        t.deleted,
+        to_json("task schedule", &t.schedule)?,
+        to_json("task properties", &t.properties)?.into_bytes(),
+        t.status.map(|s| s.as_str()),
+        to_i64("task success_count", t.success_count)?,
+        to_i64("task error_count", t.error_count)?,
+        t.last_success.map(ts),
+        t.last_error.map(ts),
+    ))
+}
+
+/// The values of an INSERT of all [`TASK_RUN_COLUMNS`].
+fn task_run_values(r: &TaskRun) -> StoreResult<impl SerializeRow + '_> {
+    Ok((
+        r.cluster_id,
+        r.task_type.as_str(),
+        r.task_id,
+        timeuuid("task run id", r.id)?,
+        r.status.as_str(),
+        &r.cause,
+        &r.owner,
+        ts(r.start_time),
+        r.end_time.map(ts),
+    ))
+}
+
+/// The values of an INSERT of all [`BACKUP_RUN_COLUMNS`].
+fn backup_run_values(r: &BackupRun) -> StoreResult<impl SerializeRow + '_> {
+    let prev_id = r
+        .prev_id
+        .map(|p| timeuuid("backup run prev_id", p))
+        .transpose()?;
+    let location: Vec<String> = r.location.iter().map(ToString::to_string).collect();
+    Ok((
+        r.cluster_id,
+        r.task_id,
+        timeuuid("backup run id", r.id)?,
+        prev_id,
+        r.snapshot_tag.as_str(),
+        to_json("backup run units", &r.units)?,
+        &r.dc,
+        location,
+        &r.nodes,
+        ts(r.start_time),
+        r.stage.as_str(),
+    ))
+}
+
+/// The values of an INSERT of all [`PROGRESS_COLUMNS`].
+type ProgressValues<'a> = (
+    Uuid,
+    Uuid,
+    Uuid,
+    &'a str,
+    i32,
+    &'a str,
+    Option<&'a str>,
+    Option<CqlTimestamp>,
+    Option<CqlTimestamp>,
+    Option<&'a str>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+/// The values of an INSERT of all [`PROGRESS_COLUMNS`] for one row.
+fn progress_values(p: &BackupRunProgress) -> StoreResult<ProgressValues<'_>> {
+    Ok((
+        p.cluster_id,
+        p.task_id,
+        p.run_id,
+        &p.host,
+        to_i32("progress unit", p.unit)?,
+        &p.table_name,
+        p.agent_job_id.as_deref(),
+        p.started_at.map(ts),
+        p.completed_at.map(ts),
+        p.error.as_deref(),
+        to_i64("progress size", p.size)?,
+        to_i64("progress uploaded", p.uploaded)?,
+        to_i64("progress skipped", p.skipped)?,
+        to_i64("progress failed", p.failed)?,
+        to_i64("progress files_count", p.files_count)?,
+        to_i64("progress files_skipped_count", p.files_skipped_count)?,
+    ))
+}
+
 /// A CQL `LIMIT` value (a positive 32-bit count).
 fn cql_limit(limit: usize) -> i32 {
     i32::try_from(limit).unwrap_or(i32::MAX)
@@ -532,16 +645,7 @@ impl Store for ScyllaStore {
             &self.q(&format!(
                 "INSERT INTO {{ks}}.cluster ({CLUSTER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            (
-                c.id,
-                &c.name,
-                &c.hosts,
-                i32::from(c.agent_port),
-                &c.auth_token,
-                &c.cql_username,
-                &c.cql_password,
-                ts(c.created_at),
-            ),
+            cluster_values(c),
         )
         .await
     }
@@ -642,30 +746,13 @@ impl Store for ScyllaStore {
     }
 
     async fn put_task(&self, t: &Task) -> StoreResult<()> {
-        let sched = to_json("task schedule", &t.schedule)?;
-        let properties = to_json("task properties", &t.properties)?.into_bytes();
         self.exec(
             "put task",
             &self.q(&format!(
                 "INSERT INTO {{ks}}.scheduler_task ({TASK_COLUMNS}) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            (
-                t.cluster_id,
-                t.task_type.as_str(),
-                t.id,
-                &t.name,
-                &t.labels,
-                t.enabled,
-                t.deleted,
-                sched,
-                properties,
-                t.status.map(|s| s.as_str()),
-                to_i64("task success_count", t.success_count)?,
-                to_i64("task error_count", t.error_count)?,
-                t.last_success.map(ts),
-                t.last_error.map(ts),
-            ),
+            task_values(t)?,
         )
         .await
     }
@@ -708,17 +795,7 @@ impl Store for ScyllaStore {
                 "INSERT INTO {{ks}}.scheduler_task_run ({TASK_RUN_COLUMNS}) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            (
-                r.cluster_id,
-                r.task_type.as_str(),
-                r.task_id,
-                timeuuid("task run id", r.id)?,
-                r.status.as_str(),
-                &r.cause,
-                &r.owner,
-                ts(r.start_time),
-                r.end_time.map(ts),
-            ),
+            task_run_values(r)?,
         )
         .await
     }
@@ -768,30 +845,13 @@ impl Store for ScyllaStore {
     }
 
     async fn put_backup_run(&self, r: &BackupRun) -> StoreResult<()> {
-        let prev_id = r
-            .prev_id
-            .map(|p| timeuuid("backup run prev_id", p))
-            .transpose()?;
-        let location: Vec<String> = r.location.iter().map(ToString::to_string).collect();
         self.exec(
             "put backup run",
             &self.q(&format!(
                 "INSERT INTO {{ks}}.backup_run ({BACKUP_RUN_COLUMNS}) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            (
-                r.cluster_id,
-                r.task_id,
-                timeuuid("backup run id", r.id)?,
-                prev_id,
-                r.snapshot_tag.as_str(),
-                to_json("backup run units", &r.units)?,
-                &r.dc,
-                location,
-                &r.nodes,
-                ts(r.start_time),
-                r.stage.as_str(),
-            ),
+            backup_run_values(r)?,
         )
         .await
     }
@@ -870,46 +930,9 @@ impl Store for ScyllaStore {
 
     async fn put_progress(&self, rows: &[BackupRunProgress]) -> StoreResult<()> {
         const OP: &str = "put progress";
-        type Values<'a> = (
-            Uuid,
-            Uuid,
-            Uuid,
-            &'a str,
-            i32,
-            &'a str,
-            Option<&'a str>,
-            Option<CqlTimestamp>,
-            Option<CqlTimestamp>,
-            Option<&'a str>,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-        );
         let values = rows
             .iter()
-            .map(|p| -> StoreResult<Values<'_>> {
-                Ok((
-                    p.cluster_id,
-                    p.task_id,
-                    p.run_id,
-                    &p.host,
-                    to_i32("progress unit", p.unit)?,
-                    &p.table_name,
-                    p.agent_job_id.as_deref(),
-                    p.started_at.map(ts),
-                    p.completed_at.map(ts),
-                    p.error.as_deref(),
-                    to_i64("progress size", p.size)?,
-                    to_i64("progress uploaded", p.uploaded)?,
-                    to_i64("progress skipped", p.skipped)?,
-                    to_i64("progress failed", p.failed)?,
-                    to_i64("progress files_count", p.files_count)?,
-                    to_i64("progress files_skipped_count", p.files_skipped_count)?,
-                ))
-            })
+            .map(progress_values)
             .collect::<StoreResult<Vec<_>>>()?;
         let insert = self.q(&format!(
             "INSERT INTO {{ks}}.backup_run_progress ({PROGRESS_COLUMNS}) \
@@ -961,5 +984,222 @@ impl Store for ScyllaStore {
             (run.cluster_id, run.task_id, run.run_id),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Without a ScyllaDB node, these check every row type and every INSERT's values against
+    //! the column types the migrations create, as the driver does when a statement runs.
+
+    use super::*;
+    use crate::manager::store::{RunStatus, Schedule, TaskType, time_uuid};
+    use scylla::frame::response::result::{
+        CollectionType, ColumnSpec, ColumnType, NativeType, TableSpec,
+    };
+    use scylla::serialize::row::RowSerializationContext;
+    use scylla::serialize::writers::RowWriter;
+
+    /// The CQL type named in the migrations.
+    fn cql_type(name: &str) -> ColumnType<'static> {
+        let native = |n| ColumnType::Native(n);
+        let text = || Box::new(native(NativeType::Text));
+        match name {
+            "uuid" => native(NativeType::Uuid),
+            "timeuuid" => native(NativeType::Timeuuid),
+            "text" => native(NativeType::Text),
+            "int" => native(NativeType::Int),
+            "bigint" => native(NativeType::BigInt),
+            "boolean" => native(NativeType::Boolean),
+            "blob" => native(NativeType::Blob),
+            "timestamp" => native(NativeType::Timestamp),
+            "list<text>" => ColumnType::Collection {
+                frozen: false,
+                typ: CollectionType::List(text()),
+            },
+            "map<text, text>" => ColumnType::Collection {
+                frozen: false,
+                typ: CollectionType::Map(text(), text()),
+            },
+            other => panic!("the test does not know CQL type {other}"),
+        }
+    }
+
+    /// The columns of `table` as the migrations create them, with the given names in order.
+    fn specs(table: &'static str, columns: &str) -> Vec<ColumnSpec<'static>> {
+        let ddl = MIGRATIONS
+            .iter()
+            .flat_map(|(_, _, statements)| statements.iter())
+            .find(|s| s.contains(&format!("{{ks}}.{table} (")))
+            .unwrap_or_else(|| panic!("no migration creates {table}"));
+        let types: BTreeMap<&str, &str> = ddl
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.starts_with("PRIMARY KEY") && !l.starts_with("WITH"))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(name, typ)| {
+                let typ = typ.trim_end_matches([',', ')']);
+                (name, typ.strip_suffix(" PRIMARY KEY").unwrap_or(typ))
+            })
+            .collect();
+        columns
+            .split(',')
+            .map(str::trim)
+            .map(|name| {
+                let typ = types
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{table} has no column {name}"));
+                ColumnSpec::owned(
+                    name.to_owned(),
+                    cql_type(typ),
+                    TableSpec::borrowed("ks", table),
+                )
+            })
+            .collect()
+    }
+
+    /// Serializes `values` for the given columns, as the driver does before sending.
+    fn serializes(values: &impl SerializeRow, specs: &[ColumnSpec<'_>]) {
+        let mut buf = Vec::new();
+        let ctx = RowSerializationContext::from_specs(specs);
+        if let Err(e) = values.serialize(&ctx, &mut RowWriter::new(&mut buf)) {
+            panic!("values do not fit the columns: {e}");
+        }
+    }
+
+    fn type_checks<R: for<'f, 'm> DeserializeRow<'f, 'm>>(specs: &[ColumnSpec<'_>]) {
+        if let Err(e) = R::type_check(specs) {
+            panic!(
+                "{} does not read the columns: {e}",
+                std::any::type_name::<R>()
+            );
+        }
+    }
+
+    #[test]
+    fn row_types_read_the_tables_the_migrations_create() {
+        type_checks::<ClusterRow>(&specs("cluster", CLUSTER_COLUMNS));
+        type_checks::<TaskRow>(&specs("scheduler_task", TASK_COLUMNS));
+        type_checks::<TaskRunRow>(&specs("scheduler_task_run", TASK_RUN_COLUMNS));
+        type_checks::<BackupRunRow>(&specs("backup_run", BACKUP_RUN_COLUMNS));
+        type_checks::<ProgressRow>(&specs("backup_run_progress", PROGRESS_COLUMNS));
+        type_checks::<(String, Uuid)>(&specs("scheduler_task", "type, id"));
+        type_checks::<(CqlTimeuuid,)>(&specs("backup_run", "id"));
+        type_checks::<(CqlTimeuuid,)>(&specs("scheduler_task_run", "id"));
+        // The check has teeth: a plain UUID does not read a timeuuid column.
+        assert!(<(Uuid,)>::type_check(&specs("backup_run", "id")).is_err());
+    }
+
+    #[test]
+    fn insert_values_fit_the_tables_the_migrations_create() {
+        let now = chrono::Utc::now();
+        let cluster = Cluster {
+            id: Uuid::new_v4(),
+            name: "c".to_owned(),
+            hosts: vec!["h".to_owned()],
+            agent_port: 10001,
+            auth_token: "t".to_owned(),
+            cql_username: None,
+            cql_password: Some("p".to_owned()),
+            created_at: now,
+        };
+        serializes(
+            &cluster_values(&cluster),
+            &specs("cluster", CLUSTER_COLUMNS),
+        );
+        let task = Task {
+            cluster_id: cluster.id,
+            task_type: TaskType::Backup,
+            id: Uuid::new_v4(),
+            name: "n".to_owned(),
+            labels: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            enabled: true,
+            deleted: false,
+            schedule: Schedule::default(),
+            properties: serde_json::json!({"retention": 3}),
+            status: Some(RunStatus::Done),
+            success_count: 1,
+            error_count: 0,
+            last_success: Some(now),
+            last_error: None,
+        };
+        let values = task_values(&task).expect("task values");
+        serializes(&values, &specs("scheduler_task", TASK_COLUMNS));
+        let run = TaskRun {
+            cluster_id: cluster.id,
+            task_type: TaskType::Backup,
+            task_id: task.id,
+            id: time_uuid(now),
+            status: RunStatus::Running,
+            cause: String::new(),
+            owner: "o".to_owned(),
+            start_time: now,
+            end_time: None,
+        };
+        let values = task_run_values(&run).expect("task run values");
+        serializes(&values, &specs("scheduler_task_run", TASK_RUN_COLUMNS));
+        let backup = BackupRun {
+            cluster_id: cluster.id,
+            task_id: task.id,
+            id: run.id,
+            prev_id: Some(time_uuid(now)),
+            snapshot_tag: crate::spec::tag::SnapshotTag::from_time(now),
+            units: Vec::new(),
+            dc: vec!["dc1".to_owned()],
+            location: vec!["s3:b".parse().expect("a location")],
+            nodes: vec!["n1".to_owned()],
+            start_time: now,
+            stage: BackupStage::Upload,
+        };
+        let values = backup_run_values(&backup).expect("backup run values");
+        serializes(&values, &specs("backup_run", BACKUP_RUN_COLUMNS));
+        let progress = BackupRunProgress {
+            cluster_id: cluster.id,
+            task_id: task.id,
+            run_id: run.id,
+            host: "h".to_owned(),
+            unit: 0,
+            table_name: "t".to_owned(),
+            agent_job_id: Some("1".to_owned()),
+            started_at: Some(now),
+            completed_at: None,
+            error: None,
+            size: 1,
+            uploaded: 1,
+            skipped: 0,
+            failed: 0,
+            files_count: 1,
+            files_skipped_count: 0,
+        };
+        let values = progress_values(&progress).expect("progress values");
+        serializes(&values, &specs("backup_run_progress", PROGRESS_COLUMNS));
+        // The check has teeth: a plain UUID is refused for a timeuuid column.
+        let mut buf = Vec::new();
+        let backup_id = specs("backup_run", "id");
+        let ctx = RowSerializationContext::from_specs(&backup_id);
+        assert!(
+            (run.id,)
+                .serialize(&ctx, &mut RowWriter::new(&mut buf))
+                .is_err()
+        );
+        // The key-only statements.
+        let run_id = CqlTimeuuid::from(run.id);
+        serializes(
+            &(BackupStage::Done.as_str(), cluster.id, task.id, run_id),
+            &specs("backup_run", "stage, cluster_id, task_id, id"),
+        );
+        serializes(
+            &(cluster.id, "backup", task.id, cql_limit(5)),
+            &[
+                specs("scheduler_task_run", "cluster_id, type, task_id"),
+                vec![ColumnSpec::owned(
+                    "[limit]".to_owned(),
+                    cql_type("int"),
+                    TableSpec::borrowed("ks", "scheduler_task_run"),
+                )],
+            ]
+            .concat(),
+        );
     }
 }
