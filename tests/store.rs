@@ -663,6 +663,22 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .await
         .expect("open alongside");
     assert_eq!(third.list_clusters().await.expect("list").len(), 1);
+    drop((second, third));
+
+    // Re-running a migration over the tables it made (its record lost) is harmless.
+    let raw = rusqlite::Connection::open(&path).expect("open the file directly");
+    raw.execute("DELETE FROM schema_version", [])
+        .expect("forget the migrations");
+    drop(raw);
+    let rerun = store::sqlite::SqliteStore::open(&path)
+        .await
+        .expect("migrations run again");
+    assert_eq!(rerun.schema_versions().await.expect("versions"), [1]);
+    assert_eq!(
+        rerun.list_clusters().await.expect("list").len(),
+        1,
+        "data kept"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The [`Store`] kept in ScyllaDB: upstream's tables (spec section 3) in a keyspace of their own,
 //! created if missing. Run ids are `timeuuid` clustering keys in descending order, so lists of
 //! runs read newest first; progress batches are CQL batches of at most
-//! [`PROGRESS_BATCH_ROWS`](super::PROGRESS_BATCH_ROWS) rows.
+//! [`PROGRESS_BATCH_ROWS`] rows. Deleting a cluster walks its tasks (CQL cannot delete by a
+//! column that is not a partition key), so runs and progress written under a task that was never
+//! stored are not reached; the manager always stores a task before running it.
 //!
 //! Differences from upstream's tables: the schedule and the backup units are JSON text instead
 //! of user-defined types (the serde model is the one schema), `nodes` is a list (the model keeps
