@@ -318,6 +318,13 @@ async fn task_runs_list_newest_first_with_a_limit(store: &dyn Store) {
     );
     let two = store.list_task_runs(t.key(), 2).await.expect("list 2 runs");
     assert_eq!(starts(two), [3, 2].map(|i| base + Duration::seconds(i)));
+    assert!(
+        store
+            .list_task_runs(t.key(), 0)
+            .await
+            .expect("list 0")
+            .is_empty()
+    );
     let other = TaskKey {
         task_type: TaskType::ValidateBackup,
         ..t.key()
