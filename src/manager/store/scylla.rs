@@ -36,7 +36,7 @@ const STATEMENT_CACHE: usize = 64;
 /// Schema migrations in order: `(version, name, CQL statements)`, with `{ks}` standing for the
 /// keyspace. Every statement is idempotent (`IF NOT EXISTS`), so a migration interrupted half
 /// way is simply run again; it is recorded in `schema_version` once all its statements ran.
-const MIGRATIONS: &[(i32, &str, &[&str])] = &[(
+const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
     1,
     "initial tables",
     &[
@@ -186,8 +186,8 @@ impl ScyllaStore {
     }
 
     /// The schema versions applied, in order.
-    pub async fn schema_versions(&self) -> StoreResult<Vec<i32>> {
-        let mut versions: Vec<i32> = self
+    pub async fn schema_versions(&self) -> StoreResult<Vec<u32>> {
+        let mut versions: Vec<u32> = self
             .select::<(i32,)>(
                 "read schema versions",
                 &self.q("SELECT version FROM {ks}.schema_version"),
@@ -195,8 +195,8 @@ impl ScyllaStore {
             )
             .await?
             .into_iter()
-            .map(|(v,)| v)
-            .collect();
+            .map(|(v,)| from_signed("schema_version.version", v))
+            .collect::<StoreResult<_>>()?;
         versions.sort_unstable();
         Ok(versions)
     }
@@ -204,9 +204,9 @@ impl ScyllaStore {
     /// Creates the keyspace and the version table, then runs the migrations not yet recorded.
     async fn migrate(&self, replication_factor: u32) -> StoreResult<()> {
         let session = self.session.get_session();
-        let ddl = |version: i32, name: &'static str| {
+        let ddl = |version: u32, name: &'static str| {
             move |e: scylla::errors::ExecutionError| StoreError::Migration {
-                version: u32::try_from(version).unwrap_or_default(),
+                version,
                 name,
                 message: e.to_string(),
             }
@@ -246,7 +246,11 @@ impl ScyllaStore {
                 &self.q(
                     "INSERT INTO {ks}.schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                 ),
-                (version, name, ts(chrono::Utc::now())),
+                (
+                    to_i32("schema version", version)?,
+                    name,
+                    ts(chrono::Utc::now()),
+                ),
             )
             .await?;
         }
