@@ -10,6 +10,7 @@
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
+//! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
@@ -17,6 +18,7 @@ pub mod agent_client;
 pub mod coalesce;
 pub mod dedup;
 pub mod discovery;
+pub mod progress;
 pub mod rate_share;
 pub mod retention;
 pub mod schedule;
