@@ -8,6 +8,7 @@
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
+//! | [`config`] | the manager's YAML configuration and its validation |
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
 //! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
@@ -16,6 +17,7 @@
 
 pub mod agent_client;
 pub mod coalesce;
+pub mod config;
 pub mod dedup;
 pub mod discovery;
 pub mod progress;

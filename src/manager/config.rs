@@ -1,0 +1,285 @@
+//! The manager's YAML configuration (`config/manager.yaml`), with upstream key names where the
+//! concept is the same (spec 4.5), and validation that names the key and the reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::store::StoreConfig;
+use crate::units::parse_duration;
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the key or position.
+        message: String,
+    },
+    /// A key has a value that cannot work.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The key, dotted.
+        key: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The whole manager configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerConfig {
+    /// Plain HTTP listen address of the REST API (upstream `http`); empty disables it.
+    #[serde(default = "default_http")]
+    pub http: String,
+    /// HTTPS listen address of the REST API (upstream `https`); empty disables it.
+    #[serde(default)]
+    pub https: String,
+    /// PEM certificate for `https`; a self-signed one is made when absent.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Prometheus metrics listen address (upstream `prometheus`); empty disables it.
+    #[serde(default = "default_prometheus")]
+    pub prometheus: String,
+    /// Where the manager keeps its state.
+    #[serde(default = "default_store")]
+    pub store: StoreConfig,
+    /// Backup settings (upstream `backup:` section).
+    #[serde(default)]
+    pub backup: BackupSettings,
+}
+
+fn default_http() -> String {
+    "127.0.0.1:5080".to_string()
+}
+fn default_prometheus() -> String {
+    "127.0.0.1:5091".to_string()
+}
+fn default_store() -> StoreConfig {
+    StoreConfig::Sqlite {
+        path: PathBuf::from("/var/lib/cairn/cairn.db"),
+    }
+}
+
+/// Backup settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// A node with less free disk than this (percent) is not snapshotted.
+    #[serde(default = "default_free_min")]
+    pub disk_space_free_min_percent: u8,
+    /// How long one long poll of an agent job waits, in seconds.
+    #[serde(default = "default_poll")]
+    pub long_polling_timeout_seconds: u64,
+    /// Oldest interrupted run that the next run resumes (e.g. `24h`); `0` is no limit.
+    #[serde(default = "default_age_max")]
+    pub age_max: String,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings {
+            disk_space_free_min_percent: default_free_min(),
+            long_polling_timeout_seconds: default_poll(),
+            age_max: default_age_max(),
+        }
+    }
+}
+
+fn default_free_min() -> u8 {
+    10
+}
+fn default_poll() -> u64 {
+    10
+}
+fn default_age_max() -> String {
+    "24h".to_string()
+}
+
+/// Checked settings, in the types the manager uses.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// HTTP address, if enabled.
+    pub http: Option<SocketAddr>,
+    /// HTTPS address, if enabled.
+    pub https: Option<SocketAddr>,
+    /// Prometheus address, if enabled.
+    pub prometheus: Option<SocketAddr>,
+    /// Oldest resumable run; `None` is no limit.
+    pub age_max: Option<Duration>,
+    /// Long-poll wait.
+    pub long_poll: Duration,
+}
+
+impl ManagerConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<(Self, Checked), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: ManagerConfig =
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+        let checked = config.validate()?;
+        Ok((config, checked))
+    }
+
+    /// Checks every value, returning the first problem with its key.
+    pub fn validate(&self) -> Result<Checked, ConfigError> {
+        let addr = |key: &str, v: &str| -> Result<Option<SocketAddr>, ConfigError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| {
+                invalid(
+                    key,
+                    format!("{v:?} is not an address:port such as 127.0.0.1:5080"),
+                )
+            })
+        };
+        let (http, https, prometheus) = (
+            addr("http", &self.http)?,
+            addr("https", &self.https)?,
+            addr("prometheus", &self.prometheus)?,
+        );
+        if http.is_none() && https.is_none() {
+            return Err(invalid(
+                "http",
+                "http and https are both empty: the REST API would not listen anywhere",
+            ));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(invalid(
+                "tls_key_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        match &self.store {
+            StoreConfig::Sqlite { path } => {
+                let dir = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if !dir.is_dir() {
+                    return Err(invalid(
+                        "store.path",
+                        format!("the directory {} does not exist", dir.display()),
+                    ));
+                }
+            }
+            StoreConfig::Scylla(s) => s.validate().map_err(|e| invalid("store", e.to_string()))?,
+        }
+        if self.backup.disk_space_free_min_percent > 99 {
+            return Err(invalid(
+                "backup.disk_space_free_min_percent",
+                "must be 0 to 99",
+            ));
+        }
+        if !(1..=300).contains(&self.backup.long_polling_timeout_seconds) {
+            return Err(invalid(
+                "backup.long_polling_timeout_seconds",
+                "must be 1 to 300",
+            ));
+        }
+        let age_max = parse_duration(&self.backup.age_max).ok_or_else(|| {
+            invalid(
+                "backup.age_max",
+                format!(
+                    "{:?} is not a duration such as 24h or 0",
+                    self.backup.age_max
+                ),
+            )
+        })?;
+        Ok(Checked {
+            http,
+            https,
+            prometheus,
+            age_max: (!age_max.is_zero()).then_some(age_max),
+            long_poll: Duration::from_secs(self.backup.long_polling_timeout_seconds),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped, documented configuration parses with its defaults once its store directory
+    /// exists.
+    #[test]
+    fn the_documented_configuration_parses() {
+        let text = include_str!("../../config/manager.yaml");
+        let mut config: ManagerConfig =
+            serde_yaml_ng::from_str(text).expect("config/manager.yaml parses");
+        let dir = tempfile::tempdir().unwrap();
+        config.store = StoreConfig::Sqlite {
+            path: dir.path().join("cairn.db"),
+        };
+        let checked = config.validate().expect("valid");
+        assert_eq!(checked.http, Some("127.0.0.1:5080".parse().unwrap()));
+        assert_eq!(checked.age_max, Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!(
+            "store:\n  type: sqlite\n  path: {}/c.db\n",
+            dir.path().display()
+        );
+        for (yaml, needle) in [
+            ("http: nowhere\n".to_string(), "http:"),
+            (format!("{store}http: ''\nhttps: ''\n"), "both empty"),
+            (
+                "store:\n  type: sqlite\n  path: /no/such/dir/c.db\n".to_string(),
+                "store.path",
+            ),
+            (
+                format!("{store}backup:\n  age_max: forever\n"),
+                "backup.age_max",
+            ),
+            (
+                format!("{store}backup:\n  long_polling_timeout_seconds: 0\n"),
+                "long_polling_timeout_seconds",
+            ),
+            (format!("{store}tls_cert_file: /x.pem\n"), "tls_key_file"),
+        ] {
+            let config: ManagerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{yaml}=> {err}");
+        }
+        assert!(
+            serde_yaml_ng::from_str::<ManagerConfig>("htp: x\n")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field")
+        );
+    }
+}
