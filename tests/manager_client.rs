@@ -18,7 +18,7 @@ use cairn::manager::target::{TargetError, TaskProperties, build_target};
 use cairn::spec::location::Location;
 use cairn::spec::tag::SnapshotTag;
 use common::TestCluster;
-use common::agent::{AgentProcess, TOKEN};
+use common::agent::{AgentProcess, TOKEN, start_fleet};
 use futures::TryStreamExt;
 
 /// An emulated `dc1:3,dc2:3` cluster, an agent beside every node on `address:port`, and a
@@ -34,27 +34,11 @@ struct Setup {
 impl Setup {
     async fn new() -> Self {
         let cluster = TestCluster::start("dc1:3,dc2:3").await;
-        let port = std::net::TcpListener::bind((cluster.address(0).as_str(), 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let dir = tempfile::tempdir().unwrap();
         let bucket = dir.path().join("bkt");
         std::fs::create_dir_all(&bucket).unwrap();
-        let agents = (0..cluster.emulator.nodes().len())
-            .map(|i| {
-                let address = cluster.address(i);
-                let yaml = format!(
-                    "auth_token: {TOKEN}\nhttps: {address}:{port}\nprometheus: 127.0.0.1:0\nscylla:\n  api_address: {address}\n  api_port: {}\n  prometheus_port: {}\nlocalstorage:\n  bkt: {}\n",
-                    cluster.emulator.api_port(),
-                    cluster.emulator.prometheus_port(),
-                    bucket.display()
-                );
-                let agent_dir = dir.path().join(format!("agent{i}"));
-                std::fs::create_dir_all(&agent_dir).unwrap();
-                AgentProcess::start(&agent_dir, &yaml)
-            })
-            .collect();
+        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
+        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
         Setup {
             cluster,
             _agents: agents,

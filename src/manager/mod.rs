@@ -12,6 +12,8 @@
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
 //! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
+//! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
+//! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget among its uploading hosts and pushes rates to their agents |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
@@ -21,6 +23,8 @@ pub mod config;
 pub mod dedup;
 pub mod discovery;
 pub mod progress;
+pub mod progress_actor;
+pub mod rate_limit_actor;
 pub mod rate_share;
 pub mod retention;
 pub mod schedule;

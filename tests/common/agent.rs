@@ -37,6 +37,34 @@ pub fn config_yaml(cluster: &super::TestCluster, i: usize, extra: &str) -> Strin
     )
 }
 
+/// Starts an agent beside every node of `cluster`, each on its node's address and one shared free
+/// port (as in production, where every agent listens on its node on port 10001), with `extra`
+/// YAML appended to each configuration. Returns the agents and the port.
+pub fn start_fleet(
+    cluster: &super::TestCluster,
+    dir: &Path,
+    extra: &str,
+) -> (Vec<AgentProcess>, u16) {
+    let port = std::net::TcpListener::bind((cluster.address(0).as_str(), 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let agents = (0..cluster.emulator.nodes().len())
+        .map(|i| {
+            let address = cluster.address(i);
+            let yaml = format!(
+                "auth_token: {TOKEN}\nhttps: {address}:{port}\nprometheus: 127.0.0.1:0\nscylla:\n  api_address: {address}\n  api_port: {}\n  prometheus_port: {}\n{extra}\n",
+                cluster.emulator.api_port(),
+                cluster.emulator.prometheus_port(),
+            );
+            let agent_dir = dir.join(format!("agent{i}"));
+            std::fs::create_dir_all(&agent_dir).expect("agent dir");
+            AgentProcess::start(&agent_dir, &yaml)
+        })
+        .collect();
+    (agents, port)
+}
+
 impl AgentProcess {
     /// Writes `yaml` to `dir/agent.yaml` and starts the agent with it.
     pub fn start(dir: &Path, yaml: &str) -> Self {

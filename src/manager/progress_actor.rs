@@ -1,0 +1,191 @@
+//! `ProgressActor`: turns the stream of progress updates of all runs into few, batched store
+//! writes. Updates are coalesced per row (see [`super::coalesce`]); at most one batch is being
+//! written at a time; a timer flushes what accumulated, and [`FlushProgress`] (sent at stage ends
+//! and at the end of a run) returns only once everything received before it is stored. A batch
+//! whose write fails goes back under newer updates and is tried again, so the last update of a
+//! run is never lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::coalesce::Coalescer;
+use super::store::{BackupRunProgress, Store};
+
+/// How often accumulated updates are written when nobody asks for a flush.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// The key of a progress row: run, host, unit, table.
+type RowKey = (Uuid, Uuid, Uuid, String, u32, String);
+
+fn key(row: &BackupRunProgress) -> RowKey {
+    (
+        row.cluster_id,
+        row.task_id,
+        row.run_id,
+        row.host.clone(),
+        row.unit,
+        row.table_name.clone(),
+    )
+}
+
+/// A new state of one progress row.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ProgressUpdate(pub BackupRunProgress);
+
+/// Asks for everything received so far to be stored; answers once it is (or with the store's
+/// error if a write failed, in which case the rows stay pending and are tried again).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<(), String>")]
+pub struct FlushProgress;
+
+/// Asks for the actor's observable state.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "ProgressStats")]
+pub struct GetProgressStats;
+
+/// The actor's observable state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProgressStats {
+    /// Updates received.
+    pub received: u64,
+    /// Rows written (a row written twice counts twice).
+    pub rows_written: u64,
+    /// Batches written: the number of store writes.
+    pub writes: u64,
+    /// Batch writes that failed (and were retried).
+    pub failed_writes: u64,
+    /// Rows waiting to be written.
+    pub pending: usize,
+    /// Whether a batch is being written now.
+    pub writing: bool,
+}
+
+/// The progress actor of the manager.
+pub struct ProgressActor {
+    /// Where progress rows go.
+    store: Arc<dyn Store>,
+    /// The latest state of each row not yet written.
+    pending: Coalescer<RowKey, BackupRunProgress>,
+    /// Flush requests waiting for the rows they cover.
+    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    /// Observable counters.
+    stats: ProgressStats,
+    /// Timer period.
+    flush_every: Duration,
+}
+
+impl ProgressActor {
+    /// An actor writing to `store`, flushing every `flush_every` by itself.
+    pub fn new(store: Arc<dyn Store>, flush_every: Duration) -> Self {
+        ProgressActor {
+            store,
+            pending: Coalescer::default(),
+            waiters: Vec::new(),
+            stats: ProgressStats::default(),
+            flush_every,
+        }
+    }
+
+    /// Writes the pending rows as one batch, unless a batch is already being written.
+    fn write(&mut self, ctx: &mut Context<Self>) {
+        if self.stats.writing {
+            return;
+        }
+        if self.pending.is_empty() {
+            for w in self.waiters.drain(..) {
+                let _ = w.send(Ok(()));
+            }
+            return;
+        }
+        let batch = self.pending.drain();
+        let rows: Vec<BackupRunProgress> = batch.iter().map(|(_, r)| r.clone()).collect();
+        self.stats.writing = true;
+        let store = self.store.clone();
+        let write = async move {
+            store
+                .put_progress(&rows)
+                .await
+                .map(|()| rows.len())
+                .map_err(|e| e.to_string())
+        };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.stats.writing = false;
+            match result {
+                Ok(n) => {
+                    act.stats.writes += 1;
+                    act.stats.rows_written += n as u64;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = batch.len(), "progress write failed; will retry");
+                    act.stats.failed_writes += 1;
+                    act.pending.restore(batch);
+                    for w in act.waiters.drain(..) {
+                        let _ = w.send(Err(e.clone()));
+                    }
+                    act.stats.pending = act.pending.len();
+                    return;
+                }
+            }
+            act.stats.pending = act.pending.len();
+            if !act.waiters.is_empty() {
+                // Flush requests wait for what arrived meanwhile too.
+                act.write(ctx);
+            }
+        }));
+    }
+}
+
+impl Actor for ProgressActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.flush_every, |act, ctx| act.write(ctx));
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        if !self.pending.is_empty() {
+            tracing::warn!(
+                rows = self.pending.len(),
+                "progress actor stopping with unwritten rows"
+            );
+        }
+        Running::Stop
+    }
+}
+
+impl Handler<ProgressUpdate> for ProgressActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ProgressUpdate, _: &mut Self::Context) {
+        self.stats.received += 1;
+        self.pending.push(key(&msg.0), msg.0);
+        self.stats.pending = self.pending.len();
+    }
+}
+
+impl Handler<FlushProgress> for ProgressActor {
+    type Result = ResponseFuture<Result<(), String>>;
+
+    fn handle(&mut self, _: FlushProgress, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push(tx);
+        self.write(ctx);
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err("progress actor stopped".into()))
+        })
+    }
+}
+
+impl Handler<GetProgressStats> for ProgressActor {
+    type Result = MessageResult<GetProgressStats>;
+
+    fn handle(&mut self, _: GetProgressStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.stats.clone())
+    }
+}

@@ -1,0 +1,209 @@
+//! `RateLimitActor`: the manager's bandwidth budgets. Per DC it knows the per-host limit
+//! (upstream `rate_limit`) and the aggregate budget (`rate_limit_total`), and which hosts upload
+//! right now; whenever one starts or finishes it re-divides the DC's budget among them (see
+//! [`super::rate_share`]) and pushes each changed rate to that host's agent, so the DC total is
+//! used and never exceeded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::future::BoxFuture;
+
+use super::agent_client::AgentClient;
+use super::rate_share::divide;
+
+/// Applies a host's rate (bytes/s, 0 unlimited) to its agent.
+pub trait RatePusher: Send + Sync + 'static {
+    /// Pushes `rate` to `host`'s agent.
+    fn push(&self, host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>>;
+}
+
+/// Pushes rates to the agents through their API (`PUT /agent/bandwidth`).
+#[derive(Debug, Clone)]
+pub struct AgentRates {
+    /// A client of one agent; other hosts share its port, token and connection pool.
+    client: AgentClient,
+}
+
+impl AgentRates {
+    /// Rates pushed through clients derived from `client`.
+    pub fn new(client: AgentClient) -> Self {
+        AgentRates { client }
+    }
+}
+
+impl RatePusher for AgentRates {
+    fn push(&self, host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>> {
+        let client = self.client.for_host(host);
+        let mib = rate as f64 / (1u64 << 20) as f64;
+        Box::pin(async move {
+            client
+                .set_bandwidth(mib)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Sets a DC's budgets (bytes/s; 0 means none) and re-divides at once.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SetBudget {
+    /// The DC.
+    pub dc: String,
+    /// Limit of each host (upstream `rate_limit`).
+    pub per_host: u64,
+    /// Limit of the DC's hosts together (`rate_limit_total`).
+    pub total: u64,
+}
+
+/// A host starts uploading.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct StartUpload {
+    /// The host's address.
+    pub host: String,
+    /// Its DC.
+    pub dc: String,
+}
+
+/// A host finished (or stopped) uploading.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct FinishUpload {
+    /// The host's address.
+    pub host: String,
+}
+
+/// Asks for the actor's observable state.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "RateStats")]
+pub struct GetRates;
+
+/// The actor's observable state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RateStats {
+    /// The rate each uploading host was given, bytes/s (0 unlimited).
+    pub rates: BTreeMap<String, u64>,
+    /// Rates pushed to agents.
+    pub pushes: u64,
+    /// Pushes that failed (the host keeps its previous rate until the next division).
+    pub failed_pushes: u64,
+}
+
+/// The budgets of one DC.
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    /// Per-host limit.
+    per_host: u64,
+    /// DC total.
+    total: u64,
+}
+
+/// The rate-limit actor of the manager.
+pub struct RateLimitActor {
+    /// Applies rates to agents.
+    pusher: Arc<dyn RatePusher>,
+    /// Budgets by DC.
+    budgets: BTreeMap<String, Budget>,
+    /// Uploading hosts by DC.
+    uploading: BTreeMap<String, BTreeSet<String>>,
+    /// Observable state.
+    stats: RateStats,
+}
+
+impl RateLimitActor {
+    /// An actor pushing rates with `pusher`.
+    pub fn new(pusher: Arc<dyn RatePusher>) -> Self {
+        RateLimitActor {
+            pusher,
+            budgets: BTreeMap::new(),
+            uploading: BTreeMap::new(),
+            stats: RateStats::default(),
+        }
+    }
+
+    /// Re-divides `dc`'s budget among its uploading hosts and pushes the rates that changed.
+    fn rebalance(&mut self, dc: &str, ctx: &mut Context<Self>) {
+        let budget = self.budgets.get(dc).copied().unwrap_or_default();
+        let hosts: Vec<String> = self
+            .uploading
+            .get(dc)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        let caps = vec![budget.per_host; hosts.len()];
+        for (host, share) in hosts.into_iter().zip(divide(budget.total, &caps)) {
+            if self.stats.rates.get(&host) == Some(&share.rate) {
+                continue;
+            }
+            self.stats.rates.insert(host.clone(), share.rate);
+            let push = self.pusher.push(&host, share.rate);
+            ctx.spawn(
+                push.into_actor(self)
+                    .map(move |result, act, _| match result {
+                        Ok(()) => act.stats.pushes += 1,
+                        Err(e) => {
+                            tracing::warn!(host, error = %e, "could not push the bandwidth budget");
+                            act.stats.failed_pushes += 1;
+                        }
+                    }),
+            );
+        }
+    }
+}
+
+impl Actor for RateLimitActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<SetBudget> for RateLimitActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetBudget, ctx: &mut Self::Context) {
+        self.budgets.insert(
+            msg.dc.clone(),
+            Budget {
+                per_host: msg.per_host,
+                total: msg.total,
+            },
+        );
+        self.rebalance(&msg.dc, ctx);
+    }
+}
+
+impl Handler<StartUpload> for RateLimitActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartUpload, ctx: &mut Self::Context) {
+        self.uploading
+            .entry(msg.dc.clone())
+            .or_default()
+            .insert(msg.host);
+        self.rebalance(&msg.dc, ctx);
+    }
+}
+
+impl Handler<FinishUpload> for RateLimitActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FinishUpload, ctx: &mut Self::Context) {
+        self.stats.rates.remove(&msg.host);
+        let dc = self
+            .uploading
+            .iter_mut()
+            .find_map(|(dc, hosts)| hosts.remove(&msg.host).then(|| dc.clone()));
+        if let Some(dc) = dc {
+            self.rebalance(&dc, ctx);
+        }
+    }
+}
+
+impl Handler<GetRates> for RateLimitActor {
+    type Result = MessageResult<GetRates>;
+
+    fn handle(&mut self, _: GetRates, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.stats.clone())
+    }
+}
