@@ -9,11 +9,13 @@
 //! | [`emulator`] | `cairn emulator`: a stand-in for a cluster of ScyllaDB nodes, each serving the Scylla REST API subset that backup and restore use over a real on-disk data directory. |
 //! | [`agent`] | `cairn agent`: the daemon beside each Scylla node: allow-listed Scylla proxy, confined file operations, transfer jobs to object storage under one bandwidth budget. |
 //! | [`manager`] | `cairn manager` (in progress): state store, agent client, cluster discovery, backup targets. |
+//! | [`config_file`] | reading a daemon's YAML configuration; errors naming the file or the key |
 //! | [`units`] | byte sizes as operators write and read them. |
 //! | [`cli`] | the `cairn` command line: argument parsing and the subcommands' entry points. |
 
 pub mod agent;
 pub mod cli;
+pub mod config_file;
 pub mod emulator;
 pub mod manager;
 pub mod spec;

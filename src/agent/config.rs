@@ -7,43 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::config_file::ConfigError;
+use crate::config_file::{invalid, read_yaml};
+
 use crate::units::parse_size;
-
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid YAML for this configuration.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, with the key or position.
-        message: String,
-    },
-    /// A key has a value that cannot work.
-    #[error("{key}: {reason}")]
-    Invalid {
-        /// The key, dotted (`s3.endpoint`).
-        key: String,
-        /// What is wrong and what is expected.
-        reason: String,
-    },
-}
-
-fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        reason: reason.into(),
-    }
-}
 
 /// The whole agent configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -277,15 +244,7 @@ pub const MIN_PART: u64 = 5 << 20;
 impl AgentConfig {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let config: AgentConfig =
-            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse {
-                path: path.into(),
-                message: e.to_string(),
-            })?;
+        let config: AgentConfig = read_yaml(path)?;
         config.validate()?;
         Ok(config)
     }

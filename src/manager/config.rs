@@ -7,44 +7,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::config_file::ConfigError;
+use crate::config_file::{invalid, read_yaml};
+
 use super::store::StoreConfig;
 use crate::units::parse_duration;
-
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid YAML for this configuration.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, with the key or position.
-        message: String,
-    },
-    /// A key has a value that cannot work.
-    #[error("{key}: {reason}")]
-    Invalid {
-        /// The key, dotted.
-        key: String,
-        /// What is wrong and what is expected.
-        reason: String,
-    },
-}
-
-fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        reason: reason.into(),
-    }
-}
 
 /// The whole manager configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,15 +105,7 @@ pub struct Checked {
 impl ManagerConfig {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<(Self, Checked), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let config: ManagerConfig =
-            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse {
-                path: path.into(),
-                message: e.to_string(),
-            })?;
+        let config: ManagerConfig = read_yaml(path)?;
         let checked = config.validate()?;
         Ok((config, checked))
     }
