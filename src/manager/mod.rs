@@ -6,6 +6,8 @@
 //! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
+//! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
+//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
 //! | [`config`] | the manager's YAML configuration and its validation |
@@ -18,6 +20,7 @@
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
 pub mod agent_client;
+pub mod api;
 pub mod coalesce;
 pub mod config;
 pub mod dedup;
@@ -27,6 +30,7 @@ pub mod progress_actor;
 pub mod rate_limit_actor;
 pub mod rate_share;
 pub mod retention;
+pub mod scheduler;
 pub mod schedule;
 pub mod store;
 pub mod target;
