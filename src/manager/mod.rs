@@ -5,14 +5,20 @@
 //! |---|---|
 //! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
+//! | [`schema_dump`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
 //! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
+//! | [`backup_supervisor`] | `BackupSupervisor`: one backup run: target, resume, the stages over the node actors, host restarts, the final commit |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
 //! | [`config`] | the manager's YAML configuration and its validation |
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
+//! | [`host_limits`] | a stage's per-DC host parallelism (`snapshot_parallel`, `upload_parallel`) |
+//! | [`resume`] | which interrupted run the next run resumes, and how a table's progress carries over |
+//! | [`metrics`] | the manager's Prometheus metrics: per-table backup progress, snapshots, purges, scheduler runs |
+//! | [`node_actor`] | `NodeActor`: one host's part of a backup run, one message per stage |
 //! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
 //! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
 //! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget among its uploading hosts and pushes rates to their agents |
@@ -21,16 +27,22 @@
 
 pub mod agent_client;
 pub mod api;
+pub mod backup_supervisor;
 pub mod coalesce;
 pub mod config;
 pub mod dedup;
 pub mod discovery;
+pub mod host_limits;
+pub mod metrics;
+pub mod node_actor;
 pub mod progress;
 pub mod progress_actor;
 pub mod rate_limit_actor;
 pub mod rate_share;
+pub mod resume;
 pub mod retention;
 pub mod scheduler;
 pub mod schedule;
+pub mod schema_dump;
 pub mod store;
 pub mod target;

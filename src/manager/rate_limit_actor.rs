@@ -19,23 +19,42 @@ pub trait RatePusher: Send + Sync + 'static {
     fn push(&self, host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>>;
 }
 
-/// Pushes rates to the agents through their API (`PUT /agent/bandwidth`).
-#[derive(Debug, Clone)]
+/// Pushes rates to the agents through their API (`PUT /agent/bandwidth`), with the client
+/// registered for each host (hosts of different clusters use different ports and tokens).
+#[derive(Debug, Default)]
 pub struct AgentRates {
-    /// A client of one agent; other hosts share its port, token and connection pool.
-    client: AgentClient,
+    /// The client of each registered host.
+    clients: dashmap::DashMap<String, AgentClient>,
 }
 
 impl AgentRates {
-    /// Rates pushed through clients derived from `client`.
+    /// Rates pushed through `client`, and through clients derived from it for other hosts.
     pub fn new(client: AgentClient) -> Self {
-        AgentRates { client }
+        let rates = AgentRates::default();
+        rates.register(client);
+        rates
+    }
+
+    /// Uses `client` for its host from now on.
+    pub fn register(&self, client: AgentClient) {
+        self.clients.insert(client.host().to_string(), client);
     }
 }
 
 impl RatePusher for AgentRates {
     fn push(&self, host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>> {
-        let client = self.client.for_host(host);
+        let client = match self.clients.get(host) {
+            Some(c) => c.clone(),
+            None => match self.clients.iter().next() {
+                Some(any) => any.for_host(host),
+                None => {
+                    let host = host.to_string();
+                    return Box::pin(async move {
+                        Err(format!("no agent client registered for {host}"))
+                    });
+                }
+            },
+        };
         let mib = rate as f64 / (1u64 << 20) as f64;
         Box::pin(async move {
             client

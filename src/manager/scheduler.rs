@@ -1,13 +1,24 @@
-//! `Scheduler`: decides when each task runs and starts its runs (one [`super::backup_supervisor`]
-//! per backup run). Work in progress: the message types below are the interface the REST API
-//! uses; the handlers are being built.
+//! `Scheduler`: decides when each task runs and starts its runs, one [`BackupSupervisor`] per
+//! backup run. It checks every task's next activation once a second: cron lines, intervals,
+//! start dates and weekly windows (a run still going when its window closes is stopped as
+//! WAITING and resumes when the next window opens). Two runs of a task never overlap. A failed
+//! run is retried `num_retries` times, `retry_wait` apart, doubled each time; each retry is a
+//! new run that resumes the failed one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::store::{StoreError, TaskKey};
+use super::backup_supervisor::{BackupSupervisor, RunDeps, RunFinished, RunRequest, StopRun};
+use super::schedule::{Trigger, Windows, parse_zone, retry_backoff};
+use super::store::{RunStatus, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
+
+/// How often due tasks are looked for.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Why the scheduler refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -84,39 +95,390 @@ pub struct SchedulerState {
     pub tasks: Vec<TaskState>,
 }
 
+/// Stops every run (the manager is shutting down): they end ABORTED and resume next time.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopAll;
+
+/// One task as the scheduler tracks it.
+struct Entry {
+    /// The task as last read.
+    task: Task,
+    /// When it runs next by its schedule or a retry.
+    next: Option<DateTime<Utc>>,
+    /// Its run in progress and that run's supervisor.
+    running: Option<(Uuid, Addr<BackupSupervisor>)>,
+    /// Retries made of the current failure series.
+    retries: u32,
+}
+
 /// The scheduler of the manager.
-#[derive(Debug, Default)]
 pub struct Scheduler {
-    /// Observable state.
-    state: SchedulerState,
+    /// What runs need.
+    deps: RunDeps,
+    /// Tracked tasks.
+    tasks: BTreeMap<(Uuid, Uuid), Entry>,
+}
+
+impl Scheduler {
+    /// A scheduler starting runs with `deps`.
+    pub fn new(deps: RunDeps) -> Self {
+        Scheduler {
+            deps,
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    /// The next activation of `task` after `now` by its schedule and windows.
+    fn next_activation(task: &Task, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !task.enabled || task.deleted {
+            return None;
+        }
+        let s = &task.schedule;
+        let trigger = Trigger::new(s.cron.as_deref(), s.interval_seconds).ok()?;
+        let zone = parse_zone(s.timezone.as_deref()).ok()?;
+        let never_ran = task.status.is_none();
+        let next = match trigger {
+            // A one-off task runs at its start date (now when none or past), once.
+            Trigger::Once if never_ran => Some(s.start_date.filter(|d| *d > now).unwrap_or(now)),
+            _ => trigger.next(now, s.start_date, zone),
+        }?;
+        let windows = Windows::parse(&s.window).ok()?;
+        if s.window.is_empty() || windows.contains(next, zone) {
+            Some(next)
+        } else {
+            Some(windows.next_open(next, zone))
+        }
+    }
+
+    /// Tracks `task` (or forgets it when deleted) and recomputes its next activation.
+    fn track(&mut self, task: Task) {
+        let key = (task.cluster_id, task.id);
+        if task.task_type != TaskType::Backup {
+            return;
+        }
+        let now = Utc::now();
+        let next = Self::next_activation(&task, now);
+        match self.tasks.get_mut(&key) {
+            Some(e) => {
+                e.next = if e.retries > 0 && task.enabled {
+                    e.next
+                } else {
+                    next
+                };
+                e.task = task;
+            }
+            None => {
+                self.tasks.insert(
+                    key,
+                    Entry {
+                        task,
+                        next,
+                        running: None,
+                        retries: 0,
+                    },
+                );
+            }
+        }
+        if let Some(e) = self.tasks.get(&key)
+            && e.task.deleted
+            && e.running.is_none()
+        {
+            self.tasks.remove(&key);
+        }
+    }
+
+    /// Starts a run of the tracked task `key`; answers its id.
+    fn start_run(
+        &mut self,
+        key: (Uuid, Uuid),
+        resume: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<Uuid, SchedulerError> {
+        let entry = self
+            .tasks
+            .get_mut(&key)
+            .ok_or(SchedulerError::NotFound(TaskKey {
+                cluster_id: key.0,
+                task_type: TaskType::Backup,
+                task_id: key.1,
+            }))?;
+        if let Some((run, _)) = &entry.running {
+            return Err(SchedulerError::AlreadyRunning {
+                task: entry.task.key(),
+                run: *run,
+            });
+        }
+        let run_id = time_uuid(Utc::now());
+        let deps = self.deps.clone();
+        let task = entry.task.clone();
+        let finished = ctx.address().recipient();
+        let store = deps.store.clone();
+        // The cluster is read when the run starts; the supervisor begins once it is known.
+        let (tx, rx) = tokio::sync::oneshot::channel::<Addr<BackupSupervisor>>();
+        let supervisor_start = async move {
+            match store.get_cluster(task.cluster_id).await {
+                Ok(Some(cluster)) => {
+                    let request = RunRequest {
+                        cluster,
+                        task,
+                        run_id,
+                        resume,
+                    };
+                    let addr = BackupSupervisor::new(deps, request, finished).start();
+                    let _ = tx.send(addr);
+                }
+                other => {
+                    let cause = match other {
+                        Err(e) => e.to_string(),
+                        _ => "the task's cluster was deleted".to_string(),
+                    };
+                    let now = Utc::now();
+                    let run = TaskRun {
+                        cluster_id: task.cluster_id,
+                        task_type: task.task_type,
+                        task_id: task.id,
+                        id: run_id,
+                        status: RunStatus::Error,
+                        cause: cause.clone(),
+                        owner: deps.settings.owner.clone(),
+                        start_time: now,
+                        end_time: Some(now),
+                    };
+                    let _ = store.put_task_run(&run).await;
+                    finished.do_send(RunFinished {
+                        task: task.key(),
+                        run_id,
+                        status: RunStatus::Error,
+                        cause,
+                    });
+                }
+            }
+        };
+        ctx.spawn(actix::fut::wrap_future(supervisor_start));
+        ctx.spawn(
+            actix::fut::wrap_future(rx).map(move |addr, act: &mut Self, _| {
+                if let (Ok(addr), Some(e)) = (addr, act.tasks.get_mut(&key))
+                    && let Some((id, slot)) = e.running.as_mut()
+                    && *id == run_id
+                {
+                    *slot = addr;
+                }
+            }),
+        );
+        // Until the supervisor exists, a placeholder address marks the task as running.
+        entry.running = Some((run_id, placeholder()));
+        tracing::info!(task = %entry.task.key(), run = %run_id, "starting a run");
+        Ok(run_id)
+    }
+
+    /// Starts due runs and stops runs whose window closed.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Utc::now();
+        let mut due = Vec::new();
+        for (key, e) in &mut self.tasks {
+            let s = &e.task.schedule;
+            if let Some((_, addr)) = &e.running {
+                let closed = !s.window.is_empty()
+                    && match (Windows::parse(&s.window), parse_zone(s.timezone.as_deref())) {
+                        (Ok(w), Ok(zone)) => !w.contains(now, zone),
+                        _ => false,
+                    };
+                if closed {
+                    tracing::info!(task = %e.task.key(), "window closed: the run waits for the next one");
+                    addr.do_send(StopRun {
+                        status: RunStatus::Waiting,
+                    });
+                }
+                continue;
+            }
+            if e.next.is_some_and(|n| n <= now) && e.task.enabled && !e.task.deleted {
+                due.push(*key);
+            }
+        }
+        for key in due {
+            if let Some(e) = self.tasks.get_mut(&key) {
+                e.next = None;
+            }
+            if let Err(err) = self.start_run(key, true, ctx) {
+                tracing::warn!(error = %err, "could not start a scheduled run");
+            }
+        }
+    }
+}
+
+/// An address that reaches no supervisor, held while the real one is being created.
+fn placeholder() -> Addr<BackupSupervisor> {
+    let (tx, _rx) = actix::dev::channel::channel(1);
+    Addr::new(tx)
 }
 
 impl Actor for Scheduler {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = self.deps.store.clone();
+        // Load every task; runs left RUNNING by a manager that died are marked ABORTED (the next
+        // run of their task resumes them).
+        let load = async move {
+            let mut tasks = Vec::new();
+            for c in store.list_clusters().await? {
+                for t in store.list_tasks(c.id, false).await? {
+                    for mut run in store.list_task_runs(t.key(), 1).await? {
+                        if run.status == RunStatus::Running {
+                            run.status = RunStatus::Aborted;
+                            run.cause = "the manager stopped during the run".to_string();
+                            run.end_time = Some(Utc::now());
+                            store.put_task_run(&run).await?;
+                        }
+                    }
+                    tasks.push(t);
+                }
+            }
+            Ok::<_, StoreError>(tasks)
+        };
+        ctx.wait(
+            actix::fut::wrap_future(load).map(|tasks, act: &mut Self, _| match tasks {
+                Ok(tasks) => {
+                    for t in tasks {
+                        act.track(t);
+                    }
+                    tracing::info!(tasks = act.tasks.len(), "scheduler started");
+                }
+                Err(e) => tracing::error!(error = %e, "the scheduler could not load the tasks"),
+            }),
+        );
+        ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+    }
 }
 
 impl Handler<StartTask> for Scheduler {
-    type Result = Result<Uuid, SchedulerError>;
+    type Result = ResponseActFuture<Self, Result<Uuid, SchedulerError>>;
     fn handle(&mut self, msg: StartTask, _: &mut Self::Context) -> Self::Result {
-        Err(SchedulerError::NotFound(msg.task))
+        let store = self.deps.store.clone();
+        let key = msg.task;
+        Box::pin(
+            actix::fut::wrap_future(async move { store.get_task(key).await }).map(
+                move |task, act: &mut Self, ctx| {
+                    let task = task?
+                        .filter(|t| !t.deleted)
+                        .ok_or(SchedulerError::NotFound(key))?;
+                    act.track(task);
+                    act.start_run((key.cluster_id, key.task_id), msg.resume, ctx)
+                },
+            ),
+        )
     }
 }
 
 impl Handler<StopTask> for Scheduler {
     type Result = Result<(), SchedulerError>;
     fn handle(&mut self, msg: StopTask, _: &mut Self::Context) -> Self::Result {
-        Err(SchedulerError::NotRunning(msg.task))
+        let e = self
+            .tasks
+            .get(&(msg.task.cluster_id, msg.task.task_id))
+            .ok_or(SchedulerError::NotFound(msg.task))?;
+        let (_, addr) = e
+            .running
+            .as_ref()
+            .ok_or(SchedulerError::NotRunning(msg.task))?;
+        addr.do_send(StopRun {
+            status: RunStatus::Stopped,
+        });
+        Ok(())
+    }
+}
+
+impl Handler<StopAll> for Scheduler {
+    type Result = ();
+    fn handle(&mut self, _: StopAll, _: &mut Self::Context) {
+        for e in self.tasks.values() {
+            if let Some((_, addr)) = &e.running {
+                addr.do_send(StopRun {
+                    status: RunStatus::Aborted,
+                });
+            }
+        }
     }
 }
 
 impl Handler<TaskChanged> for Scheduler {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, msg: TaskChanged, _: &mut Self::Context) -> Self::Result {
+        let store = self.deps.store.clone();
+        let key = msg.task;
+        Box::pin(
+            actix::fut::wrap_future(async move { store.get_task(key).await }).map(
+                move |task, act: &mut Self, _| match task {
+                    Ok(Some(task)) => act.track(task),
+                    Ok(None) => {
+                        let k = (key.cluster_id, key.task_id);
+                        if act.tasks.get(&k).is_some_and(|e| e.running.is_none()) {
+                            act.tasks.remove(&k);
+                        }
+                    }
+                    Err(e) => tracing::warn!(task = %key, error = %e, "could not reload a task"),
+                },
+            ),
+        )
+    }
+}
+
+impl Handler<RunFinished> for Scheduler {
     type Result = ();
-    fn handle(&mut self, _: TaskChanged, _: &mut Self::Context) {}
+    fn handle(&mut self, msg: RunFinished, _: &mut Self::Context) {
+        let key = (msg.task.cluster_id, msg.task.task_id);
+        let Some(e) = self.tasks.get_mut(&key) else {
+            return;
+        };
+        if e.running.as_ref().is_some_and(|(id, _)| *id == msg.run_id) {
+            e.running = None;
+        }
+        e.task.status = Some(msg.status);
+        let now = Utc::now();
+        let s = &e.task.schedule;
+        e.next = Self::next_activation(&e.task, now);
+        match msg.status {
+            RunStatus::Error if e.retries < s.num_retries && e.task.enabled => {
+                e.retries += 1;
+                let wait = retry_backoff(Duration::from_secs(s.retry_wait_seconds), e.retries);
+                let retry_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                tracing::info!(task = %msg.task, retry = e.retries, at = %retry_at, "the run failed; it will be retried");
+                e.next = Some(match e.next {
+                    Some(n) if n < retry_at => n,
+                    _ => retry_at,
+                });
+            }
+            RunStatus::Waiting => {
+                // Resumes when the window opens again.
+                if let (Ok(w), Ok(zone)) =
+                    (Windows::parse(&s.window), parse_zone(s.timezone.as_deref()))
+                {
+                    e.next = Some(w.next_open(now, zone));
+                }
+            }
+            _ => e.retries = 0,
+        }
+        if e.task.deleted {
+            self.tasks.remove(&key);
+        }
+    }
 }
 
 impl Handler<GetSchedulerState> for Scheduler {
     type Result = MessageResult<GetSchedulerState>;
     fn handle(&mut self, _: GetSchedulerState, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.state.clone())
+        let tasks = self
+            .tasks
+            .values()
+            .map(|e| TaskState {
+                cluster_id: e.task.cluster_id,
+                task_id: e.task.id,
+                next_activation: e.next,
+                running: e.running.as_ref().map(|(id, _)| *id),
+                retries: e.retries,
+            })
+            .collect();
+        MessageResult(SchedulerState { tasks })
     }
 }

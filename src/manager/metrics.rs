@@ -1,0 +1,73 @@
+//! The manager's Prometheus metrics (served on the `prometheus` address by `cairn manager`; the
+//! recorder is the same one the agent installs, see [`crate::agent::metrics::install`]).
+//!
+//! | metric | labels | meaning |
+//! |---|---|---|
+//! | `cairn_manager_backup_files_size_bytes` | cluster, host, keyspace, table | bytes of the table's snapshot |
+//! | `cairn_manager_backup_files_uploaded_bytes` | same | bytes uploaded by the current run |
+//! | `cairn_manager_backup_files_skipped_bytes` | same | bytes already in the location (deduplicated or uploaded earlier) |
+//! | `cairn_manager_backup_files_failed_bytes` | same | bytes that failed to upload |
+//! | `cairn_manager_backup_files_count` | same | files of the table's snapshot |
+//! | `cairn_manager_backup_files_skipped_count` | same | files skipped |
+//! | `cairn_manager_backup_snapshot` | cluster, host, keyspace | 0 while the keyspace is being snapshotted, 1 once taken |
+//! | `cairn_manager_backup_purge_files` | cluster, host | files the last purge set out to delete |
+//! | `cairn_manager_backup_purge_deleted_files` | cluster, host | files the last purge deleted |
+//! | `cairn_manager_scheduler_run_total` | cluster, type, task, status | runs that ended, by status |
+//! | `cairn_manager_scheduler_run_indicator` | cluster, type, task | 1 while the task runs |
+//! | `cairn_manager_scheduler_last_success` | cluster, type, task | Unix time of the last successful run |
+
+use metrics::gauge;
+
+use super::store::BackupRunProgress;
+
+/// Publishes a table's progress row.
+pub fn table_progress(cluster: &str, keyspace: &str, row: &BackupRunProgress) {
+    let labels = [
+        ("cluster", cluster.to_string()),
+        ("host", row.host.clone()),
+        ("keyspace", keyspace.to_string()),
+        ("table", row.table_name.clone()),
+    ];
+    let set = |name: &'static str, v: u64| gauge!(name, &labels).set(v as f64);
+    set("cairn_manager_backup_files_size_bytes", row.size);
+    set("cairn_manager_backup_files_uploaded_bytes", row.uploaded);
+    set("cairn_manager_backup_files_skipped_bytes", row.skipped);
+    set("cairn_manager_backup_files_failed_bytes", row.failed);
+    set("cairn_manager_backup_files_count", row.files_count);
+    set(
+        "cairn_manager_backup_files_skipped_count",
+        row.files_skipped_count,
+    );
+}
+
+/// Publishes whether a keyspace's snapshot is taken on a host.
+pub fn snapshot_state(cluster: &str, host: &str, keyspace: &str, taken: bool) {
+    gauge!("cairn_manager_backup_snapshot", "cluster" => cluster.to_string(), "host" => host.to_string(), "keyspace" => keyspace.to_string())
+        .set(if taken { 1.0 } else { 0.0 });
+}
+
+/// Publishes a purge's file counts for a host.
+pub fn purge(cluster: &str, host: &str, to_delete: u64, deleted: u64) {
+    let labels = [("cluster", cluster.to_string()), ("host", host.to_string())];
+    gauge!("cairn_manager_backup_purge_files", &labels).set(to_delete as f64);
+    gauge!("cairn_manager_backup_purge_deleted_files", &labels).set(deleted as f64);
+}
+
+/// Publishes that a task's run started (`running`) or ended with `status`.
+pub fn task_run(cluster: &str, task_type: &str, task: &str, running: bool, status: Option<&str>) {
+    let labels = [
+        ("cluster", cluster.to_string()),
+        ("type", task_type.to_string()),
+        ("task", task.to_string()),
+    ];
+    gauge!("cairn_manager_scheduler_run_indicator", &labels).set(if running { 1.0 } else { 0.0 });
+    if let Some(status) = status {
+        let mut with_status = labels.to_vec();
+        with_status.push(("status", status.to_string()));
+        metrics::counter!("cairn_manager_scheduler_run_total", &with_status).increment(1);
+        if status == "DONE" {
+            gauge!("cairn_manager_scheduler_last_success", &labels)
+                .set(chrono::Utc::now().timestamp() as f64);
+        }
+    }
+}
