@@ -1,0 +1,277 @@
+//! A backup environment for end-to-end tests of the run engine: an emulated cluster, a real
+//! agent per node, a real S3 server, and the manager's actors (scheduler, supervisors, node,
+//! progress and rate-limit actors) over a real SQLite store, in the test process. The manager
+//! as a process is in [`super::manager`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use cairn::manager::backup_supervisor::{RunDeps, RunSettings};
+use cairn::manager::progress_actor::ProgressActor;
+use cairn::manager::rate_limit_actor::{AgentRates, RateLimitActor};
+use cairn::manager::scheduler::{Scheduler, StartTask};
+use cairn::manager::store::{
+    self, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, Store, StoreConfig, Task,
+    TaskKey, TaskRun, TaskType,
+};
+use cairn::spec::manifest::Manifest;
+use cairn::spec::paths::ManifestInfo;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::path::Path as ObjectPath;
+use uuid::Uuid;
+
+use super::TestCluster;
+use super::agent::{AgentProcess, TOKEN, start_fleet};
+use super::servers::S3Server;
+
+/// The bucket backups go to.
+pub const BUCKET: &str = "backups";
+
+/// Runs `f` inside an actix system on a multi-thread tokio runtime (actors on the system
+/// thread, the emulator's and agents' I/O on the workers).
+pub fn in_actix<F: Future>(f: F) -> F::Output {
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    });
+    system.block_on(f)
+}
+
+/// Everything a backup test needs.
+pub struct BackupEnv {
+    /// The cluster.
+    pub cluster: TestCluster,
+    /// Its agents.
+    pub agents: Vec<AgentProcess>,
+    /// The agents' port.
+    pub port: u16,
+    /// The S3 server.
+    pub s3: S3Server,
+    /// The manager's store.
+    pub store: Arc<dyn Store>,
+    /// The scheduler.
+    pub scheduler: Addr<Scheduler>,
+    /// The progress actor.
+    pub progress: Addr<ProgressActor>,
+    /// The rate-limit actor.
+    pub rates: Addr<RateLimitActor>,
+    /// The cluster's id in the store.
+    pub cluster_id: Uuid,
+    /// Temporary files.
+    pub dir: tempfile::TempDir,
+}
+
+impl BackupEnv {
+    /// Starts a cluster of `nodes` with agents uploading to a fresh rclone S3 server, and the
+    /// manager's actors; the cluster is registered in the store. `None` when rclone is missing
+    /// outside CI.
+    pub async fn start(nodes: &str, settings: RunSettings) -> Option<BackupEnv> {
+        let s3 = S3Server::rclone().await?;
+        s3.create_bucket(BUCKET).await;
+        let cluster = TestCluster::start(nodes).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let extra = format!(
+            "s3:\n  endpoint: {}\n  access_key_id: {}\n  secret_access_key: {}\n  region: {}\n",
+            s3.endpoint(),
+            s3.access_key(),
+            s3.secret_key(),
+            s3.region()
+        );
+        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
+        let store = store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("cairn.db"),
+        })
+        .await
+        .expect("store");
+        let progress = ProgressActor::new(store.clone(), Duration::from_millis(500)).start();
+        let rate_clients = Arc::new(AgentRates::default());
+        let rates = RateLimitActor::new(rate_clients.clone()).start();
+        let deps = RunDeps {
+            store: store.clone(),
+            progress: progress.clone(),
+            rates: rates.clone(),
+            rate_clients,
+            settings: Arc::new(settings),
+        };
+        let scheduler = Scheduler::new(deps).start();
+        let cluster_id = Uuid::new_v4();
+        store
+            .put_cluster(&Cluster {
+                id: cluster_id,
+                name: "test".into(),
+                hosts: vec![cluster.address(0)],
+                agent_port: port,
+                auth_token: TOKEN.into(),
+                cql_username: None,
+                cql_password: None,
+                created_at: chrono::Utc::now(),
+            })
+            .await
+            .expect("cluster stored");
+        Some(BackupEnv {
+            cluster,
+            agents,
+            port,
+            s3,
+            store,
+            scheduler,
+            progress,
+            rates,
+            cluster_id,
+            dir,
+        })
+    }
+
+    /// Quick run settings for tests: short polls, quick host restarts.
+    pub fn settings() -> RunSettings {
+        RunSettings {
+            long_poll: Duration::from_secs(1),
+            host_restarts: 1,
+            host_restart_backoff: Duration::from_millis(500),
+            ..RunSettings::default()
+        }
+    }
+
+    /// Stores a backup task with `properties` that runs only when started.
+    pub async fn task(&self, properties: serde_json::Value) -> TaskKey {
+        let task = Task {
+            cluster_id: self.cluster_id,
+            task_type: TaskType::Backup,
+            id: Uuid::new_v4(),
+            name: format!("backup-{}", Uuid::new_v4().simple()),
+            labels: BTreeMap::new(),
+            enabled: false,
+            deleted: false,
+            schedule: Schedule::default(),
+            properties,
+            status: None,
+            success_count: 0,
+            error_count: 0,
+            last_success: None,
+            last_error: None,
+        };
+        self.store.put_task(&task).await.expect("task stored");
+        task.key()
+    }
+
+    /// Starts a run of `task` and waits for its end (at most `limit`).
+    pub async fn run(&self, task: TaskKey, limit: Duration) -> TaskRun {
+        let id = self
+            .scheduler
+            .send(StartTask { task, resume: true })
+            .await
+            .expect("scheduler answers")
+            .expect("run starts");
+        self.wait_run(task, id, limit).await
+    }
+
+    /// Waits until run `id` of `task` has ended.
+    pub async fn wait_run(&self, task: TaskKey, id: Uuid, limit: Duration) -> TaskRun {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(r) = self.store.get_task_run(task, id).await.expect("store")
+                && r.status != RunStatus::Running
+            {
+                return r;
+            }
+            assert!(start.elapsed() < limit, "run {id} still running after {limit:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The progress rows of a run.
+    pub async fn progress(&self, task: TaskKey, run: Uuid) -> Vec<BackupRunProgress> {
+        self.store
+            .list_progress(RunKey {
+                cluster_id: task.cluster_id,
+                task_id: task.task_id,
+                run_id: run,
+            })
+            .await
+            .expect("progress")
+    }
+
+    /// The bucket's objects: path → size.
+    pub async fn objects(&self) -> BTreeMap<String, u64> {
+        let s3 = self.s3.object_store(BUCKET);
+        s3.list(None)
+            .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect()
+            .await
+            .expect("bucket listing")
+    }
+
+    /// The manifests in the bucket (final and temporary).
+    pub async fn manifests(&self) -> Vec<ManifestInfo> {
+        self.objects()
+            .await
+            .keys()
+            .filter_map(|p| ManifestInfo::parse(p).ok())
+            .collect()
+    }
+
+    /// Reads a manifest from the bucket.
+    pub async fn read_manifest(&self, m: &ManifestInfo) -> Manifest {
+        let s3 = self.s3.object_store(BUCKET);
+        let path = if m.temporary {
+            cairn::spec::paths::temp_file(&m.path())
+        } else {
+            m.path()
+        };
+        let body = s3
+            .get(&ObjectPath::from(path.as_str()))
+            .await
+            .expect("manifest object")
+            .bytes()
+            .await
+            .expect("manifest body");
+        Manifest::read_gzip(&body[..]).expect("manifest parses")
+    }
+
+    /// The SSTable files of every table dir of node `i` (outside snapshots): (keyspace, table,
+    /// version) → file → size.
+    pub fn live_files(&self, i: usize) -> BTreeMap<(String, String, String), BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        let data = self.cluster.data_dir(i);
+        for ks in std::fs::read_dir(&data).expect("data dir").flatten() {
+            let keyspace = ks.file_name().to_string_lossy().to_string();
+            let Ok(tables) = std::fs::read_dir(ks.path()) else { continue };
+            for t in tables.flatten() {
+                let name = t.file_name().to_string_lossy().to_string();
+                let Some((table, version)) = name.rsplit_once('-') else { continue };
+                let mut files = BTreeMap::new();
+                for f in std::fs::read_dir(t.path()).expect("table dir").flatten() {
+                    let meta = f.metadata().expect("metadata");
+                    if meta.is_file() {
+                        files.insert(f.file_name().to_string_lossy().to_string(), meta.len());
+                    }
+                }
+                out.insert((keyspace.clone(), table.to_string(), version.to_string()), files);
+            }
+        }
+        out
+    }
+
+    /// The snapshot tags of node `i` still on disk.
+    pub fn local_snapshots(&self, i: usize) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let data = self.cluster.data_dir(i);
+        for ks in std::fs::read_dir(&data).expect("data dir").flatten() {
+            let Ok(tables) = std::fs::read_dir(ks.path()) else { continue };
+            for t in tables.flatten() {
+                if let Ok(snaps) = std::fs::read_dir(t.path().join("snapshots")) {
+                    for s in snaps.flatten() {
+                        out.insert(s.file_name().to_string_lossy().to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
