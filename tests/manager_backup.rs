@@ -31,11 +31,21 @@ async fn check_manifests(
         .filter(|m| m.snapshot_tag.as_str() == tag)
         .collect();
     let nodes = env.cluster.emulator.nodes();
-    assert_eq!(manifests.len(), nodes.len(), "one manifest per node: {manifests:?}");
-    assert!(manifests.iter().all(|m| !m.temporary), "no temporary manifest is left");
+    assert_eq!(
+        manifests.len(),
+        nodes.len(),
+        "one manifest per node: {manifests:?}"
+    );
+    assert!(
+        manifests.iter().all(|m| !m.temporary),
+        "no temporary manifest is left"
+    );
     let mut listed = BTreeMap::new();
     for m in &manifests {
-        let i = nodes.iter().position(|n| n.host_id == m.node_id).expect("a known node");
+        let i = nodes
+            .iter()
+            .position(|n| n.host_id == m.node_id)
+            .expect("a known node");
         assert_eq!(m.dc, nodes[i].dc);
         let manifest = env.read_manifest(m).await;
         assert_eq!(manifest.content.node_id, m.node_id);
@@ -68,11 +78,19 @@ async fn check_manifests(
             for name in &f.files {
                 let path = format!("{dir}/{name}");
                 let size = live[i][&key][name];
-                assert_eq!(objects.get(&path), Some(&size), "{path} is in the bucket with its size");
+                assert_eq!(
+                    objects.get(&path),
+                    Some(&size),
+                    "{path} is in the bucket with its size"
+                );
                 listed.insert(path, size);
             }
         }
-        assert_eq!(user_tables, 5, "every user table of {} is backed up", nodes[i].address);
+        assert_eq!(
+            user_tables, 5,
+            "every user table of {} is backed up",
+            nodes[i].address
+        );
     }
     listed
 }
@@ -109,8 +127,15 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
         let rows1 = env.progress(task, run.id).await;
         let uploaded1: u64 = rows1.iter().map(|r| r.uploaded).sum();
         let total1: u64 = listed1.values().sum();
-        assert_eq!(uploaded1, total1, "the first backup uploads every byte it lists");
-        assert!(rows1.iter().all(|r| r.completed_at.is_some() && r.error.is_none()));
+        assert_eq!(
+            uploaded1, total1,
+            "the first backup uploads every byte it lists"
+        );
+        assert!(
+            rows1
+                .iter()
+                .all(|r| r.completed_at.is_some() && r.error.is_none())
+        );
         for i in 0..nodes.len() {
             assert!(
                 !env.local_snapshots(i).contains(&tag1),
@@ -126,13 +151,24 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
         // New data on two nodes, and a compaction on one.
         let (a, b) = (env.cluster.address(0), env.cluster.address(4));
         env.cluster
-            .post_ok(0, &format!("/emulator/nodes/{a}/write?keyspace=store&table=orders&bytes=300000"))
+            .post_ok(
+                0,
+                &format!("/emulator/nodes/{a}/write?keyspace=store&table=orders&bytes=300000"),
+            )
             .await;
         env.cluster
-            .post_ok(0, &format!("/emulator/nodes/{b}/write?keyspace=telemetry&table=readings&bytes=200000"))
+            .post_ok(
+                0,
+                &format!(
+                    "/emulator/nodes/{b}/write?keyspace=telemetry&table=readings&bytes=200000"
+                ),
+            )
             .await;
         env.cluster
-            .post_ok(0, &format!("/emulator/nodes/{a}/compact?keyspace=store&table=customers"))
+            .post_ok(
+                0,
+                &format!("/emulator/nodes/{a}/compact?keyspace=store&table=customers"),
+            )
             .await;
 
         let run2 = env.run(task, RUN_LIMIT).await;
@@ -152,11 +188,17 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
             .filter(|(p, _)| !listed1.contains_key(*p))
             .map(|(_, s)| s)
             .sum();
-        assert!(new_bytes > 0, "the writes and the compaction made new files");
+        assert!(
+            new_bytes > 0,
+            "the writes and the compaction made new files"
+        );
         let rows2 = env.progress(task, run2.id).await;
         let uploaded2: u64 = rows2.iter().map(|r| r.uploaded).sum();
         let skipped2: u64 = rows2.iter().map(|r| r.skipped).sum();
-        assert_eq!(uploaded2, new_bytes, "the second backup uploads exactly the new files' bytes");
+        assert_eq!(
+            uploaded2, new_bytes,
+            "the second backup uploads exactly the new files' bytes"
+        );
         assert_eq!(
             uploaded2 + skipped2,
             listed2.values().sum::<u64>(),
@@ -165,7 +207,81 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
         // Both snapshots stay readable: the first one's files are all still there.
         let objects = env.objects().await;
         for (path, size) in &listed1 {
-            assert_eq!(objects.get(path), Some(size), "{path} of the first backup is kept");
+            assert_eq!(
+                objects.get(path),
+                Some(size),
+                "{path} of the first backup is kept"
+            );
         }
+    });
+}
+
+#[test]
+fn retention_two_after_four_backups_keeps_exactly_the_files_of_the_two_newest() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start("dc1:2", BackupEnv::settings()).await else {
+            return;
+        };
+        let task = env
+            .task(json!({"location": [BackupEnv::location()], "retention": 2, "keyspace": ["store", "telemetry"]}))
+            .await;
+        let mut tags = Vec::new();
+        for round in 0..4 {
+            if round > 0 {
+                // Each backup gets new files, and a compaction replaces old ones.
+                env.write(0, "store", "orders", 100_000).await;
+                env.write(1, "telemetry", "readings", 100_000).await;
+                env.compact(round % 2, "store", "customers").await;
+            }
+            let run = env.run(task, RUN_LIMIT).await;
+            assert_eq!(run.status, RunStatus::Done, "backup {round}: {}", run.cause);
+            let r = env
+                .store
+                .last_backup_run(task.cluster_id, task.task_id)
+                .await
+                .unwrap()
+                .unwrap();
+            tags.push(r.snapshot_tag);
+        }
+        let manifests = env.manifests().await;
+        let kept: BTreeSet<String> = manifests
+            .iter()
+            .map(|m| m.snapshot_tag.to_string())
+            .collect();
+        let newest: BTreeSet<String> = tags[2..].iter().map(|t| t.to_string()).collect();
+        assert_eq!(kept, newest, "only the two newest snapshots have manifests");
+        assert_eq!(manifests.len(), 4, "two snapshots of two nodes");
+        let mut referenced = BTreeSet::new();
+        for m in &manifests {
+            let manifest = env.read_manifest(m).await;
+            for f in &manifest.index {
+                let dir = remote_sstable_version_dir(
+                    env.cluster_id,
+                    &m.dc,
+                    &m.node_id,
+                    &f.keyspace,
+                    &f.table,
+                    &f.version,
+                );
+                referenced.extend(f.files.iter().map(|n| format!("{dir}/{n}")));
+                referenced.extend(f.scylla_manifests.iter().map(|n| format!("{dir}/{n}")));
+            }
+        }
+        let data: BTreeSet<String> = env
+            .objects()
+            .await
+            .into_keys()
+            .filter(|p| p.starts_with("backup/sst/"))
+            .collect();
+        let extra: Vec<_> = data.difference(&referenced).collect();
+        let missing: Vec<_> = referenced.difference(&data).collect();
+        assert!(
+            extra.is_empty(),
+            "files of purged snapshots remain: {extra:?}"
+        );
+        assert!(
+            missing.is_empty(),
+            "files of kept snapshots were deleted: {missing:?}"
+        );
     });
 }

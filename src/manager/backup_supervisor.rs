@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::agent_client::{AgentClient, AgentError};
+use super::backups::list_manifests;
 use super::config::{BackupSettings, Checked};
 use super::discovery::{DiscoveryError, discover};
 use super::host_limits::run_limited;
@@ -26,9 +27,10 @@ use super::node_actor::{
     NodeActor, NodeError, NodeSetup, NodeState, RunInfo, TakeSnapshot, UploadData, WriteManifest,
 };
 use super::progress_actor::{FlushProgress, ProgressActor};
+use super::purge::{PurgeReport, assign_nodes, purge_node};
 use super::rate_limit_actor::{AgentRates, RateLimitActor, SetBudget};
 use super::resume::{RESUME_LOOKBACK, resumable_run};
-use super::retention::Policy;
+use super::retention::{Policy, oldest_kept, stale_snapshots};
 use super::schema_dump;
 use super::store::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, RunStatus, Store, StoreError, Task,
@@ -453,7 +455,10 @@ impl Flow {
         let task_label = req.task.id.to_string();
         super::metrics::task_run(&req.cluster.name, "backup", &task_label, true, None);
         let mut result = match store.put_task_run(&start).await {
-            Ok(()) => self.stages().await,
+            Ok(()) => match self.record_on_task(RunStatus::Running).await {
+                Ok(()) => self.stages().await,
+                Err(e) => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         };
         if self.shared.cancel.is_cancelled() && result.is_err() {
@@ -953,9 +958,87 @@ impl Flow {
         result.map(|_| ())
     }
 
-    /// PURGE: applies the retention of every task of the cluster to the run's locations.
+    /// PURGE: applies the retention of every task of the cluster to the run's locations: stale
+    /// snapshots (by each task's policy) are purged node by node, each by a host of the run
+    /// (nodes no host of the run owns are dealt out among them). Snapshots of runs that are in
+    /// progress or will be resumed are never stale.
     async fn apply_retention(&self, plan: &Plan) -> Result<(), RunError> {
-        let _ = plan;
+        let key = self.key();
+        let store = &self.deps.store;
+        let now = Utc::now();
+        let tasks = store.list_tasks(key.cluster_id, true).await?;
+        let policies: HashMap<Uuid, Policy> = tasks.iter().map(|t| (t.id, policy_of(t))).collect();
+        let mut in_progress = HashSet::new();
+        for t in tasks.iter().filter(|t| t.id != key.task_id && !t.deleted) {
+            let runs = store
+                .list_backup_runs(key.cluster_id, t.id, RESUME_LOOKBACK)
+                .await?;
+            let running = t.status == Some(RunStatus::Running);
+            let resumable = resumable_run(&runs, now, self.deps.settings.age_max);
+            if let Some(r) = runs
+                .first()
+                .filter(|r| running && r.stage != BackupStage::Done)
+            {
+                in_progress.insert((t.id, r.snapshot_tag.clone()));
+            }
+            if let Some(r) = resumable {
+                in_progress.insert((t.id, r.snapshot_tag.clone()));
+            }
+        }
+        let mut seen = HashSet::new();
+        for h in &plan.hosts {
+            let location = h.location.without_dc();
+            if !seen.insert(location.clone()) {
+                continue;
+            }
+            let client = plan.client.for_host(&h.address);
+            let manifests = list_manifests(&client, &location, Some(key.cluster_id))
+                .await
+                .map_err(|e| RunError::Purge(e.to_string()))?;
+            let stale = stale_snapshots(&manifests, &policies, &in_progress, now);
+            if stale.is_empty() {
+                continue;
+            }
+            let oldest = oldest_kept(&manifests, &stale);
+            let hosts: Vec<&HostPlan> = plan
+                .hosts
+                .iter()
+                .filter(|o| o.location.without_dc() == location)
+                .collect();
+            let ids: Vec<String> = hosts.iter().map(|o| o.host_id.clone()).collect();
+            let work = assign_nodes(&manifests, &ids)
+                .into_iter()
+                .map(|(id, nodes)| {
+                    let address = hosts
+                        .iter()
+                        .find(|o| o.host_id == id)
+                        .map(|o| o.address.clone())
+                        .unwrap_or_default();
+                    let client = plan.client.for_host(&address);
+                    let (location, stale, oldest) = (&location, &stale, oldest.as_ref());
+                    async move {
+                        let mut report = PurgeReport::default();
+                        for n in &nodes {
+                            report +=
+                                purge_node(&client, location, &n.node, &n.manifests, stale, oldest)
+                                    .await?;
+                        }
+                        super::metrics::purge(
+                            &self.request.cluster.name,
+                            &address,
+                            report.files_to_delete,
+                            report.files_deleted,
+                        );
+                        Ok::<_, super::purge::PurgeError>(report)
+                    }
+                });
+            let reports = futures::future::join_all(work).await;
+            let mut total = PurgeReport::default();
+            for r in reports {
+                total += r.map_err(|e| RunError::Purge(e.to_string()))?;
+            }
+            tracing::info!(run = %key, %location, stale = stale.len(), files = total.files_deleted, manifests = total.manifests_deleted, "retention applied");
+        }
         Ok(())
     }
 }

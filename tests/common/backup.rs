@@ -19,8 +19,8 @@ use cairn::manager::store::{
 use cairn::spec::manifest::Manifest;
 use cairn::spec::paths::ManifestInfo;
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use uuid::Uuid;
 
 use super::TestCluster;
@@ -72,9 +72,18 @@ impl BackupEnv {
     /// manager's actors; the cluster is registered in the store. `None` when rclone is missing
     /// outside CI.
     pub async fn start(nodes: &str, settings: RunSettings) -> Option<BackupEnv> {
+        Self::start_with(nodes, settings, |_| {}).await
+    }
+
+    /// As [`BackupEnv::start`], letting the test adjust the emulator's configuration.
+    pub async fn start_with(
+        nodes: &str,
+        settings: RunSettings,
+        adjust: impl FnOnce(&mut cairn::emulator::EmulatorConfig),
+    ) -> Option<BackupEnv> {
         let s3 = S3Server::rclone().await?;
         s3.create_bucket(BUCKET).await;
-        let cluster = TestCluster::start(nodes).await;
+        let cluster = TestCluster::start_with(nodes, adjust).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let extra = format!(
             "s3:\n  endpoint: {}\n  access_key_id: {}\n  secret_access_key: {}\n  region: {}\n",
@@ -180,7 +189,10 @@ impl BackupEnv {
             {
                 return r;
             }
-            assert!(start.elapsed() < limit, "run {id} still running after {limit:?}");
+            assert!(
+                start.elapsed() < limit,
+                "run {id} still running after {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -236,15 +248,22 @@ impl BackupEnv {
 
     /// The SSTable files of every table dir of node `i` (outside snapshots): (keyspace, table,
     /// version) → file → size.
-    pub fn live_files(&self, i: usize) -> BTreeMap<(String, String, String), BTreeMap<String, u64>> {
+    pub fn live_files(
+        &self,
+        i: usize,
+    ) -> BTreeMap<(String, String, String), BTreeMap<String, u64>> {
         let mut out = BTreeMap::new();
         let data = self.cluster.data_dir(i);
         for ks in std::fs::read_dir(&data).expect("data dir").flatten() {
             let keyspace = ks.file_name().to_string_lossy().to_string();
-            let Ok(tables) = std::fs::read_dir(ks.path()) else { continue };
+            let Ok(tables) = std::fs::read_dir(ks.path()) else {
+                continue;
+            };
             for t in tables.flatten() {
                 let name = t.file_name().to_string_lossy().to_string();
-                let Some((table, version)) = name.rsplit_once('-') else { continue };
+                let Some((table, version)) = name.rsplit_once('-') else {
+                    continue;
+                };
                 let mut files = BTreeMap::new();
                 for f in std::fs::read_dir(t.path()).expect("table dir").flatten() {
                     let meta = f.metadata().expect("metadata");
@@ -252,10 +271,42 @@ impl BackupEnv {
                         files.insert(f.file_name().to_string_lossy().to_string(), meta.len());
                     }
                 }
-                out.insert((keyspace.clone(), table.to_string(), version.to_string()), files);
+                out.insert(
+                    (keyspace.clone(), table.to_string(), version.to_string()),
+                    files,
+                );
             }
         }
         out
+    }
+
+    /// Writes `bytes` to `keyspace.table` on node `i` (flushed by the next snapshot).
+    pub async fn write(&self, i: usize, keyspace: &str, table: &str, bytes: u64) {
+        let a = self.cluster.address(i);
+        self.cluster
+            .post_ok(
+                0,
+                &format!(
+                    "/emulator/nodes/{a}/write?keyspace={keyspace}&table={table}&bytes={bytes}"
+                ),
+            )
+            .await;
+    }
+
+    /// Major-compacts `keyspace.table` on node `i`.
+    pub async fn compact(&self, i: usize, keyspace: &str, table: &str) {
+        let a = self.cluster.address(i);
+        self.cluster
+            .post_ok(
+                0,
+                &format!("/emulator/nodes/{a}/compact?keyspace={keyspace}&table={table}"),
+            )
+            .await;
+    }
+
+    /// The location of the bucket, as task properties name it.
+    pub fn location() -> String {
+        format!("s3:{BUCKET}")
     }
 
     /// The snapshot tags of node `i` still on disk.
@@ -263,7 +314,9 @@ impl BackupEnv {
         let mut out = BTreeSet::new();
         let data = self.cluster.data_dir(i);
         for ks in std::fs::read_dir(&data).expect("data dir").flatten() {
-            let Ok(tables) = std::fs::read_dir(ks.path()) else { continue };
+            let Ok(tables) = std::fs::read_dir(ks.path()) else {
+                continue;
+            };
             for t in tables.flatten() {
                 if let Ok(snaps) = std::fs::read_dir(t.path().join("snapshots")) {
                     for s in snaps.flatten() {
