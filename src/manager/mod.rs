@@ -10,6 +10,7 @@
 //! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
 //! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
 //! | [`backup_supervisor`] | `BackupSupervisor`: one backup run: target, resume, the stages over the node actors, host restarts, the final commit |
+//! | [`backups`] | backups in a location through one agent: manifests, the `backup list` aggregate, a snapshot's files, deleting snapshots and the nodes' `sm_*` snapshots |
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
 //! | [`config`] | the manager's YAML configuration and its validation |
@@ -21,12 +22,14 @@
 //! | [`node_actor`] | `NodeActor`: one host's part of a backup run, one message per stage |
 //! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
 //! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
+//! | [`purge`] | the purge of one node's stale snapshots in a location (reference counting by set difference, expired versions), and which host purges which node |
 //! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget among its uploading hosts and pushes rates to their agents |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
 pub mod agent_client;
 pub mod api;
+pub mod backups;
 pub mod backup_supervisor;
 pub mod coalesce;
 pub mod config;
@@ -37,6 +40,7 @@ pub mod metrics;
 pub mod node_actor;
 pub mod progress;
 pub mod progress_actor;
+pub mod purge;
 pub mod rate_limit_actor;
 pub mod rate_share;
 pub mod resume;
