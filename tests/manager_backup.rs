@@ -8,9 +8,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use cairn::emulator::config::Dataset;
+use cairn::manager::scheduler::StartTask;
 use cairn::manager::store::{BackupStage, RunStatus};
 use cairn::spec::paths::{ManifestInfo, remote_sstable_version_dir};
-use common::backup::{BackupEnv, in_actix};
+use common::agent::AgentProcess;
+use common::backup::{BackupEnv, LiveFiles, in_actix};
 use serde_json::json;
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
@@ -18,11 +21,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(180);
 /// Checks that every final manifest of `tag` lists exactly the files each node had when the
 /// snapshot was taken (`live`, per node index) and that each listed file is in the bucket with
 /// its size. Returns the manifests' file paths with sizes.
-async fn check_manifests(
-    env: &BackupEnv,
-    tag: &str,
-    live: &[BTreeMap<(String, String, String), BTreeMap<String, u64>>],
-) -> BTreeMap<String, u64> {
+async fn check_manifests(env: &BackupEnv, tag: &str, live: &[LiveFiles]) -> BTreeMap<String, u64> {
     let objects = env.objects().await;
     let manifests: Vec<ManifestInfo> = env
         .manifests()
@@ -282,6 +281,143 @@ fn retention_two_after_four_backups_keeps_exactly_the_files_of_the_two_newest() 
         assert!(
             missing.is_empty(),
             "files of kept snapshots were deleted: {missing:?}"
+        );
+    });
+}
+
+/// Waits until `check` holds on the run's stored progress rows (at most a minute).
+async fn wait_rows(
+    env: &BackupEnv,
+    task: cairn::manager::store::TaskKey,
+    run: uuid::Uuid,
+    check: impl Fn(&[cairn::manager::store::BackupRunProgress]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !check(&env.progress(task, run).await) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "progress never got there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_snapshot() {
+    in_actix(async {
+        let Some(mut env) = BackupEnv::start_with("dc1:3", BackupEnv::settings(), |c| {
+            c.dataset = Dataset::Bytes(6 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let nodes = env.cluster.emulator.nodes();
+        let task = env
+            .task(json!({
+                "location": [BackupEnv::location()],
+                "keyspace": ["store", "telemetry"],
+                "rate_limit": ["2"],
+            }))
+            .await;
+        let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
+        let host0 = env.cluster.address(0);
+        let id = env
+            .scheduler
+            .send(StartTask { task, resume: true })
+            .await
+            .unwrap()
+            .unwrap();
+        wait_rows(&env, task, id, |rows| {
+            rows.iter().any(|r| r.host == host0 && r.uploaded > 0)
+        })
+        .await;
+        env.agents[0].kill();
+        let run1 = env.wait_run(task, id, RUN_LIMIT).await;
+        assert_eq!(run1.status, RunStatus::Error);
+        assert!(
+            run1.cause.contains(&host0),
+            "the cause names the host: {}",
+            run1.cause
+        );
+        let rows1 = env.progress(task, id).await;
+        for r in rows1.iter().filter(|r| r.host != host0) {
+            assert!(
+                r.completed_at.is_some() && r.error.is_none(),
+                "the other hosts finish their uploads: {r:?}"
+            );
+        }
+        assert!(
+            env.manifests().await.iter().all(|m| m.temporary),
+            "no final manifest appears"
+        );
+        let tag1 = env
+            .store
+            .last_backup_run(task.cluster_id, task.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot_tag;
+
+        let config = env.agents[0].config.clone();
+        env.agents[0] = AgentProcess::start_with(config);
+        let run2 = env.run(task, RUN_LIMIT).await;
+        assert_eq!(run2.status, RunStatus::Done, "resumed run: {}", run2.cause);
+        let second = env
+            .store
+            .last_backup_run(task.cluster_id, task.task_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            second.prev_id,
+            Some(id),
+            "the run resumes the interrupted one"
+        );
+        assert_eq!(second.snapshot_tag, tag1, "with the same snapshot tag");
+        let listed = check_manifests(&env, tag1.as_str(), &live).await;
+
+        let rows2 = env.progress(task, run2.id).await;
+        let uploaded = |rows: &[cairn::manager::store::BackupRunProgress], host: &str| -> u64 {
+            rows.iter()
+                .filter(|r| r.host == host)
+                .map(|r| r.uploaded)
+                .sum()
+        };
+        for i in 1..nodes.len() {
+            assert_eq!(
+                uploaded(&rows2, &env.cluster.address(i)),
+                0,
+                "hosts that had finished upload nothing again"
+            );
+        }
+        let node0 = &nodes[0];
+        let mut sizes: Vec<u64> = listed
+            .iter()
+            .filter(|(p, _)| p.contains(&format!("/node/{}/", node0.host_id)))
+            .map(|(_, s)| *s)
+            .collect();
+        let total0: u64 = sizes.iter().sum();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let in_flight: u64 = sizes.iter().take(8).sum();
+        let (before, after) = (uploaded(&rows1, &host0), uploaded(&rows2, &host0));
+        assert!(
+            after < total0,
+            "the resumed host does not start over ({after} of {total0})"
+        );
+        assert!(
+            before + after <= total0 + in_flight,
+            "only files in flight are sent twice: {before} + {after} > {total0} + {in_flight}"
+        );
+        let skipped: u64 = rows2
+            .iter()
+            .filter(|r| r.host == host0)
+            .map(|r| r.skipped)
+            .sum();
+        assert_eq!(
+            after + skipped,
+            total0,
+            "bytes uploaded earlier count as skipped"
         );
     });
 }

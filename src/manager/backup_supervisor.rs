@@ -29,7 +29,7 @@ use super::node_actor::{
 use super::progress_actor::{FlushProgress, ProgressActor};
 use super::purge::{PurgeReport, assign_nodes, purge_node};
 use super::rate_limit_actor::{AgentRates, RateLimitActor, SetBudget};
-use super::resume::{RESUME_LOOKBACK, resumable_run};
+use super::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
 use super::retention::{Policy, oldest_kept, stale_snapshots};
 use super::schema_dump;
 use super::store::{
@@ -658,7 +658,7 @@ impl Flow {
             .live_nodes()
             .next()
             .map(|n| n.address.clone())
-            .ok_or_else(|| DiscoveryError::NoHosts)?;
+            .ok_or(DiscoveryError::NoHosts)?;
         let client = AgentClient::new(&contact, cluster.agent_port, &cluster.auth_token)
             .map_err(RunError::Agent)?;
         let target = build_target(&props, &view, &client).await?;
@@ -704,10 +704,7 @@ impl Flow {
                 .collect();
             let cloned: Vec<BackupRunProgress> = rows
                 .into_iter()
-                .map(|r| BackupRunProgress {
-                    run_id: key.run_id,
-                    ..r
-                })
+                .map(|r| carried_over(&r, key.run_id))
                 .collect();
             if !cloned.is_empty() {
                 store.put_progress(&cloned).await?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytes::Bytes;
 use chrono::Utc;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +40,8 @@ use crate::spec::paths::{
 use crate::spec::sstable::{DIGEST_COMPONENT, SSTableName};
 use crate::spec::tag::SnapshotTag;
 
+/// Tables of one host uploading at once (each an agent job with its own `transfers`).
+const TABLES_IN_PARALLEL: usize = 4;
 /// Most paths deleted in one agent call.
 const DELETE_BATCH: usize = 1000;
 /// How many times an upload is started again when the agent lost its job (it restarted).
@@ -742,8 +744,14 @@ impl Inner {
         for row in self.rows_snapshot() {
             self.put_row(row).await;
         }
-        // Largest remaining first: the most likely to be compacted away and free disk.
+        // The largest table first (the most likely to be compacted away and free disk), then the
+        // others smallest first: while the large one keeps the bandwidth budget busy, the small
+        // ones' per-job overhead runs beside it, and the last tables are large enough to keep
+        // the budget busy to the end.
         dirs.sort_by_key(|t| std::cmp::Reverse(t.files.iter().map(|f| f.1).sum::<u64>()));
+        let mut rest = dirs.split_off(dirs.len().min(1));
+        rest.reverse();
+        dirs.extend(rest);
         self.with_state(|s| s.tables = dirs.len());
         *guard = Some(dirs);
         Ok(summary)
@@ -980,29 +988,39 @@ impl Inner {
 
     // ---- UPLOAD ----
 
+    /// Uploads the tables, largest first, a few at a time: the agent's one bandwidth budget
+    /// keeps the host's rate exact, and the next table's job starts while another one ends, so
+    /// per-job overhead (many small tables) does not leave the budget unused. One table's
+    /// failure fails the host once the others are done.
     async fn upload(&self) -> NodeResult<()> {
         let guard = self.indexed().await?;
         let dirs = guard.as_deref().unwrap_or_default();
-        for t in dirs {
-            self.check_stop()?;
-            let mut row = self.row(t);
-            if row.completed_at.is_some() && row.error.is_none() {
-                continue;
-            }
-            if t.files.is_empty() {
-                // Nothing left: deduplicated or uploaded earlier.
-                let now = Utc::now();
-                row.started_at.get_or_insert(now);
-                row.completed_at = Some(now);
-                row.agent_job_id = None;
-                self.put_row(row).await;
-                self.drop_table_snapshot(t).await?;
-                continue;
-            }
-            self.upload_table(t, row).await?;
-            self.drop_table_snapshot(t).await?;
+        let results: Vec<NodeResult<()>> =
+            futures::stream::iter(dirs.iter().map(|t| self.upload_one(t)))
+                .buffer_unordered(TABLES_IN_PARALLEL)
+                .collect()
+                .await;
+        results.into_iter().collect()
+    }
+
+    /// Uploads one table unless it is done, then drops its snapshot.
+    async fn upload_one(&self, t: &TableDir) -> NodeResult<()> {
+        self.check_stop()?;
+        let mut row = self.row(t);
+        if row.completed_at.is_some() && row.error.is_none() {
+            return Ok(());
         }
-        Ok(())
+        if t.files.is_empty() {
+            // Nothing left: deduplicated or uploaded earlier.
+            let now = Utc::now();
+            row.started_at.get_or_insert(now);
+            row.completed_at = Some(now);
+            row.agent_job_id = None;
+            self.put_row(row).await;
+        } else {
+            self.upload_table(t, row).await?;
+        }
+        self.drop_table_snapshot(t).await
     }
 
     /// Deletes what is left of a table's snapshot once it is uploaded.

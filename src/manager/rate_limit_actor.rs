@@ -125,6 +125,10 @@ struct Budget {
 pub struct RateLimitActor {
     /// Applies rates to agents.
     pusher: Arc<dyn RatePusher>,
+    /// The latest rate decided for each host: what a push sends when its turn comes.
+    desired: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    /// One lock per host, so pushes to a host go one after another (never out of order).
+    push_locks: BTreeMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Budgets by DC.
     budgets: BTreeMap<String, Budget>,
     /// Uploading hosts by DC.
@@ -141,11 +145,14 @@ impl RateLimitActor {
             budgets: BTreeMap::new(),
             uploading: BTreeMap::new(),
             stats: RateStats::default(),
+            desired: Arc::default(),
+            push_locks: BTreeMap::new(),
         }
     }
 
-    /// Re-divides `dc`'s budget among its uploading hosts and pushes the rates that changed.
-    fn rebalance(&mut self, dc: &str, ctx: &mut Context<Self>) {
+    /// Re-divides `dc`'s budget among its uploading hosts; answers the pushes of the rates
+    /// that changed, to run.
+    fn rebalance(&mut self, dc: &str) -> BoxFuture<'static, Vec<(String, Result<(), String>)>> {
         let budget = self.budgets.get(dc).copied().unwrap_or_default();
         let hosts: Vec<String> = self
             .uploading
@@ -153,23 +160,54 @@ impl RateLimitActor {
             .map(|h| h.iter().cloned().collect())
             .unwrap_or_default();
         let caps = vec![budget.per_host; hosts.len()];
+        let mut pushes = Vec::new();
         for (host, share) in hosts.into_iter().zip(divide(budget.total, &caps)) {
             if self.stats.rates.get(&host) == Some(&share.rate) {
                 continue;
             }
             self.stats.rates.insert(host.clone(), share.rate);
-            let push = self.pusher.push(&host, share.rate);
-            ctx.spawn(
-                push.into_actor(self)
-                    .map(move |result, act, _| match result {
-                        Ok(()) => act.stats.pushes += 1,
-                        Err(e) => {
-                            tracing::warn!(host, error = %e, "could not push the bandwidth budget");
-                            act.stats.failed_pushes += 1;
-                        }
-                    }),
-            );
+            if let Ok(mut d) = self.desired.lock() {
+                d.insert(host.clone(), share.rate);
+            }
+            let lock = self.push_locks.entry(host.clone()).or_default().clone();
+            let (desired, pusher) = (self.desired.clone(), self.pusher.clone());
+            // Pushes started by quick successive re-divisions may overtake each other on the
+            // wire; serialised per host and sending the latest rate, the last one always wins.
+            pushes.push(async move {
+                let _turn = lock.lock().await;
+                let rate = desired
+                    .lock()
+                    .ok()
+                    .and_then(|d| d.get(&host).copied())
+                    .unwrap_or(0);
+                let result = pusher.push(&host, rate).await;
+                (host, result)
+            });
         }
+        Box::pin(futures::future::join_all(pushes))
+    }
+
+    /// Counts the outcome of pushes.
+    fn record(&mut self, results: Vec<(String, Result<(), String>)>) {
+        for (host, result) in results {
+            match result {
+                Ok(()) => self.stats.pushes += 1,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "could not push the bandwidth budget");
+                    self.stats.failed_pushes += 1;
+                }
+            }
+        }
+    }
+
+    /// Re-divides `dc`'s budget and pushes the new rates in the background.
+    fn rebalance_later(&mut self, dc: &str, ctx: &mut Context<Self>) {
+        let pushes = self.rebalance(dc);
+        ctx.spawn(
+            pushes
+                .into_actor(self)
+                .map(|results, act, _| act.record(results)),
+        );
     }
 }
 
@@ -188,19 +226,25 @@ impl Handler<SetBudget> for RateLimitActor {
                 total: msg.total,
             },
         );
-        self.rebalance(&msg.dc, ctx);
+        self.rebalance_later(&msg.dc, ctx);
     }
 }
 
 impl Handler<StartUpload> for RateLimitActor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: StartUpload, ctx: &mut Self::Context) {
+    /// Answers once the new rates are pushed, so the host's upload starts under its share.
+    fn handle(&mut self, msg: StartUpload, _: &mut Self::Context) -> Self::Result {
         self.uploading
             .entry(msg.dc.clone())
             .or_default()
             .insert(msg.host);
-        self.rebalance(&msg.dc, ctx);
+        let pushes = self.rebalance(&msg.dc);
+        Box::pin(
+            pushes
+                .into_actor(self)
+                .map(|results, act, _| act.record(results)),
+        )
     }
 }
 
@@ -214,7 +258,7 @@ impl Handler<FinishUpload> for RateLimitActor {
             .iter_mut()
             .find_map(|(dc, hosts)| hosts.remove(&msg.host).then(|| dc.clone()));
         if let Some(dc) = dc {
-            self.rebalance(&dc, ctx);
+            self.rebalance_later(&dc, ctx);
         }
     }
 }

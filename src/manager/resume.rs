@@ -51,6 +51,18 @@ pub fn resumed_row(
     row
 }
 
+/// A row of the resumed run as the new run starts from it: what was uploaded then counts as
+/// skipped now (the new run's `uploaded` is only what it sends itself).
+pub fn carried_over(prev: &BackupRunProgress, run_id: uuid::Uuid) -> BackupRunProgress {
+    BackupRunProgress {
+        run_id,
+        uploaded: 0,
+        skipped: prev.skipped + prev.uploaded,
+        failed: 0,
+        ..prev.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use uuid::Uuid;
@@ -130,5 +142,9 @@ mod tests {
             ..prev
         };
         assert_eq!(resumed_row(&done, 0, 0), done);
+        let carried = carried_over(&done, Uuid::from_u128(7));
+        assert_eq!((carried.uploaded, carried.skipped), (0, 1000));
+        assert_eq!(carried.run_id, Uuid::from_u128(7));
+        assert!(carried.completed_at.is_some(), "a completed table stays completed");
     }
 }

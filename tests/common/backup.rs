@@ -43,6 +43,9 @@ pub fn in_actix<F: Future>(f: F) -> F::Output {
     system.block_on(f)
 }
 
+/// The SSTable files of a node's table dirs: (keyspace, table, version) → file → size.
+pub type LiveFiles = BTreeMap<(String, String, String), BTreeMap<String, u64>>;
+
 /// Everything a backup test needs.
 pub struct BackupEnv {
     /// The cluster.

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod backup;
 pub mod gcs;
+pub mod manager;
 pub mod servers;
 
 use std::net::Ipv4Addr;

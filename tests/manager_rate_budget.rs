@@ -1,0 +1,97 @@
+//! A DC's aggregate upload budget (`rate_limit_total`) over real agents: divided among the
+//! hosts uploading, re-divided as they finish, used fully and never exceeded. Alone in its test
+//! binary, so no other test competes for the two cores while the rate is measured.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cairn::emulator::config::Dataset;
+use cairn::manager::rate_limit_actor::GetRates;
+use cairn::manager::scheduler::StartTask;
+use cairn::manager::store::RunStatus;
+use common::backup::{BackupEnv, in_actix};
+use serde_json::json;
+
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+#[test]
+fn a_dc_budget_is_divided_among_the_uploading_hosts_fully_used_and_never_exceeded() {
+    const BUDGET_MIB: u64 = 3;
+    in_actix(async {
+        let Some(env) = BackupEnv::start_with("dc1:3", BackupEnv::settings(), |c| {
+            c.dataset = Dataset::Bytes(8 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let task = env
+            .task(json!({
+                "location": [BackupEnv::location()],
+                "keyspace": ["store", "telemetry"],
+                "rate_limit_total": [format!("dc1:{BUDGET_MIB}")],
+            }))
+            .await;
+        let id = env
+            .scheduler
+            .send(StartTask { task, resume: true })
+            .await
+            .unwrap()
+            .unwrap();
+        // While hosts upload, the rates handed out add up to the budget, never more.
+        let mut samples = 0;
+        loop {
+            let done = env
+                .store
+                .get_task_run(task, id)
+                .await
+                .unwrap()
+                .is_some_and(|r| r.status != RunStatus::Running);
+            if done {
+                break;
+            }
+            let rates = env.rates.send(GetRates).await.unwrap();
+            if !rates.rates.is_empty() {
+                let sum: u64 = rates.rates.values().sum();
+                assert_eq!(sum, BUDGET_MIB << 20, "rates {:?}", rates.rates);
+                samples += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(samples > 10, "the upload was observed ({samples} samples)");
+        let run = env.wait_run(task, id, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Done, "{}", run.cause);
+        let rows: Vec<_> = env
+            .progress(task, id)
+            .await
+            .into_iter()
+            .filter(|r| r.uploaded > 0)
+            .collect();
+        for h in rows.iter().map(|r| r.host.clone()).collect::<BTreeSet<_>>() {
+            let hr: Vec<_> = rows.iter().filter(|r| r.host == h).collect();
+            let b: u64 = hr.iter().map(|r| r.uploaded).sum();
+            let s0 = hr.iter().filter_map(|r| r.started_at).min().unwrap();
+            let e0 = hr.iter().filter_map(|r| r.completed_at).max().unwrap();
+            eprintln!(
+                "{h}: {b} bytes {:.2} s {:.3} MiB/s from {} to {}",
+                (e0 - s0).num_milliseconds() as f64 / 1000.0,
+                b as f64 / ((e0 - s0).num_milliseconds() as f64 / 1000.0) / 1048576.0,
+                s0.format("%S%.3f"),
+                e0.format("%S%.3f")
+            );
+        }
+        let bytes: u64 = rows.iter().map(|r| r.uploaded).sum();
+        let start = rows.iter().filter_map(|r| r.started_at).min().unwrap();
+        let end = rows.iter().filter_map(|r| r.completed_at).max().unwrap();
+        let secs = (end - start).num_milliseconds() as f64 / 1000.0;
+        let rate = bytes as f64 / secs / (1u64 << 20) as f64;
+        eprintln!("DC total: {bytes} bytes in {secs:.2} s = {rate:.3} MiB/s (budget {BUDGET_MIB})");
+        let error = (rate - BUDGET_MIB as f64) / BUDGET_MIB as f64;
+        assert!(
+            error.abs() <= 0.05,
+            "the DC total {rate:.3} MiB/s is within 5% of {BUDGET_MIB} MiB/s"
+        );
+    });
+}
