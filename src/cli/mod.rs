@@ -4,10 +4,12 @@
 //! |---|---|
 //! | [`agent`] | `cairn agent`: the node agent daemon |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
+//! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 
 pub mod agent;
 pub mod emulator;
+pub mod manager;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -31,15 +33,21 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Emulate ScyllaDB nodes (REST API and data directories) for tests, demos and benchmarks.
     Emulator(emulator::EmulatorArgs),
+    /// Run the manager daemon (REST API, scheduler, backups of whole clusters through the agents).
+    Manager(manager::ManagerArgs),
 }
 
 /// Runs the parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
     match cli.command {
-        Command::Agent(args) => runtime.block_on(agent::run(args)),
-        Command::Emulator(args) => runtime.block_on(emulator::run(args, cli.output)),
+        Command::Agent(args) => runtime()?.block_on(agent::run(args)),
+        Command::Emulator(args) => runtime()?.block_on(emulator::run(args, cli.output)),
+        // The manager runs an actix system over its own runtime.
+        Command::Manager(args) => manager::run(args),
     }
 }

@@ -1,10 +1,532 @@
-//! REST endpoints: clusters (being built).
+//! REST endpoints of clusters: add (every node discovered through the agents, the token checked
+//! before anything is stored), list, get, update, delete, and the status of every node.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | `POST` | `/api/v1/clusters` | 201, the [`ClusterInfo`] stored |
+//! | `GET` | `/api/v1/clusters` | every [`ClusterInfo`], by name |
+//! | `GET` | `/api/v1/cluster/{cluster}` | the [`ClusterInfo`] |
+//! | `PUT` | `/api/v1/cluster/{cluster}` | the [`ClusterInfo`] after the change |
+//! | `DELETE` | `/api/v1/cluster/{cluster}` | 204; its tasks, runs and progress go too |
+//! | `GET` | `/api/v1/cluster/{cluster}/status` | [`ClusterStatus`]: every node as its agent reports it |
+//!
+//! `{cluster}` is the cluster's id or its name. Secrets (the agents' token, the CQL password) are
+//! never answered. This module also holds the request-body parsing the other API modules share.
 
+use std::time::{Duration, Instant};
+
+use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
 
-use super::ApiState;
+use super::error::ApiError;
+use super::{ApiState, find_cluster};
+use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy};
+use crate::manager::discovery::{ClusterView, DiscoveryError, NodeState, discover};
+use crate::manager::scheduler::TaskChanged;
+use crate::manager::store::{Cluster, StoreError};
+
+/// The agents' port when a cluster is added without one (upstream's).
+pub const DEFAULT_AGENT_PORT: u16 = 10001;
+/// Most nodes asked for their status at once.
+const STATUS_PARALLELISM: usize = 16;
+/// How long a message to the scheduler may wait for its answer.
+pub(crate) const SCHEDULER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
     Router::new()
+        .route("/api/v1/clusters", post(create).get(list))
+        .route(
+            "/api/v1/cluster/{cluster}",
+            get(read).put(update).delete(remove),
+        )
+        .route("/api/v1/cluster/{cluster}/status", get(status))
+}
+
+/// The body of `POST /api/v1/clusters` and `PUT /api/v1/cluster/{cluster}`; on update, absent
+/// fields keep their value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ClusterBody {
+    /// The name users know the cluster by; unique.
+    name: Option<String>,
+    /// Addresses of one or more nodes; every other node is discovered through them.
+    hosts: Option<Vec<String>>,
+    /// The agents' HTTPS port.
+    port: Option<u16>,
+    /// The token the agents require.
+    auth_token: Option<String>,
+    /// CQL user name.
+    username: Option<String>,
+    /// CQL password.
+    password: Option<String>,
+}
+
+/// A cluster as the API answers it (no secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// The cluster id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Addresses of every known node.
+    pub hosts: Vec<String>,
+    /// The agents' HTTPS port.
+    pub port: u16,
+    /// Whether an agent token is set.
+    pub auth_token_set: bool,
+    /// CQL user name, if any.
+    pub username: Option<String>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Cluster> for ClusterInfo {
+    fn from(c: &Cluster) -> Self {
+        ClusterInfo {
+            id: c.id,
+            name: c.name.clone(),
+            hosts: c.hosts.clone(),
+            port: c.agent_port,
+            auth_token_set: !c.auth_token.is_empty(),
+            username: c.cql_username.clone(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// One node of `GET /api/v1/cluster/{cluster}/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node's address (its agent's host).
+    pub address: String,
+    /// Datacenter, when the cluster could be asked.
+    pub dc: Option<String>,
+    /// Rack, when the cluster could be asked.
+    pub rack: Option<String>,
+    /// Scylla host ID, when the cluster could be asked.
+    pub host_id: Option<String>,
+    /// Whether gossip sees the node up.
+    pub gossip_up: Option<bool>,
+    /// Ring membership state.
+    pub state: Option<NodeState>,
+    /// Whether the node's agent answered and accepted the token.
+    pub agent_ok: bool,
+    /// Why the agent check failed, if it did.
+    pub agent_error: Option<String>,
+    /// How long the agent took to answer its node information, milliseconds.
+    pub agent_latency_ms: Option<u64>,
+    /// The agent's version.
+    pub agent_version: Option<String>,
+    /// Scylla's release version, when the agent could reach Scylla.
+    pub scylla_version: Option<String>,
+    /// Free bytes on the node's data file system.
+    pub disk_free: Option<u64>,
+    /// Total bytes of the node's data file system.
+    pub disk_total: Option<u64>,
+    /// CPUs of the node's machine.
+    pub cpu_count: Option<u64>,
+    /// Memory of the node's machine, bytes.
+    pub memory_total: Option<u64>,
+}
+
+impl NodeStatus {
+    /// A node known only by its address, whose agent could not be asked.
+    fn unreachable(address: &str, error: String) -> Self {
+        NodeStatus {
+            address: address.to_string(),
+            dc: None,
+            rack: None,
+            host_id: None,
+            gossip_up: None,
+            state: None,
+            agent_ok: false,
+            agent_error: Some(error),
+            agent_latency_ms: None,
+            agent_version: None,
+            scylla_version: None,
+            disk_free: None,
+            disk_total: None,
+            cpu_count: None,
+            memory_total: None,
+        }
+    }
+}
+
+/// The answer of `GET /api/v1/cluster/{cluster}/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The cluster id.
+    pub cluster_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Why the cluster's membership could not be read, if it could not.
+    pub error: Option<String>,
+    /// Every node, by DC then address (the stored hosts when membership is unknown).
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// A store failure, answered as a 500.
+pub(crate) fn store_error(e: StoreError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// A request body parsed as `T`. An empty body is `{}`. A body that is not JSON, an unknown or
+/// missing key, or a value of the wrong type is a 400 naming the field (see [`parse_value`]).
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_field("body", format!("not a JSON document: {e}")))?
+    };
+    parse_value(value, "")
+}
+
+/// A JSON value parsed as `T`, whose fields must all have defaults; an error names the field
+/// (prefixed with `prefix`, e.g. `properties.`): the unknown or missing key serde names, or else
+/// the first key whose value alone does not parse.
+pub(crate) fn parse_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
+    let err = match serde_json::from_value::<T>(value.clone()) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|lead| text.strip_prefix(lead)?.split('`').next());
+    let field = match (named, &value) {
+        (Some(name), _) => name.to_string(),
+        (None, Value::Object(map)) => map
+            .iter()
+            .find(|(k, v)| {
+                let alone = Value::Object([((*k).clone(), (*v).clone())].into_iter().collect());
+                serde_json::from_value::<T>(alone).is_err()
+            })
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default(),
+        (None, _) => String::new(),
+    };
+    let field = match (prefix, field.as_str()) {
+        ("", "") => "body".to_string(),
+        (p, "") => p.trim_end_matches('.').to_string(),
+        (p, f) => format!("{p}{f}"),
+    };
+    Err(ApiError::bad_field(field, text))
+}
+
+/// A scheduler that did not answer, as a 503.
+pub(crate) fn scheduler_unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the scheduler did not answer: {e} (a retry may help)"),
+    )
+}
+
+/// A discovery failure as the field at fault: the token when an agent refused it, else the hosts.
+pub(crate) fn discovery_problem(e: &DiscoveryError) -> ApiError {
+    let refused = match e {
+        DiscoveryError::Unreachable { failures } => failures
+            .iter()
+            .any(|(_, e)| matches!(e, AgentError::Unauthorized { .. })),
+        DiscoveryError::Contact { source, .. } => {
+            matches!(source, AgentError::Unauthorized { .. })
+        }
+        DiscoveryError::NoHosts => false,
+    };
+    if refused {
+        ApiError::bad_field(
+            "auth_token",
+            format!(
+                "the agents refused the token; give the auth_token of their configuration ({e})"
+            ),
+        )
+    } else {
+        ApiError::bad_field("hosts", e)
+    }
+}
+
+/// Checks a cluster name: not empty, not an id, usable as a path segment.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let reason = if name.trim().is_empty() {
+        "must not be empty"
+    } else if name.parse::<Uuid>().is_ok() {
+        "must not look like an id (clusters are looked up by id or name)"
+    } else if name.contains('/') || name.chars().any(char::is_control) {
+        "must not contain '/' or control characters"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::bad_field("name", reason))
+}
+
+/// Discovers the cluster of `hosts` and checks that every agent that answers accepts the token;
+/// answers the view, or the field at fault.
+async fn discover_checked(
+    hosts: &[String],
+    port: u16,
+    token: &str,
+) -> Result<ClusterView, ApiError> {
+    let view = discover(hosts, port, token)
+        .await
+        .map_err(|e| discovery_problem(&e))?;
+    // A node whose agent failed its check is asked again to tell a refused token (a
+    // configuration error) from a node that is only down (allowed: nodes go down).
+    for node in view.nodes.iter().filter(|n| !n.agent_ok) {
+        let client = AgentClient::new(&node.address, port, token)
+            .map_err(|e| ApiError::bad_field("hosts", e))?
+            .with_retry(RetryPolicy::none());
+        if let Err(e @ AgentError::Unauthorized { .. }) = client.node_info().await {
+            return Err(ApiError::bad_field(
+                "auth_token",
+                format!("the agent of {} refused the token: {e}", node.address),
+            ));
+        }
+    }
+    Ok(view)
+}
+
+/// Refuses `name` when another cluster than `except` has it.
+async fn check_unique(state: &ApiState, name: &str, except: Option<Uuid>) -> Result<(), ApiError> {
+    let clusters = state.store.list_clusters().await.map_err(store_error)?;
+    if let Some(other) = clusters
+        .iter()
+        .find(|c| c.name == name && Some(c.id) != except)
+    {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!(
+                "name: a cluster named {name:?} exists already (id {})",
+                other.id
+            ),
+            field: Some("name".into()),
+        });
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/clusters`.
+async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let body: ClusterBody = parse_body(&body)?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::bad_field("name", "required"))?;
+    check_name(&name)?;
+    let hosts = body.hosts.unwrap_or_default();
+    if hosts.is_empty() {
+        return Err(ApiError::bad_field(
+            "hosts",
+            "required: give the address of at least one node",
+        ));
+    }
+    let port = body.port.unwrap_or(DEFAULT_AGENT_PORT);
+    if port == 0 {
+        return Err(ApiError::bad_field("port", "must be 1 to 65535"));
+    }
+    check_unique(&state, &name, None).await?;
+    let token = body.auth_token.unwrap_or_default();
+    let view = discover_checked(&hosts, port, &token).await?;
+    let cluster = Cluster {
+        id: Uuid::new_v4(),
+        name,
+        hosts: view.nodes.iter().map(|n| n.address.clone()).collect(),
+        agent_port: port,
+        auth_token: token,
+        cql_username: body.username.filter(|u| !u.is_empty()),
+        cql_password: body.password.filter(|p| !p.is_empty()),
+        // The store keeps milliseconds: the answer is what a later read gives.
+        created_at: Utc::now().trunc_subsecs(3),
+    };
+    // Checked again just before storing: another request may have taken the name meanwhile.
+    check_unique(&state, &cluster.name, None).await?;
+    state
+        .store
+        .put_cluster(&cluster)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(cluster = %cluster.name, id = %cluster.id, nodes = cluster.hosts.len(), "cluster added");
+    Ok((StatusCode::CREATED, Json(ClusterInfo::from(&cluster))))
+}
+
+/// `GET /api/v1/clusters`.
+async fn list(State(state): State<ApiState>) -> Result<Json<Vec<ClusterInfo>>, ApiError> {
+    let clusters = state.store.list_clusters().await.map_err(store_error)?;
+    Ok(Json(clusters.iter().map(ClusterInfo::from).collect()))
+}
+
+/// `GET /api/v1/cluster/{cluster}`.
+async fn read(
+    State(state): State<ApiState>,
+    Path(cluster): Path<String>,
+) -> Result<Json<ClusterInfo>, ApiError> {
+    let cluster = find_cluster(&state, &cluster).await?;
+    Ok(Json(ClusterInfo::from(&cluster)))
+}
+
+/// `PUT /api/v1/cluster/{cluster}`: changes the fields given, then checks the result as when
+/// adding (discovery through the agents with the token).
+async fn update(
+    State(state): State<ApiState>,
+    Path(cluster): Path<String>,
+    body: Bytes,
+) -> Result<Json<ClusterInfo>, ApiError> {
+    let body: ClusterBody = parse_body(&body)?;
+    let mut cluster = find_cluster(&state, &cluster).await?;
+    if let Some(name) = body.name {
+        check_name(&name)?;
+        check_unique(&state, &name, Some(cluster.id)).await?;
+        cluster.name = name;
+    }
+    if let Some(port) = body.port {
+        if port == 0 {
+            return Err(ApiError::bad_field("port", "must be 1 to 65535"));
+        }
+        cluster.agent_port = port;
+    }
+    if let Some(token) = body.auth_token {
+        cluster.auth_token = token;
+    }
+    if let Some(u) = body.username {
+        cluster.cql_username = Some(u).filter(|u| !u.is_empty());
+    }
+    if let Some(p) = body.password {
+        cluster.cql_password = Some(p).filter(|p| !p.is_empty());
+    }
+    let hosts = match body.hosts {
+        Some(h) if h.is_empty() => {
+            return Err(ApiError::bad_field(
+                "hosts",
+                "give the address of at least one node",
+            ));
+        }
+        Some(h) => h,
+        None => cluster.hosts.clone(),
+    };
+    let view = discover_checked(&hosts, cluster.agent_port, &cluster.auth_token).await?;
+    cluster.hosts = view.nodes.iter().map(|n| n.address.clone()).collect();
+    state
+        .store
+        .put_cluster(&cluster)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(cluster = %cluster.name, id = %cluster.id, "cluster updated");
+    Ok(Json(ClusterInfo::from(&cluster)))
+}
+
+/// `DELETE /api/v1/cluster/{cluster}`: stops its running tasks, then removes it with its tasks,
+/// runs and progress.
+async fn remove(
+    State(state): State<ApiState>,
+    Path(cluster): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let cluster = find_cluster(&state, &cluster).await?;
+    let tasks = state
+        .store
+        .list_tasks(cluster.id, true)
+        .await
+        .map_err(store_error)?;
+    for task in &tasks {
+        super::tasks::stop_if_running(&state, task.key()).await?;
+    }
+    state
+        .store
+        .delete_cluster(cluster.id)
+        .await
+        .map_err(store_error)?;
+    for task in &tasks {
+        if let Err(e) = state.scheduler.send(TaskChanged { task: task.key() }).await {
+            tracing::warn!(task = %task.key(), error = %e, "the scheduler was not told of a deleted task");
+        }
+    }
+    tracing::info!(cluster = %cluster.name, id = %cluster.id, tasks = tasks.len(), "cluster deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/cluster/{cluster}/status`: every node with its agent's answer; a node or the
+/// whole cluster being unreachable is reported, not an error.
+async fn status(
+    State(state): State<ApiState>,
+    Path(cluster): Path<String>,
+) -> Result<Json<ClusterStatus>, ApiError> {
+    let cluster = find_cluster(&state, &cluster).await?;
+    let (port, token) = (cluster.agent_port, cluster.auth_token.as_str());
+    let view = discover(&cluster.hosts, port, token).await;
+    let (error, nodes) = match view {
+        Ok(view) => {
+            let nodes = futures::stream::iter(view.nodes.into_iter().map(|n| async move {
+                let mut s = NodeStatus {
+                    dc: Some(n.dc),
+                    rack: Some(n.rack),
+                    host_id: Some(n.host_id),
+                    gossip_up: Some(n.gossip_up),
+                    state: Some(n.state),
+                    agent_ok: n.agent_ok,
+                    agent_error: n.agent_error,
+                    scylla_version: n.scylla_version,
+                    disk_free: n.disk_free,
+                    disk_total: n.disk_total,
+                    ..NodeStatus::unreachable(&n.address, String::new())
+                };
+                if s.agent_ok
+                    && let Ok(client) = AgentClient::new(&s.address, port, token)
+                {
+                    let started = Instant::now();
+                    match client.with_retry(RetryPolicy::none()).node_info().await {
+                        Ok(info) => {
+                            s.agent_latency_ms = Some(started.elapsed().as_millis() as u64);
+                            s.agent_version = Some(info.agent_version);
+                            s.cpu_count = Some(info.cpu_count);
+                            s.memory_total = Some(info.memory_total);
+                            s.disk_free = Some(info.storage_free);
+                            s.disk_total = Some(info.storage_size);
+                        }
+                        Err(e) => {
+                            s.agent_ok = false;
+                            s.agent_error = Some(e.to_string());
+                        }
+                    }
+                }
+                s
+            }))
+            .buffered(STATUS_PARALLELISM)
+            .collect()
+            .await;
+            (None, nodes)
+        }
+        Err(DiscoveryError::Unreachable { failures }) => {
+            let message = "no node of the cluster answered; each node's agent_error tells why \
+                           (a retry may help if they are only temporarily unreachable)"
+                .to_string();
+            let nodes = failures
+                .into_iter()
+                .map(|(host, e)| NodeStatus::unreachable(&host, e.to_string()))
+                .collect();
+            (Some(message), nodes)
+        }
+        Err(e) => {
+            let nodes = cluster
+                .hosts
+                .iter()
+                .map(|h| NodeStatus::unreachable(h, "cluster membership unknown".into()))
+                .collect();
+            (Some(e.to_string()), nodes)
+        }
+    };
+    Ok(Json(ClusterStatus {
+        cluster_id: cluster.id,
+        name: cluster.name,
+        error,
+        nodes,
+    }))
 }
