@@ -21,7 +21,7 @@ fn a_dc_budget_is_divided_among_the_uploading_hosts_fully_used_and_never_exceede
     const BUDGET_MIB: u64 = 3;
     in_actix(async {
         let Some(env) = BackupEnv::start_with("dc1:3", BackupEnv::settings(), |c| {
-            c.dataset = Dataset::Bytes(8 << 20);
+            c.dataset = Dataset::Bytes(12 << 20);
         })
         .await
         else {

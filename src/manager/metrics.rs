@@ -12,6 +12,8 @@
 //! | `cairn_manager_backup_snapshot` | cluster, host, keyspace | 0 while the keyspace is being snapshotted, 1 once taken |
 //! | `cairn_manager_backup_purge_files` | cluster, host | files the last purge set out to delete |
 //! | `cairn_manager_backup_purge_deleted_files` | cluster, host | files the last purge deleted |
+//! | `cairn_manager_progress_writes_total` | | batched progress writes to the store |
+//! | `cairn_manager_progress_rows_written_total` | | progress rows those writes stored |
 //! | `cairn_manager_scheduler_run_total` | cluster, type, task, status | runs that ended, by status |
 //! | `cairn_manager_scheduler_run_indicator` | cluster, type, task | 1 while the task runs |
 //! | `cairn_manager_scheduler_last_success` | cluster, type, task | Unix time of the last successful run |

@@ -119,6 +119,9 @@ impl ProgressActor {
                 Ok(n) => {
                     act.stats.writes += 1;
                     act.stats.rows_written += n as u64;
+                    metrics::counter!("cairn_manager_progress_writes_total").increment(1);
+                    metrics::counter!("cairn_manager_progress_rows_written_total")
+                        .increment(n as u64);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, rows = batch.len(), "progress write failed; will retry");
