@@ -29,8 +29,8 @@
 
 pub mod agent_client;
 pub mod api;
-pub mod backups;
 pub mod backup_supervisor;
+pub mod backups;
 pub mod coalesce;
 pub mod config;
 pub mod dedup;
@@ -45,8 +45,8 @@ pub mod rate_limit_actor;
 pub mod rate_share;
 pub mod resume;
 pub mod retention;
-pub mod scheduler;
 pub mod schedule;
+pub mod scheduler;
 pub mod schema_dump;
 pub mod store;
 pub mod target;

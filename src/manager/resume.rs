@@ -145,6 +145,9 @@ mod tests {
         let carried = carried_over(&done, Uuid::from_u128(7));
         assert_eq!((carried.uploaded, carried.skipped), (0, 1000));
         assert_eq!(carried.run_id, Uuid::from_u128(7));
-        assert!(carried.completed_at.is_some(), "a completed table stays completed");
+        assert!(
+            carried.completed_at.is_some(),
+            "a completed table stays completed"
+        );
     }
 }
