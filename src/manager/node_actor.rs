@@ -740,8 +740,20 @@ impl Inner {
             };
             self.put_row(row).await;
         }
-        // Tables of earlier rows that are no longer on disk were uploaded; their rows stand.
-        for row in self.rows_snapshot() {
+        // Tables of earlier rows with nothing left on disk were moved to the location by a job
+        // that ended after its run was interrupted: complete, all skipped. (The manifest check
+        // before the commit proves the files are there.)
+        let indexed: std::collections::HashSet<(u32, &str)> =
+            dirs.iter().map(|t| (t.unit, t.table.as_str())).collect();
+        for mut row in self.rows_snapshot() {
+            if row.completed_at.is_none() && !indexed.contains(&(row.unit, row.table_name.as_str()))
+            {
+                row = resumed_row(&row, 0, 0);
+                let now = Utc::now();
+                row.started_at.get_or_insert(now);
+                row.completed_at = Some(now);
+                row.agent_job_id = None;
+            }
             self.put_row(row).await;
         }
         // The largest table first (the most likely to be compacted away and free disk), then the
@@ -1135,6 +1147,9 @@ impl Inner {
         let (client, host) = (self.client(), &self.setup.host);
         let final_path = self.manifest_path();
         let tmp_path = temp_file(&final_path);
+        if !rollback {
+            self.verify_manifest(&tmp_path, &final_path).await?;
+        }
         let (from, to) = if rollback {
             (&final_path, &tmp_path)
         } else {
@@ -1162,5 +1177,74 @@ impl Inner {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Checks, before the manifest becomes final, that every file it lists is in the location
+    /// with the listed total size per table: a final manifest never refers to a missing file.
+    async fn verify_manifest(&self, tmp_path: &str, final_path: &str) -> NodeResult<()> {
+        let (client, host) = (self.client(), &self.setup.host);
+        let body = match client
+            .read_file(Root::Backup(&host.location), tmp_path)
+            .await
+        {
+            Ok(b) => b,
+            // Committed already (a resumed run): it was checked then.
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let manifest_error = |reason: String| NodeError::Manifest {
+            host: host.address.clone(),
+            reason,
+        };
+        let manifest = Manifest::read_gzip(&body[..])
+            .map_err(|e| manifest_error(format!("{tmp_path}: {e}")))?;
+        let run = &self.setup.run;
+        for f in &manifest.index {
+            self.check_stop()?;
+            let dir = remote_sstable_version_dir(
+                run.key.cluster_id,
+                &host.dc,
+                &host.host_id,
+                &f.keyspace,
+                &f.table,
+                &f.version,
+            );
+            let present: HashMap<String, u64> =
+                list_dir(client, Root::Backup(&host.location), &dir, false)
+                    .await?
+                    .into_iter()
+                    .filter(|e| !e.dir)
+                    .map(|e| (e.path, e.size))
+                    .collect();
+            let missing: Vec<&String> = f
+                .files
+                .iter()
+                .filter(|n| !present.contains_key(*n))
+                .collect();
+            let size: i64 = f
+                .files
+                .iter()
+                .filter_map(|n| present.get(n))
+                .map(|s| *s as i64)
+                .sum();
+            if !missing.is_empty() || size != f.size {
+                return Err(manifest_error(format!(
+                    "{}.{}: {} of its {} files are not in {} ({}), {size} of {} bytes found; {final_path} is not committed (start a new run without resume)",
+                    f.keyspace,
+                    f.table,
+                    missing.len(),
+                    f.files.len(),
+                    host.location,
+                    missing
+                        .iter()
+                        .take(3)
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    f.size
+                )));
+            }
+        }
+        Ok(())
     }
 }

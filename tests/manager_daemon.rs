@@ -1,0 +1,137 @@
+//! `cairn manager` as a process, end to end through its REST API: a backup run of a cluster
+//! added over the API, the manager killed in the middle of the upload and started again, and
+//! the next run resuming the interrupted one with the same snapshot tag.
+
+mod common;
+
+use std::time::Duration;
+
+use common::backup::{BackupEnv, in_actix};
+use common::manager::ManagerProcess;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Waits until the run `path` answers a body for which `done` holds (at most `limit`).
+async fn wait_for(
+    m: &ManagerProcess,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let (status, body) = m.call(Method::GET, path, None).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(start.elapsed() < limit, "{path}: still {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start_with("dc1:2", BackupEnv::settings(), |c| {
+            c.dataset = cairn::emulator::config::Dataset::Bytes(6 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut manager =
+            ManagerProcess::start(dir.path(), "backup:\n  long_polling_timeout_seconds: 1\n");
+        let (status, body) = manager
+            .call(
+                Method::POST,
+                "/api/v1/clusters",
+                Some(json!({
+                    "name": "prod",
+                    "hosts": [env.cluster.address(0)],
+                    "port": env.port,
+                    "auth_token": common::agent::TOKEN,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = manager
+            .call(
+                Method::POST,
+                "/api/v1/cluster/prod/tasks",
+                Some(json!({
+                    "type": "backup",
+                    "name": "nightly",
+                    "enabled": false,
+                    "properties": {
+                        "location": [BackupEnv::location()],
+                        "keyspace": ["store", "telemetry"],
+                        "rate_limit": ["1"],
+                    },
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let run_path = "/api/v1/cluster/prod/task/backup/nightly/latest";
+        let start = "/api/v1/cluster/prod/task/backup/nightly/start";
+        let (status, body) = manager.call(Method::PUT, start, None).await;
+        assert_eq!(status, 200, "{body}");
+        let first_run = body["run_id"].as_str().unwrap().to_string();
+
+        let uploading = wait_for(&manager, run_path, Duration::from_secs(60), |b| {
+            b["progress"]["uploaded"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+        let tag = uploading["progress"]["snapshot_tag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        manager.kill();
+
+        manager.restart();
+        let history = wait_for(
+            &manager,
+            "/api/v1/cluster/prod/task/backup/nightly/history",
+            Duration::from_secs(10),
+            |b| b[0]["status"] == "ABORTED",
+        )
+        .await;
+        assert_eq!(
+            history[0]["id"],
+            first_run.as_str(),
+            "the killed run is marked aborted"
+        );
+
+        let (status, body) = manager.call(Method::PUT, start, None).await;
+        assert_eq!(status, 200, "{body}");
+        let done = wait_for(&manager, run_path, Duration::from_secs(180), |b| {
+            b["run"]["status"] != "RUNNING"
+        })
+        .await;
+        assert_eq!(done["run"]["status"], "DONE", "{done}");
+        assert_eq!(
+            done["progress"]["snapshot_tag"],
+            tag.as_str(),
+            "the next run resumes the interrupted one's snapshot"
+        );
+        let size = done["progress"]["size"].as_u64().unwrap();
+        let success = done["progress"]["uploaded"].as_u64().unwrap()
+            + done["progress"]["skipped"].as_u64().unwrap();
+        assert_eq!(success, size, "everything is in the location: {done}");
+        let manifests = env.manifests().await;
+        assert_eq!(manifests.len(), 2, "one manifest per node");
+        assert!(
+            manifests
+                .iter()
+                .all(|m| !m.temporary && m.snapshot_tag.as_str() == tag)
+        );
+
+        let metrics = manager.metrics().await;
+        assert!(
+            metrics.contains("cairn_manager_backup_files_uploaded_bytes{"),
+            "per-table progress metrics are published"
+        );
+        assert!(metrics.contains("cairn_manager_scheduler_run_total{"));
+        assert!(manager.stop().success(), "a clean stop");
+    });
+}
