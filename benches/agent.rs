@@ -11,49 +11,16 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
+mod common;
+
+use common::*;
+
 const TOKEN: &str = "bench";
-const ACCESS: &str = "benchaccess";
-const SECRET: &str = "benchsecret1234567890";
-const BUCKET: &str = "bench";
-
-fn tools() -> PathBuf {
-    std::env::var_os("CAIRN_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cairn-tools")
-        })
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Seconds of user+system CPU a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the command name: state is field 0, utime 11, stime 12.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// CPU seconds of all waited-for children of this process.
 fn children_cpu() -> f64 {
@@ -62,36 +29,6 @@ fn children_cpu() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(usage.ru_utime) + t(usage.ru_stime)
-}
-
-/// Peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Writes `count` files of `size` pseudo-random bytes into `dir`.
@@ -136,50 +73,6 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-struct S3 {
-    proc: Proc,
-    endpoint: String,
-}
-
-fn start_s3(root: &Path) -> S3 {
-    let bin = tools().join("s3s/bin/s3s-fs");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/bench, which installs it",
-        bin.display()
-    );
-    std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-    let port = free_port();
-    let child = Command::new(bin)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            ACCESS,
-            "--secret-key",
-            SECRET,
-        ])
-        .arg(root)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("s3s-fs starts");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    S3 {
-        proc: Proc(child),
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
-
 struct Agent {
     proc: Proc,
     url: String,
@@ -220,38 +113,7 @@ fn start_agent(work: &Path, data: &Path, endpoint: &str, rate: u64) -> Agent {
     Agent {
         proc: Proc(child),
         url,
-        http: Http::new(),
-    }
-}
-
-/// A synchronous HTTPS client for this single-threaded program.
-struct Http {
-    rt: tokio::runtime::Runtime,
-    inner: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let inner = reqwest::Client::builder()
-            .no_proxy()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
-        Http { rt, inner }
-    }
-
-    fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
-        self.rt.block_on(async {
-            let mut r = self.inner.request(method, url).bearer_auth(TOKEN);
-            if let Some(b) = body {
-                r = r.json(&b);
-            }
-            r.send().await.unwrap().json().await.unwrap()
-        })
+        http: Http::new(Some(TOKEN)),
     }
 }
 
@@ -321,10 +183,6 @@ fn rclone(src: &Path, endpoint: &str, name: &str, transfers: u64) -> (f64, f64) 
         .expect("rclone runs");
     assert!(status.success(), "rclone failed");
     (started.elapsed().as_secs_f64(), children_cpu() - cpu)
-}
-
-fn mib_s(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / (1 << 20) as f64 / secs
 }
 
 fn main() {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::agent_client::{AgentClient, AgentError};
+use super::agent_client::{AgentClient, AgentError, RetryPolicy};
 use super::backups::list_manifests;
 use super::config::{BackupSettings, Checked};
 use super::discovery::{DiscoveryError, discover};
@@ -161,6 +161,9 @@ pub enum RunError {
     /// An agent call outside a node's stage failed.
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// Progress could not be stored.
+    #[error("progress could not be stored: {0}")]
+    Progress(String),
     /// Retention could not be applied.
     #[error("purge: {0}")]
     Purge(String),
@@ -299,7 +302,11 @@ impl Actor for BackupSupervisor {
 impl Handler<StopRun> for BackupSupervisor {
     type Result = ();
     fn handle(&mut self, msg: StopRun, _: &mut Self::Context) {
-        if let Ok(mut s) = self.shared.stop_status.lock() {
+        // The first stop decides how the run ends (a window closing later does not turn a
+        // user's stop into WAITING).
+        if !self.shared.cancel.is_cancelled()
+            && let Ok(mut s) = self.shared.stop_status.lock()
+        {
             *s = msg.status;
         }
         self.shared.cancel.cancel();
@@ -543,6 +550,12 @@ impl Flow {
             transfers: plan.transfers,
             long_poll: self.deps.settings.long_poll,
             disk_free_min_percent: self.deps.settings.disk_free_min_percent,
+            keep_tags: self
+                .protected_snapshots()
+                .await?
+                .into_iter()
+                .map(|(_, tag)| tag.to_string())
+                .collect(),
         });
         for h in &plan.hosts {
             let setup = self.node_setup(&plan, &info, h, plan.prev_rows.get(&h.host_id).cloned());
@@ -558,9 +571,14 @@ impl Flow {
             if stage == BackupStage::Init || stage == BackupStage::Done {
                 continue;
             }
+            // A resumed run re-runs its interrupted stage and what follows; the schema dump is
+            // kept only in memory, so it runs again unless the schema was already uploaded.
             let skip = (plan.purge_only && stage < BackupStage::Purge)
-                || (stage < plan.resume_at && stage != BackupStage::AwaitSchema)
-                || (stage < plan.resume_at.min(BackupStage::Schema));
+                || if stage == BackupStage::AwaitSchema {
+                    plan.resume_at > BackupStage::Schema
+                } else {
+                    stage < plan.resume_at
+                };
             if skip {
                 continue;
             }
@@ -586,7 +604,7 @@ impl Flow {
                         .await?;
                 }
                 BackupStage::Manifest => {
-                    let schema = if schema_blob.is_some() || plan.resume_at > BackupStage::Schema {
+                    let schema = if schema_blob.is_some() {
                         schema_path.clone()
                     } else {
                         String::new()
@@ -618,7 +636,7 @@ impl Flow {
                 }
                 BackupStage::Init | BackupStage::Done => {}
             }
-            let _ = self.deps.progress.send(FlushProgress).await;
+            self.flush_progress().await?;
         }
         self.deps
             .store
@@ -872,32 +890,39 @@ impl Flow {
                     reason: format!("node actor unreachable: {e}"),
                 }),
             };
-            match result {
+            let error = match result {
                 Ok(v) => return Ok(v),
-                Err(e)
-                    if e.retryable()
-                        && restarts < settings.host_restarts
-                        && !self.shared.cancel.is_cancelled() =>
-                {
-                    restarts += 1;
-                    let pause = settings.host_restart_backoff * 2u32.pow(restarts - 1);
-                    tracing::warn!(host = %host.address, error = %e, restart = restarts, ?pause, "restarting the host's node actor");
-                    self.with_state(|s| {
-                        s.hosts.entry(host.address.clone()).or_default().restarts += 1;
-                    });
-                    let rows: Vec<BackupRunProgress> =
-                        addr.send::<GetRows>(GetRows).await.unwrap_or_default();
-                    tokio::select! {
-                        () = tokio::time::sleep(pause) => {}
-                        () = self.shared.cancel.cancelled() => {}
-                    }
-                    let fresh =
-                        NodeActor::new(self.node_setup(plan, info, host, Some(rows))).start();
-                    if let Ok(mut n) = self.shared.nodes.lock() {
-                        n.insert(host.address.clone(), fresh);
-                    }
-                }
+                Err(e) if e.retryable() && !self.shared.cancel.is_cancelled() => e,
                 Err(e) => return Err(e),
+            };
+            let rows: Vec<BackupRunProgress> =
+                addr.send::<GetRows>(GetRows).await.unwrap_or_default();
+            // A fresh actor only once the agent answers again: while it is down, each restart
+            // attempt costs a backoff pause and one quick ping, not a full stage of retries.
+            let quick = plan
+                .client
+                .for_host(&host.address)
+                .with_retry(RetryPolicy::none());
+            let mut reachable = false;
+            while !reachable && restarts < settings.host_restarts {
+                restarts += 1;
+                let pause = settings.host_restart_backoff * 2u32.pow(restarts - 1);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = self.shared.cancel.cancelled() => return Err(error),
+                }
+                reachable = quick.ping().await.is_ok();
+                tracing::warn!(host = %host.address, %error, restart = restarts, ?pause, reachable, "restarting the host's node actor");
+            }
+            if !reachable {
+                return Err(error);
+            }
+            self.with_state(|s| {
+                s.hosts.entry(host.address.clone()).or_default().restarts += 1;
+            });
+            let fresh = NodeActor::new(self.node_setup(plan, info, host, Some(rows))).start();
+            if let Ok(mut n) = self.shared.nodes.lock() {
+                n.insert(host.address.clone(), fresh);
             }
         }
     }
@@ -939,6 +964,21 @@ impl Flow {
         Ok(())
     }
 
+    /// Stores every progress update received so far (a stage's progress is stored before the
+    /// next stage is recorded); a store that keeps failing fails the run.
+    async fn flush_progress(&self) -> Result<(), RunError> {
+        let mut last = String::new();
+        for attempt in 0..5u32 {
+            match self.deps.progress.send(FlushProgress).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = e,
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(500) * 2u32.pow(attempt)).await;
+        }
+        Err(RunError::Progress(last))
+    }
+
     /// MOVE_MANIFEST: commits every host's manifest; if any fails, rolls back the others.
     async fn commit_manifests(&self, plan: &Plan, info: &Arc<RunInfo>) -> Result<(), RunError> {
         let stage = BackupStage::MoveManifest;
@@ -948,11 +988,49 @@ impl Flow {
             .await;
         if result.is_err() {
             tracing::warn!(run = %self.key(), "a manifest could not be committed; rolling back");
-            let _ = self
-                .on_hosts(plan, info, stage, &all, CommitManifest { rollback: true })
-                .await;
+            // The rollback must not leave a partly final snapshot: it is tried a few times.
+            for attempt in 0..4u32 {
+                match self
+                    .on_hosts(plan, info, stage, &all, CommitManifest { rollback: true })
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(run = %self.key(), error = %e, attempt, "rolling back the manifests failed");
+                        tokio::time::sleep(Duration::from_secs(1) * 2u32.pow(attempt)).await;
+                    }
+                }
+            }
         }
         result.map(|_| ())
+    }
+
+    /// The snapshots of the cluster's other tasks that a run must not touch: those of runs in
+    /// progress and of interrupted runs their next run will resume.
+    async fn protected_snapshots(&self) -> Result<HashSet<(Uuid, SnapshotTag)>, RunError> {
+        let key = self.key();
+        let store = &self.deps.store;
+        let now = Utc::now();
+        let mut out = HashSet::new();
+        for t in store.list_tasks(key.cluster_id, false).await? {
+            if t.id == key.task_id {
+                continue;
+            }
+            let runs = store
+                .list_backup_runs(key.cluster_id, t.id, RESUME_LOOKBACK)
+                .await?;
+            let running = t.status == Some(RunStatus::Running);
+            if let Some(r) = runs
+                .first()
+                .filter(|r| running && r.stage != BackupStage::Done)
+            {
+                out.insert((t.id, r.snapshot_tag.clone()));
+            }
+            if let Some(r) = resumable_run(&runs, now, self.deps.settings.age_max) {
+                out.insert((t.id, r.snapshot_tag.clone()));
+            }
+        }
+        Ok(out)
     }
 
     /// PURGE: applies the retention of every task of the cluster to the run's locations: stale
@@ -965,23 +1043,7 @@ impl Flow {
         let now = Utc::now();
         let tasks = store.list_tasks(key.cluster_id, true).await?;
         let policies: HashMap<Uuid, Policy> = tasks.iter().map(|t| (t.id, policy_of(t))).collect();
-        let mut in_progress = HashSet::new();
-        for t in tasks.iter().filter(|t| t.id != key.task_id && !t.deleted) {
-            let runs = store
-                .list_backup_runs(key.cluster_id, t.id, RESUME_LOOKBACK)
-                .await?;
-            let running = t.status == Some(RunStatus::Running);
-            let resumable = resumable_run(&runs, now, self.deps.settings.age_max);
-            if let Some(r) = runs
-                .first()
-                .filter(|r| running && r.stage != BackupStage::Done)
-            {
-                in_progress.insert((t.id, r.snapshot_tag.clone()));
-            }
-            if let Some(r) = resumable {
-                in_progress.insert((t.id, r.snapshot_tag.clone()));
-            }
-        }
+        let in_progress = self.protected_snapshots().await?;
         let mut seen = HashSet::new();
         for h in &plan.hosts {
             let location = h.location.without_dc();

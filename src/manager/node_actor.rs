@@ -44,6 +44,8 @@ use crate::spec::tag::SnapshotTag;
 const TABLES_IN_PARALLEL: usize = 4;
 /// Most paths deleted in one agent call.
 const DELETE_BATCH: usize = 1000;
+/// How long an earlier attempt's agent job may take to stop.
+const JOB_STOP_WAIT: Duration = Duration::from_secs(60);
 /// How many times an upload is started again when the agent lost its job (it restarted).
 const JOB_RESTARTS: u32 = 10;
 /// Scylla's per-table snapshot manifest.
@@ -70,6 +72,8 @@ pub struct RunInfo {
     pub long_poll: Duration,
     /// A host with less free disk than this (percent) is not snapshotted.
     pub disk_free_min_percent: u8,
+    /// Snapshot tags of other tasks' runs in progress or to be resumed: not deleted as old.
+    pub keep_tags: std::collections::BTreeSet<String>,
 }
 
 /// One host of a run: where it is and where its backup goes.
@@ -619,7 +623,8 @@ impl Inner {
     async fn take_snapshot(&self) -> NodeResult<()> {
         let (client, run) = (self.client(), &self.setup.run);
         for s in client.snapshots().await? {
-            if s.tag != run.tag.as_str() && crate::spec::tag::is_snapshot_tag(&s.tag) {
+            let ours = s.tag == run.tag.as_str() || run.keep_tags.contains(&s.tag);
+            if !ours && crate::spec::tag::is_snapshot_tag(&s.tag) {
                 tracing::info!(host = %self.host(), tag = %s.tag, "deleting an old snapshot");
                 client.delete_snapshot(Some(&s.tag), None, None).await?;
             }
@@ -781,7 +786,19 @@ impl Inner {
             }
             let p = self.client().stop_job(id).await?;
             let mut status = p.status;
+            let deadline = std::time::Instant::now() + JOB_STOP_WAIT;
             while status == JobStatus::Running {
+                self.check_stop()?;
+                if std::time::Instant::now() > deadline {
+                    return Err(NodeError::Upload {
+                        host: self.host().to_string(),
+                        keyspace: (self.setup.run.units.get(row.unit as usize))
+                            .map(|u| u.keyspace.clone())
+                            .unwrap_or_default(),
+                        table: row.table_name.clone(),
+                        reason: format!("agent job {id} of an earlier attempt does not stop"),
+                    });
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 status = self.client().job_progress(id, Duration::ZERO).await?.status;
             }
@@ -1007,11 +1024,22 @@ impl Inner {
     async fn upload(&self) -> NodeResult<()> {
         let guard = self.indexed().await?;
         let dirs = guard.as_deref().unwrap_or_default();
-        let results: Vec<NodeResult<()>> =
-            futures::stream::iter(dirs.iter().map(|t| self.upload_one(t)))
-                .buffer_unordered(TABLES_IN_PARALLEL)
-                .collect()
-                .await;
+        // Once a table fails, no new table starts (the host fails anyway); those in flight end.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let failed = &failed;
+        let results: Vec<NodeResult<()>> = futures::stream::iter(dirs.iter().map(|t| async move {
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            let r = self.upload_one(t).await;
+            if r.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            r
+        }))
+        .buffer_unordered(TABLES_IN_PARALLEL)
+        .collect()
+        .await;
         results.into_iter().collect()
     }
 
@@ -1199,6 +1227,20 @@ impl Inner {
         let manifest = Manifest::read_gzip(&body[..])
             .map_err(|e| manifest_error(format!("{tmp_path}: {e}")))?;
         let run = &self.setup.run;
+        if !manifest.content.schema.is_empty() {
+            let schema = &manifest.content.schema;
+            let dir = schema.rsplit_once('/').map(|(d, _)| d).unwrap_or_default();
+            let there = list_dir(client, Root::Backup(&host.location), dir, false)
+                .await?
+                .iter()
+                .any(|e| format!("{dir}/{}", e.path) == *schema);
+            if !there {
+                return Err(manifest_error(format!(
+                    "the schema file {schema} it names is not in {}; {final_path} is not committed",
+                    host.location
+                )));
+            }
+        }
         for f in &manifest.index {
             self.check_stop()?;
             let dir = remote_sstable_version_dir(
@@ -1219,6 +1261,7 @@ impl Inner {
             let missing: Vec<&String> = f
                 .files
                 .iter()
+                .chain(&f.scylla_manifests)
                 .filter(|n| !present.contains_key(*n))
                 .collect();
             let size: i64 = f

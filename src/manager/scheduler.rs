@@ -110,6 +110,8 @@ struct Entry {
     running: Option<(Uuid, Addr<BackupSupervisor>)>,
     /// Retries made of the current failure series.
     retries: u32,
+    /// A stop asked for before the run's supervisor existed, sent once it does.
+    pending_stop: Option<RunStatus>,
 }
 
 /// The scheduler of the manager.
@@ -176,6 +178,7 @@ impl Scheduler {
                         next,
                         running: None,
                         retries: 0,
+                        pending_stop: None,
                     },
                 );
             }
@@ -262,12 +265,16 @@ impl Scheduler {
                     && let Some((id, slot)) = e.running.as_mut()
                     && *id == run_id
                 {
+                    if let Some(status) = e.pending_stop.take() {
+                        addr.do_send(StopRun { status });
+                    }
                     *slot = addr;
                 }
             }),
         );
         // Until the supervisor exists, a placeholder address marks the task as running.
         entry.running = Some((run_id, placeholder()));
+        entry.pending_stop = None;
         tracing::info!(task = %entry.task.key(), run = %run_id, "starting a run");
         Ok(run_id)
     }
@@ -278,17 +285,15 @@ impl Scheduler {
         let mut due = Vec::new();
         for (key, e) in &mut self.tasks {
             let s = &e.task.schedule;
-            if let Some((_, addr)) = &e.running {
+            if e.running.is_some() {
                 let closed = !s.window.is_empty()
                     && match (Windows::parse(&s.window), parse_zone(s.timezone.as_deref())) {
                         (Ok(w), Ok(zone)) => !w.contains(now, zone),
                         _ => false,
                     };
-                if closed {
+                if closed && e.pending_stop.is_none() {
                     tracing::info!(task = %e.task.key(), "window closed: the run waits for the next one");
-                    addr.do_send(StopRun {
-                        status: RunStatus::Waiting,
-                    });
+                    e.stop(RunStatus::Waiting);
                 }
                 continue;
             }
@@ -304,6 +309,22 @@ impl Scheduler {
                 tracing::warn!(error = %err, "could not start a scheduled run");
             }
         }
+    }
+}
+
+impl Entry {
+    /// Stops the entry's run, if any: now, or once its supervisor exists (a stop asked for
+    /// meanwhile is kept; the first one wins).
+    fn stop(&mut self, status: RunStatus) -> bool {
+        let Some((_, addr)) = &self.running else {
+            return false;
+        };
+        if addr.connected() {
+            addr.do_send(StopRun { status });
+        } else {
+            self.pending_stop.get_or_insert(status);
+        }
+        true
     }
 }
 
@@ -376,28 +397,21 @@ impl Handler<StopTask> for Scheduler {
     fn handle(&mut self, msg: StopTask, _: &mut Self::Context) -> Self::Result {
         let e = self
             .tasks
-            .get(&(msg.task.cluster_id, msg.task.task_id))
+            .get_mut(&(msg.task.cluster_id, msg.task.task_id))
             .ok_or(SchedulerError::NotFound(msg.task))?;
-        let (_, addr) = e
-            .running
-            .as_ref()
-            .ok_or(SchedulerError::NotRunning(msg.task))?;
-        addr.do_send(StopRun {
-            status: RunStatus::Stopped,
-        });
-        Ok(())
+        if e.stop(RunStatus::Stopped) {
+            Ok(())
+        } else {
+            Err(SchedulerError::NotRunning(msg.task))
+        }
     }
 }
 
 impl Handler<StopAll> for Scheduler {
     type Result = ();
     fn handle(&mut self, _: StopAll, _: &mut Self::Context) {
-        for e in self.tasks.values() {
-            if let Some((_, addr)) = &e.running {
-                addr.do_send(StopRun {
-                    status: RunStatus::Aborted,
-                });
-            }
+        for e in self.tasks.values_mut() {
+            e.stop(RunStatus::Aborted);
         }
     }
 }
@@ -412,9 +426,15 @@ impl Handler<TaskChanged> for Scheduler {
                 move |task, act: &mut Self, _| match task {
                     Ok(Some(task)) => act.track(task),
                     Ok(None) => {
+                        // Gone with its cluster: never scheduled again; a run in progress ends
+                        // first, then the entry goes.
                         let k = (key.cluster_id, key.task_id);
-                        if act.tasks.get(&k).is_some_and(|e| e.running.is_none()) {
-                            act.tasks.remove(&k);
+                        if let Some(e) = act.tasks.get_mut(&k) {
+                            e.task.deleted = true;
+                            e.next = None;
+                            if e.running.is_none() {
+                                act.tasks.remove(&k);
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(task = %key, error = %e, "could not reload a task"),
