@@ -184,3 +184,42 @@ impl Http {
 pub fn mib_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs
 }
+
+/// Starts `rclone serve s3` serving `root` (with the benchmark bucket created in it): the server
+/// the test suite uses, for benchmarks that write many small objects concurrently.
+pub fn start_rclone_s3(root: &Path) -> S3 {
+    let bin = tools().join("venv/bin/rclone");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/bench, which installs it",
+        bin.display()
+    );
+    std::fs::create_dir_all(root.join("data").join(BUCKET)).unwrap();
+    std::fs::write(root.join("rclone.conf"), "").unwrap();
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["serve", "s3", "--config"])
+        .arg(root.join("rclone.conf"))
+        .arg("--cache-dir")
+        .arg(root.join("cache"))
+        .args(["--auth-key", &format!("{ACCESS},{SECRET}")])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .arg(root.join("data"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rclone serve s3 starts");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    S3 {
+        proc: Proc(child),
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
+}
