@@ -1,30 +1,33 @@
 //! `cairn manager`: the daemon that orchestrates backups of whole clusters through the agents.
-//! Work in progress: the pieces below are built and tested one by one (see the issue tracker).
+//!
+//! The scheduler starts one `BackupSupervisor` per run; it drives one `NodeActor` per host through
+//! the stages, while the `ProgressActor` batches progress writes and the `RateLimitActor` shares
+//! bandwidth budgets. The REST API reads the store and asks the actors.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
-//! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
-//! | [`schema_dump`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file |
-//! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
+//! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
-//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
 //! | [`backup_supervisor`] | `BackupSupervisor`: one backup run: target, resume, the stages over the node actors, host restarts, the final commit |
 //! | [`backups`] | backups in a location through one agent: manifests, the `backup list` aggregate, a snapshot's files, deleting snapshots and the nodes' `sm_*` snapshots |
-//! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
 //! | [`config`] | the manager's YAML configuration and its validation |
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
 //! | [`host_limits`] | a stage's per-DC host parallelism (`snapshot_parallel`, `upload_parallel`) |
-//! | [`resume`] | which interrupted run the next run resumes, and how a table's progress carries over |
 //! | [`metrics`] | the manager's Prometheus metrics: per-table backup progress, snapshots, purges, scheduler runs |
 //! | [`node_actor`] | `NodeActor`: one host's part of a backup run, one message per stage |
-//! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
 //! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
+//! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
 //! | [`purge`] | the purge of one node's stale snapshots in a location (reference counting by set difference, expired versions), and which host purges which node |
 //! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget among its uploading hosts and pushes rates to their agents |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
+//! | [`resume`] | which interrupted run the next run resumes, and how a table's progress carries over |
+//! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
+//! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
+//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
+//! | [`schema_dump`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file |
+//! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
 pub mod agent_client;
