@@ -679,7 +679,8 @@ impl Flow {
             .ok_or(DiscoveryError::NoHosts)?;
         let client = AgentClient::new(&contact, cluster.agent_port, &cluster.auth_token)
             .map_err(RunError::Agent)?;
-        let target = build_target(&props, &view, &client).await?;
+        let mut target = build_target(&props, &view, &client).await?;
+        schema_dump::exclude_views(&mut target, cluster).await;
 
         let key = self.key();
         let mut run = BackupRun {

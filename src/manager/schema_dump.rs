@@ -1,6 +1,7 @@
-//! The AWAIT_SCHEMA stage's dump: the cluster's CQL schema, read with `DESCRIBE SCHEMA WITH
-//! INTERNALS` over CQL (the `scylla` driver) and kept as upstream stores it: a gzipped JSON array
-//! of `{keyspace, type, name, cql_stmt}` rows.
+//! What the manager reads of a cluster's schema over CQL (the `scylla` driver), when the cluster
+//! has CQL credentials: the AWAIT_SCHEMA stage's dump (`DESCRIBE SCHEMA WITH INTERNALS`, kept as
+//! upstream stores it: a gzipped JSON array of `{keyspace, type, name, cql_stmt}` rows), and the
+//! materialized views, which a backup leaves out (they are rebuilt from their base tables).
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,6 +11,9 @@ use flate2::write::GzEncoder;
 use futures::TryStreamExt;
 use scylla::client::session_builder::SessionBuilder;
 use serde::Serialize;
+
+use super::store::Cluster;
+use super::target::Target;
 
 /// The CQL port the schema is read on.
 pub const CQL_PORT: u16 = 9042;
@@ -40,19 +44,84 @@ struct SchemaRow {
     cql_stmt: String,
 }
 
+/// Opens a CQL session to `host` with the given credentials.
+async fn session(
+    host: &str,
+    username: &str,
+    password: &str,
+) -> Result<scylla::client::session::Session, SchemaError> {
+    SessionBuilder::new()
+        .known_node(format!("{host}:{CQL_PORT}"))
+        .user(username, password)
+        .connection_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .map_err(|e| SchemaError {
+            host: host.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// The materialized views of the cluster, as (keyspace, view).
+pub async fn views(
+    host: &str,
+    username: &str,
+    password: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>, SchemaError> {
+    let fail = |reason: String| SchemaError {
+        host: host.to_string(),
+        reason,
+    };
+    session(host, username, password)
+        .await?
+        .query_iter(
+            "SELECT keyspace_name, view_name FROM system_schema.views",
+            (),
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .rows_stream::<(String, String)>()
+        .map_err(|e| fail(e.to_string()))?
+        .try_collect()
+        .await
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Leaves the cluster's materialized views out of `target` when the cluster has CQL
+/// credentials (without them views cannot be told from tables, and stay in, as upstream).
+pub async fn exclude_views(target: &mut Target, cluster: &Cluster) {
+    let (Some(user), Some(password)) = (&cluster.cql_username, &cluster.cql_password) else {
+        return;
+    };
+    let mut last = None;
+    for h in &target.hosts {
+        match views(&h.address, user, password).await {
+            Ok(views) => {
+                for u in &mut target.units {
+                    u.tables
+                        .retain(|t| !views.contains(&(u.keyspace.clone(), t.clone())));
+                    if views.iter().any(|(ks, _)| *ks == u.keyspace) {
+                        u.all_tables = false;
+                    }
+                }
+                target.units.retain(|u| !u.tables.is_empty());
+                return;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        tracing::warn!(cluster = %cluster.name, error = %e, "views could not be listed over CQL; they are backed up like tables");
+    }
+}
+
 /// Dumps the schema through `host`'s CQL port with the given credentials; gzipped JSON.
 pub async fn dump(host: &str, username: &str, password: &str) -> Result<Vec<u8>, SchemaError> {
     let fail = |reason: String| SchemaError {
         host: host.to_string(),
         reason,
     };
-    let session = SessionBuilder::new()
-        .known_node(format!("{host}:{CQL_PORT}"))
-        .user(username, password)
-        .connection_timeout(Duration::from_secs(10))
-        .build()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let session = session(host, username, password).await?;
     let rows: Vec<(String, String, String, String)> = session
         .query_iter("DESCRIBE SCHEMA WITH INTERNALS", ())
         .await

@@ -732,15 +732,18 @@ async fn estimate_size(
     hosts: &[TargetHost],
     units: &[Unit],
 ) -> Result<u64, AgentError> {
-    let calls = hosts.iter().flat_map(|h| {
-        units.iter().flat_map(move |u| {
-            u.tables.iter().map(move |t| {
+    // Built into a list first: a lazily nested iterator of futures would not be `Send`, and the
+    // dry run awaits this from the API's handlers.
+    let mut calls = Vec::new();
+    for h in hosts {
+        for u in units {
+            for t in &u.tables {
                 let c = client.for_host(&h.address);
                 let (ks, t) = (u.keyspace.clone(), t.clone());
-                async move { c.table_disk_size(&ks, &t).await }
-            })
-        })
-    });
+                calls.push(async move { c.table_disk_size(&ks, &t).await });
+            }
+        }
+    }
     futures::stream::iter(calls)
         .buffer_unordered(SIZE_PARALLELISM)
         .try_fold(0u64, |sum, n| async move { Ok(sum + n) })

@@ -833,14 +833,10 @@ async fn dry_run(
     let view = cluster_view(&cluster).await?;
     let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    // The target's future is not provably `Send` (closures over borrowed hosts in its size
-    // estimate), so it runs on a blocking thread of the runtime rather than in this handler.
-    let runtime = tokio::runtime::Handle::current();
-    let target =
-        tokio::task::spawn_blocking(move || runtime.block_on(build_target(&props, &view, &client)))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(target_problem)?;
+    let mut target = build_target(&props, &view, &client)
+        .await
+        .map_err(target_problem)?;
+    crate::manager::schema_dump::exclude_views(&mut target, &cluster).await;
     Ok(Json(target))
 }
 
