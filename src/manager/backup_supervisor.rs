@@ -39,6 +39,7 @@ use super::store::{
 use super::target::{TargetError, TaskProperties, build_target};
 use crate::spec::dclimit::DcLimits;
 use crate::spec::location::Location;
+use crate::spec::paths::ManifestInfo;
 use crate::spec::paths::remote_schema_file;
 use crate::spec::tag::SnapshotTag;
 
@@ -1055,6 +1056,23 @@ impl Flow {
             let manifests = list_manifests(&client, &location, Some(key.cluster_id))
                 .await
                 .map_err(|e| RunError::Purge(e.to_string()))?;
+            // A temporary manifest younger than age_max may belong to a run that started after
+            // the runs in progress were read: it is kept, and purged once older than age_max.
+            let mut in_progress = in_progress.clone();
+            let young = |m: &&ManifestInfo| {
+                self.deps.settings.age_max.is_none_or(|max| {
+                    chrono::Duration::from_std(max)
+                        .is_ok_and(|max| now - m.snapshot_tag.time() <= max)
+                })
+            };
+            in_progress.extend(
+                manifests
+                    .iter()
+                    .filter(|m| m.temporary)
+                    .filter(young)
+                    .filter(|m| m.task_id != key.task_id)
+                    .map(|m| (m.task_id, m.snapshot_tag.clone())),
+            );
             let stale = stale_snapshots(&manifests, &policies, &in_progress, now);
             if stale.is_empty() {
                 continue;
