@@ -9,9 +9,9 @@
 //! Environment: `CAIRN_TOOLS` (tools cache), `CAIRN_BENCH_TRANSFERS` (default 8),
 //! `CAIRN_BENCH_SCALE` (a divisor for quick runs, default 1).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -90,28 +90,23 @@ fn start_agent(work: &Path, data: &Path, endpoint: &str, rate: u64) -> Agent {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["agent", "--config"])
-        .arg(&config)
-        .env(
-            "CAIRN_LOG",
-            std::env::var("CAIRN_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("agent starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (proc, line) = spawn_first_line(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["agent", "--config"])
+            .arg(&config)
+            .env(
+                "CAIRN_LOG",
+                std::env::var("CAIRN_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
+        "cairn agent",
+    );
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("https://"))
         .expect("agent address")
         .to_string();
     Agent {
-        proc: Proc(child),
+        proc,
         url,
         http: Http::new(Some(TOKEN)),
     }

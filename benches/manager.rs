@@ -10,9 +10,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -23,31 +22,26 @@ const TOKEN: &str = "bench-token";
 
 /// `cairn emulator` as a child; answers it and its JSON description.
 fn start_emulator(work: &Path, nodes: &str, dataset: &str) -> (Proc, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["emulator", "--data-dir"])
-        .arg(work.join("cluster"))
-        .args([
-            "--nodes",
-            nodes,
-            "--dataset",
-            dataset,
-            "--base-address",
-            "127.77.0.11",
-        ])
-        .args(["--api-port", &free_port().to_string()])
-        .args(["--prometheus-port", &free_port().to_string()])
-        .args(["-o", "json"])
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cairn emulator starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (proc, line) = spawn_first_line(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["emulator", "--data-dir"])
+            .arg(work.join("cluster"))
+            .args([
+                "--nodes",
+                nodes,
+                "--dataset",
+                dataset,
+                "--base-address",
+                "127.77.0.11",
+            ])
+            .args(["--api-port", &free_port().to_string()])
+            .args(["--prometheus-port", &free_port().to_string()])
+            .args(["-o", "json"])
+            .env("CAIRN_LOG", "warn"),
+        "cairn emulator",
+    );
     let doc: Value = serde_json::from_str(&line).expect("emulator prints its nodes as JSON");
-    (Proc(child), doc)
+    (proc, doc)
 }
 
 /// One agent per node, all on `port`.
@@ -68,20 +62,15 @@ fn start_agents(work: &Path, emulator: &Value, port: u16, endpoint: &str) -> Vec
                 ),
             )
             .unwrap();
-            let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-                .args(["agent", "--config"])
-                .arg(&config)
-                .env("CAIRN_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("agent starts");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
+            let (proc, line) = spawn_first_line(
+                Command::new(env!("CARGO_BIN_EXE_cairn"))
+                    .args(["agent", "--config"])
+                    .arg(&config)
+                    .env("CAIRN_LOG", "warn"),
+                "cairn agent",
+            );
             assert!(line.contains("https://"), "agent did not start: {line}");
-            Proc(child)
+            proc
         })
         .collect()
 }
@@ -98,20 +87,15 @@ fn start_manager(work: &Path) -> (Proc, String, String) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["manager", "--config"])
-        .arg(&config)
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("manager starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (proc, _) = spawn_first_line(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["manager", "--config"])
+            .arg(&config)
+            .env("CAIRN_LOG", "warn"),
+        "cairn manager",
+    );
     (
-        Proc(child),
+        proc,
         format!("http://127.0.0.1:{http}"),
         format!("http://127.0.0.1:{prom}/metrics"),
     )

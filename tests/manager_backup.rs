@@ -172,12 +172,7 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
 
         let run2 = env.run(task, RUN_LIMIT).await;
         assert_eq!(run2.status, RunStatus::Done, "second run: {}", run2.cause);
-        let second = env
-            .store
-            .last_backup_run(task.cluster_id, task.task_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let second = env.last_run(task).await;
         assert_ne!(second.snapshot_tag.to_string(), tag1, "a new snapshot");
         // Writes are flushed by the snapshot: compare with the files on disk now.
         let live2: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
@@ -234,12 +229,7 @@ fn retention_two_after_four_backups_keeps_exactly_the_files_of_the_two_newest() 
             }
             let run = env.run(task, RUN_LIMIT).await;
             assert_eq!(run.status, RunStatus::Done, "backup {round}: {}", run.cause);
-            let r = env
-                .store
-                .last_backup_run(task.cluster_id, task.task_id)
-                .await
-                .unwrap()
-                .unwrap();
+            let r = env.last_run(task).await;
             tags.push(r.snapshot_tag);
         }
         let manifests = env.manifests().await;
@@ -351,24 +341,13 @@ fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_s
             env.manifests().await.iter().all(|m| m.temporary),
             "no final manifest appears"
         );
-        let tag1 = env
-            .store
-            .last_backup_run(task.cluster_id, task.task_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .snapshot_tag;
+        let tag1 = env.last_run(task).await.snapshot_tag;
 
         let config = env.agents[0].config.clone();
         env.agents[0] = AgentProcess::start_with(config);
         let run2 = env.run(task, RUN_LIMIT).await;
         assert_eq!(run2.status, RunStatus::Done, "resumed run: {}", run2.cause);
-        let second = env
-            .store
-            .last_backup_run(task.cluster_id, task.task_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let second = env.last_run(task).await;
         assert_eq!(
             second.prev_id,
             Some(id),

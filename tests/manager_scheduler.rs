@@ -59,13 +59,7 @@ fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_
             .unwrap();
         let stopped = env.wait_run(task, id, RUN_LIMIT).await;
         assert_eq!(stopped.status, RunStatus::Stopped, "{}", stopped.cause);
-        let tag = env
-            .store
-            .last_backup_run(task.cluster_id, task.task_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .snapshot_tag;
+        let tag = env.last_run(task).await.snapshot_tag;
         assert!(
             env.local_snapshots(0).contains(tag.as_str()),
             "the stopped run's snapshot stays on the node"
@@ -78,12 +72,7 @@ fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_
 
         let run2 = env.run(task, RUN_LIMIT).await;
         assert_eq!(run2.status, RunStatus::Done, "{}", run2.cause);
-        let resumed = env
-            .store
-            .last_backup_run(task.cluster_id, task.task_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let resumed = env.last_run(task).await;
         assert_eq!((resumed.prev_id, &resumed.snapshot_tag), (Some(id), &tag));
         assert!(
             env.manifests()
@@ -108,12 +97,7 @@ fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_
             .unwrap();
         let run3 = env.wait_run(task, id3, RUN_LIMIT).await;
         assert_eq!(run3.status, RunStatus::Done, "{}", run3.cause);
-        let third = env
-            .store
-            .last_backup_run(task.cluster_id, task.task_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let third = env.last_run(task).await;
         assert_eq!(third.prev_id, None);
         assert_ne!(third.snapshot_tag, tag);
     });
@@ -185,12 +169,7 @@ fn a_failed_run_is_retried_after_retry_wait_and_the_retry_resumes_it() {
         };
         let done = env.wait_run(key, retry, RUN_LIMIT).await;
         assert_eq!(done.status, RunStatus::Done, "{}", done.cause);
-        let run = env
-            .store
-            .last_backup_run(key.cluster_id, key.task_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = env.last_run(key).await;
         assert_eq!(run.prev_id, Some(first));
         let t = env.store.get_task(key).await.unwrap().unwrap();
         assert_eq!((t.success_count, t.error_count), (1, 1));

@@ -64,6 +64,33 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
+/// Spawns `command` with stdout piped and answers it with the first line it prints (where
+/// every `cairn` daemon says where it listens).
+pub fn spawn_first_line(command: &mut Command, what: &str) -> (Proc, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .unwrap();
+    (Proc(child), line)
+}
+
+/// Waits (up to 10 s) until something listens on `port` of 127.0.0.1.
+pub fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -119,12 +146,7 @@ pub fn start_s3(root: &Path) -> S3 {
         .stderr(Stdio::null())
         .spawn()
         .expect("s3s-fs starts");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_port(port);
     S3 {
         proc: Proc(child),
         endpoint: format!("http://127.0.0.1:{port}"),
@@ -212,12 +234,7 @@ pub fn start_rclone_s3(root: &Path) -> S3 {
         .stderr(Stdio::null())
         .spawn()
         .expect("rclone serve s3 starts");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_port(port);
     S3 {
         proc: Proc(child),
         endpoint: format!("http://127.0.0.1:{port}"),

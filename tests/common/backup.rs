@@ -200,6 +200,15 @@ impl BackupEnv {
         }
     }
 
+    /// The newest backup run of `task`.
+    pub async fn last_run(&self, task: TaskKey) -> cairn::manager::store::BackupRun {
+        self.store
+            .last_backup_run(task.cluster_id, task.task_id)
+            .await
+            .expect("store")
+            .expect("a backup run")
+    }
+
     /// The progress rows of a run.
     pub async fn progress(&self, task: TaskKey, run: Uuid) -> Vec<BackupRunProgress> {
         self.store
