@@ -82,6 +82,13 @@ fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
             b["progress"]["uploaded"].as_u64().unwrap_or(0) > 0
         })
         .await;
+        assert_eq!(uploading["status_text"], "RUNNING (uploading data)");
+        assert_eq!(
+            uploading["live"]["hosts"].as_object().map(|h| h.len()),
+            Some(2),
+            "the live state of both hosts: {}",
+            uploading["live"]
+        );
         let tag = uploading["progress"]["snapshot_tag"]
             .as_str()
             .unwrap()

@@ -6,8 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use cairn::manager::scheduler::{GetSchedulerState, SchedulerError, StartTask, StopTask};
-use cairn::manager::store::{RunStatus, Schedule};
+use cairn::manager::scheduler::{
+    GetLiveRun, GetSchedulerState, SchedulerError, StartTask, StopTask,
+};
+use cairn::manager::store::{BackupStage, RunStatus, Schedule};
 use common::backup::{BackupEnv, in_actix};
 use serde_json::json;
 
@@ -52,6 +54,22 @@ fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_
             assert!(begun.elapsed() < Duration::from_secs(60), "no upload began");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // The run's live state, as the supervisor and node actors see it.
+        let live = env
+            .scheduler
+            .send(GetLiveRun { task })
+            .await
+            .unwrap()
+            .expect("the running task has a live state");
+        assert_eq!((live.run_id, live.stage), (id, Some(BackupStage::Upload)));
+        assert_eq!(live.hosts.len(), 2, "{live:?}");
+        let node = live.hosts[&host]
+            .node
+            .clone()
+            .expect("the node actor answers");
+        assert_eq!(node.stage, Some(BackupStage::Upload));
+        assert!(node.size > 0 && node.tables > 0, "{node:?}");
+        assert!(node.error.is_none());
         env.scheduler
             .send(StopTask { task })
             .await
@@ -65,6 +83,13 @@ fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_
             "the stopped run's snapshot stays on the node"
         );
         assert!(env.manifests().await.iter().all(|m| m.temporary));
+        assert!(
+            env.scheduler
+                .send(GetLiveRun { task })
+                .await
+                .unwrap()
+                .is_none()
+        );
         match env.scheduler.send(StopTask { task }).await.unwrap() {
             Err(SchedulerError::NotRunning(_)) => {}
             other => panic!("stopping an idle task: {other:?}"),

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::backup_supervisor::{BackupSupervisor, RunDeps, RunFinished, RunRequest, StopRun};
+use super::backup_supervisor::{
+    BackupSupervisor, GetRunState, RunDeps, RunFinished, RunRequest, RunState, StopRun,
+};
 use super::schedule::{Trigger, Windows, parse_zone, retry_backoff};
 use super::store::{RunStatus, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 
@@ -93,6 +95,15 @@ pub struct TaskState {
 pub struct SchedulerState {
     /// Every enabled or running task.
     pub tasks: Vec<TaskState>,
+}
+
+/// Asks for the live state of a task's run in progress (its supervisor's and node actors'
+/// observable state); `None` when the task is not running.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Option<RunState>")]
+pub struct GetLiveRun {
+    /// The task.
+    pub task: TaskKey,
 }
 
 /// Stops every run (the manager is shutting down): they end ABORTED and resume next time.
@@ -482,6 +493,24 @@ impl Handler<RunFinished> for Scheduler {
         if e.task.deleted {
             self.tasks.remove(&key);
         }
+    }
+}
+
+impl Handler<GetLiveRun> for Scheduler {
+    type Result = ResponseFuture<Option<RunState>>;
+    fn handle(&mut self, msg: GetLiveRun, _: &mut Self::Context) -> Self::Result {
+        let addr = self
+            .tasks
+            .get(&(msg.task.cluster_id, msg.task.task_id))
+            .and_then(|e| e.running.as_ref())
+            .map(|(_, addr)| addr.clone())
+            .filter(|addr| addr.connected());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr.send(GetRunState).await.ok(),
+                None => None,
+            }
+        })
     }
 }
 

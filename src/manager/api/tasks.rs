@@ -40,7 +40,7 @@ use crate::manager::discovery::{ClusterView, discover};
 use crate::manager::progress::{RunProgress, rollup, stage_label};
 use crate::manager::schedule::{ScheduleError, Trigger, Windows, parse_zone};
 use crate::manager::scheduler::{
-    GetSchedulerState, SchedulerError, SchedulerState, StartTask, StopTask, TaskChanged,
+    GetLiveRun, GetSchedulerState, SchedulerError, SchedulerState, StartTask, StopTask, TaskChanged,
 };
 use crate::manager::store::{
     Cluster, RunKey, RunStatus, Schedule, Task, TaskKey, TaskRun, TaskType,
@@ -222,6 +222,10 @@ pub struct RunDetails {
     pub status_text: String,
     /// The progress tree; absent when the run stopped before its backup run was recorded.
     pub progress: Option<RunProgress>,
+    /// While the run is in progress: its supervisor's and node actors' live state (stage per
+    /// host, agent job, restarts, errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::manager::backup_supervisor::RunState>,
 }
 
 /// The answer of `PUT .../start`.
@@ -797,10 +801,23 @@ async fn run_details(
         (Some(p), RunStatus::Running) => format!("RUNNING ({})", stage_label(p.stage)),
         (_, s) => s.to_string(),
     };
+    let live = if task_run.status == RunStatus::Running {
+        state
+            .scheduler
+            .send(GetLiveRun { task: task.key() })
+            .timeout(SCHEDULER_TIMEOUT)
+            .await
+            .ok()
+            .flatten()
+            .filter(|l| l.run_id == task_run.id)
+    } else {
+        None
+    };
     Ok(Json(RunDetails {
         run: task_run.into(),
         status_text,
         progress,
+        live,
     }))
 }
 
