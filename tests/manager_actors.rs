@@ -157,4 +157,24 @@ async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushe
         "only the changed rates are pushed"
     );
     assert_eq!(stats.failed_pushes, 0);
+
+    // A host uploading for two runs at once keeps its share until both are done.
+    actor
+        .send(StartUpload {
+            host: a.clone(),
+            dc: "dc1".into(),
+        })
+        .await
+        .unwrap();
+    actor.send(FinishUpload { host: a.clone() }).await.unwrap();
+    let stats = actor.send(GetRates).await.unwrap();
+    assert_eq!(
+        stats.rates.get(&a),
+        Some(&(120 * MIB)),
+        "still uploading for the other run"
+    );
+    actor.send(FinishUpload { host: a.clone() }).await.unwrap();
+    let stats = actor.send(GetRates).await.unwrap();
+    assert!(!stats.rates.contains_key(&a));
+    assert_eq!(stats.rates[&b], 120 * MIB);
 }

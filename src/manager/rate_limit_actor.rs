@@ -4,7 +4,7 @@
 //! [`super::rate_share`]) and pushes each changed rate to that host's agent, so the DC total is
 //! used and never exceeded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -131,8 +131,8 @@ pub struct RateLimitActor {
     push_locks: BTreeMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Budgets by DC.
     budgets: BTreeMap<String, Budget>,
-    /// Uploading hosts by DC.
-    uploading: BTreeMap<String, BTreeSet<String>>,
+    /// Uploading hosts by DC, with how many uploads (of concurrent runs) each has going.
+    uploading: BTreeMap<String, BTreeMap<String, usize>>,
     /// Observable state.
     stats: RateStats,
 }
@@ -157,7 +157,7 @@ impl RateLimitActor {
         let hosts: Vec<String> = self
             .uploading
             .get(dc)
-            .map(|h| h.iter().cloned().collect())
+            .map(|h| h.keys().cloned().collect())
             .unwrap_or_default();
         let caps = vec![budget.per_host; hosts.len()];
         let mut pushes = Vec::new();
@@ -235,10 +235,12 @@ impl Handler<StartUpload> for RateLimitActor {
 
     /// Answers once the new rates are pushed, so the host's upload starts under its share.
     fn handle(&mut self, msg: StartUpload, _: &mut Self::Context) -> Self::Result {
-        self.uploading
+        *self
+            .uploading
             .entry(msg.dc.clone())
             .or_default()
-            .insert(msg.host);
+            .entry(msg.host)
+            .or_default() += 1;
         let pushes = self.rebalance(&msg.dc);
         Box::pin(
             pushes
@@ -252,12 +254,20 @@ impl Handler<FinishUpload> for RateLimitActor {
     type Result = ();
 
     fn handle(&mut self, msg: FinishUpload, ctx: &mut Self::Context) {
-        self.stats.rates.remove(&msg.host);
-        let dc = self
-            .uploading
-            .iter_mut()
-            .find_map(|(dc, hosts)| hosts.remove(&msg.host).then(|| dc.clone()));
-        if let Some(dc) = dc {
+        // A host uploading for two runs at once stays until both finished.
+        let mut emptied = None;
+        for (dc, hosts) in &mut self.uploading {
+            if let Some(n) = hosts.get_mut(&msg.host) {
+                *n -= 1;
+                if *n == 0 {
+                    hosts.remove(&msg.host);
+                    emptied = Some(dc.clone());
+                }
+                break;
+            }
+        }
+        if let Some(dc) = emptied {
+            self.stats.rates.remove(&msg.host);
             self.rebalance_later(&dc, ctx);
         }
     }
