@@ -126,6 +126,9 @@ pub struct JobProgress {
     pub id: String,
     /// `upload` or `download`.
     pub kind: String,
+    /// What the job moves: the local directory of an upload, the location of a download.
+    #[serde(default)]
+    pub source: String,
     /// State.
     pub status: JobStatus,
     /// When the job started.
@@ -157,10 +160,11 @@ pub struct JobProgress {
 }
 
 impl JobProgress {
-    fn new(id: &str, kind: &str) -> Self {
+    fn new(id: &str, kind: &str, source: &str) -> Self {
         JobProgress {
             id: id.to_string(),
             kind: kind.to_string(),
+            source: source.to_string(),
             status: JobStatus::Running,
             started_at: Some(Utc::now()),
             completed_at: None,
@@ -183,7 +187,7 @@ impl JobProgress {
         JobProgress {
             status: JobStatus::NotFound,
             started_at: None,
-            ..JobProgress::new(id, "")
+            ..JobProgress::new(id, "", "")
         }
     }
 }
@@ -256,10 +260,10 @@ impl Jobs {
         Ok(())
     }
 
-    fn register(&self, kind: &str) -> (String, Arc<Job>) {
+    fn register(&self, kind: &str, source: &str) -> (String, Arc<Job>) {
         self.expire();
         let id = uuid::Uuid::new_v4().to_string();
-        let (progress, _) = watch::channel(JobProgress::new(&id, kind));
+        let (progress, _) = watch::channel(JobProgress::new(&id, kind, source));
         let job = Arc::new(Job {
             progress,
             cancel: CancellationToken::new(),
@@ -290,7 +294,7 @@ impl Jobs {
         let remote = self.stores.get(&req.location)?;
         let remote_dir = object_path(&req.remote_dir)?;
         self.apply_rate(req.rate_limit)?;
-        let (id, job) = self.register("upload");
+        let (id, job) = self.register("upload", &req.source_dir);
         let data = self.data.clone();
         tokio::spawn(async move {
             let result = run_upload(
@@ -326,7 +330,7 @@ impl Jobs {
             files.push((path, name));
         }
         self.apply_rate(req.rate_limit)?;
-        let (id, job) = self.register("download");
+        let (id, job) = self.register("download", &req.location);
         let data = self.data.clone();
         tokio::spawn(async move {
             let result = run_download(&data, &job, &dest, &remote, files, transfers).await;

@@ -887,9 +887,9 @@ impl Flow {
             };
             let result = match addr.send(msg.clone()).await {
                 Ok(r) => r,
-                Err(e) => Err(NodeError::Manifest {
+                Err(e) => Err(NodeError::Actor {
                     host: host.address.clone(),
-                    reason: format!("node actor unreachable: {e}"),
+                    reason: e.to_string(),
                 }),
             };
             let error = match result {

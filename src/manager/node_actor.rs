@@ -154,6 +154,24 @@ pub enum NodeError {
         /// The agent's error.
         reason: String,
     },
+    /// An agent job of an earlier attempt keeps moving the snapshot's files.
+    #[error(
+        "host {host}: agent job {job} of an earlier attempt does not stop; the snapshot cannot be indexed while it moves files (a retry may help)"
+    )]
+    Busy {
+        /// The host.
+        host: String,
+        /// The job.
+        job: String,
+    },
+    /// The host's node actor did not answer (it stopped).
+    #[error("host {host}: its node actor is gone: {reason}")]
+    Actor {
+        /// The host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
     /// The node manifest could not be built, written or committed.
     #[error("host {host}: manifest: {reason}")]
     Manifest {
@@ -169,7 +187,7 @@ impl NodeError {
     pub fn retryable(&self) -> bool {
         match self {
             NodeError::Agent(e) => e.retryable(),
-            NodeError::Upload { .. } => true,
+            NodeError::Upload { .. } | NodeError::Busy { .. } | NodeError::Actor { .. } => true,
             NodeError::Stopped { .. }
             | NodeError::DiskSpace { .. }
             | NodeError::NoFiles { .. }
@@ -774,33 +792,37 @@ impl Inner {
         Ok(summary)
     }
 
-    /// Stops the agent jobs earlier rows name (a run that was interrupted may have left one
-    /// running), so indexing sees a snapshot nobody else is moving.
+    /// Stops the agent jobs an interrupted attempt may have left moving this snapshot: those
+    /// earlier rows name, and any running upload of this snapshot tag the agent reports (one
+    /// whose start was never recorded), so indexing sees a snapshot nobody else is moving.
     async fn stop_previous_jobs(&self) -> NodeResult<()> {
-        for row in self.rows_snapshot() {
-            let Some(id) = row.agent_job_id.as_deref() else {
-                continue;
-            };
-            if row.completed_at.is_some() {
-                continue;
+        let client = self.client();
+        let mut ids: Vec<String> = self
+            .rows_snapshot()
+            .into_iter()
+            .filter(|r| r.completed_at.is_none())
+            .filter_map(|r| r.agent_job_id)
+            .collect();
+        let ours = format!("/snapshots/{}", self.setup.run.tag);
+        for job in client.jobs().await? {
+            let running_upload = job.kind == "upload" && job.status == JobStatus::Running;
+            if running_upload && job.source.ends_with(&ours) && !ids.contains(&job.id) {
+                ids.push(job.id);
             }
-            let p = self.client().stop_job(id).await?;
-            let mut status = p.status;
+        }
+        for id in ids {
+            let mut status = client.stop_job(&id).await?.status;
             let deadline = std::time::Instant::now() + JOB_STOP_WAIT;
             while status == JobStatus::Running {
                 self.check_stop()?;
                 if std::time::Instant::now() > deadline {
-                    return Err(NodeError::Upload {
+                    return Err(NodeError::Busy {
                         host: self.host().to_string(),
-                        keyspace: (self.setup.run.units.get(row.unit as usize))
-                            .map(|u| u.keyspace.clone())
-                            .unwrap_or_default(),
-                        table: row.table_name.clone(),
-                        reason: format!("agent job {id} of an earlier attempt does not stop"),
+                        job: id,
                     });
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                status = self.client().job_progress(id, Duration::ZERO).await?.status;
+                status = client.job_progress(&id, Duration::ZERO).await?.status;
             }
         }
         Ok(())
