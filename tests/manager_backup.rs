@@ -400,3 +400,82 @@ fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_s
         );
     });
 }
+
+#[test]
+fn an_agent_restarted_mid_upload_loses_its_jobs_and_the_same_run_starts_them_again() {
+    in_actix(async {
+        let Some(mut env) = BackupEnv::start_with("dc1:2", BackupEnv::settings(), |c| {
+            c.dataset = Dataset::Bytes(6 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let nodes = env.cluster.emulator.nodes();
+        let task = env
+            .task(json!({
+                "location": [BackupEnv::location()],
+                "keyspace": ["store", "telemetry"],
+                "rate_limit": ["2"],
+            }))
+            .await;
+        let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
+        let host0 = env.cluster.address(0);
+        let id = env
+            .scheduler
+            .send(StartTask { task, resume: true })
+            .await
+            .unwrap()
+            .unwrap();
+        wait_rows(&env, task, id, |rows| {
+            rows.iter().any(|r| r.host == host0 && r.uploaded > 0)
+        })
+        .await;
+        // A restart loses the agent's jobs: their polls answer not_found.
+        env.agents[0].kill();
+        let config = env.agents[0].config.clone();
+        env.agents[0] = AgentProcess::start_with(config);
+        let run = env.wait_run(task, id, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Done, "{}", run.cause);
+        let tag = env.last_run(task).await.snapshot_tag;
+        let listed = check_manifests(&env, tag.as_str(), &live).await;
+        let rows = env.progress(task, id).await;
+        let size: u64 = rows.iter().map(|r| r.size).sum();
+        let done: u64 = rows.iter().map(|r| r.uploaded + r.skipped).sum();
+        assert_eq!(size, listed.values().sum::<u64>());
+        assert_eq!(done, size, "every byte is accounted for once");
+    });
+}
+
+#[test]
+fn a_host_whose_stage_keeps_failing_gets_a_fresh_node_actor_and_the_run_completes() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start("dc1:2", BackupEnv::settings()).await else {
+            return;
+        };
+        let task = env
+            .task(json!({"location": [BackupEnv::location()], "keyspace": ["store"]}))
+            .await;
+        // Node 0 answers 503 to its next snapshot request. Taking a snapshot is not repeated by
+        // the agent client (a POST), so the host's node actor fails the stage; the supervisor
+        // gives the host a fresh actor, whose request gets through.
+        let a = env.cluster.address(0);
+        let resp = env
+            .cluster
+            .http
+            .post(env.cluster.url(0, &format!("/emulator/nodes/{a}/faults")))
+            .json(&json!({"path": "/storage_service/snapshots", "method": "POST", "status": 503, "count": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        let run = env.run(task, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Done, "{}", run.cause);
+        let faults = env
+            .cluster
+            .get(0, &format!("/emulator/nodes/{a}/faults"))
+            .await;
+        assert_eq!(faults, json!([]), "the failure was met");
+        assert_eq!(env.manifests().await.len(), 2);
+    });
+}
