@@ -14,6 +14,7 @@ use cairn::manager::store::{BackupStage, RunStatus};
 use cairn::spec::paths::{ManifestInfo, remote_sstable_version_dir};
 use common::agent::AgentProcess;
 use common::backup::{BackupEnv, LiveFiles, in_actix};
+use object_store::ObjectStoreExt;
 use serde_json::json;
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
@@ -477,5 +478,56 @@ fn a_host_whose_stage_keeps_failing_gets_a_fresh_node_actor_and_the_run_complete
             .await;
         assert_eq!(faults, json!([]), "the failure was met");
         assert_eq!(env.manifests().await.len(), 2);
+    });
+}
+
+#[test]
+fn when_one_manifest_cannot_be_committed_every_commit_is_rolled_back() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start_with("dc1:2", BackupEnv::settings(), |c| {
+            c.dataset = Dataset::Bytes(4 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let task = env
+            .task(json!({
+                "location": [BackupEnv::location()],
+                "keyspace": ["store", "telemetry"],
+                "rate_limit": ["2"],
+            }))
+            .await;
+        let id = env
+            .scheduler
+            .send(StartTask { task, resume: true })
+            .await
+            .unwrap()
+            .unwrap();
+        // While data uploads, one node's temporary manifest disappears from the bucket.
+        wait_rows(&env, task, id, |rows| rows.iter().any(|r| r.uploaded > 0)).await;
+        let lost = env
+            .manifests()
+            .await
+            .into_iter()
+            .find(|m| m.temporary)
+            .expect("temporary manifests are written before the data");
+        let s3 = env.s3.object_store(common::backup::BUCKET);
+        s3.delete(&object_store::path::Path::from(lost.path().as_str()))
+            .await
+            .unwrap();
+        let run = env.wait_run(task, id, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Error);
+        assert!(run.cause.contains("MOVE_MANIFEST"), "{}", run.cause);
+        let manifests = env.manifests().await;
+        assert_eq!(
+            manifests.len(),
+            1,
+            "the other node's manifest stays: {manifests:?}"
+        );
+        assert!(
+            manifests.iter().all(|m| m.temporary),
+            "its commit was rolled back: no final manifest, so no partial snapshot is listed"
+        );
     });
 }

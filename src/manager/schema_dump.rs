@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::store::Cluster;
 use super::target::Target;
+use crate::spec::filter::Unit;
 
 /// The CQL port the schema is read on.
 pub const CQL_PORT: u16 = 9042;
@@ -97,14 +98,7 @@ pub async fn exclude_views(target: &mut Target, cluster: &Cluster) {
     for h in &target.hosts {
         match views(&h.address, user, password).await {
             Ok(views) => {
-                for u in &mut target.units {
-                    u.tables
-                        .retain(|t| !views.contains(&(u.keyspace.clone(), t.clone())));
-                    if views.iter().any(|(ks, _)| *ks == u.keyspace) {
-                        u.all_tables = false;
-                    }
-                }
-                target.units.retain(|u| !u.tables.is_empty());
+                drop_views(&mut target.units, &views);
                 return;
             }
             Err(e) => last = Some(e),
@@ -113,6 +107,20 @@ pub async fn exclude_views(target: &mut Target, cluster: &Cluster) {
     if let Some(e) = last {
         tracing::warn!(cluster = %cluster.name, error = %e, "views could not be listed over CQL; they are backed up like tables");
     }
+}
+
+/// Removes `views` (keyspace, view) from `units`; a unit left with no table goes, and a unit
+/// that lost a view no longer covers all its keyspace's tables.
+pub fn drop_views(units: &mut Vec<Unit>, views: &std::collections::BTreeSet<(String, String)>) {
+    for u in units.iter_mut() {
+        let before = u.tables.len();
+        u.tables
+            .retain(|t| !views.contains(&(u.keyspace.clone(), t.clone())));
+        if u.tables.len() != before {
+            u.all_tables = false;
+        }
+    }
+    units.retain(|u| !u.tables.is_empty());
 }
 
 /// Dumps the schema through `host`'s CQL port with the given credentials; gzipped JSON.
@@ -144,4 +152,34 @@ pub async fn dump(host: &str, username: &str, password: &str) -> Result<Vec<u8>,
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all(&json).map_err(|e| fail(e.to_string()))?;
     gz.finish().map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn views_leave_their_units_and_empty_units_go() {
+        let unit = |ks: &str, tables: &[&str]| Unit {
+            keyspace: ks.into(),
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+            all_tables: true,
+        };
+        let mut units = vec![
+            unit("store", &["orders", "orders_by_customer"]),
+            unit("mv_only", &["v"]),
+            unit("telemetry", &["readings"]),
+        ];
+        let views: BTreeSet<(String, String)> = [("store", "orders_by_customer"), ("mv_only", "v")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        drop_views(&mut units, &views);
+        assert_eq!(units.len(), 2);
+        assert_eq!(units[0].tables, vec!["orders".to_string()]);
+        assert!(!units[0].all_tables, "store no longer has all its tables");
+        assert!(units[1].all_tables, "telemetry is untouched");
+    }
 }

@@ -243,11 +243,8 @@ impl BackupEnv {
     /// Reads a manifest from the bucket.
     pub async fn read_manifest(&self, m: &ManifestInfo) -> Manifest {
         let s3 = self.s3.object_store(BUCKET);
-        let path = if m.temporary {
-            cairn::spec::paths::temp_file(&m.path())
-        } else {
-            m.path()
-        };
+        // A temporary manifest's path already ends in `.tmp`.
+        let path = m.path();
         let body = s3
             .get(&ObjectPath::from(path.as_str()))
             .await
