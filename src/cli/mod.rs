@@ -3,11 +3,13 @@
 //! | module | owns |
 //! |---|---|
 //! | [`agent`] | `cairn agent`: the node agent daemon |
+//! | [`completions`] | `cairn completions SHELL`: shell completion scripts generated from the command line |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
 //! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 
 pub mod agent;
+pub mod completions;
 pub mod emulator;
 pub mod manager;
 pub mod output;
@@ -35,6 +37,8 @@ pub enum Command {
     Emulator(emulator::EmulatorArgs),
     /// Run the manager daemon (REST API, scheduler, backups of whole clusters through the agents).
     Manager(manager::ManagerArgs),
+    /// Print the shell completion script (e.g. `cairn completions bash > /etc/bash_completion.d/cairn`).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the parsed command line to completion.
@@ -49,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Emulator(args) => runtime()?.block_on(emulator::run(args, cli.output)),
         // The manager runs an actix system over its own runtime.
         Command::Manager(args) => manager::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
