@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cairn::emulator::config::Dataset;
-use cairn::manager::scheduler::StartTask;
 use cairn::manager::store::{BackupStage, RunStatus};
 use cairn::spec::paths::{ManifestInfo, remote_sstable_version_dir};
 use common::agent::AgentProcess;
@@ -276,23 +275,6 @@ fn retention_two_after_four_backups_keeps_exactly_the_files_of_the_two_newest() 
     });
 }
 
-/// Waits until `check` holds on the run's stored progress rows (at most a minute).
-async fn wait_rows(
-    env: &BackupEnv,
-    task: cairn::manager::store::TaskKey,
-    run: uuid::Uuid,
-    check: impl Fn(&[cairn::manager::store::BackupRunProgress]) -> bool,
-) {
-    let start = std::time::Instant::now();
-    while !check(&env.progress(task, run).await) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "progress never got there"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_snapshot() {
     in_actix(async {
@@ -304,25 +286,11 @@ fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_s
             return;
         };
         let nodes = env.cluster.emulator.nodes();
-        let task = env
-            .task(json!({
-                "location": [BackupEnv::location()],
-                "keyspace": ["store", "telemetry"],
-                "rate_limit": ["2"],
-            }))
-            .await;
+        let task = env.user_task(json!({"rate_limit": ["2"]})).await;
         let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
         let host0 = env.cluster.address(0);
-        let id = env
-            .scheduler
-            .send(StartTask { task, resume: true })
-            .await
-            .unwrap()
-            .unwrap();
-        wait_rows(&env, task, id, |rows| {
-            rows.iter().any(|r| r.host == host0 && r.uploaded > 0)
-        })
-        .await;
+        let id = env.start_run(task).await;
+        env.wait_uploading(task, id, Some(&host0)).await;
         env.agents[0].kill();
         let run1 = env.wait_run(task, id, RUN_LIMIT).await;
         assert_eq!(run1.status, RunStatus::Error);
@@ -413,25 +381,11 @@ fn an_agent_restarted_mid_upload_loses_its_jobs_and_the_same_run_starts_them_aga
             return;
         };
         let nodes = env.cluster.emulator.nodes();
-        let task = env
-            .task(json!({
-                "location": [BackupEnv::location()],
-                "keyspace": ["store", "telemetry"],
-                "rate_limit": ["2"],
-            }))
-            .await;
+        let task = env.user_task(json!({"rate_limit": ["2"]})).await;
         let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
         let host0 = env.cluster.address(0);
-        let id = env
-            .scheduler
-            .send(StartTask { task, resume: true })
-            .await
-            .unwrap()
-            .unwrap();
-        wait_rows(&env, task, id, |rows| {
-            rows.iter().any(|r| r.host == host0 && r.uploaded > 0)
-        })
-        .await;
+        let id = env.start_run(task).await;
+        env.wait_uploading(task, id, Some(&host0)).await;
         // A restart loses the agent's jobs: their polls answer not_found.
         env.agents[0].kill();
         let config = env.agents[0].config.clone();
@@ -491,21 +445,10 @@ fn when_one_manifest_cannot_be_committed_every_commit_is_rolled_back() {
         else {
             return;
         };
-        let task = env
-            .task(json!({
-                "location": [BackupEnv::location()],
-                "keyspace": ["store", "telemetry"],
-                "rate_limit": ["2"],
-            }))
-            .await;
-        let id = env
-            .scheduler
-            .send(StartTask { task, resume: true })
-            .await
-            .unwrap()
-            .unwrap();
+        let task = env.user_task(json!({"rate_limit": ["2"]})).await;
+        let id = env.start_run(task).await;
         // While data uploads, one node's temporary manifest disappears from the bucket.
-        wait_rows(&env, task, id, |rows| rows.iter().any(|r| r.uploaded > 0)).await;
+        env.wait_uploading(task, id, None).await;
         let lost = env
             .manifests()
             .await

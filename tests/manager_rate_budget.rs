@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use cairn::emulator::config::Dataset;
 use cairn::manager::rate_limit_actor::GetRates;
-use cairn::manager::scheduler::StartTask;
 use cairn::manager::store::RunStatus;
 use common::backup::{BackupEnv, in_actix};
 use serde_json::json;
@@ -28,18 +27,9 @@ fn a_dc_budget_is_divided_among_the_uploading_hosts_fully_used_and_never_exceede
             return;
         };
         let task = env
-            .task(json!({
-                "location": [BackupEnv::location()],
-                "keyspace": ["store", "telemetry"],
-                "rate_limit_total": [format!("dc1:{BUDGET_MIB}")],
-            }))
+            .user_task(json!({"rate_limit_total": [format!("dc1:{BUDGET_MIB}")]}))
             .await;
-        let id = env
-            .scheduler
-            .send(StartTask { task, resume: true })
-            .await
-            .unwrap()
-            .unwrap();
+        let id = env.start_run(task).await;
         // While hosts upload, the rates handed out add up to the budget, never more.
         let mut samples = 0;
         loop {

@@ -21,13 +21,7 @@ fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_
         let Some(env) = BackupEnv::start("dc1:2", BackupEnv::settings()).await else {
             return;
         };
-        let task = env
-            .task(json!({
-                "location": [BackupEnv::location()],
-                "keyspace": ["store", "telemetry"],
-                "rate_limit": ["1"],
-            }))
-            .await;
+        let task = env.user_task(json!({"rate_limit": ["1"]})).await;
         let start = StartTask { task, resume: true };
         let id = env.scheduler.send(start.clone()).await.unwrap().unwrap();
         match env.scheduler.send(start.clone()).await.unwrap() {

@@ -172,14 +172,57 @@ impl BackupEnv {
         task.key()
     }
 
-    /// Starts a run of `task` and waits for its end (at most `limit`).
-    pub async fn run(&self, task: TaskKey, limit: Duration) -> TaskRun {
-        let id = self
-            .scheduler
+    /// Stores a task backing up the user keyspaces to the bucket with `extra` properties (e.g. a
+    /// rate limit that makes the upload last a while).
+    pub async fn user_task(&self, extra: serde_json::Value) -> TaskKey {
+        let mut props = serde_json::json!({
+            "location": [Self::location()],
+            "keyspace": ["store", "telemetry"],
+        });
+        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        self.task(props).await
+    }
+
+    /// Starts a run of `task` (resuming if it can) without waiting for it; answers its id.
+    pub async fn start_run(&self, task: TaskKey) -> Uuid {
+        self.scheduler
             .send(StartTask { task, resume: true })
             .await
             .expect("scheduler answers")
-            .expect("run starts");
+            .expect("run starts")
+    }
+
+    /// Waits until `check` holds on the stored progress rows of run `run` (at most a minute).
+    pub async fn wait_progress(
+        &self,
+        task: TaskKey,
+        run: Uuid,
+        check: impl Fn(&[BackupRunProgress]) -> bool,
+    ) {
+        let start = std::time::Instant::now();
+        while !check(&self.progress(task, run).await) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "progress never got there"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `host` (any host when `None`) has uploaded something in run `run`.
+    pub async fn wait_uploading(&self, task: TaskKey, run: Uuid, host: Option<&str>) {
+        self.wait_progress(task, run, |rows| {
+            rows.iter()
+                .any(|r| host.is_none_or(|h| r.host == h) && r.uploaded > 0)
+        })
+        .await;
+    }
+
+    /// Starts a run of `task` and waits for its end (at most `limit`).
+    pub async fn run(&self, task: TaskKey, limit: Duration) -> TaskRun {
+        let id = self.start_run(task).await;
         self.wait_run(task, id, limit).await
     }
 
