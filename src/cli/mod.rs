@@ -3,16 +3,22 @@
 //! | module | owns |
 //! |---|---|
 //! | [`agent`] | `cairn agent`: the node agent daemon |
+//! | [`client`] | the manager's REST API client shared by the commands below: one-line errors, exit statuses, printing |
+//! | [`cluster`] | `cairn cluster add\|list\|update\|delete\|status`: clusters through the manager's API |
 //! | [`completions`] | `cairn completions SHELL`: shell completion scripts generated from the command line |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
 //! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
+//! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
 
 pub mod agent;
+pub mod client;
+pub mod cluster;
 pub mod completions;
 pub mod emulator;
 pub mod manager;
 pub mod output;
+pub mod tasks;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +29,9 @@ pub struct Cli {
     /// Output format for commands that print data.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = output::Format::Table)]
     pub output: output::Format,
+    /// The manager's REST API, for the commands that call it (cluster, tasks, start, stop, resume).
+    #[arg(long, global = true, env = "CAIRN_URL", default_value = client::DEFAULT_URL, value_name = "URL")]
+    pub url: String,
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
@@ -39,6 +48,16 @@ pub enum Command {
     Manager(manager::ManagerArgs),
     /// Print the shell completion script (e.g. `cairn completions bash > /etc/bash_completion.d/cairn`).
     Completions(completions::CompletionsArgs),
+    /// Add, list, change, delete clusters, and show the status of their nodes (through the manager).
+    Cluster(cluster::ClusterArgs),
+    /// List a cluster's tasks with their schedule, next run and last status.
+    Tasks(tasks::TasksArgs),
+    /// Start a run of a task now (continuing its last run unless --no-continue).
+    Start(tasks::StartArgs),
+    /// Stop a task's run in progress.
+    Stop(tasks::TaskRef),
+    /// Start a task again, continuing its last run where it stopped.
+    Resume(tasks::TaskRef),
 }
 
 /// Runs the parsed command line to completion.
@@ -54,5 +73,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         // The manager runs an actix system over its own runtime.
         Command::Manager(args) => manager::run(args),
         Command::Completions(args) => completions::run(args),
+        // Client commands print one line and exit with a status telling the kind of failure.
+        Command::Cluster(args) => {
+            client::finish(runtime()?.block_on(cluster::run(args, &cli.url, cli.output)))
+        }
+        Command::Tasks(args) => {
+            client::finish(runtime()?.block_on(tasks::run_list(args, &cli.url, cli.output)))
+        }
+        Command::Start(args) => client::finish(runtime()?.block_on(tasks::run_action(
+            args.task,
+            tasks::Action::Start(!args.no_continue),
+            &cli.url,
+            cli.output,
+        ))),
+        Command::Stop(task) => client::finish(runtime()?.block_on(tasks::run_action(
+            task,
+            tasks::Action::Stop,
+            &cli.url,
+            cli.output,
+        ))),
+        Command::Resume(task) => client::finish(runtime()?.block_on(tasks::run_action(
+            task,
+            tasks::Action::Start(true),
+            &cli.url,
+            cli.output,
+        ))),
     }
 }

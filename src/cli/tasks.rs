@@ -1,0 +1,320 @@
+//! `cairn tasks` (a cluster's tasks with their schedule, next run and last status, as
+//! `sctool tasks` shows them) and `cairn start|stop|resume` of one task.
+//!
+//! A task is named as `TYPE/NAME`, `TYPE/ID`, `NAME` or `ID` (the way sctool takes `type/id`);
+//! without a type, the name or id must be unique among the cluster's tasks.
+
+use chrono::Utc;
+use clap::Args;
+use reqwest::Method;
+
+use super::client::{
+    ClientError, ManagerClient, duration, parse, print, print_text, segment, time,
+};
+use super::cluster::ClusterRef;
+use super::output::Format;
+use crate::manager::api::tasks::{Started, TaskInfo};
+use crate::manager::store::{Schedule, TaskType};
+
+/// Arguments of `cairn tasks`.
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterRef,
+    /// List disabled tasks too.
+    #[arg(long)]
+    pub all: bool,
+    /// Only tasks of this type (backup or validate_backup).
+    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    pub task_type: Option<String>,
+}
+
+/// A task of a cluster: `-c CLUSTER TASK`.
+#[derive(Debug, Args)]
+pub struct TaskRef {
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterRef,
+    /// The task: `backup/NAME`, `backup/ID`, `NAME` or `ID`.
+    #[arg(value_name = "TASK")]
+    pub task: String,
+}
+
+/// Arguments of `cairn start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The task.
+    #[command(flatten)]
+    pub task: TaskRef,
+    /// Start afresh instead of continuing the last run where it stopped.
+    #[arg(long)]
+    pub no_continue: bool,
+}
+
+/// What `cairn start|stop|resume` does with the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start a run now; `true` continues the last run where it stopped.
+    Start(bool),
+    /// Stop the run in progress.
+    Stop,
+}
+
+/// The columns of `cairn tasks`.
+const HEADER: [&str; 4] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS"];
+
+/// Runs `cairn tasks` against the manager at `url`.
+pub async fn run_list(args: TasksArgs, url: &str, format: Format) -> Result<(), ClientError> {
+    let client = ManagerClient::new(url)?;
+    if let Some(t) = &args.task_type {
+        task_type(t)?;
+    }
+    let mut path = format!(
+        "/api/v1/cluster/{}/tasks?all={}",
+        segment(&args.cluster.cluster),
+        args.all
+    );
+    if let Some(t) = &args.task_type {
+        path.push_str(&format!("&type={}", segment(t)));
+    }
+    let answer = client.get(&path).await?;
+    let tasks: Vec<TaskInfo> = parse(&answer, &format!("GET {path}"))?;
+    let now = Utc::now();
+    let rows: Vec<_> = tasks.iter().map(|t| row(t, now)).collect();
+    print(format, &answer, &HEADER, &rows);
+    Ok(())
+}
+
+/// Runs `cairn start|stop|resume` of `task` against the manager at `url`; `start` prints the new
+/// run's id.
+pub async fn run_action(
+    task: TaskRef,
+    action: Action,
+    url: &str,
+    format: Format,
+) -> Result<(), ClientError> {
+    let client = ManagerClient::new(url)?;
+    let found = find_task(&client, &task.cluster.cluster, &task.task).await?;
+    let base = format!(
+        "/api/v1/cluster/{}/task/{}/{}",
+        found.cluster_id, found.task_type, found.id
+    );
+    let shown = format!("{}/{}", found.task_type, found.name);
+    // The scheduler names tasks by their key; users know them by type and name.
+    let key = format!("{}/{}/{}", found.cluster_id, found.task_type, found.id);
+    let named = |e: ClientError| match e {
+        ClientError::Api { status, message } => ClientError::Api {
+            status,
+            message: message.replace(&key, &shown),
+        },
+        e => e,
+    };
+    match action {
+        Action::Start(resume) => {
+            let path = format!("{base}/start?continue={resume}");
+            let answer = client.call(Method::PUT, &path, None).await.map_err(named)?;
+            let started: Started = parse(&answer, &format!("PUT {path}"))?;
+            match format {
+                Format::Json => print(format, &answer, &[], &[]),
+                Format::Table => print_text(&format!("{}\n", started.run_id)),
+            }
+        }
+        Action::Stop => {
+            client
+                .call(Method::PUT, &format!("{base}/stop"), None)
+                .await
+                .map_err(named)?;
+        }
+    }
+    Ok(())
+}
+
+/// A task type as users write it.
+fn task_type(text: &str) -> Result<TaskType, ClientError> {
+    text.parse().map_err(|_| {
+        let known: Vec<_> = TaskType::ALL.iter().map(|t| t.as_str()).collect();
+        ClientError::Usage(format!(
+            "unknown task type {text:?} (expected {})",
+            known.join(" or ")
+        ))
+    })
+}
+
+/// The task `spec` names among the cluster's tasks (disabled ones included).
+async fn find_task(
+    client: &ManagerClient,
+    cluster: &str,
+    spec: &str,
+) -> Result<TaskInfo, ClientError> {
+    let (kind, name) = match spec.split_once('/') {
+        Some((t, n)) => (Some(task_type(t)?), n),
+        None => (None, spec),
+    };
+    let path = format!("/api/v1/cluster/{}/tasks?all=true", segment(cluster));
+    let answer = client.get(&path).await?;
+    let tasks: Vec<TaskInfo> = parse(&answer, &format!("GET {path}"))?;
+    let matches: Vec<_> = tasks
+        .into_iter()
+        .filter(|t| kind.is_none_or(|k| t.task_type == k))
+        .filter(|t| t.id.to_string() == name || t.name == name)
+        .collect();
+    match <[TaskInfo; 1]>::try_from(matches) {
+        Ok([t]) => Ok(t),
+        Err(m) if m.is_empty() => Err(ClientError::NotFound(format!(
+            "cluster {cluster} has no task {spec:?} (`cairn tasks -c {cluster} --all` lists them)"
+        ))),
+        Err(m) => {
+            let names: Vec<_> = m
+                .iter()
+                .map(|t| format!("{}/{}", t.task_type, t.name))
+                .collect();
+            Err(ClientError::Usage(format!(
+                "{spec:?} names several tasks ({}); give TYPE/NAME",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The SCHEDULE cell: the cron line, `every INTERVAL`, or `once`; then the time zone, the start
+/// date and the windows when set.
+fn schedule_cell(s: &Schedule) -> String {
+    let mut text = match (&s.cron, s.interval_seconds) {
+        (Some(cron), _) => cron.clone(),
+        (None, 0) => "once".to_string(),
+        (None, i) => format!("every {}", duration(i)),
+    };
+    if let Some(tz) = s.timezone.as_deref().filter(|tz| *tz != "UTC") {
+        text.push_str(&format!(" {tz}"));
+    }
+    if let Some(start) = s.start_date {
+        text.push_str(&format!(" from {}", time(start)));
+    }
+    if !s.window.is_empty() {
+        text.push_str(&format!(" in windows {}", s.window.join(",")));
+    }
+    text
+}
+
+/// The NEXT RUN cell: the time and how far it is, `disabled`, or `-`.
+fn next_cell(t: &TaskInfo, now: chrono::DateTime<Utc>) -> String {
+    match t.next_activation {
+        _ if !t.enabled => "disabled".into(),
+        Some(next) => {
+            let secs = (next - now).num_seconds();
+            if secs > 0 {
+                // Seconds only matter in the last minute.
+                let secs = if secs >= 60 { secs / 60 * 60 } else { secs };
+                format!("{} (in {})", time(next), duration(secs as u64))
+            } else {
+                format!("{} (now)", time(next))
+            }
+        }
+        None => "-".into(),
+    }
+}
+
+/// The LAST STATUS cell: the latest run's status with the success and error counts.
+fn status_cell(t: &TaskInfo) -> String {
+    let status = match (t.status, t.running_run_id) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(_)) => "RUNNING".into(),
+        (None, None) => "never run".into(),
+    };
+    let mut text = format!("{status} ({} ok, {} failed", t.success_count, t.error_count);
+    if t.retries > 0 {
+        text.push_str(&format!(", retry {}", t.retries));
+    }
+    text.push(')');
+    text
+}
+
+/// A row of the task table.
+fn row(t: &TaskInfo, now: chrono::DateTime<Utc>) -> Vec<String> {
+    vec![
+        format!("{}/{}", t.task_type, t.name),
+        schedule_cell(&t.schedule),
+        next_cell(t, now),
+        status_cell(t),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::manager::store::RunStatus;
+
+    fn task() -> TaskInfo {
+        TaskInfo {
+            cluster_id: uuid::Uuid::nil(),
+            id: uuid::Uuid::nil(),
+            task_type: TaskType::Backup,
+            name: "nightly".into(),
+            labels: Default::default(),
+            enabled: true,
+            schedule: Schedule {
+                cron: Some("0 2 * * *".into()),
+                ..Schedule::default()
+            },
+            properties: Value::Null,
+            status: None,
+            success_count: 0,
+            error_count: 0,
+            last_success: None,
+            last_error: None,
+            next_activation: None,
+            running_run_id: None,
+            retries: 0,
+        }
+    }
+
+    #[test]
+    fn rows_show_schedule_next_run_and_last_status() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut t = task();
+        t.next_activation = Some(Utc.with_ymd_and_hms(2026, 1, 1, 2, 0, 0).unwrap());
+        assert_eq!(
+            row(&t, now),
+            [
+                "backup/nightly",
+                "0 2 * * *",
+                "2026-01-01 02:00:00 UTC (in 2h)",
+                "never run (0 ok, 0 failed)"
+            ]
+        );
+        t.schedule = Schedule {
+            interval_seconds: 12 * 3600,
+            window: vec!["*-22:00".into(), "*-06:00".into()],
+            ..Schedule::default()
+        };
+        t.status = Some(RunStatus::Error);
+        t.success_count = 3;
+        t.error_count = 1;
+        t.retries = 2;
+        t.enabled = false;
+        assert_eq!(
+            row(&t, now)[1..],
+            [
+                "every 12h in windows *-22:00,*-06:00",
+                "disabled",
+                "ERROR (3 ok, 1 failed, retry 2)"
+            ]
+        );
+        t.schedule = Schedule::default();
+        assert_eq!(schedule_cell(&t.schedule), "once");
+    }
+
+    #[test]
+    fn task_types_are_checked() {
+        assert_eq!(task_type("backup"), Ok(TaskType::Backup));
+        let e = task_type("repair").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown task type \"repair\" (expected backup or validate_backup)"
+        );
+    }
+}

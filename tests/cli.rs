@@ -1,0 +1,387 @@
+//! The client commands (`cairn cluster ...`, `cairn tasks`, `cairn start|stop`) run as a user
+//! runs them: the real binary against a real `cairn manager` process over an emulated
+//! `dc1:2,dc2:1` cluster with a real `cairn agent` beside every node. The tests check what a user
+//! sees: the tables, valid JSON with `-o json`, one-line errors and non-zero exit statuses.
+
+mod common;
+
+use std::process::Command;
+
+use chrono::{Duration, Timelike, Utc};
+use common::TestCluster;
+use common::agent::{AgentProcess, TOKEN, start_fleet};
+use common::manager::ManagerProcess;
+use common::servers::free_port;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// What a run of `cairn` printed and how it exited.
+struct Run {
+    /// The exit status (-1 when killed by a signal).
+    code: i32,
+    /// Standard output.
+    stdout: String,
+    /// Standard error.
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts success and answers stdout.
+    fn ok(&self, what: &str) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts a failure reported as exactly one `error: ...` line on stderr, with nothing on
+    /// stdout; answers that line.
+    fn one_line_error(&self, what: &str) -> &str {
+        assert_ne!(self.code, 0, "{what} succeeded: {}", self.stdout);
+        assert_eq!(self.stdout, "", "{what}: nothing on stdout");
+        let lines: Vec<_> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: one line on stderr, not {lines:?}");
+        assert!(lines[0].starts_with("error: "), "{what}: {}", lines[0]);
+        lines[0]
+    }
+
+    /// Stdout parsed as JSON.
+    fn json(&self, what: &str) -> Value {
+        serde_json::from_str(self.ok(what))
+            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `cairn --url URL ARGS...` (in a blocking thread, as the emulator serves on this runtime).
+async fn cairn(url: &str, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command
+        .arg("--url")
+        .arg(url)
+        .args(args)
+        .env_remove("CAIRN_URL")
+        .env_remove("CAIRN_CLUSTER")
+        .env_remove("CAIRN_AUTH_TOKEN")
+        .env("CAIRN_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
+        .await
+        .expect("join");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An emulated cluster, an agent beside every node, and a manager.
+struct Setup {
+    /// The emulated nodes.
+    cluster: TestCluster,
+    /// The agents, one per node.
+    _agents: Vec<AgentProcess>,
+    /// The agents' port.
+    port: u16,
+    /// The manager.
+    manager: ManagerProcess,
+    /// Holds the agents' and the manager's files.
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let cluster = TestCluster::start("dc1:2,dc2:1").await;
+        let dir = tempfile::tempdir().unwrap();
+        let (agents, port) = start_fleet(&cluster, dir.path(), "");
+        let manager_dir = dir.path().join("manager");
+        std::fs::create_dir_all(&manager_dir).unwrap();
+        let manager = ManagerProcess::start(&manager_dir, "");
+        Setup {
+            cluster,
+            _agents: agents,
+            port,
+            manager,
+            _dir: dir,
+        }
+    }
+
+    /// Runs `cairn` against this manager.
+    async fn cairn(&self, args: &[&str]) -> Run {
+        cairn(self.manager.url(), args).await
+    }
+
+    /// `cairn cluster add` of the emulated cluster through node 0 with `token`.
+    async fn add(&self, name: &str, token: &str) -> Run {
+        let (host, port) = (self.cluster.address(0), self.port.to_string());
+        self.cairn(&[
+            "cluster",
+            "add",
+            "--name",
+            name,
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--auth-token",
+            token,
+        ])
+        .await
+    }
+}
+
+/// The data lines of a table (after its header), each split on runs of two or more spaces.
+fn table_rows(text: &str, header: &[&str]) -> Vec<Vec<String>> {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let got: Vec<_> = first
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(got, header, "header of:\n{text}");
+    lines
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clusters_are_added_listed_shown_changed_and_deleted() {
+    let s = Setup::new().await;
+
+    // A wrong token: one line naming the field, nothing added.
+    let wrong = s.add("prod", "not-the-token").await;
+    let line = wrong.one_line_error("add with a wrong token");
+    assert!(line.contains("auth_token"), "{line}");
+    assert_eq!(
+        s.cairn(&["cluster", "list", "-o", "json"])
+            .await
+            .json("list"),
+        json!([]),
+        "nothing added"
+    );
+
+    // Added: the id is printed, alone.
+    let added = s.add("prod", TOKEN).await;
+    let id = added.ok("cluster add").trim().to_string();
+    assert!(id.parse::<uuid::Uuid>().is_ok(), "an id: {id:?}");
+
+    // Listed as a table with every discovered node, and as JSON.
+    let list = s.cairn(&["cluster", "list"]).await;
+    let rows = table_rows(
+        list.ok("cluster list"),
+        &["ID", "NAME", "HOSTS", "PORT", "CREATED"],
+    );
+    assert_eq!(rows.len(), 1, "{}", list.stdout);
+    assert_eq!(rows[0][..2], [id.clone(), "prod".to_string()]);
+    let nodes = s.cluster.emulator.nodes();
+    for n in &nodes {
+        assert!(rows[0][2].split(',').any(|h| h == n.address), "{rows:?}");
+    }
+    assert_eq!(rows[0][3], s.port.to_string());
+    assert!(rows[0][4].ends_with("UTC"), "{rows:?}");
+    let doc = s
+        .cairn(&["cluster", "list", "-o", "json"])
+        .await
+        .json("list -o json");
+    assert_eq!(doc[0]["id"], json!(id));
+    assert_eq!(doc[0]["name"], json!("prod"));
+    assert_eq!(doc[0]["hosts"].as_array().map(Vec::len), Some(nodes.len()));
+
+    // Status: every node with its DC and its agent up.
+    let status = s.cairn(&["cluster", "status", "-c", "prod"]).await;
+    let header = [
+        "ADDRESS",
+        "DC",
+        "RACK",
+        "AGENT",
+        "SCYLLA VERSION",
+        "FREE DISK",
+    ];
+    let rows = table_rows(status.ok("cluster status"), &header);
+    assert_eq!(rows.len(), nodes.len(), "{}", status.stdout);
+    for n in &nodes {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == n.address)
+            .unwrap_or_else(|| panic!("{} in\n{}", n.address, status.stdout));
+        assert_eq!(row[1], n.dc, "{row:?}");
+        assert!(row[3].starts_with("UP"), "{row:?}");
+        assert!(row[5].ends_with("B"), "free disk in units: {row:?}");
+    }
+    let doc = s
+        .cairn(&["cluster", "status", "-c", &id, "-o", "json"])
+        .await
+        .json("status by id");
+    assert_eq!(doc["nodes"].as_array().map(Vec::len), Some(nodes.len()));
+
+    // An unknown cluster: one line, non-zero.
+    let line = s
+        .cairn(&["cluster", "status", "-c", "nosuch"])
+        .await
+        .one_line_error("status of an unknown cluster")
+        .to_string();
+    assert!(
+        line.contains("nosuch") && line.contains("not found"),
+        "{line}"
+    );
+
+    // Renamed, then deleted.
+    let updated = s
+        .cairn(&["cluster", "update", "-c", "prod", "--name", "prod2"])
+        .await;
+    assert!(updated.ok("update").contains("prod2"), "{}", updated.stdout);
+    let nothing = s.cairn(&["cluster", "update", "-c", "prod2"]).await;
+    assert!(
+        nothing
+            .one_line_error("update without changes")
+            .contains("nothing to change")
+    );
+    s.cairn(&["cluster", "delete", "-c", "prod2"])
+        .await
+        .ok("delete");
+    assert_eq!(
+        s.cairn(&["cluster", "list", "-o", "json"])
+            .await
+            .json("list"),
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_are_listed_and_unknown_or_idle_ones_refused_in_one_line() {
+    let s = Setup::new().await;
+    s.add("prod", TOKEN).await.ok("cluster add");
+    let (status, body) = s
+        .manager
+        .call(
+            Method::POST,
+            "/api/v1/cluster/prod/tasks",
+            Some(
+                json!({"type": "backup", "name": "nightly", "enabled": false,
+                "schedule": {"cron": "0 2 * * *"}, "properties": {"location": ["s3:bkt"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "create task: {body}");
+    let header = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS"];
+
+    // Disabled: listed with --all only.
+    let enabled_only = s.cairn(&["tasks", "-c", "prod"]).await;
+    assert!(table_rows(enabled_only.ok("tasks"), &header).is_empty());
+    let all = s.cairn(&["tasks", "-c", "prod", "--all"]).await;
+    assert_eq!(
+        table_rows(all.ok("tasks --all"), &header),
+        [[
+            "backup/nightly",
+            "0 2 * * *",
+            "disabled",
+            "never run (0 ok, 0 failed)"
+        ]]
+    );
+
+    // Enabled: its next run is the next 02:00 UTC.
+    let (status, body) = s
+        .manager
+        .call(
+            Method::PUT,
+            "/api/v1/cluster/prod/task/backup/nightly",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "enable: {body}");
+    let now = Utc::now();
+    let today = now.date_naive().and_hms_opt(2, 0, 0).unwrap().and_utc();
+    let next = if now.hour() < 2 {
+        today
+    } else {
+        today + Duration::days(1)
+    };
+    let listed = s.cairn(&["tasks", "-c", "prod"]).await;
+    let rows = table_rows(listed.ok("tasks"), &header);
+    assert_eq!(rows.len(), 1, "{}", listed.stdout);
+    assert_eq!(rows[0][..2], ["backup/nightly", "0 2 * * *"]);
+    let expected = next.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    assert!(rows[0][2].starts_with(&expected), "{expected} in {rows:?}");
+    assert!(rows[0][2].contains("(in "), "{rows:?}");
+    let doc = s
+        .cairn(&["tasks", "-c", "prod", "-o", "json"])
+        .await
+        .json("tasks -o json");
+    assert_eq!(doc[0]["name"], json!("nightly"));
+    assert_eq!(doc[0]["schedule"]["cron"], json!("0 2 * * *"));
+
+    // An unknown task, an unknown type, an unknown cluster: one line each, non-zero.
+    let line = s
+        .cairn(&["start", "-c", "prod", "backup/nosuch"])
+        .await
+        .one_line_error("start of an unknown task")
+        .to_string();
+    assert!(
+        line.contains("nosuch") && line.contains("no task"),
+        "{line}"
+    );
+    let line = s
+        .cairn(&["start", "-c", "prod", "repair/nightly"])
+        .await
+        .one_line_error("start of an unknown type")
+        .to_string();
+    assert!(line.contains("unknown task type"), "{line}");
+    let line = s
+        .cairn(&["tasks", "-c", "nosuch"])
+        .await
+        .one_line_error("tasks of an unknown cluster")
+        .to_string();
+    assert!(line.contains("cluster \"nosuch\" not found"), "{line}");
+
+    // Stopping an idle task: one line naming it as users know it.
+    let line = s
+        .cairn(&["stop", "-c", "prod", "nightly"])
+        .await
+        .one_line_error("stop of an idle task")
+        .to_string();
+    assert_eq!(line, "error: task backup/nightly is not running");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manager_not_running_is_one_line() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    for args in [
+        &["cluster", "list"][..],
+        &["tasks", "-c", "prod"],
+        &["stop", "-c", "prod", "backup/nightly"],
+    ] {
+        let run = cairn(&url, args).await;
+        let line = run.one_line_error(&args.join(" "));
+        assert_eq!(
+            line,
+            format!(
+                "error: cannot reach the cairn manager at {url} (is it running? set --url or CAIRN_URL)"
+            )
+        );
+        assert_eq!(run.code, 3, "{args:?}");
+    }
+    // CAIRN_URL stands in for --url.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["cluster", "list"])
+            .env("CAIRN_URL", &url)
+            .output()
+            .expect("cairn runs")
+    })
+    .await
+    .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot reach the cairn manager at http://127.0.0.1:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
