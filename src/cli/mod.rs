@@ -9,6 +9,7 @@
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
 //! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
+//! | [`progress`] | `cairn progress`: a backup run's progress, once or followed with `--watch` |
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
 
 pub mod agent;
@@ -18,6 +19,7 @@ pub mod completions;
 pub mod emulator;
 pub mod manager;
 pub mod output;
+pub mod progress;
 pub mod tasks;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +60,8 @@ pub enum Command {
     Stop(tasks::TaskRef),
     /// Start a task again, continuing its last run where it stopped.
     Resume(tasks::TaskRef),
+    /// Show a backup run's progress (the latest run unless --run), or follow it with --watch.
+    Progress(progress::ProgressArgs),
 }
 
 /// Runs the parsed command line to completion.
@@ -98,5 +102,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &cli.url,
             cli.output,
         ))),
+        Command::Progress(args) => {
+            progress::finish(runtime()?.block_on(progress::run(args, &cli.url, cli.output)))
+        }
     }
 }

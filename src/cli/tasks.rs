@@ -142,7 +142,7 @@ fn task_type(text: &str) -> Result<TaskType, ClientError> {
 }
 
 /// The task `spec` names among the cluster's tasks (disabled ones included).
-async fn find_task(
+pub(crate) async fn find_task(
     client: &ManagerClient,
     cluster: &str,
     spec: &str,

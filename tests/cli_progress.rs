@@ -1,0 +1,326 @@
+//! `cairn progress` as a user runs it: the real binary against a real `cairn manager` process
+//! backing up an emulated `dc1:2,dc2:1` cluster through real agents to a `localstorage:bkt`
+//! location. The tests check what a user sees: the header, the per-host and per-table tables,
+//! `--watch` returning when the run ends, valid JSON with `-o json`, one-line errors.
+
+mod common;
+
+use std::process::Command;
+
+use common::TestCluster;
+use common::agent::{AgentProcess, TOKEN, start_fleet};
+use common::manager::ManagerProcess;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// What a run of `cairn` printed and how it exited.
+struct Run {
+    /// The exit status (-1 when killed by a signal).
+    code: i32,
+    /// Standard output.
+    stdout: String,
+    /// Standard error.
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts success and answers stdout.
+    fn ok(&self, what: &str) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+}
+
+/// An emulated cluster, an agent beside every node serving `localstorage:bkt`, and a manager
+/// with the cluster added as `prod`.
+struct Setup {
+    /// The emulated nodes.
+    cluster: TestCluster,
+    /// The agents, one per node.
+    _agents: Vec<AgentProcess>,
+    /// The manager.
+    manager: ManagerProcess,
+    /// Holds the agents', the bucket's and the manager's files.
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let cluster = TestCluster::start("dc1:2,dc2:1").await;
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bkt");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
+        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
+        let manager_dir = dir.path().join("manager");
+        std::fs::create_dir_all(&manager_dir).unwrap();
+        let manager = ManagerProcess::start(&manager_dir, "");
+        let s = Setup {
+            cluster,
+            _agents: agents,
+            manager,
+            _dir: dir,
+        };
+        let (host, port) = (s.cluster.address(0), port.to_string());
+        s.cairn(&[
+            "cluster",
+            "add",
+            "--name",
+            "prod",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--auth-token",
+            TOKEN,
+        ])
+        .await
+        .ok("cluster add");
+        s
+    }
+
+    /// Runs `cairn --url MANAGER ARGS...` (in a blocking thread, as the emulator serves on this
+    /// runtime).
+    async fn cairn(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command
+            .arg("--url")
+            .arg(self.manager.url())
+            .args(args)
+            .env_remove("CAIRN_URL")
+            .env_remove("CAIRN_CLUSTER")
+            .env_remove("CAIRN_AUTH_TOKEN")
+            .env("CAIRN_LOG", "warn");
+        let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
+            .await
+            .expect("join");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Creates the disabled backup task `name` of keyspace `store` to `location`.
+    async fn create_task(&self, name: &str, location: &str) {
+        let (status, body) = self
+            .manager
+            .call(
+                Method::POST,
+                "/api/v1/cluster/prod/tasks",
+                Some(json!({"type": "backup", "name": name, "enabled": false,
+                    "properties": {"location": [location], "keyspace": ["store"]}})),
+            )
+            .await;
+        assert_eq!(status, 201, "create task: {body}");
+    }
+
+    /// The emulated nodes' addresses.
+    fn hosts(&self) -> Vec<String> {
+        self.cluster
+            .emulator
+            .nodes()
+            .iter()
+            .map(|n| n.address.clone())
+            .collect()
+    }
+}
+
+/// The value of a `Label:  value` header line of the view.
+fn header<'a>(view: &'a str, label: &str) -> &'a str {
+    view.lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}:")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {label:?} line in:\n{view}"))
+}
+
+/// The data lines of the table under the line starting with `first`, split on runs of two or
+/// more spaces; the table ends at an empty line.
+fn table_after(view: &str, first: &str) -> Vec<Vec<String>> {
+    let mut lines = view.lines().skip_while(|l| !l.starts_with(first));
+    assert!(lines.next().is_some(), "no {first:?} table in:\n{view}");
+    lines
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_is_watched_to_the_end_and_shown_with_hosts_tables_and_json() {
+    let s = Setup::new().await;
+    s.create_task("nightly", "localstorage:bkt").await;
+    let run_id = s
+        .cairn(&["start", "-c", "prod", "backup/nightly"])
+        .await
+        .ok("start")
+        .trim()
+        .to_string();
+
+    // --watch returns once the run is DONE, exit 0, with the final view.
+    let watched = s
+        .cairn(&["progress", "-c", "prod", "backup/nightly", "--watch"])
+        .await;
+    let out = watched.ok("progress --watch");
+    let view = &out[out.find("Run:").expect("the final view")..];
+    assert_eq!(header(view, "Run"), run_id);
+    assert_eq!(header(view, "Status"), "DONE");
+    assert_eq!(header(view, "Progress"), "100%");
+    assert!(header(view, "Snapshot Tag").starts_with("sm_"), "{view}");
+    assert_eq!(header(view, "Datacenters"), "dc1, dc2");
+    assert!(header(view, "End time").ends_with("UTC"), "{view}");
+    let rows = table_after(view, "HOST");
+    let mut shown: Vec<_> = rows.iter().map(|r| r[0].clone()).collect();
+    shown.sort();
+    let mut hosts = s.hosts();
+    hosts.sort();
+    assert_eq!(shown, hosts, "every host:\n{view}");
+    for r in &rows {
+        assert_eq!(r.len(), 6, "{r:?}");
+        assert_eq!(r[1], "100%", "{view}");
+        assert_eq!(r[5], "0 B", "nothing failed: {view}");
+    }
+    // The lines printed while the run went on (if it was still running) are plain lines.
+    for l in out[..out.find("Run:").unwrap()].lines() {
+        let status = l.split_whitespace().next().unwrap_or_default();
+        assert!(
+            !status.is_empty() && status.chars().all(|c| c.is_ascii_uppercase()),
+            "a status first: {l:?}"
+        );
+        assert!(!l.contains('\x1b'), "no escapes off a terminal: {l:?}");
+    }
+
+    // Without --watch: the same view of the latest run, by name alone.
+    let shown = s.cairn(&["progress", "-c", "prod", "nightly"]).await;
+    let view = shown.ok("progress");
+    assert_eq!(header(view, "Run"), run_id);
+    assert_eq!(table_after(view, "HOST").len(), 3, "{view}");
+    assert!(
+        !view.contains("KEYSPACE"),
+        "no details unless asked: {view}"
+    );
+
+    // --details: a table of the tables backed up under every host, with their times.
+    let detailed = s
+        .cairn(&[
+            "progress",
+            "-c",
+            "prod",
+            "nightly",
+            "--details",
+            "--run",
+            &run_id,
+        ])
+        .await;
+    let view = detailed.ok("progress --details");
+    for h in &hosts {
+        let rows = table_after(view, &format!("Host: {h}"));
+        // The line after `Host:` is the header; skip it.
+        assert!(rows.len() >= 2, "{view}");
+        assert_eq!(
+            rows[0],
+            [
+                "KEYSPACE",
+                "TABLE",
+                "PROGRESS",
+                "SIZE",
+                "SUCCESS",
+                "DEDUPLICATED",
+                "FAILED",
+                "STARTED AT",
+                "COMPLETED AT"
+            ]
+        );
+        assert!(rows[1..].iter().any(|r| r[0] == "store"), "{view}");
+        for r in &rows[1..] {
+            // The schema tables go with every backup.
+            assert!(
+                ["store", "system_schema"].contains(&r[0].as_str()),
+                "{view}"
+            );
+            assert_eq!(r[2], "100%", "{view}");
+            assert!(r[8].ends_with("UTC"), "completed: {view}");
+        }
+    }
+
+    // -o json: the manager's document.
+    let doc: Value = serde_json::from_str(
+        s.cairn(&["progress", "-c", "prod", "nightly", "-o", "json"])
+            .await
+            .ok("progress -o json"),
+    )
+    .expect("JSON");
+    assert_eq!(doc["run"]["id"], json!(run_id));
+    assert_eq!(doc["run"]["status"], json!("DONE"));
+    assert_eq!(doc["progress"]["hosts"].as_array().map(Vec::len), Some(3));
+    let watched: Value = serde_json::from_str(
+        s.cairn(&["progress", "-c", "prod", "nightly", "--watch", "-o", "json"])
+            .await
+            .ok("progress --watch -o json"),
+    )
+    .expect("JSON alone on stdout");
+    assert_eq!(watched["run"]["status"], json!("DONE"));
+
+    // Unknown tasks and runs: one line, non-zero.
+    for (args, code) in [
+        (vec!["progress", "-c", "prod", "backup/nosuch"], 4),
+        (vec!["progress", "-c", "nosuch", "nightly"], 4),
+        (
+            vec![
+                "progress",
+                "-c",
+                "prod",
+                "nightly",
+                "--run",
+                "00000000-0000-0000-0000-000000000000",
+            ],
+            4,
+        ),
+    ] {
+        let r = s.cairn(&args).await;
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stdout, "", "{args:?}");
+        let lines: Vec<_> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
+        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    }
+    let r = s.cairn(&["progress", "-c", "prod", "backup/nosuch"]).await;
+    assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watching_a_run_that_fails_ends_non_zero_with_the_final_view_and_the_cause() {
+    let s = Setup::new().await;
+    // The agents serve no bucket `nosuch`: the run fails.
+    s.create_task("broken", "localstorage:nosuch").await;
+    let run_id = s
+        .cairn(&["start", "-c", "prod", "backup/broken"])
+        .await
+        .ok("start")
+        .trim()
+        .to_string();
+    let r = s
+        .cairn(&["progress", "-c", "prod", "broken", "--watch"])
+        .await;
+    assert_eq!(r.code, 7, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let view = &r.stdout[r.stdout.find("Run:").expect("the final view")..];
+    assert_eq!(header(view, "Run"), run_id);
+    assert_eq!(header(view, "Status"), "ERROR");
+    assert!(!header(view, "Cause").is_empty(), "{view}");
+    let lines: Vec<_> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("error: run {run_id} ended ERROR: ")),
+        "{}",
+        lines[0]
+    );
+}
