@@ -1,0 +1,542 @@
+//! `cairn backup ...` as a user runs it: the real binary against a real `cairn manager` process
+//! over an emulated `dc1:2,dc2:1` cluster with real agents serving a `localstorage:bkt` location.
+//! The tests check what a user sees: `backup/NAME` for a new task with its flags stored, the dry
+//! run's target, one-line errors that create nothing, and a real backup listed, its files shown
+//! (files that exist in the bucket) and deleted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::TestCluster;
+use common::agent::{AgentProcess, TOKEN, start_fleet};
+use common::manager::ManagerProcess;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// What a run of `cairn` printed and how it exited.
+struct Run {
+    /// The exit status (-1 when killed by a signal).
+    code: i32,
+    /// Standard output.
+    stdout: String,
+    /// Standard error.
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts success and answers stdout.
+    fn ok(&self, what: &str) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts a failure reported as exactly one `error: ...` line on stderr, with nothing on
+    /// stdout; answers that line.
+    fn one_line_error(&self, what: &str) -> &str {
+        assert_ne!(self.code, 0, "{what} succeeded: {}", self.stdout);
+        assert_eq!(self.stdout, "", "{what}: nothing on stdout");
+        let lines: Vec<_> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: one line on stderr, not {lines:?}");
+        assert!(lines[0].starts_with("error: "), "{what}: {}", lines[0]);
+        lines[0]
+    }
+
+    /// Stdout parsed as JSON.
+    fn json(&self, what: &str) -> Value {
+        serde_json::from_str(self.ok(what))
+            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// An emulated cluster, an agent beside every node serving `localstorage:bkt`, and a manager
+/// with the cluster added as `prod`.
+struct Setup {
+    /// The emulated nodes.
+    cluster: TestCluster,
+    /// The agents, one per node.
+    _agents: Vec<AgentProcess>,
+    /// The manager.
+    manager: ManagerProcess,
+    /// The bucket's directory.
+    bucket: PathBuf,
+    /// Holds the agents', the bucket's and the manager's files.
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let cluster = TestCluster::start("dc1:2,dc2:1").await;
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bkt");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
+        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
+        let manager_dir = dir.path().join("manager");
+        std::fs::create_dir_all(&manager_dir).unwrap();
+        let manager = ManagerProcess::start(&manager_dir, "");
+        let s = Setup {
+            cluster,
+            _agents: agents,
+            manager,
+            bucket,
+            _dir: dir,
+        };
+        let (host, port) = (s.cluster.address(0), port.to_string());
+        s.cairn(&[
+            "cluster",
+            "add",
+            "--name",
+            "prod",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--auth-token",
+            TOKEN,
+        ])
+        .await
+        .ok("cluster add");
+        s
+    }
+
+    /// Runs `cairn --url MANAGER ARGS...` (in a blocking thread, as the emulator serves on this
+    /// runtime).
+    async fn cairn(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command
+            .arg("--url")
+            .arg(self.manager.url())
+            .args(args)
+            .env_remove("CAIRN_URL")
+            .env_remove("CAIRN_CLUSTER")
+            .env_remove("CAIRN_AUTH_TOKEN")
+            .env("CAIRN_LOG", "warn");
+        let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
+            .await
+            .expect("join");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Every task of `prod` (disabled ones too), as `cairn tasks -o json` prints them.
+    async fn tasks(&self) -> Vec<Value> {
+        let doc = self
+            .cairn(&["tasks", "-c", "prod", "--all", "-o", "json"])
+            .await
+            .json("tasks -o json");
+        doc.as_array().cloned().expect("a list of tasks")
+    }
+
+    /// The task named `name`, as `cairn tasks -o json` prints it.
+    async fn task(&self, name: &str) -> Value {
+        self.tasks()
+            .await
+            .into_iter()
+            .find(|t| t["name"] == json!(name))
+            .unwrap_or_else(|| panic!("no task {name}"))
+    }
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_tasks_are_created_from_flags_dry_run_and_refused_in_one_line() {
+    let s = Setup::new().await;
+
+    // Created with sctool's flags: `backup/NAME` printed, the flags stored as given.
+    let created = s
+        .cairn(&[
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "-K",
+            "store",
+            "-K",
+            "telemetry.*",
+            "--dc",
+            "dc1,dc2",
+            "--retention",
+            "5",
+            "--retention-days",
+            "7",
+            "--rate-limit",
+            "dc1:50",
+            "--rate-limit",
+            "20",
+            "--rate-limit-total",
+            "dc2:30",
+            "--snapshot-parallel",
+            "dc1:1",
+            "--upload-parallel",
+            "2",
+            "--transfers",
+            "4",
+            "--skip-schema",
+            "--interval",
+            "12h",
+            "--start-date",
+            "now+1h",
+            "--window",
+            "*-22:00,*-06:00",
+            "--timezone",
+            "UTC",
+            "--num-retries",
+            "1",
+            "--retry-wait",
+            "5m",
+            "--enabled",
+            "false",
+            "--name",
+            "nightly",
+        ])
+        .await;
+    assert_eq!(created.ok("backup create"), "backup/nightly\n");
+    let task = s.task("nightly").await;
+    assert_eq!(
+        task["properties"],
+        json!({
+            "location": ["localstorage:bkt"],
+            "keyspace": ["store", "telemetry.*"],
+            "dc": ["dc1", "dc2"],
+            "retention": 5,
+            "retention_days": 7,
+            "rate_limit": ["dc1:50", "20"],
+            "rate_limit_total": ["dc2:30"],
+            "snapshot_parallel": ["dc1:1"],
+            "upload_parallel": ["2"],
+            "transfers": 4,
+            "skip_schema": true,
+        })
+    );
+    assert_eq!(task["enabled"], json!(false));
+    let schedule = &task["schedule"];
+    assert_eq!(schedule["interval_seconds"], json!(12 * 3600), "{schedule}");
+    assert_eq!(schedule["window"], json!(["*-22:00", "*-06:00"]));
+    assert_eq!(schedule["num_retries"], json!(1));
+    assert_eq!(schedule["retry_wait_seconds"], json!(300));
+    assert!(schedule["start_date"].is_string(), "{schedule}");
+
+    // Updated: only the flags given change; the other properties stay.
+    let updated = s
+        .cairn(&[
+            "backup",
+            "update",
+            "-c",
+            "prod",
+            "nightly",
+            "--retention",
+            "2",
+        ])
+        .await;
+    assert_eq!(updated.ok("backup update"), "backup/nightly\n");
+    let task = s.task("nightly").await;
+    assert_eq!(task["properties"]["retention"], json!(2));
+    assert_eq!(task["properties"]["transfers"], json!(4));
+    assert_eq!(task["schedule"]["interval_seconds"], json!(12 * 3600));
+    let nothing = s
+        .cairn(&["backup", "update", "-c", "prod", "nightly"])
+        .await;
+    nothing.one_line_error("update without flags");
+
+    // The dry run prints the target and creates nothing.
+    let before = s.tasks().await.len();
+    let dry = s
+        .cairn(&[
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "-K",
+            "store",
+            "--rate-limit",
+            "dc1:50",
+            "--dry-run",
+            "--show-tables",
+        ])
+        .await;
+    let text = dry.ok("dry run");
+    let hosts: Vec<String> = s
+        .cluster
+        .emulator
+        .nodes()
+        .iter()
+        .map(|n| n.address.clone())
+        .collect();
+    for h in &hosts {
+        assert!(text.contains(h.as_str()), "{h} in:\n{text}");
+    }
+    for expected in [
+        "Data Centers:",
+        "  - dc1: ",
+        "  - dc2: ",
+        "Keyspaces:\n  - store all (",
+        "Disk size: ~",
+        "Locations:\n  - dc1: localstorage:bkt",
+        "  - dc1: 50MiB/s per host",
+        "Retention Policy:\n  - Last 3 backups",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("telemetry"), "only store:\n{text}");
+    let store_line = text.lines().find(|l| l.starts_with("  - store")).unwrap();
+    assert!(store_line.contains("): "), "tables named: {store_line}");
+    let doc = s
+        .cairn(&[
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .await
+        .json("dry run -o json");
+    assert!(doc["size"].as_u64().is_some(), "{doc}");
+    assert_eq!(doc["dc"], json!(["dc1", "dc2"]));
+    assert_eq!(s.tasks().await.len(), before, "the dry run created nothing");
+
+    // Bad input: one line naming the field, nothing created.
+    for (args, field) in [
+        (vec!["-L", "nowhere"], "location"),
+        (vec!["-L", "localstorage:bkt", "-K", "store.["], "keyspace"),
+        (
+            vec!["-L", "localstorage:bkt", "--cron", "61 * * *"],
+            "schedule.cron",
+        ),
+        (
+            vec!["-L", "localstorage:bkt", "--retention", "-1"],
+            "retention",
+        ),
+    ] {
+        let mut all = vec!["backup", "-c", "prod"];
+        all.extend(&args);
+        let run = s.cairn(&all).await;
+        let line = run.one_line_error(&format!("{args:?}"));
+        assert!(line.contains(field), "{args:?}: {line}");
+        assert_eq!(run.code, 1, "{args:?}: refused by the manager");
+    }
+    assert_eq!(s.tasks().await.len(), before, "nothing created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_is_listed_its_files_shown_and_deleted() {
+    let s = Setup::new().await;
+    let created = s
+        .cairn(&[
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "-K",
+            "store",
+            "--enabled",
+            "false",
+            "--name",
+            "now",
+        ])
+        .await;
+    assert_eq!(created.ok("backup create"), "backup/now\n");
+    s.cairn(&["start", "-c", "prod", "backup/now"])
+        .await
+        .ok("start");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = s
+            .manager
+            .call(
+                Method::GET,
+                "/api/v1/cluster/prod/task/backup/now/latest",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let run = body["run"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if run == "DONE" {
+            break;
+        }
+        assert!(
+            !matches!(run.as_str(), "ERROR" | "ABORTED" | "STOPPED"),
+            "the run ended {run}: {body}"
+        );
+        assert!(Instant::now() < deadline, "no DONE within 60 s: {body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Listed: one snapshot of the task on every node.
+    let list = s.cairn(&["backup", "list", "-c", "prod"]).await;
+    let text = list.ok("backup list");
+    let mut lines = text.lines();
+    let header: Vec<_> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"]);
+    let rows: Vec<Vec<&str>> = lines
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0][0], "backup/now");
+    let tag = rows[0][1].to_string();
+    assert!(tag.starts_with("sm_") && tag.ends_with("UTC"), "{tag}");
+    assert_eq!(rows[0][2], "3");
+    assert!(rows[0][4].starts_with("store("), "{:?}", rows[0]);
+    let doc = s
+        .cairn(&[
+            "backup",
+            "list",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "-o",
+            "json",
+        ])
+        .await
+        .json("backup list -o json");
+    assert_eq!(doc[0]["snapshot_info"][0]["snapshot_tag"], json!(tag));
+
+    // Files: one line per file, each in the bucket.
+    let files = s
+        .cairn(&["backup", "files", "-c", "prod", "-T", &tag])
+        .await;
+    let text = files.ok("backup files");
+    let mut data = 0;
+    for line in text.lines() {
+        let (url, table) = line.split_once("  ").unwrap_or((line, ""));
+        let rel = url
+            .strip_prefix("localstorage:bkt/")
+            .unwrap_or_else(|| panic!("a bucket path: {line}"));
+        assert!(s.bucket.join(rel).is_file(), "{rel} exists");
+        if table.starts_with("store/") {
+            data += 1;
+        }
+    }
+    assert!(data > 0, "data files listed:\n{text}");
+    let with_version = s
+        .cairn(&[
+            "backup",
+            "files",
+            "-c",
+            "prod",
+            "-T",
+            &tag,
+            "--with-version",
+        ])
+        .await;
+    let line = with_version
+        .ok("files --with-version")
+        .lines()
+        .find(|l| l.contains("  store/"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        line.rsplit("  ").next().unwrap().split('/').count(),
+        3,
+        "{line}"
+    );
+    let doc = s
+        .cairn(&["backup", "files", "-c", "prod", "-T", &tag, "-o", "json"])
+        .await
+        .json("files -o json");
+    assert_eq!(doc.as_array().map(Vec::len), Some(3), "a manifest per node");
+
+    // Unknown tag: one line, not found.
+    let unknown = s
+        .cairn(&[
+            "backup",
+            "files",
+            "-c",
+            "prod",
+            "-T",
+            "sm_20000101000000UTC",
+        ])
+        .await;
+    unknown.one_line_error("files of an unknown tag");
+    let unknown = s
+        .cairn(&[
+            "backup",
+            "delete",
+            "-c",
+            "prod",
+            "-T",
+            "sm_20000101000000UTC",
+        ])
+        .await;
+    unknown.one_line_error("delete of an unknown tag");
+    assert_eq!(unknown.code, 4, "not found");
+
+    // Deleted: no sst file left in the bucket, and the list is empty.
+    let deleted = s
+        .cairn(&["backup", "delete", "-c", "prod", "-T", &tag])
+        .await;
+    assert!(
+        deleted
+            .ok("backup delete")
+            .starts_with(&format!("deleted {tag} (3 node manifests, ")),
+        "{}",
+        deleted.stdout
+    );
+    let left: Vec<_> = files_under(&s.bucket)
+        .into_iter()
+        .filter(|f| f.contains("/sst/"))
+        .collect();
+    assert!(left.is_empty(), "sst files left: {left:?}");
+    let list = s.cairn(&["backup", "list", "-c", "prod"]).await;
+    assert_eq!(
+        list.ok("list after delete").lines().count(),
+        1,
+        "{}",
+        list.stdout
+    );
+
+    // Local snapshots: every node listed.
+    let local = s
+        .cairn(&[
+            "backup",
+            "delete",
+            "local-snapshot",
+            "-c",
+            "prod",
+            "-o",
+            "json",
+        ])
+        .await
+        .json("delete local-snapshot");
+    assert_eq!(local["hosts"].as_array().map(Vec::len), Some(3), "{local}");
+}
