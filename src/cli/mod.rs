@@ -3,10 +3,10 @@
 //! | module | owns |
 //! |---|---|
 //! | [`agent`] | `cairn agent`: the node agent daemon |
-//! | [`backup`] | `cairn backup [update\|list\|files\|delete]`: backup tasks and the backups in their locations |
 //! | [`client`] | the manager's REST API client shared by the commands below: one-line errors, exit statuses, printing |
 //! | [`cluster`] | `cairn cluster add\|list\|update\|delete\|status`: clusters through the manager's API |
 //! | [`completions`] | `cairn completions SHELL`: shell completion scripts generated from the command line |
+//! | [`demo`] | `cairn demo`: an emulated cluster, agents and a manager on this machine, two backups |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
 //! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
@@ -14,10 +14,10 @@
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
 
 pub mod agent;
-pub mod backup;
 pub mod client;
 pub mod cluster;
 pub mod completions;
+pub mod demo;
 pub mod emulator;
 pub mod manager;
 pub mod output;
@@ -62,10 +62,10 @@ pub enum Command {
     Stop(tasks::TaskRef),
     /// Start a task again, continuing its last run where it stopped.
     Resume(tasks::TaskRef),
-    /// Create a backup task (or --dry-run it); update one; list, show the files of, or delete backups.
-    Backup(backup::BackupArgs),
     /// Show a backup run's progress (the latest run unless --run), or follow it with --watch.
     Progress(progress::ProgressArgs),
+    /// Run a whole demo on this machine: an emulated cluster, agents, a manager, two backups.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command line to completion.
@@ -100,9 +100,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &cli.url,
             cli.output,
         ))),
-        Command::Backup(args) => {
-            client::finish(runtime()?.block_on(backup::run(args, &cli.url, cli.output)))
-        }
         Command::Resume(task) => client::finish(runtime()?.block_on(tasks::run_action(
             task,
             tasks::Action::Start(true),
@@ -112,5 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Progress(args) => {
             progress::finish(runtime()?.block_on(progress::run(args, &cli.url, cli.output)))
         }
+        // The demo builds its own runtime (its logs are at warn by default).
+        Command::Demo(args) => demo::run(args),
     }
 }
