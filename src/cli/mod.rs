@@ -3,6 +3,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`agent`] | `cairn agent`: the node agent daemon |
+//! | [`backup`] | `cairn backup [update\|list\|files\|delete]`: backup tasks and the backups in their locations |
 //! | [`client`] | the manager's REST API client shared by the commands below: one-line errors, exit statuses, printing |
 //! | [`cluster`] | `cairn cluster add\|list\|update\|delete\|status`: clusters through the manager's API |
 //! | [`completions`] | `cairn completions SHELL`: shell completion scripts generated from the command line |
@@ -14,6 +15,7 @@
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
 
 pub mod agent;
+pub mod backup;
 pub mod client;
 pub mod cluster;
 pub mod completions;
@@ -62,6 +64,8 @@ pub enum Command {
     Stop(tasks::TaskRef),
     /// Start a task again, continuing its last run where it stopped.
     Resume(tasks::TaskRef),
+    /// Create a backup task (or --dry-run it); update one; list, show the files of, or delete backups.
+    Backup(backup::BackupArgs),
     /// Show a backup run's progress (the latest run unless --run), or follow it with --watch.
     Progress(progress::ProgressArgs),
     /// Run a whole demo on this machine: an emulated cluster, agents, a manager, two backups.
@@ -100,6 +104,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &cli.url,
             cli.output,
         ))),
+        Command::Backup(args) => {
+            client::finish(runtime()?.block_on(backup::run(args, &cli.url, cli.output)))
+        }
         Command::Resume(task) => client::finish(runtime()?.block_on(tasks::run_action(
             task,
             tasks::Action::Start(true),
