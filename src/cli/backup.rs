@@ -47,7 +47,7 @@ pub struct BackupArgs {
     pub cluster: Option<String>,
     /// The new task's settings.
     #[command(flatten)]
-    pub flags: TaskFlags,
+    pub flags: Box<TaskFlags>,
     /// Show what the backup would do, creating nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -158,7 +158,7 @@ pub struct UpdateArgs {
     pub task: String,
     /// The settings to change.
     #[command(flatten)]
-    pub flags: TaskFlags,
+    pub flags: Box<TaskFlags>,
 }
 
 /// Arguments of `cairn backup list`.
