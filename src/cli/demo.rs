@@ -30,6 +30,8 @@ const DATASET_BYTES: u64 = 8 << 20;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a backup may take.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a started run may take to be recorded before its absence is an error.
+const RECORD_GRACE: Duration = Duration::from_secs(30);
 /// How often the progress is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -568,9 +570,18 @@ async fn backup(api: &Api, url: &str) -> Result<RunSummary, DemoError> {
     let mut drawn = 0usize;
     let mut previous: Option<(Value, Instant)> = None;
     let details = loop {
-        let doc = api
+        let doc = match api
             .call(reqwest::Method::GET, &format!("{task}/{run_id}"), None)
-            .await?;
+            .await
+        {
+            Ok(doc) => doc,
+            // The run is recorded a moment after it is started.
+            Err(DemoError::Api { status: 404, .. }) if started.elapsed() < RECORD_GRACE => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let now = Instant::now();
         let mut out = std::io::stdout().lock();
         if tty {
