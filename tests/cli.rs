@@ -10,70 +10,11 @@ use std::process::Command;
 use chrono::{Duration, Timelike, Utc};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
+use common::cli::{Run, cairn};
 use common::manager::ManagerProcess;
 use common::servers::free_port;
 use reqwest::Method;
-use serde_json::{Value, json};
-
-/// What a run of `cairn` printed and how it exited.
-struct Run {
-    /// The exit status (-1 when killed by a signal).
-    code: i32,
-    /// Standard output.
-    stdout: String,
-    /// Standard error.
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts success and answers stdout.
-    fn ok(&self, what: &str) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-
-    /// Asserts a failure reported as exactly one `error: ...` line on stderr, with nothing on
-    /// stdout; answers that line.
-    fn one_line_error(&self, what: &str) -> &str {
-        assert_ne!(self.code, 0, "{what} succeeded: {}", self.stdout);
-        assert_eq!(self.stdout, "", "{what}: nothing on stdout");
-        let lines: Vec<_> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{what}: one line on stderr, not {lines:?}");
-        assert!(lines[0].starts_with("error: "), "{what}: {}", lines[0]);
-        lines[0]
-    }
-
-    /// Stdout parsed as JSON.
-    fn json(&self, what: &str) -> Value {
-        serde_json::from_str(self.ok(what))
-            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-/// Runs `cairn --url URL ARGS...` (in a blocking thread, as the emulator serves on this runtime).
-async fn cairn(url: &str, args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .env_remove("CAIRN_URL")
-        .env_remove("CAIRN_CLUSTER")
-        .env_remove("CAIRN_AUTH_TOKEN")
-        .env("CAIRN_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
-        .await
-        .expect("join");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use serde_json::json;
 
 /// An emulated cluster, an agent beside every node, and a manager.
 struct Setup {

@@ -6,128 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::TestCluster;
-use common::agent::{AgentProcess, TOKEN, start_fleet};
-use common::manager::ManagerProcess;
+use common::cli::BackupSetup;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// What a run of `cairn` printed and how it exited.
-struct Run {
-    /// The exit status (-1 when killed by a signal).
-    code: i32,
-    /// Standard output.
-    stdout: String,
-    /// Standard error.
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts success and answers stdout.
-    fn ok(&self, what: &str) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-
-    /// Asserts a failure reported as exactly one `error: ...` line on stderr, with nothing on
-    /// stdout; answers that line.
-    fn one_line_error(&self, what: &str) -> &str {
-        assert_ne!(self.code, 0, "{what} succeeded: {}", self.stdout);
-        assert_eq!(self.stdout, "", "{what}: nothing on stdout");
-        let lines: Vec<_> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{what}: one line on stderr, not {lines:?}");
-        assert!(lines[0].starts_with("error: "), "{what}: {}", lines[0]);
-        lines[0]
-    }
-
-    /// Stdout parsed as JSON.
-    fn json(&self, what: &str) -> Value {
-        serde_json::from_str(self.ok(what))
-            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-/// An emulated cluster, an agent beside every node serving `localstorage:bkt`, and a manager
-/// with the cluster added as `prod`.
-struct Setup {
-    /// The emulated nodes.
-    cluster: TestCluster,
-    /// The agents, one per node.
-    _agents: Vec<AgentProcess>,
-    /// The manager.
-    manager: ManagerProcess,
-    /// The bucket's directory.
-    bucket: PathBuf,
-    /// Holds the agents', the bucket's and the manager's files.
-    _dir: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let cluster = TestCluster::start("dc1:2,dc2:1").await;
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bkt");
-        std::fs::create_dir_all(&bucket).unwrap();
-        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
-        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
-        let manager_dir = dir.path().join("manager");
-        std::fs::create_dir_all(&manager_dir).unwrap();
-        let manager = ManagerProcess::start(&manager_dir, "");
-        let s = Setup {
-            cluster,
-            _agents: agents,
-            manager,
-            bucket,
-            _dir: dir,
-        };
-        let (host, port) = (s.cluster.address(0), port.to_string());
-        s.cairn(&[
-            "cluster",
-            "add",
-            "--name",
-            "prod",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--auth-token",
-            TOKEN,
-        ])
-        .await
-        .ok("cluster add");
-        s
-    }
-
-    /// Runs `cairn --url MANAGER ARGS...` (in a blocking thread, as the emulator serves on this
-    /// runtime).
-    async fn cairn(&self, args: &[&str]) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        command
-            .arg("--url")
-            .arg(self.manager.url())
-            .args(args)
-            .env_remove("CAIRN_URL")
-            .env_remove("CAIRN_CLUSTER")
-            .env_remove("CAIRN_AUTH_TOKEN")
-            .env("CAIRN_LOG", "warn");
-        let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
-            .await
-            .expect("join");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
+impl BackupSetup {
     /// Every task of `prod` (disabled ones too), as `cairn tasks -o json` prints them.
     async fn tasks(&self) -> Vec<Value> {
         let doc = self
@@ -166,7 +52,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_tasks_are_created_from_flags_dry_run_and_refused_in_one_line() {
-    let s = Setup::new().await;
+    let s = BackupSetup::new().await;
 
     // Created with sctool's flags: `backup/NAME` printed, the flags stored as given.
     let created = s
@@ -350,7 +236,7 @@ async fn backup_tasks_are_created_from_flags_dry_run_and_refused_in_one_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_is_listed_its_files_shown_and_deleted() {
-    let s = Setup::new().await;
+    let s = BackupSetup::new().await;
     let created = s
         .cairn(&[
             "backup",

@@ -5,106 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::TestCluster;
-use common::agent::{AgentProcess, TOKEN, start_fleet};
-use common::manager::ManagerProcess;
+use common::cli::BackupSetup;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// What a run of `cairn` printed and how it exited.
-struct Run {
-    /// The exit status (-1 when killed by a signal).
-    code: i32,
-    /// Standard output.
-    stdout: String,
-    /// Standard error.
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts success and answers stdout.
-    fn ok(&self, what: &str) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-}
-
-/// An emulated cluster, an agent beside every node serving `localstorage:bkt`, and a manager
-/// with the cluster added as `prod`.
-struct Setup {
-    /// The emulated nodes.
-    cluster: TestCluster,
-    /// The agents, one per node.
-    _agents: Vec<AgentProcess>,
-    /// The manager.
-    manager: ManagerProcess,
-    /// Holds the agents', the bucket's and the manager's files.
-    _dir: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let cluster = TestCluster::start("dc1:2,dc2:1").await;
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bkt");
-        std::fs::create_dir_all(&bucket).unwrap();
-        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
-        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
-        let manager_dir = dir.path().join("manager");
-        std::fs::create_dir_all(&manager_dir).unwrap();
-        let manager = ManagerProcess::start(&manager_dir, "");
-        let s = Setup {
-            cluster,
-            _agents: agents,
-            manager,
-            _dir: dir,
-        };
-        let (host, port) = (s.cluster.address(0), port.to_string());
-        s.cairn(&[
-            "cluster",
-            "add",
-            "--name",
-            "prod",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--auth-token",
-            TOKEN,
-        ])
-        .await
-        .ok("cluster add");
-        s
-    }
-
-    /// Runs `cairn --url MANAGER ARGS...` (in a blocking thread, as the emulator serves on this
-    /// runtime).
-    async fn cairn(&self, args: &[&str]) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        command
-            .arg("--url")
-            .arg(self.manager.url())
-            .args(args)
-            .env_remove("CAIRN_URL")
-            .env_remove("CAIRN_CLUSTER")
-            .env_remove("CAIRN_AUTH_TOKEN")
-            .env("CAIRN_LOG", "warn");
-        let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
-            .await
-            .expect("join");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
+impl BackupSetup {
     /// Creates the disabled backup task `name` of keyspace `store` to `location`.
     async fn create_task(&self, name: &str, location: &str) {
         let (status, body) = self
@@ -157,7 +62,7 @@ fn table_after(view: &str, first: &str) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_is_watched_to_the_end_and_shown_with_hosts_tables_and_json() {
-    let s = Setup::new().await;
+    let s = BackupSetup::new().await;
     s.create_task("nightly", "localstorage:bkt").await;
     let run_id = s
         .cairn(&["start", "-c", "prod", "backup/nightly"])
@@ -299,7 +204,7 @@ async fn progress_is_watched_to_the_end_and_shown_with_hosts_tables_and_json() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watching_a_run_that_fails_ends_non_zero_with_the_final_view_and_the_cause() {
-    let s = Setup::new().await;
+    let s = BackupSetup::new().await;
     // The agents serve no bucket `nosuch`: the run fails.
     s.create_task("broken", "localstorage:nosuch").await;
     let run_id = s

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod backup;
+pub mod cli;
 pub mod gcs;
 pub mod manager;
 pub mod servers;

@@ -1,0 +1,129 @@
+//! Running the `cairn` client commands as a user runs them, against a real manager over an
+//! emulated cluster with real agents: what a run printed and how it exited.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::TestCluster;
+use super::agent::{AgentProcess, TOKEN, start_fleet};
+use super::manager::ManagerProcess;
+
+/// What a run of `cairn` printed and how it exited.
+pub struct Run {
+    /// The exit status (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and answers stdout.
+    pub fn ok(&self, what: &str) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts a failure reported as exactly one `error: ...` line on stderr, with nothing on
+    /// stdout; answers that line.
+    pub fn one_line_error(&self, what: &str) -> &str {
+        assert_ne!(self.code, 0, "{what} succeeded: {}", self.stdout);
+        assert_eq!(self.stdout, "", "{what}: nothing on stdout");
+        let lines: Vec<_> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: one line on stderr, not {lines:?}");
+        assert!(lines[0].starts_with("error: "), "{what}: {}", lines[0]);
+        lines[0]
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self, what: &str) -> Value {
+        serde_json::from_str(self.ok(what))
+            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `cairn --url URL ARGS...` (in a blocking thread, as the emulator serves on this runtime).
+pub async fn cairn(url: &str, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command
+        .arg("--url")
+        .arg(url)
+        .args(args)
+        .env_remove("CAIRN_URL")
+        .env_remove("CAIRN_CLUSTER")
+        .env_remove("CAIRN_AUTH_TOKEN")
+        .env("CAIRN_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
+        .await
+        .expect("join");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An emulated `dc1:2,dc2:1` cluster, an agent beside every node serving `localstorage:bkt`, and
+/// a manager with the cluster added as `prod`.
+pub struct BackupSetup {
+    /// The emulated nodes.
+    pub cluster: TestCluster,
+    /// The agents, one per node.
+    pub agents: Vec<AgentProcess>,
+    /// The manager.
+    pub manager: ManagerProcess,
+    /// The bucket's directory.
+    pub bucket: PathBuf,
+    /// Holds the agents', the bucket's and the manager's files.
+    pub dir: tempfile::TempDir,
+}
+
+impl BackupSetup {
+    /// Starts everything and adds the cluster with `cairn cluster add`.
+    pub async fn new() -> Self {
+        let cluster = TestCluster::start("dc1:2,dc2:1").await;
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bkt");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
+        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
+        let manager_dir = dir.path().join("manager");
+        std::fs::create_dir_all(&manager_dir).unwrap();
+        let manager = ManagerProcess::start(&manager_dir, "");
+        let s = BackupSetup {
+            cluster,
+            agents,
+            manager,
+            bucket,
+            dir,
+        };
+        let (host, port) = (s.cluster.address(0), port.to_string());
+        s.cairn(&[
+            "cluster",
+            "add",
+            "--name",
+            "prod",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--auth-token",
+            TOKEN,
+        ])
+        .await
+        .ok("cluster add");
+        s
+    }
+
+    /// Runs `cairn --url MANAGER ARGS...`.
+    pub async fn cairn(&self, args: &[&str]) -> Run {
+        cairn(self.manager.url(), args).await
+    }
+}
