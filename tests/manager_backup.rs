@@ -11,7 +11,6 @@ use std::time::Duration;
 use cairn::emulator::config::Dataset;
 use cairn::manager::store::{BackupStage, RunStatus};
 use cairn::spec::paths::{ManifestInfo, remote_sstable_version_dir};
-use common::agent::AgentProcess;
 use common::backup::{BackupEnv, LiveFiles, in_actix};
 use object_store::ObjectStoreExt;
 use serde_json::json;
@@ -104,7 +103,7 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
         let task = env
             .task(json!({"location": [format!("s3:{}", common::backup::BUCKET)], "retention": 3}))
             .await;
-        let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
+        let live = env.all_live_files();
 
         let started = std::time::Instant::now();
         let run = env.run(task, RUN_LIMIT).await;
@@ -175,7 +174,7 @@ fn a_backup_of_two_dcs_completes_and_the_next_one_uploads_only_new_files() {
         let second = env.last_run(task).await;
         assert_ne!(second.snapshot_tag.to_string(), tag1, "a new snapshot");
         // Writes are flushed by the snapshot: compare with the files on disk now.
-        let live2: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
+        let live2 = env.all_live_files();
         let listed2 = check_manifests(&env, second.snapshot_tag.as_str(), &live2).await;
         let new_bytes: u64 = listed2
             .iter()
@@ -287,7 +286,7 @@ fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_s
         };
         let nodes = env.cluster.emulator.nodes();
         let task = env.user_task(json!({"rate_limit": ["2"]})).await;
-        let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
+        let live = env.all_live_files();
         let host0 = env.cluster.address(0);
         let id = env.start_run(task).await;
         env.wait_uploading(task, id, Some(&host0)).await;
@@ -312,8 +311,7 @@ fn an_agent_killed_mid_upload_fails_its_host_and_the_next_run_resumes_the_same_s
         );
         let tag1 = env.last_run(task).await.snapshot_tag;
 
-        let config = env.agents[0].config.clone();
-        env.agents[0] = AgentProcess::start_with(config);
+        env.start_agent(0);
         let run2 = env.run(task, RUN_LIMIT).await;
         assert_eq!(run2.status, RunStatus::Done, "resumed run: {}", run2.cause);
         let second = env.last_run(task).await;
@@ -380,16 +378,14 @@ fn an_agent_restarted_mid_upload_loses_its_jobs_and_the_same_run_starts_them_aga
         else {
             return;
         };
-        let nodes = env.cluster.emulator.nodes();
         let task = env.user_task(json!({"rate_limit": ["2"]})).await;
-        let live: Vec<_> = (0..nodes.len()).map(|i| env.live_files(i)).collect();
+        let live = env.all_live_files();
         let host0 = env.cluster.address(0);
         let id = env.start_run(task).await;
         env.wait_uploading(task, id, Some(&host0)).await;
         // A restart loses the agent's jobs: their polls answer not_found.
         env.agents[0].kill();
-        let config = env.agents[0].config.clone();
-        env.agents[0] = AgentProcess::start_with(config);
+        env.start_agent(0);
         let run = env.wait_run(task, id, RUN_LIMIT).await;
         assert_eq!(run.status, RunStatus::Done, "{}", run.cause);
         let tag = env.last_run(task).await.snapshot_tag;

@@ -361,6 +361,19 @@ impl BackupEnv {
         format!("s3:{BUCKET}")
     }
 
+    /// [`BackupEnv::live_files`] of every node, in node order.
+    pub fn all_live_files(&self) -> Vec<LiveFiles> {
+        (0..self.cluster.emulator.nodes().len())
+            .map(|i| self.live_files(i))
+            .collect()
+    }
+
+    /// Starts node `i`'s agent again with its configuration (after a kill).
+    pub fn start_agent(&mut self, i: usize) {
+        let config = self.agents[i].config.clone();
+        self.agents[i] = AgentProcess::start_with(config);
+    }
+
     /// The snapshot tags of node `i` still on disk.
     pub fn local_snapshots(&self, i: usize) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
