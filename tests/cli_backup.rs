@@ -6,11 +6,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-use common::cli::BackupSetup;
-use reqwest::Method;
+use common::cli::{BackupSetup, files_under};
 use serde_json::{Value, json};
 
 impl BackupSetup {
@@ -31,23 +27,6 @@ impl BackupSetup {
             .find(|t| t["name"] == json!(name))
             .unwrap_or_else(|| panic!("no task {name}"))
     }
-}
-
-/// Every file under `dir`, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -237,50 +216,7 @@ async fn backup_tasks_are_created_from_flags_dry_run_and_refused_in_one_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_is_listed_its_files_shown_and_deleted() {
     let s = BackupSetup::new().await;
-    let created = s
-        .cairn(&[
-            "backup",
-            "-c",
-            "prod",
-            "-L",
-            "localstorage:bkt",
-            "-K",
-            "store",
-            "--enabled",
-            "false",
-            "--name",
-            "now",
-        ])
-        .await;
-    assert_eq!(created.ok("backup create"), "backup/now\n");
-    s.cairn(&["start", "-c", "prod", "backup/now"])
-        .await
-        .ok("start");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = s
-            .manager
-            .call(
-                Method::GET,
-                "/api/v1/cluster/prod/task/backup/now/latest",
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        let run = body["run"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if run == "DONE" {
-            break;
-        }
-        assert!(
-            !matches!(run.as_str(), "ERROR" | "ABORTED" | "STOPPED"),
-            "the run ended {run}: {body}"
-        );
-        assert!(Instant::now() < deadline, "no DONE within 60 s: {body}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    s.backup_now("now").await;
 
     // Listed: one snapshot of the task on every node.
     let list = s.cairn(&["backup", "list", "-c", "prod"]).await;

@@ -153,7 +153,7 @@ fn default_s3_single_put_max() -> String {
 }
 
 /// S3 settings (upstream `s3:` section).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// Endpoint URL of an S3-compatible service; AWS when empty.
@@ -185,6 +185,22 @@ pub struct S3Config {
 
 fn default_true() -> bool {
     true
+}
+
+/// The defaults of a configuration without an `s3:` section: the same as each key's.
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            path_style: default_true(),
+            sign_payload: false,
+            sse_kms_key_id: None,
+        }
+    }
 }
 
 /// GCS settings (upstream `gcs:` section).
@@ -396,5 +412,19 @@ impl AgentConfig {
             part_size,
             s3_single_put_max,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_section_has_the_defaults_of_an_empty_one() {
+        let bare: AgentConfig = serde_yaml_ng::from_str("{}").unwrap();
+        let empty: AgentConfig = serde_yaml_ng::from_str("s3: {}").unwrap();
+        assert!(bare.s3.path_style, "path style unless configured otherwise");
+        assert_eq!(bare.s3.path_style, empty.s3.path_style);
+        assert_eq!(bare.s3.sign_payload, empty.s3.sign_payload);
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -177,16 +177,36 @@ type Built = (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>);
 pub struct Stores {
     /// The configuration the clients are built from.
     config: AgentConfig,
+    /// How each request retries transient failures.
+    retry: RetryConfig,
     /// Clients by `provider:bucket`.
     cache: DashMap<String, Remote>,
 }
 
 impl Stores {
-    /// Stores built on demand from this configuration.
+    /// Stores built on demand from this configuration, retrying as a daemon does (patiently).
     pub fn new(config: AgentConfig) -> Self {
         Stores {
             config,
+            retry: retry_config(),
             cache: DashMap::new(),
+        }
+    }
+
+    /// Stores for a command someone waits on: a few quick retries, so that a wrong endpoint is
+    /// reported within seconds rather than minutes.
+    pub fn interactive(config: AgentConfig) -> Self {
+        Stores {
+            retry: RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(1),
+                    base: 2.0,
+                },
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(10),
+            },
+            ..Stores::new(config)
         }
     }
 
@@ -233,15 +253,19 @@ impl Stores {
                 let c = &self.config.s3;
                 let mut b = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
-                    .with_region(c.region.clone().unwrap_or_else(|| "us-east-1".into()))
                     .with_virtual_hosted_style_request(!c.path_style)
-                    .with_retry(retry_config())
+                    .with_retry(self.retry.clone())
                     .with_client_options(client_options());
-                if let Some(endpoint) = &c.endpoint {
-                    b = b
-                        .with_endpoint(endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"));
+                // The configuration wins over AWS_DEFAULT_REGION / AWS_ENDPOINT; without either,
+                // us-east-1 and AWS.
+                if let Some(region) = &c.region {
+                    b = b.with_region(region);
                 }
+                if let Some(endpoint) = &c.endpoint {
+                    b = b.with_endpoint(endpoint);
+                }
+                let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
+                b = b.with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")));
                 b = b.with_unsigned_payload(!c.sign_payload);
                 if let (Some(k), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
                     b = b.with_access_key_id(k).with_secret_access_key(s);
@@ -265,7 +289,7 @@ impl Stores {
                 let c = &self.config.gcs;
                 let mut b = GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
-                    .with_retry(retry_config())
+                    .with_retry(self.retry.clone())
                     .with_client_options(client_options().with_allow_http(true));
                 if let Some(file) = &c.service_account_file {
                     b = b.with_service_account_path(file.display().to_string());
@@ -283,23 +307,27 @@ impl Stores {
             }
             Provider::Azure => {
                 let c = &self.config.azure;
-                let account = c
-                    .account
-                    .clone()
-                    .ok_or_else(|| not_configured("azure.account is not set".into()))?;
                 let mut b = MicrosoftAzureBuilder::from_env()
-                    .with_account(account)
                     .with_container_name(bucket)
-                    .with_retry(retry_config())
+                    .with_retry(self.retry.clone())
                     .with_client_options(client_options());
+                // The configuration wins over AZURE_STORAGE_ACCOUNT_NAME / _KEY / _ENDPOINT.
+                if let Some(account) = &c.account {
+                    b = b.with_account(account);
+                }
+                if b.get_config_value(&AzureConfigKey::AccountName).is_none() {
+                    return Err(not_configured(
+                        "azure.account is not set (nor AZURE_STORAGE_ACCOUNT_NAME)".into(),
+                    ));
+                }
                 if let Some(key) = &c.key {
                     b = b.with_access_key(key);
                 }
                 if let Some(endpoint) = &c.endpoint {
-                    b = b
-                        .with_endpoint(endpoint.clone())
-                        .with_allow_http(endpoint.starts_with("http://"));
+                    b = b.with_endpoint(endpoint.clone());
                 }
+                let endpoint = b.get_config_value(&AzureConfigKey::Endpoint);
+                b = b.with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")));
                 Arc::new(b.build().map_err(built)?)
             }
             Provider::LocalStorage => {

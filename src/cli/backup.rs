@@ -8,6 +8,7 @@
 //! | `cairn backup update -c C TASK [flags]` | `PUT .../task/backup/{id}` | `backup/NAME` |
 //! | `cairn backup list -c C [-L ...]` | `GET .../backups` | a table of snapshots per task, node count and size |
 //! | `cairn backup files -c C -T TAG` | `GET .../backups/files` | one line per file: `LOCATION:PATH  KEYSPACE/TABLE` |
+//! | `cairn backup list\|files --offline -L LOC ...` | none: the locations are read directly ([`super::offline`]) | the same as online, tasks by ID |
 //! | `cairn backup delete -c C -T TAG` | `DELETE .../backups?snapshot_tags=` | what was deleted |
 //! | `cairn backup delete local-snapshot -c C` | `DELETE .../backups/local_snapshots` | a table of nodes and snapshots deleted |
 //!
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 use super::client::{ClientError, ManagerClient, parse, print, print_text, segment};
 use super::cluster::ClusterRef;
+use super::offline::{self, OfflineArgs};
 use super::output::Format;
 use super::tasks::find_task;
 use crate::manager::api::tasks::TaskInfo;
@@ -161,13 +163,21 @@ pub struct UpdateArgs {
     pub flags: Box<TaskFlags>,
 }
 
-/// Arguments of `cairn backup list`.
+/// Where `backup list` and `backup files` look: a cluster and its locations, through the
+/// manager or (`--offline`) straight from the locations.
 #[derive(Debug, Args)]
-pub struct ListArgs {
-    /// The cluster.
-    #[command(flatten)]
-    pub cluster: ClusterRef,
-    /// Locations to look in (default: those of the cluster's backup tasks, disabled ones too).
+pub struct BackupsAt {
+    /// The cluster's name or ID; with --offline, optional (every cluster in the locations).
+    #[arg(
+        short = 'c',
+        long = "cluster",
+        env = "CAIRN_CLUSTER",
+        value_name = "CLUSTER",
+        required_unless_present = "offline"
+    )]
+    pub cluster: Option<String>,
+    /// Locations to look in (default: those of the cluster's backup tasks, disabled ones too;
+    /// required with --offline).
     #[arg(
         short = 'L',
         long = "location",
@@ -175,6 +185,26 @@ pub struct ListArgs {
         value_name = "LOCATION"
     )]
     pub location: Vec<String>,
+    /// Reading the locations without the manager.
+    #[command(flatten)]
+    pub offline: OfflineArgs,
+}
+
+impl BackupsAt {
+    /// The cluster for the manager (clap requires it without --offline).
+    fn online_cluster(&self) -> Result<&str, ClientError> {
+        self.cluster.as_deref().ok_or_else(|| {
+            ClientError::Usage("give the cluster with -c/--cluster or CAIRN_CLUSTER".into())
+        })
+    }
+}
+
+/// Arguments of `cairn backup list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The cluster and locations.
+    #[command(flatten)]
+    pub at: BackupsAt,
     /// Snapshots of every cluster in the locations, not only this one.
     #[arg(long)]
     pub all_clusters: bool,
@@ -200,20 +230,12 @@ pub struct ListArgs {
 /// Arguments of `cairn backup files`.
 #[derive(Debug, Args)]
 pub struct FilesArgs {
-    /// The cluster.
+    /// The cluster and locations.
     #[command(flatten)]
-    pub cluster: ClusterRef,
+    pub at: BackupsAt,
     /// The snapshot tag.
     #[arg(short = 'T', long = "snapshot-tag", value_name = "TAG")]
     pub snapshot_tag: String,
-    /// Locations to look in (default: those of the cluster's backup tasks, disabled ones too).
-    #[arg(
-        short = 'L',
-        long = "location",
-        value_delimiter = ',',
-        value_name = "LOCATION"
-    )]
-    pub location: Vec<String>,
     /// Only the files of tables these glob patterns select.
     #[arg(
         short = 'K',
@@ -270,6 +292,16 @@ pub enum DeleteCommand {
 
 /// Runs `cairn backup ...` against the manager at `url`.
 pub async fn run(args: BackupArgs, url: &str, format: Format) -> Result<(), ClientError> {
+    // --offline never calls the manager.
+    match args.command {
+        Some(BackupCommand::List(a)) if a.at.offline.offline => {
+            return list_offline(a, format).await;
+        }
+        Some(BackupCommand::Files(a)) if a.at.offline.offline => {
+            return files_offline(a, format).await;
+        }
+        _ => {}
+    }
     let client = ManagerClient::new(url)?;
     match args.command {
         Some(BackupCommand::Update(a)) => update(&client, a, format).await,
@@ -616,14 +648,14 @@ async fn locations(
 
 /// `cairn backup list`.
 async fn list(client: &ManagerClient, a: ListArgs, format: Format) -> Result<(), ClientError> {
-    let cluster = &a.cluster.cluster;
+    let cluster = a.at.online_cluster()?;
     let mut path = format!(
         "/api/v1/cluster/{}/backups?all_clusters={}",
         segment(cluster),
         a.all_clusters
     );
     path.push_str(&location_query(
-        &locations(client, cluster, &a.location).await?,
+        &locations(client, cluster, &a.at.location).await?,
     ));
     if !a.keyspace.is_empty() {
         path.push_str(&format!("&keyspace={}", segment(&a.keyspace.join(","))));
@@ -634,7 +666,6 @@ async fn list(client: &ManagerClient, a: ListArgs, format: Format) -> Result<(),
         }
     }
     let answer = client.get(&path).await?;
-    let entries: Vec<ListEntry> = parse(&answer, &format!("GET {path}"))?;
     // Tasks are shown by name when this cluster knows them.
     let tasks_path = format!("/api/v1/cluster/{}/tasks?all=true", segment(cluster));
     let names: BTreeMap<Uuid, String> = match client.get(&tasks_path).await {
@@ -644,10 +675,56 @@ async fn list(client: &ManagerClient, a: ListArgs, format: Format) -> Result<(),
             .collect(),
         Err(_) => BTreeMap::new(),
     };
+    print_list(
+        &answer,
+        &names,
+        &a,
+        a.all_clusters,
+        format,
+        &format!("GET {path}"),
+    )
+}
+
+/// `cairn backup list --offline`: the same listing read from the locations; tasks by ID.
+async fn list_offline(a: ListArgs, format: Format) -> Result<(), ClientError> {
+    let cluster = if a.all_clusters {
+        None
+    } else {
+        a.at.cluster.as_deref()
+    };
+    let query = offline::ListQuery {
+        locations: &a.at.location,
+        cluster,
+        keyspace: &a.keyspace,
+        min_date: a.min_date.as_deref(),
+        max_date: a.max_date.as_deref(),
+    };
+    let answer = offline::list(&a.at.offline, query).await?;
+    print_list(
+        &answer,
+        &BTreeMap::new(),
+        &a,
+        cluster.is_none(),
+        format,
+        "the listing",
+    )
+}
+
+/// Prints a `backup list` document: one row per snapshot, tasks by name when `names` has them
+/// (prefixed with their cluster when `all_clusters`).
+fn print_list(
+    answer: &Value,
+    names: &BTreeMap<Uuid, String>,
+    a: &ListArgs,
+    all_clusters: bool,
+    format: Format,
+    request: &str,
+) -> Result<(), ClientError> {
+    let entries: Vec<ListEntry> = parse(answer, request)?;
     let mut rows = Vec::new();
     for e in &entries {
         let task = names.get(&e.task_id).cloned().unwrap_or_else(|| {
-            if a.all_clusters {
+            if all_clusters {
                 format!("{}/{}", e.cluster_id, e.task_id)
             } else {
                 e.task_id.to_string()
@@ -675,7 +752,7 @@ async fn list(client: &ManagerClient, a: ListArgs, format: Format) -> Result<(),
             ]);
         }
     }
-    print(format, &answer, &LIST_HEADER, &rows);
+    print(format, answer, &LIST_HEADER, &rows);
     Ok(())
 }
 
@@ -739,22 +816,46 @@ fn files_text(nodes: &[FilesNode], with_version: bool) -> String {
 
 /// `cairn backup files`.
 async fn files(client: &ManagerClient, a: FilesArgs, format: Format) -> Result<(), ClientError> {
+    let cluster = a.at.online_cluster()?;
     let mut path = format!(
         "/api/v1/cluster/{}/backups/files?snapshot_tag={}",
-        segment(&a.cluster.cluster),
+        segment(cluster),
         segment(&a.snapshot_tag)
     );
     path.push_str(&location_query(
-        &locations(client, &a.cluster.cluster, &a.location).await?,
+        &locations(client, cluster, &a.at.location).await?,
     ));
     if !a.keyspace.is_empty() {
         path.push_str(&format!("&keyspace={}", segment(&a.keyspace.join(","))));
     }
     let answer = client.get(&path).await?;
-    let nodes: Vec<FilesNode> = parse(&answer, &format!("GET {path}"))?;
+    print_files(&answer, a.with_version, format, &format!("GET {path}"))
+}
+
+/// `cairn backup files --offline`: the same list read from the locations.
+async fn files_offline(a: FilesArgs, format: Format) -> Result<(), ClientError> {
+    let answer = offline::files(
+        &a.at.offline,
+        &a.at.location,
+        a.at.cluster.as_deref(),
+        &a.snapshot_tag,
+        &a.keyspace,
+    )
+    .await?;
+    print_files(&answer, a.with_version, format, "the file list")
+}
+
+/// Prints a `backup files` document: one line per file, or the document with `-o json`.
+fn print_files(
+    answer: &Value,
+    with_version: bool,
+    format: Format,
+    request: &str,
+) -> Result<(), ClientError> {
+    let nodes: Vec<FilesNode> = parse(answer, request)?;
     match format {
-        Format::Json => print(format, &answer, &[], &[]),
-        Format::Table => print_text(&files_text(&nodes, a.with_version)),
+        Format::Json => print(format, answer, &[], &[]),
+        Format::Table => print_text(&files_text(&nodes, with_version)),
     }
     Ok(())
 }

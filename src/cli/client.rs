@@ -7,9 +7,9 @@
 //!
 //! | exit | meaning |
 //! |---|---|
-//! | 1 | the manager refused the request (a bad value; the message names the field) |
+//! | 1 | the manager refused the request (a bad value; the message names the field), or with `--offline` a value or the storage configuration is wrong |
 //! | 2 | the command line itself is wrong (clap's usage errors) |
-//! | 3 | the manager could not be reached, or its answer could not be read |
+//! | 3 | the manager could not be reached, or its answer could not be read; with `--offline`, the location could not be read (the store's answer is quoted) |
 //! | 4 | no such cluster or task |
 //! | 5 | a conflict with the current state (a name taken, a task already running or not running) |
 //! | 6 | the manager failed (a 5xx answer) |
@@ -87,6 +87,12 @@ pub enum ClientError {
     /// The arguments do not make a request (e.g. an update without anything to change).
     #[error("{0}")]
     Usage(String),
+    /// A value given, or the storage configuration, is wrong (`--offline`; names what).
+    #[error("{0}")]
+    Invalid(String),
+    /// A location read directly (`--offline`) could not be read; the store's answer is quoted.
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl ClientError {
@@ -95,6 +101,7 @@ impl ClientError {
         match self {
             ClientError::Usage(_) => 2,
             ClientError::Unreachable { .. }
+            | ClientError::Storage(_)
             | ClientError::Timeout { .. }
             | ClientError::Transport { .. }
             | ClientError::BadUrl { .. }
@@ -102,7 +109,7 @@ impl ClientError {
             ClientError::NotFound(_) | ClientError::Api { status: 404, .. } => 4,
             ClientError::Api { status: 409, .. } => 5,
             ClientError::Api { status, .. } if *status >= 500 => 6,
-            ClientError::Api { .. } => 1,
+            ClientError::Api { .. } | ClientError::Invalid(_) => 1,
         }
     }
 }
@@ -118,7 +125,7 @@ pub fn finish(result: Result<(), ClientError>) -> anyhow::Result<()> {
 }
 
 /// An error and its causes joined on one line.
-fn one_line(e: &dyn std::error::Error) -> String {
+pub fn one_line(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

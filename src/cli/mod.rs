@@ -10,6 +10,7 @@
 //! | [`demo`] | `cairn demo`: an emulated cluster, agents and a manager on this machine, two backups |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
 //! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
+//! | [`offline`] | `cairn backup list\|files --offline`: reading a location straight from its store, without the manager |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 //! | [`progress`] | `cairn progress`: a backup run's progress, once or followed with `--watch` |
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
@@ -22,6 +23,7 @@ pub mod completions;
 pub mod demo;
 pub mod emulator;
 pub mod manager;
+pub mod offline;
 pub mod output;
 pub mod progress;
 pub mod tasks;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
 use super::discovery::{DiscoveryError, discover};
+use super::location_reader::{LocationReader, ReadError};
 use super::purge::{PurgeError, assign_nodes, purge_node, run_bounded};
 use super::retention::{self, Snapshot};
 use crate::spec::filter::{KeyspaceFilter, Unit};
@@ -33,14 +34,14 @@ const NODES_IN_PARALLEL: usize = 16;
 /// Why a manifest could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestReadError {
-    /// The agent could not fetch it.
+    /// It could not be fetched.
     #[error("reading manifest {path}: {source}")]
-    Agent {
+    Fetch {
         /// The manifest's path.
         path: String,
         /// What failed.
         #[source]
-        source: AgentError,
+        source: ReadError,
     },
     /// It is not a manifest this crate reads.
     #[error("manifest {path}: {source} (a retry will not help)")]
@@ -57,14 +58,14 @@ impl ManifestReadError {
     /// Whether trying again later may succeed.
     pub fn retryable(&self) -> bool {
         match self {
-            ManifestReadError::Agent { source, .. } => source.retryable(),
+            ManifestReadError::Fetch { source, .. } => source.retryable(),
             ManifestReadError::Malformed { .. } => false,
         }
     }
 
     /// Whether the manifest does not exist (any more).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ManifestReadError::Agent { source, .. } if source.is_not_found())
+        matches!(self, ManifestReadError::Fetch { source, .. } if source.is_not_found())
     }
 }
 
@@ -90,7 +91,7 @@ pub enum BackupsError {
         location: String,
         /// What failed.
         #[source]
-        source: AgentError,
+        source: ReadError,
     },
     /// A manifest could not be read.
     #[error("{location}: {source}")]
@@ -140,13 +141,13 @@ impl BackupsError {
     }
 }
 
-/// A location and the agent client that reaches it.
+/// A location and what reads it: an agent that reaches it (the default), or its store.
 #[derive(Debug, Clone)]
-pub struct LocationClient {
+pub struct LocationClient<R = AgentClient> {
     /// The location.
     pub location: Location,
-    /// A client of an agent that can list it.
-    pub client: AgentClient,
+    /// What lists and reads it.
+    pub client: R,
 }
 
 /// The first of `hosts` whose agent (on `port`, with `token`) lists `location`'s `backup` dir (a
@@ -203,7 +204,7 @@ pub async fn location_client(
 /// Every manifest in `location`: of `cluster`, or of every cluster when `None`. Paths that are not
 /// manifests are skipped; a location without backups has none.
 pub async fn list_manifests(
-    client: &AgentClient,
+    client: &impl LocationReader,
     location: &Location,
     cluster: Option<Uuid>,
 ) -> Result<Vec<ManifestInfo>, BackupsError> {
@@ -215,20 +216,11 @@ pub async fn list_manifests(
         location: location.to_string(),
         source,
     };
-    let listing = match client.list_files(Root::Backup(location), &dir, true).await {
-        Err(e) if e.is_not_found() => return Ok(Vec::new()),
-        other => other.map_err(list_err)?,
-    };
-    let mut listing = std::pin::pin!(listing);
     let mut out = Vec::new();
-    while let Some(entry) = listing.next().await {
-        let entry = entry.map_err(list_err)?;
-        if entry.dir {
-            continue;
-        }
-        match ManifestInfo::parse(&format!("{dir}/{}", entry.path)) {
+    for path in client.list_files(location, &dir).await.map_err(list_err)? {
+        match ManifestInfo::parse(&format!("{dir}/{path}")) {
             Ok(m) => out.push(m),
-            Err(e) => tracing::debug!(path = %entry.path, error = %e, "not a manifest"),
+            Err(e) => tracing::debug!(%path, error = %e, "not a manifest"),
         }
     }
     out.sort_by_cached_key(ManifestInfo::path);
@@ -237,16 +229,16 @@ pub async fn list_manifests(
 
 /// Reads a manifest, handing each index entry to `on_entry` as it is parsed; returns the header.
 pub async fn walk_manifest(
-    client: &AgentClient,
+    client: &impl LocationReader,
     location: &Location,
     info: &ManifestInfo,
     mut on_entry: impl FnMut(FilesMeta),
 ) -> Result<ManifestContent, ManifestReadError> {
     let path = info.path();
     let bytes = client
-        .read_file(Root::Backup(location), &path)
+        .read(location, &path)
         .await
-        .map_err(|source| ManifestReadError::Agent {
+        .map_err(|source| ManifestReadError::Fetch {
             path: path.clone(),
             source,
         })?;
@@ -259,7 +251,7 @@ pub async fn walk_manifest(
 
 /// Reads a whole manifest (for manifests small enough to hold; [`walk_manifest`] otherwise).
 pub async fn read_manifest(
-    client: &AgentClient,
+    client: &impl LocationReader,
     location: &Location,
     info: &ManifestInfo,
 ) -> Result<Manifest, BackupsError> {
@@ -356,11 +348,11 @@ struct TaskAggregate {
 /// The `backup list` aggregate over `locations`: per cluster and task, the snapshots with node
 /// count and summed size, and the union of selected keyspaces and tables. Temporary manifests
 /// (runs in progress or failed) are not shown; a manifest present in two locations counts once.
-pub async fn list_backups(
-    locations: &[LocationClient],
+pub async fn list_backups<R: LocationReader>(
+    locations: &[LocationClient<R>],
     filter: &ListFilter,
 ) -> Result<Vec<ListItem>, BackupsError> {
-    let mut wanted: Vec<(&LocationClient, ManifestInfo)> = Vec::new();
+    let mut wanted: Vec<(&LocationClient<R>, ManifestInfo)> = Vec::new();
     let mut seen = HashSet::new();
     for lc in locations {
         for m in list_manifests(&lc.client, &lc.location, filter.cluster).await? {
@@ -465,8 +457,8 @@ pub struct FilesInfo {
 /// The files of snapshot `tag` in `locations` (of `cluster`, or any cluster when `None`), per
 /// node manifest, limited to the tables `keyspace` selects; fails when no location holds the
 /// snapshot.
-pub async fn snapshot_files(
-    locations: &[LocationClient],
+pub async fn snapshot_files<R: LocationReader>(
+    locations: &[LocationClient<R>],
     cluster: Option<Uuid>,
     tag: &SnapshotTag,
     keyspace: Option<&KeyspaceFilter>,
@@ -523,7 +515,7 @@ pub async fn snapshot_files(
 }
 
 /// The error for snapshot tags found nowhere.
-fn unknown(tags: Vec<String>, locations: &[LocationClient]) -> BackupsError {
+fn unknown<R>(tags: Vec<String>, locations: &[LocationClient<R>]) -> BackupsError {
     BackupsError::UnknownSnapshots {
         tags,
         locations: locations.iter().map(|l| l.location.to_string()).collect(),

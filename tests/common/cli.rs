@@ -1,8 +1,11 @@
 //! Running the `cairn` client commands as a user runs them, against a real manager over an
 //! emulated cluster with real agents: what a run printed and how it exited.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
 
 use serde_json::Value;
 
@@ -51,15 +54,23 @@ impl Run {
 
 /// Runs `cairn --url URL ARGS...` (in a blocking thread, as the emulator serves on this runtime).
 pub async fn cairn(url: &str, args: &[&str]) -> Run {
+    cairn_with_env(url, args, &[]).await
+}
+
+/// [`cairn`] with `env` set, and no `CAIRN_*` or storage credentials (`AWS_*`, `AZURE_*`,
+/// `GOOGLE_*`) inherited from the test's environment.
+pub async fn cairn_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .env_remove("CAIRN_URL")
-        .env_remove("CAIRN_CLUSTER")
-        .env_remove("CAIRN_AUTH_TOKEN")
-        .env("CAIRN_LOG", "warn");
+    command.arg("--url").arg(url).args(args);
+    for (key, _) in std::env::vars() {
+        if ["CAIRN_", "AWS_", "AZURE_", "GOOGLE_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+        {
+            command.env_remove(key);
+        }
+    }
+    command.env("CAIRN_LOG", "warn").envs(env.iter().copied());
     let out = tokio::task::spawn_blocking(move || command.output().expect("cairn runs"))
         .await
         .expect("join");
@@ -126,4 +137,64 @@ impl BackupSetup {
     pub async fn cairn(&self, args: &[&str]) -> Run {
         cairn(self.manager.url(), args).await
     }
+
+    /// Backs keyspace `store` up to `localstorage:bkt` with a new disabled task `name`, started
+    /// with `cairn start`; returns when its run is DONE (panics if it ends otherwise).
+    pub async fn backup_now(&self, name: &str) {
+        let created = self
+            .cairn(&[
+                "backup",
+                "-c",
+                "prod",
+                "-L",
+                "localstorage:bkt",
+                "-K",
+                "store",
+                "--enabled",
+                "false",
+                "--name",
+                name,
+            ])
+            .await;
+        assert_eq!(created.ok("backup create"), format!("backup/{name}\n"));
+        self.cairn(&["start", "-c", "prod", &format!("backup/{name}")])
+            .await
+            .ok("start");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let path = format!("/api/v1/cluster/prod/task/backup/{name}/latest");
+        loop {
+            let (status, body) = self.manager.call(Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{body}");
+            let run = body["run"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if run == "DONE" {
+                return;
+            }
+            assert!(
+                !matches!(run.as_str(), "ERROR" | "ABORTED" | "STOPPED"),
+                "the run ended {run}: {body}"
+            );
+            assert!(Instant::now() < deadline, "no DONE within 60 s: {body}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+/// Every file under `dir`, relative to it.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,313 @@
+//! `cairn backup list|files --offline` as an operator runs it after losing the manager: a real
+//! backup is taken through a real manager, the manager is stopped, and the same listing and file
+//! list are read straight from the location — a `localstorage` directory named by an agent's own
+//! configuration file, then a real S3 server (rclone) and Azurite holding the same objects, with
+//! the credentials in the environment. Bad input gives one line and changes nothing.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::cli::{BackupSetup, Run, cairn_with_env, files_under};
+use common::servers::{Azurite, S3Server};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde_json::{Value, json};
+
+/// Where the manager was: nothing answers there once it is stopped.
+const GONE: &str = "http://127.0.0.1:1";
+
+/// Runs `cairn --url GONE ARGS...` with `env`.
+async fn offline(args: &[&str], env: &[(&str, &str)]) -> Run {
+    cairn_with_env(GONE, args, env).await
+}
+
+/// Copies every file of the directory `from` into `store` under the same paths.
+async fn copy_tree(from: &Path, store: &Arc<dyn ObjectStore>) {
+    for rel in files_under(from) {
+        let bytes = std::fs::read(from.join(&rel)).unwrap();
+        store
+            .put(&ObjPath::from(rel.as_str()), PutPayload::from(bytes))
+            .await
+            .unwrap_or_else(|e| panic!("put {rel}: {e}"));
+    }
+}
+
+/// `doc` with every `"location"` value replaced by `location` (the file list names it).
+fn with_location(doc: &Value, location: &str) -> Value {
+    let mut doc = doc.clone();
+    for node in doc.as_array_mut().into_iter().flatten() {
+        node["location"] = json!(location);
+    }
+    doc
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
+    let mut s = BackupSetup::new().await;
+    s.backup_now("nightly").await;
+    s.backup_now("weekly").await;
+
+    // What the manager shows, to compare with.
+    let online_list = s
+        .cairn(&["backup", "list", "-c", "prod", "-o", "json"])
+        .await
+        .json("online list");
+    let items = online_list.as_array().expect("a list");
+    assert_eq!(items.len(), 2, "two tasks: {online_list}");
+    let cluster_id = items[0]["cluster_id"].as_str().unwrap().to_string();
+    let tag = items[0]["snapshot_info"][0]["snapshot_tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let online_files = s
+        .cairn(&["backup", "files", "-c", "prod", "-T", &tag, "-o", "json"])
+        .await
+        .json("online files");
+    let online_table = s
+        .cairn(&["backup", "files", "-c", "prod", "-T", &tag])
+        .await
+        .ok("online files table")
+        .to_string();
+
+    // The manager is lost.
+    assert!(s.manager.stop().success(), "the manager stops cleanly");
+    let down = offline(&["backup", "list", "-c", "prod"], &[]).await;
+    let line = down.one_line_error("list without a manager").to_string();
+    assert_eq!(down.code, 3, "{line}");
+
+    // An agent's own configuration names the bucket's directory.
+    let agent_yaml = s.dir.path().join("agent0/agent.yaml");
+    let config = agent_yaml.to_str().unwrap();
+    let before = files_under(&s.bucket);
+    for cluster in [vec!["-c", "prod"], vec!["-c", cluster_id.as_str()], vec![]] {
+        let mut args = vec!["backup", "list", "--offline", "-L", "localstorage:bkt"];
+        args.extend(["--storage-config", config, "-o", "json"]);
+        args.extend(&cluster);
+        let doc = offline(&args, &[]).await.json(&format!("{args:?}"));
+        assert_eq!(doc, online_list, "{args:?}: the manager's listing");
+    }
+    // The config file may also come from the environment; tasks show by ID.
+    let table = offline(
+        &[
+            "backup",
+            "list",
+            "--offline",
+            "-L",
+            "localstorage:bkt",
+            "-c",
+            "prod",
+        ],
+        &[("CAIRN_STORAGE_CONFIG", config)],
+    )
+    .await;
+    let text = table.ok("offline list table");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"]
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for (row, item) in rows.iter().zip(items) {
+        let task = item["task_id"].as_str().unwrap();
+        assert!(row.starts_with(task), "{row} names task {task}");
+        assert!(row.contains("  3  "), "3 nodes: {row}");
+        assert!(row.contains("store(3)"), "{row}");
+    }
+
+    // The files of a snapshot: the same document and lines as the manager gave.
+    let files_args = [
+        "backup",
+        "files",
+        "--offline",
+        "-L",
+        "localstorage:bkt",
+        "--storage-config",
+        config,
+        "-T",
+        &tag,
+    ];
+    let doc = offline(&[&files_args[..], &["-o", "json"]].concat(), &[])
+        .await
+        .json("offline files");
+    assert_eq!(doc, online_files, "the manager's file list");
+    let lines = offline(&files_args, &[]).await;
+    assert_eq!(lines.ok("offline files table"), online_table);
+
+    // Bad input: one line, the kind of failure in the exit status, nothing changed.
+    let no_dir = s.dir.path().join("no-dir.yaml");
+    std::fs::write(&no_dir, "localstorage:\n  bkt: /nonexistent/cairn-bucket\n").unwrap();
+    let no_dir = no_dir.to_str().unwrap();
+    // `-L localstorage:bkt` with the agent's configuration, then `extra`.
+    let at = |sub: &'static str, extra: &[&'static str]| -> Vec<String> {
+        let mut args = vec![
+            sub,
+            "--offline",
+            "-L",
+            "localstorage:bkt",
+            "--storage-config",
+        ];
+        args.push(config);
+        args.extend(extra);
+        args.into_iter().map(str::to_string).collect()
+    };
+    let plain = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (plain(&["list", "--offline"]), 2, "-L/--location"),
+        (plain(&["list", "--offline", "-L", "nowhere"]), 1, "nowhere"),
+        (
+            plain(&["list", "--offline", "-L", "localstorage:bkt"]),
+            1,
+            "--storage-config",
+        ),
+        (
+            plain(&[
+                "list",
+                "--offline",
+                "-L",
+                "localstorage:bkt",
+                "--storage-config",
+                "/nonexistent.yaml",
+            ]),
+            1,
+            "/nonexistent.yaml",
+        ),
+        (
+            plain(&[
+                "list",
+                "--offline",
+                "-L",
+                "localstorage:bkt",
+                "--storage-config",
+                no_dir,
+            ]),
+            1,
+            "not a directory",
+        ),
+        (
+            plain(&[
+                "list",
+                "--offline",
+                "-L",
+                "localstorage:other",
+                "--storage-config",
+                config,
+            ]),
+            1,
+            "localstorage.other",
+        ),
+        (at("list", &["-c", "nosuch"]), 4, "prod ("),
+        (at("list", &["-K", "store.["]), 1, "-K/--keyspace"),
+        (at("list", &["--min-date", "yesterday"]), 1, "--min-date"),
+        (
+            at("files", &["-T", "sm_20000101000000UTC"]),
+            4,
+            "sm_20000101000000UTC",
+        ),
+        (at("files", &["-T", "latest"]), 1, "-T/--snapshot-tag"),
+    ];
+    for (args, code, named) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = offline(&[&["backup"][..], &args[..]].concat(), &[]).await;
+        let line = run.one_line_error(&format!("{args:?}")).to_string();
+        assert_eq!(run.code, code, "{args:?}: {line}");
+        assert!(line.contains(named), "{args:?} names {named:?}: {line}");
+    }
+    assert_eq!(
+        files_under(&s.bucket),
+        before,
+        "nothing changed in the bucket"
+    );
+
+    // The same objects in S3, credentials and endpoint from the environment.
+    if let Some(s3) = S3Server::rclone().await {
+        s3.create_bucket("offline").await;
+        copy_tree(&s.bucket, &s3.object_store("offline")).await;
+        let endpoint = s3.endpoint();
+        let env = [
+            ("AWS_ACCESS_KEY_ID", s3.access_key()),
+            ("AWS_SECRET_ACCESS_KEY", s3.secret_key()),
+            ("AWS_DEFAULT_REGION", s3.region()),
+            ("AWS_ENDPOINT", endpoint.as_str()),
+        ];
+        let base = [
+            "backup",
+            "list",
+            "--offline",
+            "-L",
+            "s3:offline",
+            "-c",
+            "prod",
+        ];
+        let doc = offline(&[&base[..], &["-o", "json"]].concat(), &env)
+            .await
+            .json("S3 list");
+        assert_eq!(doc, online_list, "the listing from S3");
+        let doc = offline(
+            &[
+                "backup",
+                "files",
+                "--offline",
+                "-L",
+                "s3:offline",
+                "-T",
+                &tag,
+                "-o",
+                "json",
+            ],
+            &env,
+        )
+        .await
+        .json("S3 files");
+        assert_eq!(doc, with_location(&online_files, "s3:offline"));
+        // Wrong credentials, a missing bucket: one line each.
+        let mut wrong = env;
+        wrong[1] = ("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+        let run = offline(&base, &wrong).await;
+        let line = run.one_line_error("wrong S3 secret").to_string();
+        assert_eq!(run.code, 3, "{line}");
+        assert!(
+            line.contains("s3:offline") && line.contains("403"),
+            "{line}"
+        );
+        let run = offline(
+            &["backup", "list", "--offline", "-L", "s3:no-such-bucket"],
+            &env,
+        )
+        .await;
+        let line = run.one_line_error("a missing S3 bucket");
+        assert!(line.contains("s3:no-such-bucket"), "{line}");
+    }
+
+    // And in Azure Blob Storage (Azurite).
+    if let Some(azurite) = Azurite::start().await {
+        azurite.create_container("offline").await;
+        copy_tree(&s.bucket, &azurite.object_store("offline")).await;
+        let endpoint = azurite.endpoint();
+        let env = [
+            ("AZURE_STORAGE_ACCOUNT_NAME", azurite.account()),
+            ("AZURE_STORAGE_ACCOUNT_KEY", azurite.key()),
+            ("AZURE_STORAGE_ENDPOINT", endpoint.as_str()),
+        ];
+        let doc = offline(
+            &[
+                "backup",
+                "list",
+                "--offline",
+                "-L",
+                "azure:offline",
+                "-o",
+                "json",
+            ],
+            &env,
+        )
+        .await
+        .json("Azure list");
+        assert_eq!(doc, online_list, "the listing from Azure");
+        let run = offline(&["backup", "list", "--offline", "-L", "azure:offline"], &[]).await;
+        let line = run.one_line_error("Azure without an account");
+        assert!(line.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{line}");
+    }
+}
