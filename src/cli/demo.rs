@@ -541,9 +541,15 @@ async fn with_cluster(
             format!("start -c {NAME} backup/{NAME}"),
             format!("progress -c {NAME} backup/{NAME} --watch"),
             format!("backup list -c {NAME} -L {LOCATION}"),
+            format!("backup files -c {NAME} -T {} -K store.orders", second.tag),
         ] {
             println!("  {exe} --url {url} {cmd}");
         }
+        println!("and without the manager, from the bucket alone:");
+        println!(
+            "  {exe} backup list --offline -L {LOCATION} --storage-config {}",
+            dir.join("agent0.yaml").display()
+        );
         println!("Ctrl-C stops everything.");
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
