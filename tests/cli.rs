@@ -10,7 +10,7 @@ use std::process::Command;
 use chrono::{Duration, Timelike, Utc};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
-use common::cli::{Run, cairn};
+use common::cli::{Run, cairn, cairn_with_env};
 use common::manager::ManagerProcess;
 use common::servers::free_port;
 use reqwest::Method;
@@ -325,4 +325,61 @@ async fn a_manager_not_running_is_one_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_manager_is_trusted_by_its_certificate_or_with_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("m.crt"), dir.path().join("m.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let https = format!(
+        "https: 127.0.0.1:{}\ntls_cert_file: {}\ntls_key_file: {}",
+        free_port(),
+        cert.display(),
+        key.display()
+    );
+    let mut manager = ManagerProcess::start(dir.path(), &https);
+    let url = manager.https_url.clone().expect("an https address");
+    let cert = cert.to_str().unwrap();
+
+    // Not trusted: one line saying so and what to do, not "is it running?".
+    let run = cairn(&url, &["cluster", "list"]).await;
+    let line = run.one_line_error("untrusted certificate");
+    assert!(
+        line.contains("certificate") && line.contains("--ca-cert"),
+        "{line}"
+    );
+    assert_eq!(run.code, 3, "{line}");
+
+    // Trusted by the certificate itself, from the flag or the environment, or not checked.
+    for args in [
+        vec!["--ca-cert", cert, "cluster", "list"],
+        vec!["--insecure", "cluster", "list"],
+    ] {
+        let run = cairn(&url, &args).await;
+        assert_eq!(
+            run.ok(&format!("{args:?}"))
+                .lines()
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next(),
+            Some("ID")
+        );
+    }
+    let run = cairn_with_env(
+        &url,
+        &["cluster", "list", "-o", "json"],
+        &[("CAIRN_CA_CERT", cert)],
+    )
+    .await;
+    assert_eq!(run.json("CAIRN_CA_CERT"), json!([]));
+
+    // A file that is not a certificate: one line naming it.
+    let run = cairn(&url, &["--ca-cert", "/etc/hostname", "cluster", "list"]).await;
+    let line = run.one_line_error("not a certificate");
+    assert!(line.contains("--ca-cert /etc/hostname"), "{line}");
+    assert!(manager.stop().success());
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::client::{ClientError, ManagerClient, parse, print, print_text, segment};
+use super::client::{ClientError, Connection, ManagerClient, parse, print, print_text, segment};
 use super::cluster::ClusterRef;
 use super::offline::{self, OfflineArgs};
 use super::output::Format;
@@ -290,8 +290,12 @@ pub enum DeleteCommand {
     LocalSnapshot(ClusterRef),
 }
 
-/// Runs `cairn backup ...` against the manager at `url`.
-pub async fn run(args: BackupArgs, url: &str, format: Format) -> Result<(), ClientError> {
+/// Runs `cairn backup ...` against the manager `manager` reaches.
+pub async fn run(
+    args: BackupArgs,
+    manager: &Connection,
+    format: Format,
+) -> Result<(), ClientError> {
     // --offline never calls the manager.
     match args.command {
         Some(BackupCommand::List(a)) if a.at.offline.offline => {
@@ -302,7 +306,7 @@ pub async fn run(args: BackupArgs, url: &str, format: Format) -> Result<(), Clie
         }
         _ => {}
     }
-    let client = ManagerClient::new(url)?;
+    let client = ManagerClient::new(manager)?;
     match args.command {
         Some(BackupCommand::Update(a)) => update(&client, a, format).await,
         Some(BackupCommand::List(a)) => list(&client, a, format).await,

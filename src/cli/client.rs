@@ -15,6 +15,7 @@
 //! | 6 | the manager failed (a 5xx answer) |
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +39,16 @@ pub enum ClientError {
     Unreachable {
         /// The manager's URL.
         url: String,
+    },
+    /// The https manager's certificate is not trusted.
+    #[error(
+        "the cairn manager at {url} presented a certificate this client does not trust ({reason}); give --ca-cert FILE with its certificate, or --insecure for a self-signed one"
+    )]
+    Untrusted {
+        /// The manager's URL.
+        url: String,
+        /// What TLS said.
+        reason: String,
     },
     /// The manager did not answer in time.
     #[error("the cairn manager at {url} did not answer within {seconds} s")]
@@ -101,6 +112,7 @@ impl ClientError {
         match self {
             ClientError::Usage(_) => 2,
             ClientError::Unreachable { .. }
+            | ClientError::Untrusted { .. }
             | ClientError::Storage(_)
             | ClientError::Timeout { .. }
             | ClientError::Transport { .. }
@@ -152,6 +164,34 @@ pub fn segment(text: &str) -> String {
     out
 }
 
+/// How to reach the manager: its URL and, for `https`, which certificate to trust. Global flags
+/// of every client command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// The manager's REST API (scheme, host and port), for the client commands.
+    #[arg(long, global = true, env = "CAIRN_URL", default_value = DEFAULT_URL, value_name = "URL")]
+    pub url: String,
+    /// For an https --url: trust this PEM certificate (the manager's own, or its CA's) on top of
+    /// the system's roots.
+    #[arg(long, global = true, env = "CAIRN_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// For an https --url: accept any certificate, e.g. the self-signed one a manager without
+    /// tls_cert_file makes at start (the connection is encrypted but not authenticated).
+    #[arg(long, global = true, env = "CAIRN_INSECURE")]
+    pub insecure: bool,
+}
+
+impl Connection {
+    /// The manager at `url`, trusting the system's roots only.
+    pub fn to(url: &str) -> Connection {
+        Connection {
+            url: url.to_string(),
+            ca_cert: None,
+            insecure: false,
+        }
+    }
+}
+
 /// A client of the manager's REST API.
 #[derive(Debug, Clone)]
 pub struct ManagerClient {
@@ -162,9 +202,9 @@ pub struct ManagerClient {
 }
 
 impl ManagerClient {
-    /// A client of the manager at `url` (`http://host:port` or `https://host:port`).
-    pub fn new(url: &str) -> Result<Self, ClientError> {
-        let url = url.trim().trim_end_matches('/').to_string();
+    /// A client of the manager at `conn.url` (`http://host:port` or `https://host:port`).
+    pub fn new(conn: &Connection) -> Result<Self, ClientError> {
+        let url = conn.url.trim().trim_end_matches('/').to_string();
         let bad = |reason: &str| ClientError::BadUrl {
             url: url.clone(),
             reason: reason.to_string(),
@@ -176,13 +216,25 @@ impl ManagerClient {
         if rest.is_empty() || rest.contains('/') {
             return Err(bad("give the scheme, host and port only"));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             // The manager is reached directly, never through a proxy.
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| bad(&one_line(&e)))?;
+            .danger_accept_invalid_certs(conn.insecure);
+        if let Some(file) = &conn.ca_cert {
+            let unusable = |reason: String| {
+                ClientError::Usage(format!("--ca-cert {}: {reason}", file.display()))
+            };
+            let pem = std::fs::read(file).map_err(|e| unusable(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unusable(one_line(&e)))?;
+            if certs.is_empty() {
+                return Err(unusable("no PEM certificate in it".into()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| bad(&one_line(&e)))?;
         Ok(ManagerClient { url, http })
     }
 
@@ -205,7 +257,14 @@ impl ManagerClient {
             builder = builder.json(b);
         }
         let transport = |e: reqwest::Error| {
-            if e.is_connect() {
+            let text = one_line(&e);
+            if e.is_connect() && text.contains("certificate") {
+                let reason = text.rsplit(": ").next().unwrap_or_default().to_string();
+                ClientError::Untrusted {
+                    url: self.url.clone(),
+                    reason,
+                }
+            } else if e.is_connect() {
                 ClientError::Unreachable {
                     url: self.url.clone(),
                 }
@@ -217,7 +276,7 @@ impl ManagerClient {
             } else {
                 ClientError::Transport {
                     url: self.url.clone(),
-                    reason: one_line(&e),
+                    reason: text,
                 }
             }
         };
@@ -341,11 +400,13 @@ mod tests {
     #[test]
     fn urls_are_checked_and_segments_encoded() {
         assert_eq!(
-            ManagerClient::new("http://h:1/").unwrap().url(),
+            ManagerClient::new(&Connection::to("http://h:1/"))
+                .unwrap()
+                .url(),
             "http://h:1"
         );
         for bad in ["h:1", "ftp://h", "http://h:1/api", "http://"] {
-            let e = ManagerClient::new(bad).unwrap_err();
+            let e = ManagerClient::new(&Connection::to(bad)).unwrap_err();
             assert!(matches!(e, ClientError::BadUrl { .. }), "{bad}: {e}");
         }
         assert_eq!(segment("prod east/1?"), "prod%20east%2F1%3F");

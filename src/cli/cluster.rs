@@ -5,7 +5,9 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::client::{ClientError, ManagerClient, parse, print, print_text, segment, time};
+use super::client::{
+    ClientError, Connection, ManagerClient, parse, print, print_text, segment, time,
+};
 use super::output::Format;
 use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus};
 use crate::units::format_bytes;
@@ -114,9 +116,13 @@ const STATUS_HEADER: [&str; 6] = [
     "FREE DISK",
 ];
 
-/// Runs `cairn cluster ...` against the manager at `url`.
-pub async fn run(args: ClusterArgs, url: &str, format: Format) -> Result<(), ClientError> {
-    let client = ManagerClient::new(url)?;
+/// Runs `cairn cluster ...` against the manager `manager` reaches.
+pub async fn run(
+    args: ClusterArgs,
+    manager: &Connection,
+    format: Format,
+) -> Result<(), ClientError> {
+    let client = ManagerClient::new(manager)?;
     match args.command {
         ClusterCommand::Add(a) => add(&client, a, format).await,
         ClusterCommand::List => list(&client, format).await,

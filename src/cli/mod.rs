@@ -37,9 +37,9 @@ pub struct Cli {
     /// Output format for commands that print data.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = output::Format::Table)]
     pub output: output::Format,
-    /// The manager's REST API, for the commands that call it (cluster, tasks, start, stop, resume).
-    #[arg(long, global = true, env = "CAIRN_URL", default_value = client::DEFAULT_URL, value_name = "URL")]
-    pub url: String,
+    /// How to reach the manager, for the commands that call it.
+    #[command(flatten)]
+    pub manager: client::Connection,
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
@@ -89,34 +89,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(args) => completions::run(args),
         // Client commands print one line and exit with a status telling the kind of failure.
         Command::Cluster(args) => {
-            client::finish(runtime()?.block_on(cluster::run(args, &cli.url, cli.output)))
+            client::finish(runtime()?.block_on(cluster::run(args, &cli.manager, cli.output)))
         }
         Command::Tasks(args) => {
-            client::finish(runtime()?.block_on(tasks::run_list(args, &cli.url, cli.output)))
+            client::finish(runtime()?.block_on(tasks::run_list(args, &cli.manager, cli.output)))
         }
         Command::Start(args) => client::finish(runtime()?.block_on(tasks::run_action(
             args.task,
             tasks::Action::Start(!args.no_continue),
-            &cli.url,
+            &cli.manager,
             cli.output,
         ))),
         Command::Stop(task) => client::finish(runtime()?.block_on(tasks::run_action(
             task,
             tasks::Action::Stop,
-            &cli.url,
+            &cli.manager,
             cli.output,
         ))),
         Command::Backup(args) => {
-            client::finish(runtime()?.block_on(backup::run(args, &cli.url, cli.output)))
+            client::finish(runtime()?.block_on(backup::run(args, &cli.manager, cli.output)))
         }
         Command::Resume(task) => client::finish(runtime()?.block_on(tasks::run_action(
             task,
             tasks::Action::Start(true),
-            &cli.url,
+            &cli.manager,
             cli.output,
         ))),
         Command::Progress(args) => {
-            progress::finish(runtime()?.block_on(progress::run(args, &cli.url, cli.output)))
+            progress::finish(runtime()?.block_on(progress::run(args, &cli.manager, cli.output)))
         }
         // The demo builds its own runtime (its logs are at warn by default).
         Command::Demo(args) => demo::run(args),

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::Value;
 
-use super::client::{ClientError, ManagerClient, duration, print_text, segment, time};
+use super::client::{ClientError, Connection, ManagerClient, duration, print_text, segment, time};
 use super::output::{Format, table};
 use super::tasks::{TaskRef, find_task};
 use crate::manager::progress::Counters;
@@ -85,9 +85,13 @@ pub fn finish(result: Result<(), ProgressError>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `cairn progress` against the manager at `url`.
-pub async fn run(args: ProgressArgs, url: &str, format: Format) -> Result<(), ProgressError> {
-    let client = ManagerClient::new(url)?;
+/// Runs `cairn progress` against the manager `manager` reaches.
+pub async fn run(
+    args: ProgressArgs,
+    manager: &Connection,
+    format: Format,
+) -> Result<(), ProgressError> {
+    let client = ManagerClient::new(manager)?;
     let found = find_task(&client, &args.task.cluster.cluster, &args.task.task).await?;
     let path = format!(
         "/api/v1/cluster/{}/task/{}/{}/{}",

@@ -9,7 +9,7 @@ use clap::Args;
 use reqwest::Method;
 
 use super::client::{
-    ClientError, ManagerClient, duration, parse, print, print_text, segment, time,
+    ClientError, Connection, ManagerClient, duration, parse, print, print_text, segment, time,
 };
 use super::cluster::ClusterRef;
 use super::output::Format;
@@ -64,9 +64,13 @@ pub enum Action {
 /// The columns of `cairn tasks`.
 const HEADER: [&str; 4] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS"];
 
-/// Runs `cairn tasks` against the manager at `url`.
-pub async fn run_list(args: TasksArgs, url: &str, format: Format) -> Result<(), ClientError> {
-    let client = ManagerClient::new(url)?;
+/// Runs `cairn tasks` against the manager `manager` reaches.
+pub async fn run_list(
+    args: TasksArgs,
+    manager: &Connection,
+    format: Format,
+) -> Result<(), ClientError> {
+    let client = ManagerClient::new(manager)?;
     if let Some(t) = &args.task_type {
         task_type(t)?;
     }
@@ -86,15 +90,15 @@ pub async fn run_list(args: TasksArgs, url: &str, format: Format) -> Result<(), 
     Ok(())
 }
 
-/// Runs `cairn start|stop|resume` of `task` against the manager at `url`; `start` prints the new
+/// Runs `cairn start|stop|resume` of `task` against the manager `manager` reaches; `start` prints the new
 /// run's id.
 pub async fn run_action(
     task: TaskRef,
     action: Action,
-    url: &str,
+    manager: &Connection,
     format: Format,
 ) -> Result<(), ClientError> {
-    let client = ManagerClient::new(url)?;
+    let client = ManagerClient::new(manager)?;
     let found = find_task(&client, &task.cluster.cluster, &task.task).await?;
     let base = format!(
         "/api/v1/cluster/{}/task/{}/{}",
