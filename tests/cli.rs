@@ -288,6 +288,35 @@ async fn tasks_are_listed_and_unknown_or_idle_ones_refused_in_one_line() {
         .one_line_error("stop of an idle task")
         .to_string();
     assert_eq!(line, "error: task backup/nightly is not running");
+
+    // Stopped and disabled, then deleted, as sctool's stop --disable and --delete do.
+    let run = s
+        .cairn(&["stop", "-c", "prod", "nightly", "--disable"])
+        .await;
+    assert_eq!(
+        run.ok("stop --disable"),
+        "backup/nightly stopped and disabled\n"
+    );
+    let all = s.cairn(&["tasks", "-c", "prod", "--all"]).await;
+    assert_eq!(table_rows(all.ok("tasks --all"), &header)[0][2], "disabled");
+    let run = s
+        .cairn(&["stop", "-c", "prod", "nightly", "--delete"])
+        .await;
+    assert_eq!(
+        run.ok("stop --delete"),
+        "backup/nightly stopped and deleted\n"
+    );
+    let all = s.cairn(&["tasks", "-c", "prod", "--all"]).await;
+    assert!(
+        table_rows(all.ok("tasks --all"), &header).is_empty(),
+        "{}",
+        all.stdout
+    );
+    let run = s
+        .cairn(&["stop", "-c", "prod", "nightly", "--delete"])
+        .await;
+    let line = run.one_line_error("delete of a deleted task").to_string();
+    assert_eq!(run.code, 4, "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

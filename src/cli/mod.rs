@@ -62,8 +62,8 @@ pub enum Command {
     Tasks(tasks::TasksArgs),
     /// Start a run of a task now (continuing its last run unless --no-continue).
     Start(tasks::StartArgs),
-    /// Stop a task's run in progress.
-    Stop(tasks::TaskRef),
+    /// Stop a task's run in progress (snapshots stay for a resume); --disable or --delete the task too.
+    Stop(tasks::StopArgs),
     /// Start a task again, continuing its last run where it stopped.
     Resume(tasks::TaskRef),
     /// Create a backup task (or --dry-run it); update one; list, show the files of, or delete backups.
@@ -100,12 +100,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &cli.manager,
             cli.output,
         ))),
-        Command::Stop(task) => client::finish(runtime()?.block_on(tasks::run_action(
-            task,
-            tasks::Action::Stop,
-            &cli.manager,
-            cli.output,
-        ))),
+        Command::Stop(args) => {
+            let action = args.action();
+            client::finish(runtime()?.block_on(tasks::run_action(
+                args.task,
+                action,
+                &cli.manager,
+                cli.output,
+            )))
+        }
         Command::Backup(args) => {
             client::finish(runtime()?.block_on(backup::run(args, &cli.manager, cli.output)))
         }

@@ -52,6 +52,21 @@ pub struct StartArgs {
     pub no_continue: bool,
 }
 
+/// Arguments of `cairn stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The task.
+    #[command(flatten)]
+    pub task: TaskRef,
+    /// Also disable the task, so that it does not run again until enabled
+    /// (`cairn backup update ... --enabled true`).
+    #[arg(long)]
+    pub disable: bool,
+    /// Also delete the task (its runs' history stays; its backups stay in the locations).
+    #[arg(long, conflicts_with = "disable")]
+    pub delete: bool,
+}
+
 /// What `cairn start|stop|resume` does with the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -59,6 +74,21 @@ pub enum Action {
     Start(bool),
     /// Stop the run in progress.
     Stop,
+    /// Stop the run in progress, if any, and disable the task.
+    Disable,
+    /// Stop the run in progress, if any, and delete the task.
+    Delete,
+}
+
+impl StopArgs {
+    /// What the flags ask for.
+    pub fn action(&self) -> Action {
+        match (self.disable, self.delete) {
+            (_, true) => Action::Delete,
+            (true, false) => Action::Disable,
+            (false, false) => Action::Stop,
+        }
+    }
 }
 
 /// The columns of `cairn tasks`.
@@ -130,8 +160,37 @@ pub async fn run_action(
                 .await
                 .map_err(named)?;
         }
+        Action::Disable => {
+            // Disabled first, so that no new run starts between the two calls.
+            let body = serde_json::json!({ "enabled": false });
+            client
+                .call(Method::PUT, &base, Some(&body))
+                .await
+                .map_err(named)?;
+            stop_if_running(&client, &base).await.map_err(named)?;
+            print_text(&format!("{shown} stopped and disabled\n"));
+        }
+        Action::Delete => {
+            // The manager stops a run in progress before it deletes the task.
+            client
+                .call(Method::DELETE, &base, None)
+                .await
+                .map_err(named)?;
+            print_text(&format!("{shown} stopped and deleted\n"));
+        }
     }
     Ok(())
+}
+
+/// Stops the task at `base` if it is running (an idle task is not an error here).
+async fn stop_if_running(client: &ManagerClient, base: &str) -> Result<(), ClientError> {
+    match client
+        .call(Method::PUT, &format!("{base}/stop"), None)
+        .await
+    {
+        Err(ClientError::Api { status: 409, .. }) => Ok(()),
+        other => other.map(|_| ()),
+    }
 }
 
 /// A task type as users write it.
