@@ -1,9 +1,7 @@
 //! The `cairn` binary: parses the command line, sets up logging, runs the subcommand.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = cairn::cli::Cli::parse();
+    let cli = cairn::cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")

@@ -10,7 +10,7 @@ use std::process::Command;
 use chrono::{Duration, Timelike, Utc};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
-use common::cli::{Run, cairn, cairn_with_env};
+use common::cli::{Run, cairn, cairn_with_env, table_rows};
 use common::manager::ManagerProcess;
 use common::servers::free_port;
 use reqwest::Method;
@@ -69,27 +69,6 @@ impl Setup {
         ])
         .await
     }
-}
-
-/// The data lines of a table (after its header), each split on runs of two or more spaces.
-fn table_rows(text: &str, header: &[&str]) -> Vec<Vec<String>> {
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or_default();
-    let got: Vec<_> = first
-        .split("  ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect();
-    assert_eq!(got, header, "header of:\n{text}");
-    lines
-        .map(|l| {
-            l.split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

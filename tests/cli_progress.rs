@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::BackupSetup;
+use common::cli::{BackupSetup, cells};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -48,16 +48,7 @@ fn header<'a>(view: &'a str, label: &str) -> &'a str {
 fn table_after(view: &str, first: &str) -> Vec<Vec<String>> {
     let mut lines = view.lines().skip_while(|l| !l.starts_with(first));
     assert!(lines.next().is_some(), "no {first:?} table in:\n{view}");
-    lines
-        .take_while(|l| !l.is_empty())
-        .map(|l| {
-            l.split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .collect()
+    lines.take_while(|l| !l.is_empty()).map(cells).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -714,6 +714,29 @@ async fn list_offline(a: ListArgs, format: Format) -> Result<(), ClientError> {
     )
 }
 
+/// How wide the KEYSPACES cell of `backup list --show-tables` grows before it wraps.
+const TABLES_WIDTH: usize = 72;
+
+/// `keyspace(t1,t2,...)` as lines of at most `width` characters (a longer table name stands
+/// alone), broken after commas; continuation lines are indented by two spaces.
+fn wrap_tables(keyspace: &str, tables: &[String], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = format!("{keyspace}(");
+    let fresh = line.len();
+    for (i, table) in tables.iter().enumerate() {
+        let piece = format!("{table}{}", if i + 1 == tables.len() { ")" } else { "," });
+        if line.len() > fresh && line.len() + piece.len() > width {
+            lines.push(std::mem::replace(&mut line, "  ".to_string()));
+        }
+        line.push_str(&piece);
+    }
+    if tables.is_empty() {
+        line.push(')');
+    }
+    lines.push(line);
+    lines
+}
+
 /// Prints a `backup list` document: one row per snapshot, tasks by name when `names` has them
 /// (prefixed with their cluster when `all_clusters`).
 fn print_list(
@@ -734,26 +757,39 @@ fn print_list(
                 e.task_id.to_string()
             }
         });
-        let keyspaces = e
-            .units
-            .iter()
-            .map(|u| {
-                if a.show_tables {
-                    format!("{}({})", u.keyspace, u.tables.join(","))
-                } else {
-                    format!("{}({})", u.keyspace, u.tables.len())
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
+        // Counts on one line; with --show-tables a line per keyspace, wrapped, under the row.
+        let keyspaces: Vec<String> = if a.show_tables {
+            e.units
+                .iter()
+                .flat_map(|u| wrap_tables(&u.keyspace, &u.tables, TABLES_WIDTH))
+                .collect()
+        } else {
+            vec![
+                e.units
+                    .iter()
+                    .map(|u| format!("{}({})", u.keyspace, u.tables.len()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        };
         for s in &e.snapshot_info {
+            let mut lines = keyspaces.iter();
             rows.push(vec![
                 task.clone(),
                 s.snapshot_tag.clone(),
                 s.nodes.to_string(),
                 format_bytes(s.size),
-                keyspaces.clone(),
+                lines.next().cloned().unwrap_or_default(),
             ]);
+            for line in lines {
+                rows.push(vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    line.clone(),
+                ]);
+            }
         }
     }
     print(format, answer, &LIST_HEADER, &rows);
@@ -1022,6 +1058,25 @@ mod tests {
         };
         assert!(matches!(d.command, Some(DeleteCommand::LocalSnapshot(c)) if c.cluster == "p"));
         assert!(Cli::try_parse_from(["cairn", "backup", "delete", "-c", "p"]).is_err());
+    }
+
+    #[test]
+    fn tables_wrap_after_commas_with_indented_continuations() {
+        let tables: Vec<String> = ["aggregates", "columns", "computed_columns", "keyspaces"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            wrap_tables("system_schema", &tables, 40),
+            [
+                "system_schema(aggregates,columns,",
+                "  computed_columns,keyspaces)"
+            ]
+        );
+        assert_eq!(wrap_tables("ks", &tables[..1], 5), ["ks(aggregates)"]);
+        assert_eq!(wrap_tables("ks", &[], 40), ["ks()"]);
+        for line in wrap_tables("system_schema", &tables, 40) {
+            assert!(line.len() <= 40, "{line}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::progress::{bar_lines, is_final, progress_line, rates};
 use crate::emulator::{Dataset, Emulator, EmulatorConfig, EmulatorError};
@@ -85,6 +86,9 @@ pub enum DemoError {
     /// A backup did not end DONE.
     #[error("backup {0}")]
     Run(String),
+    /// SIGINT or SIGTERM came before the scripted part ended; everything was stopped.
+    #[error("interrupted; the emulated cluster, the agents and the manager were stopped")]
+    Interrupted,
 }
 
 /// An I/O error with what was being done.
@@ -208,6 +212,23 @@ impl Drop for Proc {
     }
 }
 
+/// A token cancelled on the first SIGINT (Ctrl-C) or SIGTERM (`kill`, `timeout`, systemd), so
+/// that either stops everything the demo started instead of orphaning it.
+fn stop_signal() -> std::io::Result<CancellationToken> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        cancel.cancel();
+    });
+    Ok(token)
+}
+
 /// A free TCP port on `address`.
 fn free_port(address: Ipv4Addr) -> Result<u16, DemoError> {
     TcpListener::bind((address, 0))
@@ -283,6 +304,7 @@ impl RunSummary {
 /// The demo itself.
 async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     let began = Instant::now();
+    let stop = stop_signal().map_err(io("listening for SIGTERM"))?;
     let dir = match args.dir {
         Some(d) => d,
         None => {
@@ -321,18 +343,20 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         format_bytes(DATASET_BYTES),
         emulator.api_port()
     );
-    let result = with_cluster(&emulator, &dir, &bucket, args.keep_running, began).await;
+    let result = with_cluster(&emulator, &dir, &bucket, args.keep_running, began, &stop).await;
     emulator.shutdown();
     result
 }
 
-/// Everything after the emulator started; the children stop when this returns.
+/// Everything after the emulator started; the children stop when this returns, and early when
+/// `stop` is cancelled (SIGINT or SIGTERM).
 async fn with_cluster(
     emulator: &Emulator,
     dir: &Path,
     bucket: &Path,
     keep_running: bool,
     began: Instant,
+    stop: &CancellationToken,
 ) -> Result<(), DemoError> {
     let nodes = emulator.nodes();
     let agent_port = free_port(BASE_ADDRESS)?;
@@ -376,6 +400,69 @@ async fn with_cluster(
     children.push(manager);
     println!("manager: {url} (SQLite {})", db.display());
 
+    let scripted = tokio::select! {
+        r = script(emulator, agent_port, &url, dir, bucket, &db, began) => r,
+        () = stop.cancelled() => Err(DemoError::Interrupted),
+    };
+    let second_tag = match scripted {
+        Ok(tag) => tag,
+        Err(e) => {
+            // The children are stopped as they are dropped.
+            if matches!(e, DemoError::Interrupted) {
+                println!("\ninterrupted: stopping the agents and the manager");
+            }
+            return Err(e);
+        }
+    };
+
+    // 5. Keep running when asked.
+    if keep_running {
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "cairn".into());
+        println!("\neverything keeps running; try:");
+        for cmd in [
+            format!("cluster status -c {NAME}"),
+            format!("tasks -c {NAME} --all"),
+            format!("start -c {NAME} backup/{NAME}"),
+            format!("progress -c {NAME} backup/{NAME} --watch"),
+            format!("backup list -c {NAME} -L {LOCATION}"),
+            format!("backup files -c {NAME} -T {second_tag} -K store.orders"),
+        ] {
+            println!("  {exe} --url {url} {cmd}");
+        }
+        println!("and without the manager, from the bucket alone:");
+        println!(
+            "  {exe} backup list --offline -L {LOCATION} --storage-config {}",
+            dir.join("agent0.yaml").display()
+        );
+        println!("Ctrl-C stops everything.");
+        let _ = std::io::stdout().flush();
+        stop.cancelled().await;
+        println!("stopping");
+    }
+    tokio::task::block_in_place(|| {
+        for c in children.iter_mut().rev() {
+            c.stop();
+        }
+    });
+    println!("stopped the agents and the manager");
+    Ok(())
+}
+
+/// The scripted part: the cluster and task added, two backups, the listing; prints what
+/// happened and where everything is, and returns the second backup's tag.
+async fn script(
+    emulator: &Emulator,
+    agent_port: u16,
+    url: &str,
+    dir: &Path,
+    bucket: &Path,
+    db: &Path,
+    began: Instant,
+) -> Result<String, DemoError> {
+    let nodes = emulator.nodes();
     let api = Api {
         http: reqwest::Client::builder()
             .no_proxy()
@@ -403,7 +490,7 @@ async fn with_cluster(
     println!("added cluster {NAME:?} and backup task backup/{NAME} (location {LOCATION})");
     let scripted = Instant::now();
     println!("\nbackup 1: everything");
-    let first = backup(&api, &url).await?;
+    let first = backup(&api, url).await?;
 
     // 3. New data, a compaction, the second backup.
     let emu = format!("http://{}:{}", nodes[0].address, emulator.api_port());
@@ -432,7 +519,7 @@ async fn with_cluster(
         written.join(" and ")
     );
     println!("backup 2: only what changed is uploaded");
-    let second = backup(&api, &url).await?;
+    let second = backup(&api, url).await?;
     let scripted_took = scripted.elapsed();
 
     // 4. The backups in the location, a few files of the last one.
@@ -528,40 +615,7 @@ async fn with_cluster(
     println!("  SQLite:       {}", db.display());
     println!("  logs:         {}/*.log", dir.display());
 
-    // 5. Keep running when asked.
-    if keep_running {
-        let exe = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "cairn".into());
-        println!("\neverything keeps running; try:");
-        for cmd in [
-            format!("cluster status -c {NAME}"),
-            format!("tasks -c {NAME} --all"),
-            format!("start -c {NAME} backup/{NAME}"),
-            format!("progress -c {NAME} backup/{NAME} --watch"),
-            format!("backup list -c {NAME} -L {LOCATION}"),
-            format!("backup files -c {NAME} -T {} -K store.orders", second.tag),
-        ] {
-            println!("  {exe} --url {url} {cmd}");
-        }
-        println!("and without the manager, from the bucket alone:");
-        println!(
-            "  {exe} backup list --offline -L {LOCATION} --storage-config {}",
-            dir.join("agent0.yaml").display()
-        );
-        println!("Ctrl-C stops everything.");
-        let _ = std::io::stdout().flush();
-        let _ = tokio::signal::ctrl_c().await;
-        println!("stopping");
-    }
-    tokio::task::block_in_place(|| {
-        for c in children.iter_mut().rev() {
-            c.stop();
-        }
-    });
-    println!("stopped the agents and the manager");
-    Ok(())
+    Ok(second.tag)
 }
 
 /// Starts the demo task, shows its progress until it ends, and returns what it did.

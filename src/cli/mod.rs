@@ -74,6 +74,37 @@ pub enum Command {
     Demo(demo::DemoArgs),
 }
 
+/// Parses the process's arguments. A mistake in them is one line on stderr and exit status 2,
+/// like every other client error; `--help` and `--version` print as usual.
+pub fn parse() -> Cli {
+    use clap::error::ErrorKind;
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    eprintln!("{}", usage_line(&e.render().to_string()));
+    std::process::exit(2);
+}
+
+/// clap's usage error as one line: its first paragraph (the error and any indented details),
+/// without the usage and help hints that follow.
+fn usage_line(rendered: &str) -> String {
+    let first: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    format!("{} (--help shows the usage)", first.join(" "))
+}
+
 /// Runs the parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = || {
@@ -123,5 +154,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         // The demo builds its own runtime (its logs are at warn by default).
         Command::Demo(args) => demo::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        for args in [
+            &[
+                "cairn",
+                "backup",
+                "-c",
+                "x",
+                "-L",
+                "s3:b",
+                "--retention",
+                "abc",
+            ][..],
+            &["cairn", "tasks"],
+            &["cairn", "backup", "list", "--nosuch"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            let line = usage_line(&e.render().to_string());
+            assert!(!line.contains('\n'), "{args:?}: {line}");
+            assert!(line.starts_with("error: "), "{args:?}: {line}");
+        }
+        let e = Cli::try_parse_from(["cairn", "tasks"]).unwrap_err();
+        let line = usage_line(&e.render().to_string());
+        assert!(line.contains("--cluster <CLUSTER>"), "{line}");
     }
 }

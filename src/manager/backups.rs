@@ -75,7 +75,7 @@ pub enum BackupsError {
     /// No host of the cluster could list the location.
     #[error(
         "location {location}: no host could reach it ({}); {}",
-        .failures.iter().map(|(h, e)| format!("{h}: {e}")).collect::<Vec<_>>().join("; "),
+        host_failures(.failures),
         if .failures.is_empty() { "the cluster has no hosts" } else { "check the agents' configuration of this location" }
     )]
     NoHost {
@@ -104,7 +104,7 @@ pub enum BackupsError {
     },
     /// Snapshot tags asked for are in none of the locations; nothing was changed.
     #[error(
-        "snapshot {} not found in {} (a retry will not help)",
+        "snapshot {} not found in {}",
         .tags.join(", "),
         .locations.join(", ")
     )]
@@ -120,6 +120,27 @@ pub enum BackupsError {
     /// The cluster's nodes could not be found.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
+}
+
+/// Each host's failure, hosts that failed the same way named together (`h1, h2: what`).
+fn host_failures(failures: &[(String, AgentError)]) -> String {
+    let mut grouped: Vec<(Vec<&str>, String)> = Vec::new();
+    for (host, e) in failures {
+        let text = e.to_string();
+        let what = text
+            .strip_prefix(&format!("agent {host}: "))
+            .unwrap_or(&text)
+            .to_string();
+        match grouped.iter_mut().find(|(_, w)| *w == what) {
+            Some((hosts, _)) => hosts.push(host),
+            None => grouped.push((vec![host], what)),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(hosts, what)| format!("{}: {what}", hosts.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl BackupsError {

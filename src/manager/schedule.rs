@@ -56,6 +56,34 @@ pub enum Trigger {
     Cron(Box<croner::Cron>),
 }
 
+/// The fields of a cron line: name and allowed range.
+const CRON_FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+];
+
+/// The first number of a 5-field cron line outside its field's range, named for people
+/// (`minute 61 is not in 0-59`); `None` when every number is in range (names such as `MON` and
+/// steps such as `*/15` are left to the parser).
+fn out_of_range(line: &str) -> Option<String> {
+    for (field, (name, low, high)) in line.split_whitespace().zip(CRON_FIELDS) {
+        for part in field.split(',') {
+            let values = part.split_once('/').map_or(part, |(values, _)| values);
+            for value in values.split('-') {
+                if let Ok(n) = value.parse::<u32>()
+                    && !(low..=high).contains(&n)
+                {
+                    return Some(format!("{name} {n} is not in {low}-{high}"));
+                }
+            }
+        }
+    }
+    None
+}
+
 impl Trigger {
     /// The trigger of a schedule: a cron line, an interval in seconds (0: none), or neither.
     pub fn new(cron: Option<&str>, interval_seconds: u64) -> Result<Self, ScheduleError> {
@@ -68,6 +96,12 @@ impl Trigger {
                     let reason = format!(
                         "{fields} fields given; expected 5 (minute hour day-of-month month day-of-week)"
                     );
+                    return Err(ScheduleError::Cron {
+                        line: line.to_string(),
+                        reason,
+                    });
+                }
+                if let Some(reason) = (!is_macro).then(|| out_of_range(line)).flatten() {
                     return Err(ScheduleError::Cron {
                         line: line.to_string(),
                         reason,
@@ -317,7 +351,15 @@ mod tests {
         for (cron, interval, needle) in [
             (Some("* * * *"), 0, "expected 5"),
             (Some("0 0 0 0 * *"), 0, "expected 5"),
-            (Some("99 * * * *"), 0, "cron \"99 * * * *\""),
+            (
+                Some("99 * * * *"),
+                0,
+                "cron \"99 * * * *\": minute 99 is not in 0-59",
+            ),
+            (Some("0 25 * * *"), 0, "hour 25 is not in 0-23"),
+            (Some("0 0 1-32 * *"), 0, "day of month 32 is not in 1-31"),
+            (Some("*/15 0 * 0 *"), 0, "month 0 is not in 1-12"),
+            (Some("0 0 * * 8"), 0, "day of week 8 is not in 0-7"),
             (Some("0 0 * * *"), 60, "at most one"),
         ] {
             let err = Trigger::new(cron, interval).unwrap_err().to_string();

@@ -50,6 +50,29 @@ impl Run {
         serde_json::from_str(self.ok(what))
             .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
     }
+
+    /// The data lines of a table whose first line is `header` (columns two or more spaces
+    /// apart), each split into its cells.
+    pub fn table(&self, what: &str, header: &[&str]) -> Vec<Vec<String>> {
+        table_rows(self.ok(what), header)
+    }
+}
+
+/// The cells of a table line: columns are two or more spaces apart.
+pub fn cells(line: &str) -> Vec<String> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The data lines of the table `text` (its first line must be `header`), split into cells.
+pub fn table_rows(text: &str, header: &[&str]) -> Vec<Vec<String>> {
+    let mut lines = text.lines();
+    let first = cells(lines.next().unwrap_or_default());
+    assert_eq!(first, header, "header of:\n{text}");
+    lines.map(cells).collect()
 }
 
 /// Runs `cairn --url URL ARGS...` (in a blocking thread, as the emulator serves on this runtime).
@@ -57,11 +80,23 @@ pub async fn cairn(url: &str, args: &[&str]) -> Run {
     cairn_with_env(url, args, &[]).await
 }
 
-/// [`cairn`] with `env` set, and no `CAIRN_*` or storage credentials (`AWS_*`, `AZURE_*`,
-/// `GOOGLE_*`) inherited from the test's environment.
+/// [`cairn`] with `env` set.
 pub async fn cairn_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut all = vec!["--url", url];
+    all.extend_from_slice(args);
+    run_cairn(&all, env).await
+}
+
+/// Runs `cairn ARGS...` exactly as given (nothing added, e.g. a command another command printed).
+pub async fn cairn_as_given<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    run_cairn(args, &[]).await
+}
+
+/// Runs `cairn ARGS...` with `env` set, and no `CAIRN_*` or storage credentials (`AWS_*`,
+/// `AZURE_*`, `GOOGLE_*`) inherited from the test's environment.
+async fn run_cairn<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command.arg("--url").arg(url).args(args);
+    command.args(args);
     for (key, _) in std::env::vars() {
         if ["CAIRN_", "AWS_", "AZURE_", "GOOGLE_"]
             .iter()
