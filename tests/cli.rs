@@ -190,7 +190,7 @@ async fn tasks_are_listed_and_unknown_or_idle_ones_refused_in_one_line() {
         )
         .await;
     assert_eq!(status, 201, "create task: {body}");
-    let header = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS"];
+    let header = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
 
     // Disabled: listed with --all only.
     let enabled_only = s.cairn(&["tasks", "-c", "prod"]).await;
@@ -202,7 +202,8 @@ async fn tasks_are_listed_and_unknown_or_idle_ones_refused_in_one_line() {
             "backup/nightly",
             "0 2 * * *",
             "disabled",
-            "never run (0 ok, 0 failed)"
+            "never run (0 ok, 0 failed)",
+            body["id"].as_str().unwrap()
         ]]
     );
 

@@ -320,7 +320,7 @@ const CLUSTER_STATUS: [&str; 6] = [
     "SCYLLA VERSION",
     "FREE DISK",
 ];
-const TASKS: [&str; 4] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS"];
+const TASKS: [&str; 5] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
 const BACKUP_LIST: [&str; 5] = ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"];
 const PROGRESS_HOSTS: [&str; 6] = [
     "HOST",
@@ -579,10 +579,15 @@ async fn the_printed_commands_work(session: &mut Session, out: &str) {
             }
             ["tasks", ..] => {
                 let rows = run.table(line, &TASKS);
+                assert_eq!(rows.len(), 1, "{text}");
                 assert_eq!(
-                    rows,
-                    [["backup/demo", "once", "disabled", "DONE (2 ok, 0 failed)"]],
+                    rows[0][..4],
+                    ["backup/demo", "once", "disabled", "DONE (2 ok, 0 failed)"],
                     "{text}"
+                );
+                assert!(
+                    rows[0][4].parse::<uuid::Uuid>().is_ok(),
+                    "the task's ID: {text}"
                 );
             }
             ["start", ..] => {
@@ -693,6 +698,7 @@ async fn tasks_and_progress(session: &Session) {
                 task["success_count"],
                 task["error_count"]
             ),
+            s(&task["id"]),
         ]],
         "table and JSON of tasks"
     );

@@ -92,7 +92,7 @@ impl StopArgs {
 }
 
 /// The columns of `cairn tasks`.
-const HEADER: [&str; 4] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS"];
+const HEADER: [&str; 5] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
 
 /// Runs `cairn tasks` against the manager `manager` reaches.
 pub async fn run_list(
@@ -300,6 +300,7 @@ fn row(t: &TaskInfo, now: chrono::DateTime<Utc>) -> Vec<String> {
         schedule_cell(&t.schedule),
         next_cell(t, now),
         status_cell(t),
+        t.id.to_string(),
     ]
 }
 
@@ -346,7 +347,8 @@ mod tests {
                 "backup/nightly",
                 "0 2 * * *",
                 "2026-01-01 02:00:00 UTC (in 2h)",
-                "never run (0 ok, 0 failed)"
+                "never run (0 ok, 0 failed)",
+                "00000000-0000-0000-0000-000000000000"
             ]
         );
         t.schedule = Schedule {
@@ -360,7 +362,7 @@ mod tests {
         t.retries = 2;
         t.enabled = false;
         assert_eq!(
-            row(&t, now)[1..],
+            row(&t, now)[1..4],
             [
                 "every 12h in windows *-22:00,*-06:00",
                 "disabled",
