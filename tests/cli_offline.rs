@@ -2,7 +2,8 @@
 //! backup is taken through a real manager, the manager is stopped, and the same listing and file
 //! list are read straight from the location — a `localstorage` directory named by an agent's own
 //! configuration file, then a real S3 server (rclone) and Azurite holding the same objects, with
-//! the credentials in the environment. Bad input gives one line and changes nothing.
+//! the credentials in the environment, and the GCS contract server with them in a file. Bad
+//! input gives one line and changes nothing.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::cli::{BackupSetup, Run, cairn_with_env, files_under};
+use common::gcs::GcsServer;
 use common::servers::{Azurite, S3Server};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -280,6 +282,44 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         let line = run.one_line_error("a missing S3 bucket");
         assert!(line.contains("s3:no-such-bucket"), "{line}");
     }
+
+    // In GCS (the contract server), with the endpoint and token from a --storage-config file.
+    let gcs = GcsServer::start();
+    gcs.create_bucket("offline");
+    copy_tree(&s.bucket, &gcs.object_store("offline")).await;
+    let stored = gcs.requests().len();
+    let gcs_yaml = s.dir.path().join("gcs.yaml");
+    let yaml = |token: &str| {
+        format!(
+            "gcs:\n  endpoint: {}\n  access_token: {token}\n",
+            gcs.endpoint()
+        )
+    };
+    std::fs::write(&gcs_yaml, yaml(gcs.token())).unwrap();
+    let gcs_config = gcs_yaml.to_str().unwrap();
+    let base = [
+        "backup",
+        "list",
+        "--offline",
+        "-L",
+        "gcs:offline",
+        "--storage-config",
+        gcs_config,
+    ];
+    let doc = offline(&[&base[..], &["-o", "json"]].concat(), &[])
+        .await
+        .json("GCS list");
+    assert_eq!(doc, online_list, "the listing from GCS");
+    std::fs::write(&gcs_yaml, yaml("not-the-token")).unwrap();
+    let run = offline(&base, &[]).await;
+    let line = run.one_line_error("a wrong GCS token").to_string();
+    assert_eq!(run.code, 3, "{line}");
+    assert!(line.contains("gcs:offline"), "{line}");
+    let writes = gcs.requests()[stored..]
+        .iter()
+        .filter(|r| r.method != "GET" && r.method != "HEAD")
+        .count();
+    assert_eq!(writes, 0, "offline reads only");
 
     // And in Azure Blob Storage (Azurite).
     if let Some(azurite) = Azurite::start().await {
