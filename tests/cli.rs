@@ -273,18 +273,15 @@ async fn tasks_are_listed_and_unknown_or_idle_ones_refused_in_one_line() {
     let run = s
         .cairn(&["stop", "-c", "prod", "nightly", "--disable"])
         .await;
-    assert_eq!(
-        run.ok("stop --disable"),
-        "backup/nightly stopped and disabled\n"
-    );
+    assert_eq!(run.ok("stop --disable"), "backup/nightly disabled\n");
     let all = s.cairn(&["tasks", "-c", "prod", "--all"]).await;
     assert_eq!(table_rows(all.ok("tasks --all"), &header)[0][2], "disabled");
     let run = s
-        .cairn(&["stop", "-c", "prod", "nightly", "--delete"])
+        .cairn(&["stop", "-c", "prod", "nightly", "--delete", "-o", "json"])
         .await;
     assert_eq!(
-        run.ok("stop --delete"),
-        "backup/nightly stopped and deleted\n"
+        run.json("stop --delete -o json"),
+        json!({"task": "backup/nightly", "done": "deleted", "run_stopped": null})
     );
     let all = s.cairn(&["tasks", "-c", "prod", "--all"]).await;
     assert!(
@@ -385,6 +382,12 @@ async fn an_https_manager_is_trusted_by_its_certificate_or_with_insecure() {
     )
     .await;
     assert_eq!(run.json("CAIRN_CA_CERT"), json!([]));
+
+    // Trusted, but for another name: said so.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let run = cairn(&by_name, &["--ca-cert", cert, "cluster", "list"]).await;
+    let line = run.one_line_error("certificate for another name");
+    assert!(line.contains("not valid for the host in --url"), "{line}");
 
     // A file that is not a certificate: one line naming it.
     let run = cairn(&url, &["--ca-cert", "/etc/hostname", "cluster", "list"]).await;

@@ -139,8 +139,10 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
     assert_eq!(lines.ok("offline files table"), online_table);
 
     // Bad input: one line, the kind of failure in the exit status, nothing changed.
+    let missing_dir = s.dir.path().join("no-such-bucket-dir");
     let no_dir = s.dir.path().join("no-dir.yaml");
-    std::fs::write(&no_dir, "localstorage:\n  bkt: /nonexistent/cairn-bucket\n").unwrap();
+    let yaml = format!("localstorage:\n  bkt: {}\n", missing_dir.display());
+    std::fs::write(&no_dir, yaml).unwrap();
     let no_dir = no_dir.to_str().unwrap();
     // `-L localstorage:bkt` with the agent's configuration, then `extra`.
     let at = |sub: &'static str, extra: &[&'static str]| -> Vec<String> {
@@ -204,6 +206,19 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         (at("list", &["-K", "store.["]), 1, "-K/--keyspace"),
         (at("list", &["--min-date", "yesterday"]), 1, "--min-date"),
         (
+            at(
+                "list",
+                &[
+                    "--min-date",
+                    "2026-02-01T00:00:00Z",
+                    "--max-date",
+                    "2026-01-01T00:00:00Z",
+                ],
+            ),
+            1,
+            "earlier than min_date",
+        ),
+        (
             at("files", &["-T", "sm_20000101000000UTC"]),
             4,
             "sm_20000101000000UTC",
@@ -221,6 +236,10 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         files_under(&s.bucket),
         before,
         "nothing changed in the bucket"
+    );
+    assert!(
+        !missing_dir.exists(),
+        "a configured directory is not created"
     );
 
     // The same objects in S3, credentials and endpoint from the environment.
@@ -281,6 +300,7 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         .await;
         let line = run.one_line_error("a missing S3 bucket");
         assert!(line.contains("s3:no-such-bucket"), "{line}");
+        assert_eq!(run.code, 3, "the store's answer: {line}");
     }
 
     // In GCS (the contract server), with the endpoint and token from a --storage-config file.
@@ -347,7 +367,8 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         .json("Azure list");
         assert_eq!(doc, online_list, "the listing from Azure");
         let run = offline(&["backup", "list", "--offline", "-L", "azure:offline"], &[]).await;
-        let line = run.one_line_error("Azure without an account");
+        let line = run.one_line_error("Azure without an account").to_string();
         assert!(line.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{line}");
+        assert_eq!(run.code, 1, "a configuration to fix: {line}");
     }
 }

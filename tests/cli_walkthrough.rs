@@ -529,7 +529,44 @@ async fn the_printed_commands_work(session: &mut Session, out: &str) {
         .map(str::trim)
         .filter(|l| l.starts_with("cairn "))
         .collect();
-    assert!(commands.len() >= 5, "commands to try in:\n{out}");
+    let kinds: BTreeSet<String> = commands
+        .iter()
+        .map(|l| {
+            let w = words(l);
+            let from = if w.iter().any(|x| x == "--offline") {
+                1
+            } else {
+                3
+            };
+            w[from..]
+                .iter()
+                .take(2)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(
+            [
+                "cluster status",
+                "tasks -c",
+                "start -c",
+                "progress -c",
+                "backup list",
+                "backup files"
+            ]
+            .map(String::from)
+        ),
+        "the commands to try:\n{out}"
+    );
+    assert_eq!(
+        commands.len(),
+        7,
+        "two backup lists, one of them offline:\n{out}"
+    );
+    assert!(commands.iter().any(|l| l.contains("--offline")), "{out}");
     for line in commands {
         let words = words(line);
         // Client commands name the demo's manager; the offline one needs none.

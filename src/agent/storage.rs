@@ -179,6 +179,11 @@ pub struct Stores {
     config: AgentConfig,
     /// How each request retries transient failures.
     retry: RetryConfig,
+    /// How long one request may take.
+    timeout: Duration,
+    /// Whether an S3 region the configuration leaves out may come from `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION` (for commands run by a person); the daemon uses `us-east-1`.
+    region_from_env: bool,
     /// Clients by `provider:bucket`.
     cache: DashMap<String, Remote>,
 }
@@ -189,14 +194,19 @@ impl Stores {
         Stores {
             config,
             retry: retry_config(),
+            timeout: REQUEST_TIMEOUT,
+            region_from_env: false,
             cache: DashMap::new(),
         }
     }
 
-    /// Stores for a command someone waits on: a few quick retries, so that a wrong endpoint is
-    /// reported within seconds rather than minutes.
+    /// Stores for a command someone waits on: a few quick retries and short requests (it reads
+    /// only listings and manifests), so that a wrong endpoint is reported within seconds rather
+    /// than minutes; the S3 region may come from the environment, as other S3 tools take it.
     pub fn interactive(config: AgentConfig) -> Self {
         Stores {
+            timeout: Duration::from_secs(30),
+            region_from_env: true,
             retry: RetryConfig {
                 backoff: BackoffConfig {
                     init_backoff: Duration::from_millis(100),
@@ -255,16 +265,24 @@ impl Stores {
                     .with_bucket_name(bucket)
                     .with_virtual_hosted_style_request(!c.path_style)
                     .with_retry(self.retry.clone())
-                    .with_client_options(client_options());
-                // The configuration wins over AWS_DEFAULT_REGION / AWS_ENDPOINT; without either,
-                // us-east-1 and AWS.
-                if let Some(region) = &c.region {
-                    b = b.with_region(region);
+                    .with_client_options(self.client_options());
+                // The configuration wins over the environment (AWS_ENDPOINT, AWS_ENDPOINT_URL_S3,
+                // and for commands AWS_REGION / AWS_DEFAULT_REGION); without either, AWS in
+                // us-east-1.
+                match &c.region {
+                    Some(region) => b = b.with_region(region),
+                    None if !self.region_from_env => b = b.with_region("us-east-1"),
+                    None => {}
                 }
                 if let Some(endpoint) = &c.endpoint {
-                    b = b.with_endpoint(endpoint);
+                    b = b
+                        .with_endpoint(endpoint)
+                        .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint);
                 }
-                let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
+                // object_store prefers the S3-specific endpoint when both are set.
+                let endpoint = b
+                    .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+                    .or_else(|| b.get_config_value(&AmazonS3ConfigKey::Endpoint));
                 b = b.with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")));
                 b = b.with_unsigned_payload(!c.sign_payload);
                 if let (Some(k), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
@@ -290,7 +308,7 @@ impl Stores {
                 let mut b = GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
                     .with_retry(self.retry.clone())
-                    .with_client_options(client_options().with_allow_http(true));
+                    .with_client_options(self.client_options().with_allow_http(true));
                 if let Some(file) = &c.service_account_file {
                     b = b.with_service_account_path(file.display().to_string());
                 }
@@ -310,7 +328,7 @@ impl Stores {
                 let mut b = MicrosoftAzureBuilder::from_env()
                     .with_container_name(bucket)
                     .with_retry(self.retry.clone())
-                    .with_client_options(client_options());
+                    .with_client_options(self.client_options());
                 // The configuration wins over AZURE_STORAGE_ACCOUNT_NAME / _KEY / _ENDPOINT.
                 if let Some(account) = &c.account {
                     b = b.with_account(account);
@@ -362,12 +380,17 @@ fn retry_config() -> RetryConfig {
     }
 }
 
-/// HTTP client settings: generous request timeouts (large parts on slow links), quick connects.
-fn client_options() -> ClientOptions {
-    ClientOptions::new()
-        .with_timeout(Duration::from_secs(300))
-        .with_connect_timeout(Duration::from_secs(10))
-        .with_pool_max_idle_per_host(64)
+/// A daemon's request timeout: generous, for large parts on slow links.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Stores {
+    /// HTTP client settings: this store's request timeout, quick connects.
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions::new()
+            .with_timeout(self.timeout)
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_pool_max_idle_per_host(64)
+    }
 }
 
 #[cfg(test)]

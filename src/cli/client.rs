@@ -151,6 +151,39 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
+/// Why TLS refused the manager's certificate, when that is why `e` failed: rustls's verdict,
+/// found in the error's causes (an I/O error carries it inside).
+fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use tokio_rustls::rustls::{CertificateError, Error as TlsError};
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        // An I/O error may hold another inside, which its `source` skips.
+        let mut inner = Some(c);
+        let mut tls = None;
+        while let Some(i) = inner {
+            if let Some(t) = i.downcast_ref::<TlsError>() {
+                tls = Some(t);
+                break;
+            }
+            inner = i
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|x| x as _);
+        }
+        if let Some(TlsError::InvalidCertificate(why)) = tls {
+            return Some(match why {
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "it is not valid for the host in --url".to_string()
+                }
+                other => format!("{other:?}"),
+            });
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// `text` as one URL path segment (every byte outside the unreserved set percent-encoded).
 pub fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -224,7 +257,7 @@ impl ManagerClient {
             .danger_accept_invalid_certs(conn.insecure);
         if let Some(file) = &conn.ca_cert {
             let unusable = |reason: String| {
-                ClientError::Usage(format!("--ca-cert {}: {reason}", file.display()))
+                ClientError::Invalid(format!("--ca-cert {}: {reason}", file.display()))
             };
             let pem = std::fs::read(file).map_err(|e| unusable(e.to_string()))?;
             let certs =
@@ -258,8 +291,7 @@ impl ManagerClient {
         }
         let transport = |e: reqwest::Error| {
             let text = one_line(&e);
-            if e.is_connect() && text.contains("certificate") {
-                let reason = text.rsplit(": ").next().unwrap_or_default().to_string();
+            if let Some(reason) = certificate_refused(&e) {
                 ClientError::Untrusted {
                     url: self.url.clone(),
                     reason,

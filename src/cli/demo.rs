@@ -225,6 +225,14 @@ fn stop_signal() -> std::io::Result<CancellationToken> {
             _ = int.recv() => {}
         }
         cancel.cancel();
+        // A second signal while stopping means "now": the children's own SIGTERM handling
+        // still runs, but the demo does not wait for them.
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("error: interrupted twice; exiting without waiting for the children");
+        std::process::exit(130);
     });
     Ok(token)
 }
@@ -335,7 +343,10 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     config.api_port = 0;
     config.prometheus_port = 0;
     config.dataset = Dataset::Bytes(DATASET_BYTES);
-    let emulator = Emulator::start(config).await?;
+    let emulator = tokio::select! {
+        e = Emulator::start(config) => e?,
+        () = stop.cancelled() => return Err(DemoError::Interrupted),
+    };
     let nodes = emulator.nodes();
     println!(
         "emulated cluster: {} nodes ({NODES}), {} of data each, Scylla API on port {}",
@@ -348,8 +359,8 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     result
 }
 
-/// Everything after the emulator started; the children stop when this returns, and early when
-/// `stop` is cancelled (SIGINT or SIGTERM).
+/// Everything after the emulator started; the children it starts are stopped when it returns,
+/// the manager first, however it ends: done, failed, or `stop` cancelled (SIGINT or SIGTERM).
 async fn with_cluster(
     emulator: &Emulator,
     dir: &Path,
@@ -358,9 +369,44 @@ async fn with_cluster(
     began: Instant,
     stop: &CancellationToken,
 ) -> Result<(), DemoError> {
+    let mut children = Vec::new();
+    let result = run_children(
+        emulator,
+        dir,
+        bucket,
+        keep_running,
+        began,
+        stop,
+        &mut children,
+    )
+    .await;
+    if matches!(result, Err(DemoError::Interrupted)) {
+        println!("\ninterrupted: stopping the agents and the manager");
+    }
+    tokio::task::block_in_place(|| {
+        for c in children.iter_mut().rev() {
+            c.stop();
+        }
+    });
+    if !children.is_empty() {
+        println!("stopped the agents and the manager");
+    }
+    result
+}
+
+/// Starts the agents and the manager into `children`, runs the script, and with `keep_running`
+/// waits for `stop`; ends early with [`DemoError::Interrupted`] once `stop` is cancelled.
+async fn run_children(
+    emulator: &Emulator,
+    dir: &Path,
+    bucket: &Path,
+    keep_running: bool,
+    began: Instant,
+    stop: &CancellationToken,
+    children: &mut Vec<Proc>,
+) -> Result<(), DemoError> {
     let nodes = emulator.nodes();
     let agent_port = free_port(BASE_ADDRESS)?;
-    let mut children = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let yaml = format!(
             "auth_token: {TOKEN}\nhttps: {addr}:{agent_port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\n",
@@ -376,6 +422,9 @@ async fn with_cluster(
         children.push(tokio::task::block_in_place(|| {
             Proc::start(&name, &["agent", "--config", &config], dir)
         })?);
+        if stop.is_cancelled() {
+            return Err(DemoError::Interrupted);
+        }
     }
     println!(
         "{} agents listening on port {agent_port} (one per node)",
@@ -398,22 +447,16 @@ async fn with_cluster(
         .url("http")
         .ok_or_else(|| DemoError::Child(format!("manager printed no URL: {}", manager.line)))?;
     children.push(manager);
+    if stop.is_cancelled() {
+        return Err(DemoError::Interrupted);
+    }
     println!("manager: {url} (SQLite {})", db.display());
 
     let scripted = tokio::select! {
         r = script(emulator, agent_port, &url, dir, bucket, &db, began) => r,
         () = stop.cancelled() => Err(DemoError::Interrupted),
     };
-    let second_tag = match scripted {
-        Ok(tag) => tag,
-        Err(e) => {
-            // The children are stopped as they are dropped.
-            if matches!(e, DemoError::Interrupted) {
-                println!("\ninterrupted: stopping the agents and the manager");
-            }
-            return Err(e);
-        }
-    };
+    let second_tag = scripted?;
 
     // 5. Keep running when asked.
     if keep_running {
@@ -434,7 +477,7 @@ async fn with_cluster(
         }
         println!("and without the manager, from the bucket alone:");
         println!(
-            "  {exe} backup list --offline -L {LOCATION} --storage-config {}",
+            "  {exe} backup list --offline -L {LOCATION} --storage-config '{}'",
             dir.join("agent0.yaml").display()
         );
         println!("Ctrl-C stops everything.");
@@ -442,12 +485,6 @@ async fn with_cluster(
         stop.cancelled().await;
         println!("stopping");
     }
-    tokio::task::block_in_place(|| {
-        for c in children.iter_mut().rev() {
-            c.stop();
-        }
-    });
-    println!("stopped the agents and the manager");
     Ok(())
 }
 

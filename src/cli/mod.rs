@@ -94,15 +94,24 @@ pub fn parse() -> Cli {
     std::process::exit(2);
 }
 
-/// clap's usage error as one line: its first paragraph (the error and any indented details),
-/// without the usage and help hints that follow.
+/// clap's usage error as one line: its first paragraph (the error and any indented details) and
+/// its tips (`a similar subcommand exists: 'backup'`), without the usage that follows.
 fn usage_line(rendered: &str) -> String {
     let first: Vec<&str> = rendered
         .lines()
         .take_while(|l| !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    format!("{} (--help shows the usage)", first.join(" "))
+    let tips: Vec<&str> = rendered
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip: "))
+        .collect();
+    let mut line = first.join(" ");
+    for tip in tips {
+        line.push_str("; ");
+        line.push_str(tip);
+    }
+    format!("{line} (--help shows the usage)")
 }
 
 /// Runs the parsed command line to completion.
@@ -185,5 +194,11 @@ mod tests {
         let e = Cli::try_parse_from(["cairn", "tasks"]).unwrap_err();
         let line = usage_line(&e.render().to_string());
         assert!(line.contains("--cluster <CLUSTER>"), "{line}");
+        let e = Cli::try_parse_from(["cairn", "bakup"]).unwrap_err();
+        let line = usage_line(&e.render().to_string());
+        assert!(
+            line.contains("similar subcommand exists: 'backup'"),
+            "{line}"
+        );
     }
 }

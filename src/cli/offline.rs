@@ -21,8 +21,8 @@ use crate::agent::config::AgentConfig;
 use crate::agent::storage::{Remote, Stores};
 use crate::config_file::read_yaml;
 use crate::manager::backups::{
-    BackupsError, ListFilter, LocationClient, list_backups, list_manifests, snapshot_files,
-    walk_manifest,
+    BackupsError, ListFilter, LocationClient, list_backups, list_manifests, parse_date,
+    snapshot_files, walk_manifest,
 };
 use crate::spec::filter::KeyspaceFilter;
 use crate::spec::location::{Location, Provider};
@@ -36,8 +36,9 @@ pub struct OfflineArgs {
     #[arg(long)]
     pub offline: bool,
     /// With --offline: the locations' credentials and endpoints, in the agent's configuration
-    /// format (only s3, gcs, azure and localstorage are read; an agent.yaml works as is).
-    /// Without it, the standard AWS_*, GOOGLE_* and AZURE_STORAGE_* environment variables.
+    /// format (only s3, gcs, azure and localstorage are read; an agent.yaml works as is). The
+    /// standard AWS_*, GOOGLE_* and AZURE_STORAGE_* environment variables are read too; the
+    /// file's values win.
     #[arg(long, env = "CAIRN_STORAGE_CONFIG", value_name = "FILE")]
     pub storage_config: Option<PathBuf>,
 }
@@ -67,6 +68,9 @@ pub async fn list(args: &OfflineArgs, q: ListQuery<'_>) -> Result<Value, ClientE
         min_date: date("--min-date", q.min_date)?,
         max_date: date("--max-date", q.max_date)?,
     };
+    filter
+        .check_dates()
+        .map_err(|e| ClientError::Invalid(format!("--max-date: {e}")))?;
     let items = list_backups(&readers, &filter)
         .await
         .map_err(backups_error)?;
@@ -168,16 +172,9 @@ fn keyspace(patterns: &[String]) -> Result<Option<KeyspaceFilter>, ClientError> 
 
 /// An RFC 3339 date flag.
 fn date(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ClientError> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|d| Some(d.with_timezone(&Utc)))
-        .map_err(|e| {
-            ClientError::Invalid(format!(
-                "{flag} {text:?}: {e} (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)"
-            ))
-        })
+    text.map(parse_date)
+        .transpose()
+        .map_err(|e| ClientError::Invalid(format!("{flag} {e}")))
 }
 
 /// The cluster `-c` names: an ID as is; a name by the `cluster_name` its manifests carry (the
@@ -192,12 +189,14 @@ async fn cluster_id(
     if let Ok(id) = given.parse::<Uuid>() {
         return Ok(Some(id));
     }
-    // One final manifest per cluster tells its name.
+    // The newest final manifest of each cluster tells its name (a renamed cluster goes by its
+    // latest name).
     let mut names: BTreeMap<Uuid, String> = BTreeMap::new();
     for lc in readers {
-        let manifests = list_manifests(&lc.client, &lc.location, None)
+        let mut manifests = list_manifests(&lc.client, &lc.location, None)
             .await
             .map_err(backups_error)?;
+        manifests.sort_by(|a, b| b.snapshot_tag.cmp(&a.snapshot_tag));
         for m in manifests.iter().filter(|m| !m.temporary) {
             if names.contains_key(&m.cluster_id) {
                 continue;

@@ -1,5 +1,5 @@
-//! `cairn tasks` (a cluster's tasks with their schedule, next run and last status, as
-//! `sctool tasks` shows them) and `cairn start|stop|resume` of one task.
+//! `cairn tasks` (a cluster's tasks with their schedule, next run, last status and ID, as
+//! `sctool tasks` shows them) and `cairn start|stop [--disable|--delete]|resume` of one task.
 //!
 //! A task is named as `TYPE/NAME`, `TYPE/ID`, `NAME` or `ID` (the way sctool takes `type/id`);
 //! without a type, the name or id must be unique among the cluster's tasks.
@@ -62,7 +62,8 @@ pub struct StopArgs {
     /// (`cairn backup update ... --enabled true`).
     #[arg(long)]
     pub disable: bool,
-    /// Also delete the task (its runs' history stays; its backups stay in the locations).
+    /// Also delete the task. Its runs' history stays, and so do its backups, until another
+    /// task's purge removes them as those of an unknown task (after 30 days).
     #[arg(long, conflicts_with = "disable")]
     pub delete: bool,
 }
@@ -167,8 +168,8 @@ pub async fn run_action(
                 .call(Method::PUT, &base, Some(&body))
                 .await
                 .map_err(named)?;
-            stop_if_running(&client, &base).await.map_err(named)?;
-            print_text(&format!("{shown} stopped and disabled\n"));
+            let stopped = stop_if_running(&client, &base).await.map_err(named)?;
+            print_done(format, &shown, "disabled", Some(stopped));
         }
         Action::Delete => {
             // The manager stops a run in progress before it deletes the task.
@@ -176,20 +177,34 @@ pub async fn run_action(
                 .call(Method::DELETE, &base, None)
                 .await
                 .map_err(named)?;
-            print_text(&format!("{shown} stopped and deleted\n"));
+            print_done(format, &shown, "deleted", None);
         }
     }
     Ok(())
 }
 
-/// Stops the task at `base` if it is running (an idle task is not an error here).
-async fn stop_if_running(client: &ManagerClient, base: &str) -> Result<(), ClientError> {
+/// Stops the task at `base` if it is running; whether it was (an idle task is no error here).
+async fn stop_if_running(client: &ManagerClient, base: &str) -> Result<bool, ClientError> {
     match client
         .call(Method::PUT, &format!("{base}/stop"), None)
         .await
     {
-        Err(ClientError::Api { status: 409, .. }) => Ok(()),
-        other => other.map(|_| ()),
+        Err(ClientError::Api { status: 409, .. }) => Ok(false),
+        other => other.map(|_| true),
+    }
+}
+
+/// Prints what `stop --disable|--delete` did to `task`: `backup/NAME disabled` (and whether a
+/// run was stopped, when known), or `{"task", "done", "run_stopped"}` with `-o json`.
+fn print_done(format: Format, task: &str, done: &str, stopped: Option<bool>) {
+    let doc = serde_json::json!({"task": task, "done": done, "run_stopped": stopped});
+    let text = match stopped {
+        Some(true) => format!("{task} {done}; its run was stopped\n"),
+        _ => format!("{task} {done}\n"),
+    };
+    match format {
+        Format::Json => print(format, &doc, &[], &[]),
+        Format::Table => print_text(&text),
     }
 }
 

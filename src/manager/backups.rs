@@ -127,10 +127,16 @@ fn host_failures(failures: &[(String, AgentError)]) -> String {
     let mut grouped: Vec<(Vec<&str>, String)> = Vec::new();
     for (host, e) in failures {
         let text = e.to_string();
-        let what = text
+        let mut what = text
             .strip_prefix(&format!("agent {host}: "))
             .unwrap_or(&text)
             .to_string();
+        // The transport names the URL, host and all: without it, equal failures read equal.
+        if let Some(start) = what.find(" for url (")
+            && let Some(len) = what[start..].find(')')
+        {
+            what.replace_range(start..=start + len, "");
+        }
         match grouped.iter_mut().find(|(_, w)| *w == what) {
             Some((hosts, _)) => hosts.push(host),
             None => grouped.push((vec![host], what)),
@@ -301,7 +307,22 @@ pub struct ListFilter {
     pub max_date: Option<DateTime<Utc>>,
 }
 
+/// A `min_date` / `max_date` as given: RFC 3339; the error says what is expected.
+pub fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("{text:?}: {e} (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)"))
+}
+
 impl ListFilter {
+    /// Refuses a `max_date` before the `min_date`, naming `max_date`.
+    pub fn check_dates(&self) -> Result<(), String> {
+        match (self.min_date, self.max_date) {
+            (Some(min), Some(max)) if max < min => Err("earlier than min_date".into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the manifest's path passes the filter (temporary manifests never do).
     fn admits(&self, m: &ManifestInfo) -> bool {
         let t = m.snapshot_tag.time();
@@ -702,6 +723,26 @@ mod tests {
             snapshot_tag: tag.parse().unwrap(),
             temporary,
         }
+    }
+
+    #[test]
+    fn hosts_failing_alike_are_named_together() {
+        let refused = |host: &str| AgentError::Connect {
+            host: host.into(),
+            call: "POST /agent/files/list".into(),
+            reason: format!(
+                "error sending request for url (https://{host}:10001/agent/files/list): connection refused"
+            ),
+            not_sent: true,
+        };
+        let failures = vec![
+            ("10.0.0.1".to_string(), refused("10.0.0.1")),
+            ("10.0.0.2".to_string(), refused("10.0.0.2")),
+        ];
+        assert_eq!(
+            host_failures(&failures),
+            "10.0.0.1, 10.0.0.2: POST /agent/files/list: cannot connect: error sending request: connection refused (a retry may help)"
+        );
     }
 
     #[test]

@@ -103,14 +103,9 @@ impl Params {
         let Some(text) = self.parsed::<String>(name)? else {
             return Ok(None);
         };
-        DateTime::parse_from_rfc3339(text.trim())
-            .map(|d| Some(d.with_timezone(&Utc)))
-            .map_err(|e| {
-                ApiError::bad_field(
-                    name,
-                    format!("{text:?}: {e} (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)"),
-                )
-            })
+        backups::parse_date(&text)
+            .map(Some)
+            .map_err(|e| ApiError::bad_field(name, e))
     }
 
     /// The keyspace filter, when `keyspace` is given.
@@ -251,11 +246,9 @@ async fn list(
         min_date: p.date("min_date")?,
         max_date: p.date("max_date")?,
     };
-    if let (Some(min), Some(max)) = (filter.min_date, filter.max_date)
-        && min > max
-    {
-        return Err(ApiError::bad_field("max_date", "earlier than min_date"));
-    }
+    filter
+        .check_dates()
+        .map_err(|e| ApiError::bad_field("max_date", e))?;
     let locations = location_clients(&state, &cluster, &p).await?;
     backups::list_backups(&locations, &filter)
         .await
