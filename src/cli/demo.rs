@@ -354,32 +354,41 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         format_bytes(DATASET_BYTES),
         emulator.api_port()
     );
-    let result = with_cluster(&emulator, &dir, &bucket, args.keep_running, began, &stop).await;
+    let result = with_cluster(Stage {
+        emulator: &emulator,
+        dir: &dir,
+        bucket: &bucket,
+        keep_running: args.keep_running,
+        began,
+        stop: &stop,
+    })
+    .await;
     emulator.shutdown();
     result
 }
 
+/// What the demo runs in, once the emulated cluster is up.
+#[derive(Clone, Copy)]
+struct Stage<'a> {
+    /// The emulated cluster.
+    emulator: &'a Emulator,
+    /// The demo's directory (configurations, logs, SQLite).
+    dir: &'a Path,
+    /// The bucket's directory.
+    bucket: &'a Path,
+    /// Whether to keep everything up after the script, until a signal.
+    keep_running: bool,
+    /// When the demo began.
+    began: Instant,
+    /// Cancelled on SIGINT or SIGTERM.
+    stop: &'a CancellationToken,
+}
+
 /// Everything after the emulator started; the children it starts are stopped when it returns,
 /// the manager first, however it ends: done, failed, or `stop` cancelled (SIGINT or SIGTERM).
-async fn with_cluster(
-    emulator: &Emulator,
-    dir: &Path,
-    bucket: &Path,
-    keep_running: bool,
-    began: Instant,
-    stop: &CancellationToken,
-) -> Result<(), DemoError> {
+async fn with_cluster(stage: Stage<'_>) -> Result<(), DemoError> {
     let mut children = Vec::new();
-    let result = run_children(
-        emulator,
-        dir,
-        bucket,
-        keep_running,
-        began,
-        stop,
-        &mut children,
-    )
-    .await;
+    let result = run_children(stage, &mut children).await;
     if matches!(result, Err(DemoError::Interrupted)) {
         println!("\ninterrupted: stopping the agents and the manager");
     }
@@ -396,15 +405,15 @@ async fn with_cluster(
 
 /// Starts the agents and the manager into `children`, runs the script, and with `keep_running`
 /// waits for `stop`; ends early with [`DemoError::Interrupted`] once `stop` is cancelled.
-async fn run_children(
-    emulator: &Emulator,
-    dir: &Path,
-    bucket: &Path,
-    keep_running: bool,
-    began: Instant,
-    stop: &CancellationToken,
-    children: &mut Vec<Proc>,
-) -> Result<(), DemoError> {
+async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), DemoError> {
+    let Stage {
+        emulator,
+        dir,
+        bucket,
+        keep_running,
+        began,
+        stop,
+    } = stage;
     let nodes = emulator.nodes();
     let agent_port = free_port(BASE_ADDRESS)?;
     for (i, node) in nodes.iter().enumerate() {
