@@ -8,43 +8,20 @@ mod common;
 use std::process::Command;
 
 use chrono::{Duration, Timelike, Utc};
-use common::TestCluster;
-use common::agent::{AgentProcess, TOKEN, start_fleet};
+use common::agent::TOKEN;
 use common::cli::{Run, cairn, cairn_with_env, table_rows};
-use common::manager::ManagerProcess;
+use common::manager::{Fleet, ManagerProcess};
 use common::servers::free_port;
 use reqwest::Method;
 use serde_json::json;
 
-/// An emulated cluster, an agent beside every node, and a manager.
-struct Setup {
-    /// The emulated nodes.
-    cluster: TestCluster,
-    /// The agents, one per node.
-    _agents: Vec<AgentProcess>,
-    /// The agents' port.
-    port: u16,
-    /// The manager.
-    manager: ManagerProcess,
-    /// Holds the agents' and the manager's files.
-    _dir: tempfile::TempDir,
-}
+/// What every test here runs against: an emulated cluster, its agents and a manager.
+type Setup = Fleet;
 
 impl Setup {
+    /// Starts the cluster, the agents and the manager.
     async fn new() -> Self {
-        let cluster = TestCluster::start("dc1:2,dc2:1").await;
-        let dir = tempfile::tempdir().unwrap();
-        let (agents, port) = start_fleet(&cluster, dir.path(), "");
-        let manager_dir = dir.path().join("manager");
-        std::fs::create_dir_all(&manager_dir).unwrap();
-        let manager = ManagerProcess::start(&manager_dir, "");
-        Setup {
-            cluster,
-            _agents: agents,
-            port,
-            manager,
-            _dir: dir,
-        }
+        Fleet::start(|_| String::new()).await
     }
 
     /// Runs `cairn` against this manager.

@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::TestCluster;
-use super::agent::{AgentProcess, TOKEN, start_fleet};
-use super::manager::ManagerProcess;
+use super::agent::{AgentProcess, TOKEN};
+use super::manager::{Fleet, ManagerProcess};
 
 /// What a run of `cairn` printed and how it exited.
 pub struct Run {
@@ -134,20 +134,23 @@ pub struct BackupSetup {
 impl BackupSetup {
     /// Starts everything and adds the cluster with `cairn cluster add`.
     pub async fn new() -> Self {
-        let cluster = TestCluster::start("dc1:2,dc2:1").await;
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bkt");
-        std::fs::create_dir_all(&bucket).unwrap();
-        let extra = format!("localstorage:\n  bkt: {}", bucket.display());
-        let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
-        let manager_dir = dir.path().join("manager");
-        std::fs::create_dir_all(&manager_dir).unwrap();
-        let manager = ManagerProcess::start(&manager_dir, "");
+        let Fleet {
+            cluster,
+            agents,
+            port,
+            manager,
+            dir,
+        } = Fleet::start(|dir| {
+            let bucket = dir.join("bkt");
+            std::fs::create_dir_all(&bucket).unwrap();
+            format!("localstorage:\n  bkt: {}", bucket.display())
+        })
+        .await;
         let s = BackupSetup {
             cluster,
             agents,
             manager,
-            bucket,
+            bucket: dir.path().join("bkt"),
             dir,
         };
         let (host, port) = (s.cluster.address(0), port.to_string());

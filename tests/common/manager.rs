@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::TestCluster;
+use super::agent::{AgentProcess, start_fleet};
 use super::servers::free_port;
 
 /// How long the manager may take to print its listening line.
@@ -234,5 +236,41 @@ impl ManagerProcess {
 impl Drop for ManagerProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// An emulated `dc1:2,dc2:1` cluster, an agent beside every node and a manager, each a real
+/// process with its files in one temporary directory; no cluster is added to the manager yet.
+pub struct Fleet {
+    /// The emulated nodes.
+    pub cluster: TestCluster,
+    /// The agents, one per node.
+    pub agents: Vec<AgentProcess>,
+    /// The agents' port.
+    pub port: u16,
+    /// The manager.
+    pub manager: ManagerProcess,
+    /// Holds the agents' and the manager's files.
+    pub dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Starts everything. `prepare` gets the temporary directory, makes there what the agents
+    /// need, and returns YAML appended to every agent's configuration.
+    pub async fn start(prepare: impl FnOnce(&Path) -> String) -> Fleet {
+        let cluster = TestCluster::start("dc1:2,dc2:1").await;
+        let dir = tempfile::tempdir().unwrap();
+        let agent_yaml = prepare(dir.path());
+        let (agents, port) = start_fleet(&cluster, dir.path(), &agent_yaml);
+        let manager_dir = dir.path().join("manager");
+        std::fs::create_dir_all(&manager_dir).unwrap();
+        let manager = ManagerProcess::start(&manager_dir, "");
+        Fleet {
+            cluster,
+            agents,
+            port,
+            manager,
+            dir,
+        }
     }
 }
