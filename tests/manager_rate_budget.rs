@@ -1,6 +1,7 @@
-//! A DC's aggregate upload budget (`rate_limit_total`) over real agents: divided among the
-//! hosts uploading, re-divided as they finish, used fully and never exceeded. Alone in its test
-//! binary, so no other test competes for the two cores while the rate is measured.
+//! Upload budgets over real agents: a DC's aggregate budget (`rate_limit_total`) divided among
+//! the hosts uploading, re-divided as they finish, used fully and never exceeded; a host's limit
+//! kept by an agent restarted mid-upload. Alone in their test binary, so no other test competes
+//! for the two cores while rates are measured.
 
 mod common;
 
@@ -14,6 +15,61 @@ use common::backup::{BackupEnv, in_actix};
 use serde_json::json;
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// The value of the first sample of `metric` (name and labels as printed) in Prometheus text.
+fn sample(text: &str, metric: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn an_agent_restarted_mid_upload_keeps_its_hosts_rate_limit_for_the_rest_of_the_run() {
+    const LIMIT_MIB: u64 = 1;
+    /// How long after its restart the agent's transfers are measured.
+    const WINDOW: Duration = Duration::from_secs(5);
+    in_actix(async {
+        let Some(mut env) = BackupEnv::start_with("dc1:1", BackupEnv::settings(), |c| {
+            c.dataset = Dataset::Bytes(20 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let task = env
+            .user_task(json!({"rate_limit": [LIMIT_MIB.to_string()]}))
+            .await;
+        let host = env.cluster.address(0);
+        let id = env.start_run(task).await;
+        env.wait_uploading(task, id, Some(&host)).await;
+        // A restart loses the agent's jobs and the rate the manager pushed to it; the manager
+        // starts the jobs again, and the agent starts with its configured rate (unlimited).
+        env.agents[0].kill();
+        env.start_agent(0);
+        let restarted = std::time::Instant::now();
+        let (mut limit, mut moved) = (None, 0.0);
+        while restarted.elapsed() < WINDOW {
+            let m = env.agents[0].metrics().await;
+            limit = sample(&m, "cairn_agent_bandwidth_limit_bytes").or(limit);
+            moved = sample(&m, "cairn_agent_bytes_total{result=\"transferred\"}").unwrap_or(moved);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let secs = restarted.elapsed().as_secs_f64();
+        eprintln!("restarted agent: {moved} bytes in {secs:.1} s, limit {limit:?}");
+        assert_eq!(
+            limit,
+            Some((LIMIT_MIB << 20) as f64),
+            "the restarted agent runs under its host's limit"
+        );
+        assert!(moved > 0.0, "the restarted agent uploads again");
+        let bound = 2.0 * (LIMIT_MIB << 20) as f64 * secs;
+        assert!(
+            moved <= bound,
+            "{moved} bytes in {secs:.1} s after the restart: more than twice {LIMIT_MIB} MiB/s"
+        );
+        let run = env.wait_run(task, id, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Done, "{}", run.cause);
+    });
+}
 
 #[test]
 fn a_dc_budget_is_divided_among_the_uploading_hosts_fully_used_and_never_exceeded() {

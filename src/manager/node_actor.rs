@@ -25,7 +25,7 @@ use super::agent_client::{
 use super::dedup::deduplicate;
 use super::metrics;
 use super::progress_actor::{ProgressActor, ProgressUpdate};
-use super::rate_limit_actor::{FinishUpload, RateLimitActor, StartUpload};
+use super::rate_limit_actor::{FinishUpload, GetRateGate, RateLimitActor, StartUpload};
 use super::resume::resumed_row;
 use super::store::{BackupRunProgress, BackupStage, RunKey};
 use crate::agent::files::Entry;
@@ -40,6 +40,8 @@ use crate::spec::paths::{
 use crate::spec::sstable::{DIGEST_COMPONENT, SSTableName};
 use crate::spec::tag::SnapshotTag;
 
+/// Bytes in a MiB (the agent API's rate unit).
+const MIB: u64 = 1 << 20;
 /// Tables of one host uploading at once (each an agent job with its own `transfers`).
 const TABLES_IN_PARALLEL: usize = 4;
 /// Most paths deleted in one agent call.
@@ -1097,7 +1099,7 @@ impl Inner {
     /// Uploads one table with an agent job, restarting the job if the agent lost it.
     async fn upload_table(&self, t: &TableDir, mut row: BackupRunProgress) -> NodeResult<()> {
         let (client, run, host) = (self.client(), &self.setup.run, &self.setup.host);
-        let job = UploadJob {
+        let mut job = UploadJob {
             source_dir: t.dir.clone(),
             location: host.location.without_dc().to_string(),
             remote_dir: self.remote_dir(t),
@@ -1111,10 +1113,30 @@ impl Inner {
             table: t.table.clone(),
             reason,
         };
+        let gate = self
+            .setup
+            .rates
+            .send(GetRateGate {
+                host: host.address.clone(),
+            })
+            .await
+            .ok();
         let mut restarts = 0;
         loop {
             let (skipped_offset, files_offset) = (row.skipped, row.files_skipped_count);
-            let id = client.start_upload(&job).await?;
+            // The job carries the host's current rate: an agent that restarted since the last
+            // push (and lost it) applies it before moving a byte.
+            let turn = match &gate {
+                Some(gate) => {
+                    let (turn, rate) = gate.turn().await;
+                    job.rate_limit = rate.map(|bytes| bytes as f64 / MIB as f64);
+                    Some(turn)
+                }
+                None => None,
+            };
+            let started = client.start_upload(&job).await;
+            drop(turn);
+            let id = started?;
             tracing::debug!(host = %host.address, table = %t.table, job = %id, "upload started");
             row.agent_job_id = Some(id.clone());
             row.started_at.get_or_insert_with(Utc::now);

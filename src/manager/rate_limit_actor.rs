@@ -3,6 +3,11 @@
 //! right now; whenever one starts or finishes it re-divides the DC's budget among them (see
 //! [`super::rate_share`]) and pushes each changed rate to that host's agent, so the DC total is
 //! used and never exceeded.
+//!
+//! A push reaches only the agent that runs now: an agent restarted mid-run starts with its
+//! configured rate. So every upload job also carries its host's current rate, read through the
+//! host's [`RateGate`] while holding the host's push turn: the agent applies it before it moves
+//! a byte, and no push decided earlier can land after it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -100,6 +105,41 @@ pub struct FinishUpload {
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "RateStats")]
 pub struct GetRates;
+
+/// Asks for a host's [`RateGate`].
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "RateGate")]
+pub struct GetRateGate {
+    /// The host's address.
+    pub host: String,
+}
+
+/// The way to a host's current rate for a job about to start: the rate is read while holding
+/// the host's push turn, so pushes decided before it cannot overtake the job's start, and those
+/// decided after it wait until the job has started (then send the newest rate).
+#[derive(Debug, Clone)]
+pub struct RateGate {
+    /// The host.
+    host: String,
+    /// The host's push lock.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// The latest rate decided for each host.
+    desired: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+}
+
+impl RateGate {
+    /// Waits for the host's turn; answers it (hold it until the job has started) with the rate
+    /// the host has now, bytes/s (0 unlimited), `None` when no rate was ever decided for it.
+    pub async fn turn(&self) -> (tokio::sync::OwnedMutexGuard<()>, Option<u64>) {
+        let turn = self.lock.clone().lock_owned().await;
+        let rate = self
+            .desired
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&self.host).copied());
+        (turn, rate)
+    }
+}
 
 /// The actor's observable state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -270,6 +310,19 @@ impl Handler<FinishUpload> for RateLimitActor {
             self.stats.rates.remove(&msg.host);
             self.rebalance_later(&dc, ctx);
         }
+    }
+}
+
+impl Handler<GetRateGate> for RateLimitActor {
+    type Result = MessageResult<GetRateGate>;
+
+    fn handle(&mut self, msg: GetRateGate, _: &mut Self::Context) -> Self::Result {
+        let lock = self.push_locks.entry(msg.host.clone()).or_default().clone();
+        MessageResult(RateGate {
+            host: msg.host,
+            lock,
+            desired: self.desired.clone(),
+        })
     }
 }
 
