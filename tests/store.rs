@@ -101,6 +101,10 @@ fn backup_run(task: &Task, start: DateTime<Utc>) -> BackupRun {
         nodes: vec!["host-id-1".to_owned()],
         start_time: start,
         stage: BackupStage::Init,
+        skipped_hosts: vec![cairn::manager::store::SkippedHost {
+            host: "10.0.0.2".to_owned(),
+            reason: "down in gossip".to_owned(),
+        }],
     }
 }
 

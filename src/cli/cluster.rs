@@ -107,14 +107,17 @@ pub struct UpdateArgs {
 /// The columns of `cairn cluster list`.
 const LIST_HEADER: [&str; 5] = ["ID", "NAME", "HOSTS", "PORT", "CREATED"];
 /// The columns of `cairn cluster status`.
-const STATUS_HEADER: [&str; 6] = [
+const STATUS_HEADER: [&str; 7] = [
     "ADDRESS",
     "DC",
     "RACK",
     "AGENT",
     "SCYLLA VERSION",
     "FREE DISK",
+    "SNAPSHOTS",
 ];
+/// Most snapshot tags a SNAPSHOTS cell names (beyond, it names the newest).
+const SNAPSHOTS_NAMED: usize = 2;
 
 /// Runs `cairn cluster ...` against the manager `manager` reaches.
 pub async fn run(
@@ -227,6 +230,16 @@ fn agent_cell(n: &NodeStatus) -> String {
     }
 }
 
+/// The SNAPSHOTS cell: how many backup snapshots the node holds, and which (the newest when
+/// there are many).
+fn snapshots_cell(tags: &[String]) -> String {
+    match tags {
+        [] => "0".into(),
+        few if few.len() <= SNAPSHOTS_NAMED => format!("{} ({})", few.len(), few.join(", ")),
+        [.., newest] => format!("{} (newest {newest})", tags.len()),
+    }
+}
+
 /// The rows of `cairn cluster status`, one per node.
 fn status_rows(s: &ClusterStatus) -> Vec<Vec<String>> {
     let dash = || "-".to_string();
@@ -240,6 +253,10 @@ fn status_rows(s: &ClusterStatus) -> Vec<Vec<String>> {
                 agent_cell(n),
                 n.scylla_version.clone().unwrap_or_else(dash),
                 n.disk_free.map(format_bytes).unwrap_or_else(dash),
+                n.snapshots
+                    .as_deref()
+                    .map(snapshots_cell)
+                    .unwrap_or_else(dash),
             ]
         })
         .collect()
@@ -280,6 +297,7 @@ mod tests {
             disk_total: None,
             cpu_count: None,
             memory_total: None,
+            snapshots: Some(vec!["sm_20260101000000UTC".into()]),
         };
         let down = NodeStatus {
             address: "10.0.0.2".into(),
@@ -289,6 +307,7 @@ mod tests {
             agent_latency_ms: None,
             scylla_version: None,
             disk_free: None,
+            snapshots: None,
             ..up.clone()
         };
         let s = ClusterStatus {
@@ -300,7 +319,15 @@ mod tests {
         let rows = status_rows(&s);
         assert_eq!(
             rows[0],
-            ["10.0.0.1", "dc1", "r1", "UP (3ms)", "2025.1.3", "3.0 GiB"]
+            [
+                "10.0.0.1",
+                "dc1",
+                "r1",
+                "UP (3ms)",
+                "2025.1.3",
+                "3.0 GiB",
+                "1 (sm_20260101000000UTC)"
+            ]
         );
         assert_eq!(
             rows[1],
@@ -310,9 +337,13 @@ mod tests {
                 "r1",
                 "DOWN: connection refused retry",
                 "-",
+                "-",
                 "-"
             ]
         );
+        let many: Vec<String> = (1..=3).map(|i| format!("sm_2026010100000{i}UTC")).collect();
+        assert_eq!(snapshots_cell(&many), "3 (newest sm_20260101000003UTC)");
+        assert_eq!(snapshots_cell(&[]), "0");
     }
 
     #[test]

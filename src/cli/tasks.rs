@@ -14,6 +14,7 @@ use super::client::{
 use super::cluster::ClusterRef;
 use super::output::Format;
 use crate::manager::api::tasks::{Started, TaskInfo};
+use crate::manager::progress::skipped_summary;
 use crate::manager::store::{Schedule, TaskType};
 
 /// Arguments of `cairn tasks`.
@@ -293,7 +294,8 @@ fn next_cell(t: &TaskInfo, now: chrono::DateTime<Utc>) -> String {
     }
 }
 
-/// The LAST STATUS cell: the latest run's status with the success and error counts.
+/// The LAST STATUS cell: the latest run's status with the success and error counts, and the
+/// nodes the latest run left out.
 fn status_cell(t: &TaskInfo) -> String {
     let status = match (t.status, t.running_run_id) {
         (Some(s), _) => s.to_string(),
@@ -303,6 +305,9 @@ fn status_cell(t: &TaskInfo) -> String {
     let mut text = format!("{status} ({} ok, {} failed", t.success_count, t.error_count);
     if t.retries > 0 {
         text.push_str(&format!(", retry {}", t.retries));
+    }
+    if let Some(skipped) = skipped_summary(&t.skipped_hosts) {
+        text.push_str(&format!("; {skipped}"));
     }
     text.push(')');
     text
@@ -348,6 +353,7 @@ mod tests {
             next_activation: None,
             running_run_id: None,
             retries: 0,
+            skipped_hosts: Vec::new(),
         }
     }
 

@@ -33,8 +33,8 @@ use super::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
 use super::retention::{Policy, oldest_kept, stale_snapshots};
 use super::schema_dump;
 use super::store::{
-    BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, RunStatus, Store, StoreError, Task,
-    TaskKey, TaskRun,
+    BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, RunStatus, SkippedHost, Store,
+    StoreError, Task, TaskKey, TaskRun,
 };
 use super::target::{TargetError, TaskProperties, build_target};
 use crate::spec::dclimit::DcLimits;
@@ -45,6 +45,8 @@ use crate::spec::tag::SnapshotTag;
 
 /// Bytes in a MiB.
 const MIB: u64 = 1 << 20;
+/// How many of a task's newest runs are looked at for stale snapshots on the nodes.
+const STALE_TAG_LOOKBACK: usize = 1000;
 /// Most hosts writing manifests at once (bounds the manager's memory, as upstream).
 const MANIFEST_PARALLEL: u64 = 12;
 
@@ -227,6 +229,8 @@ pub struct RunState {
     pub stage: Option<BackupStage>,
     /// The hosts by address.
     pub hosts: BTreeMap<String, HostState>,
+    /// Nodes the run leaves out, and why.
+    pub skipped_hosts: Vec<SkippedHost>,
     /// How the run ended, once it has.
     pub status: Option<RunStatus>,
 }
@@ -551,12 +555,7 @@ impl Flow {
             transfers: plan.transfers,
             long_poll: self.deps.settings.long_poll,
             disk_free_min_percent: self.deps.settings.disk_free_min_percent,
-            keep_tags: self
-                .protected_snapshots()
-                .await?
-                .into_iter()
-                .map(|(_, tag)| tag.to_string())
-                .collect(),
+            stale_tags: self.stale_tags(&plan.run).await?,
         });
         for h in &plan.hosts {
             let setup = self.node_setup(&plan, &info, h, plan.prev_rows.get(&h.host_id).cloned());
@@ -696,6 +695,15 @@ impl Flow {
             nodes: target.hosts.iter().map(|h| h.host_id.clone()).collect(),
             start_time: Utc::now(),
             stage: BackupStage::Init,
+            // Live nodes only are backed up (as upstream); the others are recorded with why.
+            skipped_hosts: target
+                .ignored_hosts
+                .iter()
+                .map(|h| SkippedHost {
+                    host: h.address.clone(),
+                    reason: h.reason.clone(),
+                })
+                .collect(),
         };
         let mut resume_at = BackupStage::Init;
         let mut prev_rows: HashMap<String, Vec<BackupRunProgress>> = HashMap::new();
@@ -715,6 +723,7 @@ impl Flow {
             run.units = prev.units.clone();
             run.dc = prev.dc.clone();
             run.nodes = prev.nodes.clone();
+            run.skipped_hosts = prev.skipped_hosts.clone();
             resume_at = prev.stage;
             let rows = store.list_progress(prev.key()).await?;
             let by_address: HashMap<&str, &str> = view
@@ -768,7 +777,16 @@ impl Flow {
             });
         }
         store.put_backup_run(&run).await?;
+        if !run.skipped_hosts.is_empty() {
+            tracing::warn!(run = %key, hosts = ?run.skipped_hosts, "nodes left out of the run");
+        }
+        super::metrics::nodes_skipped(
+            &cluster.name,
+            &key.task_id.to_string(),
+            run.skipped_hosts.len(),
+        );
         self.with_state(|s| {
+            s.skipped_hosts = run.skipped_hosts.clone();
             s.snapshot_tag = Some(run.snapshot_tag.to_string());
             for h in &hosts {
                 s.hosts.insert(
@@ -1005,6 +1023,27 @@ impl Flow {
             }
         }
         result.map(|_| ())
+    }
+
+    /// The snapshot tags of this task's earlier runs that `run` does not resume: stale on any
+    /// node still holding them (a tag another task's run uses is never among them).
+    async fn stale_tags(&self, run: &BackupRun) -> Result<BTreeSet<String>, RunError> {
+        let key = self.key();
+        let others: HashSet<String> = self
+            .protected_snapshots()
+            .await?
+            .into_iter()
+            .map(|(_, tag)| tag.to_string())
+            .collect();
+        Ok(self
+            .deps
+            .store
+            .list_backup_runs(key.cluster_id, key.task_id, STALE_TAG_LOOKBACK)
+            .await?
+            .into_iter()
+            .map(|r| r.snapshot_tag.to_string())
+            .filter(|t| *t != run.snapshot_tag.as_str() && !others.contains(t))
+            .collect())
     }
 
     /// The snapshots of the cluster's other tasks that a run must not touch: those of runs in

@@ -10,6 +10,7 @@
 //! | `cairn_manager_backup_files_count` | same | files of the table's snapshot |
 //! | `cairn_manager_backup_files_skipped_count` | same | files skipped |
 //! | `cairn_manager_backup_snapshot` | cluster, host, keyspace | 0 while the keyspace is being snapshotted, 1 once taken |
+//! | `cairn_manager_backup_nodes_skipped` | cluster, task | nodes of the backed-up DCs the task's latest run leaves out (down when it started) |
 //! | `cairn_manager_backup_purge_files` | cluster, host | files the last purge set out to delete |
 //! | `cairn_manager_backup_purge_deleted_files` | cluster, host | files the last purge deleted |
 //! | `cairn_manager_progress_writes_total` | | batched progress writes to the store |
@@ -53,6 +54,12 @@ pub fn purge(cluster: &str, host: &str, to_delete: u64, deleted: u64) {
     let labels = [("cluster", cluster.to_string()), ("host", host.to_string())];
     gauge!("cairn_manager_backup_purge_files", &labels).set(to_delete as f64);
     gauge!("cairn_manager_backup_purge_deleted_files", &labels).set(deleted as f64);
+}
+
+/// Publishes how many nodes a backup task's latest run leaves out.
+pub fn nodes_skipped(cluster: &str, task: &str, count: usize) {
+    let labels = [("cluster", cluster.to_string()), ("task", task.to_string())];
+    gauge!("cairn_manager_backup_nodes_skipped", &labels).set(count as f64);
 }
 
 /// Publishes that a task's run started (`running`) or ended with `status`.

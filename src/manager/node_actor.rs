@@ -74,8 +74,9 @@ pub struct RunInfo {
     pub long_poll: Duration,
     /// A host with less free disk than this (percent) is not snapshotted.
     pub disk_free_min_percent: u8,
-    /// Snapshot tags of other tasks' runs in progress or to be resumed: not deleted as old.
-    pub keep_tags: std::collections::BTreeSet<String>,
+    /// Snapshot tags of this task's earlier runs that this run does not resume (never another
+    /// task's): deleted from every node the run reaches.
+    pub stale_tags: std::collections::BTreeSet<String>,
 }
 
 /// One host of a run: where it is and where its backup goes.
@@ -201,7 +202,8 @@ impl NodeError {
 /// Result of a stage on a host.
 pub type NodeResult<T> = Result<T, NodeError>;
 
-/// SNAPSHOT: removes the host's old `sm_*` snapshots, checks free disk, snapshots every unit.
+/// SNAPSHOT: removes the host's stale snapshots of the task, checks free disk, snapshots every
+/// unit.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "NodeResult<()>")]
 pub struct TakeSnapshot;
@@ -238,7 +240,7 @@ pub struct CommitManifest {
     pub rollback: bool,
 }
 
-/// PURGE (node part): deletes the run's snapshot from the node.
+/// PURGE (node part): deletes the run's snapshot, and the task's stale ones, from the node.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "NodeResult<()>")]
 pub struct DropSnapshot;
@@ -461,7 +463,8 @@ impl Handler<DropSnapshot> for NodeActor {
         stage(&self.inner, BackupStage::Purge, |i| async move {
             let tag = i.setup.run.tag.as_str().to_string();
             i.client().delete_snapshot(Some(&tag), None, None).await?;
-            Ok(())
+            // A resumed run skips SNAPSHOT: stale snapshots of the task go here instead.
+            i.drop_stale_snapshots().await
         })
     }
 }
@@ -640,15 +643,23 @@ impl Inner {
 
     // ---- SNAPSHOT ----
 
-    async fn take_snapshot(&self) -> NodeResult<()> {
+    /// Deletes the host's snapshots of this task's earlier runs that will not be resumed (a
+    /// node left out of a failed run keeps its snapshot until a later run reaches it). Other
+    /// tasks' snapshots are theirs: a run of theirs may be taking or reading them right now.
+    async fn drop_stale_snapshots(&self) -> NodeResult<()> {
         let (client, run) = (self.client(), &self.setup.run);
         for s in client.snapshots().await? {
-            let ours = s.tag == run.tag.as_str() || run.keep_tags.contains(&s.tag);
-            if !ours && crate::spec::tag::is_snapshot_tag(&s.tag) {
-                tracing::info!(host = %self.host(), tag = %s.tag, "deleting an old snapshot");
+            if s.tag != run.tag.as_str() && run.stale_tags.contains(&s.tag) {
+                tracing::info!(host = %self.host(), tag = %s.tag, "deleting a stale snapshot of the task");
                 client.delete_snapshot(Some(&s.tag), None, None).await?;
             }
         }
+        Ok(())
+    }
+
+    async fn take_snapshot(&self) -> NodeResult<()> {
+        let (client, run) = (self.client(), &self.setup.run);
+        self.drop_stale_snapshots().await?;
         let disk = client.disk().await?;
         let free_percent = (disk.free as u128 * 100 / disk.total.max(1) as u128) as u64;
         if free_percent < u64::from(run.disk_free_min_percent) {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::store::{BackupRun, BackupRunProgress, BackupStage};
+use super::store::{BackupRun, BackupRunProgress, BackupStage, RunStatus, SkippedHost};
 
 /// Counters of one level of the tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -129,6 +129,41 @@ pub struct RunProgress {
     pub counters: Counters,
     /// Per host; empty before indexing, when sizes are not known yet.
     pub hosts: Vec<HostProgress>,
+    /// Nodes of the backed-up DCs the run leaves out (live nodes only are backed up), and why.
+    pub skipped_hosts: Vec<SkippedHost>,
+}
+
+/// What operators read about the nodes a run leaves out:
+/// `1 node not backed up: 127.0.0.152 down in gossip`; `None` when it leaves none out.
+pub fn skipped_summary(skipped: &[SkippedHost]) -> Option<String> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let nodes = if skipped.len() == 1 { "node" } else { "nodes" };
+    let which: Vec<String> = skipped
+        .iter()
+        .map(|h| format!("{} {}", h.host, h.reason))
+        .collect();
+    Some(format!(
+        "{} {nodes} not backed up: {}",
+        skipped.len(),
+        which.join("; ")
+    ))
+}
+
+/// A run's status as operators read it: the stage while it runs, and the nodes it leaves out:
+/// `RUNNING (uploading data)`, `DONE (1 node not backed up: 127.0.0.152 down in gossip)`.
+pub fn status_text(status: RunStatus, progress: Option<&RunProgress>) -> String {
+    let mut notes = Vec::new();
+    if let (Some(p), RunStatus::Running) = (progress, status) {
+        notes.push(stage_label(p.stage).to_string());
+    }
+    notes.extend(progress.and_then(|p| skipped_summary(&p.skipped_hosts)));
+    if notes.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} ({})", notes.join("; "))
+    }
 }
 
 /// What operators see for each stage while it runs (upstream wording).
@@ -199,6 +234,7 @@ pub fn rollup(run: &BackupRun, rows: &[BackupRunProgress]) -> RunProgress {
         stage: run.stage,
         counters: Counters::sum(hosts.iter().map(|h| &h.counters)),
         hosts,
+        skipped_hosts: run.skipped_hosts.clone(),
     }
 }
 
@@ -262,6 +298,7 @@ mod tests {
             nodes: vec![],
             start_time: "2026-11-24T10:00:00Z".parse().unwrap(),
             stage,
+            skipped_hosts: vec![],
         }
     }
 

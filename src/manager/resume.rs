@@ -83,6 +83,7 @@ mod tests {
             nodes: vec![],
             start_time: now,
             stage,
+            skipped_hosts: vec![],
         }
     }
 

@@ -376,20 +376,6 @@ impl BackupEnv {
 
     /// The snapshot tags of node `i` still on disk.
     pub fn local_snapshots(&self, i: usize) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let data = self.cluster.data_dir(i);
-        for ks in std::fs::read_dir(&data).expect("data dir").flatten() {
-            let Ok(tables) = std::fs::read_dir(ks.path()) else {
-                continue;
-            };
-            for t in tables.flatten() {
-                if let Ok(snaps) = std::fs::read_dir(t.path().join("snapshots")) {
-                    for s in snaps.flatten() {
-                        out.insert(s.file_name().to_string_lossy().to_string());
-                    }
-                }
-            }
-        }
-        out
+        self.cluster.local_snapshots(i)
     }
 }

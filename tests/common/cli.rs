@@ -134,13 +134,18 @@ pub struct BackupSetup {
 impl BackupSetup {
     /// Starts everything and adds the cluster with `cairn cluster add`.
     pub async fn new() -> Self {
+        Self::with_nodes("dc1:2,dc2:1").await
+    }
+
+    /// As [`BackupSetup::new`], with the cluster's nodes given (e.g. `dc1:4`).
+    pub async fn with_nodes(nodes: &str) -> Self {
         let Fleet {
             cluster,
             agents,
             port,
             manager,
             dir,
-        } = Fleet::start(|dir| {
+        } = Fleet::start_nodes(nodes, |dir| {
             let bucket = dir.join("bkt");
             std::fs::create_dir_all(&bucket).unwrap();
             format!("localstorage:\n  bkt: {}", bucket.display())

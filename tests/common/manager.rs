@@ -258,7 +258,12 @@ impl Fleet {
     /// Starts everything. `prepare` gets the temporary directory, makes there what the agents
     /// need, and returns YAML appended to every agent's configuration.
     pub async fn start(prepare: impl FnOnce(&Path) -> String) -> Fleet {
-        let cluster = TestCluster::start("dc1:2,dc2:1").await;
+        Self::start_nodes("dc1:2,dc2:1", prepare).await
+    }
+
+    /// As [`Fleet::start`], with the cluster's nodes given (e.g. `dc1:4`).
+    pub async fn start_nodes(nodes: &str, prepare: impl FnOnce(&Path) -> String) -> Fleet {
+        let cluster = TestCluster::start(nodes).await;
         let dir = tempfile::tempdir().unwrap();
         let agent_yaml = prepare(dir.path());
         let (agents, port) = start_fleet(&cluster, dir.path(), &agent_yaml);

@@ -131,6 +131,27 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// The snapshot tags node `i` holds on its disk.
+    pub fn local_snapshots(&self, i: usize) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let data = self.data_dir(i);
+        for ks in std::fs::read_dir(&data).expect("data dir").flatten() {
+            let Ok(tables) = std::fs::read_dir(ks.path()) else {
+                continue;
+            };
+            for t in tables.flatten() {
+                if let Ok(snaps) = std::fs::read_dir(t.path().join("snapshots")) {
+                    for s in snaps.flatten() {
+                        out.insert(s.file_name().to_string_lossy().to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Drop for TestCluster {
     fn drop(&mut self) {
         self.emulator.shutdown();

@@ -139,6 +139,10 @@ pub struct NodeStatus {
     pub cpu_count: Option<u64>,
     /// Memory of the node's machine, bytes.
     pub memory_total: Option<u64>,
+    /// The backup snapshots (`sm_*` tags) the node holds on its disk, oldest first, when its
+    /// agent could be asked.
+    #[serde(default)]
+    pub snapshots: Option<Vec<String>>,
 }
 
 impl NodeStatus {
@@ -160,6 +164,7 @@ impl NodeStatus {
             disk_total: None,
             cpu_count: None,
             memory_total: None,
+            snapshots: None,
         }
     }
 }
@@ -453,6 +458,21 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The backup snapshot tags a node holds, oldest first; `None` when they cannot be listed.
+async fn backup_snapshots(client: &AgentClient) -> Option<Vec<String>> {
+    let mut tags: Vec<String> = client
+        .snapshots()
+        .await
+        .ok()?
+        .into_iter()
+        .map(|s| s.tag)
+        .filter(|t| crate::spec::tag::is_snapshot_tag(t))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    Some(tags)
+}
+
 /// `GET /api/v1/cluster/{cluster}/status`: every node with its agent's answer; a node or the
 /// whole cluster being unreachable is reported, not an error.
 async fn status(
@@ -482,7 +502,8 @@ async fn status(
                     && let Ok(client) = AgentClient::new(&s.address, port, token)
                 {
                     let started = Instant::now();
-                    match client.with_retry(RetryPolicy::none()).node_info().await {
+                    let client = client.with_retry(RetryPolicy::none());
+                    match client.node_info().await {
                         Ok(info) => {
                             s.agent_latency_ms = Some(started.elapsed().as_millis() as u64);
                             s.agent_version = Some(info.agent_version);
@@ -495,6 +516,9 @@ async fn status(
                             s.agent_ok = false;
                             s.agent_error = Some(e.to_string());
                         }
+                    }
+                    if s.agent_ok {
+                        s.snapshots = backup_snapshots(&client).await;
                     }
                 }
                 s

@@ -37,13 +37,13 @@ use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{ClusterView, discover};
-use crate::manager::progress::{RunProgress, rollup, stage_label};
+use crate::manager::progress::{RunProgress, rollup, status_text};
 use crate::manager::schedule::{ScheduleError, Trigger, Windows, parse_zone};
 use crate::manager::scheduler::{
     GetLiveRun, GetSchedulerState, SchedulerError, SchedulerState, StartTask, StopTask, TaskChanged,
 };
 use crate::manager::store::{
-    Cluster, RunKey, RunStatus, Schedule, Task, TaskKey, TaskRun, TaskType,
+    Cluster, RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskRun, TaskType,
 };
 use crate::manager::target::{PropertiesError, Target, TargetError, TaskProperties, build_target};
 use crate::units::parse_duration;
@@ -146,6 +146,9 @@ pub struct TaskInfo {
     pub running_run_id: Option<Uuid>,
     /// Retries of a failed run made in the current series.
     pub retries: u32,
+    /// Nodes its latest run leaves out (backup tasks), and why.
+    #[serde(default)]
+    pub skipped_hosts: Vec<SkippedHost>,
 }
 
 impl TaskInfo {
@@ -169,7 +172,32 @@ impl TaskInfo {
             next_activation: known.and_then(|t| t.next_activation),
             running_run_id: known.and_then(|t| t.running),
             retries: known.map_or(0, |t| t.retries),
+            skipped_hosts: Vec::new(),
         }
+    }
+
+    /// Adds what the task's latest run left out (a backup run's skipped nodes).
+    async fn with_latest_run(mut self, store: &dyn Store) -> Result<Self, ApiError> {
+        if self.task_type != TaskType::Backup {
+            return Ok(self);
+        }
+        let key = TaskKey {
+            cluster_id: self.cluster_id,
+            task_type: self.task_type,
+            task_id: self.id,
+        };
+        let latest = store.list_task_runs(key, 1).await.map_err(store_error)?;
+        if let Some(run) = latest.first() {
+            let run_key = RunKey {
+                cluster_id: self.cluster_id,
+                task_id: self.id,
+                run_id: run.id,
+            };
+            if let Some(b) = store.get_backup_run(run_key).await.map_err(store_error)? {
+                self.skipped_hosts = b.skipped_hosts;
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -581,13 +609,18 @@ async fn list(
         .await
         .map_err(store_error)?;
     let scheduler = scheduler_state(&state).await;
-    Ok(Json(
-        tasks
-            .into_iter()
-            .filter(|t| task_type.is_none_or(|k| t.task_type == k) && (all || t.enabled))
-            .map(|t| TaskInfo::new(t, &scheduler))
-            .collect(),
-    ))
+    let mut infos = Vec::new();
+    for t in tasks
+        .into_iter()
+        .filter(|t| task_type.is_none_or(|k| t.task_type == k) && (all || t.enabled))
+    {
+        infos.push(
+            TaskInfo::new(t, &scheduler)
+                .with_latest_run(state.store.as_ref())
+                .await?,
+        );
+    }
+    Ok(Json(infos))
 }
 
 /// `GET /api/v1/cluster/{cluster}/task/{type}/{task}`.
@@ -597,7 +630,8 @@ async fn read(
 ) -> Result<Json<TaskInfo>, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
     let task = find_task(&state, &cluster, &task_type, &task).await?;
-    Ok(Json(TaskInfo::new(task, &scheduler_state(&state).await)))
+    let info = TaskInfo::new(task, &scheduler_state(&state).await);
+    Ok(Json(info.with_latest_run(state.store.as_ref()).await?))
 }
 
 /// `PUT /api/v1/cluster/{cluster}/task/{type}/{task}`: changes the fields given; the schedule's
@@ -636,7 +670,8 @@ async fn update(
     state.store.put_task(&task).await.map_err(store_error)?;
     tracing::info!(cluster = %cluster.name, task = %task.key(), "task updated");
     tell_scheduler(&state, task.key()).await;
-    Ok(Json(TaskInfo::new(task, &scheduler_state(&state).await)))
+    let info = TaskInfo::new(task, &scheduler_state(&state).await);
+    Ok(Json(info.with_latest_run(state.store.as_ref()).await?))
 }
 
 /// `DELETE /api/v1/cluster/{cluster}/task/{type}/{task}`: stops its run if one is in progress,
@@ -797,10 +832,7 @@ async fn run_details(
         }
         None => None,
     };
-    let status_text = match (&progress, task_run.status) {
-        (Some(p), RunStatus::Running) => format!("RUNNING ({})", stage_label(p.stage)),
-        (_, s) => s.to_string(),
-    };
+    let status_text = status_text(task_run.status, progress.as_ref());
     let live = if task_run.status == RunStatus::Running {
         state
             .scheduler

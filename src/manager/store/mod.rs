@@ -418,6 +418,17 @@ pub struct BackupRun {
     pub start_time: DateTime<Utc>,
     /// The stage reached.
     pub stage: BackupStage,
+    /// Nodes of the backed-up DCs the run leaves out (live nodes only are backed up), and why.
+    pub skipped_hosts: Vec<SkippedHost>,
+}
+
+/// A node a backup run leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedHost {
+    /// The node's address.
+    pub host: String,
+    /// Why it is not backed up (e.g. `down in gossip`).
+    pub reason: String,
 }
 
 impl BackupRun {

@@ -35,7 +35,9 @@ const STATEMENT_CACHE: usize = 64;
 
 /// Schema migrations in order: `(version, name, CQL statements)`, with `{ks}` standing for the
 /// keyspace. Every statement is idempotent (`IF NOT EXISTS`), so a migration interrupted half
-/// way is simply run again; it is recorded in `schema_version` once all its statements ran.
+/// way is simply run again; it is recorded in `schema_version` once all its statements ran. An
+/// `ALTER TABLE ... ADD` whose column exists already (a migration interrupted after it) counts
+/// as done.
 const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
     1,
     "initial tables",
@@ -110,6 +112,11 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             files_skipped_count bigint,
             PRIMARY KEY ((cluster_id, task_id, run_id), host, unit, table_name))",
     ],
+),
+(
+    2,
+    "backup_run.skipped_hosts",
+    &["ALTER TABLE {ks}.backup_run ADD skipped_hosts text"],
 )];
 
 /// The [`Store`] kept in a ScyllaDB keyspace.
@@ -236,10 +243,11 @@ impl ScyllaStore {
                 continue;
             }
             for statement in statements {
-                session
-                    .query_unpaged(self.q(statement), ())
-                    .await
-                    .map_err(ddl(version, name))?;
+                match session.query_unpaged(self.q(statement), ()).await {
+                    Ok(_) => {}
+                    Err(e) if statement.contains(" ADD ") && column_exists(&e) => {}
+                    Err(e) => return Err(ddl(version, name)(e)),
+                }
             }
             self.exec(
                 "record schema version",
@@ -421,6 +429,12 @@ fn task_run_from(row: TaskRunRow) -> StoreResult<TaskRun> {
     })
 }
 
+/// Whether a failed `ALTER TABLE ... ADD` failed because the column is there already.
+fn column_exists(e: &scylla::errors::ExecutionError) -> bool {
+    let text = e.to_string();
+    text.contains("conflicts with an existing column") || text.contains("already exist")
+}
+
 /// The columns of a `backup_run` row.
 type BackupRunRow = (
     Uuid,
@@ -434,14 +448,26 @@ type BackupRunRow = (
     Option<Vec<String>>,
     CqlTimestamp,
     String,
+    Option<String>,
 );
 
-const BACKUP_RUN_COLUMNS: &str =
-    "cluster_id, task_id, id, prev_id, snapshot_tag, units, dc, location, nodes, start_time, stage";
+const BACKUP_RUN_COLUMNS: &str = "cluster_id, task_id, id, prev_id, snapshot_tag, units, dc, location, nodes, start_time, stage, skipped_hosts";
 
 fn backup_run_from(row: BackupRunRow) -> StoreResult<BackupRun> {
-    let (cluster_id, task_id, id, prev_id, tag, units, dc, location, nodes, start_time, stage) =
-        row;
+    let (
+        cluster_id,
+        task_id,
+        id,
+        prev_id,
+        tag,
+        units,
+        dc,
+        location,
+        nodes,
+        start_time,
+        stage,
+        skipped_hosts,
+    ) = row;
     Ok(BackupRun {
         cluster_id,
         task_id,
@@ -458,6 +484,10 @@ fn backup_run_from(row: BackupRunRow) -> StoreResult<BackupRun> {
         nodes: nodes.unwrap_or_default(),
         start_time: from_millis("backup_run.start_time", start_time.0)?,
         stage: parse_text::<BackupStage>("backup_run.stage", &stage)?,
+        skipped_hosts: skipped_hosts
+            .map(|s| from_json("backup_run.skipped_hosts", &s))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -593,6 +623,7 @@ fn backup_run_values(r: &BackupRun) -> StoreResult<impl SerializeRow + '_> {
         &r.nodes,
         ts(r.start_time),
         r.stage.as_str(),
+        to_json("backup run skipped_hosts", &r.skipped_hosts)?,
     ))
 }
 
@@ -855,7 +886,7 @@ impl Store for ScyllaStore {
             "put backup run",
             &self.q(&format!(
                 "INSERT INTO {{ks}}.backup_run ({BACKUP_RUN_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             backup_run_values(r)?,
         )
@@ -1038,7 +1069,7 @@ mod tests {
             .flat_map(|(_, _, statements)| statements.iter())
             .find(|s| s.contains(&format!("{{ks}}.{table} (")))
             .unwrap_or_else(|| panic!("no migration creates {table}"));
-        let types: BTreeMap<&str, &str> = ddl
+        let mut types: BTreeMap<&str, &str> = ddl
             .lines()
             .skip(1)
             .map(str::trim)
@@ -1049,6 +1080,15 @@ mod tests {
                 (name, typ.strip_suffix(" PRIMARY KEY").unwrap_or(typ))
             })
             .collect();
+        // Columns later migrations add.
+        let alter = format!("ALTER TABLE {{ks}}.{table} ADD ");
+        types.extend(
+            MIGRATIONS
+                .iter()
+                .flat_map(|(_, _, statements)| statements.iter())
+                .filter_map(|s| s.strip_prefix(alter.as_str()))
+                .filter_map(|l| l.split_once(' ')),
+        );
         columns
             .split(',')
             .map(str::trim)
@@ -1157,6 +1197,10 @@ mod tests {
             nodes: vec!["n1".to_owned()],
             start_time: now,
             stage: BackupStage::Upload,
+            skipped_hosts: vec![crate::manager::store::SkippedHost {
+                host: "10.0.0.4".to_owned(),
+                reason: "down in gossip".to_owned(),
+            }],
         };
         let values = backup_run_values(&backup).expect("backup run values");
         serializes(&values, &specs("backup_run", BACKUP_RUN_COLUMNS));

@@ -100,7 +100,13 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[(
         PRIMARY KEY (cluster_id, task_id, run_id, host, unit, table_name)
     );
     ",
-)];
+),
+    (
+        2,
+        "backup_run.skipped_hosts",
+        "ALTER TABLE backup_run ADD COLUMN skipped_hosts TEXT NOT NULL DEFAULT '[]';",
+    ),
+];
 
 /// The [`Store`] kept in one SQLite file.
 #[derive(Debug, Clone)]
@@ -402,10 +408,10 @@ struct BackupRunRow {
     nodes: String,
     start_time: i64,
     stage: String,
+    skipped_hosts: String,
 }
 
-const BACKUP_RUN_COLUMNS: &str =
-    "cluster_id, task_id, id, prev_id, snapshot_tag, units, dc, location, nodes, start_time, stage";
+const BACKUP_RUN_COLUMNS: &str = "cluster_id, task_id, id, prev_id, snapshot_tag, units, dc, location, nodes, start_time, stage, skipped_hosts";
 
 fn backup_run_row(r: &Row<'_>) -> rusqlite::Result<BackupRunRow> {
     Ok(BackupRunRow {
@@ -420,6 +426,7 @@ fn backup_run_row(r: &Row<'_>) -> rusqlite::Result<BackupRunRow> {
         nodes: r.get(8)?,
         start_time: r.get(9)?,
         stage: r.get(10)?,
+        skipped_hosts: r.get(11)?,
     })
 }
 
@@ -439,6 +446,7 @@ fn backup_run_from(row: BackupRunRow) -> StoreResult<BackupRun> {
         nodes: from_json("backup_run.nodes", &row.nodes)?,
         start_time: from_millis("backup_run.start_time", row.start_time)?,
         stage: parse_text::<BackupStage>("backup_run.stage", &row.stage)?,
+        skipped_hosts: from_json("backup_run.skipped_hosts", &row.skipped_hosts)?,
     })
 }
 
@@ -788,12 +796,13 @@ impl Store for SqliteStore {
             to_json("backup run nodes", &r.nodes)?,
             to_millis(r.start_time),
             r.stage.as_str(),
+            to_json("backup run skipped_hosts", &r.skipped_hosts)?,
         );
         self.call(OP, move |conn| {
             conn.execute(
                 &format!(
                     "INSERT OR REPLACE INTO backup_run ({BACKUP_RUN_COLUMNS}, id_time) \
-                     VALUES (?1, ?2, ?3, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?4)"
+                     VALUES (?1, ?2, ?3, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?4)"
                 ),
                 values,
             )
