@@ -9,7 +9,7 @@ use cairn::manager::progress_actor::{
     FlushProgress, GetProgressStats, ProgressActor, ProgressUpdate,
 };
 use cairn::manager::rate_limit_actor::{
-    FinishUpload, GetRates, RateLimitActor, RatePusher, SetBudget, StartUpload,
+    FinishUpload, GetRateGate, GetRates, RateLimitActor, RatePusher, SetBudget, StartUpload,
 };
 use cairn::manager::store::{self, BackupRunProgress, RunKey, StoreConfig};
 use uuid::Uuid;
@@ -177,4 +177,54 @@ async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushe
     let stats = actor.send(GetRates).await.unwrap();
     assert!(!stats.rates.contains_key(&a));
     assert_eq!(stats.rates[&b], 120 * MIB);
+}
+
+#[actix::test]
+async fn a_job_reads_its_hosts_rate_under_the_push_turn_so_no_push_decided_before_lands_after_it() {
+    let recorder = Arc::new(Recorder::default());
+    let actor = RateLimitActor::new(recorder.clone()).start();
+    let a = "10.0.0.1".to_string();
+    let budget = |per_host| SetBudget {
+        dc: "dc1".into(),
+        per_host,
+        total: 0,
+    };
+    actor.send(budget(100 * MIB)).await.unwrap();
+    actor
+        .send(StartUpload {
+            host: a.clone(),
+            dc: "dc1".into(),
+        })
+        .await
+        .unwrap();
+    let gate = actor.send(GetRateGate { host: a.clone() }).await.unwrap();
+    let (turn, rate) = gate.turn().await;
+    assert_eq!(rate, Some(100 * MIB), "the job carries the host's rate");
+    recorder.0.lock().unwrap().clear();
+    // A new limit decided while the job starts is pushed after the start, with the newest rate.
+    actor.send(budget(10 * MIB)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        recorder.0.lock().unwrap().is_empty(),
+        "the push waits for the job's start"
+    );
+    drop(turn);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while recorder.0.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the push never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*recorder.0.lock().unwrap(), vec![(a.clone(), 10 * MIB)]);
+    assert_eq!(gate.turn().await.1, Some(10 * MIB));
+    let never = actor
+        .send(GetRateGate {
+            host: "10.0.0.9".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        never.turn().await.1,
+        None,
+        "no rate decided: the job leaves the agent's own"
+    );
 }

@@ -18,8 +18,13 @@ const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// The value of the first sample of `metric` (name and labels as printed) in Prometheus text.
 fn sample(text: &str, metric: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().find_map(|l| {
+        l.strip_prefix(metric)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 #[test]

@@ -69,14 +69,17 @@ impl BackupSetup {
         let a = self.cluster.address(i);
         let mut req = self.cluster.http.request(
             method,
-            self.cluster
-                .url(0, &format!("/emulator/nodes/{a}/{what}")),
+            self.cluster.url(0, &format!("/emulator/nodes/{a}/{what}")),
         );
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("emulator control");
-        assert!(resp.status().is_success(), "{what}: {:?}", resp.text().await);
+        assert!(
+            resp.status().is_success(),
+            "{what}: {:?}",
+            resp.text().await
+        );
     }
 
     /// `cairn cluster status -o json`'s node `address`.
@@ -141,9 +144,7 @@ async fn a_node_down_is_left_out_and_named_and_its_stale_snapshot_goes_when_it_i
     );
     let note = format!("1 node not backed up: {down} {reason}");
     assert_eq!(done["status_text"], format!("DONE ({note})"));
-    let view = s
-        .cairn(&["progress", "-c", "prod", "backup/nightly"])
-        .await;
+    let view = s.cairn(&["progress", "-c", "prod", "backup/nightly"]).await;
     let status_line = view
         .ok("progress")
         .lines()
@@ -226,16 +227,14 @@ async fn a_node_down_is_left_out_and_named_and_its_stale_snapshot_goes_when_it_i
         backup_tags(s.cluster.local_snapshots(3)),
         BTreeSet::from([other_tag.clone()])
     );
-    assert_eq!(
-        s.node_status(&down).await["snapshots"],
-        json!([other_tag])
-    );
+    assert_eq!(s.node_status(&down).await["snapshots"], json!([other_tag]));
     let metrics = s.manager.metrics().await;
     assert!(
-        metrics.lines().any(|l| l
-            .starts_with("cairn_manager_backup_nodes_skipped{")
-            && l.contains(&format!("task=\"{id}\""))
-            && l.ends_with(" 0")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cairn_manager_backup_nodes_skipped{")
+                && l.contains(&format!("task=\"{id}\""))
+                && l.ends_with(" 0")),
         "the gauge follows the latest run:\n{metrics}"
     );
 }
@@ -258,7 +257,10 @@ async fn a_run_that_would_leave_a_token_range_without_a_live_replica_fails_namin
     let failed = s.run_to_end("single").await;
     assert_eq!(failed["run"]["status"], "ERROR", "{failed}");
     let cause = failed["run"]["cause"].as_str().unwrap_or_default();
-    assert!(cause.contains("solo.t"), "the cause names the table: {cause}");
+    assert!(
+        cause.contains("solo.t"),
+        "the cause names the table: {cause}"
+    );
     assert!(
         cause.contains("token range (") && cause.contains(&s.cluster.address(3)),
         "the cause names the range and its replica: {cause}"

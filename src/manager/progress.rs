@@ -356,6 +356,41 @@ mod tests {
     }
 
     #[test]
+    fn the_status_names_the_stage_while_running_and_the_nodes_left_out() {
+        let mut r = run(BackupStage::Upload);
+        let p = rollup(&r, &[]);
+        assert_eq!(
+            status_text(RunStatus::Running, Some(&p)),
+            "RUNNING (uploading data)"
+        );
+        assert_eq!(status_text(RunStatus::Done, Some(&p)), "DONE");
+        assert_eq!(status_text(RunStatus::Error, None), "ERROR");
+        r.skipped_hosts = vec![SkippedHost {
+            host: "127.0.0.152".into(),
+            reason: "down in gossip".into(),
+        }];
+        let p = rollup(&r, &[]);
+        assert_eq!(
+            status_text(RunStatus::Done, Some(&p)),
+            "DONE (1 node not backed up: 127.0.0.152 down in gossip)"
+        );
+        assert_eq!(
+            status_text(RunStatus::Running, Some(&p)),
+            "RUNNING (uploading data; 1 node not backed up: 127.0.0.152 down in gossip)"
+        );
+        r.skipped_hosts.push(SkippedHost {
+            host: "127.0.0.153".into(),
+            reason: "agent check failed: refused".into(),
+        });
+        assert_eq!(
+            skipped_summary(&r.skipped_hosts).as_deref(),
+            Some(
+                "2 nodes not backed up: 127.0.0.152 down in gossip; 127.0.0.153 agent check failed: refused"
+            )
+        );
+    }
+
+    #[test]
     fn percent_follows_upstream() {
         let c = |size, uploaded, skipped, failed| Counters {
             size,

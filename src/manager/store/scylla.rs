@@ -38,11 +38,12 @@ const STATEMENT_CACHE: usize = 64;
 /// way is simply run again; it is recorded in `schema_version` once all its statements ran. An
 /// `ALTER TABLE ... ADD` whose column exists already (a migration interrupted after it) counts
 /// as done.
-const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
-    1,
-    "initial tables",
-    &[
-        "CREATE TABLE IF NOT EXISTS {ks}.cluster (
+const MIGRATIONS: &[(u32, &str, &[&str])] = &[
+    (
+        1,
+        "initial tables",
+        &[
+            "CREATE TABLE IF NOT EXISTS {ks}.cluster (
             id uuid PRIMARY KEY,
             name text,
             hosts list<text>,
@@ -51,7 +52,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             cql_username text,
             cql_password text,
             created_at timestamp)",
-        "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task (
+            "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task (
             cluster_id uuid,
             type text,
             id uuid,
@@ -67,7 +68,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             last_success timestamp,
             last_error timestamp,
             PRIMARY KEY (cluster_id, type, id))",
-        "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task_run (
+            "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task_run (
             cluster_id uuid,
             type text,
             task_id uuid,
@@ -79,7 +80,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             end_time timestamp,
             PRIMARY KEY ((cluster_id, type, task_id), id))
             WITH CLUSTERING ORDER BY (id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.backup_run (
+            "CREATE TABLE IF NOT EXISTS {ks}.backup_run (
             cluster_id uuid,
             task_id uuid,
             id timeuuid,
@@ -93,7 +94,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             stage text,
             PRIMARY KEY ((cluster_id, task_id), id))
             WITH CLUSTERING ORDER BY (id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.backup_run_progress (
+            "CREATE TABLE IF NOT EXISTS {ks}.backup_run_progress (
             cluster_id uuid,
             task_id uuid,
             run_id uuid,
@@ -111,13 +112,14 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             files_count bigint,
             files_skipped_count bigint,
             PRIMARY KEY ((cluster_id, task_id, run_id), host, unit, table_name))",
-    ],
-),
-(
-    2,
-    "backup_run.skipped_hosts",
-    &["ALTER TABLE {ks}.backup_run ADD skipped_hosts text"],
-)];
+        ],
+    ),
+    (
+        2,
+        "backup_run.skipped_hosts",
+        &["ALTER TABLE {ks}.backup_run ADD skipped_hosts text"],
+    ),
+];
 
 /// The [`Store`] kept in a ScyllaDB keyspace.
 pub struct ScyllaStore {

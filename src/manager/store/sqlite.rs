@@ -17,10 +17,11 @@ use super::{
 
 /// Schema migrations in order: `(version, name, SQL)`. Each runs once, in a transaction that
 /// also records it in `schema_version`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "initial tables",
-    "
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "initial tables",
+        "
     CREATE TABLE IF NOT EXISTS cluster (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -100,7 +101,7 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[(
         PRIMARY KEY (cluster_id, task_id, run_id, host, unit, table_name)
     );
     ",
-),
+    ),
     (
         2,
         "backup_run.skipped_hosts",
