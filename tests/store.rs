@@ -651,7 +651,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let r = backup_run(&t, now());
     {
         let first = store::sqlite::SqliteStore::open(&path).await.expect("open");
-        assert_eq!(first.schema_versions().await.expect("versions"), [1]);
+        assert_eq!(first.schema_versions().await.expect("versions"), [1, 2]);
         first.put_cluster(&c).await.expect("put cluster");
         first.put_task(&t).await.expect("put task");
         first.put_backup_run(&r).await.expect("put run");
@@ -665,7 +665,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("reopen");
     assert_eq!(
         second.schema_versions().await.expect("versions"),
-        [1],
+        [1, 2],
         "migrations are not applied twice"
     );
     // The WAL file may still hold the first connection's writes: still visible here.
@@ -688,12 +688,28 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let rerun = store::sqlite::SqliteStore::open(&path)
         .await
         .expect("migrations run again");
-    assert_eq!(rerun.schema_versions().await.expect("versions"), [1]);
+    assert_eq!(rerun.schema_versions().await.expect("versions"), [1, 2]);
     assert_eq!(
         rerun.list_clusters().await.expect("list").len(),
         1,
         "data kept"
     );
+    drop(rerun);
+
+    // A database of the first schema (no backup_run.skipped_hosts) is migrated: its runs read
+    // with no node left out.
+    let raw = rusqlite::Connection::open(&path).expect("open the file directly");
+    raw.execute_batch(
+        "ALTER TABLE backup_run DROP COLUMN skipped_hosts; DELETE FROM schema_version WHERE version = 2;",
+    )
+    .expect("back to the first schema");
+    drop(raw);
+    let upgraded = store::sqlite::SqliteStore::open(&path)
+        .await
+        .expect("migrated");
+    assert_eq!(upgraded.schema_versions().await.expect("versions"), [1, 2]);
+    let old = upgraded.get_backup_run(r.key()).await.expect("get run");
+    assert_eq!(old.map(|r| r.skipped_hosts), Some(Vec::new()));
 }
 
 #[tokio::test]

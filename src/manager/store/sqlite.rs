@@ -16,7 +16,8 @@ use super::{
 };
 
 /// Schema migrations in order: `(version, name, SQL)`. Each runs once, in a transaction that
-/// also records it in `schema_version`.
+/// also records it in `schema_version`; each is harmless to run again (an `ADD COLUMN` migration
+/// is one statement, and finding its column there counts as done).
 const MIGRATIONS: &[(u32, &str, &str)] = &[
     (
         1,
@@ -227,7 +228,12 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
             .map_err(failed)?
             .is_some();
         if !applied {
-            tx.execute_batch(ddl).map_err(failed)?;
+            match tx.execute_batch(ddl) {
+                Ok(()) => {}
+                // A column added by a run whose record was lost: the migration is done.
+                Err(e) if ddl.contains(" ADD COLUMN ") && column_exists(&e) => {}
+                Err(e) => return Err(failed(e)),
+            }
             tx.execute(
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![version, name, to_millis(chrono::Utc::now())],
@@ -237,6 +243,11 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.commit().map_err(failed)?;
     }
     Ok(())
+}
+
+/// Whether a failed `ALTER TABLE ... ADD COLUMN` failed because the column is there already.
+fn column_exists(e: &rusqlite::Error) -> bool {
+    e.to_string().contains("duplicate column name")
 }
 
 /// Reads an optional millisecond column as a time.
