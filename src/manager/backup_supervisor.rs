@@ -22,6 +22,7 @@ use super::backups::list_manifests;
 use super::config::{BackupSettings, Checked};
 use super::discovery::{DiscoveryError, discover};
 use super::host_limits::run_limited;
+use super::lease::{self, Holder, Lease, LeaseError};
 use super::node_actor::{
     CommitManifest, Deduplicate, DropSnapshot, GetNodeState, GetRows, HostPlan, IndexSnapshot,
     NodeActor, NodeError, NodeSetup, NodeState, RunInfo, TakeSnapshot, UploadData, WriteManifest,
@@ -91,7 +92,7 @@ impl Default for RunSettings {
 }
 
 /// This machine's name, for `owner`.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "cairn-manager".to_string())
@@ -168,6 +169,12 @@ pub enum RunError {
     /// Retention could not be applied.
     #[error("purge: {0}")]
     Purge(String),
+    /// Another manager holds a location's lease (DESIGN.md invariant 9).
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// A location's lease was lost while the run held it.
+    #[error("{0}")]
+    LeaseLost(String),
     /// The run was stopped.
     #[error("stopped")]
     Stopped,
@@ -469,7 +476,10 @@ impl Flow {
             },
             Err(e) => Err(e.into()),
         };
-        if self.shared.cancel.is_cancelled() && result.is_err() {
+        if self.shared.cancel.is_cancelled()
+            && result.is_err()
+            && !matches!(result, Err(RunError::LeaseLost(_)))
+        {
             result = Err(RunError::Stopped);
         }
         let _ = self.deps.progress.send(FlushProgress).await;
@@ -539,9 +549,28 @@ impl Flow {
         store.put_task(&task).await
     }
 
-    /// Initialises the run and runs its stages.
+    /// Initialises the run and runs its stages holding the lease of its locations.
     async fn stages(&self) -> Result<(), RunError> {
         let plan = self.init().await?;
+        let locations = plan.hosts.iter().map(|h| {
+            (h.location.clone(), vec![plan.client.for_host(&h.address)])
+        });
+        let holder = Holder {
+            task: Some(self.request.task.id),
+            run: self.request.run_id,
+            purpose: "backup",
+        };
+        let (settings, cancel) = (lease::settings(), self.shared.cancel.clone());
+        let lease = Lease::take(settings, locations.collect(), self.key().cluster_id, holder, cancel)
+            .await?;
+        let result = self.held_stages(plan).await;
+        let lost = lease.lost();
+        lease.release().await;
+        lost.map_or(result, |reason| Err(RunError::LeaseLost(reason)))
+    }
+
+    /// Runs the stages of an initialised run.
+    async fn held_stages(&self, plan: Plan) -> Result<(), RunError> {
         let key = self.key();
         let info = Arc::new(RunInfo {
             key,
