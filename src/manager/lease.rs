@@ -371,28 +371,20 @@ impl Target {
         holder: &Holder,
     ) -> Result<Written, LeaseError> {
         let me = &settings.identity;
-        let mut last_seen = None;
         for _ in 0..TAKE_ATTEMPTS {
-            let record = fresh(settings, cluster, holder, None);
-            match self.write(&record, Some(WriteCondition::Create)).await {
-                Ok(_) => return self.confirm(record).await,
-                Err(e) if e.status() == Some(409) => {}
-                Err(e) if e.status() == Some(501) => {
-                    // The store cannot create conditionally: write when absent, then read back.
-                    if self.read().await?.is_none() {
+            // Read first: a store that ignores the write's condition then overwrites a lease
+            // only in the moment between this read and the write (read back after).
+            let Some((current, version)) = self.read().await? else {
+                let record = fresh(settings, cluster, holder, None);
+                match self.write(&record, Some(WriteCondition::Create)).await {
+                    Ok(_) => return self.confirm(record).await,
+                    Err(e) if e.status() == Some(409) => continue,
+                    Err(e) if e.status() == Some(501) => {
                         self.write(&record, None).await.map_err(|e| self.agent(e))?;
                         return self.confirm(record).await;
                     }
+                    Err(e) => return self.confirm(record).await.map_err(|_| self.agent(e)),
                 }
-                Err(e) => {
-                    return match self.confirm(record).await {
-                        Ok(w) => Ok(w),
-                        Err(_) => Err(self.agent(e)),
-                    };
-                }
-            }
-            let Some((current, version)) = self.read().await? else {
-                continue;
             };
             let ours = current.manager == me.manager && current.hostname == me.hostname;
             if !ours && current.expires > Utc::now() {
@@ -426,20 +418,14 @@ impl Target {
                         Err(e) => return Err(self.agent(e)),
                     }
                 }
-                Err(e) => {
-                    return match self.confirm(record).await {
-                        Ok(w) => Ok(w),
-                        Err(_) => Err(self.agent(e)),
-                    };
-                }
+                Err(e) => return self.confirm(record).await.map_err(|_| self.agent(e)),
             }
-            last_seen = Some(current);
-            // Someone else changed it: let them finish writing before reading again.
+            // Someone else is taking it over: let them finish writing before reading again.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Err(match self.read().await? {
             Some((current, _)) => self.held(&current),
-            None => self.held(last_seen.as_ref().unwrap_or(&fresh(settings, cluster, holder, None))),
+            None => self.lost("it keeps changing; try again".into()),
         })
     }
 
@@ -561,9 +547,19 @@ struct Shared {
 /// Key of the process-wide table: the manager identity, the location and the cluster.
 type Key = (Uuid, String, Uuid);
 
-/// Leases this process holds.
-static HELD: LazyLock<tokio::sync::Mutex<HashMap<Key, Shared>>> =
-    LazyLock::new(|| tokio::sync::Mutex::new(HashMap::new()));
+/// One key's lease in this process: `None` while not held. Its lock is held while the lease is
+/// taken or released, so that runs of this process wait for each other rather than race.
+type Slot = Arc<tokio::sync::Mutex<Option<Shared>>>;
+
+/// Leases of this process, by key.
+static HELD: LazyLock<StdMutex<HashMap<Key, Slot>>> =
+    LazyLock::new(|| StdMutex::new(HashMap::new()));
+
+/// The slot of `key`.
+fn slot(key: &Key) -> Slot {
+    let mut table = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    table.entry(key.clone()).or_default().clone()
+}
 
 /// The leases of one run (or `backup delete`) in its locations; give them back with
 /// [`Lease::release`] (a dropped `Lease` releases them in the background).
@@ -602,10 +598,11 @@ impl Lease {
             lost: Vec::new(),
             released: false,
         };
-        let mut table = HELD.lock().await;
         for (location, clients) in merged {
             let key = (settings.identity.manager, location.to_string(), cluster);
-            if let Some(shared) = table.get_mut(&key) {
+            let slot = slot(&key);
+            let mut slot = slot.lock().await;
+            if let Some(shared) = slot.as_mut() {
                 shared.users = shared.users.saturating_add(1);
                 if let Ok(mut l) = shared.on_lost.lock() {
                     l.push(on_lost.clone());
@@ -614,22 +611,22 @@ impl Lease {
                 lease.keys.push(key);
                 continue;
             }
-            if clients.is_empty() {
-                drop(table);
-                lease.release().await;
-                return Err(LeaseError::NoHost {
-                    location: location.to_string(),
-                });
-            }
             let target = Target {
                 location,
                 path: remote_lease_file(cluster),
                 clients,
             };
-            let written = match target.take(settings, cluster, &holder).await {
+            let taken = if target.clients.is_empty() {
+                Err(LeaseError::NoHost {
+                    location: target.location.to_string(),
+                })
+            } else {
+                target.take(settings, cluster, &holder).await
+            };
+            let written = match taken {
                 Ok(w) => w,
                 Err(e) => {
-                    drop(table);
+                    drop(slot);
                     lease.release().await;
                     return Err(e);
                 }
@@ -652,8 +649,8 @@ impl Lease {
                 shared.stop.clone(),
             ));
             lease.lost.push(shared.lost.clone());
-            lease.keys.push(key.clone());
-            table.insert(key, shared);
+            lease.keys.push(key);
+            *slot = Some(shared);
         }
         Ok(lease)
     }
@@ -684,26 +681,22 @@ impl Drop for Lease {
     }
 }
 
-/// Drops one user of each key; the last one stops the renewal and deletes the object.
+/// Drops one user of each key; the last one stops the renewal and deletes the object (under
+/// the key's lock, so that a run of this process taking the same lease meanwhile waits for the
+/// deletion instead of being refused by it).
 async fn release_keys(keys: Vec<Key>) {
-    let mut done = Vec::new();
-    {
-        let mut table = HELD.lock().await;
-        for key in keys {
-            let Some(shared) = table.get_mut(&key) else {
-                continue;
-            };
-            shared.users = shared.users.saturating_sub(1);
-            if shared.users == 0
-                && let Some(shared) = table.remove(&key)
-            {
-                shared.stop.cancel();
-                done.push(shared);
-            }
+    for key in keys {
+        let slot = slot(&key);
+        let mut slot = slot.lock().await;
+        let Some(shared) = slot.as_mut() else {
+            continue;
+        };
+        shared.users = shared.users.saturating_sub(1);
+        if shared.users > 0 {
+            continue;
         }
-        // The objects are deleted under the table's lock, so that a run of this process taking
-        // the same lease meanwhile waits for the deletion instead of being refused by it.
-        for shared in &done {
+        if let Some(shared) = slot.take() {
+            shared.stop.cancel();
             let written = shared.written.lock().ok().map(|w| w.clone());
             if let Some(w) = written {
                 shared.target.release(&w).await;
