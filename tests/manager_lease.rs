@@ -18,8 +18,8 @@ use chrono::Utc;
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, config_yaml, start_fleet};
 use common::cli::cairn;
-use common::manager::ManagerProcess;
 use common::gcs::GcsServer;
+use common::manager::ManagerProcess;
 use common::servers::{Azurite, S3Server};
 use reqwest::Method;
 use serde_json::Value;
@@ -134,7 +134,12 @@ async fn probe(store: &Store) -> Honours {
     let path = "backup/meta/cluster/probe/lease.json";
     let name = store.name;
     let first = client
-        .write_file_if(&location, path, Bytes::from_static(b"one"), WriteCondition::Create)
+        .write_file_if(
+            &location,
+            path,
+            Bytes::from_static(b"one"),
+            WriteCondition::Create,
+        )
         .await
         .unwrap_or_else(|e| panic!("{name}: first create: {e}"));
     let (body, read) = client.read_file_versioned(&location, path).await.unwrap();
@@ -148,7 +153,12 @@ async fn probe(store: &Store) -> Honours {
         "{name}: the write answered no version: {first:?}"
     );
     let again = client
-        .write_file_if(&location, path, Bytes::from_static(b"two"), WriteCondition::Create)
+        .write_file_if(
+            &location,
+            path,
+            Bytes::from_static(b"two"),
+            WriteCondition::Create,
+        )
         .await;
     let create = match &again {
         Err(e) => {
@@ -213,7 +223,10 @@ async fn probe(store: &Store) -> Honours {
         )
         .await;
     assert_eq!(status, 400, "{name}: {body}");
-    assert!(body["message"].as_str().unwrap().contains("e_tag"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("e_tag"),
+        "{body}"
+    );
     Honours { create, update }
 }
 
@@ -318,7 +331,11 @@ async fn race(store: &Store) {
             Err(e) => refusals.push(e.to_string()),
         }
     }
-    assert_eq!(winners.len(), 1, "{name}: winners {winners:?}, refusals {refusals:#?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "{name}: winners {winners:?}, refusals {refusals:#?}"
+    );
     let (winner, lease) = winners.pop().unwrap();
     for r in &refusals {
         assert!(
@@ -338,7 +355,10 @@ async fn race(store: &Store) {
         .read_file_versioned(&location, &remote_lease_file(cluster))
         .await
         .unwrap_err();
-    assert!(gone.is_not_found(), "{name}: released lease still there: {gone}");
+    assert!(
+        gone.is_not_found(),
+        "{name}: released lease still there: {gone}"
+    );
 }
 
 /// Racing takeovers of an expired lease have one winner: with the store's conditional update
@@ -350,6 +370,81 @@ async fn racing_takeovers_of_an_expired_lease_have_one_winner() {
     if let Some(s) = s3("moto", S3Server::moto().await).await {
         race(&s).await;
     }
+}
+
+/// A held lease is renewed past its time to live (another manager is still refused), and a
+/// holder whose lease is taken from it (here by its own manager's next process, which takes over
+/// at once) learns it: its runs are cancelled and the reason names the new holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lease_is_renewed_and_a_lost_one_cancels_its_runs() {
+    let store = local().await;
+    let (_cluster, _agent, client, _dir) = agent_for(&store).await;
+    let location: Location = store.location.parse().unwrap();
+    let cluster = Uuid::new_v4();
+    let settings = |manager: Uuid, hostname: &str| LeaseSettings {
+        identity: Identity {
+            manager,
+            hostname: hostname.into(),
+            instance: Uuid::new_v4(),
+        },
+        ttl: Duration::from_secs(3),
+    };
+    let holder = || Holder {
+        task: Some(Uuid::new_v4()),
+        run: Uuid::new_v4(),
+        purpose: "backup",
+    };
+    let take = |s: LeaseSettings, cancel: CancellationToken| {
+        let (location, client) = (location.clone(), client.clone());
+        async move {
+            Lease::take(
+                &s,
+                vec![(location, vec![client])],
+                cluster,
+                holder(),
+                cancel,
+            )
+            .await
+        }
+    };
+    let a = settings(Uuid::new_v4(), "host-a");
+    let a_cancel = CancellationToken::new();
+    let held = take(a.clone(), a_cancel.clone()).await.expect("A takes it");
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let other = take(settings(Uuid::new_v4(), "host-b"), CancellationToken::new())
+        .await
+        .expect_err("B is refused: A renewed its lease past the 3 s TTL");
+    assert!(other.to_string().contains("host-a"), "{other}");
+    assert!(held.lost().is_none() && !a_cancel.is_cancelled());
+
+    // A's manager restarted (same identity and host, a new process): it takes over at once.
+    let next = take(
+        settings(a.identity.manager, "host-a"),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the same manager's next process takes over its own lease");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !a_cancel.is_cancelled() {
+        assert!(
+            Instant::now() < deadline,
+            "A never learnt it lost the lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reason = held.lost().expect("the reason");
+    assert!(
+        reason.contains("lost") && reason.contains("host-a"),
+        "{reason}"
+    );
+    // A's release leaves the new holder's lease alone.
+    held.release().await;
+    let (body, _) = client
+        .read_file_versioned(&location, &remote_lease_file(cluster))
+        .await
+        .expect("the new holder's lease is still there");
+    assert!(serde_json::from_slice::<LeaseRecord>(&body).is_ok());
+    next.release().await;
 }
 
 /// Every object under `backup/` of the location, through an agent.
@@ -373,9 +468,12 @@ async fn lease_present(agent: &AgentProcess, location: &str) -> bool {
 
 /// Starts task `name` on `manager` and answers its run once it has ended.
 async fn run_to_end(manager: &ManagerProcess, name: &str) -> Value {
-    cairn(manager.url(), &["start", "-c", "prod", &format!("backup/{name}")])
-        .await
-        .ok("start");
+    cairn(
+        manager.url(),
+        &["start", "-c", "prod", &format!("backup/{name}")],
+    )
+    .await
+    .ok("start");
     wait_end(manager, name).await
 }
 
@@ -387,11 +485,17 @@ async fn wait_end(manager: &ManagerProcess, name: &str) -> Value {
         let (status, body) = manager.call(Method::GET, &path, None).await;
         if status == 200 {
             let run = &body["run"];
-            if matches!(run["status"].as_str(), Some("DONE" | "ERROR" | "STOPPED" | "ABORTED")) {
+            if matches!(
+                run["status"].as_str(),
+                Some("DONE" | "ERROR" | "STOPPED" | "ABORTED")
+            ) {
                 return run.clone();
             }
         }
-        assert!(Instant::now() < deadline, "{name}: no end within 120 s: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "{name}: no end within 120 s: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -416,7 +520,10 @@ async fn write_data(cluster: &TestCluster, nodes: usize, mib: u64) {
 async fn wait_lease(agent: &AgentProcess, location: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !lease_present(agent, location).await {
-        assert!(Instant::now() < deadline, "no lease in {location} within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "no lease in {location} within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -443,15 +550,33 @@ async fn two_managers(store: &Store) {
     cairn(
         a.url(),
         &[
-            "cluster", "add", "--name", "prod", "--host", &host, "--port", &port,
-            "--auth-token", TOKEN,
+            "cluster",
+            "add",
+            "--name",
+            "prod",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--auth-token",
+            TOKEN,
         ],
     )
     .await
     .ok("cluster add");
     for (task, extra) in [("quick", None), ("slow", Some("1"))] {
         let mut args = vec![
-            "backup", "-c", "prod", "-L", loc, "-K", "store", "--enabled", "false", "--name", task,
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            loc,
+            "-K",
+            "store",
+            "--enabled",
+            "false",
+            "--name",
+            task,
         ];
         if let Some(rate) = extra {
             args.extend(["--rate-limit", rate]);
@@ -478,7 +603,10 @@ async fn two_managers(store: &Store) {
 
     let first = run_to_end(&a, "quick").await;
     assert_eq!(first["status"], "DONE", "{name}: {first}");
-    assert!(!lease_present(&agents[0], loc).await, "{name}: the lease was not released");
+    assert!(
+        !lease_present(&agents[0], loc).await,
+        "{name}: the lease was not released"
+    );
     let list = cairn(a.url(), &["backup", "list", "-c", "prod", "-o", "json"]).await;
     let tag = list.json("backup list")[0]["snapshot_info"][0]["snapshot_tag"]
         .as_str()
@@ -487,11 +615,17 @@ async fn two_managers(store: &Store) {
 
     // A's slow run holds the lease: B's run and B's delete are refused, naming A's run.
     write_data(&cluster, NODES, 4).await;
-    cairn(a.url(), &["start", "-c", "prod", "backup/slow"]).await.ok("start slow");
+    cairn(a.url(), &["start", "-c", "prod", "backup/slow"])
+        .await
+        .ok("start slow");
     wait_lease(&agents[0], loc).await;
     let before = objects(&agents[0], loc).await;
     let (_, slow) = a
-        .call(Method::GET, "/api/v1/cluster/prod/task/backup/slow/latest", None)
+        .call(
+            Method::GET,
+            "/api/v1/cluster/prod/task/backup/slow/latest",
+            None,
+        )
         .await;
     let (a_run, a_task) = (
         slow["run"]["id"].as_str().unwrap().to_string(),
@@ -501,10 +635,17 @@ async fn two_managers(store: &Store) {
     assert_eq!(refused["status"], "ERROR", "{name}: {refused}");
     let cause = refused["cause"].as_str().unwrap();
     for needle in [a_id.trim(), &a_run, &a_task, "held by", "until"] {
-        assert!(cause.contains(needle), "{name}: {needle:?} not in the cause {cause:?}");
+        assert!(
+            cause.contains(needle),
+            "{name}: {needle:?} not in the cause {cause:?}"
+        );
     }
     let delete = cairn(b.url(), &["backup", "delete", "-c", "prod", "-T", &tag]).await;
-    assert_ne!(delete.code, 0, "{name}: B's delete was not refused: {}", delete.stdout);
+    assert_ne!(
+        delete.code, 0,
+        "{name}: B's delete was not refused: {}",
+        delete.stdout
+    );
     assert!(
         delete.stderr.contains(a_id.trim()) && delete.stderr.contains(&a_run),
         "{name}: {}",
@@ -512,7 +653,10 @@ async fn two_managers(store: &Store) {
     );
     let after = objects(&agents[0], loc).await;
     let lost: Vec<_> = before.difference(&after).collect();
-    assert!(lost.is_empty(), "{name}: deleted while A held the lease: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "{name}: deleted while A held the lease: {lost:?}"
+    );
     let slow = wait_end(&a, "slow").await;
     assert_eq!(slow["status"], "DONE", "{name}: {slow}");
     let kept = objects(&agents[0], loc).await;
@@ -523,19 +667,27 @@ async fn two_managers(store: &Store) {
 
     // A is killed mid-run: its lease blocks B until it expires, then B takes it over.
     write_data(&cluster, NODES, 4).await;
-    cairn(a.url(), &["start", "-c", "prod", "backup/slow"]).await.ok("start slow");
+    cairn(a.url(), &["start", "-c", "prod", "backup/slow"])
+        .await
+        .ok("start slow");
     wait_lease(&agents[0], loc).await;
     a.kill();
     let killed_at = Instant::now();
     let refused = run_to_end(&b, "quick").await;
     if killed_at.elapsed() < Duration::from_secs(8) {
         assert_eq!(refused["status"], "ERROR", "{name}: {refused}");
-        assert!(refused["cause"].as_str().unwrap().contains(a_id.trim()), "{refused}");
+        assert!(
+            refused["cause"].as_str().unwrap().contains(a_id.trim()),
+            "{refused}"
+        );
     }
     tokio::time::sleep(Duration::from_secs(11).saturating_sub(killed_at.elapsed())).await;
     let taken = run_to_end(&b, "quick").await;
     assert_eq!(taken["status"], "DONE", "{name}: {taken}");
-    assert!(!lease_present(&agents[0], loc).await, "{name}: B did not release the lease");
+    assert!(
+        !lease_present(&agents[0], loc).await,
+        "{name}: B did not release the lease"
+    );
 }
 
 /// Two managers and one local directory.

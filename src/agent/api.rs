@@ -504,10 +504,10 @@ pub const VERSION_HEADER: &str = "x-cairn-version";
 fn version_headers(e_tag: Option<&str>, version: Option<&str>) -> axum::http::HeaderMap {
     let mut headers = axum::http::HeaderMap::new();
     for (name, value) in [(header::ETAG.as_str(), e_tag), (VERSION_HEADER, version)] {
-        if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(v).ok()) {
-            if let Ok(name) = header::HeaderName::from_bytes(name.as_bytes()) {
-                headers.insert(name, v);
-            }
+        if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(v).ok())
+            && let Ok(name) = header::HeaderName::from_bytes(name.as_bytes())
+        {
+            headers.insert(name, v);
         }
     }
     headers
@@ -599,13 +599,19 @@ async fn write_file(
         Err(e @ object_store::Error::Precondition { .. }) => {
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
-                format!("write {}/{}: changed since read ({e})", remote.location, q.path),
+                format!(
+                    "write {}/{}: changed since read ({e})",
+                    remote.location, q.path
+                ),
             ));
         }
         Err(e @ object_store::Error::NotImplemented { .. }) => {
             return Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
-                format!("write {}/{}: the store does not support this mode ({e})", remote.location, q.path),
+                format!(
+                    "write {}/{}: the store does not support this mode ({e})",
+                    remote.location, q.path
+                ),
             ));
         }
         Err(e) => return Err(remote.err("write", &path)(e).into()),

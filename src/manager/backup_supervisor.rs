@@ -552,21 +552,31 @@ impl Flow {
     /// Initialises the run and runs its stages holding the lease of its locations.
     async fn stages(&self) -> Result<(), RunError> {
         let plan = self.init().await?;
-        let locations = plan.hosts.iter().map(|h| {
-            (h.location.clone(), vec![plan.client.for_host(&h.address)])
-        });
+        let locations = plan
+            .hosts
+            .iter()
+            .map(|h| (h.location.clone(), vec![plan.client.for_host(&h.address)]));
         let holder = Holder {
             task: Some(self.request.task.id),
             run: self.request.run_id,
             purpose: "backup",
         };
         let (settings, cancel) = (lease::settings(), self.shared.cancel.clone());
-        let lease = Lease::take(settings, locations.collect(), self.key().cluster_id, holder, cancel)
-            .await?;
+        let lease = Lease::take(
+            settings,
+            locations.collect(),
+            self.key().cluster_id,
+            holder,
+            cancel,
+        )
+        .await?;
         let result = self.held_stages(plan).await;
         let lost = lease.lost();
         lease.release().await;
-        lost.map_or(result, |reason| Err(RunError::LeaseLost(reason)))
+        match lost {
+            Some(reason) => Err(RunError::LeaseLost(reason)),
+            None => result,
+        }
     }
 
     /// Runs the stages of an initialised run.

@@ -86,7 +86,7 @@ pub enum LeaseError {
         path: String,
         /// What failed.
         #[source]
-        source: AgentError,
+        source: Box<AgentError>,
     },
     /// No host of the run reaches the location.
     #[error("location {location}: no agent to take the lease through")]
@@ -223,7 +223,8 @@ impl std::fmt::Display for LeaseRecord {
         write!(
             f,
             ") until {}",
-            self.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            self.expires
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     }
 }
@@ -263,7 +264,7 @@ impl Target {
         LeaseError::Agent {
             location: self.location.to_string(),
             path: self.path.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -438,7 +439,12 @@ impl Target {
             Some(found) => found,
             None => return Err(self.lost("it was deleted".into())),
         };
-        let record = fresh(settings, current.cluster, &holder_of(&current), Some(&current));
+        let record = fresh(
+            settings,
+            current.cluster,
+            &holder_of(&current),
+            Some(&current),
+        );
         match self
             .write(&record, Some(WriteCondition::Update(&version)))
             .await
@@ -518,7 +524,9 @@ fn fresh(
         run: holder.run,
         purpose: holder.purpose.to_string(),
         acquired: now,
-        expires: now.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC),
+        expires: now
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
         nonce: Uuid::new_v4(),
     };
     if let Some(p) = previous {
@@ -544,7 +552,8 @@ struct Shared {
     on_lost: Arc<StdMutex<Vec<CancellationToken>>>,
 }
 
-/// Key of the process-wide table: the manager identity, the location and the cluster.
+/// Key of the process-wide table: the manager process (its instance), the location and the
+/// cluster.
 type Key = (Uuid, String, Uuid);
 
 /// One key's lease in this process: `None` while not held. Its lock is held while the lease is
@@ -557,7 +566,9 @@ static HELD: LazyLock<StdMutex<HashMap<Key, Slot>>> =
 
 /// The slot of `key`.
 fn slot(key: &Key) -> Slot {
-    let mut table = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut table = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     table.entry(key.clone()).or_default().clone()
 }
 
@@ -599,7 +610,7 @@ impl Lease {
             released: false,
         };
         for (location, clients) in merged {
-            let key = (settings.identity.manager, location.to_string(), cluster);
+            let key = (settings.identity.instance, location.to_string(), cluster);
             let slot = slot(&key);
             let mut slot = slot.lock().await;
             if let Some(shared) = slot.as_mut() {
@@ -784,8 +795,7 @@ mod tests {
             "db-admin-1".into(),
             run.to_string(),
             task.to_string(),
-            r.expires
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            r.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ] {
             assert!(text.contains(&needle), "{needle} not in {text}");
         }
