@@ -651,6 +651,15 @@ async fn two_managers(store: &Store) {
         "{name}: {}",
         delete.stderr
     );
+    let (status, body) = b
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/cluster/prod/backups?snapshot_tags={tag}&location={loc}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{name}: {body}");
+    assert!(body["message"].as_str().unwrap().contains(&a_run), "{body}");
     let after = objects(&agents[0], loc).await;
     let lost: Vec<_> = before.difference(&after).collect();
     assert!(
@@ -674,7 +683,14 @@ async fn two_managers(store: &Store) {
     a.kill();
     let killed_at = Instant::now();
     let refused = run_to_end(&b, "quick").await;
-    if killed_at.elapsed() < Duration::from_secs(8) {
+    // A's last renewal was at most a third of the 10 s TTL before the kill: its lease lives at
+    // least 6.6 s after it. A run that ended sooner was certainly refused.
+    let ended = killed_at.elapsed();
+    assert!(
+        ended < Duration::from_secs(6) || refused["status"] == "DONE",
+        "{name}: {refused}"
+    );
+    if ended < Duration::from_secs(6) {
         assert_eq!(refused["status"], "ERROR", "{name}: {refused}");
         assert!(
             refused["cause"].as_str().unwrap().contains(a_id.trim()),
