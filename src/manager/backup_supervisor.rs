@@ -549,9 +549,34 @@ impl Flow {
         store.put_task(&task).await
     }
 
-    /// Initialises the run and runs its stages holding the lease of its locations.
+    /// Initialises the run and runs its stages holding the lease of its locations: taken before
+    /// any node is touched (another manager's run is refused there, before its snapshots could
+    /// be cleaned up as stale); if the store cannot be reached then, taken again before the first
+    /// stage that writes to the location, where failing fails the run.
     async fn stages(&self) -> Result<(), RunError> {
         let plan = self.init().await?;
+        let mut lease = match self.take_lease(&plan).await {
+            Ok(l) => Some(l),
+            Err(RunError::Lease(e)) if e.unreachable() => {
+                tracing::warn!(run = %self.key(), error = %e, "lease not taken yet; trying again before writing to the location");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let result = self.held_stages(plan, &mut lease).await;
+        let Some(lease) = lease else {
+            return result;
+        };
+        let lost = lease.lost();
+        lease.release().await;
+        match lost {
+            Some(reason) => Err(RunError::LeaseLost(reason)),
+            None => result,
+        }
+    }
+
+    /// Takes the lease of the run's locations (DESIGN.md invariant 9).
+    async fn take_lease(&self, plan: &Plan) -> Result<Lease, RunError> {
         let locations = plan
             .hosts
             .iter()
@@ -562,25 +587,13 @@ impl Flow {
             purpose: "backup",
         };
         let (settings, cancel) = (lease::settings(), self.shared.cancel.clone());
-        let lease = Lease::take(
-            settings,
-            locations.collect(),
-            self.key().cluster_id,
-            holder,
-            cancel,
-        )
-        .await?;
-        let result = self.held_stages(plan).await;
-        let lost = lease.lost();
-        lease.release().await;
-        match lost {
-            Some(reason) => Err(RunError::LeaseLost(reason)),
-            None => result,
-        }
+        let cluster = self.key().cluster_id;
+        Ok(Lease::take(settings, locations.collect(), cluster, holder, cancel).await?)
     }
 
-    /// Runs the stages of an initialised run.
-    async fn held_stages(&self, plan: Plan) -> Result<(), RunError> {
+    /// Runs the stages of an initialised run, taking the lease into `lease` before the first
+    /// stage that writes to the locations.
+    async fn held_stages(&self, plan: Plan, lease: &mut Option<Lease>) -> Result<(), RunError> {
         let key = self.key();
         let info = Arc::new(RunInfo {
             key,
@@ -626,6 +639,9 @@ impl Flow {
                 return Err(RunError::Stopped);
             }
             self.deps.store.update_backup_stage(key, stage).await?;
+            if stage >= BackupStage::Manifest && lease.is_none() {
+                *lease = Some(self.take_lease(&plan).await?);
+            }
             self.with_state(|s| s.stage = Some(stage));
             tracing::info!(run = %key, ?stage, "stage");
             let all = DcLimits::default();

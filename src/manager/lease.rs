@@ -104,6 +104,14 @@ pub enum LeaseError {
     },
 }
 
+impl LeaseError {
+    /// Whether the lease could not be read or written at all (the store or the agents failed),
+    /// as opposed to being held by another manager or lost.
+    pub fn unreachable(&self) -> bool {
+        matches!(self, LeaseError::Agent { .. } | LeaseError::NoHost { .. })
+    }
+}
+
 /// Who this manager process is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
