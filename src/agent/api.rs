@@ -10,8 +10,8 @@
 //! | `POST /agent/jobs/{id}/stop`, `DELETE /agent/jobs/{id}`, `GET /agent/jobs` | stop, forget, list |
 //! | `GET`/`PUT /agent/bandwidth` | read or change the bandwidth budget (`{"rate_limit": MiB/s}`) |
 //! | `POST /agent/files/list` | `{"location","path","recursive"}` → NDJSON entries, streamed |
-//! | `GET /agent/files/read?location=&path=` | a manifest, schema or checksum file |
-//! | `PUT /agent/files/write?location=&path=` | a small object (manifests, schema) |
+//! | `GET /agent/files/read?location=&path=` | a manifest, schema or checksum file; `ETag` and `x-cairn-version` name its version |
+//! | `PUT /agent/files/write?location=&path=[&mode=create\|update&e_tag=&version=]` | a small object (manifests, schema); `create`/`update` (only under `backup/meta/`) write only if absent / still that version (409 / 412 otherwise, 501 where the store cannot) → `{"path","size","e_tag","version"}` |
 //! | `POST /agent/files/delete` | `{"location","paths":[...]}` → `{"deleted"}`; missing paths are not errors |
 //! | `POST /agent/files/move` | `{"from":{"location","path"},"to":{...},"copy"}` |
 //! | `GET /agent/files/disk` | free and total bytes of the data directory's file system |
@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -491,13 +491,62 @@ async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Resp
         .get(&path)
         .await
         .map_err(remote.err("read", &path))?;
+    let version = version_headers(got.meta.e_tag.as_deref(), got.meta.version.as_deref());
     let stream = got.into_stream().map_err(std::io::Error::other);
-    Ok((octets, Body::from_stream(stream)).into_response())
+    Ok((octets, version, Body::from_stream(stream)).into_response())
 }
+
+/// The header naming an object's store version (GCS generation, S3 version id), next to `ETag`.
+pub const VERSION_HEADER: &str = "x-cairn-version";
+
+/// `ETag` and [`VERSION_HEADER`] of an object, as far as the store gives them (values that are
+/// not valid header text are left out).
+fn version_headers(e_tag: Option<&str>, version: Option<&str>) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in [(header::ETAG.as_str(), e_tag), (VERSION_HEADER, version)] {
+        if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(v).ok())
+            && let Ok(name) = header::HeaderName::from_bytes(name.as_bytes())
+        {
+            headers.insert(name, v);
+        }
+    }
+    headers
+}
+
+/// How `files/write` writes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WriteMode {
+    /// Replaces whatever is there.
+    #[default]
+    Overwrite,
+    /// Only if nothing is there (409 otherwise).
+    Create,
+    /// Only if the object is still the version given by `e_tag`/`version` (412 otherwise).
+    Update,
+}
+
+/// Where and how `files/write` writes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteQuery {
+    location: String,
+    path: String,
+    /// `overwrite` (default), `create` or `update`.
+    #[serde(default)]
+    mode: WriteMode,
+    /// For `update`: the ETag the object must still have.
+    e_tag: Option<String>,
+    /// For `update`: the store version (GCS generation) the object must still have.
+    version: Option<String>,
+}
+
+/// Where conditional writes are allowed: small metadata objects such as the lease.
+const CONDITIONAL_PREFIX: &str = "backup/meta/";
 
 async fn write_file(
     State(s): St,
-    Params(q): Params<FileQuery>,
+    Params(q): Params<WriteQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     if q.location == DATA {
@@ -514,13 +563,62 @@ async fn write_file(
             "path: names no file",
         ));
     }
+    let mode = match q.mode {
+        WriteMode::Overwrite => PutMode::Overwrite,
+        _ if !q.path.starts_with(CONDITIONAL_PREFIX) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("mode: conditional writes are allowed under {CONDITIONAL_PREFIX} only"),
+            ));
+        }
+        WriteMode::Create => PutMode::Create,
+        WriteMode::Update if q.e_tag.is_none() && q.version.is_none() => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "e_tag: mode=update needs the e_tag (or version) the object must still have",
+            ));
+        }
+        WriteMode::Update => PutMode::Update(UpdateVersion {
+            e_tag: q.e_tag.clone(),
+            version: q.version.clone(),
+        }),
+    };
     let size = body.len();
-    remote
+    let written = remote
         .store
-        .put(&path, PutPayload::from_bytes(body))
-        .await
-        .map_err(remote.err("write", &path))?;
-    Ok(Json(json!({"path": q.path, "size": size})))
+        .put_opts(&path, PutPayload::from_bytes(body), PutOptions::from(mode))
+        .await;
+    let written = match written {
+        Ok(w) => w,
+        Err(e @ object_store::Error::AlreadyExists { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("write {}/{}: already exists ({e})", remote.location, q.path),
+            ));
+        }
+        Err(e @ object_store::Error::Precondition { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "write {}/{}: changed since read ({e})",
+                    remote.location, q.path
+                ),
+            ));
+        }
+        Err(e @ object_store::Error::NotImplemented { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "write {}/{}: the store does not support this mode ({e})",
+                    remote.location, q.path
+                ),
+            ));
+        }
+        Err(e) => return Err(remote.err("write", &path)(e).into()),
+    };
+    Ok(Json(
+        json!({"path": q.path, "size": size, "e_tag": written.e_tag, "version": written.version}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

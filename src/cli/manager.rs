@@ -133,6 +133,10 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("store: cannot open the {store_kind} store"))?;
 
+    crate::manager::lease::configure(crate::manager::lease::LeaseSettings {
+        identity: crate::manager::lease::Identity::load(&checked.id_file)?,
+        ttl: checked.lease_ttl,
+    });
     metrics::install();
     let actors = Actors::start(
         store.clone(),

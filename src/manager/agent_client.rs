@@ -387,6 +387,26 @@ impl Root<'_> {
     }
 }
 
+/// An object's version as its store names it (S3/Azure ETag, GCS generation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// The ETag, if the store gives one.
+    #[serde(default)]
+    pub e_tag: Option<String>,
+    /// The store's version (GCS generation, S3 version id), if any.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// When a conditional write may happen.
+#[derive(Debug, Clone, Copy)]
+pub enum WriteCondition<'a> {
+    /// Only if no object is at the path.
+    Create,
+    /// Only if the object is still at this version.
+    Update(&'a ObjectVersion),
+}
+
 /// Free and total bytes of the data directory's file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskUsage {
@@ -1062,6 +1082,65 @@ impl AgentClient {
             .idempotent();
         call.body = Some((content, "application/octet-stream"));
         self.void(call).await
+    }
+
+    /// Reads a small file of a backup location with its version (for a later
+    /// [`write_file_if`](Self::write_file_if) with [`WriteCondition::Update`]).
+    pub async fn read_file_versioned(
+        &self,
+        location: &Location,
+        path: &str,
+    ) -> Result<(Bytes, ObjectVersion), AgentError> {
+        let call = Call::new(Method::GET, "/agent/files/read")
+            .param("location", Root::Backup(location).as_param())
+            .param("path", path);
+        self.retrying(&call, || async {
+            let resp = self.attempt(&call).await?;
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let version = ObjectVersion {
+                e_tag: header("etag"),
+                version: header(crate::agent::api::VERSION_HEADER),
+            };
+            let body = resp.bytes().await.map_err(|e| self.transport(&call, e))?;
+            Ok((body, version))
+        })
+        .await
+    }
+
+    /// Writes a small object under `backup/meta/` only if `condition` holds: it is absent
+    /// (`Create`, else 409) or still at the version read (`Update`, else 412); a store that
+    /// cannot check answers 501. Not retried (a lost answer may hide a write that happened);
+    /// returns the new version.
+    pub async fn write_file_if(
+        &self,
+        location: &Location,
+        path: &str,
+        content: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<ObjectVersion, AgentError> {
+        let mut call = Call::new(Method::PUT, "/agent/files/write")
+            .param("location", Root::Backup(location).as_param())
+            .param("path", path);
+        call = match condition {
+            WriteCondition::Create => call.param("mode", "create"),
+            WriteCondition::Update(v) => {
+                call = call.param("mode", "update");
+                if let Some(e) = &v.e_tag {
+                    call = call.param("e_tag", e.clone());
+                }
+                if let Some(g) = &v.version {
+                    call = call.param("version", g.clone());
+                }
+                call
+            }
+        };
+        call.body = Some((content, "application/octet-stream"));
+        self.json(call).await
     }
 
     /// Deletes paths (at most 10,000 per call); returns how many existed and were deleted.

@@ -22,6 +22,7 @@ use super::backups::list_manifests;
 use super::config::{BackupSettings, Checked};
 use super::discovery::{DiscoveryError, discover};
 use super::host_limits::run_limited;
+use super::lease::{self, Holder, Lease, LeaseError};
 use super::node_actor::{
     CommitManifest, Deduplicate, DropSnapshot, GetNodeState, GetRows, HostPlan, IndexSnapshot,
     NodeActor, NodeError, NodeSetup, NodeState, RunInfo, TakeSnapshot, UploadData, WriteManifest,
@@ -93,7 +94,7 @@ impl Default for RunSettings {
 }
 
 /// This machine's name, for `owner`.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "cairn-manager".to_string())
@@ -170,6 +171,12 @@ pub enum RunError {
     /// Retention could not be applied.
     #[error("purge: {0}")]
     Purge(String),
+    /// Another manager holds a location's lease (DESIGN.md invariant 9).
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// A location's lease was lost while the run held it.
+    #[error("{0}")]
+    LeaseLost(String),
     /// The run was stopped.
     #[error("stopped")]
     Stopped,
@@ -473,7 +480,10 @@ impl Flow {
             },
             Err(e) => Err(e.into()),
         };
-        if self.shared.cancel.is_cancelled() && result.is_err() {
+        if self.shared.cancel.is_cancelled()
+            && result.is_err()
+            && !matches!(result, Err(RunError::LeaseLost(_)))
+        {
             result = Err(RunError::Stopped);
         }
         let _ = self.deps.progress.send(FlushProgress).await;
@@ -543,9 +553,51 @@ impl Flow {
         store.put_task(&task).await
     }
 
-    /// Initialises the run and runs its stages.
+    /// Initialises the run and runs its stages holding the lease of its locations: taken before
+    /// any node is touched (another manager's run is refused there, before its snapshots could
+    /// be cleaned up as stale); if the store cannot be reached then, taken again before the first
+    /// stage that writes to the location, where failing fails the run.
     async fn stages(&self) -> Result<(), RunError> {
         let plan = self.init().await?;
+        let mut lease = match self.take_lease(&plan).await {
+            Ok(l) => Some(l),
+            Err(RunError::Lease(e)) if e.unreachable() => {
+                tracing::warn!(run = %self.key(), error = %e, "lease not taken yet; trying again before writing to the location");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let result = self.held_stages(plan, &mut lease).await;
+        let Some(lease) = lease else {
+            return result;
+        };
+        let lost = lease.lost();
+        lease.release().await;
+        match lost {
+            Some(reason) => Err(RunError::LeaseLost(reason)),
+            None => result,
+        }
+    }
+
+    /// Takes the lease of the run's locations (DESIGN.md invariant 9).
+    async fn take_lease(&self, plan: &Plan) -> Result<Lease, RunError> {
+        let locations = plan
+            .hosts
+            .iter()
+            .map(|h| (h.location.clone(), vec![plan.client.for_host(&h.address)]));
+        let holder = Holder {
+            task: Some(self.request.task.id),
+            run: self.request.run_id,
+            purpose: "backup",
+        };
+        let (settings, cancel) = (lease::settings(), self.shared.cancel.clone());
+        let cluster = self.key().cluster_id;
+        Ok(Lease::take(settings, locations.collect(), cluster, holder, cancel).await?)
+    }
+
+    /// Runs the stages of an initialised run, taking the lease into `lease` before the first
+    /// stage that writes to the locations.
+    async fn held_stages(&self, plan: Plan, lease: &mut Option<Lease>) -> Result<(), RunError> {
         let key = self.key();
         let info = Arc::new(RunInfo {
             key,
@@ -586,6 +638,9 @@ impl Flow {
                 return Err(RunError::Stopped);
             }
             self.deps.store.update_backup_stage(key, stage).await?;
+            if stage >= BackupStage::Manifest && lease.is_none() {
+                *lease = Some(self.take_lease(&plan).await?);
+            }
             self.with_state(|s| s.stage = Some(stage));
             tracing::info!(run = %key, ?stage, "stage");
             let all = DcLimits::default();

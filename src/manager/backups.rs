@@ -11,17 +11,19 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
 use super::discovery::{DiscoveryError, discover};
+use super::lease::{self, Holder, Lease, LeaseError};
 use super::location_reader::{LocationReader, ReadError};
 use super::purge::{PurgeError, assign_nodes, purge_node, run_bounded};
 use super::retention::{self, Snapshot};
 use crate::spec::filter::{KeyspaceFilter, Unit};
 use crate::spec::location::Location;
 use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ManifestError, stream_index};
-use crate::spec::paths::{ManifestInfo, remote_meta_cluster_dc_dir};
+use crate::spec::paths::{ManifestInfo, remote_lease_file, remote_meta_cluster_dc_dir};
 use crate::spec::tag::{SnapshotTag, is_snapshot_tag};
 
 /// Manifests read at once.
@@ -120,6 +122,9 @@ pub enum BackupsError {
     /// The cluster's nodes could not be found.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
+    /// Another manager holds a location's lease (DESIGN.md invariant 9).
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }
 
 /// Each host's failure, hosts that failed the same way named together (`h1, h2: what`).
@@ -159,6 +164,7 @@ impl BackupsError {
             BackupsError::UnknownSnapshots { .. } => false,
             BackupsError::Purge(e) => e.retryable(),
             BackupsError::Discovery(e) => e.retryable(),
+            BackupsError::Lease(_) => false,
         }
     }
 
@@ -576,8 +582,42 @@ pub struct DeleteReport {
 /// Deletes snapshots `tags` of `cluster` from `locations`: every node's manifests of those tags
 /// go, with the files no remaining snapshot references, and older versions of files no
 /// remaining snapshot can need. Refuses, changing nothing, when a tag is in none of the
-/// locations.
+/// locations, or when another manager holds a location's lease; holds the leases meanwhile.
 pub async fn delete_snapshots(
+    locations: &[LocationClient],
+    cluster: Uuid,
+    tags: &[SnapshotTag],
+) -> Result<DeleteReport, BackupsError> {
+    let held = locations
+        .iter()
+        .map(|lc| (lc.location.clone(), vec![lc.client.clone()]))
+        .collect();
+    let holder = Holder {
+        task: None,
+        run: Uuid::new_v4(),
+        purpose: "backup delete",
+    };
+    let lost = CancellationToken::new();
+    let lease = Lease::take(lease::settings(), held, cluster, holder, lost.clone()).await?;
+    let result = delete_held(locations, cluster, tags).await;
+    let lost = lease.lost();
+    lease.release().await;
+    match lost {
+        Some(reason) => Err(BackupsError::Lease(LeaseError::Lost {
+            location: locations
+                .iter()
+                .map(|l| l.location.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            path: remote_lease_file(cluster),
+            reason,
+        })),
+        None => result,
+    }
+}
+
+/// [`delete_snapshots`] once the leases are held.
+async fn delete_held(
     locations: &[LocationClient],
     cluster: Uuid,
     tags: &[SnapshotTag],

@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub use crate::config_file::ConfigError;
 use crate::config_file::{invalid, read_yaml};
 
+use super::lease::{MAX_TTL, MIN_TTL};
 use super::store::StoreConfig;
 use crate::units::parse_duration;
 
@@ -38,6 +39,11 @@ pub struct ManagerConfig {
     /// Backup settings (upstream `backup:` section).
     #[serde(default)]
     pub backup: BackupSettings,
+    /// The file keeping this manager's identity (a UUID made on first start, named in the
+    /// storage lease); default `manager.id` beside the SQLite file, `/var/lib/cairn/manager.id`
+    /// with a ScyllaDB store.
+    #[serde(default)]
+    pub id_file: Option<PathBuf>,
 }
 
 fn default_http() -> String {
@@ -65,6 +71,9 @@ pub struct BackupSettings {
     /// Oldest interrupted run that the next run resumes (e.g. `24h`); `0` is no limit.
     #[serde(default = "default_age_max")]
     pub age_max: String,
+    /// How long a location's lease lives without renewal (e.g. `5m`); renewed every third of it.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl: String,
 }
 
 impl Default for BackupSettings {
@@ -73,6 +82,7 @@ impl Default for BackupSettings {
             disk_space_free_min_percent: default_free_min(),
             long_polling_timeout_seconds: default_poll(),
             age_max: default_age_max(),
+            lease_ttl: default_lease_ttl(),
         }
     }
 }
@@ -85,6 +95,9 @@ fn default_poll() -> u64 {
 }
 fn default_age_max() -> String {
     "24h".to_string()
+}
+fn default_lease_ttl() -> String {
+    "5m".to_string()
 }
 
 /// Checked settings, in the types the manager uses.
@@ -100,6 +113,10 @@ pub struct Checked {
     pub age_max: Option<Duration>,
     /// Long-poll wait.
     pub long_poll: Duration,
+    /// A location lease's time to live.
+    pub lease_ttl: Duration,
+    /// The file keeping the manager's identity.
+    pub id_file: PathBuf,
 }
 
 impl ManagerConfig {
@@ -176,7 +193,25 @@ impl ManagerConfig {
                 ),
             )
         })?;
+        let lease_ttl = parse_duration(&self.backup.lease_ttl)
+            .filter(|d| (MIN_TTL..=MAX_TTL).contains(d))
+            .ok_or_else(|| {
+                invalid(
+                    "backup.lease_ttl",
+                    format!(
+                        "{:?} is not a duration from 3s to 24h such as 5m",
+                        self.backup.lease_ttl
+                    ),
+                )
+            })?;
+        let id_file = match (&self.id_file, &self.store) {
+            (Some(f), _) => f.clone(),
+            (None, StoreConfig::Sqlite { path }) => path.with_file_name("manager.id"),
+            (None, StoreConfig::Scylla(_)) => PathBuf::from("/var/lib/cairn/manager.id"),
+        };
         Ok(Checked {
+            lease_ttl,
+            id_file,
             http,
             https,
             prometheus,
@@ -229,6 +264,10 @@ mod tests {
                 "long_polling_timeout_seconds",
             ),
             (format!("{store}tls_cert_file: /x.pem\n"), "tls_key_file"),
+            (
+                format!("{store}backup:\n  lease_ttl: 1s\n"),
+                "backup.lease_ttl",
+            ),
         ] {
             let config: ManagerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
             let err = config.validate().unwrap_err().to_string();

@@ -281,6 +281,12 @@ pub fn remote_meta_cluster_dc_dir(cluster: Uuid) -> String {
     format!("{}/dc", cluster_dir("meta", cluster))
 }
 
+/// `backup/meta/cluster/<cluster>/lease.json`: the lease of whoever writes or purges the
+/// cluster's backups in a location (DESIGN.md invariant 9).
+pub fn remote_lease_file(cluster: Uuid) -> String {
+    format!("{}/lease.json", cluster_dir("meta", cluster))
+}
+
 /// `backup/meta/cluster/<cluster>/dc/<dc>/node/<node>`: one node's manifest dir.
 pub fn remote_meta_node_dir(cluster: Uuid, dc: &str, node: &str) -> String {
     format!("{}/{dc}/node/{node}", remote_meta_cluster_dc_dir(cluster))

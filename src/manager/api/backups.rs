@@ -211,6 +211,8 @@ async fn task_locations(state: &ApiState, cluster: &Cluster) -> Result<Vec<Locat
 fn backups_error(e: BackupsError) -> ApiError {
     let status = if e.is_not_found() {
         StatusCode::NOT_FOUND
+    } else if matches!(e, BackupsError::Lease(_)) {
+        StatusCode::CONFLICT
     } else if e.retryable() {
         StatusCode::SERVICE_UNAVAILABLE
     } else if matches!(e, BackupsError::NoHost { .. }) {
