@@ -305,6 +305,10 @@ fn status_cell(t: &TaskInfo) -> String {
         text.push_str(&format!(", retry {}", t.retries));
     }
     text.push(')');
+    // Why the scheduler does not run it: a stored schedule it cannot use, or a run not resumed.
+    if let Some(problem) = &t.problem {
+        text.push_str(&format!(" NOT SCHEDULED: {problem}"));
+    }
     text
 }
 
@@ -348,6 +352,7 @@ mod tests {
             next_activation: None,
             running_run_id: None,
             retries: 0,
+            problem: None,
         }
     }
 
