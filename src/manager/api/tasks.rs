@@ -45,7 +45,10 @@ use crate::manager::scheduler::{
 use crate::manager::store::{
     Cluster, RunKey, RunStatus, Schedule, Task, TaskKey, TaskRun, TaskType,
 };
-use crate::manager::target::{PropertiesError, Target, TargetError, TaskProperties, build_target};
+use crate::manager::location_check::check_locations;
+use crate::manager::target::{
+    CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
+};
 use crate::units::parse_duration;
 
 /// Retries of a failed run when the schedule does not say (upstream's `--num-retries`).
@@ -407,12 +410,20 @@ fn apply_schedule(mut base: Schedule, body: Option<Value>) -> Result<Schedule, A
     }
     if let Some(c) = body.cron {
         if c.trim().is_empty() {
-            return Err(ApiError::bad_field("schedule.cron", ScheduleError::EmptyCron));
-        }
-        base.cron = Some(c.trim().to_string());
-        // A trigger given replaces the other one.
-        if body.interval.is_none() {
-            base.interval_seconds = 0;
+            // An empty cron only clears the cron beside an interval given with it.
+            if body.interval.is_none() {
+                return Err(ApiError::bad_field(
+                    "schedule.cron",
+                    ScheduleError::EmptyCron,
+                ));
+            }
+            base.cron = None;
+        } else {
+            base.cron = Some(c.trim().to_string());
+            // A trigger given replaces the other one.
+            if body.interval.is_none() {
+                base.interval_seconds = 0;
+            }
         }
     } else if body.interval.is_some() && base.interval_seconds > 0 {
         base.cron = None;
@@ -483,10 +494,26 @@ async fn check_properties(
         ));
     }
     let view = cluster_view(cluster).await?;
-    props
+    let checked = props
         .validate(&view.dcs())
         .map_err(|e| properties_problem(&e, prefix))?;
+    locations_usable(cluster, &view, &checked, prefix).await?;
     Ok(props)
+}
+
+/// Asks the agents whether they can use the locations (see [`check_locations`]); a refusal is a
+/// 400 naming the location's field under `prefix`.
+async fn locations_usable(
+    cluster: &Cluster,
+    view: &ClusterView,
+    checked: &CheckedProperties,
+    prefix: &str,
+) -> Result<(), ApiError> {
+    let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    check_locations(&client, view, checked)
+        .await
+        .map_err(|e| ApiError::bad_field(format!("{prefix}location[{}]", e.index), e))
 }
 
 /// Checks a task name: not empty, not an id, usable as a path segment, unique among the cluster's
@@ -919,6 +946,10 @@ async fn dry_run(
     let cluster = find_cluster(&state, &cluster).await?;
     let props: TaskProperties = parse_body(&body)?;
     let view = cluster_view(&cluster).await?;
+    let checked = props
+        .validate(&view.dcs())
+        .map_err(|e| properties_problem(&e, ""))?;
+    locations_usable(&cluster, &view, &checked, "").await?;
     let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let mut target = build_target(&props, &view, &client)
