@@ -133,6 +133,9 @@ struct Entry {
     schedule_problem: Option<String>,
     /// Why a run the manager aborted was not resumed at start-up; cleared by the next run.
     not_resumed: Option<String>,
+    /// A run the manager aborted is to be resumed at `next`, even if the task is disabled (the
+    /// run was started, by the schedule or by hand, before the manager stopped).
+    resume_due: bool,
 }
 
 /// The scheduler of the manager.
@@ -194,6 +197,7 @@ impl Scheduler {
             pending_stop: None,
             schedule_problem: None,
             not_resumed: None,
+            resume_due: false,
         });
         // A retry already planned keeps its time.
         let retry_at = (e.retries > 0 && task.enabled).then_some(e.next).flatten();
@@ -295,6 +299,7 @@ impl Scheduler {
         entry.running = Some((run_id, placeholder()));
         entry.pending_stop = None;
         entry.not_resumed = None;
+        entry.resume_due = false;
         tracing::info!(task = %entry.task.key(), run = %run_id, "starting a run");
         Ok(run_id)
     }
@@ -317,7 +322,8 @@ impl Scheduler {
                 }
                 continue;
             }
-            if e.next.is_some_and(|n| n <= now) && e.task.enabled && !e.task.deleted {
+            if e.next.is_some_and(|n| n <= now) && (e.task.enabled || e.resume_due) && !e.task.deleted
+            {
                 due.push(*key);
             }
         }
@@ -372,6 +378,7 @@ impl Entry {
             AtStartup::Resume { retry } => {
                 let now = Utc::now();
                 self.retries = retry;
+                self.resume_due = true;
                 self.next = in_window(&self.task.schedule, now).or(self.next);
                 tracing::info!(task = %self.task.key(), retry, "resuming the run the manager aborted");
             }
@@ -428,7 +435,7 @@ impl Actor for Scheduler {
                         run.end_time = Some(Utc::now());
                         store.put_task_run(run).await?;
                     }
-                    let plan = if t.enabled && t.task_type == TaskType::Backup {
+                    let plan = if t.task_type == TaskType::Backup {
                         at_startup(&runs, t.schedule.num_retries)
                     } else {
                         AtStartup::Nothing
