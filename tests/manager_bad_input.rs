@@ -57,23 +57,68 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
     let tasks = "/api/v1/cluster/prod/tasks";
     let long_name = "n".repeat(70_000);
     let cases = [
-        (json!({"schedule": {"interval": "99999999999d"}}), "schedule.interval"),
-        (json!({"schedule": {"interval": 18446744073709551615u64}}), "schedule.interval"),
-        (json!({"schedule": {"start_date": "now+100000000d"}}), "schedule.start_date"),
-        (json!({"schedule": {"start_date": "9999-01-01T00:00:00Z"}}), "schedule.start_date"),
-        (json!({"schedule": {"retry_wait": "99999999999d"}}), "schedule.retry_wait"),
-        (json!({"schedule": {"num_retries": 4000000000u32}}), "schedule.num_retries"),
+        (
+            json!({"schedule": {"interval": "99999999999d"}}),
+            "schedule.interval",
+        ),
+        (
+            json!({"schedule": {"interval": 18446744073709551615u64}}),
+            "schedule.interval",
+        ),
+        (
+            json!({"schedule": {"start_date": "now+100000000d"}}),
+            "schedule.start_date",
+        ),
+        (
+            json!({"schedule": {"start_date": "9999-01-01T00:00:00Z"}}),
+            "schedule.start_date",
+        ),
+        (
+            json!({"schedule": {"retry_wait": "99999999999d"}}),
+            "schedule.retry_wait",
+        ),
+        (
+            json!({"schedule": {"num_retries": 4000000000u32}}),
+            "schedule.num_retries",
+        ),
         (json!({"schedule": {"cron": ""}}), "schedule.cron"),
         (json!({"schedule": {"cron": "0 0 31 2 *"}}), "schedule.cron"),
-        (json!({"schedule": {"window": ["*-22:00", "*-22:00"]}}), "schedule.window"),
-        (json!({"schedule": {"window": ["Mon-10:00", "Mon-09:00"]}}), "schedule.window"),
-        (json!({"properties": {"transfers": 100000}}), "properties.transfers"),
-        (json!({"properties": {"location": ["s3:.."]}}), "properties.location[0]"),
-        (json!({"properties": {"location": ["azure:a--b"]}}), "properties.location[0]"),
-        (json!({"properties": {"location": ["localstorage:nosuch"]}}), "properties.location[0]"),
-        (json!({"properties": {"keyspace": [""]}}), "properties.keyspace"),
-        (json!({"properties": {"retention_days": 9999999999i64}}), "properties.retention_days"),
-        (json!({"properties": {"rate_limit": ["99999999999999"]}}), "properties.rate_limit"),
+        (
+            json!({"schedule": {"window": ["*-22:00", "*-22:00"]}}),
+            "schedule.window",
+        ),
+        (
+            json!({"schedule": {"window": ["Mon-10:00", "Mon-09:00"]}}),
+            "schedule.window",
+        ),
+        (
+            json!({"properties": {"transfers": 100000}}),
+            "properties.transfers",
+        ),
+        (
+            json!({"properties": {"location": ["s3:.."]}}),
+            "properties.location[0]",
+        ),
+        (
+            json!({"properties": {"location": ["azure:a--b"]}}),
+            "properties.location[0]",
+        ),
+        (
+            json!({"properties": {"location": ["localstorage:nosuch"]}}),
+            "properties.location[0]",
+        ),
+        (
+            json!({"properties": {"keyspace": [""]}}),
+            "properties.keyspace",
+        ),
+        (
+            json!({"properties": {"retention_days": 9999999999i64}}),
+            "properties.retention_days",
+        ),
+        (
+            json!({"properties": {"rate_limit": ["99999999999999"]}}),
+            "properties.rate_limit",
+        ),
         (json!({"name": long_name}), "name"),
     ];
     for (i, (extra, field)) in cases.iter().enumerate() {
@@ -91,7 +136,10 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
         .call(
             Method::POST,
             tasks,
-            Some(task_body("x", json!({"properties": {"location": ["localstorage:nosuch"]}}))),
+            Some(task_body(
+                "x",
+                json!({"properties": {"location": ["localstorage:nosuch"]}}),
+            )),
         )
         .await;
     let message = answer["message"].as_str().unwrap_or_default();
@@ -105,12 +153,19 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
     // Updates are checked the same way, and change nothing.
     let (status, created) = s
         .manager
-        .call(Method::POST, tasks, Some(task_body("ok", json!({"enabled": false}))))
+        .call(
+            Method::POST,
+            tasks,
+            Some(task_body("ok", json!({"enabled": false}))),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     let path = "/api/v1/cluster/prod/task/backup/ok";
     for (body, field) in [
-        (json!({"schedule": {"interval": "99999999999d"}}), "schedule.interval"),
+        (
+            json!({"schedule": {"interval": "99999999999d"}}),
+            "schedule.interval",
+        ),
         (json!({"schedule": {"cron": " "}}), "schedule.cron"),
         (
             json!({"properties": {"location": ["localstorage:bkt"], "transfers": 257}}),
@@ -119,7 +174,11 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
         (json!({"name": "x".repeat(129)}), "name"),
     ] {
         let (status, answer) = s.manager.call(Method::PUT, path, Some(body.clone())).await;
-        assert_eq!((status, &answer["field"]), (400, &json!(field)), "{body}: {answer}");
+        assert_eq!(
+            (status, &answer["field"]),
+            (400, &json!(field)),
+            "{body}: {answer}"
+        );
     }
     let (_, now) = s.manager.call(Method::GET, path, None).await;
     assert_eq!(now["schedule"], created["schedule"]);
@@ -127,16 +186,30 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
 
     // The dry run refuses what creation refuses.
     for (props, field) in [
-        (json!({"location": ["localstorage:bkt"], "transfers": 100000}), "transfers"),
+        (
+            json!({"location": ["localstorage:bkt"], "transfers": 100000}),
+            "transfers",
+        ),
         (json!({"location": ["s3:.."]}), "location[0]"),
         (json!({"location": ["localstorage:nosuch"]}), "location[0]"),
-        (json!({"location": ["localstorage:bkt"], "keyspace": [""]}), "keyspace"),
+        (
+            json!({"location": ["localstorage:bkt"], "keyspace": [""]}),
+            "keyspace",
+        ),
     ] {
         let (status, answer) = s
             .manager
-            .call(Method::POST, "/api/v1/cluster/prod/backups/target", Some(props.clone()))
+            .call(
+                Method::POST,
+                "/api/v1/cluster/prod/backups/target",
+                Some(props.clone()),
+            )
             .await;
-        assert_eq!((status, &answer["field"]), (400, &json!(field)), "{props}: {answer}");
+        assert_eq!(
+            (status, &answer["field"]),
+            (400, &json!(field)),
+            "{props}: {answer}"
+        );
     }
 
     // The CLI prints the manager's one-line message with the field, and exits 1.
@@ -150,7 +223,15 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
     .enumerate()
     {
         let name = format!("cli-{i}");
-        let mut all = vec!["backup", "-c", "prod", "-L", "localstorage:bkt", "--name", &name];
+        let mut all = vec![
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "--name",
+            &name,
+        ];
         all.extend(args.iter().copied());
         let r = s.cairn(&all).await;
         assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
@@ -214,7 +295,10 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
         .find(|t| t["name"] == long.as_str())
         .expect("the renamed task is listed");
     assert!(
-        never["problem"].as_str().unwrap_or_default().contains("never fires"),
+        never["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("never fires"),
         "{}",
         never["problem"]
     );
@@ -222,7 +306,10 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
     // `cairn tasks` prints every stored value, and says why the bad tasks do not run.
     let r = s.cairn(&["tasks", "-c", "prod"]).await;
     let out = r.ok("tasks");
-    assert!(out.contains("NOT SCHEDULED: schedule.interval"), "{out:.2000}");
+    assert!(
+        out.contains("NOT SCHEDULED: schedule.interval"),
+        "{out:.2000}"
+    );
     assert!(out.contains(&long), "the long name is printed whole");
 
     // The good task runs on its schedule, with no start by hand, and the manager answers.
@@ -236,7 +323,11 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
     assert_ne!(history[0]["status"], "ERROR", "{history}");
     let (status, body) = s
         .manager
-        .call(Method::PUT, "/api/v1/cluster/prod/task/backup/huge/start", None)
+        .call(
+            Method::PUT,
+            "/api/v1/cluster/prod/task/backup/huge/start",
+            None,
+        )
         .await;
     assert!(
         status == 200 || status == 409,

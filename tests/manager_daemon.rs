@@ -112,7 +112,11 @@ fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
         );
         assert_eq!(history[1]["status"], "ABORTED", "{history}");
         let (status, task) = manager
-            .call(Method::GET, "/api/v1/cluster/prod/task/backup/nightly", None)
+            .call(
+                Method::GET,
+                "/api/v1/cluster/prod/task/backup/nightly",
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{task}");
         assert!(

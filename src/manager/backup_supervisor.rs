@@ -781,7 +781,11 @@ impl Flow {
             }
         });
         for dc in hosts.iter().map(|h| h.dc.clone()).collect::<BTreeSet<_>>() {
-            let per_host = target.rate_limit.for_dc(&dc).unwrap_or(0).saturating_mul(MIB);
+            let per_host = target
+                .rate_limit
+                .for_dc(&dc)
+                .unwrap_or(0)
+                .saturating_mul(MIB);
             let total = target
                 .rate_limit_total
                 .for_dc(&dc)

@@ -34,10 +34,7 @@ pub struct LocationRefused {
 fn hosts_of(view: &ClusterView, checked: &CheckedProperties, location: &Location) -> Vec<String> {
     let serves = |dc: &str| match &location.dc {
         Some(own) => own == dc,
-        None => !checked
-            .location
-            .iter()
-            .any(|l| l.dc.as_deref() == Some(dc)),
+        None => !checked.location.iter().any(|l| l.dc.as_deref() == Some(dc)),
     };
     view.nodes
         .iter()

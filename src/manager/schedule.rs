@@ -80,7 +80,9 @@ pub enum ScheduleError {
         end: String,
     },
     /// A window pair on one weekday closes before it opens.
-    #[error("window {start:?}, {end:?}: closes before it opens on the same day (name the next day for the end)")]
+    #[error(
+        "window {start:?}, {end:?}: closes before it opens on the same day (name the next day for the end)"
+    )]
     WindowInverted {
         /// The opening point.
         start: String,
@@ -447,37 +449,47 @@ mod tests {
             Some(at("2026-11-25T02:30:00Z"))
         );
         assert_eq!(
-            nightly.next(
-                at("2026-11-24T01:00:00Z"),
-                Some(at("2026-12-01T00:00:00Z")),
-                utc
-            ).unwrap(),
+            nightly
+                .next(
+                    at("2026-11-24T01:00:00Z"),
+                    Some(at("2026-12-01T00:00:00Z")),
+                    utc
+                )
+                .unwrap(),
             Some(at("2026-12-01T02:30:00Z")),
             "not before the start date"
         );
         let plus2 = parse_zone(Some("+02:00")).unwrap();
         assert_eq!(
-            nightly.next(at("2026-11-24T10:00:00Z"), None, plus2).unwrap(),
+            nightly
+                .next(at("2026-11-24T10:00:00Z"), None, plus2)
+                .unwrap(),
             Some(at("2026-11-25T00:30:00Z")),
             "02:30 at +02:00"
         );
         let hourly = Trigger::new(None, 3600).unwrap();
         let start = at("2026-11-24T00:15:00Z");
         assert_eq!(
-            hourly.next(at("2026-11-24T03:20:00Z"), Some(start), utc).unwrap(),
+            hourly
+                .next(at("2026-11-24T03:20:00Z"), Some(start), utc)
+                .unwrap(),
             Some(at("2026-11-24T04:15:00Z"))
         );
         assert_eq!(
-            hourly.next(at("2026-11-23T00:00:00Z"), Some(start), utc).unwrap(),
+            hourly
+                .next(at("2026-11-23T00:00:00Z"), Some(start), utc)
+                .unwrap(),
             Some(start)
         );
         let once = Trigger::new(None, 0).unwrap();
         assert_eq!(
-            once.next(at("2026-11-24T00:00:00Z"), Some(start), utc).unwrap(),
+            once.next(at("2026-11-24T00:00:00Z"), Some(start), utc)
+                .unwrap(),
             Some(start)
         );
         assert_eq!(
-            once.next(at("2026-11-25T00:00:00Z"), Some(start), utc).unwrap(),
+            once.next(at("2026-11-25T00:00:00Z"), Some(start), utc)
+                .unwrap(),
             None,
             "a one-off in the past does not run again"
         );
@@ -557,7 +569,11 @@ mod tests {
     fn out_of_range_schedules_are_refused_and_times_never_overflow() {
         let utc = parse_zone(None).unwrap();
         let now = at("2026-11-24T10:00:00Z");
-        for secs in [99_999_999_999 * 86_400, u64::MAX, MAX_INTERVAL.as_secs() + 1] {
+        for secs in [
+            99_999_999_999 * 86_400,
+            u64::MAX,
+            MAX_INTERVAL.as_secs() + 1,
+        ] {
             let e = Trigger::new(None, secs).unwrap_err();
             assert_eq!(e.field(), "schedule.interval", "{e}");
         }
@@ -565,7 +581,11 @@ mod tests {
         // The arithmetic itself is checked: the largest interval from the calendar's first day,
         // and a cron line from its last day, answer without a panic.
         let longest = Trigger::Interval(Duration::from_secs(u64::MAX));
-        assert!(longest.next(now, Some(DateTime::<Utc>::MIN_UTC), utc).is_err());
+        assert!(
+            longest
+                .next(now, Some(DateTime::<Utc>::MIN_UTC), utc)
+                .is_err()
+        );
         let nightly = Trigger::new(Some("0 2 * * *"), 0).unwrap();
         let _ = nightly.next(now, Some(DateTime::<Utc>::MIN_UTC), utc);
         let _ = nightly.next(DateTime::<Utc>::MAX_UTC, None, utc);
@@ -577,7 +597,10 @@ mod tests {
             assert!(e.to_string().contains(needle), "{cron}: {e}");
             assert_eq!(e.field(), "schedule.cron");
         }
-        assert!(Trigger::new(Some("0 0 29 2 *"), 0).is_ok(), "leap days come");
+        assert!(
+            Trigger::new(Some("0 0 29 2 *"), 0).is_ok(),
+            "leap days come"
+        );
 
         for (points, needle) in [
             (["*-22:00", "*-22:00"], "same time"),

@@ -322,7 +322,9 @@ impl Scheduler {
                 }
                 continue;
             }
-            if e.next.is_some_and(|n| n <= now) && (e.task.enabled || e.resume_due) && !e.task.deleted
+            if e.next.is_some_and(|n| n <= now)
+                && (e.task.enabled || e.resume_due)
+                && !e.task.deleted
             {
                 due.push(*key);
             }
@@ -659,13 +661,20 @@ mod tests {
             status: Some(RunStatus::Done),
             ..once.clone()
         };
-        assert_eq!(Scheduler::next_activation(&ran, now).unwrap(), None, "and only once");
+        assert_eq!(
+            Scheduler::next_activation(&ran, now).unwrap(),
+            None,
+            "and only once"
+        );
         let later = now + chrono::Duration::hours(2);
         let dated = task(Schedule {
             start_date: Some(later),
             ..Schedule::default()
         });
-        assert_eq!(Scheduler::next_activation(&dated, now).unwrap(), Some(later));
+        assert_eq!(
+            Scheduler::next_activation(&dated, now).unwrap(),
+            Some(later)
+        );
         let disabled = Task {
             enabled: false,
             ..dated.clone()

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::agent_client::{AgentClient, AgentError, KeyspaceKind, ReplicationKind, TokenRange};
 use super::discovery::ClusterView;
+use crate::spec::MAX_TRANSFERS;
 use crate::spec::dclimit::DcLimits;
 use crate::spec::filter::{DcFilter, FilterError, KeyspaceFilter, Unit};
-use crate::spec::MAX_TRANSFERS;
 use crate::spec::location::Location;
 
 /// The schema keyspace, backed up last and whole unless `skip_schema` is set.

@@ -66,7 +66,9 @@ pub enum LocationError {
     },
     /// The bucket breaks its provider's naming rules (length, first and last character, `..`,
     /// an IP address, reserved prefixes and suffixes).
-    #[error("location {input:?}: bucket {bucket:?} is not a valid {provider} bucket name: {reason}")]
+    #[error(
+        "location {input:?}: bucket {bucket:?} is not a valid {provider} bucket name: {reason}"
+    )]
     BucketName {
         /// The whole input.
         input: String,
@@ -247,7 +249,9 @@ fn bucket_rule(provider: Provider, bucket: &str) -> Option<&'static str> {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let ends = alnum(bucket.chars().next()) && alnum(bucket.chars().last());
     let ipv4 = bucket.split('.').count() == 4
-        && bucket.split('.').all(|p| !p.is_empty() && p.parse::<u8>().is_ok());
+        && bucket
+            .split('.')
+            .all(|p| !p.is_empty() && p.parse::<u8>().is_ok());
     match provider {
         Provider::LocalStorage => {
             if len > 255 {

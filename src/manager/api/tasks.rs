@@ -37,6 +37,7 @@ use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{ClusterView, discover};
+use crate::manager::location_check::check_locations;
 use crate::manager::progress::{RunProgress, rollup, stage_label};
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::scheduler::{
@@ -45,7 +46,6 @@ use crate::manager::scheduler::{
 use crate::manager::store::{
     Cluster, RunKey, RunStatus, Schedule, Task, TaskKey, TaskRun, TaskType,
 };
-use crate::manager::location_check::check_locations;
 use crate::manager::target::{
     CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
 };
@@ -584,7 +584,10 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
         ));
     }
     for (key, value) in labels {
-        let field = format!("labels.{}", key.chars().take(MAX_LABEL_CHARS).collect::<String>());
+        let field = format!(
+            "labels.{}",
+            key.chars().take(MAX_LABEL_CHARS).collect::<String>()
+        );
         if key.trim().is_empty() {
             return Err(ApiError::bad_field("labels", "a label key is empty"));
         }
