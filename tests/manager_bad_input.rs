@@ -249,6 +249,7 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
         ("good", json!({"start_date": "now+20s", "interval": "1h"})),
         ("huge", json!({"interval": "1h", "start_date": "now+1h"})),
         ("never", json!({"cron": "0 2 * * *"})),
+        ("garbled", json!({"interval": "1h"})),
     ] {
         let body = task_body(name, json!({ "schedule": schedule }));
         let (status, answer) = s.manager.call(Method::POST, tasks, Some(body)).await;
@@ -267,6 +268,10 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
         (
             "never",
             "UPDATE scheduler_task SET sched = json_set(sched, '$.cron', '0 0 31 2 *') WHERE name = ?1",
+        ),
+        (
+            "garbled",
+            "UPDATE scheduler_task SET sched = '{\"interval_seconds\": \"soon\"' WHERE name = ?1",
         ),
     ] {
         assert_eq!(db.execute(sql, [name]).unwrap(), 1, "{name}");
@@ -287,7 +292,23 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
     let problem = huge["problem"].as_str().unwrap_or_default();
     assert!(problem.starts_with("schedule.interval: "), "{huge}");
     assert_eq!(huge["next_activation"], Value::Null);
-    let (_, all) = s.manager.call(Method::GET, tasks, None).await;
+    let (status, all) = s.manager.call(Method::GET, tasks, None).await;
+    assert_eq!(
+        status, 200,
+        "a row that cannot be read hides no other task: {all}"
+    );
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .filter(|n| n.len() < 100)
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "good and huge, without the unreadable one: {names:?}"
+    );
     let never = all
         .as_array()
         .unwrap()

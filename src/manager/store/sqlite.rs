@@ -344,6 +344,20 @@ fn task_from(row: TaskRow) -> StoreResult<Task> {
     })
 }
 
+/// The tasks that could be read; a stored row that cannot be (a hand edit, an older build) is
+/// logged and left out, so that one bad row does not hide its cluster's other tasks.
+fn readable(tasks: Vec<StoreResult<Task>>) -> Vec<Task> {
+    tasks
+        .into_iter()
+        .filter_map(|t| {
+            t.map_err(
+                |e| tracing::error!(error = %e, "a stored task cannot be read; it is left out"),
+            )
+            .ok()
+        })
+        .collect()
+}
+
 /// The raw columns of a `scheduler_task_run` row.
 type TaskRunRow = (
     String,
@@ -687,11 +701,11 @@ impl Store for SqliteStore {
                     &format!("SELECT {TASK_COLUMNS} FROM scheduler_task WHERE cluster_id = ?1"),
                     [cluster_id.to_string()],
                     task_row,
-                    task_from,
+                    |row| Ok(task_from(row)),
                 )
             })
             .await?;
-        Ok(finish_task_list(tasks, include_deleted))
+        Ok(finish_task_list(readable(tasks), include_deleted))
     }
 
     async fn put_task_run(&self, r: &TaskRun) -> StoreResult<()> {
