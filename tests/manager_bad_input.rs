@@ -238,6 +238,21 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
         let line = r.one_line_error("backup");
         assert!(line.contains(field), "{args:?}: {line}");
     }
+    for (args, field) in [
+        (vec!["--transfers", "100000"], "properties.transfers"),
+        (vec!["--window", "*-10:00,*-10:00"], "schedule.window"),
+        (
+            vec!["--start-date", "now+100000000d"],
+            "schedule.start_date",
+        ),
+    ] {
+        let mut all = vec!["backup", "update", "-c", "prod", "ok"];
+        all.extend(args.iter().copied());
+        let r = s.cairn(&all).await;
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        let line = r.one_line_error("backup update");
+        assert!(line.contains(field), "{args:?}: {line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
