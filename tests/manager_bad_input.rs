@@ -260,15 +260,23 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
     let mut s = BackupSetup::new().await;
     let tasks = "/api/v1/cluster/prod/tasks";
     // The good task's first activation comes after the restart below.
+    let mut limit_id = String::new();
     for (name, schedule) in [
         ("good", json!({"start_date": "now+20s", "interval": "1h"})),
         ("huge", json!({"interval": "1h", "start_date": "now+1h"})),
         ("never", json!({"cron": "0 2 * * *"})),
         ("garbled", json!({"interval": "1h"})),
+        (
+            "limit",
+            json!({"interval": "1h", "start_date": "now+1h", "num_retries": 0}),
+        ),
     ] {
         let body = task_body(name, json!({ "schedule": schedule }));
         let (status, answer) = s.manager.call(Method::POST, tasks, Some(body)).await;
         assert_eq!(status, 201, "{answer}");
+        if name == "limit" {
+            limit_id = answer["id"].as_str().unwrap_or_default().to_string();
+        }
     }
     let long = "é".repeat(70_000);
     assert!(s.manager.stop().success());
@@ -297,6 +305,30 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
     )
     .unwrap();
     drop(db);
+    // A run of `limit` the manager aborted, with no retry left: it is not resumed.
+    {
+        use cairn::manager::store::{self, RunStatus, Store, TaskRun, TaskType};
+        let store =
+            store::sqlite::SqliteStore::open(&s.dir.path().join("manager").join("cairn.db"))
+                .await
+                .unwrap();
+        let cluster = store.list_clusters().await.unwrap()[0].id;
+        let now = chrono::Utc::now();
+        store
+            .put_task_run(&TaskRun {
+                cluster_id: cluster,
+                task_type: TaskType::Backup,
+                task_id: limit_id.parse().unwrap(),
+                id: store::time_uuid(now),
+                status: RunStatus::Running,
+                cause: String::new(),
+                owner: "killed".into(),
+                start_time: now,
+                end_time: None,
+            })
+            .await
+            .unwrap();
+    }
 
     s.manager.restart();
     let (status, huge) = s
@@ -320,9 +352,9 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
         .filter(|n| n.len() < 100)
         .collect();
     assert_eq!(
-        names.len(),
-        2,
-        "good and huge, without the unreadable one: {names:?}"
+        names,
+        ["good", "huge", "limit"],
+        "all but the unreadable one (and the long-named one)"
     );
     let never = all
         .as_array()
@@ -338,6 +370,31 @@ async fn a_stored_task_the_scheduler_cannot_use_is_reported_and_the_others_keep_
         "{}",
         never["problem"]
     );
+
+    let (_, limit) = s
+        .manager
+        .call(
+            Method::GET,
+            "/api/v1/cluster/prod/task/backup/limit/history",
+            None,
+        )
+        .await;
+    assert_eq!(
+        limit[0]["status"], "ABORTED",
+        "the run left RUNNING: {limit}"
+    );
+    let (_, limit) = s
+        .manager
+        .call(Method::GET, "/api/v1/cluster/prod/task/backup/limit", None)
+        .await;
+    assert!(
+        limit["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("num_retries (0)"),
+        "not resumed past num_retries, and says why: {limit}"
+    );
+    assert_eq!(limit["running_run_id"], Value::Null);
 
     // `cairn tasks` prints every stored value, and says why the bad tasks do not run.
     let r = s.cairn(&["tasks", "-c", "prod"]).await;
