@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, Store, StoreError, StoreResult,
     Task, TaskKey, TaskRun, finish_task_list, from_json, from_millis, from_signed, parse_text,
-    parse_uuid, sort_clusters, sort_progress, time_uuid_ticks, to_i32, to_i64, to_json, to_millis,
+    parse_uuid, readable_tasks, sort_clusters, sort_progress, time_uuid_ticks, to_i32, to_i64,
+    to_json, to_millis,
 };
 
 /// Schema migrations in order: `(version, name, SQL)`. Each runs once, in a transaction that
@@ -342,20 +343,6 @@ fn task_from(row: TaskRow) -> StoreResult<Task> {
         last_success: opt_time("scheduler_task.last_success", row.last_success)?,
         last_error: opt_time("scheduler_task.last_error", row.last_error)?,
     })
-}
-
-/// The tasks that could be read; a stored row that cannot be (a hand edit, an older build) is
-/// logged and left out, so that one bad row does not hide its cluster's other tasks.
-fn readable(tasks: Vec<StoreResult<Task>>) -> Vec<Task> {
-    tasks
-        .into_iter()
-        .filter_map(|t| {
-            t.map_err(
-                |e| tracing::error!(error = %e, "a stored task cannot be read; it is left out"),
-            )
-            .ok()
-        })
-        .collect()
 }
 
 /// The raw columns of a `scheduler_task_run` row.
@@ -705,7 +692,7 @@ impl Store for SqliteStore {
                 )
             })
             .await?;
-        Ok(finish_task_list(readable(tasks), include_deleted))
+        Ok(finish_task_list(readable_tasks(tasks), include_deleted))
     }
 
     async fn put_task_run(&self, r: &TaskRun) -> StoreResult<()> {
