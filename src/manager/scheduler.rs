@@ -422,7 +422,7 @@ impl Actor for Scheduler {
         let load = async move {
             let mut tasks = Vec::new();
             for c in store.list_clusters().await? {
-                for t in store.list_tasks(c.id, false).await? {
+                for mut t in store.list_tasks(c.id, false).await? {
                     let lookback = usize::try_from(t.schedule.num_retries)
                         .unwrap_or(usize::MAX)
                         .saturating_add(2)
@@ -436,6 +436,13 @@ impl Actor for Scheduler {
                         run.cause = MANAGER_STOPPED.to_string();
                         run.end_time = Some(Utc::now());
                         store.put_task_run(run).await?;
+                    }
+                    // The task's own status follows its newest run's.
+                    if t.status
+                        .is_some_and(|s| left_by_manager(s) && s != RunStatus::Aborted)
+                    {
+                        t.status = Some(RunStatus::Aborted);
+                        store.put_task(&t).await?;
                     }
                     let plan = if t.task_type == TaskType::Backup {
                         at_startup(&runs, t.schedule.num_retries)
