@@ -196,8 +196,10 @@ async fn progress_is_watched_to_the_end_and_shown_with_hosts_tables_and_json() {
 #[tokio::test(flavor = "multi_thread")]
 async fn watching_a_run_that_fails_ends_non_zero_with_the_final_view_and_the_cause() {
     let s = BackupSetup::new().await;
-    // The agents serve no bucket `nosuch`: the run fails.
-    s.create_task("broken", "localstorage:nosuch").await;
+    // The bucket's directory is replaced by a file after the task is created: the run fails.
+    s.create_task("broken", "localstorage:bkt").await;
+    std::fs::remove_dir_all(&s.bucket).unwrap();
+    std::fs::write(&s.bucket, b"not a directory").unwrap();
     let run_id = s
         .cairn(&["start", "-c", "prod", "backup/broken"])
         .await

@@ -1,6 +1,6 @@
 //! `cairn manager` as a process, end to end through its REST API: a backup run of a cluster
-//! added over the API, the manager killed in the middle of the upload and started again, and
-//! the next run resuming the interrupted one with the same snapshot tag.
+//! added over the API, the manager killed (SIGKILL) in the middle of the upload and started
+//! again, and the run it aborted resumed on its own, with the same snapshot tag, as a retry.
 
 mod common;
 
@@ -74,6 +74,7 @@ fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
         assert_eq!(status, 201, "{body}");
         let run_path = "/api/v1/cluster/prod/task/backup/nightly/latest";
         let start = "/api/v1/cluster/prod/task/backup/nightly/start";
+        let history_path = "/api/v1/cluster/prod/task/backup/nightly/history";
         let (status, body) = manager.call(Method::PUT, start, None).await;
         assert_eq!(status, 200, "{body}");
         let first_run = body["run_id"].as_str().unwrap().to_string();
@@ -96,21 +97,35 @@ fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
         manager.kill();
 
         manager.restart();
+        // No `start`: the manager resumes the run it aborted, as a retry of the (disabled) task.
         let history = wait_for(
             &manager,
             "/api/v1/cluster/prod/task/backup/nightly/history",
-            Duration::from_secs(10),
-            |b| b[0]["status"] == "ABORTED",
+            Duration::from_secs(20),
+            |b| b.as_array().is_some_and(|runs| runs.len() >= 2),
         )
         .await;
         assert_eq!(
-            history[0]["id"],
+            history[1]["id"],
             first_run.as_str(),
-            "the killed run is marked aborted"
+            "the killed run is the older one: {history}"
         );
-
-        let (status, body) = manager.call(Method::PUT, start, None).await;
-        assert_eq!(status, 200, "{body}");
+        assert_eq!(history[1]["status"], "ABORTED", "{history}");
+        let (status, task) = manager
+            .call(
+                Method::GET,
+                "/api/v1/cluster/prod/task/backup/nightly",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{task}");
+        assert!(
+            task["running_run_id"] == history[0]["id"] || task["status"] == "DONE",
+            "{task}"
+        );
+        if task["running_run_id"] == history[0]["id"] {
+            assert_eq!(task["retries"], 1, "counted as a retry: {task}");
+        }
         let done = wait_for(&manager, run_path, Duration::from_secs(180), |b| {
             b["run"]["status"] != "RUNNING"
         })
@@ -139,6 +154,28 @@ fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
             "per-table progress metrics are published"
         );
         assert!(metrics.contains("cairn_manager_scheduler_run_total{"));
+        // A run a user stopped is not resumed by a restart.
+        let (status, body) = manager.call(Method::PUT, start, Some(json!({}))).await;
+        assert_eq!(status, 200, "{body}");
+        let second = body["run_id"].as_str().unwrap().to_string();
+        let (status, body) = manager
+            .call(
+                Method::PUT,
+                "/api/v1/cluster/prod/task/backup/nightly/stop",
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+        wait_for(&manager, history_path, Duration::from_secs(30), |b| {
+            b[0]["id"] == second.as_str() && b[0]["status"] == "STOPPED"
+        })
+        .await;
+        manager.restart();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (_, history) = manager.call(Method::GET, history_path, None).await;
+        assert_eq!(history[0]["id"], second.as_str(), "no new run: {history}");
+        assert_eq!(history[0]["status"], "STOPPED");
+
         assert!(manager.stop().success(), "a clean stop");
     });
 }

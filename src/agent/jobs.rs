@@ -237,9 +237,9 @@ impl Jobs {
                 field: "transfers",
                 reason: "must be at least 1".into(),
             }),
-            Some(n) if n > 256 => Err(JobError::Invalid {
+            Some(n) if n > crate::spec::MAX_TRANSFERS => Err(JobError::Invalid {
                 field: "transfers",
-                reason: format!("{n} is more than 256"),
+                reason: format!("{n} is more than {}", crate::spec::MAX_TRANSFERS),
             }),
             Some(n) => Ok(n),
         }

@@ -310,6 +310,10 @@ fn status_cell(t: &TaskInfo) -> String {
         text.push_str(&format!("; {skipped}"));
     }
     text.push(')');
+    // Why the scheduler does not run it: a stored schedule it cannot use, or a run not resumed.
+    if let Some(problem) = &t.problem {
+        text.push_str(&format!(" NOT SCHEDULED: {problem}"));
+    }
     text
 }
 
@@ -354,6 +358,7 @@ mod tests {
             running_run_id: None,
             retries: 0,
             skipped_hosts: Vec::new(),
+            problem: None,
         }
     }
 

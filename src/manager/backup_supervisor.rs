@@ -373,9 +373,9 @@ async fn new_tag() -> SnapshotTag {
 /// a deleted task keeps its snapshots by age only, at least 30 days).
 pub fn policy_of(task: &Task) -> Policy {
     let props: TaskProperties = serde_json::from_value(task.properties.clone()).unwrap_or_default();
-    let days = props.retention_days.unwrap_or(0).max(0) as u32;
+    let days = u32::try_from(props.retention_days.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
     let count = match (props.retention, props.retention_days) {
-        (Some(r), _) => r.max(0) as u32,
+        (Some(r), _) => u32::try_from(r.max(0)).unwrap_or(u32::MAX),
         (None, None) => 3,
         (None, Some(_)) => 0,
     };
@@ -854,8 +854,16 @@ impl Flow {
             }
         });
         for dc in hosts.iter().map(|h| h.dc.clone()).collect::<BTreeSet<_>>() {
-            let per_host = target.rate_limit.for_dc(&dc).unwrap_or(0) * MIB;
-            let total = target.rate_limit_total.for_dc(&dc).unwrap_or(0) * MIB;
+            let per_host = target
+                .rate_limit
+                .for_dc(&dc)
+                .unwrap_or(0)
+                .saturating_mul(MIB);
+            let total = target
+                .rate_limit_total
+                .for_dc(&dc)
+                .unwrap_or(0)
+                .saturating_mul(MIB);
             let _ = self
                 .deps
                 .rates

@@ -209,6 +209,16 @@ impl ManagerConfig {
             (None, StoreConfig::Sqlite { path }) => path.with_file_name("manager.id"),
             (None, StoreConfig::Scylla(_)) => PathBuf::from("/var/lib/cairn/manager.id"),
         };
+        // Ten years: every later time computed from it stays in the calendar.
+        if age_max > crate::manager::schedule::MAX_INTERVAL {
+            return Err(invalid(
+                "backup.age_max",
+                format!(
+                    "{:?} is longer than ten years (give 0 for no limit)",
+                    self.backup.age_max
+                ),
+            ));
+        }
         Ok(Checked {
             lease_ttl,
             id_file,
@@ -257,6 +267,10 @@ mod tests {
             ),
             (
                 format!("{store}backup:\n  age_max: forever\n"),
+                "backup.age_max",
+            ),
+            (
+                format!("{store}backup:\n  age_max: 99999999999d\n"),
                 "backup.age_max",
             ),
             (

@@ -16,6 +16,7 @@
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
 //! | [`host_limits`] | a stage's per-DC host parallelism (`snapshot_parallel`, `upload_parallel`) |
 //! | [`lease`] | the storage-level lease: one manager at a time writes or purges a cluster's backups in a location (taken, renewed, released, taken over when expired) |
+//! | [`location_check`] | whether the agents of a task's DCs can use its locations, asked at task creation and by the dry run |
 //! | [`location_reader`] | reading a location's listings and manifests, through an agent or straight from its store (`--offline`) |
 //! | [`metrics`] | the manager's Prometheus metrics: per-table backup progress, snapshots, purges, scheduler runs |
 //! | [`node_actor`] | `NodeActor`: one host's part of a backup run, one message per stage |
@@ -42,6 +43,7 @@ pub mod dedup;
 pub mod discovery;
 pub mod host_limits;
 pub mod lease;
+pub mod location_check;
 pub mod location_reader;
 pub mod metrics;
 pub mod node_actor;

@@ -1,11 +1,64 @@
 //! Resuming an interrupted backup run (spec 1.8): which earlier run of the task the next run
-//! continues, and how a table's progress carries over when its snapshot is indexed again.
+//! continues, how a table's progress carries over when its snapshot is indexed again, and what
+//! the scheduler does at start-up with a run the manager itself left unfinished.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::store::{BackupRun, BackupRunProgress, BackupStage};
+use super::store::{BackupRun, BackupRunProgress, BackupStage, RunStatus, TaskRun};
+
+/// The cause recorded on a run the manager left unfinished when it stopped (a crash or a kill).
+pub const MANAGER_STOPPED: &str = "the manager stopped during the run";
+
+/// Whether a run found in the store when the manager starts was cut short by the manager itself
+/// (left RUNNING, STOPPING or NEW by a crash, or ABORTED by a shutdown).
+pub fn left_by_manager(status: RunStatus) -> bool {
+    matches!(
+        status,
+        RunStatus::New | RunStatus::Running | RunStatus::Stopping | RunStatus::Aborted
+    )
+}
+
+/// What the scheduler does at start-up with a task, from its newest runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtStartup {
+    /// Nothing to resume: its schedule decides.
+    Nothing,
+    /// Resume the run the manager aborted now, as retry number `retry` of the task.
+    Resume {
+        /// The retry this resumption counts as (1 for the first).
+        retry: u32,
+    },
+    /// The run the manager aborted is not resumed; why.
+    GiveUp(String),
+}
+
+/// What to do at start-up with a task whose runs are `runs` (newest first, runs the manager
+/// left unfinished already marked ABORTED): a newest ABORTED run is resumed as a retry of the
+/// task, unless the failed or aborted runs in a row already used up `num_retries`. A run a user
+/// stopped, or one that ended, is left to the schedule.
+pub fn at_startup(runs: &[TaskRun], num_retries: u32) -> AtStartup {
+    let Some(newest) = runs.first() else {
+        return AtStartup::Nothing;
+    };
+    if newest.status != RunStatus::Aborted {
+        return AtStartup::Nothing;
+    }
+    let failed = runs
+        .iter()
+        .take_while(|r| matches!(r.status, RunStatus::Aborted | RunStatus::Error))
+        .count();
+    let retry = u32::try_from(failed).unwrap_or(u32::MAX);
+    if retry > num_retries {
+        AtStartup::GiveUp(format!(
+            "run {} was aborted when the manager stopped and is not resumed: {failed} runs in a row failed or were aborted, more than num_retries ({num_retries}); start the task by hand",
+            newest.id
+        ))
+    } else {
+        AtStartup::Resume { retry }
+    }
+}
 
 /// How many of a task's newest runs are looked at for one to resume.
 pub const RESUME_LOOKBACK: usize = 20;
@@ -110,6 +163,56 @@ mod tests {
         );
         assert!(resumable_run(&old, now, None).is_some(), "no age limit");
         assert!(resumable_run(&[run(BackupStage::Init, 1, now)], now, day).is_none());
+    }
+
+    fn task_run(status: RunStatus, n: u128) -> TaskRun {
+        TaskRun {
+            cluster_id: Uuid::nil(),
+            task_type: crate::manager::store::TaskType::Backup,
+            task_id: Uuid::nil(),
+            id: Uuid::from_u128(n),
+            status,
+            cause: String::new(),
+            owner: String::new(),
+            start_time: Utc::now(),
+            end_time: None,
+        }
+    }
+
+    #[test]
+    fn a_run_the_manager_aborted_is_resumed_as_a_retry_within_num_retries() {
+        use RunStatus::*;
+        assert!(left_by_manager(Running) && left_by_manager(Stopping) && left_by_manager(Aborted));
+        assert!(!left_by_manager(Stopped) && !left_by_manager(Done) && !left_by_manager(Error));
+        let runs = |s: &[RunStatus]| -> Vec<TaskRun> {
+            s.iter()
+                .enumerate()
+                .map(|(i, s)| task_run(*s, i as u128))
+                .collect()
+        };
+        assert_eq!(at_startup(&[], 3), AtStartup::Nothing);
+        assert_eq!(
+            at_startup(&runs(&[Aborted, Done]), 3),
+            AtStartup::Resume { retry: 1 }
+        );
+        assert_eq!(
+            at_startup(&runs(&[Aborted, Error, Done]), 3),
+            AtStartup::Resume { retry: 2 }
+        );
+        assert_eq!(
+            at_startup(&runs(&[Stopped, Aborted]), 3),
+            AtStartup::Nothing,
+            "a run a user stopped is not resumed"
+        );
+        assert_eq!(at_startup(&runs(&[Done, Aborted]), 3), AtStartup::Nothing);
+        match at_startup(&runs(&[Aborted, Aborted, Error]), 2) {
+            AtStartup::GiveUp(why) => assert!(why.contains("num_retries (2)"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            at_startup(&runs(&[Aborted]), 0),
+            AtStartup::GiveUp(_)
+        ));
     }
 
     #[test]

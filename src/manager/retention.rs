@@ -74,7 +74,9 @@ pub fn stale_snapshots(
             .copied()
             .unwrap_or_else(Policy::for_unknown_task);
         let too_old = policy.retention_days > 0
-            && m.snapshot_tag.time() < now - Duration::days(policy.retention_days.into());
+            && Duration::try_days(policy.retention_days.into())
+                .and_then(|d| now.checked_sub_signed(d))
+                .is_some_and(|limit| m.snapshot_tag.time() < limit);
         if too_old {
             stale.insert(key);
         } else if policy.retention > 0 {

@@ -3,20 +3,24 @@
 //! start dates and weekly windows (a run still going when its window closes is stopped as
 //! WAITING and resumes when the next window opens). Two runs of a task never overlap. A failed
 //! run is retried `num_retries` times, `retry_wait` apart, doubled each time; each retry is a
-//! new run that resumes the failed one.
+//! new run that resumes the failed one. A run the manager itself cut short (a crash, a kill, a
+//! shutdown) is resumed as soon as the manager is back, as a retry of its task. A stored task
+//! whose schedule cannot be used (out of bounds, or not computable) is not scheduled and says
+//! why; the other tasks keep their schedule.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::backup_supervisor::{
     BackupSupervisor, GetRunState, RunDeps, RunFinished, RunRequest, RunState, StopRun,
 };
-use super::schedule::{Trigger, Windows, parse_zone, retry_backoff};
+use super::resume::{AtStartup, MANAGER_STOPPED, at_startup, left_by_manager};
+use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 
 /// How often due tasks are looked for.
@@ -88,6 +92,8 @@ pub struct TaskState {
     pub running: Option<Uuid>,
     /// Retries of a failed run already made in the current series.
     pub retries: u32,
+    /// Why the task is not scheduled (a schedule it cannot use, or a run not resumed).
+    pub problem: Option<String>,
 }
 
 /// The scheduler's observable state.
@@ -123,6 +129,13 @@ struct Entry {
     retries: u32,
     /// A stop asked for before the run's supervisor existed, sent once it does.
     pending_stop: Option<RunStatus>,
+    /// Why its schedule cannot be used (`schedule.FIELD: reason`); it is not scheduled then.
+    schedule_problem: Option<String>,
+    /// Why a run the manager aborted was not resumed at start-up; cleared by the next run.
+    not_resumed: Option<String>,
+    /// A run the manager aborted is to be resumed at `next`, even if the task is disabled (the
+    /// run was started, by the schedule or by hand, before the manager stopped).
+    resume_due: bool,
 }
 
 /// The scheduler of the manager.
@@ -142,26 +155,31 @@ impl Scheduler {
         }
     }
 
-    /// The next activation of `task` after `now` by its schedule and windows.
-    fn next_activation(task: &Task, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// The next activation of `task` after `now` by its schedule and windows; an error when its
+    /// schedule (as stored) cannot be used.
+    fn next_activation(
+        task: &Task,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, ScheduleError> {
         if !task.enabled || task.deleted {
-            return None;
+            return Ok(None);
         }
         let s = &task.schedule;
-        let trigger = Trigger::new(s.cron.as_deref(), s.interval_seconds).ok()?;
-        let zone = parse_zone(s.timezone.as_deref()).ok()?;
+        check(s, now)?;
+        let trigger = Trigger::new(s.cron.as_deref(), s.interval_seconds)?;
+        let zone = parse_zone(s.timezone.as_deref())?;
         let never_ran = task.status.is_none();
         let next = match trigger {
             // A one-off task runs at its start date (now when none or past), once.
             Trigger::Once if never_ran => Some(s.start_date.filter(|d| *d > now).unwrap_or(now)),
-            _ => trigger.next(now, s.start_date, zone),
-        }?;
-        let windows = Windows::parse(&s.window).ok()?;
-        if s.window.is_empty() || windows.contains(next, zone) {
-            Some(next)
-        } else {
-            Some(windows.next_open(next, zone))
-        }
+            _ => trigger.next(now, s.start_date, zone)?,
+        };
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        in_window(s, next)
+            .map(Some)
+            .ok_or(ScheduleError::Overflow("schedule.window"))
     }
 
     /// Tracks `task` (or forgets it when deleted) and recomputes its next activation.
@@ -171,28 +189,22 @@ impl Scheduler {
             return;
         }
         let now = Utc::now();
-        let next = Self::next_activation(&task, now);
-        match self.tasks.get_mut(&key) {
-            Some(e) => {
-                e.next = if e.retries > 0 && task.enabled {
-                    e.next
-                } else {
-                    next
-                };
-                e.task = task;
-            }
-            None => {
-                self.tasks.insert(
-                    key,
-                    Entry {
-                        task,
-                        next,
-                        running: None,
-                        retries: 0,
-                        pending_stop: None,
-                    },
-                );
-            }
+        let e = self.tasks.entry(key).or_insert_with(|| Entry {
+            task: task.clone(),
+            next: None,
+            running: None,
+            retries: 0,
+            pending_stop: None,
+            schedule_problem: None,
+            not_resumed: None,
+            resume_due: false,
+        });
+        // A retry already planned keeps its time.
+        let retry_at = (e.retries > 0 && task.enabled).then_some(e.next).flatten();
+        e.task = task;
+        e.reschedule(now);
+        if e.schedule_problem.is_none() && retry_at.is_some() {
+            e.next = retry_at;
         }
         if let Some(e) = self.tasks.get(&key)
             && e.task.deleted
@@ -286,6 +298,8 @@ impl Scheduler {
         // Until the supervisor exists, a placeholder address marks the task as running.
         entry.running = Some((run_id, placeholder()));
         entry.pending_stop = None;
+        entry.not_resumed = None;
+        entry.resume_due = false;
         tracing::info!(task = %entry.task.key(), run = %run_id, "starting a run");
         Ok(run_id)
     }
@@ -308,7 +322,10 @@ impl Scheduler {
                 }
                 continue;
             }
-            if e.next.is_some_and(|n| n <= now) && e.task.enabled && !e.task.deleted {
+            if e.next.is_some_and(|n| n <= now)
+                && (e.task.enabled || e.resume_due)
+                && !e.task.deleted
+            {
                 due.push(*key);
             }
         }
@@ -323,7 +340,57 @@ impl Scheduler {
     }
 }
 
+/// The first moment at or after `t` inside the schedule's windows (`t` when there are none, or
+/// when they cannot be read); `None` past the calendar's end.
+fn in_window(s: &crate::manager::store::Schedule, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if s.window.is_empty() {
+        return Some(t);
+    }
+    match (Windows::parse(&s.window), parse_zone(s.timezone.as_deref())) {
+        (Ok(w), Ok(zone)) => w.next_open(t, zone),
+        _ => Some(t),
+    }
+}
+
 impl Entry {
+    /// Recomputes the next activation by the schedule; a schedule that cannot be used leaves the
+    /// task unscheduled with the reason.
+    fn reschedule(&mut self, now: DateTime<Utc>) {
+        match Scheduler::next_activation(&self.task, now) {
+            Ok(next) => {
+                self.next = next;
+                self.schedule_problem = None;
+            }
+            Err(err) => {
+                let problem = format!("{}: {err}", err.field());
+                if self.schedule_problem.as_ref() != Some(&problem) {
+                    tracing::error!(task = %self.task.key(), %problem, "the task's schedule cannot be used; it is not scheduled");
+                }
+                self.next = None;
+                self.schedule_problem = Some(problem);
+            }
+        }
+    }
+
+    /// Applies what start-up found for the task: a run the manager aborted is resumed now (or
+    /// when its window opens) as a retry; past `num_retries` the task says why it is not.
+    fn after_restart(&mut self, plan: AtStartup) {
+        match plan {
+            AtStartup::Nothing => {}
+            AtStartup::Resume { retry } => {
+                let now = Utc::now();
+                self.retries = retry;
+                self.resume_due = true;
+                self.next = in_window(&self.task.schedule, now).or(self.next);
+                tracing::info!(task = %self.task.key(), retry, "resuming the run the manager aborted");
+            }
+            AtStartup::GiveUp(why) => {
+                tracing::warn!(task = %self.task.key(), reason = %why, "a run the manager aborted is not resumed");
+                self.not_resumed = Some(why);
+            }
+        }
+    }
+
     /// Stops the entry's run, if any: now, or once its supervisor exists (a stop asked for
     /// meanwhile is kept; the first one wins).
     fn stop(&mut self, status: RunStatus) -> bool {
@@ -350,21 +417,39 @@ impl Actor for Scheduler {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = self.deps.store.clone();
-        // Load every task; runs left RUNNING by a manager that died are marked ABORTED (the next
-        // run of their task resumes them).
+        // Load every task; runs a manager that died left unfinished are marked ABORTED, and a
+        // run the manager aborted is resumed now, as a retry of its task.
         let load = async move {
             let mut tasks = Vec::new();
             for c in store.list_clusters().await? {
-                for t in store.list_tasks(c.id, false).await? {
-                    for mut run in store.list_task_runs(t.key(), 1).await? {
-                        if run.status == RunStatus::Running {
-                            run.status = RunStatus::Aborted;
-                            run.cause = "the manager stopped during the run".to_string();
-                            run.end_time = Some(Utc::now());
-                            store.put_task_run(&run).await?;
-                        }
+                for mut t in store.list_tasks(c.id, false).await? {
+                    let lookback = usize::try_from(t.schedule.num_retries)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(2)
+                        .min(super::resume::RESUME_LOOKBACK.max(2));
+                    let mut runs = store.list_task_runs(t.key(), lookback).await?;
+                    if let Some(run) = runs.first_mut()
+                        && left_by_manager(run.status)
+                        && run.status != RunStatus::Aborted
+                    {
+                        run.status = RunStatus::Aborted;
+                        run.cause = MANAGER_STOPPED.to_string();
+                        run.end_time = Some(Utc::now());
+                        store.put_task_run(run).await?;
                     }
-                    tasks.push(t);
+                    // The task's own status follows its newest run's.
+                    if t.status
+                        .is_some_and(|s| left_by_manager(s) && s != RunStatus::Aborted)
+                    {
+                        t.status = Some(RunStatus::Aborted);
+                        store.put_task(&t).await?;
+                    }
+                    let plan = if t.task_type == TaskType::Backup {
+                        at_startup(&runs, t.schedule.num_retries)
+                    } else {
+                        AtStartup::Nothing
+                    };
+                    tasks.push((t, plan));
                 }
             }
             Ok::<_, StoreError>(tasks)
@@ -372,8 +457,12 @@ impl Actor for Scheduler {
         ctx.wait(
             actix::fut::wrap_future(load).map(|tasks, act: &mut Self, _| match tasks {
                 Ok(tasks) => {
-                    for t in tasks {
+                    for (t, plan) in tasks {
+                        let key = (t.cluster_id, t.id);
                         act.track(t);
+                        if let Some(e) = act.tasks.get_mut(&key) {
+                            e.after_restart(plan);
+                        }
                     }
                     tracing::info!(tasks = act.tasks.len(), "scheduler started");
                 }
@@ -467,13 +556,16 @@ impl Handler<RunFinished> for Scheduler {
         }
         e.task.status = Some(msg.status);
         let now = Utc::now();
+        e.reschedule(now);
         let s = &e.task.schedule;
-        e.next = Self::next_activation(&e.task, now);
         match msg.status {
             RunStatus::Error if e.retries < s.num_retries && e.task.enabled => {
-                e.retries += 1;
+                e.retries = e.retries.saturating_add(1);
                 let wait = retry_backoff(Duration::from_secs(s.retry_wait_seconds), e.retries);
-                let retry_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                let retry_at = TimeDelta::from_std(wait)
+                    .ok()
+                    .and_then(|w| now.checked_add_signed(w))
+                    .unwrap_or(now);
                 tracing::info!(task = %msg.task, retry = e.retries, at = %retry_at, "the run failed; it will be retried");
                 e.next = Some(match e.next {
                     Some(n) if n < retry_at => n,
@@ -484,8 +576,9 @@ impl Handler<RunFinished> for Scheduler {
                 // Resumes when the window opens again.
                 if let (Ok(w), Ok(zone)) =
                     (Windows::parse(&s.window), parse_zone(s.timezone.as_deref()))
+                    && let Some(open) = w.next_open(now, zone)
                 {
-                    e.next = Some(w.next_open(now, zone));
+                    e.next = Some(open);
                 }
             }
             _ => e.retries = 0,
@@ -526,6 +619,7 @@ impl Handler<GetSchedulerState> for Scheduler {
                 next_activation: e.next,
                 running: e.running.as_ref().map(|(id, _)| *id),
                 retries: e.retries,
+                problem: e.schedule_problem.clone().or_else(|| e.not_resumed.clone()),
             })
             .collect();
         MessageResult(SchedulerState { tasks })
@@ -566,7 +660,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         let once = task(Schedule::default());
         assert_eq!(
-            Scheduler::next_activation(&once, now),
+            Scheduler::next_activation(&once, now).unwrap(),
             Some(now),
             "a new one-off task runs now"
         );
@@ -574,18 +668,25 @@ mod tests {
             status: Some(RunStatus::Done),
             ..once.clone()
         };
-        assert_eq!(Scheduler::next_activation(&ran, now), None, "and only once");
+        assert_eq!(
+            Scheduler::next_activation(&ran, now).unwrap(),
+            None,
+            "and only once"
+        );
         let later = now + chrono::Duration::hours(2);
         let dated = task(Schedule {
             start_date: Some(later),
             ..Schedule::default()
         });
-        assert_eq!(Scheduler::next_activation(&dated, now), Some(later));
+        assert_eq!(
+            Scheduler::next_activation(&dated, now).unwrap(),
+            Some(later)
+        );
         let disabled = Task {
             enabled: false,
             ..dated.clone()
         };
-        assert_eq!(Scheduler::next_activation(&disabled, now), None);
+        assert_eq!(Scheduler::next_activation(&disabled, now).unwrap(), None);
 
         let hourly = task(Schedule {
             interval_seconds: 3600,
@@ -593,7 +694,7 @@ mod tests {
             ..Schedule::default()
         });
         assert_eq!(
-            Scheduler::next_activation(&hourly, now),
+            Scheduler::next_activation(&hourly, now).unwrap(),
             Some(now + chrono::Duration::minutes(30))
         );
         let nightly = task(Schedule {
@@ -601,7 +702,7 @@ mod tests {
             ..Schedule::default()
         });
         assert_eq!(
-            Scheduler::next_activation(&nightly, now),
+            Scheduler::next_activation(&nightly, now).unwrap(),
             Some(Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap())
         );
         // A window on Saturdays only moves the next activation to its opening.
@@ -611,7 +712,7 @@ mod tests {
             ..Schedule::default()
         });
         assert_eq!(
-            Scheduler::next_activation(&weekend, now),
+            Scheduler::next_activation(&weekend, now).unwrap(),
             Some(Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap())
         );
     }

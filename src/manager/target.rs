@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agent_client::{AgentClient, AgentError, KeyspaceKind, ReplicationKind, TokenRange};
 use super::discovery::ClusterView;
+use crate::spec::MAX_TRANSFERS;
 use crate::spec::dclimit::DcLimits;
 use crate::spec::filter::{DcFilter, FilterError, KeyspaceFilter, Unit};
 use crate::spec::location::Location;
@@ -29,6 +30,14 @@ const SNAPSHOT_INTERNAL: &[&str] = &[
     "snapshot_tables",
     "snapshot_tablets",
 ];
+/// Most snapshots a task keeps.
+pub const MAX_RETENTION: i64 = 100_000;
+/// Most days a task keeps a snapshot (a hundred years).
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
+/// Highest upload rate, MiB/s (per host or per DC): 1 TiB/s.
+pub const MAX_RATE_MIB: u64 = 1 << 20;
+/// Most hosts snapshotted or uploading at once per DC.
+pub const MAX_PARALLEL: u64 = 100_000;
 /// Most size queries in flight during the estimate.
 const SIZE_PARALLELISM: usize = 16;
 
@@ -200,7 +209,9 @@ impl TaskProperties {
             let field = format!("location[{i}]");
             match l.parse::<Location>() {
                 Ok(loc) => {
-                    if let Some(reason) = loc.dc.as_deref().and_then(check_dc) {
+                    if let Err(e) = loc.check_bucket_name() {
+                        problem(&field, e.to_string());
+                    } else if let Some(reason) = loc.dc.as_deref().and_then(check_dc) {
                         problem(&field, reason);
                     } else if location.iter().any(|o: &Location| o.dc == loc.dc) {
                         problem(
@@ -237,16 +248,22 @@ impl TaskProperties {
             (None, None) => (DEFAULT_RETENTION, 0),
             (r, d) => (r.unwrap_or(0), d.unwrap_or(0)),
         };
-        for (field, v) in [("retention", retention), ("retention_days", retention_days)] {
+        for (field, v, max) in [
+            ("retention", retention, MAX_RETENTION),
+            ("retention_days", retention_days, MAX_RETENTION_DAYS),
+        ] {
             if v < 0 {
                 problem(field, format!("{v} is negative (expected 0 or more)"));
+            } else if v > max {
+                problem(field, format!("{v} is more than {max}"));
             }
         }
-        if self.transfers == 0 || self.transfers < -1 {
+        let max_transfers = i64::try_from(MAX_TRANSFERS).unwrap_or(i64::MAX);
+        if self.transfers == 0 || self.transfers < -1 || self.transfers > max_transfers {
             problem(
                 "transfers",
                 format!(
-                    "{} is not allowed (expected -1 for the agent's setting, or 1 or more)",
+                    "{} is not allowed (expected -1 for the agent's setting, or 1 to {MAX_TRANSFERS}, the agent's limit)",
                     self.transfers
                 ),
             );
@@ -285,22 +302,41 @@ impl TaskProperties {
         }
 
         let rate_default = vec![DEFAULT_RATE_LIMIT.to_string()];
-        let mut limits = |field: &str, items: &[String]| -> DcLimits {
+        let mut limits = |field: &str, items: &[String], max: u64, unit: &str| -> DcLimits {
             let parsed = DcLimits::parse(items)
                 .map_err(|e| problem(field, e.to_string()))
                 .unwrap_or_default();
             if let Some(reason) = parsed.dcs().into_iter().find_map(check_dc) {
                 problem(field, reason);
+            } else if let Some(l) = parsed.as_slice().iter().find(|l| l.limit > max) {
+                problem(field, format!("{l}: {} is more than {max}{unit}", l.limit));
             }
             parsed
         };
         let rate_limit = limits(
             "rate_limit",
             self.rate_limit.as_deref().unwrap_or(&rate_default),
+            MAX_RATE_MIB,
+            " MiB/s",
         );
-        let rate_limit_total = limits("rate_limit_total", &self.rate_limit_total);
-        let snapshot_parallel = limits("snapshot_parallel", &self.snapshot_parallel);
-        let upload_parallel = limits("upload_parallel", &self.upload_parallel);
+        let rate_limit_total = limits(
+            "rate_limit_total",
+            &self.rate_limit_total,
+            MAX_RATE_MIB,
+            " MiB/s",
+        );
+        let snapshot_parallel = limits(
+            "snapshot_parallel",
+            &self.snapshot_parallel,
+            MAX_PARALLEL,
+            " hosts",
+        );
+        let upload_parallel = limits(
+            "upload_parallel",
+            &self.upload_parallel,
+            MAX_PARALLEL,
+            " hosts",
+        );
 
         if let Some(dcs) = &dcs {
             let default = location.iter().any(|l| l.dc.is_none());

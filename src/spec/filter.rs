@@ -27,6 +27,16 @@ pub enum FilterError {
         /// 1-based position of the pattern in the list.
         position: usize,
     },
+    /// A pattern is empty (or blank), so it names nothing.
+    #[error(
+        "filter {pattern:?} at position {position}: empty pattern (expected keyspace[.table], e.g. ks or ks.table; give no filter for every table)"
+    )]
+    EmptyPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// 1-based position of the pattern in the list.
+        position: usize,
+    },
     /// A pattern is only `!`, with nothing to exclude.
     #[error(
         "filter {pattern:?} at position {position}: nothing after '!' (expected !pattern, e.g. !ks.table)"
@@ -104,7 +114,10 @@ impl InExList {
             let position = i + 1;
             let trimmed = pattern.trim();
             if trimmed.is_empty() {
-                continue;
+                return Err(FilterError::EmptyPattern {
+                    pattern: pattern.clone(),
+                    position,
+                });
             }
             let body = trimmed.trim_start_matches('!').trim();
             if body.is_empty() {
@@ -392,10 +405,21 @@ mod tests {
             (vec!["*kalle"], vec!["*kalle.*"]),
             (vec!["kalle.*"], vec!["kalle.*"]),
             (vec!["*kalle.*"], vec!["*kalle.*"]),
-            (vec!["", "  ", "ks"], vec!["ks.*"]),
-            (vec!["  "], vec!["*.*"]),
         ] {
             assert_eq!(ks(&given).decorated(), strings(&expected), "{given:?}");
+        }
+    }
+
+    #[test]
+    fn empty_patterns_are_refused() {
+        for (patterns, position) in [(vec![""], 1), (vec!["ks", "  "], 2)] {
+            let e = KeyspaceFilter::new(&strings(&patterns)).unwrap_err();
+            assert!(
+                matches!(e, FilterError::EmptyPattern { position: p, .. } if p == position),
+                "{patterns:?}: {e}"
+            );
+            assert!(e.to_string().contains("empty pattern"), "{e}");
+            assert!(DcFilter::new(&strings(&patterns)).is_err());
         }
     }
 

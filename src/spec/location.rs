@@ -64,6 +64,21 @@ pub enum LocationError {
         /// What is wrong with the DC name.
         problem: DcNameError,
     },
+    /// The bucket breaks its provider's naming rules (length, first and last character, `..`,
+    /// an IP address, reserved prefixes and suffixes).
+    #[error(
+        "location {input:?}: bucket {bucket:?} is not a valid {provider} bucket name: {reason}"
+    )]
+    BucketName {
+        /// The whole input.
+        input: String,
+        /// The bucket text as given.
+        bucket: String,
+        /// The provider whose rules it breaks.
+        provider: Provider,
+        /// The rule broken.
+        reason: &'static str,
+    },
     /// The input has more than three `:`-separated parts.
     #[error(
         "location {input:?}: too many ':'-separated parts ({parts}, expected at most 3: dc:provider:bucket)"
@@ -222,6 +237,100 @@ impl Location {
         Location {
             dc: None,
             ..self.clone()
+        }
+    }
+}
+
+/// The first naming rule of `provider` that `bucket` (already limited to `[a-z0-9.-]`) breaks:
+/// S3's, GCS's and Azure's published bucket/container rules; a local storage name must not be
+/// only dots.
+fn bucket_rule(provider: Provider, bucket: &str) -> Option<&'static str> {
+    let len = bucket.len();
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ends = alnum(bucket.chars().next()) && alnum(bucket.chars().last());
+    let ipv4 = bucket.split('.').count() == 4
+        && bucket
+            .split('.')
+            .all(|p| !p.is_empty() && p.parse::<u8>().is_ok());
+    match provider {
+        Provider::LocalStorage => {
+            if len > 255 {
+                Some("longer than 255 characters")
+            } else if bucket.chars().all(|c| c == '.') {
+                Some("only dots")
+            } else {
+                None
+            }
+        }
+        Provider::S3 | Provider::Gcs => {
+            let max = if provider == Provider::Gcs && bucket.contains('.') {
+                222
+            } else {
+                63
+            };
+            if len < 3 || len > max {
+                Some(if max == 63 {
+                    "must be 3 to 63 characters long"
+                } else {
+                    "must be 3 to 222 characters long"
+                })
+            } else if !ends {
+                Some("must begin and end with a letter or a digit")
+            } else if bucket.contains("..") {
+                Some("must not contain two periods in a row")
+            } else if bucket.contains(".-") || bucket.contains("-.") {
+                Some("must not contain a period next to a hyphen")
+            } else if ipv4 {
+                Some("must not look like an IP address")
+            } else if provider == Provider::Gcs && bucket.split('.').any(|p| p.len() > 63) {
+                Some("each dot-separated part must be at most 63 characters long")
+            } else if provider == Provider::Gcs
+                && (bucket.starts_with("goog") || bucket.contains("google"))
+            {
+                Some("must not begin with \"goog\" or contain \"google\"")
+            } else if provider == Provider::S3
+                && (bucket.starts_with("xn--") || bucket.starts_with("sthree-"))
+            {
+                Some("must not begin with \"xn--\" or \"sthree-\"")
+            } else if provider == Provider::S3
+                && ["-s3alias", "--ol-s3", ".mrap", "--x-s3"]
+                    .iter()
+                    .any(|s| bucket.ends_with(s))
+            {
+                Some("must not end with a reserved suffix (-s3alias, --ol-s3, .mrap, --x-s3)")
+            } else {
+                None
+            }
+        }
+        Provider::Azure => {
+            if !(3..=63).contains(&len) {
+                Some("must be 3 to 63 characters long")
+            } else if bucket.contains('.') {
+                Some("must not contain periods (letters, digits and hyphens only)")
+            } else if !ends {
+                Some("must begin and end with a letter or a digit")
+            } else if bucket.contains("--") {
+                Some("must not contain two hyphens in a row")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+impl Location {
+    /// Checks the bucket against its provider's naming rules (see [`LocationError::BucketName`]).
+    /// Parsing checks only the characters, so that names already stored stay readable; every
+    /// new task's and dry run's location is checked with this too.
+    pub fn check_bucket_name(&self) -> Result<(), LocationError> {
+        match bucket_rule(self.provider, &self.bucket) {
+            None => Ok(()),
+            Some(reason) => Err(LocationError::BucketName {
+                input: self.to_string(),
+                bucket: self.bucket.clone(),
+                provider: self.provider,
+                reason,
+            }),
         }
     }
 }
@@ -435,5 +544,44 @@ mod tests {
         fn never_panics(s in "\\PC{0,30}") {
             let _ = s.parse::<Location>();
         }
+    }
+
+    #[test]
+    fn bucket_names_follow_their_providers_rules() {
+        for ok in [
+            "s3:my-bucket.backups",
+            "s3:abc",
+            "gcs:bkt9",
+            "gcs:a.b.c",
+            "azure:my-container1",
+            "localstorage:x",
+            "localstorage:.hidden",
+        ] {
+            assert_eq!(loc(ok).unwrap().check_bucket_name(), Ok(()), "{ok}");
+        }
+        for (bad, needle) in [
+            ("s3:..", "not a valid s3 bucket name"),
+            ("s3:...", "begin and end"),
+            ("s3:.", "3 to 63"),
+            ("s3:ab", "3 to 63"),
+            ("s3:-abc", "begin and end"),
+            ("s3:abc-", "begin and end"),
+            ("s3:a..b", "two periods"),
+            ("s3:a.-b", "period next to a hyphen"),
+            ("s3:192.168.1.10", "IP address"),
+            ("s3:xn--abc", "xn--"),
+            ("s3:bucket-s3alias", "reserved suffix"),
+            ("gcs:goog-bucket", "goog"),
+            ("gcs:my-google-bucket", "goog"),
+            ("azure:my.container", "periods"),
+            ("azure:my--container", "two hyphens"),
+            ("azure:ab", "3 to 63"),
+            ("localstorage:..", "only dots"),
+        ] {
+            let e = loc(bad).unwrap().check_bucket_name().unwrap_err();
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
+        }
+        let long = format!("s3:{}", "a".repeat(64));
+        assert!(loc(&long).unwrap().check_bucket_name().is_err());
     }
 }

@@ -19,3 +19,7 @@ pub mod manifest;
 pub mod paths;
 pub mod sstable;
 pub mod tag;
+
+/// Most files an agent transfers in parallel for one job (a task's `transfers`, an agent job's
+/// `transfers`); the manager refuses more at task creation, the agent refuses more in a job.
+pub const MAX_TRANSFERS: usize = 256;

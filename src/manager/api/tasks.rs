@@ -37,21 +37,30 @@ use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{ClusterView, discover};
+use crate::manager::location_check::check_locations;
 use crate::manager::progress::{RunProgress, rollup, status_text};
-use crate::manager::schedule::{ScheduleError, Trigger, Windows, parse_zone};
+use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::scheduler::{
     GetLiveRun, GetSchedulerState, SchedulerError, SchedulerState, StartTask, StopTask, TaskChanged,
 };
 use crate::manager::store::{
     Cluster, RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskRun, TaskType,
 };
-use crate::manager::target::{PropertiesError, Target, TargetError, TaskProperties, build_target};
+use crate::manager::target::{
+    CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
+};
 use crate::units::parse_duration;
 
 /// Retries of a failed run when the schedule does not say (upstream's `--num-retries`).
 pub const DEFAULT_NUM_RETRIES: u32 = 3;
 /// First wait before a retry when the schedule does not say (upstream's `--retry-wait`), seconds.
 pub const DEFAULT_RETRY_WAIT_SECONDS: u64 = 600;
+/// Longest task name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Most labels of a task.
+const MAX_LABELS: usize = 64;
+/// Longest label key or value, in characters.
+const MAX_LABEL_CHARS: usize = 256;
 /// Runs listed by the history when no limit is given.
 const DEFAULT_HISTORY_LIMIT: usize = 10;
 /// Most runs the history lists.
@@ -149,6 +158,10 @@ pub struct TaskInfo {
     /// Nodes its latest run leaves out (backup tasks), and why.
     #[serde(default)]
     pub skipped_hosts: Vec<SkippedHost>,
+    /// Why the scheduler does not run the task (a stored schedule it cannot use, or a run the
+    /// manager aborted that is past `num_retries`); absent when nothing is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl TaskInfo {
@@ -173,6 +186,7 @@ impl TaskInfo {
             running_run_id: known.and_then(|t| t.running),
             retries: known.map_or(0, |t| t.retries),
             skipped_hosts: Vec::new(),
+            problem: known.and_then(|t| t.problem.clone()),
         }
     }
 
@@ -375,24 +389,39 @@ fn start_date(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     if text.is_empty() {
         return Ok(None);
     }
+    let field = "schedule.start_date";
+    let now = Utc::now();
+    let out_of_range = || {
+        ApiError::bad_field(
+            field,
+            format!("{text:?} is out of range (from 1970 to ten years from now)"),
+        )
+    };
     if let Some(rest) = text.strip_prefix("now") {
         let after = match rest.strip_prefix('+') {
             None if rest.is_empty() => Some(std::time::Duration::ZERO),
             Some(d) => parse_duration(d),
             None => None,
         };
-        if let Some(after) = after.and_then(|d| chrono::Duration::from_std(d).ok()) {
-            return Ok(Some(Utc::now() + after));
+        if let Some(after) = after {
+            let date = chrono::Duration::from_std(after)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .ok_or_else(out_of_range)?;
+            check_start_date(date, now).map_err(|_| out_of_range())?;
+            return Ok(Some(date));
         }
     }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| Some(t.with_timezone(&Utc)))
+    let date = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             ApiError::bad_field(
-                "schedule.start_date",
+                field,
                 format!("{text:?} is not a time such as 2025-06-01T02:00:00Z, now or now+1h ({e})"),
             )
-        })
+        })?;
+    check_start_date(date, now).map_err(|_| out_of_range())?;
+    Ok(Some(date))
 }
 
 /// `base` with the changes of a `schedule` body, checked with the scheduler's rules.
@@ -408,7 +437,24 @@ fn apply_schedule(mut base: Schedule, body: Option<Value>) -> Result<Schedule, A
         base.interval_seconds = duration_seconds("schedule.interval", v)?;
     }
     if let Some(c) = body.cron {
-        base.cron = Some(c.trim().to_string()).filter(|c| !c.is_empty());
+        if c.trim().is_empty() {
+            // An empty cron only clears the cron beside an interval given with it.
+            if body.interval.is_none() {
+                return Err(ApiError::bad_field(
+                    "schedule.cron",
+                    ScheduleError::EmptyCron,
+                ));
+            }
+            base.cron = None;
+        } else {
+            base.cron = Some(c.trim().to_string());
+            // A trigger given replaces the other one.
+            if body.interval.is_none() {
+                base.interval_seconds = 0;
+            }
+        }
+    } else if body.interval.is_some() && base.interval_seconds > 0 {
+        base.cron = None;
     }
     if let Some(w) = body.window {
         base.window = w;
@@ -422,16 +468,7 @@ fn apply_schedule(mut base: Schedule, body: Option<Value>) -> Result<Schedule, A
     if let Some(v) = &body.retry_wait {
         base.retry_wait_seconds = duration_seconds("schedule.retry_wait", v)?;
     }
-    let field = |e: &ScheduleError| match e {
-        ScheduleError::Cron { .. } => "schedule.cron",
-        ScheduleError::WindowPoint { .. } | ScheduleError::WindowPairs(_) => "schedule.window",
-        ScheduleError::Timezone(_) => "schedule.timezone",
-        ScheduleError::TwoTriggers => "schedule.interval",
-    };
-    let check = |r: Result<(), ScheduleError>| r.map_err(|e| ApiError::bad_field(field(&e), &e));
-    check(Trigger::new(base.cron.as_deref(), base.interval_seconds).map(drop))?;
-    check(Windows::parse(&base.window).map(drop))?;
-    check(parse_zone(base.timezone.as_deref()).map(drop))?;
+    check_schedule(&base, Utc::now()).map_err(|e| ApiError::bad_field(e.field(), &e))?;
     Ok(base)
 }
 
@@ -485,10 +522,26 @@ async fn check_properties(
         ));
     }
     let view = cluster_view(cluster).await?;
-    props
+    let checked = props
         .validate(&view.dcs())
         .map_err(|e| properties_problem(&e, prefix))?;
+    locations_usable(cluster, &view, &checked, prefix).await?;
     Ok(props)
+}
+
+/// Asks the agents whether they can use the locations (see [`check_locations`]); a refusal is a
+/// 400 naming the location's field under `prefix`.
+async fn locations_usable(
+    cluster: &Cluster,
+    view: &ClusterView,
+    checked: &CheckedProperties,
+    prefix: &str,
+) -> Result<(), ApiError> {
+    let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    check_locations(&client, view, checked)
+        .await
+        .map_err(|e| ApiError::bad_field(format!("{prefix}location[{}]", e.index), e))
 }
 
 /// Checks a task name: not empty, not an id, usable as a path segment, unique among the cluster's
@@ -503,16 +556,29 @@ async fn check_task_name(
     if name.trim().is_empty() {
         return Err(ApiError::bad_field("name", "must not be empty"));
     }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(ApiError::bad_field(
+            "name",
+            format!("{chars} characters is too long (at most {MAX_NAME_CHARS})"),
+        ));
+    }
+    if name.trim() != name {
+        return Err(ApiError::bad_field(
+            "name",
+            "must not start or end with white space",
+        ));
+    }
     if name.parse::<Uuid>().is_ok() {
         return Err(ApiError::bad_field(
             "name",
             "must not look like an id (tasks are looked up by id or name)",
         ));
     }
-    if name.contains('/') || name.chars().any(char::is_control) {
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
         return Err(ApiError::bad_field(
             "name",
-            "must not contain '/' or control characters",
+            "must not contain '/', '\\' or control characters",
         ));
     }
     let tasks = state
@@ -532,6 +598,38 @@ async fn check_task_name(
             ),
             field: Some("name".into()),
         });
+    }
+    Ok(())
+}
+
+/// Checks task labels: at most [`MAX_LABELS`], keys not empty, keys and values at most
+/// [`MAX_LABEL_CHARS`] characters without control characters.
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if labels.len() > MAX_LABELS {
+        return Err(ApiError::bad_field(
+            "labels",
+            format!("{} labels is too many (at most {MAX_LABELS})", labels.len()),
+        ));
+    }
+    for (key, value) in labels {
+        let field = format!(
+            "labels.{}",
+            key.chars().take(MAX_LABEL_CHARS).collect::<String>()
+        );
+        if key.trim().is_empty() {
+            return Err(ApiError::bad_field("labels", "a label key is empty"));
+        }
+        for text in [key, value] {
+            if text.chars().count() > MAX_LABEL_CHARS {
+                return Err(ApiError::bad_field(
+                    field,
+                    format!("longer than {MAX_LABEL_CHARS} characters"),
+                ));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(ApiError::bad_field(field, "contains control characters"));
+            }
+        }
     }
     Ok(())
 }
@@ -560,6 +658,8 @@ async fn create(
         ..Schedule::default()
     };
     let schedule = apply_schedule(defaults, body.schedule)?;
+    let labels = body.labels.unwrap_or_default();
+    check_labels(&labels)?;
     let properties = body
         .properties
         .unwrap_or_else(|| Value::Object(Default::default()));
@@ -569,7 +669,7 @@ async fn create(
         task_type,
         id,
         name,
-        labels: body.labels.unwrap_or_default(),
+        labels,
         enabled: body.enabled.unwrap_or(true),
         deleted: false,
         schedule,
@@ -660,6 +760,7 @@ async fn update(
         task.enabled = enabled;
     }
     if let Some(labels) = body.labels {
+        check_labels(&labels)?;
         task.labels = labels;
     }
     task.schedule = apply_schedule(task.schedule, body.schedule)?;
@@ -880,6 +981,10 @@ async fn dry_run(
     let cluster = find_cluster(&state, &cluster).await?;
     let props: TaskProperties = parse_body(&body)?;
     let view = cluster_view(&cluster).await?;
+    let checked = props
+        .validate(&view.dcs())
+        .map_err(|e| properties_problem(&e, ""))?;
+    locations_usable(&cluster, &view, &checked, "").await?;
     let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let mut target = build_target(&props, &view, &client)

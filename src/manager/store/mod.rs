@@ -781,6 +781,20 @@ pub(crate) fn sort_clusters(clusters: &mut [Cluster]) {
     clusters.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
 }
 
+/// The tasks that could be read; a stored row that cannot be (a hand edit, an older build) is
+/// logged and left out, so that one bad row does not hide its cluster's other tasks.
+pub(crate) fn readable_tasks(tasks: Vec<StoreResult<Task>>) -> Vec<Task> {
+    tasks
+        .into_iter()
+        .filter_map(|t| {
+            t.map_err(
+                |e| tracing::error!(error = %e, "a stored task cannot be read; it is left out"),
+            )
+            .ok()
+        })
+        .collect()
+}
+
 /// Sorts and filters tasks as [`Store::list_tasks`] returns them.
 pub(crate) fn finish_task_list(mut tasks: Vec<Task>, include_deleted: bool) -> Vec<Task> {
     tasks.retain(|t| include_deleted || !t.deleted);

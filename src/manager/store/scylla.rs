@@ -26,8 +26,8 @@ use uuid::Uuid;
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RunKey, ScyllaConfig,
     Store, StoreError, StoreResult, Task, TaskKey, TaskRun, finish_task_list, from_json,
-    from_millis, from_signed, parse_text, sort_clusters, sort_progress, time_uuid_ticks, to_i32,
-    to_i64, to_json, to_millis,
+    from_millis, from_signed, parse_text, readable_tasks, sort_clusters, sort_progress,
+    time_uuid_ticks, to_i32, to_i64, to_json, to_millis,
 };
 
 /// Prepared statements kept per session (every statement this store issues fits).
@@ -820,11 +820,8 @@ impl Store for ScyllaStore {
                 (cluster_id,),
             )
             .await?;
-        let tasks = rows
-            .into_iter()
-            .map(task_from)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(finish_task_list(tasks, include_deleted))
+        let tasks = rows.into_iter().map(task_from).collect();
+        Ok(finish_task_list(readable_tasks(tasks), include_deleted))
     }
 
     async fn put_task_run(&self, r: &TaskRun) -> StoreResult<()> {

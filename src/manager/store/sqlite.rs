@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, Store, StoreError, StoreResult,
     Task, TaskKey, TaskRun, finish_task_list, from_json, from_millis, from_signed, parse_text,
-    parse_uuid, sort_clusters, sort_progress, time_uuid_ticks, to_i32, to_i64, to_json, to_millis,
+    parse_uuid, readable_tasks, sort_clusters, sort_progress, time_uuid_ticks, to_i32, to_i64,
+    to_json, to_millis,
 };
 
 /// Schema migrations in order: `(version, name, SQL)`. Each runs once, in a transaction that
@@ -707,11 +708,11 @@ impl Store for SqliteStore {
                     &format!("SELECT {TASK_COLUMNS} FROM scheduler_task WHERE cluster_id = ?1"),
                     [cluster_id.to_string()],
                     task_row,
-                    task_from,
+                    |row| Ok(task_from(row)),
                 )
             })
             .await?;
-        Ok(finish_task_list(tasks, include_deleted))
+        Ok(finish_task_list(readable_tasks(tasks), include_deleted))
     }
 
     async fn put_task_run(&self, r: &TaskRun) -> StoreResult<()> {
