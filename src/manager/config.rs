@@ -13,6 +13,27 @@ use crate::config_file::{invalid, read_yaml};
 use super::store::StoreConfig;
 use crate::units::parse_duration;
 
+/// Shortest API token accepted (the agents' rule too).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// A secret read from a configuration: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 /// The whole manager configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +50,15 @@ pub struct ManagerConfig {
     /// PEM key of `tls_cert_file`.
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// The bearer token every REST API call must carry (`Authorization: Bearer ...`).
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
+    /// A file holding the token instead (its first line), so the secret need not sit here.
+    #[serde(default)]
+    pub auth_token_file: Option<PathBuf>,
+    /// Serve the REST API without a token on a non-loopback address (lab use only; loud).
+    #[serde(default)]
+    pub insecure_no_auth: bool,
     /// Prometheus metrics listen address (upstream `prometheus`); empty disables it.
     #[serde(default = "default_prometheus")]
     pub prometheus: String,
@@ -100,6 +130,10 @@ pub struct Checked {
     pub age_max: Option<Duration>,
     /// Long-poll wait.
     pub long_poll: Duration,
+    /// The token the REST API requires; `None` serves it without authentication.
+    pub auth_token: Option<Secret>,
+    /// Whether the API is served without a token on a non-loopback address (said loudly).
+    pub insecure_no_auth: bool,
 }
 
 impl ManagerConfig {
@@ -155,6 +189,29 @@ impl ManagerConfig {
             }
             StoreConfig::Scylla(s) => s.validate().map_err(|e| invalid("store", e.to_string()))?,
         }
+        let auth_token = self.auth_token()?;
+        let exposed: Vec<SocketAddr> = [http, https]
+            .into_iter()
+            .flatten()
+            .filter(|a| !a.ip().is_loopback())
+            .collect();
+        if self.insecure_no_auth && auth_token.is_some() {
+            return Err(invalid(
+                "insecure_no_auth",
+                "is true but an auth token is set too: remove one of them",
+            ));
+        }
+        if let Some(addr) = exposed.first()
+            && auth_token.is_none()
+            && !self.insecure_no_auth
+        {
+            return Err(invalid(
+                "auth_token",
+                format!(
+                    "the REST API would listen on {addr}, beyond loopback, without authentication: set auth_token or auth_token_file (or insecure_no_auth: true to accept that anyone who reaches it controls the manager)"
+                ),
+            ));
+        }
         if self.backup.disk_space_free_min_percent > 99 {
             return Err(invalid(
                 "backup.disk_space_free_min_percent",
@@ -182,7 +239,59 @@ impl ManagerConfig {
             prometheus,
             age_max: (!age_max.is_zero()).then_some(age_max),
             long_poll: Duration::from_secs(self.backup.long_polling_timeout_seconds),
+            auth_token,
+            insecure_no_auth: self.insecure_no_auth && !exposed.is_empty(),
         })
+    }
+
+    /// The API token from `auth_token` or the first line of `auth_token_file`, checked.
+    fn auth_token(&self) -> Result<Option<Secret>, ConfigError> {
+        let (key, token) = match (&self.auth_token, &self.auth_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "auth_token_file",
+                    "auth_token and auth_token_file are both set: keep one",
+                ));
+            }
+            (None, None) => return Ok(None),
+            (Some(t), None) => ("auth_token", t.0.clone()),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    invalid(
+                        "auth_token_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                })?;
+                warn_if_readable_by_others(file);
+                (
+                    "auth_token_file",
+                    text.lines().next().unwrap_or_default().trim().to_string(),
+                )
+            }
+        };
+        if token.chars().count() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                key,
+                format!(
+                    "the token must be at least {MIN_TOKEN_LEN} characters without spaces (e.g. the output of `openssl rand -hex 24`)"
+                ),
+            ));
+        }
+        Ok(Some(Secret(token)))
+    }
+}
+
+/// Warns when a secret file can be read by other users than its owner.
+fn warn_if_readable_by_others(file: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            file = %file.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the auth token file is readable by other users; chmod 600 it"
+        );
     }
 }
 

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -31,14 +31,37 @@ pub struct ManagerProcess {
     pub https_url: Option<String>,
     /// The Prometheus URL (`http://.../metrics`), when enabled.
     pub metrics_url: String,
-    /// A client for the API (accepting the self-signed certificate of `https`).
+    /// A client for the API (accepting the self-signed certificate of `https`, sending
+    /// [`api_token`]).
     pub http: reqwest::Client,
 }
 
-/// The configuration of a test manager keeping its state in `dir`, with `extra` YAML appended.
+/// The REST API token of every test manager of this test process: random, 48 characters.
+pub fn api_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        )
+    })
+}
+
+/// The configuration of a test manager keeping its state in `dir`, with `extra` YAML appended;
+/// its API requires [`api_token`].
 pub fn config_yaml(dir: &Path, extra: &str) -> String {
     format!(
-        "http: 127.0.0.1:{}\nprometheus: 127.0.0.1:{}\nstore:\n  type: sqlite\n  path: {}\n{extra}\n",
+        "{}auth_token: {}\n{extra}\n",
+        config_yaml_open(dir),
+        api_token()
+    )
+}
+
+/// [`config_yaml`] without the `auth_token` line (an API without authentication, on loopback).
+pub fn config_yaml_open(dir: &Path) -> String {
+    format!(
+        "http: 127.0.0.1:{}\nprometheus: 127.0.0.1:{}\nstore:\n  type: sqlite\n  path: {}\n",
         free_port(),
         free_port(),
         dir.join("cairn.db").display()
@@ -141,6 +164,14 @@ impl ManagerProcess {
             .no_proxy()
             .danger_accept_invalid_certs(true)
             .timeout(Duration::from_secs(120))
+            .default_headers(
+                [(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Bearer {}", api_token()).parse().expect("header"),
+                )]
+                .into_iter()
+                .collect(),
+            )
             .build()
             .expect("client");
         ManagerProcess {

@@ -191,7 +191,28 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_field("body", format!("not a JSON document: {e}")))?
     };
+    if !value.is_object() {
+        return Err(ApiError::bad_field(
+            "body",
+            format!(
+                "must be a JSON object ({{\"key\": value, ...}}), not {}",
+                json_kind(&value)
+            ),
+        ));
+    }
     parse_value(value, "")
+}
+
+/// What kind of JSON value `v` is, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// A JSON value parsed as `T`, whose fields must all have defaults; an error names the field

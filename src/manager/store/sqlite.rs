@@ -181,6 +181,10 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
         path: path.to_path_buf(),
         source,
     };
+    private_file(path).map_err(|e| StoreError::Worker {
+        op: "open",
+        message: format!("cannot make {} private (mode 0600): {e}", path.display()),
+    })?;
     let mut conn = Connection::open(path).map_err(open_err)?;
     // WAL mode needs to write the file, so this is where an unwritable location shows.
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
@@ -191,6 +195,41 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
         .map_err(open_err)?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Makes the database file (created empty if missing) and its `-wal`/`-shm` companions mode 0600:
+/// they hold agent tokens and CQL passwords. A file readable by others is tightened, with a
+/// warning. (SQLite creates the companions with the database file's mode.)
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:o}"),
+                "the manager's state holds agent tokens and CQL passwords: tightening its mode to 600"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies the migrations not yet recorded in `schema_version`.
