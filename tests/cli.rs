@@ -100,6 +100,7 @@ async fn clusters_are_added_listed_shown_changed_and_deleted() {
         "AGENT",
         "SCYLLA VERSION",
         "FREE DISK",
+        "CERT SHA-256",
     ];
     let rows = table_rows(status.ok("cluster status"), &header);
     assert_eq!(rows.len(), nodes.len(), "{}", status.stdout);

@@ -312,13 +312,14 @@ fn words(line: &str) -> Vec<String> {
 
 /// The table headers of the client commands.
 const CLUSTER_LIST: [&str; 5] = ["ID", "NAME", "HOSTS", "PORT", "CREATED"];
-const CLUSTER_STATUS: [&str; 6] = [
+const CLUSTER_STATUS: [&str; 7] = [
     "ADDRESS",
     "DC",
     "RACK",
     "AGENT",
     "SCYLLA VERSION",
     "FREE DISK",
+    "CERT SHA-256",
 ];
 const TASKS: [&str; 5] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
 const BACKUP_LIST: [&str; 5] = ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"];

@@ -33,6 +33,9 @@ fn cluster(name: &str) -> Cluster {
         cql_username: Some("cassandra".to_owned()),
         cql_password: None,
         created_at: now(),
+        agent_pins: [("10.0.0.1".to_owned(), "ab".repeat(32))]
+            .into_iter()
+            .collect(),
     }
 }
 

@@ -102,19 +102,26 @@ pub struct UpdateArgs {
     /// A new CQL password (empty for none).
     #[arg(long)]
     pub password: Option<String>,
+    /// Trust the certificate this node's agent presents now (a replaced certificate, or a node
+    /// added to the cluster later); repeat or separate with commas; `all` for every node.
+    #[arg(long = "repin", value_delimiter = ',', value_name = "HOST")]
+    pub repin: Vec<String>,
 }
 
 /// The columns of `cairn cluster list`.
 const LIST_HEADER: [&str; 5] = ["ID", "NAME", "HOSTS", "PORT", "CREATED"];
 /// The columns of `cairn cluster status`.
-const STATUS_HEADER: [&str; 6] = [
+const STATUS_HEADER: [&str; 7] = [
     "ADDRESS",
     "DC",
     "RACK",
     "AGENT",
     "SCYLLA VERSION",
     "FREE DISK",
+    "CERT SHA-256",
 ];
+/// Hex digits of a certificate fingerprint the status table shows (`-o json` has all 64).
+const SHORT_FINGERPRINT: usize = 16;
 
 /// Runs `cairn cluster ...` against the manager `manager` reaches.
 pub async fn run(
@@ -136,7 +143,7 @@ pub async fn run(
 }
 
 /// The JSON body of the options given (absent ones left out).
-fn body(fields: [(&str, Option<Value>); 6]) -> Value {
+fn body<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
     Value::Object(
         fields
             .into_iter()
@@ -160,7 +167,13 @@ async fn add(client: &ManagerClient, a: AddArgs, format: Format) -> Result<(), C
     let info: ClusterInfo = parse(&answer, &format!("POST {path}"))?;
     match format {
         Format::Json => print(format, &answer, &[], &[]),
-        Format::Table => print_text(&format!("{}\n", info.id)),
+        Format::Table => {
+            print_text(&format!("{}\n", info.id));
+            // The id stays alone on stdout (scripts read it); the pins go to stderr.
+            for (host, fingerprint) in &info.agent_fingerprints {
+                eprintln!("pinned the certificate of the agent at {host}: SHA-256 {fingerprint}");
+            }
+        }
     }
     Ok(())
 }
@@ -198,10 +211,14 @@ async fn update(client: &ManagerClient, a: UpdateArgs, format: Format) -> Result
         ("auth_token", a.auth_token.map(Value::String)),
         ("username", a.username.map(Value::String)),
         ("password", a.password.map(Value::String)),
+        (
+            "repin",
+            Some(json!(a.repin)).filter(|_| !a.repin.is_empty()),
+        ),
     ]);
     if body.as_object().is_some_and(Map::is_empty) {
         return Err(ClientError::Usage(
-            "nothing to change: give --name, --host, --port, --auth-token, --username or --password"
+            "nothing to change: give --name, --host, --port, --auth-token, --username, --password or --repin"
                 .into(),
         ));
     }
@@ -240,6 +257,11 @@ fn status_rows(s: &ClusterStatus) -> Vec<Vec<String>> {
                 agent_cell(n),
                 n.scylla_version.clone().unwrap_or_else(dash),
                 n.disk_free.map(format_bytes).unwrap_or_else(dash),
+                n.agent_cert_sha256
+                    .as_deref()
+                    .and_then(|f| f.get(..SHORT_FINGERPRINT))
+                    .map(|f| format!("{f}…"))
+                    .unwrap_or_else(dash),
             ]
         })
         .collect()
@@ -280,6 +302,7 @@ mod tests {
             disk_total: None,
             cpu_count: None,
             memory_total: None,
+            agent_cert_sha256: Some("0123456789abcdef0123".into()),
         };
         let down = NodeStatus {
             address: "10.0.0.2".into(),
@@ -300,7 +323,15 @@ mod tests {
         let rows = status_rows(&s);
         assert_eq!(
             rows[0],
-            ["10.0.0.1", "dc1", "r1", "UP (3ms)", "2025.1.3", "3.0 GiB"]
+            [
+                "10.0.0.1",
+                "dc1",
+                "r1",
+                "UP (3ms)",
+                "2025.1.3",
+                "3.0 GiB",
+                "0123456789abcdef…"
+            ]
         );
         assert_eq!(
             rows[1],
@@ -310,7 +341,8 @@ mod tests {
                 "r1",
                 "DOWN: connection refused retry",
                 "-",
-                "-"
+                "-",
+                "0123456789abcdef…"
             ]
         );
     }

@@ -123,6 +123,7 @@ impl BackupEnv {
                 cql_username: None,
                 cql_password: None,
                 created_at: chrono::Utc::now(),
+                agent_pins: super::manager::agent_pins(&cluster, port).await,
             })
             .await
             .expect("cluster stored");

@@ -2,6 +2,7 @@
 //! the test's directory, the REST API and the metrics on free loopback ports) and calls its REST
 //! API.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -304,4 +305,17 @@ impl Fleet {
             dir,
         }
     }
+}
+
+/// The certificate fingerprints of the agents of every node of `cluster` (on `port`), as
+/// `cluster add` pins them, for tests that store a cluster directly.
+pub async fn agent_pins(cluster: &TestCluster, port: u16) -> BTreeMap<String, String> {
+    let mut pins = BTreeMap::new();
+    for node in cluster.emulator.nodes() {
+        let fingerprint = cairn::manager::agent_trust::fetch_fingerprint(&node.address, port)
+            .await
+            .unwrap_or_else(|e| panic!("agent of {}: {e}", node.address));
+        pins.insert(node.address.clone(), fingerprint);
+    }
+    pins
 }

@@ -429,17 +429,22 @@ fn properties_problem(e: &PropertiesError, prefix: &str) -> ApiError {
 
 /// The cluster's membership, needed to check properties against its DCs.
 async fn cluster_view(cluster: &Cluster) -> Result<ClusterView, ApiError> {
-    discover(&cluster.hosts, cluster.agent_port, &cluster.auth_token)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "cluster {}: its nodes could not be asked: {e}",
-                    cluster.name
-                ),
-            )
-        })
+    discover(
+        &cluster.hosts,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "cluster {}: its nodes could not be asked: {e}",
+                cluster.name
+            ),
+        )
+    })
 }
 
 /// Parses backup task properties (fields named under `prefix`) and validates them against the
@@ -848,8 +853,13 @@ async fn dry_run(
     let cluster = find_cluster(&state, &cluster).await?;
     let props: TaskProperties = parse_body(&body)?;
     let view = cluster_view(&cluster).await?;
-    let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let client = AgentClient::new(
+        &view.contact,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let mut target = build_target(&props, &view, &client)
         .await
         .map_err(target_problem)?;

@@ -36,11 +36,12 @@ const STATEMENT_CACHE: usize = 64;
 /// Schema migrations in order: `(version, name, CQL statements)`, with `{ks}` standing for the
 /// keyspace. Every statement is idempotent (`IF NOT EXISTS`), so a migration interrupted half
 /// way is simply run again; it is recorded in `schema_version` once all its statements ran.
-const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
-    1,
-    "initial tables",
-    &[
-        "CREATE TABLE IF NOT EXISTS {ks}.cluster (
+const MIGRATIONS: &[(u32, &str, &[&str])] = &[
+    (
+        1,
+        "initial tables",
+        &[
+            "CREATE TABLE IF NOT EXISTS {ks}.cluster (
             id uuid PRIMARY KEY,
             name text,
             hosts list<text>,
@@ -49,7 +50,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             cql_username text,
             cql_password text,
             created_at timestamp)",
-        "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task (
+            "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task (
             cluster_id uuid,
             type text,
             id uuid,
@@ -65,7 +66,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             last_success timestamp,
             last_error timestamp,
             PRIMARY KEY (cluster_id, type, id))",
-        "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task_run (
+            "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task_run (
             cluster_id uuid,
             type text,
             task_id uuid,
@@ -77,7 +78,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             end_time timestamp,
             PRIMARY KEY ((cluster_id, type, task_id), id))
             WITH CLUSTERING ORDER BY (id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.backup_run (
+            "CREATE TABLE IF NOT EXISTS {ks}.backup_run (
             cluster_id uuid,
             task_id uuid,
             id timeuuid,
@@ -91,7 +92,7 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             stage text,
             PRIMARY KEY ((cluster_id, task_id), id))
             WITH CLUSTERING ORDER BY (id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.backup_run_progress (
+            "CREATE TABLE IF NOT EXISTS {ks}.backup_run_progress (
             cluster_id uuid,
             task_id uuid,
             run_id uuid,
@@ -109,8 +110,16 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             files_count bigint,
             files_skipped_count bigint,
             PRIMARY KEY ((cluster_id, task_id, run_id), host, unit, table_name))",
-    ],
-)];
+        ],
+    ),
+    // `ALTER TABLE ... ADD` has no `IF NOT EXISTS`: an "already exists" answer of a rerun is
+    // taken as done (see `migrate`).
+    (
+        2,
+        "agent certificate pins",
+        &["ALTER TABLE {ks}.cluster ADD agent_pins map<text, text>"],
+    ),
+];
 
 /// The [`Store`] kept in a ScyllaDB keyspace.
 pub struct ScyllaStore {
@@ -236,10 +245,14 @@ impl ScyllaStore {
                 continue;
             }
             for statement in statements {
-                session
-                    .query_unpaged(self.q(statement), ())
-                    .await
-                    .map_err(ddl(version, name))?;
+                match session.query_unpaged(self.q(statement), ()).await {
+                    Ok(_) => {}
+                    // A rerun of an interrupted migration: the column is there already.
+                    Err(e)
+                        if statement.starts_with("ALTER TABLE")
+                            && e.to_string().contains("already exist") => {}
+                    Err(e) => return Err(ddl(version, name)(e)),
+                }
             }
             self.exec(
                 "record schema version",
@@ -308,13 +321,24 @@ type ClusterRow = (
     Option<String>,
     Option<String>,
     CqlTimestamp,
+    Option<BTreeMap<String, String>>,
 );
 
 const CLUSTER_COLUMNS: &str =
-    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at";
+    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at, agent_pins";
 
 fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
-    let (id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at) = row;
+    let (
+        id,
+        name,
+        hosts,
+        agent_port,
+        auth_token,
+        cql_username,
+        cql_password,
+        created_at,
+        agent_pins,
+    ) = row;
     Ok(Cluster {
         id,
         name,
@@ -324,6 +348,7 @@ fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
         cql_username,
         cql_password,
         created_at: from_millis("cluster.created_at", created_at.0)?,
+        agent_pins: agent_pins.unwrap_or_default(),
     })
 }
 
@@ -536,6 +561,7 @@ fn cluster_values(c: &Cluster) -> impl SerializeRow + '_ {
         &c.cql_username,
         &c.cql_password,
         ts(c.created_at),
+        &c.agent_pins,
     )
 }
 
@@ -649,7 +675,7 @@ impl Store for ScyllaStore {
         self.exec(
             "put cluster",
             &self.q(&format!(
-                "INSERT INTO {{ks}}.cluster ({CLUSTER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {{ks}}.cluster ({CLUSTER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             cluster_values(c),
         )
@@ -1038,7 +1064,7 @@ mod tests {
             .flat_map(|(_, _, statements)| statements.iter())
             .find(|s| s.contains(&format!("{{ks}}.{table} (")))
             .unwrap_or_else(|| panic!("no migration creates {table}"));
-        let types: BTreeMap<&str, &str> = ddl
+        let mut types: BTreeMap<&str, &str> = ddl
             .lines()
             .skip(1)
             .map(str::trim)
@@ -1049,6 +1075,16 @@ mod tests {
                 (name, typ.strip_suffix(" PRIMARY KEY").unwrap_or(typ))
             })
             .collect();
+        // Columns added later: `ALTER TABLE {ks}.table ADD name type`.
+        let added = format!("ALTER TABLE {{ks}}.{table} ADD ");
+        for statement in MIGRATIONS.iter().flat_map(|(_, _, s)| s.iter()) {
+            if let Some((name, typ)) = statement
+                .strip_prefix(added.as_str())
+                .and_then(|rest| rest.split_once(' '))
+            {
+                types.insert(name, typ);
+            }
+        }
         columns
             .split(',')
             .map(str::trim)
@@ -1109,6 +1145,7 @@ mod tests {
             cql_username: None,
             cql_password: Some("p".to_owned()),
             created_at: now,
+            agent_pins: [("h".to_owned(), "ab".repeat(32))].into_iter().collect(),
         };
         serializes(
             &cluster_values(&cluster),

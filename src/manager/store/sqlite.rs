@@ -17,10 +17,11 @@ use super::{
 
 /// Schema migrations in order: `(version, name, SQL)`. Each runs once, in a transaction that
 /// also records it in `schema_version`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "initial tables",
-    "
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "initial tables",
+        "
     CREATE TABLE IF NOT EXISTS cluster (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -100,7 +101,13 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[(
         PRIMARY KEY (cluster_id, task_id, run_id, host, unit, table_name)
     );
     ",
-)];
+    ),
+    (
+        2,
+        "agent certificate pins",
+        "ALTER TABLE cluster ADD COLUMN agent_pins TEXT NOT NULL DEFAULT '{}';",
+    ),
+];
 
 /// The [`Store`] kept in one SQLite file.
 #[derive(Debug, Clone)]
@@ -289,6 +296,7 @@ type ClusterRow = (
     Option<String>,
     Option<String>,
     i64,
+    String,
 );
 
 fn cluster_row(r: &Row<'_>) -> rusqlite::Result<ClusterRow> {
@@ -301,14 +309,25 @@ fn cluster_row(r: &Row<'_>) -> rusqlite::Result<ClusterRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 const CLUSTER_COLUMNS: &str =
-    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at";
+    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at, agent_pins";
 
 fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
-    let (id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at) = row;
+    let (
+        id,
+        name,
+        hosts,
+        agent_port,
+        auth_token,
+        cql_username,
+        cql_password,
+        created_at,
+        agent_pins,
+    ) = row;
     Ok(Cluster {
         id: parse_uuid("cluster.id", &id)?,
         name,
@@ -318,6 +337,7 @@ fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
         cql_username,
         cql_password,
         created_at: from_millis("cluster.created_at", created_at)?,
+        agent_pins: from_json("cluster.agent_pins", &agent_pins)?,
     })
 }
 
@@ -589,12 +609,13 @@ impl Store for SqliteStore {
             c.cql_username.clone(),
             c.cql_password.clone(),
             to_millis(c.created_at),
+            to_json("cluster agent_pins", &c.agent_pins)?,
         );
         self.call(OP, move |conn| {
             conn.execute(
                 &format!(
                     "INSERT OR REPLACE INTO cluster ({CLUSTER_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 values,
             )
