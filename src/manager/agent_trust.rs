@@ -182,24 +182,31 @@ pub fn client_config(
         .with_no_client_auth())
 }
 
-/// The refusal inside a failed connection's error, if a certificate check refused it.
+/// The refusal inside a failed connection's error, if a certificate check refused it: searched
+/// through the causes and the errors I/O errors carry inside (which their `source` skips).
 pub fn refusal_in(e: &(dyn std::error::Error + 'static)) -> Option<TrustError> {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        // An I/O error holds the TLS error inside, which its `source` skips.
-        let inner = c
+    let mut pending: Vec<&(dyn std::error::Error + 'static)> = vec![e];
+    // Error chains are short; the bound only guards against a cycle.
+    for _ in 0..64 {
+        let c = pending.pop()?;
+        if let Some(rustls::Error::InvalidCertificate(CertificateError::Other(other))) =
+            c.downcast_ref::<rustls::Error>()
+            && let Some(t) = other.0.downcast_ref::<TrustError>()
+        {
+            return Some(t.clone());
+        }
+        if let Some(t) = c.downcast_ref::<TrustError>() {
+            return Some(t.clone());
+        }
+        if let Some(inner) = c
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .map(|x| x as &(dyn std::error::Error + 'static));
-        for candidate in [Some(c), inner].into_iter().flatten() {
-            if let Some(rustls::Error::InvalidCertificate(CertificateError::Other(other))) =
-                candidate.downcast_ref::<rustls::Error>()
-                && let Some(t) = other.0.downcast_ref::<TrustError>()
-            {
-                return Some(t.clone());
-            }
+        {
+            pending.push(inner);
         }
-        cause = c.source();
+        if let Some(next) = c.source() {
+            pending.push(next);
+        }
     }
     None
 }
