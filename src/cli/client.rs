@@ -234,8 +234,7 @@ pub struct Connection {
         global = true,
         env = "CAIRN_API_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN",
-        conflicts_with = "api_token_file"
+        value_name = "TOKEN"
     )]
     pub api_token: Option<Secret>,
     /// A file whose first line is the manager's API token.
@@ -257,11 +256,21 @@ impl Connection {
 
     /// The API token from `--api-token` or the first line of `--api-token-file`, if any.
     pub fn token(&self) -> Result<Option<Secret>, ClientError> {
-        if let Some(t) = &self.api_token {
-            return Ok(Some(t.clone()).filter(|t| !t.0.is_empty()));
-        }
-        let Some(file) = &self.api_token_file else {
-            return Ok(None);
+        // Empty values (e.g. `CAIRN_API_TOKEN=`) count as not given.
+        let token = self.api_token.clone().filter(|t| !t.0.is_empty());
+        let file = self
+            .api_token_file
+            .as_ref()
+            .filter(|f| !f.as_os_str().is_empty());
+        let file = match (token, file) {
+            (Some(_), Some(_)) => {
+                return Err(ClientError::Usage(
+                    "--api-token/CAIRN_API_TOKEN and --api-token-file/CAIRN_API_TOKEN_FILE are both set: give one".into(),
+                ));
+            }
+            (Some(t), None) => return Ok(Some(t)),
+            (None, None) => return Ok(None),
+            (None, Some(file)) => file,
         };
         let text = std::fs::read_to_string(file).map_err(|e| {
             ClientError::Invalid(format!(
