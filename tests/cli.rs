@@ -388,7 +388,7 @@ async fn a_refused_api_token_is_one_line_with_its_own_exit_status() {
     ] {
         let run = cairn_with_env(url, &["cluster", "list"], &env).await;
         let line = run.one_line_error("cluster list with a refused token");
-        assert_eq!(run.code, 7, "{line}");
+        assert_eq!(run.code, 8, "{line}");
         for word in [
             needle,
             "--api-token",

@@ -60,7 +60,8 @@ impl Demo {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(["demo", "--keep-running", "--dir"])
-            .arg(dir.path())
+            // A directory the demo makes (as a user names a new one): it is made private.
+            .arg(dir.path().join("demo"))
             .env_remove("CAIRN_LOG")
             .env_remove("CAIRN_URL")
             .env_remove("CAIRN_CLUSTER")

@@ -650,7 +650,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let r = backup_run(&t, now());
     {
         let first = store::sqlite::SqliteStore::open(&path).await.expect("open");
-        assert_eq!(first.schema_versions().await.expect("versions"), [1]);
+        assert_eq!(first.schema_versions().await.expect("versions"), [1, 2]);
         first.put_cluster(&c).await.expect("put cluster");
         first.put_task(&t).await.expect("put task");
         first.put_backup_run(&r).await.expect("put run");
@@ -664,7 +664,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("reopen");
     assert_eq!(
         second.schema_versions().await.expect("versions"),
-        [1],
+        [1, 2],
         "migrations are not applied twice"
     );
     // The WAL file may still hold the first connection's writes: still visible here.
@@ -687,7 +687,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let rerun = store::sqlite::SqliteStore::open(&path)
         .await
         .expect("migrations run again");
-    assert_eq!(rerun.schema_versions().await.expect("versions"), [1]);
+    assert_eq!(rerun.schema_versions().await.expect("versions"), [1, 2]);
     assert_eq!(
         rerun.list_clusters().await.expect("list").len(),
         1,

@@ -13,7 +13,7 @@
 //! | 4 | no such cluster or task |
 //! | 5 | a conflict with the current state (a name taken, a task already running or not running) |
 //! | 6 | the manager failed (a 5xx answer) |
-//! | 7 | the manager refused the API token (401): set `--api-token`/`CAIRN_API_TOKEN` or `--api-token-file`/`CAIRN_API_TOKEN_FILE` to its `auth_token` |
+//! | 8 | the manager refused the API token (401): set `--api-token`/`CAIRN_API_TOKEN` or `--api-token-file`/`CAIRN_API_TOKEN_FILE` to its `auth_token` |
 //!
 //! The API token is sent as `Authorization: Bearer <token>`. (`--auth-token`/`CAIRN_AUTH_TOKEN`
 //! are the agents' token of `cairn cluster add`, as in sctool.)
@@ -136,7 +136,7 @@ impl ClientError {
             ClientError::NotFound(_) | ClientError::Api { status: 404, .. } => 4,
             ClientError::Api { status: 409, .. } => 5,
             ClientError::Api { status, .. } if *status >= 500 => 6,
-            ClientError::Unauthorized { .. } => 7,
+            ClientError::Unauthorized { .. } => 8,
             ClientError::Api { .. } | ClientError::Invalid(_) => 1,
         }
     }

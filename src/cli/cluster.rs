@@ -10,6 +10,7 @@ use super::client::{
 };
 use super::output::Format;
 use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus};
+use crate::manager::config::Secret;
 use crate::units::format_bytes;
 
 /// Arguments of `cairn cluster`.
@@ -69,13 +70,13 @@ pub struct AddArgs {
     pub port: Option<u16>,
     /// The token the agents require (their `auth_token`).
     #[arg(long, env = "CAIRN_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: String,
+    pub auth_token: Secret,
     /// CQL user name, when CQL needs authentication.
     #[arg(long)]
     pub username: Option<String>,
     /// CQL password.
     #[arg(long, requires = "username")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// Arguments of `cairn cluster update`.
@@ -95,13 +96,13 @@ pub struct UpdateArgs {
     pub port: Option<u16>,
     /// A new agents' token.
     #[arg(long)]
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// A new CQL user name (empty for none).
     #[arg(long)]
     pub username: Option<String>,
     /// A new CQL password (empty for none).
     #[arg(long)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Trust the certificate this node's agent presents now (a replaced certificate, or a node
     /// added to the cluster later); repeat or separate with commas; `all` for every node.
     #[arg(long = "repin", value_delimiter = ',', value_name = "HOST")]
@@ -158,9 +159,9 @@ async fn add(client: &ManagerClient, a: AddArgs, format: Format) -> Result<(), C
         ("name", Some(json!(a.name))),
         ("hosts", Some(json!(a.hosts))),
         ("port", a.port.map(|p| json!(p))),
-        ("auth_token", Some(json!(a.auth_token))),
+        ("auth_token", Some(json!(a.auth_token.0))),
         ("username", a.username.map(Value::String)),
-        ("password", a.password.map(Value::String)),
+        ("password", a.password.map(|p| Value::String(p.0))),
     ]);
     let path = "/api/v1/clusters";
     let answer = client.call(Method::POST, path, Some(&body)).await?;
@@ -208,9 +209,9 @@ async fn update(client: &ManagerClient, a: UpdateArgs, format: Format) -> Result
             Some(json!(a.hosts)).filter(|_| !a.hosts.is_empty()),
         ),
         ("port", a.port.map(|p| json!(p))),
-        ("auth_token", a.auth_token.map(Value::String)),
+        ("auth_token", a.auth_token.map(|t| Value::String(t.0))),
         ("username", a.username.map(Value::String)),
-        ("password", a.password.map(Value::String)),
+        ("password", a.password.map(|p| Value::String(p.0))),
         (
             "repin",
             Some(json!(a.repin)).filter(|_| !a.repin.is_empty()),

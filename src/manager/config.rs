@@ -316,6 +316,60 @@ mod tests {
     }
 
     #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "auth_token: very-secret-token-0123\nstore:\n  type: sqlite\n  path: {}/c.db\n",
+            dir.path().display()
+        );
+        let config: ManagerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        let checked = config.validate().unwrap();
+        for text in [format!("{config:?}"), format!("{checked:?}")] {
+            assert!(!text.contains("very-secret"), "{text}");
+        }
+        let cluster = crate::manager::store::Cluster {
+            id: uuid::Uuid::nil(),
+            name: "c".into(),
+            hosts: vec![],
+            agent_port: 1,
+            auth_token: "agent-secret-token".into(),
+            cql_username: Some("u".into()),
+            cql_password: Some("cql-secret".into()),
+            created_at: chrono::Utc::now(),
+            agent_pins: Default::default(),
+        };
+        let text = format!("{cluster:?}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn beyond_loopback_a_token_is_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!(
+            "store:\n  type: sqlite\n  path: {}/c.db\n",
+            dir.path().display()
+        );
+        let parse = |extra: &str| -> ManagerConfig {
+            serde_yaml_ng::from_str(&format!("{store}{extra}")).unwrap()
+        };
+        let err = parse("http: 0.0.0.0:5080\n").validate().unwrap_err();
+        assert!(err.to_string().contains("auth_token"), "{err}");
+        let err = parse("http: 127.0.0.1:5080\nhttps: 10.0.0.1:5443\n")
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("10.0.0.1:5443"), "{err}");
+        let ok = parse("http: 0.0.0.0:5080\nauth_token: 0123456789abcdef\n")
+            .validate()
+            .unwrap();
+        assert!(ok.auth_token.is_some() && !ok.insecure_no_auth);
+        let open = parse("http: 0.0.0.0:5080\ninsecure_no_auth: true\n")
+            .validate()
+            .unwrap();
+        assert!(open.auth_token.is_none() && open.insecure_no_auth);
+        assert!(parse("http: 127.0.0.1:5080\n").validate().is_ok());
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let store = format!(

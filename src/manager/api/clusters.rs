@@ -62,8 +62,8 @@ pub fn routes() -> Router<ApiState> {
 }
 
 /// The body of `POST /api/v1/clusters` and `PUT /api/v1/cluster/{cluster}`; on update, absent
-/// fields keep their value.
-#[derive(Debug, Default, Deserialize)]
+/// fields keep their value. (No `Debug`: it holds the agents' token and the CQL password.)
+#[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ClusterBody {
     /// The name users know the cluster by; unique.

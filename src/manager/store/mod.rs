@@ -43,6 +43,16 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The SQLite file could not be created private, or made private (mode 0600).
+    #[error(
+        "cannot open the SQLite store at {path}: cannot make it readable by its owner only (mode 0600): {source}"
+    )]
+    PrivateSqlite {
+        /// The configured database file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
     /// A SQLite statement failed.
     #[error("SQLite store: {op} failed: {source}")]
     Sqlite {

@@ -188,9 +188,9 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
         path: path.to_path_buf(),
         source,
     };
-    private_file(path).map_err(|e| StoreError::Worker {
-        op: "open",
-        message: format!("cannot make {} private (mode 0600): {e}", path.display()),
+    private_file(path).map_err(|source| StoreError::PrivateSqlite {
+        path: path.to_path_buf(),
+        source,
     })?;
     let mut conn = Connection::open(path).map_err(open_err)?;
     // WAL mode needs to write the file, so this is where an unwritable location shows.
@@ -266,7 +266,15 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
             .map_err(failed)?
             .is_some();
         if !applied {
-            tx.execute_batch(ddl).map_err(failed)?;
+            match tx.execute_batch(ddl) {
+                Ok(()) => {}
+                // `ADD COLUMN` has no `IF NOT EXISTS`: a column already there (the migration's
+                // record lost) is the migration done.
+                Err(e)
+                    if ddl.trim_start().starts_with("ALTER TABLE")
+                        && e.to_string().contains("duplicate column name") => {}
+                Err(e) => return Err(failed(e)),
+            }
             tx.execute(
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![version, name, to_millis(chrono::Utc::now())],
