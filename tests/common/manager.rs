@@ -319,3 +319,19 @@ pub async fn agent_pins(cluster: &TestCluster, port: u16) -> BTreeMap<String, St
     }
     pins
 }
+
+/// Writes a self-signed certificate and its key to `dir` and answers the agent YAML that uses
+/// them: agents given this keep their certificate, and so their pin, across restarts (an agent
+/// without `tls_cert_file` makes a new certificate at every start).
+pub fn agent_certificate_yaml(dir: &Path) -> String {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (dir.join("agent.crt"), dir.join("agent.key"));
+    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+    format!(
+        "tls_cert_file: {}\ntls_key_file: {}\n",
+        cert.display(),
+        key.display()
+    )
+}
