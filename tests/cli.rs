@@ -101,6 +101,7 @@ async fn clusters_are_added_listed_shown_changed_and_deleted() {
         "SCYLLA VERSION",
         "FREE DISK",
         "SNAPSHOTS",
+        "CERT SHA-256",
     ];
     let rows = table_rows(status.ok("cluster status"), &header);
     assert_eq!(rows.len(), nodes.len(), "{}", status.stdout);
@@ -372,4 +373,56 @@ async fn an_https_manager_is_trusted_by_its_certificate_or_with_insecure() {
     let line = run.one_line_error("not a certificate");
     assert!(line.contains("--ca-cert /etc/hostname"), "{line}");
     assert!(manager.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_api_token_is_one_line_with_its_own_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(dir.path(), "");
+    let url = manager.url();
+    for (env, needle) in [
+        (vec![("CAIRN_API_TOKEN", "")], "none was given"),
+        (
+            vec![("CAIRN_API_TOKEN", "0123456789abcdef-not-it")],
+            "is wrong",
+        ),
+    ] {
+        let run = cairn_with_env(url, &["cluster", "list"], &env).await;
+        let line = run.one_line_error("cluster list with a refused token");
+        assert_eq!(run.code, 8, "{line}");
+        for word in [
+            needle,
+            "--api-token",
+            "CAIRN_API_TOKEN",
+            "--api-token-file",
+            "auth_token",
+        ] {
+            assert!(line.contains(word), "{word} in {line}");
+        }
+        assert!(
+            !line.contains(common::manager::api_token()),
+            "no secret printed"
+        );
+    }
+    // The token from a file (flag or environment) is used as it is given.
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{}\n", common::manager::api_token())).unwrap();
+    let path = file.display().to_string();
+    let by_flag = cairn_with_env(
+        url,
+        &["--api-token-file", &path, "cluster", "list"],
+        &[("CAIRN_API_TOKEN", "")],
+    )
+    .await;
+    assert_eq!(
+        by_flag.ok("--api-token-file"),
+        "ID  NAME  HOSTS  PORT  CREATED\n"
+    );
+    let by_env = cairn_with_env(
+        url,
+        &["cluster", "list", "-o", "json"],
+        &[("CAIRN_API_TOKEN", ""), ("CAIRN_API_TOKEN_FILE", &path)],
+    )
+    .await;
+    assert_eq!(by_env.json("CAIRN_API_TOKEN_FILE"), json!([]));
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn::units::format_bytes;
-use common::cli::{Run, cairn, cairn_as_given, cells};
+use common::cli::{Run, cairn, cairn_as_given, cairn_with_env, cells};
 use serde_json::{Value, json};
 
 /// How long the demo may take to print the commands to try (two backups of a 4-node cluster on
@@ -60,7 +60,8 @@ impl Demo {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(["demo", "--keep-running", "--dir"])
-            .arg(dir.path())
+            // A directory the demo makes (as a user names a new one): it is made private.
+            .arg(dir.path().join("demo"))
             .env_remove("CAIRN_LOG")
             .env_remove("CAIRN_URL")
             .env_remove("CAIRN_CLUSTER")
@@ -312,7 +313,7 @@ fn words(line: &str) -> Vec<String> {
 
 /// The table headers of the client commands.
 const CLUSTER_LIST: [&str; 5] = ["ID", "NAME", "HOSTS", "PORT", "CREATED"];
-const CLUSTER_STATUS: [&str; 7] = [
+const CLUSTER_STATUS: [&str; 8] = [
     "ADDRESS",
     "DC",
     "RACK",
@@ -320,6 +321,7 @@ const CLUSTER_STATUS: [&str; 7] = [
     "SCYLLA VERSION",
     "FREE DISK",
     "SNAPSHOTS",
+    "CERT SHA-256",
 ];
 const TASKS: [&str; 5] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
 const BACKUP_LIST: [&str; 5] = ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"];
@@ -357,6 +359,8 @@ struct Session {
     demo_tags: BTreeSet<String>,
     /// The run started with the printed `cairn start`.
     run_id: Option<String>,
+    /// The manager's API token, from the file the printed commands name.
+    api_token: String,
 }
 
 impl Session {
@@ -364,7 +368,7 @@ impl Session {
     async fn cairn(&self, command: &str) -> Run {
         let words = words(command);
         let args: Vec<&str> = words.iter().map(String::as_str).collect();
-        cairn(&self.url, &args).await
+        cairn_with_env(&self.url, &args, &[("CAIRN_API_TOKEN", &self.api_token)]).await
     }
 
     /// `cairn --url URL COMMAND -o json`, parsed.
@@ -483,7 +487,41 @@ async fn what_the_demo_said(out: &str) -> Session {
         })
         .collect();
     assert_eq!(demo_tags.len(), 2, "two backups: {demo_tags:?}");
+    // The printed commands carry the API token's file; the demo keeps its secrets private.
+    let token_file = PathBuf::from(
+        line_after(out, "cairn --url")
+            .split_whitespace()
+            .skip_while(|w| *w != "--api-token-file")
+            .nth(1)
+            .expect("the printed commands name --api-token-file"),
+    );
+    let api_token = std::fs::read_to_string(&token_file)
+        .expect("the API token file")
+        .trim()
+        .to_string();
+    assert!(api_token.len() >= 32, "a long random API token");
+    let demo_dir = PathBuf::from(line_after(out, "directory:"));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&demo_dir), 0o700, "the demo's directory");
+        for file in ["manager.yaml", "agent0.yaml", "api-token", "cairn.db"] {
+            assert_eq!(mode(&demo_dir.join(file)), 0o600, "{file}");
+        }
+        let agent = std::fs::read_to_string(demo_dir.join("agent0.yaml")).unwrap();
+        assert!(
+            !agent.contains("cairn-demo-token"),
+            "a random agent token, not a fixed one"
+        );
+    }
     let mut session = Session {
+        api_token,
         url,
         node_count,
         hosts: BTreeSet::new(),
@@ -534,10 +572,11 @@ async fn the_printed_commands_work(session: &mut Session, out: &str) {
         .iter()
         .map(|l| {
             let w = words(l);
+            // `cairn --url URL --api-token-file FILE COMMAND`, or `cairn COMMAND --offline`.
             let from = if w.iter().any(|x| x == "--offline") {
                 1
             } else {
-                3
+                5
             };
             w[from..]
                 .iter()
@@ -576,7 +615,8 @@ async fn the_printed_commands_work(session: &mut Session, out: &str) {
             1
         } else {
             assert_eq!(words[1..3], ["--url", session.url.as_str()], "{line}");
-            3
+            assert_eq!(words[3], "--api-token-file", "{line}");
+            5
         };
         let run = cairn_as_given(&words[1..]).await;
         let text = readable(&run, line);

@@ -351,7 +351,11 @@ async fn one_agent(yaml: &str) -> (TestCluster, AgentProcess, AgentClient, tempf
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {}", agent.url));
-    let client = AgentClient::new("127.0.0.1", port, TOKEN).unwrap();
+    let pins = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port)
+        .await
+        .map(|f| [("127.0.0.1".to_string(), f)].into_iter().collect())
+        .unwrap();
+    let client = AgentClient::new("127.0.0.1", port, TOKEN, &pins).unwrap();
     (cluster, agent, client, dir)
 }
 
@@ -507,6 +511,7 @@ impl ApiEnv {
                 cql_username: None,
                 cql_password: None,
                 created_at: chrono::Utc::now(),
+                agent_pins: common::manager::agent_pins(&cluster, port).await,
             },
         )
         .await;

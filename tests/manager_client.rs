@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use cairn::spec::location::Location;
 use cairn::spec::tag::SnapshotTag;
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
+use common::manager::agent_pins;
 use futures::TryStreamExt;
 
 /// An emulated `dc1:3,dc2:3` cluster, an agent beside every node on `address:port`, and a
@@ -27,6 +29,8 @@ struct Setup {
     cluster: TestCluster,
     _agents: Vec<AgentProcess>,
     port: u16,
+    /// Every agent's certificate, pinned as `cluster add` does.
+    pins: BTreeMap<String, String>,
     bucket: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -39,17 +43,19 @@ impl Setup {
         std::fs::create_dir_all(&bucket).unwrap();
         let extra = format!("localstorage:\n  bkt: {}", bucket.display());
         let (agents, port) = start_fleet(&cluster, dir.path(), &extra);
+        let pins = agent_pins(&cluster, port).await;
         Setup {
             cluster,
             _agents: agents,
             port,
+            pins,
             bucket,
             _dir: dir,
         }
     }
 
     fn client(&self, i: usize) -> AgentClient {
-        AgentClient::new(&self.cluster.address(i), self.port, TOKEN).unwrap()
+        AgentClient::new(&self.cluster.address(i), self.port, TOKEN, &self.pins).unwrap()
     }
 
     fn hosts(&self) -> Vec<String> {
@@ -57,7 +63,9 @@ impl Setup {
     }
 
     async fn discover(&self) -> ClusterView {
-        discover(&self.hosts(), self.port, TOKEN).await.unwrap()
+        discover(&self.hosts(), self.port, TOKEN, &self.pins)
+            .await
+            .unwrap()
     }
 
     async fn node_down(&self, i: usize) {
@@ -295,7 +303,7 @@ async fn refused_calls_say_who_refused_and_why() {
     let s = Setup::new().await;
     let addr = s.cluster.address(0);
 
-    let wrong = AgentClient::new(&addr, s.port, "not-the-token").unwrap();
+    let wrong = AgentClient::new(&addr, s.port, "not-the-token", &s.pins).unwrap();
     let e = wrong.node_info().await.unwrap_err();
     assert!(matches!(e, AgentError::Unauthorized { .. }), "{e}");
     assert!(!e.retryable());
@@ -321,7 +329,7 @@ async fn refused_calls_say_who_refused_and_why() {
     assert!(e.to_string().contains(&addr), "{e}");
 
     // No agent on this port: a connection error, worth retrying later.
-    let nobody = AgentClient::new(&addr, 1, TOKEN)
+    let nobody = AgentClient::new(&addr, 1, TOKEN, &s.pins)
         .unwrap()
         .with_retry(RetryPolicy::none());
     let e = nobody.ping().await.unwrap_err();
@@ -346,7 +354,7 @@ async fn discovery_finds_every_node_and_reports_a_down_one() {
 
     // An unreachable first host is skipped.
     let hosts = vec!["127.255.255.254".to_string(), s.cluster.address(0)];
-    let view = discover(&hosts, s.port, TOKEN).await.unwrap();
+    let view = discover(&hosts, s.port, TOKEN, &s.pins).await.unwrap();
     assert_eq!(view.contact, s.cluster.address(0));
     assert_eq!(view.dcs(), ["dc1", "dc2"]);
     assert_eq!(view.nodes.len(), 6);
@@ -358,7 +366,9 @@ async fn discovery_finds_every_node_and_reports_a_down_one() {
     }
 
     // A wrong token: every host refuses, and the error says so for each.
-    let e = discover(&s.hosts(), s.port, "wrong").await.unwrap_err();
+    let e = discover(&s.hosts(), s.port, "wrong", &s.pins)
+        .await
+        .unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains(&s.cluster.address(0)) && msg.contains("refused the auth token"),
@@ -367,7 +377,7 @@ async fn discovery_finds_every_node_and_reports_a_down_one() {
     assert!(!e.retryable());
 
     // Nothing reachable: the hosts are named.
-    let e = discover(&["127.255.255.254".into()], s.port, TOKEN)
+    let e = discover(&["127.255.255.254".into()], s.port, TOKEN, &s.pins)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("127.255.255.254"), "{e}");
@@ -375,9 +385,14 @@ async fn discovery_finds_every_node_and_reports_a_down_one() {
     // A node taken down: discovered through another node, reported down.
     let down = s.cluster.address(5);
     s.node_down(5).await;
-    let view = discover(&[down.clone(), s.cluster.address(0)], s.port, TOKEN)
-        .await
-        .unwrap();
+    let view = discover(
+        &[down.clone(), s.cluster.address(0)],
+        s.port,
+        TOKEN,
+        &s.pins,
+    )
+    .await
+    .unwrap();
     assert_eq!(view.contact, s.cluster.address(0));
     let d = view.node(&down).unwrap();
     assert!(!d.gossip_up && !d.is_live());

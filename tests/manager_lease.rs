@@ -113,7 +113,11 @@ async fn agent_for(store: &Store) -> (TestCluster, AgentProcess, AgentClient, te
         .next()
         .and_then(|p| p.parse().ok())
         .expect("agent port");
-    let client = AgentClient::new("127.0.0.1", port, TOKEN).expect("client");
+    let pins = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port)
+        .await
+        .map(|pin| [("127.0.0.1".to_string(), pin)].into())
+        .expect("agent certificate");
+    let client = AgentClient::new("127.0.0.1", port, TOKEN, &pins).expect("client");
     (cluster, agent, client, dir)
 }
 

@@ -33,6 +33,9 @@ fn cluster(name: &str) -> Cluster {
         cql_username: Some("cassandra".to_owned()),
         cql_password: None,
         created_at: now(),
+        agent_pins: [("10.0.0.1".to_owned(), "ab".repeat(32))]
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -651,7 +654,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let r = backup_run(&t, now());
     {
         let first = store::sqlite::SqliteStore::open(&path).await.expect("open");
-        assert_eq!(first.schema_versions().await.expect("versions"), [1, 2]);
+        assert_eq!(first.schema_versions().await.expect("versions"), [1, 2, 3]);
         first.put_cluster(&c).await.expect("put cluster");
         first.put_task(&t).await.expect("put task");
         first.put_backup_run(&r).await.expect("put run");
@@ -665,7 +668,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("reopen");
     assert_eq!(
         second.schema_versions().await.expect("versions"),
-        [1, 2],
+        [1, 2, 3],
         "migrations are not applied twice"
     );
     // The WAL file may still hold the first connection's writes: still visible here.
@@ -688,7 +691,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let rerun = store::sqlite::SqliteStore::open(&path)
         .await
         .expect("migrations run again");
-    assert_eq!(rerun.schema_versions().await.expect("versions"), [1, 2]);
+    assert_eq!(rerun.schema_versions().await.expect("versions"), [1, 2, 3]);
     assert_eq!(
         rerun.list_clusters().await.expect("list").len(),
         1,
@@ -707,7 +710,10 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let upgraded = store::sqlite::SqliteStore::open(&path)
         .await
         .expect("migrated");
-    assert_eq!(upgraded.schema_versions().await.expect("versions"), [1, 2]);
+    assert_eq!(
+        upgraded.schema_versions().await.expect("versions"),
+        [1, 2, 3]
+    );
     let old = upgraded.get_backup_run(r.key()).await.expect("get run");
     assert_eq!(old.map(|r| r.skipped_hosts), Some(Vec::new()));
 }

@@ -13,6 +13,10 @@
 //! | 4 | no such cluster or task |
 //! | 5 | a conflict with the current state (a name taken, a task already running or not running) |
 //! | 6 | the manager failed (a 5xx answer) |
+//! | 8 | the manager refused the API token (401): set `--api-token`/`CAIRN_API_TOKEN` or `--api-token-file`/`CAIRN_API_TOKEN_FILE` to its `auth_token` |
+//!
+//! The API token is sent as `Authorization: Bearer <token>`. (`--auth-token`/`CAIRN_AUTH_TOKEN`
+//! are the agents' token of `cairn cluster add`, as in sctool.)
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -23,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::output::{Format, table};
+use crate::manager::config::Secret;
 
 /// The manager's URL when neither `--url` nor `CAIRN_URL` is given.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:5080";
@@ -82,6 +87,16 @@ pub enum ClientError {
         /// The manager's message.
         message: String,
     },
+    /// The manager refused the API token (401).
+    #[error(
+        "the cairn manager at {url} refused the request: {reason}; set --api-token or CAIRN_API_TOKEN (or --api-token-file or CAIRN_API_TOKEN_FILE) to the manager's auth_token"
+    )]
+    Unauthorized {
+        /// The manager's URL.
+        url: String,
+        /// Whether a token was sent at all, in words.
+        reason: String,
+    },
     /// The manager answered something this client cannot read.
     #[error(
         "the manager's answer to {request} could not be read ({reason}); are the manager and this cairn the same version?"
@@ -121,6 +136,7 @@ impl ClientError {
             ClientError::NotFound(_) | ClientError::Api { status: 404, .. } => 4,
             ClientError::Api { status: 409, .. } => 5,
             ClientError::Api { status, .. } if *status >= 500 => 6,
+            ClientError::Unauthorized { .. } => 8,
             ClientError::Api { .. } | ClientError::Invalid(_) => 1,
         }
     }
@@ -212,6 +228,18 @@ pub struct Connection {
     /// tls_cert_file makes at start (the connection is encrypted but not authenticated).
     #[arg(long, global = true, env = "CAIRN_INSECURE")]
     pub insecure: bool,
+    /// The manager's API token (its `auth_token`), sent as `Authorization: Bearer`.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub api_token: Option<Secret>,
+    /// A file whose first line is the manager's API token.
+    #[arg(long, global = true, env = "CAIRN_API_TOKEN_FILE", value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl Connection {
@@ -221,7 +249,43 @@ impl Connection {
             url: url.to_string(),
             ca_cert: None,
             insecure: false,
+            api_token: None,
+            api_token_file: None,
         }
+    }
+
+    /// The API token from `--api-token` or the first line of `--api-token-file`, if any.
+    pub fn token(&self) -> Result<Option<Secret>, ClientError> {
+        // Empty values (e.g. `CAIRN_API_TOKEN=`) count as not given.
+        let token = self.api_token.clone().filter(|t| !t.0.is_empty());
+        let file = self
+            .api_token_file
+            .as_ref()
+            .filter(|f| !f.as_os_str().is_empty());
+        let file = match (token, file) {
+            (Some(_), Some(_)) => {
+                return Err(ClientError::Usage(
+                    "--api-token/CAIRN_API_TOKEN and --api-token-file/CAIRN_API_TOKEN_FILE are both set: give one".into(),
+                ));
+            }
+            (Some(t), None) => return Ok(Some(t)),
+            (None, None) => return Ok(None),
+            (None, Some(file)) => file,
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ClientError::Invalid(format!(
+                "--api-token-file/CAIRN_API_TOKEN_FILE {}: {e}",
+                file.display()
+            ))
+        })?;
+        let token = text.lines().next().unwrap_or_default().trim().to_string();
+        if token.is_empty() {
+            return Err(ClientError::Invalid(format!(
+                "--api-token-file/CAIRN_API_TOKEN_FILE {}: the first line is empty; it must hold the token",
+                file.display()
+            )));
+        }
+        Ok(Some(Secret(token)))
     }
 }
 
@@ -232,6 +296,8 @@ pub struct ManagerClient {
     url: String,
     /// The HTTP client.
     http: reqwest::Client,
+    /// Whether `http` sends an API token.
+    http_has_token: bool,
 }
 
 impl ManagerClient {
@@ -267,8 +333,28 @@ impl ManagerClient {
             }
             builder = builder.tls_certs_merge(certs);
         }
+        let token = conn.token()?;
+        let http_has_token = token.is_some();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
+                .map_err(|_| {
+                    ClientError::Invalid(
+                        "the API token holds characters a header cannot carry".into(),
+                    )
+                })?;
+            value.set_sensitive(true);
+            builder = builder.default_headers(
+                [(reqwest::header::AUTHORIZATION, value)]
+                    .into_iter()
+                    .collect(),
+            );
+        }
         let http = builder.build().map_err(|e| bad(&one_line(&e)))?;
-        Ok(ManagerClient { url, http })
+        Ok(ManagerClient {
+            url,
+            http,
+            http_has_token,
+        })
     }
 
     /// The manager's base URL.
@@ -331,6 +417,16 @@ impl ManagerClient {
         };
         if status.is_success() {
             return Ok(value);
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Unauthorized {
+                url: self.url.clone(),
+                reason: if self.http_has_token {
+                    "the API token given is wrong".into()
+                } else {
+                    "it requires an API token and none was given".into()
+                },
+            });
         }
         let message = match value.get("message").and_then(Value::as_str) {
             Some(m) if !m.is_empty() => m.to_string(),

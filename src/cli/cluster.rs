@@ -10,6 +10,7 @@ use super::client::{
 };
 use super::output::Format;
 use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus};
+use crate::manager::config::Secret;
 use crate::units::format_bytes;
 
 /// Arguments of `cairn cluster`.
@@ -69,13 +70,13 @@ pub struct AddArgs {
     pub port: Option<u16>,
     /// The token the agents require (their `auth_token`).
     #[arg(long, env = "CAIRN_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: String,
+    pub auth_token: Secret,
     /// CQL user name, when CQL needs authentication.
     #[arg(long)]
     pub username: Option<String>,
     /// CQL password.
     #[arg(long, requires = "username")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// Arguments of `cairn cluster update`.
@@ -95,19 +96,23 @@ pub struct UpdateArgs {
     pub port: Option<u16>,
     /// A new agents' token.
     #[arg(long)]
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// A new CQL user name (empty for none).
     #[arg(long)]
     pub username: Option<String>,
     /// A new CQL password (empty for none).
     #[arg(long)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
+    /// Trust the certificate this node's agent presents now (a replaced certificate, or a node
+    /// added to the cluster later); repeat or separate with commas; `all` for every node.
+    #[arg(long = "repin", value_delimiter = ',', value_name = "HOST")]
+    pub repin: Vec<String>,
 }
 
 /// The columns of `cairn cluster list`.
 const LIST_HEADER: [&str; 5] = ["ID", "NAME", "HOSTS", "PORT", "CREATED"];
 /// The columns of `cairn cluster status`.
-const STATUS_HEADER: [&str; 7] = [
+const STATUS_HEADER: [&str; 8] = [
     "ADDRESS",
     "DC",
     "RACK",
@@ -115,9 +120,12 @@ const STATUS_HEADER: [&str; 7] = [
     "SCYLLA VERSION",
     "FREE DISK",
     "SNAPSHOTS",
+    "CERT SHA-256",
 ];
 /// Most snapshot tags a SNAPSHOTS cell names (beyond, it names the newest).
 const SNAPSHOTS_NAMED: usize = 2;
+/// Hex digits of a certificate fingerprint the status table shows (`-o json` has all 64).
+const SHORT_FINGERPRINT: usize = 16;
 
 /// Runs `cairn cluster ...` against the manager `manager` reaches.
 pub async fn run(
@@ -139,7 +147,7 @@ pub async fn run(
 }
 
 /// The JSON body of the options given (absent ones left out).
-fn body(fields: [(&str, Option<Value>); 6]) -> Value {
+fn body<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
     Value::Object(
         fields
             .into_iter()
@@ -154,16 +162,22 @@ async fn add(client: &ManagerClient, a: AddArgs, format: Format) -> Result<(), C
         ("name", Some(json!(a.name))),
         ("hosts", Some(json!(a.hosts))),
         ("port", a.port.map(|p| json!(p))),
-        ("auth_token", Some(json!(a.auth_token))),
+        ("auth_token", Some(json!(a.auth_token.0))),
         ("username", a.username.map(Value::String)),
-        ("password", a.password.map(Value::String)),
+        ("password", a.password.map(|p| Value::String(p.0))),
     ]);
     let path = "/api/v1/clusters";
     let answer = client.call(Method::POST, path, Some(&body)).await?;
     let info: ClusterInfo = parse(&answer, &format!("POST {path}"))?;
     match format {
         Format::Json => print(format, &answer, &[], &[]),
-        Format::Table => print_text(&format!("{}\n", info.id)),
+        Format::Table => {
+            print_text(&format!("{}\n", info.id));
+            // The id stays alone on stdout (scripts read it); the pins go to stderr.
+            for (host, fingerprint) in &info.agent_fingerprints {
+                eprintln!("pinned the certificate of the agent at {host}: SHA-256 {fingerprint}");
+            }
+        }
     }
     Ok(())
 }
@@ -198,13 +212,17 @@ async fn update(client: &ManagerClient, a: UpdateArgs, format: Format) -> Result
             Some(json!(a.hosts)).filter(|_| !a.hosts.is_empty()),
         ),
         ("port", a.port.map(|p| json!(p))),
-        ("auth_token", a.auth_token.map(Value::String)),
+        ("auth_token", a.auth_token.map(|t| Value::String(t.0))),
         ("username", a.username.map(Value::String)),
-        ("password", a.password.map(Value::String)),
+        ("password", a.password.map(|p| Value::String(p.0))),
+        (
+            "repin",
+            Some(json!(a.repin)).filter(|_| !a.repin.is_empty()),
+        ),
     ]);
     if body.as_object().is_some_and(Map::is_empty) {
         return Err(ClientError::Usage(
-            "nothing to change: give --name, --host, --port, --auth-token, --username or --password"
+            "nothing to change: give --name, --host, --port, --auth-token, --username, --password or --repin"
                 .into(),
         ));
     }
@@ -257,6 +275,11 @@ fn status_rows(s: &ClusterStatus) -> Vec<Vec<String>> {
                     .as_deref()
                     .map(snapshots_cell)
                     .unwrap_or_else(dash),
+                n.agent_cert_sha256
+                    .as_deref()
+                    .and_then(|f| f.get(..SHORT_FINGERPRINT))
+                    .map(|f| format!("{f}…"))
+                    .unwrap_or_else(dash),
             ]
         })
         .collect()
@@ -298,6 +321,7 @@ mod tests {
             cpu_count: None,
             memory_total: None,
             snapshots: Some(vec!["sm_20260101000000UTC".into()]),
+            agent_cert_sha256: Some("0123456789abcdef0123".into()),
         };
         let down = NodeStatus {
             address: "10.0.0.2".into(),
@@ -326,7 +350,8 @@ mod tests {
                 "UP (3ms)",
                 "2025.1.3",
                 "3.0 GiB",
-                "1 (sm_20260101000000UTC)"
+                "1 (sm_20260101000000UTC)",
+                "0123456789abcdef…"
             ]
         );
         assert_eq!(
@@ -338,7 +363,8 @@ mod tests {
                 "DOWN: connection refused retry",
                 "-",
                 "-",
-                "-"
+                "-",
+                "0123456789abcdef…"
             ]
         );
         let many: Vec<String> = (1..=3).map(|i| format!("sm_2026010100000{i}UTC")).collect();

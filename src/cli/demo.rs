@@ -19,8 +19,8 @@ use crate::units::format_bytes;
 const NAME: &str = "demo";
 /// The backup location every agent writes to.
 const LOCATION: &str = "localstorage:demo";
-/// The agents' token.
-const TOKEN: &str = "cairn-demo-token";
+/// The file (in the demo's directory) holding the manager's API token.
+const API_TOKEN_FILE: &str = "api-token";
 /// The emulated cluster's shape.
 const NODES: &str = "dc1:2,dc2:2";
 /// The first node's address.
@@ -237,6 +237,63 @@ fn stop_signal() -> std::io::Result<CancellationToken> {
     Ok(token)
 }
 
+/// The demo's secrets, random for every run.
+struct Tokens {
+    /// The agents' token.
+    agent: String,
+    /// The manager's API token.
+    api: String,
+    /// The file holding `api` (mode 0600), given to the printed commands.
+    api_file: PathBuf,
+}
+
+/// A random token of 64 hex digits (244 random bits).
+fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The `Authorization: Bearer` header of the manager's API.
+fn bearer(token: &str) -> Result<reqwest::header::HeaderMap, DemoError> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|e| DemoError::Child(format!("the API token is not a header value: {e}")))?;
+    value.set_sensitive(true);
+    Ok([(reqwest::header::AUTHORIZATION, value)]
+        .into_iter()
+        .collect())
+}
+
+/// Writes `text` to `path`, readable by its owner only (mode 0600): the demo's files hold tokens.
+fn write_private(path: &Path, text: &str) -> Result<(), DemoError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let what = format!("writing {}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(what.clone()))?;
+    // A file that existed keeps its mode on open: tightened here.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io(what.clone()))?;
+    file.write_all(text.as_bytes()).map_err(io(what))
+}
+
+/// Creates `dir` and its missing parents, the ones created readable by their owner only (0700).
+fn create_private_dir(dir: &Path) -> Result<(), DemoError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(format!("creating {}", dir.display())))
+}
+
 /// A free TCP port on `address`.
 fn free_port(address: Ipv4Addr) -> Result<u16, DemoError> {
     TcpListener::bind((address, 0))
@@ -323,7 +380,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
             std::env::temp_dir().join(format!("cairn-demo-{}-{nanos}", std::process::id()))
         }
     };
-    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    create_private_dir(&dir)?;
     if dir.join("cairn.db").exists() {
         return Err(DemoError::Child(format!(
             "{} already holds a demo (cairn.db); give --dir an empty directory",
@@ -334,7 +391,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         .canonicalize()
         .map_err(io(format!("resolving {}", dir.display())))?;
     let bucket = dir.join("bucket");
-    std::fs::create_dir_all(&bucket).map_err(io(format!("creating {}", bucket.display())))?;
+    create_private_dir(&bucket)?;
     println!("cairn demo in {}", dir.display());
 
     // 1. The cluster, its agents and the manager.
@@ -415,17 +472,24 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
         stop,
     } = stage;
     let nodes = emulator.nodes();
+    let tokens = Tokens {
+        agent: random_token(),
+        api: random_token(),
+        api_file: dir.join(API_TOKEN_FILE),
+    };
+    write_private(&tokens.api_file, &format!("{}\n", tokens.api))?;
     let agent_port = free_port(BASE_ADDRESS)?;
     for (i, node) in nodes.iter().enumerate() {
         let yaml = format!(
-            "auth_token: {TOKEN}\nhttps: {addr}:{agent_port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\n",
+            "auth_token: {token}\nhttps: {addr}:{agent_port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\n",
             addr = node.address,
             api = emulator.api_port(),
             prom = emulator.prometheus_port(),
             bucket = bucket.display(),
+            token = tokens.agent,
         );
         let config = dir.join(format!("agent{i}.yaml"));
-        std::fs::write(&config, yaml).map_err(io(format!("writing {}", config.display())))?;
+        write_private(&config, &yaml)?;
         let config = config.display().to_string();
         let name = format!("agent{i}");
         children.push(tokio::task::block_in_place(|| {
@@ -441,13 +505,13 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
     );
     let db = dir.join("cairn.db");
     let manager_yaml = format!(
-        "http: 127.0.0.1:{}\nhttps: \"\"\nprometheus: \"\"\nstore:\n  type: sqlite\n  path: {}\n",
+        "http: 127.0.0.1:{}\nhttps: \"\"\nprometheus: \"\"\nauth_token_file: {}\nstore:\n  type: sqlite\n  path: {}\n",
         free_port(Ipv4Addr::LOCALHOST)?,
+        tokens.api_file.display(),
         db.display()
     );
     let manager_config = dir.join("manager.yaml");
-    std::fs::write(&manager_config, manager_yaml)
-        .map_err(io(format!("writing {}", manager_config.display())))?;
+    write_private(&manager_config, &manager_yaml)?;
     let manager_config = manager_config.display().to_string();
     let manager = tokio::task::block_in_place(|| {
         Proc::start("manager", &["manager", "--config", &manager_config], dir)
@@ -462,7 +526,7 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
     println!("manager: {url} (SQLite {})", db.display());
 
     let scripted = tokio::select! {
-        r = script(emulator, agent_port, &url, dir, bucket, &db, began) => r,
+        r = script(emulator, agent_port, &url, dir, bucket, &tokens, began) => r,
         () = stop.cancelled() => Err(DemoError::Interrupted),
     };
     let second_tag = scripted?;
@@ -482,7 +546,10 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
             format!("backup list -c {NAME} -L {LOCATION}"),
             format!("backup files -c {NAME} -T {second_tag} -K store.orders"),
         ] {
-            println!("  {exe} --url {url} {cmd}");
+            println!(
+                "  {exe} --url {url} --api-token-file {} {cmd}",
+                tokens.api_file.display()
+            );
         }
         println!("and without the manager, from the bucket alone:");
         println!(
@@ -505,14 +572,16 @@ async fn script(
     url: &str,
     dir: &Path,
     bucket: &Path,
-    db: &Path,
+    tokens: &Tokens,
     began: Instant,
 ) -> Result<String, DemoError> {
+    let db = &dir.join("cairn.db");
     let nodes = emulator.nodes();
     let api = Api {
         http: reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
+            .default_headers(bearer(&tokens.api)?)
             .build()
             .map_err(|source| DemoError::Http {
                 what: "building the HTTP client".into(),
@@ -524,7 +593,7 @@ async fn script(
     api.call(
         reqwest::Method::POST,
         &format!("{url}/api/v1/clusters"),
-        Some(json!({"name": NAME, "hosts": [nodes[0].address], "port": agent_port, "auth_token": TOKEN})),
+        Some(json!({"name": NAME, "hosts": [nodes[0].address], "port": agent_port, "auth_token": tokens.agent})),
     )
     .await?;
     api.call(

@@ -142,10 +142,22 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
         store.clone(),
         RunSettings::from_config(&config.backup, &checked),
     );
-    let router = api::router(ApiState {
-        store,
-        scheduler: actors.scheduler.clone(),
-    });
+    let router = api::auth::require_token(
+        api::router(ApiState {
+            store,
+            scheduler: actors.scheduler.clone(),
+        }),
+        checked.auth_token.clone(),
+    );
+    if checked.insecure_no_auth {
+        tracing::warn!(
+            "insecure_no_auth: the REST API listens beyond loopback WITHOUT authentication; anyone who reaches it can add clusters, run and delete backups and make the manager send agent tokens; set auth_token or auth_token_file"
+        );
+    } else if checked.auth_token.is_none() {
+        tracing::info!(
+            "the REST API has no auth_token: served on loopback only, to every local user"
+        );
+    }
     let stop = CancellationToken::new();
     let mut servers: Vec<JoinHandle<()>> = Vec::new();
     if let Some(listener) = http {
@@ -194,6 +206,11 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
     line.push(' ');
     line.push_str(&urls.join(" "));
     line.push_str(&format!(" (store {store_kind}"));
+    line.push_str(if checked.auth_token.is_some() {
+        ", API token required"
+    } else {
+        ", API without authentication"
+    });
     if let Some(p) = prometheus_addr {
         line.push_str(&format!(", metrics on http://{p}/metrics"));
     }

@@ -1,8 +1,10 @@
 //! The HTTPS client of one node's agent: the Scylla calls backup needs (through the agent's
 //! allow-listed proxy), transfer jobs, files and the bandwidth budget.
 //!
-//! Like ScyllaDB Manager, the client accepts the agent's self-signed certificate and sends
-//! `Authorization: Bearer <token>` with every call. Transient failures (connection errors,
+//! The client trusts exactly the agent certificates pinned for the cluster (see
+//! [`super::agent_trust`]): a host without a pin, or presenting another certificate, is refused
+//! during the TLS handshake, before `Authorization: Bearer <token>` (sent with every call) could
+//! leave. Transient failures (connection errors,
 //! timeouts, 503, and 5xx answers that are not Scylla's own errors) are retried with exponential
 //! backoff; 4xx answers never are. Calls that are not idempotent (starting a job, taking a
 //! snapshot, writing, moving, deleting) are retried only when the request never reached the
@@ -113,6 +115,16 @@ pub enum AgentError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The agent's certificate is not the one pinned for its host (or none is): nothing was sent.
+    #[error("agent {host}: {call}: {reason} (a retry will not help)")]
+    Untrusted {
+        /// The agent's host.
+        host: String,
+        /// The call.
+        call: String,
+        /// Why the certificate was refused.
+        reason: super::agent_trust::TrustError,
+    },
     /// The HTTP client could not be built.
     #[error("agent {host}: cannot build the HTTPS client: {reason} (a retry will not help)")]
     Client {
@@ -141,6 +153,7 @@ impl AgentError {
                 *retryable
             }
             AgentError::Unauthorized { .. }
+            | AgentError::Untrusted { .. }
             | AgentError::Decode { .. }
             | AgentError::Client { .. } => false,
         }
@@ -545,17 +558,27 @@ impl std::fmt::Debug for AgentClient {
 }
 
 impl AgentClient {
-    /// A client of the agent at `https://host:port` using `token`, with the default retries.
-    pub fn new(host: &str, port: u16, token: &str) -> Result<Self, AgentError> {
+    /// A client of the agent at `https://host:port` using `token`, with the default retries,
+    /// trusting the agent certificates `pins` holds (fingerprint by host; see
+    /// [`super::agent_trust`]) and no other.
+    pub fn new(
+        host: &str,
+        port: u16,
+        token: &str,
+        pins: &BTreeMap<String, String>,
+    ) -> Result<Self, AgentError> {
+        let unusable = |reason: String| AgentError::Client {
+            host: host.to_string(),
+            reason,
+        };
+        let tls = super::agent_trust::client_config(Some(std::sync::Arc::new(pins.clone())))
+            .map_err(|e| unusable(e.to_string()))?;
         let http = reqwest::Client::builder()
             .no_proxy()
-            .danger_accept_invalid_certs(true)
+            .tls_backend_preconfigured(tls)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
-            .map_err(|e| AgentError::Client {
-                host: host.to_string(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| unusable(e.to_string()))?;
         Ok(AgentClient {
             host: host.to_string(),
             port,
@@ -599,6 +622,12 @@ impl AgentClient {
                 host: self.host.clone(),
                 call: call.name(),
                 timeout: call.timeout,
+            }
+        } else if let Some(reason) = super::agent_trust::refusal_in(&e) {
+            AgentError::Untrusted {
+                host: self.host.clone(),
+                call: call.name(),
+                reason,
             }
         } else {
             let mut reason = e.to_string();
@@ -1242,7 +1271,7 @@ mod tests {
 
     #[test]
     fn retries_follow_the_status_and_the_call() {
-        let c = AgentClient::new("10.0.0.1", 10001, "t").unwrap();
+        let c = AgentClient::new("10.0.0.1", 10001, "t", &BTreeMap::new()).unwrap();
         let scylla = Call::new(Method::GET, "/storage_service/host_id");
         let agent = Call::new(Method::GET, "/agent/node_info");
         let err = |call: &Call, s: u16| {

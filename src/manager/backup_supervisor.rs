@@ -724,7 +724,13 @@ impl Flow {
     /// Discovers the cluster, builds the target, resumes or starts a run, stores it.
     async fn init(&self) -> Result<Plan, RunError> {
         let (cluster, task) = (&self.request.cluster, &self.request.task);
-        let view = discover(&cluster.hosts, cluster.agent_port, &cluster.auth_token).await?;
+        let view = discover(
+            &cluster.hosts,
+            cluster.agent_port,
+            &cluster.auth_token,
+            &cluster.agent_pins,
+        )
+        .await?;
         let props: TaskProperties = serde_json::from_value(task.properties.clone())
             .map_err(|e| RunError::Properties(e.to_string()))?;
         let contact = view
@@ -732,8 +738,13 @@ impl Flow {
             .next()
             .map(|n| n.address.clone())
             .ok_or(DiscoveryError::NoHosts)?;
-        let client = AgentClient::new(&contact, cluster.agent_port, &cluster.auth_token)
-            .map_err(RunError::Agent)?;
+        let client = AgentClient::new(
+            &contact,
+            cluster.agent_port,
+            &cluster.auth_token,
+            &cluster.agent_pins,
+        )
+        .map_err(RunError::Agent)?;
         let mut target = build_target(&props, &view, &client).await?;
         schema_dump::exclude_views(&mut target, cluster).await;
 

@@ -183,12 +183,13 @@ pub struct LocationClient<R = AgentClient> {
     pub client: R,
 }
 
-/// The first of `hosts` whose agent (on `port`, with `token`) lists `location`'s `backup` dir (a
+/// The first of `hosts` whose agent (on `port`, with `token`, its certificate in `pins`) lists `location`'s `backup` dir (a
 /// location with no backups yet answers too).
 pub async fn location_client(
     hosts: &[String],
     port: u16,
     token: &str,
+    pins: &BTreeMap<String, String>,
     location: &Location,
 ) -> Result<LocationClient, BackupsError> {
     let quick = RetryPolicy {
@@ -198,7 +199,7 @@ pub async fn location_client(
     let mut failures = Vec::new();
     for host in hosts {
         let probe = async {
-            let client = AgentClient::new(host, port, token)?;
+            let client = AgentClient::new(host, port, token, pins)?;
             let listed = client
                 .clone()
                 .with_retry(quick)
@@ -695,20 +696,23 @@ pub struct HostSnapshots {
     pub error: Option<String>,
 }
 
-/// On every node of the cluster that `hosts` reach (agents on `port`, with `token`), deletes
+/// On every node of the cluster that `hosts` reach (agents on `port`, with `token`, their
+/// certificates in `pins`), deletes
 /// every snapshot whose tag is a backup tag (`sm_YYYYMMDDhhmmssUTC`); other snapshots stay. Nodes
 /// that are down are reported, not fatal.
 pub async fn delete_local_snapshots(
     hosts: &[String],
     port: u16,
     token: &str,
+    pins: &BTreeMap<String, String>,
 ) -> Result<Vec<HostSnapshots>, BackupsError> {
-    let view = discover(hosts, port, token).await?;
-    let contact =
-        AgentClient::new(&view.contact, port, token).map_err(|e| DiscoveryError::Contact {
+    let view = discover(hosts, port, token, pins).await?;
+    let contact = AgentClient::new(&view.contact, port, token, pins).map_err(|e| {
+        DiscoveryError::Contact {
             host: view.contact.clone(),
             source: e,
-        })?;
+        }
+    })?;
     Ok(futures::stream::iter(view.nodes)
         .map(|node| {
             let client = contact.for_host(&node.address);

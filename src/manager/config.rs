@@ -14,6 +14,27 @@ use super::lease::{MAX_TTL, MIN_TTL};
 use super::store::StoreConfig;
 use crate::units::parse_duration;
 
+/// Shortest API token accepted (the agents' rule too).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// A secret read from a configuration: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 /// The whole manager configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +51,15 @@ pub struct ManagerConfig {
     /// PEM key of `tls_cert_file`.
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// The bearer token every REST API call must carry (`Authorization: Bearer ...`).
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
+    /// A file holding the token instead (its first line), so the secret need not sit here.
+    #[serde(default)]
+    pub auth_token_file: Option<PathBuf>,
+    /// Serve the REST API without a token on a non-loopback address (lab use only; loud).
+    #[serde(default)]
+    pub insecure_no_auth: bool,
     /// Prometheus metrics listen address (upstream `prometheus`); empty disables it.
     #[serde(default = "default_prometheus")]
     pub prometheus: String,
@@ -117,6 +147,10 @@ pub struct Checked {
     pub lease_ttl: Duration,
     /// The file keeping the manager's identity.
     pub id_file: PathBuf,
+    /// The token the REST API requires; `None` serves it without authentication.
+    pub auth_token: Option<Secret>,
+    /// Whether the API is served without a token on a non-loopback address (said loudly).
+    pub insecure_no_auth: bool,
 }
 
 impl ManagerConfig {
@@ -171,6 +205,29 @@ impl ManagerConfig {
                 }
             }
             StoreConfig::Scylla(s) => s.validate().map_err(|e| invalid("store", e.to_string()))?,
+        }
+        let auth_token = self.auth_token()?;
+        let exposed: Vec<SocketAddr> = [http, https]
+            .into_iter()
+            .flatten()
+            .filter(|a| !a.ip().is_loopback())
+            .collect();
+        if self.insecure_no_auth && auth_token.is_some() {
+            return Err(invalid(
+                "insecure_no_auth",
+                "is true but an auth token is set too: remove one of them",
+            ));
+        }
+        if let Some(addr) = exposed.first()
+            && auth_token.is_none()
+            && !self.insecure_no_auth
+        {
+            return Err(invalid(
+                "auth_token",
+                format!(
+                    "the REST API would listen on {addr}, beyond loopback, without authentication: set auth_token or auth_token_file (or insecure_no_auth: true to accept that anyone who reaches it controls the manager)"
+                ),
+            ));
         }
         if self.backup.disk_space_free_min_percent > 99 {
             return Err(invalid(
@@ -227,7 +284,59 @@ impl ManagerConfig {
             prometheus,
             age_max: (!age_max.is_zero()).then_some(age_max),
             long_poll: Duration::from_secs(self.backup.long_polling_timeout_seconds),
+            auth_token,
+            insecure_no_auth: self.insecure_no_auth && !exposed.is_empty(),
         })
+    }
+
+    /// The API token from `auth_token` or the first line of `auth_token_file`, checked.
+    fn auth_token(&self) -> Result<Option<Secret>, ConfigError> {
+        let (key, token) = match (&self.auth_token, &self.auth_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "auth_token_file",
+                    "auth_token and auth_token_file are both set: keep one",
+                ));
+            }
+            (None, None) => return Ok(None),
+            (Some(t), None) => ("auth_token", t.0.clone()),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    invalid(
+                        "auth_token_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                })?;
+                warn_if_readable_by_others(file);
+                (
+                    "auth_token_file",
+                    text.lines().next().unwrap_or_default().trim().to_string(),
+                )
+            }
+        };
+        if token.chars().count() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                key,
+                format!(
+                    "the token must be at least {MIN_TOKEN_LEN} characters without spaces (e.g. the output of `openssl rand -hex 24`)"
+                ),
+            ));
+        }
+        Ok(Some(Secret(token)))
+    }
+}
+
+/// Warns when a secret file can be read by other users than its owner.
+fn warn_if_readable_by_others(file: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            file = %file.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the auth token file is readable by other users; chmod 600 it"
+        );
     }
 }
 
@@ -249,6 +358,60 @@ mod tests {
         let checked = config.validate().expect("valid");
         assert_eq!(checked.http, Some("127.0.0.1:5080".parse().unwrap()));
         assert_eq!(checked.age_max, Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "auth_token: very-secret-token-0123\nstore:\n  type: sqlite\n  path: {}/c.db\n",
+            dir.path().display()
+        );
+        let config: ManagerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        let checked = config.validate().unwrap();
+        for text in [format!("{config:?}"), format!("{checked:?}")] {
+            assert!(!text.contains("very-secret"), "{text}");
+        }
+        let cluster = crate::manager::store::Cluster {
+            id: uuid::Uuid::nil(),
+            name: "c".into(),
+            hosts: vec![],
+            agent_port: 1,
+            auth_token: "agent-secret-token".into(),
+            cql_username: Some("u".into()),
+            cql_password: Some("cql-secret".into()),
+            created_at: chrono::Utc::now(),
+            agent_pins: Default::default(),
+        };
+        let text = format!("{cluster:?}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn beyond_loopback_a_token_is_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!(
+            "store:\n  type: sqlite\n  path: {}/c.db\n",
+            dir.path().display()
+        );
+        let parse = |extra: &str| -> ManagerConfig {
+            serde_yaml_ng::from_str(&format!("{store}{extra}")).unwrap()
+        };
+        let err = parse("http: 0.0.0.0:5080\n").validate().unwrap_err();
+        assert!(err.to_string().contains("auth_token"), "{err}");
+        let err = parse("http: 127.0.0.1:5080\nhttps: 10.0.0.1:5443\n")
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("10.0.0.1:5443"), "{err}");
+        let ok = parse("http: 0.0.0.0:5080\nauth_token: 0123456789abcdef\n")
+            .validate()
+            .unwrap();
+        assert!(ok.auth_token.is_some() && !ok.insecure_no_auth);
+        let open = parse("http: 0.0.0.0:5080\ninsecure_no_auth: true\n")
+            .validate()
+            .unwrap();
+        assert!(open.auth_token.is_none() && open.insecure_no_auth);
+        assert!(parse("http: 127.0.0.1:5080\n").validate().is_ok());
     }
 
     #[test]

@@ -2,13 +2,20 @@
 //! membership (host IDs, DCs, racks, gossip liveness, joining and leaving nodes); then every
 //! node's own agent is asked, in parallel and bounded, whether it accepts the token, which Scylla
 //! version it runs and how much disk it has free.
+//!
+//! Only agents whose certificate is pinned for the cluster are sent the token (see
+//! [`super::agent_trust`]). A host without a pin is trusted on first use only when the caller
+//! allows it ([`FirstUse`]): `cluster add` trusts every node it finds, `cluster update --repin`
+//! the hosts named; otherwise such a node is reported with the reason and never contacted with
+//! the token (a node added to the ring later shows as untrusted until an operator repins it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::agent_client::{AgentClient, AgentError, RetryPolicy};
+use super::agent_trust::{TrustError, fetch_fingerprint};
 
 /// Most nodes asked at once.
 const PARALLELISM: usize = 16;
@@ -125,6 +132,59 @@ pub struct ClusterView {
     pub port: u16,
     /// Every node, sorted by DC then address.
     pub nodes: Vec<NodeView>,
+    /// The agents' certificate fingerprints by host: those given, and those trusted on first use
+    /// during this discovery.
+    #[serde(default)]
+    pub pins: BTreeMap<String, String>,
+}
+
+/// Which hosts without a pinned certificate a discovery may trust on first use (capturing their
+/// certificate in a handshake that sends nothing, then pinning it).
+#[derive(Debug, Clone, Copy)]
+pub enum FirstUse<'a> {
+    /// None: only pinned agents are contacted.
+    None,
+    /// Every host given or found in the ring (adding a cluster).
+    All,
+    /// These hosts only (`cluster update --repin`).
+    Hosts(&'a BTreeSet<String>),
+}
+
+impl FirstUse<'_> {
+    /// Whether `host` may be trusted on first use.
+    fn allows(&self, host: &str) -> bool {
+        match self {
+            FirstUse::None => false,
+            FirstUse::All => true,
+            FirstUse::Hosts(h) => h.contains(host),
+        }
+    }
+}
+
+/// Pins `host`'s certificate when it has no pin and `first_use` allows it.
+async fn trust_on_first_use(
+    host: &str,
+    port: u16,
+    pins: &mut BTreeMap<String, String>,
+    first_use: FirstUse<'_>,
+) -> Result<(), TrustError> {
+    if pins.contains_key(host) || !first_use.allows(host) {
+        return Ok(());
+    }
+    let fingerprint = fetch_fingerprint(host, port).await?;
+    tracing::info!(%host, sha256 = %fingerprint, "agent certificate pinned on first use");
+    pins.insert(host.to_string(), fingerprint);
+    Ok(())
+}
+
+/// A probe failure as the agent error discovery reports.
+fn probe_failed(host: &str, e: TrustError) -> AgentError {
+    AgentError::Connect {
+        host: host.to_string(),
+        call: "TLS handshake".into(),
+        reason: e.to_string(),
+        not_sent: true,
+    }
 }
 
 impl ClusterView {
@@ -150,14 +210,28 @@ impl ClusterView {
     }
 }
 
-/// Discovers the cluster of `hosts` through their agents on `port` with `token`.
-///
-/// The given hosts are tried in order until one answers; its view of the membership is then
-/// completed by asking every node's own agent.
+/// Discovers the cluster of `hosts` through their agents on `port` with `token`, contacting only
+/// agents whose certificate `pins` holds.
 pub async fn discover(
     hosts: &[String],
     port: u16,
     token: &str,
+    pins: &BTreeMap<String, String>,
+) -> Result<ClusterView, DiscoveryError> {
+    discover_trusting(hosts, port, token, pins.clone(), FirstUse::None).await
+}
+
+/// [`discover`], trusting the hosts `first_use` allows on first use (their pins are in the
+/// answer's [`ClusterView::pins`]).
+///
+/// The given hosts are tried in order until one answers; its view of the membership is then
+/// completed by asking every node's own agent.
+pub async fn discover_trusting(
+    hosts: &[String],
+    port: u16,
+    token: &str,
+    mut pins: BTreeMap<String, String>,
+    first_use: FirstUse<'_>,
 ) -> Result<ClusterView, DiscoveryError> {
     if hosts.is_empty() {
         return Err(DiscoveryError::NoHosts);
@@ -170,7 +244,10 @@ pub async fn discover(
     let mut found = None;
     for host in hosts {
         let attempt = async {
-            let client = AgentClient::new(host, port, token)?.with_retry(quick);
+            trust_on_first_use(host, port, &mut pins, first_use)
+                .await
+                .map_err(|e| probe_failed(host, e))?;
+            let client = AgentClient::new(host, port, token, &pins)?.with_retry(quick);
             let ids = client.host_id_map().await?;
             Ok::<_, AgentError>((client, ids))
         };
@@ -210,6 +287,15 @@ pub async fn discover(
         .await
         .map_err(fail)?;
 
+    // Nodes found in the ring are trusted on first use (when allowed) before any is called.
+    let mut probe_failures: BTreeMap<String, TrustError> = BTreeMap::new();
+    for (address, _, _, _) in &placed {
+        if let Err(e) = trust_on_first_use(address, port, &mut pins, first_use).await {
+            probe_failures.insert(address.clone(), e);
+        }
+    }
+    let nodes_client = AgentClient::new(contact.host(), port, token, &pins)
+        .map_err(fail_after_contact(&contact))?;
     let mut nodes: Vec<NodeView> =
         futures::stream::iter(placed.into_iter().map(|(address, host_id, dc, rack)| {
             let state = if joining.contains(&address) {
@@ -220,7 +306,7 @@ pub async fn discover(
                 NodeState::Normal
             };
             let gossip_up = live.contains(&address);
-            let contact = &contact;
+            let (contact, probe_failure) = (&nodes_client, probe_failures.get(&address).cloned());
             async move {
                 let mut node = NodeView {
                     gossip_up,
@@ -235,11 +321,16 @@ pub async fn discover(
                     dc,
                     rack,
                 };
-                let info = contact
-                    .for_host(&node.address)
-                    .with_retry(RetryPolicy::none())
-                    .node_info()
-                    .await;
+                let info = match probe_failure {
+                    Some(e) => Err(probe_failed(&node.address, e)),
+                    None => {
+                        contact
+                            .for_host(&node.address)
+                            .with_retry(RetryPolicy::none())
+                            .node_info()
+                            .await
+                    }
+                };
                 match info {
                     Ok(info) => {
                         node.agent_ok = true;
@@ -260,7 +351,16 @@ pub async fn discover(
         contact: contact.host().to_string(),
         port,
         nodes,
+        pins,
     })
+}
+
+/// A failure after the contact answered, naming it.
+fn fail_after_contact(contact: &AgentClient) -> impl Fn(AgentError) -> DiscoveryError + '_ {
+    |source| DiscoveryError::Contact {
+        host: contact.host().to_string(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +407,7 @@ mod tests {
                 node("10.0.0.2", "dc2"),
                 node("10.0.0.3", "dc1"),
             ],
+            pins: BTreeMap::new(),
         };
         assert_eq!(view.dcs(), ["dc1", "dc2"]);
         assert_eq!(view.live_nodes().count(), 3);
@@ -314,11 +415,14 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_hosts_are_named() {
-        let err = discover(&["127.0.0.1".into()], 1, "t").await.unwrap_err();
+        let none = BTreeMap::new();
+        let err = discover(&["127.0.0.1".into()], 1, "t", &none)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("127.0.0.1"), "{err}");
         assert!(err.retryable());
         assert!(matches!(
-            discover(&[], 1, "t").await,
+            discover(&[], 1, "t", &none).await,
             Err(DiscoveryError::NoHosts)
         ));
     }

@@ -7,6 +7,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
+//! | [`agent_trust`] | which agents get a cluster's token: certificate fingerprints pinned on first use and checked on every connection |
 //! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
 //! | [`backup_supervisor`] | `BackupSupervisor`: one backup run: target, resume, the stages over the node actors, host restarts, the final commit |
 //! | [`backups`] | backups in a location through one agent: manifests, the `backup list` aggregate, a snapshot's files, deleting snapshots and the nodes' `sm_*` snapshots |
@@ -34,6 +35,7 @@
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
 pub mod agent_client;
+pub mod agent_trust;
 pub mod api;
 pub mod backup_supervisor;
 pub mod backups;

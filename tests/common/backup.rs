@@ -88,8 +88,10 @@ impl BackupEnv {
         s3.create_bucket(BUCKET).await;
         let cluster = TestCluster::start_with(nodes, adjust).await;
         let dir = tempfile::tempdir().expect("temp dir");
+        // A certificate of their own that survives a restart, as the manager pins it.
         let extra = format!(
-            "s3:\n  endpoint: {}\n  access_key_id: {}\n  secret_access_key: {}\n  region: {}\n",
+            "{}s3:\n  endpoint: {}\n  access_key_id: {}\n  secret_access_key: {}\n  region: {}\n",
+            super::manager::agent_certificate_yaml(dir.path()),
             s3.endpoint(),
             s3.access_key(),
             s3.secret_key(),
@@ -123,6 +125,7 @@ impl BackupEnv {
                 cql_username: None,
                 cql_password: None,
                 created_at: chrono::Utc::now(),
+                agent_pins: super::manager::agent_pins(&cluster, port).await,
             })
             .await
             .expect("cluster stored");

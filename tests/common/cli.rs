@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::TestCluster;
 use super::agent::{AgentProcess, TOKEN};
-use super::manager::{Fleet, ManagerProcess};
+use super::manager::{Fleet, ManagerProcess, api_token};
 
 /// What a run of `cairn` printed and how it exited.
 pub struct Run {
@@ -80,11 +80,14 @@ pub async fn cairn(url: &str, args: &[&str]) -> Run {
     cairn_with_env(url, args, &[]).await
 }
 
-/// [`cairn`] with `env` set.
+/// [`cairn`] with `env` set (after `CAIRN_API_TOKEN`, the test managers' [`api_token`], which
+/// `env` may override).
 pub async fn cairn_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut all = vec!["--url", url];
     all.extend_from_slice(args);
-    run_cairn(&all, env).await
+    let mut with_token = vec![("CAIRN_API_TOKEN", api_token())];
+    with_token.extend_from_slice(env);
+    run_cairn(&all, &with_token).await
 }
 
 /// Runs `cairn ARGS...` exactly as given (nothing added, e.g. a command another command printed).

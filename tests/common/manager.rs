@@ -2,10 +2,11 @@
 //! the test's directory, the REST API and the metrics on free loopback ports) and calls its REST
 //! API.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -31,14 +32,37 @@ pub struct ManagerProcess {
     pub https_url: Option<String>,
     /// The Prometheus URL (`http://.../metrics`), when enabled.
     pub metrics_url: String,
-    /// A client for the API (accepting the self-signed certificate of `https`).
+    /// A client for the API (accepting the self-signed certificate of `https`, sending
+    /// [`api_token`]).
     pub http: reqwest::Client,
 }
 
-/// The configuration of a test manager keeping its state in `dir`, with `extra` YAML appended.
+/// The REST API token of every test manager of this test process: random, 48 characters.
+pub fn api_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        )
+    })
+}
+
+/// The configuration of a test manager keeping its state in `dir`, with `extra` YAML appended;
+/// its API requires [`api_token`].
 pub fn config_yaml(dir: &Path, extra: &str) -> String {
     format!(
-        "http: 127.0.0.1:{}\nprometheus: 127.0.0.1:{}\nstore:\n  type: sqlite\n  path: {}\n{extra}\n",
+        "{}auth_token: {}\n{extra}\n",
+        config_yaml_open(dir),
+        api_token()
+    )
+}
+
+/// [`config_yaml`] without the `auth_token` line (an API without authentication, on loopback).
+pub fn config_yaml_open(dir: &Path) -> String {
+    format!(
+        "http: 127.0.0.1:{}\nprometheus: 127.0.0.1:{}\nstore:\n  type: sqlite\n  path: {}\n",
         free_port(),
         free_port(),
         dir.join("cairn.db").display()
@@ -141,6 +165,14 @@ impl ManagerProcess {
             .no_proxy()
             .danger_accept_invalid_certs(true)
             .timeout(Duration::from_secs(120))
+            .default_headers(
+                [(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Bearer {}", api_token()).parse().expect("header"),
+                )]
+                .into_iter()
+                .collect(),
+            )
             .build()
             .expect("client");
         ManagerProcess {
@@ -278,4 +310,33 @@ impl Fleet {
             dir,
         }
     }
+}
+
+/// The certificate fingerprints of the agents of every node of `cluster` (on `port`), as
+/// `cluster add` pins them, for tests that store a cluster directly.
+pub async fn agent_pins(cluster: &TestCluster, port: u16) -> BTreeMap<String, String> {
+    let mut pins = BTreeMap::new();
+    for node in cluster.emulator.nodes() {
+        let fingerprint = cairn::manager::agent_trust::fetch_fingerprint(&node.address, port)
+            .await
+            .unwrap_or_else(|e| panic!("agent of {}: {e}", node.address));
+        pins.insert(node.address.clone(), fingerprint);
+    }
+    pins
+}
+
+/// Writes a self-signed certificate and its key to `dir` and answers the agent YAML that uses
+/// them: agents given this keep their certificate, and so their pin, across restarts (an agent
+/// without `tls_cert_file` makes a new certificate at every start).
+pub fn agent_certificate_yaml(dir: &Path) -> String {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (dir.join("agent.crt"), dir.join("agent.key"));
+    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+    format!(
+        "tls_cert_file: {}\ntls_key_file: {}\n",
+        cert.display(),
+        key.display()
+    )
 }

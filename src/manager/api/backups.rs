@@ -172,10 +172,15 @@ async fn location_clients(
     }
     let mut out = Vec::with_capacity(locations.len());
     for l in &locations {
-        let lc =
-            backups::location_client(&cluster.hosts, cluster.agent_port, &cluster.auth_token, l)
-                .await
-                .map_err(backups_error)?;
+        let lc = backups::location_client(
+            &cluster.hosts,
+            cluster.agent_port,
+            &cluster.auth_token,
+            &cluster.agent_pins,
+            l,
+        )
+        .await
+        .map_err(backups_error)?;
         out.push(lc);
     }
     Ok(out)
@@ -353,10 +358,14 @@ async fn delete_local_snapshots(
 ) -> Result<Json<LocalSnapshotsDeleted>, ApiError> {
     Params::new(pairs, &[])?;
     let cluster = find_cluster(&state, &name).await?;
-    let hosts =
-        backups::delete_local_snapshots(&cluster.hosts, cluster.agent_port, &cluster.auth_token)
-            .await
-            .map_err(backups_error)?;
+    let hosts = backups::delete_local_snapshots(
+        &cluster.hosts,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .await
+    .map_err(backups_error)?;
     Ok(Json(LocalSnapshotsDeleted {
         hosts: hosts
             .into_iter()

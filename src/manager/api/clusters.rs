@@ -10,9 +10,14 @@
 //! | `DELETE` | `/api/v1/cluster/{cluster}` | 204; its tasks, runs and progress go too |
 //! | `GET` | `/api/v1/cluster/{cluster}/status` | [`ClusterStatus`]: every node as its agent reports it |
 //!
+//! Adding a cluster pins every agent's certificate on first use (see
+//! [`crate::manager::agent_trust`]); an update contacts only pinned agents, and pins anew the
+//! hosts its `repin` names (`["all"]`: every host).
+//!
 //! `{cluster}` is the cluster's id or its name. Secrets (the agents' token, the CQL password) are
 //! never answered. This module also holds the request-body parsing the other API modules share.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -32,7 +37,9 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy};
-use crate::manager::discovery::{ClusterView, DiscoveryError, NodeState, discover};
+use crate::manager::discovery::{
+    ClusterView, DiscoveryError, FirstUse, NodeState, discover, discover_trusting,
+};
 use crate::manager::scheduler::TaskChanged;
 use crate::manager::store::{Cluster, StoreError};
 
@@ -55,8 +62,8 @@ pub fn routes() -> Router<ApiState> {
 }
 
 /// The body of `POST /api/v1/clusters` and `PUT /api/v1/cluster/{cluster}`; on update, absent
-/// fields keep their value.
-#[derive(Debug, Default, Deserialize)]
+/// fields keep their value. (No `Debug`: it holds the agents' token and the CQL password.)
+#[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ClusterBody {
     /// The name users know the cluster by; unique.
@@ -71,6 +78,9 @@ struct ClusterBody {
     username: Option<String>,
     /// CQL password.
     password: Option<String>,
+    /// Update only: hosts whose agent certificate is trusted anew on this use (a replaced
+    /// certificate, or a node not pinned yet); `all` for every host.
+    repin: Option<Vec<String>>,
 }
 
 /// A cluster as the API answers it (no secrets).
@@ -90,6 +100,9 @@ pub struct ClusterInfo {
     pub username: Option<String>,
     /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// The SHA-256 fingerprint of each agent's pinned certificate, by host.
+    #[serde(default)]
+    pub agent_fingerprints: BTreeMap<String, String>,
 }
 
 impl From<&Cluster> for ClusterInfo {
@@ -102,6 +115,7 @@ impl From<&Cluster> for ClusterInfo {
             auth_token_set: !c.auth_token.is_empty(),
             username: c.cql_username.clone(),
             created_at: c.created_at,
+            agent_fingerprints: c.agent_pins.clone(),
         }
     }
 }
@@ -143,6 +157,9 @@ pub struct NodeStatus {
     /// agent could be asked.
     #[serde(default)]
     pub snapshots: Option<Vec<String>>,
+    /// The SHA-256 fingerprint of the agent certificate pinned for the node, if one is.
+    #[serde(default)]
+    pub agent_cert_sha256: Option<String>,
 }
 
 impl NodeStatus {
@@ -165,6 +182,7 @@ impl NodeStatus {
             cpu_count: None,
             memory_total: None,
             snapshots: None,
+            agent_cert_sha256: None,
         }
     }
 }
@@ -196,7 +214,28 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_field("body", format!("not a JSON document: {e}")))?
     };
+    if !value.is_object() {
+        return Err(ApiError::bad_field(
+            "body",
+            format!(
+                "must be a JSON object ({{\"key\": value, ...}}), not {}",
+                json_kind(&value)
+            ),
+        ));
+    }
     parse_value(value, "")
+}
+
+/// What kind of JSON value `v` is, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// A JSON value parsed as `T`, whose fields must all have defaults; an error names the field
@@ -276,20 +315,22 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Err(ApiError::bad_field("name", reason))
 }
 
-/// Discovers the cluster of `hosts` and checks that every agent that answers accepts the token;
-/// answers the view, or the field at fault.
+/// Discovers the cluster of `hosts` (trusting agents as `pins` and `first_use` allow) and checks
+/// that every agent that answers accepts the token; answers the view, or the field at fault.
 async fn discover_checked(
     hosts: &[String],
     port: u16,
     token: &str,
+    pins: BTreeMap<String, String>,
+    first_use: FirstUse<'_>,
 ) -> Result<ClusterView, ApiError> {
-    let view = discover(hosts, port, token)
+    let view = discover_trusting(hosts, port, token, pins, first_use)
         .await
         .map_err(|e| discovery_problem(&e))?;
     // A node whose agent failed its check is asked again to tell a refused token (a
     // configuration error) from a node that is only down (allowed: nodes go down).
     for node in view.nodes.iter().filter(|n| !n.agent_ok) {
-        let client = AgentClient::new(&node.address, port, token)
+        let client = AgentClient::new(&node.address, port, token, &view.pins)
             .map_err(|e| ApiError::bad_field("hosts", e))?
             .with_retry(RetryPolicy::none());
         if let Err(e @ AgentError::Unauthorized { .. }) = client.node_info().await {
@@ -300,6 +341,16 @@ async fn discover_checked(
         }
     }
     Ok(view)
+}
+
+/// The pins of the cluster's nodes only (a host given by another name than the ring's is
+/// dropped once the ring named it).
+fn pins_of_nodes(view: &ClusterView) -> BTreeMap<String, String> {
+    view.pins
+        .iter()
+        .filter(|(h, _)| view.node(h).is_some())
+        .map(|(h, p)| (h.clone(), p.clone()))
+        .collect()
 }
 
 /// Refuses `name` when another cluster than `except` has it.
@@ -340,8 +391,14 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoR
         return Err(ApiError::bad_field("port", "must be 1 to 65535"));
     }
     check_unique(&state, &name, None).await?;
+    if body.repin.is_some() {
+        return Err(ApiError::bad_field(
+            "repin",
+            "only for an update: adding a cluster pins every agent's certificate",
+        ));
+    }
     let token = body.auth_token.unwrap_or_default();
-    let view = discover_checked(&hosts, port, &token).await?;
+    let view = discover_checked(&hosts, port, &token, BTreeMap::new(), FirstUse::All).await?;
     let cluster = Cluster {
         id: Uuid::new_v4(),
         name,
@@ -352,6 +409,7 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoR
         cql_password: body.password.filter(|p| !p.is_empty()),
         // The store keeps milliseconds: the answer is what a later read gives.
         created_at: Utc::now().trunc_subsecs(3),
+        agent_pins: pins_of_nodes(&view),
     };
     // Checked again just before storing: another request may have taken the name meanwhile.
     check_unique(&state, &cluster.name, None).await?;
@@ -418,7 +476,41 @@ async fn update(
         Some(h) => h,
         None => cluster.hosts.clone(),
     };
-    let view = discover_checked(&hosts, cluster.agent_port, &cluster.auth_token).await?;
+    let repin: BTreeSet<String> = body.repin.unwrap_or_default().into_iter().collect();
+    if repin.iter().any(|h| h.trim().is_empty()) {
+        return Err(ApiError::bad_field("repin", "a host must not be empty"));
+    }
+    let all = repin.contains("all");
+    let mut pins = cluster.agent_pins.clone();
+    pins.retain(|h, _| !all && !repin.contains(h));
+    let first_use = if all {
+        FirstUse::All
+    } else {
+        FirstUse::Hosts(&repin)
+    };
+    let view = discover_checked(
+        &hosts,
+        cluster.agent_port,
+        &cluster.auth_token,
+        pins,
+        first_use,
+    )
+    .await?;
+    if let Some(unknown) = repin.iter().find(|h| *h != "all" && view.node(h).is_none()) {
+        return Err(ApiError::bad_field(
+            "repin",
+            format!("{unknown} is not a node of the cluster (its nodes: {})", {
+                let nodes: Vec<&str> = view.nodes.iter().map(|n| n.address.as_str()).collect();
+                nodes.join(", ")
+            }),
+        ));
+    }
+    for (host, fingerprint) in &view.pins {
+        if cluster.agent_pins.get(host) != Some(fingerprint) && view.node(host).is_some() {
+            tracing::info!(cluster = %cluster.name, %host, sha256 = %fingerprint, "agent certificate pinned");
+        }
+    }
+    cluster.agent_pins = pins_of_nodes(&view);
     cluster.hosts = view.nodes.iter().map(|n| n.address.clone()).collect();
     state
         .store
@@ -480,8 +572,12 @@ async fn status(
     Path(cluster): Path<String>,
 ) -> Result<Json<ClusterStatus>, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
-    let (port, token) = (cluster.agent_port, cluster.auth_token.as_str());
-    let view = discover(&cluster.hosts, port, token).await;
+    let (port, token, pins) = (
+        cluster.agent_port,
+        cluster.auth_token.as_str(),
+        &cluster.agent_pins,
+    );
+    let view = discover(&cluster.hosts, port, token, pins).await;
     let (error, nodes) = match view {
         Ok(view) => {
             let nodes = futures::stream::iter(view.nodes.into_iter().map(|n| async move {
@@ -496,10 +592,11 @@ async fn status(
                     scylla_version: n.scylla_version,
                     disk_free: n.disk_free,
                     disk_total: n.disk_total,
+                    agent_cert_sha256: pins.get(&n.address).cloned(),
                     ..NodeStatus::unreachable(&n.address, String::new())
                 };
                 if s.agent_ok
-                    && let Ok(client) = AgentClient::new(&s.address, port, token)
+                    && let Ok(client) = AgentClient::new(&s.address, port, token, pins)
                 {
                     let started = Instant::now();
                     let client = client.with_retry(RetryPolicy::none());
@@ -534,7 +631,10 @@ async fn status(
                 .to_string();
             let nodes = failures
                 .into_iter()
-                .map(|(host, e)| NodeStatus::unreachable(&host, e.to_string()))
+                .map(|(host, e)| NodeStatus {
+                    agent_cert_sha256: pins.get(&host).cloned(),
+                    ..NodeStatus::unreachable(&host, e.to_string())
+                })
                 .collect();
             (Some(message), nodes)
         }
@@ -542,7 +642,10 @@ async fn status(
             let nodes = cluster
                 .hosts
                 .iter()
-                .map(|h| NodeStatus::unreachable(h, "cluster membership unknown".into()))
+                .map(|h| NodeStatus {
+                    agent_cert_sha256: pins.get(h).cloned(),
+                    ..NodeStatus::unreachable(h, "cluster membership unknown".into())
+                })
                 .collect();
             (Some(e.to_string()), nodes)
         }

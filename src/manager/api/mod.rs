@@ -2,11 +2,13 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`error`] | the error body every endpoint answers with: status, message, and the field at fault |
+//! | [`auth`] | the bearer token every request must carry, checked in constant time |
+//! | [`error`] | the error body every endpoint answers with: status, message, and the field at fault; also for unknown paths (404), wrong methods (405) and bodies over [`MAX_BODY`] (413) |
 //! | [`clusters`] | clusters: add (discovering every node through the agents), list, get, update, delete, status |
 //! | [`tasks`] | tasks: create, update, delete, list (with next run and last status), start, stop; runs and their progress; the backup target dry run |
 //! | [`backups`] | backups in a location: list, files, delete |
 
+pub mod auth;
 pub mod backups;
 pub mod clusters;
 pub mod error;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 
 use super::scheduler::Scheduler;
 use super::store::Store;
@@ -29,12 +32,18 @@ pub struct ApiState {
     pub scheduler: Addr<Scheduler>,
 }
 
-/// The whole API.
+/// The largest request body accepted, bytes; a larger one is a 413.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// The whole API, every error in the standard body (without authentication: see
+/// [`auth::require_token`]).
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(clusters::routes())
         .merge(tasks::routes())
         .merge(backups::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(error::standard_body))
         .with_state(state)
 }
 

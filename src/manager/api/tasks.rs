@@ -494,17 +494,22 @@ fn properties_problem(e: &PropertiesError, prefix: &str) -> ApiError {
 
 /// The cluster's membership, needed to check properties against its DCs.
 async fn cluster_view(cluster: &Cluster) -> Result<ClusterView, ApiError> {
-    discover(&cluster.hosts, cluster.agent_port, &cluster.auth_token)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "cluster {}: its nodes could not be asked: {e}",
-                    cluster.name
-                ),
-            )
-        })
+    discover(
+        &cluster.hosts,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "cluster {}: its nodes could not be asked: {e}",
+                cluster.name
+            ),
+        )
+    })
 }
 
 /// Parses backup task properties (fields named under `prefix`) and validates them against the
@@ -537,8 +542,13 @@ async fn locations_usable(
     checked: &CheckedProperties,
     prefix: &str,
 ) -> Result<(), ApiError> {
-    let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let client = AgentClient::new(
+        &view.contact,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     check_locations(&client, view, checked)
         .await
         .map_err(|e| ApiError::bad_field(format!("{prefix}location[{}]", e.index), e))
@@ -985,8 +995,13 @@ async fn dry_run(
         .validate(&view.dcs())
         .map_err(|e| properties_problem(&e, ""))?;
     locations_usable(&cluster, &view, &checked, "").await?;
-    let client = AgentClient::new(&view.contact, cluster.agent_port, &cluster.auth_token)
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let client = AgentClient::new(
+        &view.contact,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let mut target = build_target(&props, &view, &client)
         .await
         .map_err(target_problem)?;

@@ -43,6 +43,16 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The SQLite file could not be created private, or made private (mode 0600).
+    #[error(
+        "cannot open the SQLite store at {path}: cannot make it readable by its owner only (mode 0600): {source}"
+    )]
+    PrivateSqlite {
+        /// The configured database file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
     /// A SQLite statement failed.
     #[error("SQLite store: {op} failed: {source}")]
     Sqlite {
@@ -242,7 +252,7 @@ text_enum!(
 );
 
 /// A managed cluster (`cluster` table): how to reach its agents and its CQL credentials.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     /// The cluster id.
     pub id: Uuid,
@@ -260,6 +270,25 @@ pub struct Cluster {
     pub cql_password: Option<String>,
     /// When the cluster was added.
     pub created_at: DateTime<Utc>,
+    /// The SHA-256 fingerprint (hex) of each agent's certificate, by host, pinned when the host
+    /// was first trusted; the token is sent only to an agent presenting its pinned certificate.
+    #[serde(default)]
+    pub agent_pins: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The agents' token and the CQL password are secrets: never printed.
+        f.debug_struct("Cluster")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("hosts", &self.hosts)
+            .field("agent_port", &self.agent_port)
+            .field("cql_username", &self.cql_username)
+            .field("created_at", &self.created_at)
+            .field("agent_pins", &self.agent_pins)
+            .finish_non_exhaustive()
+    }
 }
 
 /// When a task runs (`schedule` type of `scheduler_task.sched`).

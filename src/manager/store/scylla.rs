@@ -119,6 +119,11 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[
         "backup_run.skipped_hosts",
         &["ALTER TABLE {ks}.backup_run ADD skipped_hosts text"],
     ),
+    (
+        3,
+        "agent certificate pins",
+        &["ALTER TABLE {ks}.cluster ADD agent_pins map<text, text>"],
+    ),
 ];
 
 /// The [`Store`] kept in a ScyllaDB keyspace.
@@ -318,13 +323,24 @@ type ClusterRow = (
     Option<String>,
     Option<String>,
     CqlTimestamp,
+    Option<BTreeMap<String, String>>,
 );
 
 const CLUSTER_COLUMNS: &str =
-    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at";
+    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at, agent_pins";
 
 fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
-    let (id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at) = row;
+    let (
+        id,
+        name,
+        hosts,
+        agent_port,
+        auth_token,
+        cql_username,
+        cql_password,
+        created_at,
+        agent_pins,
+    ) = row;
     Ok(Cluster {
         id,
         name,
@@ -334,6 +350,7 @@ fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
         cql_username,
         cql_password,
         created_at: from_millis("cluster.created_at", created_at.0)?,
+        agent_pins: agent_pins.unwrap_or_default(),
     })
 }
 
@@ -568,6 +585,7 @@ fn cluster_values(c: &Cluster) -> impl SerializeRow + '_ {
         &c.cql_username,
         &c.cql_password,
         ts(c.created_at),
+        &c.agent_pins,
     )
 }
 
@@ -682,7 +700,7 @@ impl Store for ScyllaStore {
         self.exec(
             "put cluster",
             &self.q(&format!(
-                "INSERT INTO {{ks}}.cluster ({CLUSTER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {{ks}}.cluster ({CLUSTER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             cluster_values(c),
         )
@@ -1148,6 +1166,7 @@ mod tests {
             cql_username: None,
             cql_password: Some("p".to_owned()),
             created_at: now,
+            agent_pins: [("h".to_owned(), "ab".repeat(32))].into_iter().collect(),
         };
         serializes(
             &cluster_values(&cluster),

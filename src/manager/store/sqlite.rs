@@ -109,6 +109,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "backup_run.skipped_hosts",
         "ALTER TABLE backup_run ADD COLUMN skipped_hosts TEXT NOT NULL DEFAULT '[]';",
     ),
+    (
+        3,
+        "agent certificate pins",
+        "ALTER TABLE cluster ADD COLUMN agent_pins TEXT NOT NULL DEFAULT '{}';",
+    ),
 ];
 
 /// The [`Store`] kept in one SQLite file.
@@ -190,6 +195,10 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
         path: path.to_path_buf(),
         source,
     };
+    private_file(path).map_err(|source| StoreError::PrivateSqlite {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut conn = Connection::open(path).map_err(open_err)?;
     // WAL mode needs to write the file, so this is where an unwritable location shows.
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
@@ -200,6 +209,41 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
         .map_err(open_err)?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Makes the database file (created empty if missing) and its `-wal`/`-shm` companions mode 0600:
+/// they hold agent tokens and CQL passwords. A file readable by others is tightened, with a
+/// warning. (SQLite creates the companions with the database file's mode.)
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:o}"),
+                "the manager's state holds agent tokens and CQL passwords: tightening its mode to 600"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies the migrations not yet recorded in `schema_version`.
@@ -269,6 +313,7 @@ type ClusterRow = (
     Option<String>,
     Option<String>,
     i64,
+    String,
 );
 
 fn cluster_row(r: &Row<'_>) -> rusqlite::Result<ClusterRow> {
@@ -281,14 +326,25 @@ fn cluster_row(r: &Row<'_>) -> rusqlite::Result<ClusterRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 const CLUSTER_COLUMNS: &str =
-    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at";
+    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at, agent_pins";
 
 fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
-    let (id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at) = row;
+    let (
+        id,
+        name,
+        hosts,
+        agent_port,
+        auth_token,
+        cql_username,
+        cql_password,
+        created_at,
+        agent_pins,
+    ) = row;
     Ok(Cluster {
         id: parse_uuid("cluster.id", &id)?,
         name,
@@ -298,6 +354,7 @@ fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
         cql_username,
         cql_password,
         created_at: from_millis("cluster.created_at", created_at)?,
+        agent_pins: from_json("cluster.agent_pins", &agent_pins)?,
     })
 }
 
@@ -571,12 +628,13 @@ impl Store for SqliteStore {
             c.cql_username.clone(),
             c.cql_password.clone(),
             to_millis(c.created_at),
+            to_json("cluster agent_pins", &c.agent_pins)?,
         );
         self.call(OP, move |conn| {
             conn.execute(
                 &format!(
                     "INSERT OR REPLACE INTO cluster ({CLUSTER_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 values,
             )
