@@ -9,7 +9,8 @@
 //! | [`api`] | the HTTP routes, authentication, error answers |
 //! | [`tls`] | HTTPS with a configured or self-signed certificate |
 //! | [`scylla`] | the node's Scylla: client and allow-listed proxy |
-//! | [`files`] | data-directory confinement, listings, file checks |
+//! | [`confined`] | a directory tree worked in without following any symbolic link |
+//! | [`files`] | file errors, listings, what may be read, disk usage |
 //! | [`storage`] | one object store per location; retryable errors |
 //! | [`transfer`] | streaming one file up or down: parts, buffers, checksums |
 //! | [`bandwidth`] | the shared, adjustable token bucket |
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod bandwidth;
 pub mod config;
+pub mod confined;
 pub mod files;
 pub mod jobs;
 pub mod metrics;
@@ -36,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::api::AgentState;
 use self::config::AgentConfig;
-use self::files::LocalRoot;
+use self::confined::ConfinedRoot;
 use self::jobs::Jobs;
 use self::scylla::Scylla;
 use self::storage::Stores;
@@ -107,7 +109,7 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
             }
         }
     };
-    let root = LocalRoot::new(&data_directory).map_err(|source| AgentError::Io {
+    let root = ConfinedRoot::open(&data_directory).map_err(|source| AgentError::Io {
         what: format!("data directory {}", data_directory.display()),
         source,
     })?;

@@ -24,6 +24,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::bandwidth::Bandwidth;
 use super::config::Limits;
+use super::confined::{ConfinedError, Dir, part_name};
 use super::storage::{Remote, StorageError};
 
 /// Bytes read (and paid for in bandwidth) at a time.
@@ -101,6 +102,54 @@ fn local_err(
 ) -> impl FnOnce(std::io::Error) -> TransferError + use<> {
     let path = path.display().to_string();
     move |source| TransferError::Local { op, path, source }
+}
+
+impl TransferError {
+    fn confined(op: &'static str, e: ConfinedError) -> Self {
+        let path = match &e {
+            ConfinedError::Io { path, .. } | ConfinedError::Escape { path, .. } => path.clone(),
+            ConfinedError::BadInput { field, .. } => field.clone(),
+        };
+        let source = match e {
+            ConfinedError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        };
+        TransferError::Local { op, path, source }
+    }
+}
+
+/// A local file in a directory of the confined data directory, opened without following links.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    /// Its directory.
+    pub dir: Dir,
+    /// Its name.
+    pub name: String,
+}
+
+impl LocalFile {
+    /// Its path relative to the data directory, for messages.
+    pub fn path(&self) -> std::path::PathBuf {
+        Path::new(self.dir.shown()).join(&self.name)
+    }
+
+    fn open_std(&self) -> Result<std::fs::File, TransferError> {
+        self.dir
+            .open_read(&self.name)
+            .map_err(|e| TransferError::confined("open", e))
+    }
+
+    async fn open(&self) -> Result<tokio::fs::File, TransferError> {
+        let this = self.clone();
+        let file = tokio::task::spawn_blocking(move || this.open_std())
+            .await
+            .map_err(|e| TransferError::Local {
+                op: "open",
+                path: self.path().display().to_string(),
+                source: std::io::Error::other(e),
+            })??;
+        Ok(tokio::fs::File::from_std(file))
+    }
 }
 
 /// The shared machinery of every transfer: bandwidth, buffer memory and size limits.
@@ -219,7 +268,7 @@ impl DataPath {
     pub async fn upload(
         &self,
         remote: &Remote,
-        local: &Path,
+        local: &LocalFile,
         dest: &ObjPath,
         size: u64,
         progress: &(dyn Fn(u64) + Sync),
@@ -234,9 +283,9 @@ impl DataPath {
                 .stream_put(remote, signer.as_ref(), local, dest, size, progress, cancel)
                 .await;
         }
-        let mut file = tokio::fs::File::open(local)
-            .await
-            .map_err(local_err("open", local))?;
+        let mut file = local.open().await?;
+        let shown = local.path();
+        let local = shown.as_path();
         let mut digests = Digests::default();
         let etag = if size <= self.limits.multipart_threshold {
             let _permit = self.buffer(size).await;
@@ -311,7 +360,7 @@ impl DataPath {
         &self,
         remote: &Remote,
         signer: &dyn object_store::signer::Signer,
-        local: &Path,
+        local: &LocalFile,
         dest: &ObjPath,
         size: u64,
         progress: &(dyn Fn(u64) + Sync),
@@ -325,14 +374,12 @@ impl DataPath {
             )
             .await
             .map_err(remote.err("presign upload of", dest))?;
-        let file = tokio::fs::File::open(local)
-            .await
-            .map_err(local_err("open", local))?;
+        let file = local.open().await?;
         let md5 = Arc::new(std::sync::Mutex::new(Md5::new()));
         let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         let bandwidth = self.bandwidth.clone();
         let hasher = md5.clone();
-        let path = local.to_path_buf();
+        let path = local.path();
         let body = futures::stream::unfold(
             (file, size, vec![0u8; CHUNK]),
             move |(mut file, left, mut buf)| {
@@ -458,7 +505,7 @@ impl DataPath {
         &self,
         remote: &Remote,
         meta: &ObjectMeta,
-        local: &Path,
+        local: &LocalFile,
         size: u64,
     ) -> Result<bool, TransferError> {
         if meta.size != size {
@@ -515,13 +562,15 @@ impl DataPath {
         Ok(<[u8; 16]>::from(theirs.finalize()) == whole)
     }
 
-    /// Downloads `src` into `dest` (through a temporary name in the same directory, so a partial
-    /// file is never visible under its final name). Returns the bytes written.
+    /// Downloads `src` into `name` in `dir` (through a temporary name in the same directory, so
+    /// a partial file is never visible under its final name; whatever holds the temporary name,
+    /// a planted link included, is replaced, never written through). Returns the bytes written.
     pub async fn download(
         &self,
         remote: &Remote,
         src: &ObjPath,
-        dest: &Path,
+        dir: &Dir,
+        name: &str,
         progress: &(dyn Fn(u64) + Sync),
         cancel: &CancellationToken,
     ) -> Result<u64, TransferError> {
@@ -531,14 +580,20 @@ impl DataPath {
             .await
             .map_err(remote.err("download", src))?;
         let meta = result.meta.clone();
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dest.with_file_name(format!(".{name}.cairn-part"));
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(local_err("create", &tmp))?;
+        let tmp_name = part_name(name);
+        let tmp = Path::new(dir.shown()).join(&tmp_name);
+        let created = {
+            let (dir, tmp_name) = (dir.clone(), tmp_name.clone());
+            tokio::task::spawn_blocking(move || dir.create_replacing(&tmp_name))
+                .await
+                .map_err(|e| TransferError::Local {
+                    op: "create",
+                    path: tmp.display().to_string(),
+                    source: std::io::Error::other(e),
+                })?
+        };
+        let mut file =
+            tokio::fs::File::from_std(created.map_err(|e| TransferError::confined("create", e))?);
         let mut stream = result.into_stream();
         let mut md5 = Md5::new();
         let mut written = 0u64;
@@ -581,13 +636,14 @@ impl DataPath {
         .await;
         match outcome {
             Ok(()) => {
-                tokio::fs::rename(&tmp, dest)
-                    .await
-                    .map_err(local_err("rename", dest))?;
+                drop(file);
+                dir.rename(&tmp_name, dir, name)
+                    .map_err(|e| TransferError::confined("rename", e))?;
                 Ok(written)
             }
             Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
+                drop(file);
+                let _ = dir.remove_file(&tmp_name);
                 Err(e)
             }
         }
@@ -613,14 +669,15 @@ fn lost_or(
 
 /// The MD5 of a whole file and, for each candidate part size, the MD5s of its parts.
 async fn file_digests(
-    path: &Path,
+    local: &LocalFile,
     part_sizes: &[u64],
 ) -> Result<([u8; 16], Vec<Vec<[u8; 16]>>), TransferError> {
-    let path = path.to_path_buf();
+    let local = local.clone();
     let part_sizes = part_sizes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
-        let mut file = std::fs::File::open(&path).map_err(local_err("open", &path))?;
+        let path = local.path();
+        let mut file = local.open_std()?;
         let mut whole = Md5::new();
         let mut parts: Vec<(Md5, u64, Vec<[u8; 16]>)> = part_sizes
             .iter()
