@@ -39,7 +39,7 @@ use subtle::ConstantTimeEq;
 use super::confined::{ConfinedRoot, RelPath};
 use super::files::{Entry, FileError, disk_usage, list_local, readable_local, readable_remote};
 use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
-use super::scylla::{Scylla, allowed};
+use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
 
 /// Delay before answering a request with a wrong or missing token.
@@ -56,8 +56,8 @@ const DATA: &str = "data";
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AgentState {
-    /// The token requests must carry; empty disables authentication.
-    pub token: String,
+    /// The token requests must carry; `None` only with `insecure_no_auth: true`.
+    pub token: Option<String>,
     /// The node's Scylla.
     pub scylla: Scylla,
     /// The data directory.
@@ -219,16 +219,17 @@ pub fn router(state: Arc<AgentState>) -> Router {
 
 /// Checks the bearer token in constant time; a wrong one is answered after a delay.
 async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
-    if state.token.is_empty() {
+    let Some(token) = &state.token else {
+        metrics::counter!("cairn_agent_unauthenticated_requests_total").increment(1);
         return next.run(req).await;
-    }
+    };
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .unwrap_or("");
-    let expected = state.token.as_bytes();
+    let expected = token.as_bytes();
     // Equal lengths are compared in constant time; other lengths still do the same work.
     let ok = if given.len() == expected.len() {
         given.as_bytes().ct_eq(expected).into()
@@ -242,6 +243,15 @@ async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
     tracing::warn!(path = %req.uri().path(), "request with a wrong or missing token");
     tokio::time::sleep(AUTH_PENALTY).await;
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized").into_response()
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value; the scheme is matched in any
+/// case (RFC 7235), with one or more spaces before the token.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim_start_matches(' '))
 }
 
 async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
@@ -278,6 +288,7 @@ async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
         "storage_size": total,
         "storage_free": free,
         "sstable_uuid_format": uuid,
+        "authentication": if s.token.is_some() { "token" } else { "none (insecure_no_auth)" },
     })))
 }
 
@@ -570,28 +581,29 @@ async fn delete_files(
             .map_err(FileError::from)?;
         let root = s.root.clone();
         deleted = tokio::task::spawn_blocking(move || -> Result<u64, FileError> {
-            let mut deleted = 0;
+            // Every path is resolved (and a directory refused) before anything is deleted.
+            let mut found = Vec::with_capacity(checked.len());
             for rel in &checked {
                 let (dir, name) = match root.parent(rel, false) {
                     Ok(found) => found,
                     Err(e) if e.is_not_found() => continue,
                     Err(e) => return Err(e.into()),
                 };
-                match dir.remove_file(name) {
-                    Ok(true) => deleted += 1,
-                    Ok(false) => {}
-                    Err(super::confined::ConfinedError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::IsADirectory =>
-                    {
-                        return Err(FileError::BadInput {
-                            field: rel.field().to_string(),
-                            reason: format!(
-                                "{} is a directory; files/delete deletes files",
-                                rel.as_str()
-                            ),
-                        });
-                    }
-                    Err(e) => return Err(e.into()),
+                if dir.kind(name)? == Some(super::confined::Kind::Dir) {
+                    return Err(FileError::BadInput {
+                        field: rel.field().to_string(),
+                        reason: format!(
+                            "{} is a directory; files/delete deletes files",
+                            rel.as_str()
+                        ),
+                    });
+                }
+                found.push((dir, name.to_string()));
+            }
+            let mut deleted = 0;
+            for (dir, name) in found {
+                if dir.remove_file(&name)? {
+                    deleted += 1;
                 }
             }
             Ok(deleted)
@@ -725,6 +737,14 @@ async fn scylla_metrics(State(s): St, req: Request) -> ApiResult<Response> {
 /// Everything else: Scylla's REST API, if the call is on the allow-list.
 async fn proxy(State(s): St, method: Method, req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
+    if let Err(reason) = check_path(&path) {
+        metrics::counter!("cairn_agent_unexposed_access_total", "path" => "refused path")
+            .increment(1);
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("path: {reason}"),
+        ));
+    }
     if !allowed(&method, &path) {
         metrics::counter!("cairn_agent_unexposed_access_total", "path" => path.clone())
             .increment(1);

@@ -89,9 +89,27 @@ impl RunningAgent {
     }
 }
 
+/// How often an agent without authentication says so again.
+const INSECURE_WARNING_EVERY: Duration = Duration::from_secs(300);
+
+/// Warns at start and every [`INSECURE_WARNING_EVERY`] that the agent serves without a token.
+async fn warn_unauthenticated(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(INSECURE_WARNING_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => tracing::warn!(
+                "insecure_no_auth: true - the agent serves every request WITHOUT authentication \
+                 (data directory and backup locations are open to anyone who can reach it)"
+            ),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Starts an agent: resolves the data directory, binds its addresses and serves.
 pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let limits = config.validate()?;
+    let token = config.token()?;
     let scylla = Scylla::new(&config.scylla);
     let data_directory = match &config.data_directory {
         Some(d) => d.clone(),
@@ -164,19 +182,18 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let stores = Arc::new(Stores::new(config.clone()));
     let jobs = Jobs::new(data, stores.clone(), root.clone());
     let state = Arc::new(AgentState {
-        token: config.auth_token.clone(),
+        token,
         scylla,
         root,
         stores,
         jobs,
         listen: https.to_string(),
     });
-    if state.token.is_empty() {
-        tracing::warn!(
-            "auth_token is empty: the agent serves every request without authentication"
-        );
-    }
     let stop = CancellationToken::new();
+    if state.token.is_none() {
+        ::metrics::gauge!("cairn_agent_insecure_no_auth").set(1.0);
+        tokio::spawn(warn_unauthenticated(stop.clone()));
+    }
     tokio::spawn(tls::serve(
         listener,
         acceptor,
