@@ -280,12 +280,17 @@ async fn dot_segments_cannot_reach_a_call_off_the_allow_list() {
         let (status, body) = a.raw("GET", &target).await;
         assert_eq!(status, 400, "GET {target}: {body}");
         assert!(body.contains("path: "), "GET {target}: {body}");
-        assert!(!body.contains("host_id"), "the emulator's answer leaked: {body}");
+        assert!(
+            !body.contains("host_id"),
+            "the emulator's answer leaked: {body}"
+        );
     }
     // A POST that would change the node's state through the proxy.
     for target in [
         format!("/storage_service/keyspace_flush/../../emulator/nodes/{node}/status?value=leaving"),
-        format!("/storage_service/keyspace_flush/%2e%2e/%2E%2E/emulator/nodes/{node}/status?value=leaving"),
+        format!(
+            "/storage_service/keyspace_flush/%2e%2e/%2E%2E/emulator/nodes/{node}/status?value=leaving"
+        ),
     ] {
         let (status, body) = a.raw("POST", &target).await;
         assert_eq!(status, 400, "POST {target}: {body}");

@@ -32,7 +32,10 @@ fn refused(yaml: &str) -> String {
 fn bad_configuration_stops_the_agent_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     // Everything but the key under test is right, so the message is about that key.
-    let ok = format!("auth_token: {TOKEN}\ndata_directory: {}\n", dir.path().display());
+    let ok = format!(
+        "auth_token: {TOKEN}\ndata_directory: {}\n",
+        dir.path().display()
+    );
     let not_pem = dir.path().join("not.pem");
     std::fs::write(&not_pem, "hello, not a certificate\n").unwrap();
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
@@ -41,8 +44,16 @@ fn bad_configuration_stops_the_agent_naming_the_key() {
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     for (yaml, key, reason) in [
         (format!("{ok}https: nowhere\n"), "https", "address:port"),
-        (format!("{ok}transfer:\n  transfers: 0\n"), "transfer.transfers", "at least 1"),
-        (format!("{ok}transfer:\n  part_size: 1MiB\n"), "transfer.part_size", "minimum"),
+        (
+            format!("{ok}transfer:\n  transfers: 0\n"),
+            "transfer.transfers",
+            "at least 1",
+        ),
+        (
+            format!("{ok}transfer:\n  part_size: 1MiB\n"),
+            "transfer.part_size",
+            "minimum",
+        ),
         (
             format!("{ok}transfer:\n  part_size: 5MB\n"),
             "transfer.part_size: 5000000 bytes",
@@ -58,14 +69,26 @@ fn bad_configuration_stops_the_agent_naming_the_key() {
             "transfer.buffer_memory: expected a size such as 64MiB",
             "got a list",
         ),
-        (format!("{ok}transfer:\n  rate_limit: -5\n"), "transfer.rate_limit", "MiB/s"),
+        (
+            format!("{ok}transfer:\n  rate_limit: -5\n"),
+            "transfer.rate_limit",
+            "MiB/s",
+        ),
         (
             format!("{ok}transfer:\n  s3_single_put_max: 6GiB\n"),
             "transfer.s3_single_put_max",
             "5 GiB",
         ),
-        (format!("{ok}s3:\n  endpoint: s3.example.com\n"), "s3.endpoint", "http"),
-        (format!("{ok}s3:\n  access_key_id: AK\n"), "secret_access_key", "together"),
+        (
+            format!("{ok}s3:\n  endpoint: s3.example.com\n"),
+            "s3.endpoint",
+            "http",
+        ),
+        (
+            format!("{ok}s3:\n  access_key_id: AK\n"),
+            "secret_access_key",
+            "together",
+        ),
         (
             format!("{ok}s3:\n  path_style: maybe\n"),
             "s3.path_style: expected true or false",
@@ -76,22 +99,48 @@ fn bad_configuration_stops_the_agent_naming_the_key() {
             "azure: expected a section of key: value lines",
             "got 5",
         ),
-        (format!("{ok}localstorage:\n  Backups: /mnt/b\n"), "localstorage.Backups", "lowercase"),
-        (format!("{ok}localstorage:\n  b: relative/dir\n"), "localstorage.b", "absolute"),
+        (
+            format!("{ok}localstorage:\n  Backups: /mnt/b\n"),
+            "localstorage.Backups",
+            "lowercase",
+        ),
+        (
+            format!("{ok}localstorage:\n  b: relative/dir\n"),
+            "localstorage.b",
+            "absolute",
+        ),
         (
             format!("{ok}tls_cert_file: /nonexistent.pem\ntls_key_file: /nonexistent.key\n"),
             "tls_cert_file",
             "readable",
         ),
-        (format!("{ok}tls_cert_file: /etc/hostname\n"), "tls_key_file", "missing"),
         (
-            format!("{ok}tls_cert_file: {}\ntls_key_file: {}\n", not_pem.display(), key.display()),
-            &format!("tls_cert_file: {} holds no PEM certificate", not_pem.display()),
+            format!("{ok}tls_cert_file: /etc/hostname\n"),
+            "tls_key_file",
+            "missing",
+        ),
+        (
+            format!(
+                "{ok}tls_cert_file: {}\ntls_key_file: {}\n",
+                not_pem.display(),
+                key.display()
+            ),
+            &format!(
+                "tls_cert_file: {} holds no PEM certificate",
+                not_pem.display()
+            ),
             "",
         ),
         (
-            format!("{ok}tls_cert_file: {}\ntls_key_file: {}\n", cert.display(), not_pem.display()),
-            &format!("tls_key_file: {} holds no PEM private key", not_pem.display()),
+            format!(
+                "{ok}tls_cert_file: {}\ntls_key_file: {}\n",
+                cert.display(),
+                not_pem.display()
+            ),
+            &format!(
+                "tls_key_file: {} holds no PEM private key",
+                not_pem.display()
+            ),
             "",
         ),
         (
@@ -99,7 +148,11 @@ fn bad_configuration_stops_the_agent_naming_the_key() {
             "data_directory",
             "not a directory",
         ),
-        (format!("{ok}auth_tokn: typo\n"), "auth_tokn: unknown key", "auth_token"),
+        (
+            format!("{ok}auth_tokn: typo\n"),
+            "auth_tokn: unknown key",
+            "auth_token",
+        ),
         (
             format!("{ok}scylla:\n  api_port: seventy\n"),
             "scylla.api_port: expected a whole number from 0 to 65535",
@@ -111,12 +164,18 @@ fn bad_configuration_stops_the_agent_naming_the_key() {
             "at least 16 characters",
         ),
         (
-            format!("auth_token: short-token\ndata_directory: {}\n", dir.path().display()),
+            format!(
+                "auth_token: short-token\ndata_directory: {}\n",
+                dir.path().display()
+            ),
             "auth_token: 11 characters",
             "16",
         ),
         (
-            format!("auth_token: change-me\ndata_directory: {}\n", dir.path().display()),
+            format!(
+                "auth_token: change-me\ndata_directory: {}\n",
+                dir.path().display()
+            ),
             "auth_token",
             "placeholder",
         ),
@@ -127,8 +186,17 @@ fn bad_configuration_stops_the_agent_naming_the_key() {
         ),
     ] {
         let line = refused(&yaml);
-        assert!(line.contains(key) && line.contains(reason), "{yaml}\n=> {line}");
-        for serde_word in ["invalid type", "unit value", "expected a string", "struct ", "u16"] {
+        assert!(
+            line.contains(key) && line.contains(reason),
+            "{yaml}\n=> {line}"
+        );
+        for serde_word in [
+            "invalid type",
+            "unit value",
+            "expected a string",
+            "struct ",
+            "u16",
+        ] {
             assert!(!line.contains(serde_word), "{yaml}\n=> {line}");
         }
     }
@@ -148,12 +216,18 @@ async fn null_or_commented_out_sections_take_their_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let yaml = config_yaml(&cluster, 0, "")
-        .replace(&format!("auth_token: {TOKEN}\n"), &format!("auth_token_file: {}\n", token_file.display()))
-        + "transfer: ~\ns3: null\ngcs:\n  # anonymous: false\nazure:\n  # account: x\n  # key: y\nlocalstorage: ~\n";
+    let yaml = config_yaml(&cluster, 0, "").replace(
+        &format!("auth_token: {TOKEN}\n"),
+        &format!("auth_token_file: {}\n", token_file.display()),
+    ) + "transfer: ~\ns3: null\ngcs:\n  # anonymous: false\nazure:\n  # account: x\n  # key: y\nlocalstorage: ~\n";
     let agent = AgentProcess::start(dir.path(), &yaml);
-    let (status, _) = agent.call(reqwest::Method::GET, "/agent/node_info", None).await;
-    assert_eq!(status, 200, "started, and the token came from auth_token_file");
+    let (status, _) = agent
+        .call(reqwest::Method::GET, "/agent/node_info", None)
+        .await;
+    assert_eq!(
+        status, 200,
+        "started, and the token came from auth_token_file"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +248,10 @@ async fn without_a_token_only_an_explicit_lab_mode_serves_and_says_so() {
         .unwrap();
     assert_eq!(info["authentication"], "none (insecure_no_auth)", "{info}");
     let metrics = agent.metrics().await;
-    assert!(metrics.contains("cairn_agent_insecure_no_auth 1"), "{metrics}");
+    assert!(
+        metrics.contains("cairn_agent_insecure_no_auth 1"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("cairn_agent_unauthenticated_requests_total"),
         "{metrics}"

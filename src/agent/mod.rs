@@ -12,6 +12,7 @@
 //! | [`confined`] | a directory tree worked in without following any symbolic link |
 //! | [`files`] | file errors, listings, what may be read, disk usage |
 //! | [`storage`] | one object store per location; retryable errors |
+//! | [`local_store`] | `localstorage` locations confined like the data directory |
 //! | [`transfer`] | streaming one file up or down: parts, buffers, checksums |
 //! | [`bandwidth`] | the shared, adjustable token bucket |
 //! | [`jobs`] | asynchronous transfer jobs, progress, stop |
@@ -23,6 +24,7 @@ pub mod config;
 pub mod confined;
 pub mod files;
 pub mod jobs;
+pub mod local_store;
 pub mod metrics;
 pub mod scylla;
 pub mod storage;
