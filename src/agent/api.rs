@@ -275,7 +275,7 @@ async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|k| k.parse::<u64>().ok())
         })
-        .map(|kib| kib * 1024)
+        .map(|kib| kib.saturating_mul(1024))
         .unwrap_or(0);
     Ok(Json(json!({
         "agent_version": env!("CARGO_PKG_VERSION"),
@@ -721,7 +721,7 @@ async fn disk(State(s): St) -> ApiResult<Json<Value>> {
     let (free, total) = disk_usage(s.root.path())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(
-        json!({"free": free, "total": total, "used": total - free}),
+        json!({"free": free, "total": total, "used": total.saturating_sub(free)}),
     ))
 }
 

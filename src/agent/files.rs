@@ -149,5 +149,8 @@ pub fn disk_usage(dir: &Path) -> std::io::Result<(u64, u64)> {
         return Err(std::io::Error::last_os_error());
     }
     let block = st.f_frsize as u64;
-    Ok((st.f_bavail as u64 * block, st.f_blocks as u64 * block))
+    Ok((
+        (st.f_bavail as u64).saturating_mul(block),
+        (st.f_blocks as u64).saturating_mul(block),
+    ))
 }

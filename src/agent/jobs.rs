@@ -608,7 +608,8 @@ async fn upload_one(
         if r.is_err() {
             // A retried file counts from zero again.
             let undo = sent.load(std::sync::atomic::Ordering::Relaxed);
-            job.progress.send_modify(|p| p.bytes_transferred -= undo);
+            job.progress
+                .send_modify(|p| p.bytes_transferred = p.bytes_transferred.saturating_sub(undo));
         }
         r
     })
@@ -653,7 +654,9 @@ async fn run_download(
                     .await;
                 if r.is_err() {
                     let undo = got.load(std::sync::atomic::Ordering::Relaxed);
-                    job.progress.send_modify(|p| p.bytes_transferred -= undo);
+                    job.progress.send_modify(|p| {
+                        p.bytes_transferred = p.bytes_transferred.saturating_sub(undo)
+                    });
                 }
                 r
             })

@@ -112,7 +112,10 @@ async fn warn_unauthenticated(stop: CancellationToken) {
 pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let limits = config.validate()?;
     let token = config.token()?;
-    let scylla = Scylla::new(&config.scylla);
+    let scylla = Scylla::new(&config.scylla).map_err(|e| AgentError::Io {
+        what: "set up the Scylla client".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let data_directory = match &config.data_directory {
         Some(d) => d.clone(),
         None => {
@@ -179,7 +182,10 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
 
     metrics::install();
-    let data = Arc::new(DataPath::new(limits));
+    let data = Arc::new(DataPath::new(limits).map_err(|e| AgentError::Io {
+        what: "set up the transfer HTTP client".into(),
+        source: std::io::Error::other(e),
+    })?);
     data.bandwidth.set_rate(data.bandwidth.rate());
     let stores = Arc::new(Stores::new(config.clone()));
     let jobs = Jobs::new(data, stores.clone(), root.clone());

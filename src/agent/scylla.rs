@@ -142,13 +142,16 @@ pub struct Scylla {
 
 impl Scylla {
     /// A client for the configured addresses.
-    pub fn new(config: &ScyllaConfig) -> Self {
+    pub fn new(config: &ScyllaConfig) -> Result<Self, ScyllaError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(600))
             .build()
-            .expect("HTTP client builds");
+            .map_err(|e| ScyllaError::Call {
+                url: format!("{}:{}", config.api_address, config.api_port),
+                reason: format!("cannot set up an HTTP client: {e}"),
+            })?;
         let host = |a: &str| {
             if a.contains(':') {
                 format!("[{a}]")
@@ -160,11 +163,11 @@ impl Scylla {
             .prometheus_address
             .clone()
             .unwrap_or_else(|| config.api_address.clone());
-        Scylla {
+        Ok(Scylla {
             api: format!("http://{}:{}", host(&config.api_address), config.api_port),
             prometheus: format!("http://{}:{}", host(&prom), config.prometheus_port),
             http,
-        }
+        })
     }
 
     /// GETs a JSON value from the REST API.

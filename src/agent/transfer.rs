@@ -205,19 +205,18 @@ impl Digests {
 
 impl DataPath {
     /// The data path of an agent with these limits.
-    pub fn new(limits: Limits) -> Self {
-        let permits = (limits.buffer_memory / PERMIT_BYTES).max(1) as usize;
+    pub fn new(limits: Limits) -> Result<Self, reqwest::Error> {
+        let permits = total_permits(limits.buffer_memory);
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .pool_max_idle_per_host(64)
-            .build()
-            .expect("HTTP client builds");
-        DataPath {
+            .build()?;
+        Ok(DataPath {
             bandwidth: Arc::new(Bandwidth::new(limits.rate_limit)),
             http,
-            buffers: Arc::new(Semaphore::new(permits)),
+            buffers: Arc::new(Semaphore::new(permits as usize)),
             limits,
-        }
+        })
     }
 
     /// The part size for a file of `size` bytes: the configured part size, or larger so that the
@@ -227,15 +226,19 @@ impl DataPath {
         self.limits.part_size.max(needed)
     }
 
-    async fn buffer(&self, bytes: u64) -> OwnedSemaphorePermit {
-        let permits = bytes.div_ceil(PERMIT_BYTES).max(1) as u32;
-        let total = (self.limits.buffer_memory / PERMIT_BYTES).max(1) as u32;
+    async fn buffer(&self, bytes: u64) -> Result<OwnedSemaphorePermit, TransferError> {
+        let permits = u32::try_from(bytes.div_ceil(PERMIT_BYTES).max(1)).unwrap_or(u32::MAX);
+        let total = total_permits(self.limits.buffer_memory);
         // A part larger than the whole budget (huge files) takes the whole budget.
         self.buffers
             .clone()
             .acquire_many_owned(permits.min(total))
             .await
-            .expect("semaphore never closes")
+            .map_err(|e| TransferError::Local {
+                op: "reserve buffer memory",
+                path: String::new(),
+                source: std::io::Error::other(e),
+            })
     }
 
     /// Reads up to `len` bytes of `file` into a buffer, paying for each chunk in bandwidth.
@@ -288,7 +291,7 @@ impl DataPath {
         let local = shown.as_path();
         let mut digests = Digests::default();
         let etag = if size <= self.limits.multipart_threshold {
-            let _permit = self.buffer(size).await;
+            let _permit = self.buffer(size).await?;
             let body = self.read_part(&mut file, local, size, &mut digests).await?;
             if cancel.is_cancelled() {
                 return Err(TransferError::Stopped);
@@ -313,7 +316,7 @@ impl DataPath {
                 while sent < size || !in_flight.is_empty() {
                     if sent < size && in_flight.len() < PARTS_IN_FLIGHT {
                         let len = (size - sent).min(part_size);
-                        let permit = self.buffer(len).await;
+                        let permit = self.buffer(len).await?;
                         let body = self.read_part(&mut file, local, len, &mut digests).await?;
                         let part = upload.put_part(PutPayload::from_bytes(body));
                         // Spawned, so parts progress while this file waits for buffer memory.
@@ -650,6 +653,12 @@ impl DataPath {
     }
 }
 
+/// Buffer-memory permits of a budget of `bytes` (at least one, at most what a semaphore
+/// acquisition can ask for at once).
+fn total_permits(bytes: u64) -> u32 {
+    u32::try_from((bytes / PERMIT_BYTES).max(1)).unwrap_or(u32::MAX)
+}
+
 /// A multipart failure: `NotFound` means the store no longer knows the upload, which sending the
 /// file again repairs; anything else is the store's error as it is.
 fn lost_or(
@@ -768,7 +777,7 @@ mod tests {
             part_size: 8 << 20,
             s3_single_put_max: 256 << 20,
         };
-        let dp = DataPath::new(limits);
+        let dp = DataPath::new(limits).unwrap();
         assert_eq!(dp.part_size(1 << 30), 8 << 20);
         let huge = 200u64 << 30;
         let ps = dp.part_size(huge);
