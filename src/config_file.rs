@@ -288,6 +288,21 @@ mod tests {
     }
 
     #[test]
+    fn the_managers_sections_may_be_null_too() {
+        use crate::manager::config::ManagerConfig;
+        let bare: ManagerConfig = parse_yaml("{}").unwrap();
+        for text in ["store: ~\n", "store:\n  # type: sqlite\n", "backup: null\n"] {
+            let c: ManagerConfig = parse_yaml(text).unwrap();
+            assert_eq!(format!("{:?}", c.store), format!("{:?}", bare.store), "{text}");
+        }
+        let e = parse_yaml::<ManagerConfig>("store: 5\n").unwrap_err();
+        assert_eq!(
+            e,
+            "store: expected a section of key: value lines, got 5 (line 1 column 8)"
+        );
+    }
+
+    #[test]
     fn errors_name_the_key_in_plain_words() {
         for (text, want) in [
             (
