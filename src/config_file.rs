@@ -96,7 +96,11 @@ fn drop_nulls(value: &mut serde_yaml_ng::Value) -> bool {
             dropped
         }
         serde_yaml_ng::Value::Sequence(items) => {
-            items.iter_mut().fold(false, |acc, v| drop_nulls(v) || acc)
+            let mut dropped = false;
+            for v in items.iter_mut() {
+                dropped |= drop_nulls(v);
+            }
+            dropped
         }
         serde_yaml_ng::Value::Tagged(t) => drop_nulls(&mut t.value),
         _ => false,
@@ -293,7 +297,11 @@ mod tests {
         let bare: ManagerConfig = parse_yaml("{}").unwrap();
         for text in ["store: ~\n", "store:\n  # type: sqlite\n", "backup: null\n"] {
             let c: ManagerConfig = parse_yaml(text).unwrap();
-            assert_eq!(format!("{:?}", c.store), format!("{:?}", bare.store), "{text}");
+            assert_eq!(
+                format!("{:?}", c.store),
+                format!("{:?}", bare.store),
+                "{text}"
+            );
         }
         let e = parse_yaml::<ManagerConfig>("store: 5\n").unwrap_err();
         assert_eq!(
