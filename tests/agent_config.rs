@@ -8,24 +8,54 @@ use std::process::Command;
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, config_yaml};
 
-/// Runs `cairn agent` with `yaml` and returns its exit status and last stderr line.
+/// Runs `cairn agent` with `yaml`, asserts that it stops with a failure (an agent that starts is
+/// killed after a while and the test fails), and returns its last stderr line.
 fn refused(yaml: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["agent", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the agent started with:\n{yaml}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().last().unwrap_or_default().to_string();
+    let last = run_refused(&config);
     assert!(
         last.starts_with("error: "),
-        "one clear line, got:\n{stderr}"
+        "one clear line, got: {last}\nfor:\n{yaml}"
     );
     last
+}
+
+/// Runs `cairn agent --config path`; it must exit with a failure within 20 s.
+fn run_refused(config: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["agent", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the agent started with {}",
+                std::fs::read_to_string(config).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "exit status {status}");
+    stderr.lines().last().unwrap_or_default().to_string()
 }
 
 #[test]
@@ -259,16 +289,7 @@ async fn without_a_token_only_an_explicit_lab_mode_serves_and_says_so() {
 }
 
 fn refused_path(path: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["agent", "--config", path])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
+    run_refused(std::path::Path::new(path))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
