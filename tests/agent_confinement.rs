@@ -399,3 +399,50 @@ async fn every_path_a_request_carries_is_checked_naming_the_field() {
     }
     assert!(s.data.join("work/dir").is_dir(), "nothing deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_planted_in_a_localstorage_directory_lead_nowhere() {
+    let s = Setup::new().await;
+    std::fs::create_dir_all(s.bucket.join("backup")).unwrap();
+    std::fs::write(s.outside.join("secret.json"), b"secret").unwrap();
+    symlink(&s.outside, s.bucket.join("backup/meta")).unwrap();
+    let (status, body) = s
+        .agent
+        .call(
+            Method::PUT,
+            "/agent/files/write?location=localstorage:bkt&path=backup/meta/planted.json",
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "write through a link: {body}");
+    let (status, body) = s
+        .agent
+        .call(
+            Method::GET,
+            "/agent/files/read?location=localstorage:bkt&path=backup/meta/secret.json",
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "read through a link: {body}");
+    let (status, body) = s
+        .post(
+            "/agent/files/delete",
+            json!({"location": "localstorage:bkt", "paths": ["backup/meta/secret.json"]}),
+        )
+        .await;
+    assert_ne!(status, 200, "delete through a link: {body}");
+    let listing = s.agent.list("localstorage:bkt", "backup", true).await;
+    assert!(
+        listing.is_empty(),
+        "nothing listed through the link: {listing:?}"
+    );
+    assert_eq!(
+        std::fs::read(s.outside.join("secret.json")).unwrap(),
+        b"secret",
+        "the outside file is untouched"
+    );
+    assert_eq!(
+        common::files_in(&s.outside),
+        vec!["secret.json".to_string()]
+    );
+}

@@ -128,6 +128,11 @@ impl From<StorageError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             StorageError::NotConfigured { .. } => StatusCode::BAD_REQUEST,
+            StorageError::Store { source, .. }
+                if matches!(**source, object_store::Error::PermissionDenied { .. }) =>
+            {
+                StatusCode::FORBIDDEN
+            }
             _ if e.is_not_found() => StatusCode::NOT_FOUND,
             _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
