@@ -20,7 +20,7 @@ mod common;
 
 use common::*;
 
-const TOKEN: &str = "bench";
+const TOKEN: &str = "bench-token-0123456789";
 
 /// CPU seconds of all waited-for children of this process.
 fn children_cpu() -> f64 {

@@ -18,7 +18,7 @@ use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "bench-token";
+const TOKEN: &str = "bench-token-0123456789";
 
 /// `cairn emulator` as a child; answers it and its JSON description.
 fn start_emulator(work: &Path, nodes: &str, dataset: &str) -> (Proc, Value) {

@@ -1,21 +1,71 @@
 //! Byte sizes and rates as operators write and read them.
+//!
+//! Sizes: a whole number of bytes, or a whole number with a unit. `KiB`, `MiB`, `GiB`, `TiB`
+//! (and the short `K`, `M`, `G`, `T`) are binary multiples (`64MiB` = 64·2²⁰); `KB`, `MB`, `GB`,
+//! `TB` are decimal, as SI and the storage vendors mean them (`32MB` = 32·10⁶). Units are read
+//! in any case; anything else is refused.
 
-/// Parses a byte size such as `4096`, `512KiB`, `64MiB`, `10GiB`, `1TiB` (also `K`, `M`, `G`, `T`
-/// and `KB`/`MB`/`GB` as binary multiples, as operators commonly write them).
+use std::fmt;
+
+/// Parses a byte size such as `4096`, `512KiB`, `64MiB`, `10GiB`, `1TiB` or `32MB` (see the
+/// module's documentation for the units); `None` for anything else or a size over `u64`.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().ok()?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
         _ => return None,
     };
-    n.checked_mul(1u64 << shift)
+    n.checked_mul(factor)
+}
+
+/// A byte size read from a configuration file: a whole number of bytes or a text such as
+/// `64MiB` (see [`parse_size`]). Anything else is refused with the key and what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_bytes(self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as 64MiB")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("expected a size such as 64MiB, got {v}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_size(v).map(ByteSize).ok_or_else(|| {
+                    E::custom(format!(
+                        "expected a size such as 64MiB (binary) or 64MB (decimal), got {v:?}"
+                    ))
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Formats a byte count with a binary unit and one decimal: `1.5 GiB`, `512 B`.
@@ -74,8 +124,40 @@ mod tests {
         assert_eq!(parse_size("4096"), Some(4096));
         assert_eq!(parse_size("huge"), None);
         assert_eq!(parse_size("99999999999TiB"), None);
+        assert_eq!(parse_size("32MiB"), Some(32 << 20));
+        assert_eq!(parse_size("32MB"), Some(32_000_000), "MB is decimal");
+        assert_eq!(parse_size("32mb"), Some(32_000_000));
+        assert_eq!(parse_size("1GB"), Some(1_000_000_000));
+        assert_eq!(parse_size("1 KiB"), Some(1024));
+        for bad in ["", "MiB", "32 MiBs", "-1MiB", "1.5MiB", "32XB", "0x20"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(3 << 29), "1.5 GiB");
+    }
+
+    #[test]
+    fn config_sizes_take_numbers_or_texts_and_name_what_they_expect() {
+        #[derive(serde::Deserialize)]
+        struct C {
+            size: ByteSize,
+        }
+        let read = |y: &str| crate::config_file::parse_yaml::<C>(y).map(|c| c.size.0);
+        assert_eq!(read("size: 64MiB"), Ok(64 << 20));
+        assert_eq!(read("size: 64MB"), Ok(64_000_000));
+        assert_eq!(read("size: 4096"), Ok(4096));
+        for (bad, got) in [
+            ("size: 64QB", "got \"64QB\""),
+            ("size: -5", "got -5"),
+            ("size: true", "got true"),
+            ("size: [1]", "got a list"),
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(
+                e.starts_with("size: expected a size such as 64MiB") && e.contains(got),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

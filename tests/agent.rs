@@ -131,8 +131,40 @@ async fn every_call_but_ping_and_version_needs_the_token() {
         "the Scylla proxy needs the token too"
     );
 
+    // The scheme is case-insensitive (RFC 7235); the token is not.
+    for header in [
+        format!("bearer {TOKEN}"),
+        format!("BEARER {TOKEN}"),
+        format!("BeArEr  {TOKEN}"),
+    ] {
+        let r = a
+            .http
+            .get(format!("{}/agent/node_info", a.url))
+            .header("Authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{header}");
+    }
+    for header in [
+        format!("bearer {}", TOKEN.to_uppercase()),
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_string(),
+    ] {
+        let r = a
+            .http
+            .get(format!("{}/agent/node_info", a.url))
+            .header("Authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{header}");
+    }
+
     let (status, info) = a.call(Method::GET, "/agent/node_info", None).await;
     assert_eq!(status, 200);
+    assert_eq!(info["authentication"], "token");
     assert_eq!(
         info["data_directory"],
         json!(
@@ -222,6 +254,51 @@ async fn scylla_calls_pass_only_when_allow_listed() {
     assert!(
         scylla_metrics.contains("scylla_database_total_writes{shard=\"0\"}"),
         "{scylla_metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_cannot_reach_a_call_off_the_allow_list() {
+    let s = Setup::new(0, "").await;
+    let a = &s.agent;
+    let node = s.cluster.address(0);
+    // The raw client sends what it is given: an allow-listed call passes.
+    let (status, body) = a.raw("GET", "/storage_service/host_id").await;
+    assert_eq!(status, 200, "{body}");
+    for target in [
+        "/storage_service/tokens/../../emulator/cluster".to_string(),
+        "/storage_service/tokens/%2e%2e/%2e%2e/emulator/cluster".into(),
+        "/storage_service/tokens/%2E%2e/%2e%2E/emulator/cluster".into(),
+        "/storage_service/tokens/.%2e/.%2E/emulator/cluster".into(),
+        "/storage_service/tokens/x/..%2f..%2f..%2femulator/cluster".into(),
+        "/storage_service/tokens/..%5c..%5cemulator/cluster".into(),
+        "/storage_service/tokens/./../../emulator/cluster".into(),
+        "/storage_service/tokens//../../emulator/cluster".into(),
+        format!("/storage_service/tokens/{node}%00/../../../emulator/cluster"),
+        "/v2/config/../../emulator/cluster?x=1".into(),
+    ] {
+        let (status, body) = a.raw("GET", &target).await;
+        assert_eq!(status, 400, "GET {target}: {body}");
+        assert!(body.contains("path: "), "GET {target}: {body}");
+        assert!(
+            !body.contains("host_id"),
+            "the emulator's answer leaked: {body}"
+        );
+    }
+    // A POST that would change the node's state through the proxy.
+    for target in [
+        format!("/storage_service/keyspace_flush/../../emulator/nodes/{node}/status?value=leaving"),
+        format!(
+            "/storage_service/keyspace_flush/%2e%2e/%2E%2E/emulator/nodes/{node}/status?value=leaving"
+        ),
+    ] {
+        let (status, body) = a.raw("POST", &target).await;
+        assert_eq!(status, 400, "POST {target}: {body}");
+    }
+    assert_eq!(
+        s.cluster.get(0, "/storage_service/nodes/leaving").await,
+        json!([]),
+        "the node's state is unchanged"
     );
 }
 

@@ -36,11 +36,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::files::{
-    Entry, FileError, LocalRoot, disk_usage, list_local, readable_local, readable_remote,
-};
+use super::confined::{ConfinedRoot, RelPath};
+use super::files::{Entry, FileError, disk_usage, list_local, readable_local, readable_remote};
 use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
-use super::scylla::{Scylla, allowed};
+use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
 
 /// Delay before answering a request with a wrong or missing token.
@@ -57,12 +56,12 @@ const DATA: &str = "data";
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AgentState {
-    /// The token requests must carry; empty disables authentication.
-    pub token: String,
+    /// The token requests must carry; `None` only with `insecure_no_auth: true`.
+    pub token: Option<String>,
     /// The node's Scylla.
     pub scylla: Scylla,
     /// The data directory.
-    pub root: LocalRoot,
+    pub root: ConfinedRoot,
     /// Location clients.
     pub stores: Arc<Stores>,
     /// Transfer jobs.
@@ -103,9 +102,18 @@ impl From<FileError> for ApiError {
     fn from(e: FileError) -> Self {
         let status = match &e {
             FileError::NotFound(_) => StatusCode::NOT_FOUND,
+            FileError::BadInput { .. } => StatusCode::BAD_REQUEST,
             FileError::Escape { .. } | FileError::NotAllowed { .. } => StatusCode::FORBIDDEN,
             FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 StatusCode::NOT_FOUND
+            }
+            FileError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                StatusCode::BAD_REQUEST
             }
             FileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -120,6 +128,11 @@ impl From<StorageError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             StorageError::NotConfigured { .. } => StatusCode::BAD_REQUEST,
+            StorageError::Store { source, .. }
+                if matches!(**source, object_store::Error::PermissionDenied { .. }) =>
+            {
+                StatusCode::FORBIDDEN
+            }
             _ if e.is_not_found() => StatusCode::NOT_FOUND,
             _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
@@ -211,16 +224,17 @@ pub fn router(state: Arc<AgentState>) -> Router {
 
 /// Checks the bearer token in constant time; a wrong one is answered after a delay.
 async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
-    if state.token.is_empty() {
+    let Some(token) = &state.token else {
+        metrics::counter!("cairn_agent_unauthenticated_requests_total").increment(1);
         return next.run(req).await;
-    }
+    };
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .unwrap_or("");
-    let expected = state.token.as_bytes();
+    let expected = token.as_bytes();
     // Equal lengths are compared in constant time; other lengths still do the same work.
     let ok = if given.len() == expected.len() {
         given.as_bytes().ct_eq(expected).into()
@@ -234,6 +248,15 @@ async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
     tracing::warn!(path = %req.uri().path(), "request with a wrong or missing token");
     tokio::time::sleep(AUTH_PENALTY).await;
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized").into_response()
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value; the scheme is matched in any
+/// case (RFC 7235), with one or more spaces before the token.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim_start_matches(' '))
 }
 
 async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
@@ -257,7 +280,7 @@ async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|k| k.parse::<u64>().ok())
         })
-        .map(|kib| kib * 1024)
+        .map(|kib| kib.saturating_mul(1024))
         .unwrap_or(0);
     Ok(Json(json!({
         "agent_version": env!("CARGO_PKG_VERSION"),
@@ -270,6 +293,7 @@ async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
         "storage_size": total,
         "storage_free": free,
         "sstable_uuid_format": uuid,
+        "authentication": if s.token.is_some() { "token" } else { "none (insecure_no_auth)" },
     })))
 }
 
@@ -389,10 +413,14 @@ fn ndjson(stream: impl futures::Stream<Item = Result<Entry, String>> + Send + 's
 
 async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiResult<Response> {
     if req.location == DATA {
-        let dir = s.root.resolve(&req.path)?;
-        if !dir.is_dir() {
-            return Err(FileError::NotFound(req.path).into());
-        }
+        let rel = RelPath::parse("path", &req.path).map_err(FileError::from)?;
+        let dir = s.root.dir(&rel, false).map_err(|e| {
+            if e.is_not_found() {
+                FileError::NotFound(req.path.clone())
+            } else {
+                e.into()
+            }
+        })?;
         let rx = list_local(dir, req.recursive);
         let stream = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv()
@@ -402,7 +430,7 @@ async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiRe
         return Ok(ndjson(stream));
     }
     let remote = s.stores.get(&req.location)?;
-    let prefix = object_path(&req.path)?;
+    let prefix = remote_path("path", &req.path)?;
     let base = prefix.clone();
     let relative = move |p: &object_store::path::Path| -> String {
         p.prefix_match(&base)
@@ -458,6 +486,7 @@ struct FileQuery {
 async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Response> {
     let octets = [(header::CONTENT_TYPE, "application/octet-stream")];
     if q.location == DATA {
+        let rel = RelPath::parse_file("path", &q.path).map_err(FileError::from)?;
         if !readable_local(&format!("/{}", q.path)) {
             return Err(FileError::NotAllowed {
                 path: q.path,
@@ -465,16 +494,25 @@ async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Resp
             }
             .into());
         }
-        let path = s.root.resolve(&q.path)?;
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|source| FileError::Io {
-                op: "read",
-                path: q.path.clone(),
-                source,
-            })?;
+        let root = s.root.clone();
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, FileError> {
+            use std::io::Read;
+            let (dir, name) = root.parent(&rel, false)?;
+            let mut file = dir.open_read(name)?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .map_err(|source| FileError::Io {
+                    op: "read",
+                    path: rel.as_str().to_string(),
+                    source,
+                })?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
         return Ok((octets, bytes).into_response());
     }
+    let path = remote_file_path("path", &q.path)?;
     if !readable_remote(&q.path) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -485,7 +523,6 @@ async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Resp
         ));
     }
     let remote = s.stores.get(&q.location)?;
-    let path = object_path(&q.path)?;
     let got = remote
         .store
         .get(&path)
@@ -555,14 +592,8 @@ async fn write_file(
             "files/write writes to backup locations only",
         ));
     }
+    let path = remote_file_path("path", &q.path)?;
     let remote = s.stores.get(&q.location)?;
-    let path = object_path(&q.path)?;
-    if path.filename().is_none() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "path: names no file",
-        ));
-    }
     let mode = match q.mode {
         WriteMode::Overwrite => PutMode::Overwrite,
         _ if !q.path.starts_with(CONDITIONAL_PREFIX) => {
@@ -643,33 +674,53 @@ async fn delete_files(
     }
     let mut deleted = 0u64;
     if req.location == DATA {
-        let resolved: Vec<_> = req
+        // Every path is checked before anything is deleted.
+        let checked: Vec<RelPath> = req
             .paths
             .iter()
-            .map(|p| s.root.resolve(p))
-            .collect::<Result<_, _>>()?;
-        for (path, given) in resolved.iter().zip(&req.paths) {
-            match tokio::fs::remove_file(path).await {
-                Ok(()) => deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(FileError::Io {
-                        op: "delete",
-                        path: given.clone(),
-                        source,
-                    }
-                    .into());
+            .enumerate()
+            .map(|(i, p)| RelPath::parse_file(&format!("paths[{i}]"), p))
+            .collect::<Result<_, _>>()
+            .map_err(FileError::from)?;
+        let root = s.root.clone();
+        deleted = tokio::task::spawn_blocking(move || -> Result<u64, FileError> {
+            // Every path is resolved (and a directory refused) before anything is deleted.
+            let mut found = Vec::with_capacity(checked.len());
+            for rel in &checked {
+                let (dir, name) = match root.parent(rel, false) {
+                    Ok(found) => found,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                if dir.kind(name)? == Some(super::confined::Kind::Dir) {
+                    return Err(FileError::BadInput {
+                        field: rel.field().to_string(),
+                        reason: format!(
+                            "{} is a directory; files/delete deletes files",
+                            rel.as_str()
+                        ),
+                    });
+                }
+                found.push((dir, name.to_string()));
+            }
+            let mut deleted = 0;
+            for (dir, name) in found {
+                if dir.remove_file(&name)? {
+                    deleted += 1;
                 }
             }
-        }
+            Ok(deleted)
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     } else {
-        let remote = s.stores.get(&req.location)?;
         let paths: Vec<_> = req
             .paths
             .iter()
-            .map(String::as_str)
-            .map(object_path)
+            .enumerate()
+            .map(|(i, p)| remote_file_path(&format!("paths[{i}]"), p))
             .collect::<Result<_, _>>()?;
+        let remote = s.stores.get(&req.location)?;
         let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
         let mut results = remote.store.delete_stream(stream);
         while let Some(r) = results.next().await {
@@ -716,29 +767,27 @@ async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiRes
         ));
     }
     if from.location == DATA {
-        let (src, dst) = (s.root.resolve(&from.path)?, s.root.resolve(&to.path)?);
-        if let Some(parent) = dst.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|source| FileError::Io {
-                    op: "create",
-                    path: to.path.clone(),
-                    source,
-                })?;
-        }
-        let r = if req.copy {
-            tokio::fs::copy(&src, &dst).await.map(|_| ())
-        } else {
-            tokio::fs::rename(&src, &dst).await
-        };
-        r.map_err(|source| FileError::Io {
-            op: if req.copy { "copy" } else { "move" },
-            path: from.path.clone(),
-            source,
-        })?;
+        let src = RelPath::parse_file("from.path", &from.path).map_err(FileError::from)?;
+        let dst = RelPath::parse_file("to.path", &to.path).map_err(FileError::from)?;
+        let (root, copy) = (s.root.clone(), req.copy);
+        tokio::task::spawn_blocking(move || -> Result<(), FileError> {
+            let (src_dir, src_name) = root.parent(&src, false)?;
+            let (dst_dir, dst_name) = root.parent(&dst, true)?;
+            if copy {
+                src_dir.copy(src_name, &dst_dir, dst_name)?;
+            } else {
+                src_dir.rename(src_name, &dst_dir, dst_name)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     } else {
+        let (src, dst) = (
+            remote_file_path("from.path", &from.path)?,
+            remote_file_path("to.path", &to.path)?,
+        );
         let remote = s.stores.get(&from.location)?;
-        let (src, dst) = (object_path(&from.path)?, object_path(&to.path)?);
         let r = if req.copy {
             remote.store.copy(&src, &dst).await
         } else {
@@ -749,11 +798,33 @@ async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiRes
     Ok(Json(json!({})))
 }
 
+/// Checks a path inside a location, naming the request field when it is refused.
+fn remote_path(field: &str, path: &str) -> ApiResult<object_store::path::Path> {
+    object_path(path).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{field}: {e}")))
+}
+
+/// Like [`remote_path`], for a path that must name an object (not the location's root).
+fn remote_file_path(field: &str, path: &str) -> ApiResult<object_store::path::Path> {
+    let p = remote_path(field, path)?;
+    if p.filename().is_none() {
+        let reason = if path.is_empty() {
+            "empty path".to_string()
+        } else {
+            format!("{path:?} names no file")
+        };
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{field}: {reason}"),
+        ));
+    }
+    Ok(p)
+}
+
 async fn disk(State(s): St) -> ApiResult<Json<Value>> {
     let (free, total) = disk_usage(s.root.path())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(
-        json!({"free": free, "total": total, "used": total - free}),
+        json!({"free": free, "total": total, "used": total.saturating_sub(free)}),
     ))
 }
 
@@ -769,6 +840,14 @@ async fn scylla_metrics(State(s): St, req: Request) -> ApiResult<Response> {
 /// Everything else: Scylla's REST API, if the call is on the allow-list.
 async fn proxy(State(s): St, method: Method, req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
+    if let Err(reason) = check_path(&path) {
+        metrics::counter!("cairn_agent_unexposed_access_total", "path" => "refused path")
+            .increment(1);
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("path: {reason}"),
+        ));
+    }
     if !allowed(&method, &path) {
         metrics::counter!("cairn_agent_unexposed_access_total", "path" => path.clone())
             .increment(1);

@@ -10,15 +10,29 @@ use serde::Deserialize;
 pub use crate::config_file::ConfigError;
 use crate::config_file::{invalid, read_yaml};
 
-use crate::units::parse_size;
+use crate::units::ByteSize;
+
+/// Fewest characters an `auth_token` may have.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// How the sample configuration's placeholder token begins; a token that does is refused.
+const PLACEHOLDER_PREFIX: &str = "change-me";
 
 /// The whole agent configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Token every request but `/ping` and `/version` must carry as `Authorization: Bearer`.
+    /// Token every request but `/ping` and `/version` must carry as `Authorization: Bearer`
+    /// (at least 16 characters).
     #[serde(default)]
     pub auth_token: String,
+    /// A file holding the token instead (its first line), so the secret can live apart from
+    /// the configuration.
+    #[serde(default)]
+    pub auth_token_file: Option<PathBuf>,
+    /// Serve every request without authentication (a lab only; loud in logs, metrics and
+    /// `/agent/node_info`). Refused together with a token.
+    #[serde(default)]
+    pub insecure_no_auth: bool,
     /// HTTPS listen address, `host:port`.
     #[serde(default = "default_https")]
     pub https: String,
@@ -109,18 +123,18 @@ pub struct TransferConfig {
     pub rate_limit: f64,
     /// Memory for upload part buffers in flight, over all jobs (e.g. `32MiB`).
     #[serde(default = "default_buffer_memory")]
-    pub buffer_memory: String,
+    pub buffer_memory: ByteSize,
     /// Files larger than this are uploaded in parts (e.g. `16MiB`; at least 5 MiB).
     #[serde(default = "default_multipart_threshold")]
-    pub multipart_threshold: String,
+    pub multipart_threshold: ByteSize,
     /// Smallest part of a multipart upload (e.g. `8MiB`; at least 5 MiB). Larger files get larger
     /// parts so that no file needs more than 10,000.
     #[serde(default = "default_part_size")]
-    pub part_size: String,
+    pub part_size: ByteSize,
     /// S3 only: files up to this size are streamed from disk in one PUT, without buffering
     /// (at most 5 GiB, S3's limit for one PUT); larger ones go in parts.
     #[serde(default = "default_s3_single_put_max")]
-    pub s3_single_put_max: String,
+    pub s3_single_put_max: ByteSize,
 }
 
 impl Default for TransferConfig {
@@ -139,17 +153,17 @@ impl Default for TransferConfig {
 fn default_transfers() -> usize {
     2
 }
-fn default_buffer_memory() -> String {
-    "32MiB".to_string()
+fn default_buffer_memory() -> ByteSize {
+    ByteSize(32 << 20)
 }
-fn default_multipart_threshold() -> String {
-    "16MiB".to_string()
+fn default_multipart_threshold() -> ByteSize {
+    ByteSize(16 << 20)
 }
-fn default_part_size() -> String {
-    "8MiB".to_string()
+fn default_part_size() -> ByteSize {
+    ByteSize(8 << 20)
 }
-fn default_s3_single_put_max() -> String {
-    "256MiB".to_string()
+fn default_s3_single_put_max() -> ByteSize {
+    ByteSize(256 << 20)
 }
 
 /// S3 settings (upstream `s3:` section).
@@ -331,31 +345,33 @@ impl AgentConfig {
                 "must be 0 (unlimited) or a positive number of MiB/s",
             ));
         }
-        let size = |key: &str, v: &str, min: u64| -> Result<u64, ConfigError> {
-            let n = parse_size(v)
-                .ok_or_else(|| invalid(key, format!("{v:?} is not a size such as 8MiB")))?;
-            if n < min {
+        let size = |key: &str, v: ByteSize, min: u64| -> Result<u64, ConfigError> {
+            if v.0 < min {
                 return Err(invalid(
                     key,
-                    format!("{v} is below the minimum of {} MiB", min >> 20),
+                    format!(
+                        "{} bytes ({v}) is below the minimum of {}",
+                        v.0,
+                        ByteSize(min)
+                    ),
                 ));
             }
-            Ok(n)
+            Ok(v.0)
         };
-        let part_size = size("transfer.part_size", &self.transfer.part_size, MIN_PART)?;
+        let part_size = size("transfer.part_size", self.transfer.part_size, MIN_PART)?;
         let multipart_threshold = size(
             "transfer.multipart_threshold",
-            &self.transfer.multipart_threshold,
+            self.transfer.multipart_threshold,
             MIN_PART,
         )?;
         let buffer_memory = size(
             "transfer.buffer_memory",
-            &self.transfer.buffer_memory,
+            self.transfer.buffer_memory,
             part_size,
         )?;
         let s3_single_put_max = size(
             "transfer.s3_single_put_max",
-            &self.transfer.s3_single_put_max,
+            self.transfer.s3_single_put_max,
             0,
         )?;
         if s3_single_put_max > 5 << 30 {
@@ -404,6 +420,7 @@ impl AgentConfig {
                 ));
             }
         }
+        self.token()?;
         Ok(Limits {
             transfers: self.transfer.transfers,
             rate_limit: (self.transfer.rate_limit * (1u64 << 20) as f64) as u64,
@@ -412,6 +429,73 @@ impl AgentConfig {
             part_size,
             s3_single_put_max,
         })
+    }
+}
+
+impl AgentConfig {
+    /// The token requests must carry, from `auth_token` or `auth_token_file`; `None` only with
+    /// `insecure_no_auth: true`. A missing, short, placeholder or unprintable token is refused.
+    pub fn token(&self) -> Result<Option<String>, ConfigError> {
+        let (key, token) = match (&self.auth_token_file, self.auth_token.is_empty()) {
+            (Some(_), false) => {
+                return Err(invalid(
+                    "auth_token_file",
+                    "auth_token is set too; give the token in one place",
+                ));
+            }
+            (Some(file), true) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    invalid(
+                        "auth_token_file",
+                        format!("{} cannot be read: {e}", file.display()),
+                    )
+                })?;
+                let first = text.lines().next().unwrap_or_default().trim().to_string();
+                ("auth_token_file", first)
+            }
+            (None, _) => ("auth_token", self.auth_token.clone()),
+        };
+        if self.insecure_no_auth {
+            if !token.is_empty() {
+                return Err(invalid(
+                    "insecure_no_auth",
+                    format!("true while {key} is set; remove one of them"),
+                ));
+            }
+            return Ok(None);
+        }
+        if token.is_empty() {
+            return Err(invalid(
+                "auth_token",
+                format!(
+                    "missing; set a random token of at least {MIN_TOKEN_LEN} characters (or \
+                     auth_token_file; insecure_no_auth: true serves without any, for a lab only)"
+                ),
+            ));
+        }
+        if token.to_ascii_lowercase().starts_with(PLACEHOLDER_PREFIX) {
+            return Err(invalid(
+                key,
+                "still the sample configuration's placeholder; set a random token (e.g. \
+                 `openssl rand -hex 24`)",
+            ));
+        }
+        if token.chars().count() < MIN_TOKEN_LEN {
+            return Err(invalid(
+                key,
+                format!(
+                    "{} characters, fewer than the {MIN_TOKEN_LEN} required",
+                    token.chars().count()
+                ),
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                key,
+                "holds a space, a control or a non-ASCII character; it must fit an HTTP header",
+            ));
+        }
+        Ok(Some(token))
     }
 }
 
@@ -426,5 +510,60 @@ mod tests {
         assert!(bare.s3.path_style, "path style unless configured otherwise");
         assert_eq!(bare.s3.path_style, empty.s3.path_style);
         assert_eq!(bare.s3.sign_payload, empty.s3.sign_payload);
+    }
+
+    fn config(yaml: &str) -> AgentConfig {
+        crate::config_file::parse_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn every_section_may_be_null_or_left_with_comments_only() {
+        let sections = ["scylla", "transfer", "s3", "gcs", "azure", "localstorage"];
+        for section in sections {
+            for form in [
+                format!("{section}: ~"),
+                format!("{section}: null"),
+                format!("{section}:\n  # key: value"),
+            ] {
+                let c = config(&format!("auth_token: 0123456789abcdef\n{form}\n"));
+                assert!(c.validate().is_ok(), "{form}");
+                assert!(
+                    c.s3.path_style && c.transfer.transfers == 2,
+                    "{form}: defaults"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_is_required_unless_insecure_no_auth_says_otherwise() {
+        let refused = |yaml: &str| config(yaml).token().unwrap_err().to_string();
+        assert!(refused("{}").starts_with("auth_token: missing"));
+        assert!(refused("auth_token: short").contains("fewer than the 16"));
+        assert!(refused("auth_token: change-me").contains("placeholder"));
+        assert!(refused("auth_token: CHANGE-ME-to-a-random-token").contains("placeholder"));
+        assert!(refused("auth_token: \"0123456789 abcdef\"").contains("space"));
+        assert!(
+            refused("auth_token: 0123456789abcdef\ninsecure_no_auth: true")
+                .starts_with("insecure_no_auth:")
+        );
+        assert_eq!(
+            config("auth_token: 0123456789abcdef").token().unwrap(),
+            Some("0123456789abcdef".into())
+        );
+        assert_eq!(config("insecure_no_auth: true").token().unwrap(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "fedcba9876543210fedcba\n").unwrap();
+        let from_file = format!("auth_token_file: {}", file.display());
+        assert_eq!(
+            config(&from_file).token().unwrap(),
+            Some("fedcba9876543210fedcba".into())
+        );
+        assert!(
+            refused(&format!("{from_file}\nauth_token: 0123456789abcdef"))
+                .starts_with("auth_token_file:")
+        );
+        assert!(refused("auth_token_file: /no/such/file").contains("cannot be read"));
     }
 }

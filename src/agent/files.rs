@@ -1,11 +1,13 @@
-//! The node's data directory as the agent exposes it: every path is relative to it and must
-//! resolve inside it (no absolute paths, no `..`, no symlink that leads out), plus the file
-//! operations that work on it and on locations alike.
+//! File operations on the node's data directory (confined by [`super::confined`]: relative
+//! paths only, no `..`, no symbolic link followed) and on locations alike: listings, what may
+//! be read, disk usage.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
+
+use super::confined::{ConfinedError, Dir, Kind};
 
 /// Why a file operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -13,13 +15,23 @@ pub enum FileError {
     /// The path does not exist.
     #[error("{0}: no such file or directory")]
     NotFound(String),
+    /// A request field holds a path that cannot be used.
+    #[error("{field}: {reason}")]
+    BadInput {
+        /// The field (`paths[0]`, `to.path`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// The path would leave the data directory.
-    #[error("path {path:?} is refused: {reason}")]
+    #[error("{field}: path {path:?} is refused: {reason}")]
     Escape {
+        /// The field.
+        field: String,
         /// The path given.
         path: String,
         /// Why.
-        reason: &'static str,
+        reason: String,
     },
     /// The operation is not allowed on this path.
     #[error("{path}: {reason}")]
@@ -41,65 +53,20 @@ pub enum FileError {
     },
 }
 
-/// The data directory, canonicalised, that every local path must stay inside.
-#[derive(Debug, Clone)]
-pub struct LocalRoot {
-    /// Canonical absolute path of the data directory.
-    root: PathBuf,
-}
-
-impl LocalRoot {
-    /// The root at `dir`, which must exist.
-    pub fn new(dir: &Path) -> std::io::Result<Self> {
-        Ok(LocalRoot {
-            root: dir.canonicalize()?,
-        })
-    }
-
-    /// The canonical data directory.
-    pub fn path(&self) -> &Path {
-        &self.root
-    }
-
-    /// Resolves a path relative to the data directory, refusing any that would leave it.
-    pub fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
-        let refuse = |reason| FileError::Escape {
-            path: rel.to_string(),
-            reason,
-        };
-        let p = Path::new(rel);
-        if p.is_absolute() {
-            return Err(refuse(
-                "absolute paths are not accepted; give a path relative to the data directory",
-            ));
-        }
-        for c in p.components() {
-            match c {
-                Component::Normal(_) | Component::CurDir => {}
-                Component::ParentDir => return Err(refuse("'..' is not accepted")),
-                _ => return Err(refuse("not a plain relative path")),
-            }
-        }
-        let joined = self.root.join(p);
-        // The deepest existing ancestor, with symlinks resolved, must still be inside the root.
-        let mut existing = joined.as_path();
-        while !existing.exists() {
-            existing = existing.parent().unwrap_or(&self.root);
-        }
-        let real = existing.canonicalize().map_err(|source| FileError::Io {
-            op: "resolve",
-            path: rel.to_string(),
-            source,
-        })?;
-        if !real.starts_with(&self.root) {
-            return Err(refuse(
-                "it leads outside the data directory (through a symbolic link)",
-            ));
-        }
-        match joined.strip_prefix(existing) {
-            Ok(rest) if !rest.as_os_str().is_empty() => Ok(real.join(rest)),
-            // Joining an empty rest would add a trailing slash, which files do not take.
-            _ => Ok(real),
+impl From<ConfinedError> for FileError {
+    fn from(e: ConfinedError) -> Self {
+        match e {
+            ConfinedError::BadInput { field, reason } => FileError::BadInput { field, reason },
+            ConfinedError::Escape {
+                field,
+                path,
+                reason,
+            } => FileError::Escape {
+                field,
+                path,
+                reason,
+            },
+            ConfinedError::Io { op, path, source } => FileError::Io { op, path, source },
         }
     }
 }
@@ -116,40 +83,36 @@ pub struct Entry {
 }
 
 /// Lists a local directory (recursively if asked) into a bounded channel, so a listing of
-/// hundreds of thousands of entries is streamed, never held whole.
-pub fn list_local(dir: PathBuf, recursive: bool) -> mpsc::Receiver<Result<Entry, FileError>> {
+/// hundreds of thousands of entries is streamed, never held whole. Links are listed as files of
+/// size 0 and never descended into.
+pub fn list_local(dir: Dir, recursive: bool) -> mpsc::Receiver<Result<Entry, FileError>> {
     let (tx, rx) = mpsc::channel(1024);
     tokio::task::spawn_blocking(move || {
-        let mut stack = vec![dir.clone()];
-        while let Some(current) = stack.pop() {
-            let rd = match std::fs::read_dir(&current) {
-                Ok(rd) => rd,
-                Err(source) => {
-                    let _ = tx.blocking_send(Err(FileError::Io {
-                        op: "list",
-                        path: current.display().to_string(),
-                        source,
-                    }));
+        let mut stack = vec![(dir, String::new())];
+        while let Some((current, prefix)) = stack.pop() {
+            let entries = match current.entries() {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
                     return;
                 }
             };
-            let mut entries: Vec<_> = rd.filter_map(Result::ok).collect();
-            entries.sort_by_key(|e| e.file_name());
             for e in entries {
-                let Ok(meta) = e.metadata() else { continue };
-                let path = e.path();
-                let rel = path
-                    .strip_prefix(&dir)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .into_owned();
-                if meta.is_dir() && recursive {
-                    stack.push(path.clone());
+                let rel = format!("{prefix}{}", e.name);
+                let is_dir = e.kind == Kind::Dir;
+                if is_dir && recursive {
+                    match current.open_dir(&e.name) {
+                        Ok(sub) => stack.push((sub, format!("{rel}/"))),
+                        Err(err) => {
+                            let _ = tx.blocking_send(Err(err.into()));
+                            return;
+                        }
+                    }
                 }
                 let entry = Entry {
                     path: rel,
-                    size: if meta.is_dir() { 0 } else { meta.len() },
-                    dir: meta.is_dir(),
+                    size: e.size,
+                    dir: is_dir,
                 };
                 if tx.blocking_send(Ok(entry)).is_err() {
                     return;
@@ -186,45 +149,8 @@ pub fn disk_usage(dir: &Path) -> std::io::Result<(u64, u64)> {
         return Err(std::io::Error::last_os_error());
     }
     let block = st.f_frsize as u64;
-    Ok((st.f_bavail as u64 * block, st.f_blocks as u64 * block))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_stay_inside_the_data_directory() {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        std::fs::create_dir_all(data.join("ks/t")).unwrap();
-        std::os::unix::fs::symlink(tmp.path(), data.join("ks/escape")).unwrap();
-        std::os::unix::fs::symlink(data.join("ks/t"), data.join("ks/inside")).unwrap();
-        let root = LocalRoot::new(&data).unwrap();
-        assert!(root.resolve("ks/t").unwrap().ends_with("ks/t"));
-        std::fs::write(data.join("ks/t/f.crc32"), "1").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(root.resolve("ks/t/f.crc32").unwrap()).unwrap(),
-            "1",
-            "an existing file resolves to itself"
-        );
-        assert!(
-            root.resolve("ks/t/new/file").is_ok(),
-            "paths yet to be created are fine"
-        );
-        assert!(
-            root.resolve("ks/inside/x").is_ok(),
-            "a link that stays inside is fine"
-        );
-        for bad in [
-            "/etc/passwd",
-            "../x",
-            "ks/../../x",
-            "ks/escape",
-            "ks/escape/elsewhere",
-        ] {
-            let err = root.resolve(bad).unwrap_err().to_string();
-            assert!(err.contains("refused"), "{bad}: {err}");
-        }
-    }
+    Ok((
+        (st.f_bavail as u64).saturating_mul(block),
+        (st.f_blocks as u64).saturating_mul(block),
+    ))
 }

@@ -8,7 +8,6 @@
 //! restart an old ID answers `not_found`, and the manager starts the job again.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 use crate::spec::sstable::versioned_name;
 use crate::spec::tag::SnapshotTag;
 
-use super::files::{FileError, LocalRoot};
+use super::confined::{ConfinedRoot, Dir, Kind, RelPath};
+use super::files::FileError;
 use super::storage::{Stores, object_path};
-use super::transfer::{DataPath, TransferError};
+use super::transfer::{DataPath, LocalFile, TransferError};
 
 /// How long a file keeps being retried after failures that may pass (an outage of the store),
 /// on top of the store client's own retries of single requests.
@@ -50,7 +50,7 @@ pub enum JobError {
     #[error("{field}: {reason}")]
     Invalid {
         /// The field.
-        field: &'static str,
+        field: String,
         /// Why.
         reason: String,
     },
@@ -211,12 +211,12 @@ pub struct Jobs {
     /// Location clients.
     stores: Arc<Stores>,
     /// The node's data directory.
-    root: LocalRoot,
+    root: ConfinedRoot,
 }
 
 impl Jobs {
     /// A registry whose jobs use this data path, these stores and this data directory.
-    pub fn new(data: Arc<DataPath>, stores: Arc<Stores>, root: LocalRoot) -> Self {
+    pub fn new(data: Arc<DataPath>, stores: Arc<Stores>, root: ConfinedRoot) -> Self {
         Jobs {
             map: DashMap::new(),
             data,
@@ -234,11 +234,11 @@ impl Jobs {
         match asked {
             None => Ok(self.data.limits.transfers),
             Some(0) => Err(JobError::Invalid {
-                field: "transfers",
+                field: "transfers".into(),
                 reason: "must be at least 1".into(),
             }),
             Some(n) if n > crate::spec::MAX_TRANSFERS => Err(JobError::Invalid {
-                field: "transfers",
+                field: "transfers".into(),
                 reason: format!("{n} is more than {}", crate::spec::MAX_TRANSFERS),
             }),
             Some(n) => Ok(n),
@@ -249,7 +249,7 @@ impl Jobs {
         if let Some(r) = rate {
             if !(r >= 0.0 && r.is_finite()) {
                 return Err(JobError::Invalid {
-                    field: "rate_limit",
+                    field: "rate_limit".into(),
                     reason: "must be 0 (unlimited) or positive MiB/s".into(),
                 });
             }
@@ -287,12 +287,16 @@ impl Jobs {
     /// Starts an upload job; returns its ID.
     pub fn start_upload(&self, req: UploadRequest) -> Result<String, JobError> {
         let transfers = self.transfers(req.transfers)?;
-        let source = self.root.resolve(&req.source_dir)?;
-        if !source.is_dir() {
-            return Err(FileError::NotFound(req.source_dir.clone()).into());
-        }
+        let rel = RelPath::parse("source_dir", &req.source_dir).map_err(FileError::from)?;
+        let source = self.root.dir(&rel, false).map_err(|e| {
+            if e.is_not_found() {
+                FileError::NotFound(req.source_dir.clone())
+            } else {
+                e.into()
+            }
+        })?;
         let remote = self.stores.get(&req.location)?;
-        let remote_dir = object_path(&req.remote_dir)?;
+        let remote_dir = remote_path("remote_dir", &req.remote_dir)?;
         self.apply_rate(req.rate_limit)?;
         let (id, job) = self.register("upload", &req.source_dir);
         let data = self.data.clone();
@@ -315,20 +319,22 @@ impl Jobs {
     /// Starts a download job; returns its ID.
     pub fn start_download(&self, req: DownloadRequest) -> Result<String, JobError> {
         let transfers = self.transfers(req.transfers)?;
-        let dest = self.root.resolve(&req.dest_dir)?;
+        let rel = RelPath::parse("dest_dir", &req.dest_dir).map_err(FileError::from)?;
         let remote = self.stores.get(&req.location)?;
         let mut files = Vec::with_capacity(req.files.len());
-        for f in &req.files {
-            let path = object_path(f)?;
+        for (i, f) in req.files.iter().enumerate() {
+            let field = format!("files[{i}]");
+            let path = remote_path(&field, f)?;
             let name = path
                 .filename()
                 .map(str::to_string)
                 .ok_or_else(|| JobError::Invalid {
-                    field: "files",
+                    field: field.clone(),
                     reason: format!("{f:?} names no file"),
                 })?;
             files.push((path, name));
         }
+        let dest = self.root.dir(&rel, true).map_err(FileError::from)?;
         self.apply_rate(req.rate_limit)?;
         let (id, job) = self.register("download", &req.location);
         let data = self.data.clone();
@@ -377,6 +383,14 @@ impl Jobs {
             .map(|j| j.progress.borrow().clone())
             .collect()
     }
+}
+
+/// Checks a path inside a location, naming the request field when it is refused.
+fn remote_path(field: &str, path: &str) -> Result<object_store::path::Path, JobError> {
+    object_path(path).map_err(|e| JobError::Invalid {
+        field: field.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Records the end of a job.
@@ -451,30 +465,25 @@ where
 async fn run_upload(
     data: &DataPath,
     job: &Job,
-    source: &Path,
+    source: &Dir,
     remote: &super::storage::Remote,
     remote_dir: &object_store::path::Path,
     tag: &SnapshotTag,
     transfers: usize,
 ) -> Result<(), String> {
-    let mut local: Vec<(String, u64)> = Vec::new();
-    let mut rd = tokio::fs::read_dir(source)
-        .await
-        .map_err(|e| format!("list {}: {e}", source.display()))?;
-    while let Some(entry) = rd
-        .next_entry()
-        .await
-        .map_err(|e| format!("list {}: {e}", source.display()))?
-    {
-        let meta = entry
-            .metadata()
+    let listed = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || source.entries())
             .await
-            .map_err(|e| format!("stat {}: {e}", entry.path().display()))?;
-        if meta.is_file() {
-            local.push((entry.file_name().to_string_lossy().into_owned(), meta.len()));
-        }
-    }
-    local.sort();
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    // Regular files only: a link is neither uploaded nor followed.
+    let local: Vec<(String, u64)> = listed
+        .into_iter()
+        .filter(|e| e.kind == Kind::File)
+        .map(|e| (e.name, e.size))
+        .collect();
     job.progress.send_modify(|p| {
         p.files_total = local.len() as u64;
         p.bytes_total = local.iter().map(|(_, s)| s).sum();
@@ -500,7 +509,10 @@ async fn run_upload(
             if job.cancel.is_cancelled() {
                 return;
             }
-            let path = source.join(&name);
+            let path = LocalFile {
+                dir: source.clone(),
+                name: name.clone(),
+            };
             let dest = remote_dir.clone().join(name.as_str());
             let result = upload_one(
                 data,
@@ -516,11 +528,11 @@ async fn run_upload(
             .await;
             match result {
                 Ok(skipped) => {
-                    if let Err(e) = tokio::fs::remove_file(&path).await {
+                    if let Err(e) = path.dir.remove_file(&name) {
                         let e = TransferError::Local {
                             op: "remove",
-                            path: path.display().to_string(),
-                            source: e,
+                            path: path.path().display().to_string(),
+                            source: std::io::Error::other(e.to_string()),
                         };
                         return fail_file(job, &name, size, &e);
                     }
@@ -558,7 +570,7 @@ async fn upload_one(
     data: &DataPath,
     job: &Job,
     remote: &super::storage::Remote,
-    path: &Path,
+    path: &LocalFile,
     dest: &object_store::path::Path,
     name: &str,
     size: u64,
@@ -596,7 +608,8 @@ async fn upload_one(
         if r.is_err() {
             // A retried file counts from zero again.
             let undo = sent.load(std::sync::atomic::Ordering::Relaxed);
-            job.progress.send_modify(|p| p.bytes_transferred -= undo);
+            job.progress
+                .send_modify(|p| p.bytes_transferred = p.bytes_transferred.saturating_sub(undo));
         }
         r
     })
@@ -607,14 +620,11 @@ async fn upload_one(
 async fn run_download(
     data: &DataPath,
     job: &Job,
-    dest: &Path,
+    dest: &Dir,
     remote: &super::storage::Remote,
     files: Vec<(object_store::path::Path, String)>,
     transfers: usize,
 ) -> Result<(), String> {
-    tokio::fs::create_dir_all(dest)
-        .await
-        .map_err(|e| format!("create {}: {e}", dest.display()))?;
     let mut sized: Vec<(object_store::path::Path, String, u64)> = Vec::with_capacity(files.len());
     for (path, name) in files {
         let meta = remote
@@ -628,14 +638,11 @@ async fn run_download(
         p.files_total = sized.len() as u64;
         p.bytes_total = sized.iter().map(|(_, _, s)| s).sum();
     });
-    let dest: PathBuf = dest.to_path_buf();
-    let dest = &dest;
     futures::stream::iter(sized)
         .for_each_concurrent(transfers, |(src, name, size)| async move {
             if job.cancel.is_cancelled() {
                 return;
             }
-            let target = dest.join(&name);
             let result = with_retries(job, || async {
                 let got = std::sync::atomic::AtomicU64::new(0);
                 let progress = |n: u64| {
@@ -643,11 +650,13 @@ async fn run_download(
                     job.progress.send_modify(|p| p.bytes_transferred += n);
                 };
                 let r = data
-                    .download(remote, &src, &target, &progress, &job.cancel)
+                    .download(remote, &src, dest, &name, &progress, &job.cancel)
                     .await;
                 if r.is_err() {
                     let undo = got.load(std::sync::atomic::Ordering::Relaxed);
-                    job.progress.send_modify(|p| p.bytes_transferred -= undo);
+                    job.progress.send_modify(|p| {
+                        p.bytes_transferred = p.bytes_transferred.saturating_sub(undo)
+                    });
                 }
                 r
             })

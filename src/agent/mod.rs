@@ -9,8 +9,10 @@
 //! | [`api`] | the HTTP routes, authentication, error answers |
 //! | [`tls`] | HTTPS with a configured or self-signed certificate |
 //! | [`scylla`] | the node's Scylla: client and allow-listed proxy |
-//! | [`files`] | data-directory confinement, listings, file checks |
+//! | [`confined`] | a directory tree worked in without following any symbolic link |
+//! | [`files`] | file errors, listings, what may be read, disk usage |
 //! | [`storage`] | one object store per location; retryable errors |
+//! | [`local_store`] | `localstorage` locations confined like the data directory |
 //! | [`transfer`] | streaming one file up or down: parts, buffers, checksums |
 //! | [`bandwidth`] | the shared, adjustable token bucket |
 //! | [`jobs`] | asynchronous transfer jobs, progress, stop |
@@ -19,8 +21,10 @@
 pub mod api;
 pub mod bandwidth;
 pub mod config;
+pub mod confined;
 pub mod files;
 pub mod jobs;
+pub mod local_store;
 pub mod metrics;
 pub mod scylla;
 pub mod storage;
@@ -36,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::api::AgentState;
 use self::config::AgentConfig;
-use self::files::LocalRoot;
+use self::confined::ConfinedRoot;
 use self::jobs::Jobs;
 use self::scylla::Scylla;
 use self::storage::Stores;
@@ -87,10 +91,31 @@ impl RunningAgent {
     }
 }
 
+/// How often an agent without authentication says so again.
+const INSECURE_WARNING_EVERY: Duration = Duration::from_secs(300);
+
+/// Warns at start and every [`INSECURE_WARNING_EVERY`] that the agent serves without a token.
+async fn warn_unauthenticated(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(INSECURE_WARNING_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => tracing::warn!(
+                "insecure_no_auth: true - the agent serves every request WITHOUT authentication \
+                 (data directory and backup locations are open to anyone who can reach it)"
+            ),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Starts an agent: resolves the data directory, binds its addresses and serves.
 pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let limits = config.validate()?;
-    let scylla = Scylla::new(&config.scylla);
+    let token = config.token()?;
+    let scylla = Scylla::new(&config.scylla).map_err(|e| AgentError::Io {
+        what: "set up the Scylla client".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let data_directory = match &config.data_directory {
         Some(d) => d.clone(),
         None => {
@@ -107,7 +132,7 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
             }
         }
     };
-    let root = LocalRoot::new(&data_directory).map_err(|source| AgentError::Io {
+    let root = ConfinedRoot::open(&data_directory).map_err(|source| AgentError::Io {
         what: format!("data directory {}", data_directory.display()),
         source,
     })?;
@@ -157,24 +182,26 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
 
     metrics::install();
-    let data = Arc::new(DataPath::new(limits));
+    let data = Arc::new(DataPath::new(limits).map_err(|e| AgentError::Io {
+        what: "set up the transfer HTTP client".into(),
+        source: std::io::Error::other(e),
+    })?);
     data.bandwidth.set_rate(data.bandwidth.rate());
     let stores = Arc::new(Stores::new(config.clone()));
     let jobs = Jobs::new(data, stores.clone(), root.clone());
     let state = Arc::new(AgentState {
-        token: config.auth_token.clone(),
+        token,
         scylla,
         root,
         stores,
         jobs,
         listen: https.to_string(),
     });
-    if state.token.is_empty() {
-        tracing::warn!(
-            "auth_token is empty: the agent serves every request without authentication"
-        );
-    }
     let stop = CancellationToken::new();
+    if state.token.is_none() {
+        ::metrics::gauge!("cairn_agent_insecure_no_auth").set(1.0);
+        tokio::spawn(warn_unauthenticated(stop.clone()));
+    }
     tokio::spawn(tls::serve(
         listener,
         acceptor,

@@ -52,7 +52,59 @@ const ALLOWED: &[(Method, &str, bool)] = &[
     (Method::POST, "/task_manager/abort_task/", true),
 ];
 
-/// Whether the proxy lets this call through.
+/// Checks a path exactly as received, before the allow-list is consulted: every segment,
+/// percent-decoded, must be a plain name: no `.` or `..` (in any encoding), no encoded `/`, no
+/// backslash, NUL or other control character, no `%` that starts no escape, and no empty
+/// segment (`//`) but a trailing slash. Whoever forwards the path forwards these very bytes.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("the path must start with /".into());
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, raw) in segments.iter().enumerate() {
+        let decoded = percent_decode(raw)
+            .ok_or_else(|| format!("segment {raw:?} holds a % that starts no escape"))?;
+        if decoded.is_empty() && i != last {
+            return Err("empty path segments (//) are not accepted".into());
+        }
+        if decoded == b"." || decoded == b".." {
+            return Err(format!(
+                "dot segments ({raw:?}) are not accepted, encoded or not"
+            ));
+        }
+        if decoded
+            .iter()
+            .any(|b| *b == b'/' || *b == b'\\' || b.is_ascii_control())
+        {
+            return Err(format!(
+                "segment {raw:?} holds an encoded slash, a backslash or a control character"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Percent-decodes one path segment; `None` for a `%` not followed by two hex digits.
+fn percent_decode(raw: &str) -> Option<Vec<u8>> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Whether the proxy lets this call through (`path` already passed [`check_path`]).
 pub fn allowed(method: &Method, path: &str) -> bool {
     ALLOWED.iter().any(|(m, p, prefix)| {
         m == method
@@ -90,13 +142,16 @@ pub struct Scylla {
 
 impl Scylla {
     /// A client for the configured addresses.
-    pub fn new(config: &ScyllaConfig) -> Self {
+    pub fn new(config: &ScyllaConfig) -> Result<Self, ScyllaError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(600))
             .build()
-            .expect("HTTP client builds");
+            .map_err(|e| ScyllaError::Call {
+                url: format!("{}:{}", config.api_address, config.api_port),
+                reason: format!("cannot set up an HTTP client: {e}"),
+            })?;
         let host = |a: &str| {
             if a.contains(':') {
                 format!("[{a}]")
@@ -108,11 +163,11 @@ impl Scylla {
             .prometheus_address
             .clone()
             .unwrap_or_else(|| config.api_address.clone());
-        Scylla {
+        Ok(Scylla {
             api: format!("http://{}:{}", host(&config.api_address), config.api_port),
             prometheus: format!("http://{}:{}", host(&prom), config.prometheus_port),
             http,
-        }
+        })
     }
 
     /// GETs a JSON value from the REST API.
@@ -158,10 +213,22 @@ impl Scylla {
     ) -> Result<reqwest::Response, ScyllaError> {
         let base = if metrics { &self.prometheus } else { &self.api };
         let url = format!("{base}{path_and_query}");
-        let method =
-            reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+        let refuse = |reason: &str| ScyllaError::Call {
+            url: url.clone(),
+            reason: reason.to_string(),
+        };
+        let parsed = reqwest::Url::parse(&url).map_err(|e| refuse(&e.to_string()))?;
+        let path = path_and_query
+            .split_once('?')
+            .map_or(path_and_query, |(p, _)| p);
+        // The URL parser normalises some paths; send only the path that was checked.
+        if parsed.path() != path {
+            return Err(refuse("the path would not be sent as it was checked"));
+        }
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+            .map_err(|e| refuse(&e.to_string()))?;
         self.http
-            .request(method, &url)
+            .request(method, parsed)
             .body(body)
             .send()
             .await
@@ -184,5 +251,36 @@ mod tests {
         assert!(!allowed(&Method::POST, "/storage_service/decommission"));
         assert!(!allowed(&Method::POST, "/storage_service/host_id"));
         assert!(!allowed(&Method::DELETE, "/column_family/name"));
+    }
+
+    #[test]
+    fn dot_segments_and_encoded_separators_are_refused_before_the_allow_list() {
+        for ok in [
+            "/storage_service/tokens/127.0.0.1",
+            "/gossiper/endpoint/live/",
+            "/storage_service/keyspace_flush/my%20ks",
+            "/v2/config/data_file_directories",
+        ] {
+            assert!(check_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/storage_service/tokens/../../emulator/cluster",
+            "/storage_service/tokens/%2e%2e/%2e%2e/emulator/cluster",
+            "/storage_service/tokens/%2E%2e/x",
+            "/storage_service/tokens/.%2E/x",
+            "/storage_service/tokens/./x",
+            "/storage_service/tokens/%2e",
+            "/storage_service/tokens/a%2f..%2fb",
+            "/storage_service/tokens/a%2F..",
+            "/storage_service/tokens/..\\..\\emulator",
+            "/storage_service/tokens/a%5c..",
+            "/storage_service/tokens/a%00",
+            "/storage_service//tokens/x",
+            "/storage_service/tokens/%zz",
+            "/storage_service/tokens/%2",
+            "storage_service/tokens/x",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad} accepted");
+        }
     }
 }

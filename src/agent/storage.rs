@@ -16,6 +16,8 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use crate::spec::location::{Location, Provider};
 
 use super::config::AgentConfig;
+use super::confined::{ConfinedRoot, Kind, RelPath};
+use super::local_store::ConfinedLocal;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,21 +125,28 @@ impl Remote {
         let Some(root) = &self.local_dir else {
             return 0;
         };
-        let dir = dir
-            .parts()
-            .fold(root.clone(), |p, part| p.join(part.as_ref()));
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        // Never through a link: the directory is opened component by component.
+        let Ok(root) = ConfinedRoot::open(root) else {
+            return 0;
+        };
+        let Ok(rel) = RelPath::parse("remote_dir", dir.as_ref()) else {
+            return 0;
+        };
+        let Ok(dir) = root.dir(&rel, false) else {
+            return 0;
+        };
+        let Ok(entries) = dir.entries() else {
             return 0;
         };
         entries
-            .filter_map(Result::ok)
+            .into_iter()
             .filter(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                name.rsplit_once('#')
-                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                e.kind == Kind::File
+                    && e.name.rsplit_once('#').is_some_and(|(_, n)| {
+                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                    })
             })
-            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .filter(|e| dir.remove_file(&e.name).is_ok())
             .count()
     }
 }
@@ -356,10 +365,12 @@ impl Stores {
                 })?;
                 std::fs::create_dir_all(dir)
                     .map_err(|e| not_configured(format!("{}: {e}", dir.display())))?;
+                let local = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(built)?
+                    .with_automatic_cleanup(true);
                 Arc::new(
-                    LocalFileSystem::new_with_prefix(dir)
-                        .map_err(built)?
-                        .with_automatic_cleanup(true),
+                    ConfinedLocal::new(local, dir)
+                        .map_err(|e| not_configured(format!("{}: {e}", dir.display())))?,
                 )
             }
         };

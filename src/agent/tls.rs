@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A certificate or key file could not be read or parsed.
-    #[error("{key} {path}: {reason}")]
+    #[error("{key}: {path} {reason}")]
     File {
         /// The configuration key naming the file.
         key: &'static str,
@@ -40,20 +40,33 @@ pub fn acceptor(
     use pki_types::pem::PemObject;
     let (chain, key) = match (cert, key) {
         (Some(cert), Some(key)) => {
-            let file_err = |k: &'static str, p: &Path| {
+            let file_err = |k: &'static str, p: &Path, what: &'static str| {
                 let path = p.display().to_string();
                 move |e: pki_types::pem::Error| TlsError::File {
                     key: k,
                     path,
-                    reason: e.to_string(),
+                    reason: match e {
+                        pki_types::pem::Error::NoItemsFound => format!("holds no PEM {what}"),
+                        pki_types::pem::Error::Io(e) => format!("cannot be read: {e}"),
+                        other => format!("holds no valid PEM {what}: {other}"),
+                    },
                 }
             };
+            let what = "certificate";
             let chain = pki_types::CertificateDer::pem_file_iter(cert)
-                .map_err(file_err("tls_cert_file", cert))?
+                .map_err(file_err("tls_cert_file", cert, what))?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(file_err("tls_cert_file", cert))?;
-            let key = pki_types::PrivateKeyDer::from_pem_file(key)
-                .map_err(file_err("tls_key_file", key))?;
+                .map_err(file_err("tls_cert_file", cert, what))?;
+            if chain.is_empty() {
+                return Err(file_err("tls_cert_file", cert, what)(
+                    pki_types::pem::Error::NoItemsFound,
+                ));
+            }
+            let key = pki_types::PrivateKeyDer::from_pem_file(key).map_err(file_err(
+                "tls_key_file",
+                key,
+                "private key",
+            ))?;
             (chain, key)
         }
         _ => {

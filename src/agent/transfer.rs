@@ -24,6 +24,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::bandwidth::Bandwidth;
 use super::config::Limits;
+use super::confined::{ConfinedError, Dir, part_name};
 use super::storage::{Remote, StorageError};
 
 /// Bytes read (and paid for in bandwidth) at a time.
@@ -103,6 +104,54 @@ fn local_err(
     move |source| TransferError::Local { op, path, source }
 }
 
+impl TransferError {
+    fn confined(op: &'static str, e: ConfinedError) -> Self {
+        let path = match &e {
+            ConfinedError::Io { path, .. } | ConfinedError::Escape { path, .. } => path.clone(),
+            ConfinedError::BadInput { field, .. } => field.clone(),
+        };
+        let source = match e {
+            ConfinedError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        };
+        TransferError::Local { op, path, source }
+    }
+}
+
+/// A local file in a directory of the confined data directory, opened without following links.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    /// Its directory.
+    pub dir: Dir,
+    /// Its name.
+    pub name: String,
+}
+
+impl LocalFile {
+    /// Its path relative to the data directory, for messages.
+    pub fn path(&self) -> std::path::PathBuf {
+        Path::new(self.dir.shown()).join(&self.name)
+    }
+
+    fn open_std(&self) -> Result<std::fs::File, TransferError> {
+        self.dir
+            .open_read(&self.name)
+            .map_err(|e| TransferError::confined("open", e))
+    }
+
+    async fn open(&self) -> Result<tokio::fs::File, TransferError> {
+        let this = self.clone();
+        let file = tokio::task::spawn_blocking(move || this.open_std())
+            .await
+            .map_err(|e| TransferError::Local {
+                op: "open",
+                path: self.path().display().to_string(),
+                source: std::io::Error::other(e),
+            })??;
+        Ok(tokio::fs::File::from_std(file))
+    }
+}
+
 /// The shared machinery of every transfer: bandwidth, buffer memory and size limits.
 #[derive(Debug)]
 pub struct DataPath {
@@ -156,19 +205,18 @@ impl Digests {
 
 impl DataPath {
     /// The data path of an agent with these limits.
-    pub fn new(limits: Limits) -> Self {
-        let permits = (limits.buffer_memory / PERMIT_BYTES).max(1) as usize;
+    pub fn new(limits: Limits) -> Result<Self, reqwest::Error> {
+        let permits = total_permits(limits.buffer_memory);
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .pool_max_idle_per_host(64)
-            .build()
-            .expect("HTTP client builds");
-        DataPath {
+            .build()?;
+        Ok(DataPath {
             bandwidth: Arc::new(Bandwidth::new(limits.rate_limit)),
             http,
-            buffers: Arc::new(Semaphore::new(permits)),
+            buffers: Arc::new(Semaphore::new(permits as usize)),
             limits,
-        }
+        })
     }
 
     /// The part size for a file of `size` bytes: the configured part size, or larger so that the
@@ -178,15 +226,19 @@ impl DataPath {
         self.limits.part_size.max(needed)
     }
 
-    async fn buffer(&self, bytes: u64) -> OwnedSemaphorePermit {
-        let permits = bytes.div_ceil(PERMIT_BYTES).max(1) as u32;
-        let total = (self.limits.buffer_memory / PERMIT_BYTES).max(1) as u32;
+    async fn buffer(&self, bytes: u64) -> Result<OwnedSemaphorePermit, TransferError> {
+        let permits = u32::try_from(bytes.div_ceil(PERMIT_BYTES).max(1)).unwrap_or(u32::MAX);
+        let total = total_permits(self.limits.buffer_memory);
         // A part larger than the whole budget (huge files) takes the whole budget.
         self.buffers
             .clone()
             .acquire_many_owned(permits.min(total))
             .await
-            .expect("semaphore never closes")
+            .map_err(|e| TransferError::Local {
+                op: "reserve buffer memory",
+                path: String::new(),
+                source: std::io::Error::other(e),
+            })
     }
 
     /// Reads up to `len` bytes of `file` into a buffer, paying for each chunk in bandwidth.
@@ -219,7 +271,7 @@ impl DataPath {
     pub async fn upload(
         &self,
         remote: &Remote,
-        local: &Path,
+        local: &LocalFile,
         dest: &ObjPath,
         size: u64,
         progress: &(dyn Fn(u64) + Sync),
@@ -234,12 +286,12 @@ impl DataPath {
                 .stream_put(remote, signer.as_ref(), local, dest, size, progress, cancel)
                 .await;
         }
-        let mut file = tokio::fs::File::open(local)
-            .await
-            .map_err(local_err("open", local))?;
+        let mut file = local.open().await?;
+        let shown = local.path();
+        let local = shown.as_path();
         let mut digests = Digests::default();
         let etag = if size <= self.limits.multipart_threshold {
-            let _permit = self.buffer(size).await;
+            let _permit = self.buffer(size).await?;
             let body = self.read_part(&mut file, local, size, &mut digests).await?;
             if cancel.is_cancelled() {
                 return Err(TransferError::Stopped);
@@ -264,7 +316,7 @@ impl DataPath {
                 while sent < size || !in_flight.is_empty() {
                     if sent < size && in_flight.len() < PARTS_IN_FLIGHT {
                         let len = (size - sent).min(part_size);
-                        let permit = self.buffer(len).await;
+                        let permit = self.buffer(len).await?;
                         let body = self.read_part(&mut file, local, len, &mut digests).await?;
                         let part = upload.put_part(PutPayload::from_bytes(body));
                         // Spawned, so parts progress while this file waits for buffer memory.
@@ -311,7 +363,7 @@ impl DataPath {
         &self,
         remote: &Remote,
         signer: &dyn object_store::signer::Signer,
-        local: &Path,
+        local: &LocalFile,
         dest: &ObjPath,
         size: u64,
         progress: &(dyn Fn(u64) + Sync),
@@ -325,14 +377,12 @@ impl DataPath {
             )
             .await
             .map_err(remote.err("presign upload of", dest))?;
-        let file = tokio::fs::File::open(local)
-            .await
-            .map_err(local_err("open", local))?;
+        let file = local.open().await?;
         let md5 = Arc::new(std::sync::Mutex::new(Md5::new()));
         let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         let bandwidth = self.bandwidth.clone();
         let hasher = md5.clone();
-        let path = local.to_path_buf();
+        let path = local.path();
         let body = futures::stream::unfold(
             (file, size, vec![0u8; CHUNK]),
             move |(mut file, left, mut buf)| {
@@ -458,7 +508,7 @@ impl DataPath {
         &self,
         remote: &Remote,
         meta: &ObjectMeta,
-        local: &Path,
+        local: &LocalFile,
         size: u64,
     ) -> Result<bool, TransferError> {
         if meta.size != size {
@@ -515,13 +565,15 @@ impl DataPath {
         Ok(<[u8; 16]>::from(theirs.finalize()) == whole)
     }
 
-    /// Downloads `src` into `dest` (through a temporary name in the same directory, so a partial
-    /// file is never visible under its final name). Returns the bytes written.
+    /// Downloads `src` into `name` in `dir` (through a temporary name in the same directory, so
+    /// a partial file is never visible under its final name; whatever holds the temporary name,
+    /// a planted link included, is replaced, never written through). Returns the bytes written.
     pub async fn download(
         &self,
         remote: &Remote,
         src: &ObjPath,
-        dest: &Path,
+        dir: &Dir,
+        name: &str,
         progress: &(dyn Fn(u64) + Sync),
         cancel: &CancellationToken,
     ) -> Result<u64, TransferError> {
@@ -531,14 +583,20 @@ impl DataPath {
             .await
             .map_err(remote.err("download", src))?;
         let meta = result.meta.clone();
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dest.with_file_name(format!(".{name}.cairn-part"));
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(local_err("create", &tmp))?;
+        let tmp_name = part_name(name);
+        let tmp = Path::new(dir.shown()).join(&tmp_name);
+        let created = {
+            let (dir, tmp_name) = (dir.clone(), tmp_name.clone());
+            tokio::task::spawn_blocking(move || dir.create_replacing(&tmp_name))
+                .await
+                .map_err(|e| TransferError::Local {
+                    op: "create",
+                    path: tmp.display().to_string(),
+                    source: std::io::Error::other(e),
+                })?
+        };
+        let mut file =
+            tokio::fs::File::from_std(created.map_err(|e| TransferError::confined("create", e))?);
         let mut stream = result.into_stream();
         let mut md5 = Md5::new();
         let mut written = 0u64;
@@ -581,17 +639,24 @@ impl DataPath {
         .await;
         match outcome {
             Ok(()) => {
-                tokio::fs::rename(&tmp, dest)
-                    .await
-                    .map_err(local_err("rename", dest))?;
+                drop(file);
+                dir.rename(&tmp_name, dir, name)
+                    .map_err(|e| TransferError::confined("rename", e))?;
                 Ok(written)
             }
             Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
+                drop(file);
+                let _ = dir.remove_file(&tmp_name);
                 Err(e)
             }
         }
     }
+}
+
+/// Buffer-memory permits of a budget of `bytes` (at least one, at most what a semaphore
+/// acquisition can ask for at once).
+fn total_permits(bytes: u64) -> u32 {
+    u32::try_from((bytes / PERMIT_BYTES).max(1)).unwrap_or(u32::MAX)
 }
 
 /// A multipart failure: `NotFound` means the store no longer knows the upload, which sending the
@@ -613,14 +678,15 @@ fn lost_or(
 
 /// The MD5 of a whole file and, for each candidate part size, the MD5s of its parts.
 async fn file_digests(
-    path: &Path,
+    local: &LocalFile,
     part_sizes: &[u64],
 ) -> Result<([u8; 16], Vec<Vec<[u8; 16]>>), TransferError> {
-    let path = path.to_path_buf();
+    let local = local.clone();
     let part_sizes = part_sizes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
-        let mut file = std::fs::File::open(&path).map_err(local_err("open", &path))?;
+        let path = local.path();
+        let mut file = local.open_std()?;
         let mut whole = Md5::new();
         let mut parts: Vec<(Md5, u64, Vec<[u8; 16]>)> = part_sizes
             .iter()
@@ -711,7 +777,7 @@ mod tests {
             part_size: 8 << 20,
             s3_single_put_max: 256 << 20,
         };
-        let dp = DataPath::new(limits);
+        let dp = DataPath::new(limits).unwrap();
         assert_eq!(dp.part_size(1 << 30), 8 << 20);
         let huge = 200u64 << 30;
         let ps = dp.part_size(huge);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// The token test agents use.
-pub const TOKEN: &str = "s3cr3t-t0ken";
+pub const TOKEN: &str = "s3cr3t-t0ken-for-tests";
 
 /// A running agent process; killed when dropped.
 pub struct AgentProcess {
@@ -205,6 +205,18 @@ impl AgentProcess {
         panic!("job {id} still running after 10 minutes");
     }
 
+    /// Sends `method target` over TLS exactly as written (no client normalises the path: `..`,
+    /// `%2e` and `//` reach the agent as they are), with the token; returns status and body.
+    pub async fn raw(&self, method: &str, target: &str) -> (u16, String) {
+        raw_https(
+            &self.url,
+            method,
+            target,
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        )
+        .await
+    }
+
     /// The agent's own metrics text.
     pub async fn metrics(&self) -> String {
         self.http
@@ -230,4 +242,99 @@ pub fn read_dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>>
         .into_iter()
         .map(|f| (f.clone(), std::fs::read(dir.join(&f)).expect("read")))
         .collect()
+}
+
+/// Sends one HTTP/1.1 request over TLS to `url` (`https://host:port`, any certificate accepted)
+/// with the request target written byte for byte as given; returns status and body.
+pub async fn raw_https(
+    url: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    /// Accepts any server certificate (the agent's is self-signed).
+    #[derive(Debug)]
+    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let hostport = url.trim_start_matches("https://").trim_end_matches('/');
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(hostport)
+        .await
+        .expect("connect to the agent");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    tls.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    // The server may close without a TLS close_notify; what was read is the answer.
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
