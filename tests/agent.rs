@@ -724,3 +724,43 @@ async fn bad_job_requests_are_refused_with_the_field() {
             .is_empty()
     );
 }
+
+/// The manager pins an agent's certificate, so the self-signed one an agent makes must survive a
+/// restart: it is kept in `state_directory` (directory 0700, key 0600) and read back.
+#[tokio::test]
+async fn a_self_signed_certificate_is_kept_across_restarts() {
+    use std::os::unix::fs::PermissionsExt;
+    let cluster = TestCluster::start("dc1:1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = AgentProcess::start(dir.path(), &config_yaml(&cluster, 0, ""));
+    let port = |url: &str| -> u16 { url.rsplit(':').next().unwrap().parse().unwrap() };
+    let first = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port(&agent.url))
+        .await
+        .expect("first certificate");
+    let state = dir.path().join("state");
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(state.clone()), 0o700, "the state directory is private");
+    assert_eq!(
+        mode(state.join("agent-self-signed.key")),
+        0o600,
+        "the key is readable by the agent only"
+    );
+    let config = dir.path().join("agent.yaml");
+    agent.kill();
+    let again = AgentProcess::start_with(config);
+    let second = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port(&again.url))
+        .await
+        .expect("second certificate");
+    assert_eq!(
+        first, second,
+        "the restarted agent presents the same certificate"
+    );
+
+    // Another agent with its own state directory has a certificate of its own.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = AgentProcess::start(other_dir.path(), &config_yaml(&cluster, 0, ""));
+    let third = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port(&other.url))
+        .await
+        .expect("third certificate");
+    assert_ne!(first, third, "every agent makes its own pair");
+}

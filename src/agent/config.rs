@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::config_file::ConfigError;
-use crate::config_file::{invalid, read_yaml};
+use crate::config_file::{MIN_TOKEN_LEN, Secret, invalid, read_yaml};
 
 use crate::units::ByteSize;
 
-/// Fewest characters an `auth_token` may have.
-pub const MIN_TOKEN_LEN: usize = 16;
 /// How the sample configuration's placeholder token begins; a token that does is refused.
 const PLACEHOLDER_PREFIX: &str = "change-me";
 
@@ -24,7 +22,7 @@ pub struct AgentConfig {
     /// Token every request but `/ping` and `/version` must carry as `Authorization: Bearer`
     /// (at least 16 characters).
     #[serde(default)]
-    pub auth_token: String,
+    pub auth_token: Secret,
     /// A file holding the token instead (its first line), so the secret can live apart from
     /// the configuration.
     #[serde(default)]
@@ -36,12 +34,18 @@ pub struct AgentConfig {
     /// HTTPS listen address, `host:port`.
     #[serde(default = "default_https")]
     pub https: String,
-    /// PEM certificate; with `tls_key_file`. Both empty: a self-signed one is generated at start.
+    /// PEM certificate; with `tls_key_file`. Both empty: a self-signed one is made (and kept in
+    /// `state_directory` when set).
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// Where the agent keeps what must outlive a restart: the self-signed certificate it makes
+    /// when no `tls_cert_file` is given, so the fingerprint the manager pinned stays valid.
+    /// Unset: a new certificate at every start.
+    #[serde(default)]
+    pub state_directory: Option<PathBuf>,
     /// Prometheus metrics listen address, `host:port`; empty disables it.
     #[serde(default)]
     pub prometheus: String,
@@ -181,10 +185,10 @@ pub struct S3Config {
     pub access_key_id: Option<String>,
     /// Secret key matching `access_key_id`.
     #[serde(default)]
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Secret>,
     /// Session token for temporary credentials.
     #[serde(default)]
-    pub session_token: Option<String>,
+    pub session_token: Option<Secret>,
     /// Address buckets as `endpoint/bucket` (path style) rather than `bucket.endpoint`.
     #[serde(default = "default_true")]
     pub path_style: bool,
@@ -233,7 +237,7 @@ pub struct GcsConfig {
     /// A ready OAuth2 access token to send instead of service-account credentials (short-lived;
     /// for setups that mint tokens themselves, and for tests).
     #[serde(default)]
-    pub access_token: Option<String>,
+    pub access_token: Option<Secret>,
 }
 
 /// Azure settings (upstream `azure:` section).
@@ -245,7 +249,7 @@ pub struct AzureConfig {
     pub account: Option<String>,
     /// Storage account key.
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     /// Endpoint URL override, e.g. an emulator's `http://127.0.0.1:10000/devstoreaccount1`.
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -436,7 +440,7 @@ impl AgentConfig {
     /// The token requests must carry, from `auth_token` or `auth_token_file`; `None` only with
     /// `insecure_no_auth: true`. A missing, short, placeholder or unprintable token is refused.
     pub fn token(&self) -> Result<Option<String>, ConfigError> {
-        let (key, token) = match (&self.auth_token_file, self.auth_token.is_empty()) {
+        let (key, token) = match (&self.auth_token_file, self.auth_token.0.is_empty()) {
             (Some(_), false) => {
                 return Err(invalid(
                     "auth_token_file",
@@ -453,7 +457,7 @@ impl AgentConfig {
                 let first = text.lines().next().unwrap_or_default().trim().to_string();
                 ("auth_token_file", first)
             }
-            (None, _) => ("auth_token", self.auth_token.clone()),
+            (None, _) => ("auth_token", self.auth_token.0.clone()),
         };
         if self.insecure_no_auth {
             if !token.is_empty() {
@@ -502,6 +506,20 @@ impl AgentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config: AgentConfig = serde_yaml_ng::from_str(
+            "auth_token: tok-SECRET-0123456789\ns3:\n  access_key_id: AKIA\n  secret_access_key: s3-SECRET\n  session_token: sess-SECRET\ngcs:\n  access_token: gcs-SECRET\nazure:\n  account: acct\n  key: az-SECRET\n",
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+        assert!(
+            printed.contains("acct"),
+            "non-secrets are still shown: {printed}"
+        );
+    }
 
     #[test]
     fn a_missing_section_has_the_defaults_of_an_empty_one() {

@@ -144,11 +144,20 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
             reason: "not an address".into(),
         })?;
     let names = vec!["localhost".to_string(), https.ip().to_string()];
-    let acceptor = tls::acceptor(
-        config.tls_cert_file.as_deref(),
-        config.tls_key_file.as_deref(),
-        names,
-    )?;
+    let acceptor = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => tls::acceptor(Some(cert), Some(key), names)?,
+        _ => match &config.state_directory {
+            Some(dir) => tls::kept_self_signed(dir, names)?,
+            None => {
+                tracing::warn!(
+                    "no tls_cert_file and no state_directory: this start's self-signed \
+                     certificate is not kept, so the manager must repin this agent after \
+                     every restart (cairn cluster update --repin)"
+                );
+                tls::acceptor(None, None, names)?
+            }
+        },
+    };
     let listener = TcpListener::bind(https)
         .await
         .map_err(|source| AgentError::Io {

@@ -295,10 +295,10 @@ impl Stores {
                 b = b.with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")));
                 b = b.with_unsigned_payload(!c.sign_payload);
                 if let (Some(k), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
-                    b = b.with_access_key_id(k).with_secret_access_key(s);
+                    b = b.with_access_key_id(k).with_secret_access_key(&s.0);
                 }
                 if let Some(t) = &c.session_token {
-                    b = b.with_token(t);
+                    b = b.with_token(&t.0);
                 }
                 if let Some(kms) = &c.sse_kms_key_id {
                     b = b.with_sse_kms_encryption(kms);
@@ -325,7 +325,7 @@ impl Stores {
                     b = b.with_base_url(endpoint);
                 }
                 if let Some(token) = &c.access_token {
-                    b = b.with_bearer_token(token);
+                    b = b.with_bearer_token(&token.0);
                 }
                 if c.anonymous {
                     b = b.with_skip_signature(true);
@@ -348,7 +348,7 @@ impl Stores {
                     ));
                 }
                 if let Some(key) = &c.key {
-                    b = b.with_access_key(key);
+                    b = b.with_access_key(&key.0);
                 }
                 if let Some(endpoint) = &c.endpoint {
                     b = b.with_endpoint(endpoint.clone());

@@ -1,7 +1,9 @@
-//! HTTPS for the agent's API: the configured certificate, or a self-signed one made at start
-//! (the manager, like ScyllaDB Manager, does not verify agent certificates; the token is what
-//! authenticates).
+//! HTTPS for the agent's API: the configured certificate, or a self-signed one, made at the
+//! first start and kept in `state_directory` (the manager pins each agent's certificate, so it
+//! must outlive a restart), or made at every start when there is no such directory.
 
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -84,6 +86,72 @@ pub fn acceptor(
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The self-signed certificate kept in `state_directory`.
+const KEPT_CERT: &str = "agent-self-signed.crt";
+/// Its private key (mode 0600).
+const KEPT_KEY: &str = "agent-self-signed.key";
+
+/// A TLS acceptor from the self-signed certificate kept in `dir`: made for `names` and written
+/// there at the first start (the directory 0700, the key 0600), read back at every later one.
+pub fn kept_self_signed(dir: &Path, names: Vec<String>) -> Result<TlsAcceptor, TlsError> {
+    let (cert, key) = (dir.join(KEPT_CERT), dir.join(KEPT_KEY));
+    if !(cert.is_file() && key.is_file()) {
+        write_self_signed(dir, &cert, &key, names)?;
+        tracing::info!(cert = %cert.display(), "made a self-signed certificate and kept it");
+    }
+    acceptor(Some(&cert), Some(&key), Vec::new()).map_err(|e| match e {
+        TlsError::File { path, reason, .. } => TlsError::File {
+            key: "state_directory",
+            path,
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// Makes a self-signed pair and writes it into `dir`, the key first and the certificate last,
+/// each through a temporary file renamed into place, so both present means both whole.
+fn write_self_signed(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    names: Vec<String>,
+) -> Result<(), TlsError> {
+    let unwritable = |p: &Path| {
+        let path = p.display().to_string();
+        move |e: std::io::Error| TlsError::File {
+            key: "state_directory",
+            path,
+            reason: format!("cannot be written: {e}"),
+        }
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(unwritable(dir))?;
+    let made =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Config(e.to_string()))?;
+    for (path, pem, mode) in [
+        (key, made.signing_key.serialize_pem(), 0o600),
+        (cert, made.cert.pem(), 0o644),
+    ] {
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(unwritable(&tmp))?;
+        file.write_all(pem.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(unwritable(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(unwritable(path))?;
+    }
+    Ok(())
 }
 
 /// Serves `router` over TLS on `listener` until `stop` is cancelled.

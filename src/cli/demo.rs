@@ -481,7 +481,8 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
     let agent_port = free_port(BASE_ADDRESS)?;
     for (i, node) in nodes.iter().enumerate() {
         let yaml = format!(
-            "auth_token: {token}\nhttps: {addr}:{agent_port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\n",
+            "auth_token: {token}\nhttps: {addr}:{agent_port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\nstate_directory: {state}\n",
+            state = dir.join(format!("agent{i}-state")).display(),
             addr = node.address,
             api = emulator.api_port(),
             prom = emulator.prometheus_port(),

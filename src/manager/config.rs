@@ -7,33 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use crate::config_file::ConfigError;
+pub use crate::config_file::{ConfigError, MIN_TOKEN_LEN, Secret};
 use crate::config_file::{invalid, read_yaml};
 
 use super::lease::{MAX_TTL, MIN_TTL};
 use super::store::StoreConfig;
 use crate::units::parse_duration;
-
-/// Shortest API token accepted (the agents' rule too).
-pub const MIN_TOKEN_LEN: usize = 16;
-
-/// A secret read from a configuration: never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_string()))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// The whole manager configuration.
 #[derive(Debug, Clone, Deserialize)]

@@ -66,9 +66,20 @@ pub fn start_fleet(
 }
 
 impl AgentProcess {
-    /// Writes `yaml` to `dir/agent.yaml` and starts the agent with it.
+    /// Writes `yaml` to `dir/agent.yaml` and starts the agent with it. Unless `yaml` gives a
+    /// certificate or a state directory, the agent keeps its self-signed certificate in
+    /// `dir/state`, as an installed agent does, so a restart keeps what the manager pinned.
     pub fn start(dir: &Path, yaml: &str) -> Self {
         let config = dir.join("agent.yaml");
+        let yaml = if yaml.contains("tls_cert_file:") || yaml.contains("state_directory:") {
+            yaml.to_string()
+        } else {
+            format!(
+                "{}\nstate_directory: {}\n",
+                yaml.trim_end(),
+                dir.join("state").display()
+            )
+        };
         std::fs::write(&config, yaml).expect("write agent config");
         Self::start_with(config)
     }
