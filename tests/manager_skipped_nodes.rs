@@ -209,6 +209,7 @@ async fn a_node_down_is_left_out_and_named_and_its_stale_snapshot_goes_when_it_i
         "SCYLLA VERSION",
         "FREE DISK",
         "SNAPSHOTS",
+        "CERT SHA-256",
     ];
     let rows = table_rows(status.ok("cluster status"), &header);
     let row = rows
