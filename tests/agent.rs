@@ -727,7 +727,7 @@ async fn bad_job_requests_are_refused_with_the_field() {
 
 /// The manager pins an agent's certificate, so the self-signed one an agent makes must survive a
 /// restart: it is kept in `state_directory` (directory 0700, key 0600) and read back.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_self_signed_certificate_is_kept_across_restarts() {
     use std::os::unix::fs::PermissionsExt;
     let cluster = TestCluster::start("dc1:1").await;
