@@ -762,18 +762,3 @@ async fn scylla_store_unreachable_is_refused_naming_the_contact_points() {
         "{msg}"
     );
 }
-
-/// The state file holds agent tokens and CQL passwords: a directory Cairn makes for it is the
-/// manager's alone (0700), and the file is 0600.
-#[tokio::test]
-async fn sqlite_makes_a_missing_directory_private() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("var/lib/cairn");
-    let path = state.join("cairn.db");
-    let opened = store::sqlite::SqliteStore::open(&path).await.expect("open");
-    drop(opened);
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&state), 0o700, "the directory made for the state");
-    assert_eq!(mode(&path), 0o600, "the state file");
-}

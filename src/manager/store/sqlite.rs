@@ -211,22 +211,11 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// Makes the database file (created empty if missing, in a directory made 0700 if that is
-/// missing too) and its `-wal`/`-shm` companions mode 0600:
+/// Makes the database file (created empty if missing) and its `-wal`/`-shm` companions mode 0600:
 /// they hold agent tokens and CQL passwords. A file readable by others is tightened, with a
 /// warning. (SQLite creates the companions with the database file's mode.)
 fn private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
-    // A directory Cairn makes for it is the manager's alone.
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
