@@ -149,19 +149,10 @@ pub fn plain_words(message: &str) -> String {
         }
     };
     let ticks = |s: &str| -> String { s.replace('`', "") };
-    let (key, text) = if let Some(r) = rest.strip_prefix("invalid type: ") {
-        match r.split_once(", expected ") {
-            Some((got, expected)) => (
-                key,
-                format!(
-                    "expected {}, got {}",
-                    expected_words(expected),
-                    got_words(got)
-                ),
-            ),
-            None => (key, r.to_string()),
-        }
-    } else if let Some(r) = rest.strip_prefix("invalid value: ") {
+    let type_or_value = rest
+        .strip_prefix("invalid type: ")
+        .or_else(|| rest.strip_prefix("invalid value: "));
+    let (key, text) = if let Some(r) = type_or_value {
         match r.split_once(", expected ") {
             Some((got, expected)) => (
                 key,

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::confined::{ConfinedRoot, RelPath};
+use super::confined::{ConfinedError, ConfinedRoot, RelPath};
 use super::files::{Entry, FileError, disk_usage, list_local, readable_local, readable_remote};
 use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
 use super::scylla::{Scylla, allowed, check_path};
@@ -102,20 +102,17 @@ impl From<FileError> for ApiError {
     fn from(e: FileError) -> Self {
         let status = match &e {
             FileError::NotFound(_) => StatusCode::NOT_FOUND,
-            FileError::BadInput { .. } => StatusCode::BAD_REQUEST,
-            FileError::Escape { .. } | FileError::NotAllowed { .. } => StatusCode::FORBIDDEN,
-            FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                StatusCode::NOT_FOUND
+            FileError::Confined(ConfinedError::BadInput { .. }) => StatusCode::BAD_REQUEST,
+            FileError::Confined(ConfinedError::Escape { .. }) | FileError::NotAllowed { .. } => {
+                StatusCode::FORBIDDEN
             }
-            FileError::Io { source, .. }
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                StatusCode::BAD_REQUEST
-            }
-            FileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            FileError::Confined(ConfinedError::Io { source, .. }) => match source.kind() {
+                std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory => {
+                    StatusCode::BAD_REQUEST
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         };
         ApiError::new(status, e.to_string())
     }
@@ -501,7 +498,7 @@ async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Resp
             let mut file = dir.open_read(name)?;
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes)
-                .map_err(|source| FileError::Io {
+                .map_err(|source| ConfinedError::Io {
                     op: "read",
                     path: rel.as_str().to_string(),
                     source,
@@ -693,13 +690,14 @@ async fn delete_files(
                     Err(e) => return Err(e.into()),
                 };
                 if dir.kind(name)? == Some(super::confined::Kind::Dir) {
-                    return Err(FileError::BadInput {
+                    return Err(ConfinedError::BadInput {
                         field: rel.field().to_string(),
                         reason: format!(
                             "{} is a directory; files/delete deletes files",
                             rel.as_str()
                         ),
-                    });
+                    }
+                    .into());
                 }
                 found.push((dir, name.to_string()));
             }

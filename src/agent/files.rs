@@ -15,24 +15,9 @@ pub enum FileError {
     /// The path does not exist.
     #[error("{0}: no such file or directory")]
     NotFound(String),
-    /// A request field holds a path that cannot be used.
-    #[error("{field}: {reason}")]
-    BadInput {
-        /// The field (`paths[0]`, `to.path`).
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// The path would leave the data directory.
-    #[error("{field}: path {path:?} is refused: {reason}")]
-    Escape {
-        /// The field.
-        field: String,
-        /// The path given.
-        path: String,
-        /// Why.
-        reason: String,
-    },
+    /// The path was refused (a bad field, a way out of the root) or a call on it failed.
+    #[error(transparent)]
+    Confined(#[from] ConfinedError),
     /// The operation is not allowed on this path.
     #[error("{path}: {reason}")]
     NotAllowed {
@@ -41,34 +26,6 @@ pub enum FileError {
         /// Why.
         reason: &'static str,
     },
-    /// A file system call failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// The operation.
-        op: &'static str,
-        /// The path.
-        path: String,
-        /// The error.
-        source: std::io::Error,
-    },
-}
-
-impl From<ConfinedError> for FileError {
-    fn from(e: ConfinedError) -> Self {
-        match e {
-            ConfinedError::BadInput { field, reason } => FileError::BadInput { field, reason },
-            ConfinedError::Escape {
-                field,
-                path,
-                reason,
-            } => FileError::Escape {
-                field,
-                path,
-                reason,
-            },
-            ConfinedError::Io { op, path, source } => FileError::Io { op, path, source },
-        }
-    }
 }
 
 /// One entry of a listing.

@@ -534,6 +534,17 @@ async fn check_properties(
     Ok(props)
 }
 
+/// A client of the agent of the node discovery reached first, trusting the cluster's pins.
+fn contact_client(cluster: &Cluster, view: &ClusterView) -> Result<AgentClient, ApiError> {
+    AgentClient::new(
+        &view.contact,
+        cluster.agent_port,
+        &cluster.auth_token,
+        &cluster.agent_pins,
+    )
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))
+}
+
 /// Asks the agents whether they can use the locations (see [`check_locations`]); a refusal is a
 /// 400 naming the location's field under `prefix`.
 async fn locations_usable(
@@ -542,14 +553,7 @@ async fn locations_usable(
     checked: &CheckedProperties,
     prefix: &str,
 ) -> Result<(), ApiError> {
-    let client = AgentClient::new(
-        &view.contact,
-        cluster.agent_port,
-        &cluster.auth_token,
-        &cluster.agent_pins,
-    )
-    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    check_locations(&client, view, checked)
+    check_locations(&contact_client(cluster, view)?, view, checked)
         .await
         .map_err(|e| ApiError::bad_field(format!("{prefix}location[{}]", e.index), e))
 }
@@ -995,13 +999,7 @@ async fn dry_run(
         .validate(&view.dcs())
         .map_err(|e| properties_problem(&e, ""))?;
     locations_usable(&cluster, &view, &checked, "").await?;
-    let client = AgentClient::new(
-        &view.contact,
-        cluster.agent_port,
-        &cluster.auth_token,
-        &cluster.agent_pins,
-    )
-    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let client = contact_client(&cluster, &view)?;
     let mut target = build_target(&props, &view, &client)
         .await
         .map_err(target_problem)?;
