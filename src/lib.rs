@@ -9,11 +9,13 @@
 //! | [`emulator`] | `cairn emulator`: a stand-in for a cluster of ScyllaDB nodes, each serving the Scylla REST API subset that backup and restore use over a real on-disk data directory. |
 //! | [`agent`] | `cairn agent`: the daemon beside each Scylla node: allow-listed Scylla proxy, confined file operations, transfer jobs to object storage under one bandwidth budget. |
 //! | [`manager`] | `cairn manager`: the state store, the REST API, the scheduler and the backup run actors that drive the agents. |
+//! | [`auth`] | bearer tokens as both daemons check them: the `Authorization` header's scheme in any case, constant-time comparison |
 //! | [`config_file`] | reading a daemon's YAML configuration; errors naming the file or the key |
 //! | [`units`] | byte sizes as operators write and read them. |
 //! | [`cli`] | the `cairn` command line: argument parsing and the subcommands' entry points. |
 
 pub mod agent;
+pub mod auth;
 pub mod cli;
 pub mod config_file;
 pub mod emulator;

@@ -233,6 +233,17 @@ async fn the_api_requires_the_manager_token_and_refuses_others_in_the_standard_b
         (200, json!([])),
         "the right token is served"
     );
+    // The scheme is matched in any case (RFC 7235), as the agents match it.
+    let lower = anonymous()
+        .get(&url)
+        .header(
+            "authorization",
+            format!("bearer {}", common::manager::api_token()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200, "a lower-case scheme is served");
     let metrics = manager.metrics().await;
     assert_eq!(
         counter(&metrics, "cairn_manager_unauthorized_total"),

@@ -34,13 +34,13 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::confined::{ConfinedError, ConfinedRoot, RelPath};
 use super::files::{Entry, FileError, disk_usage, list_local, readable_local, readable_remote};
 use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
 use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
+use crate::auth::{bearer, token_matches};
 
 /// Delay before answering a request with a wrong or missing token.
 pub const AUTH_PENALTY: Duration = Duration::from_secs(1);
@@ -231,29 +231,13 @@ async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
         .unwrap_or("");
-    let expected = token.as_bytes();
-    // Equal lengths are compared in constant time; other lengths still do the same work.
-    let ok = if given.len() == expected.len() {
-        given.as_bytes().ct_eq(expected).into()
-    } else {
-        !bool::from(expected.ct_eq(expected))
-    };
-    if ok {
+    if token_matches(given.as_bytes(), token.as_bytes()) {
         return next.run(req).await;
     }
     metrics::counter!("cairn_agent_unauthorized_total").increment(1);
     tracing::warn!(path = %req.uri().path(), "request with a wrong or missing token");
     tokio::time::sleep(AUTH_PENALTY).await;
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized").into_response()
-}
-
-/// The credentials of an `Authorization: Bearer <token>` value; the scheme is matched in any
-/// case (RFC 7235), with one or more spaces before the token.
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim_start_matches(' '))
 }
 
 async fn node_info(State(s): St) -> ApiResult<Json<Value>> {

@@ -217,7 +217,7 @@ pub fn progress_line(details: &Value) -> String {
             format!(
                 "{status}  {}  {}/{}",
                 c.percent(),
-                format_bytes(c.uploaded + c.skipped),
+                format_bytes(c.uploaded.saturating_add(c.skipped)),
                 format_bytes(c.size)
             )
         }
@@ -261,7 +261,8 @@ pub fn bar_lines(details: &Value, rates: &[(String, f64)]) -> Vec<String> {
         let filled = if c.size == 0 {
             BAR_WIDTH
         } else {
-            ((u128::from(c.uploaded + c.skipped) * BAR_WIDTH as u128 / u128::from(c.size)) as usize)
+            ((u128::from(c.uploaded.saturating_add(c.skipped)) * BAR_WIDTH as u128
+                / u128::from(c.size)) as usize)
                 .min(BAR_WIDTH)
         };
         let rate = rates
@@ -273,7 +274,7 @@ pub fn bar_lines(details: &Value, rates: &[(String, f64)]) -> Vec<String> {
             "#".repeat(filled),
             "-".repeat(BAR_WIDTH - filled),
             c.percent(),
-            format_bytes(c.uploaded + c.skipped),
+            format_bytes(c.uploaded.saturating_add(c.skipped)),
             format_bytes(c.size),
             format_bytes(rate as u64)
         ));
@@ -413,7 +414,7 @@ fn counter_cells(c: &Counters) -> [String; 5] {
     [
         c.percent(),
         format_bytes(c.size),
-        format_bytes(c.uploaded + c.skipped),
+        format_bytes(c.uploaded.saturating_add(c.skipped)),
         format_bytes(c.skipped),
         format_bytes(c.failed),
     ]

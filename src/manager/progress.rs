@@ -43,10 +43,11 @@ impl Counters {
         let mut any = false;
         for c in children {
             any = true;
-            out.size += c.size;
-            out.uploaded += c.uploaded;
-            out.skipped += c.skipped;
-            out.failed += c.failed;
+            // Stored rows are summed: saturate rather than overflow on a bad one.
+            out.size = out.size.saturating_add(c.size);
+            out.uploaded = out.uploaded.saturating_add(c.uploaded);
+            out.skipped = out.skipped.saturating_add(c.skipped);
+            out.failed = out.failed.saturating_add(c.failed);
             out.started_at = match (out.started_at, c.started_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

@@ -12,23 +12,13 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use crate::auth::{bearer, token_matches};
 use crate::manager::config::Secret;
 
 /// How long a request with a wrong or missing token waits for its 401 (slows guessing).
 pub const AUTH_PENALTY: Duration = Duration::from_secs(1);
-
-/// Whether `given` equals `expected`, in time that does not depend on where they differ.
-pub fn token_matches(given: &[u8], expected: &[u8]) -> bool {
-    if given.len() == expected.len() {
-        given.ct_eq(expected).into()
-    } else {
-        // Other lengths still do the same work.
-        !bool::from(expected.ct_eq(expected))
-    }
-}
 
 /// `router` behind the token check; `token: None` leaves it open.
 pub fn require_token<S: Clone + Send + Sync + 'static>(
@@ -50,8 +40,7 @@ async fn authenticate(State(token): State<Arc<Secret>>, req: Request, next: Next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer);
     if let Some(given) = given
         && token_matches(given.as_bytes(), token.0.as_bytes())
     {
@@ -71,17 +60,4 @@ async fn authenticate(State(token): State<Arc<Secret>>, req: Request, next: Next
         "unauthorized: send the manager's auth_token as `Authorization: Bearer <token>`"
     };
     ApiError::new(StatusCode::UNAUTHORIZED, message).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_match_only_when_equal() {
-        assert!(token_matches(b"0123456789abcdef", b"0123456789abcdef"));
-        assert!(!token_matches(b"0123456789abcdeF", b"0123456789abcdef"));
-        assert!(!token_matches(b"0123456789abcde", b"0123456789abcdef"));
-        assert!(!token_matches(b"", b"0123456789abcdef"));
-    }
 }
