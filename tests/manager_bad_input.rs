@@ -237,6 +237,31 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
         assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
         let line = r.one_line_error("backup");
         assert!(line.contains(field), "{args:?}: {line}");
+        // The dry run refuses the same, with the same field.
+        all.push("--dry-run");
+        let r = s.cairn(&all).await;
+        assert_eq!(r.code, 1, "--dry-run {args:?}: {}", r.stderr);
+        let line = r.one_line_error("backup");
+        assert!(line.contains(field), "--dry-run {args:?}: {line}");
+    }
+    for (args, field) in [
+        (vec!["--timezone", "+99:00"], "schedule.timezone"),
+        (vec!["--window", "mon-25:00,tue-01:00"], "schedule.window"),
+        (vec!["--name", "../x"], "name"),
+    ] {
+        let mut all = vec![
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "--dry-run",
+        ];
+        all.extend(args.iter().copied());
+        let r = s.cairn(&all).await;
+        assert_eq!(r.code, 1, "--dry-run {args:?}: {}", r.stderr);
+        let line = r.one_line_error("backup");
+        assert!(line.contains(field), "--dry-run {args:?}: {line}");
     }
     for (args, field) in [
         (vec!["--transfers", "100000"], "properties.transfers"),

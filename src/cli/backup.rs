@@ -473,7 +473,8 @@ async fn dry_run(
     format: Format,
 ) -> Result<(), ClientError> {
     let path = format!("/api/v1/cluster/{}/backups/target", segment(cluster));
-    let body = Value::Object(flags.properties());
+    // The whole task, so the manager checks the name and the schedule as creation would.
+    let body = Value::Object(flags.body(Some(flags.properties())));
     let answer = client.call(Method::POST, &path, Some(&body)).await?;
     let target: Target = parse(&answer, &format!("POST {path}"))?;
     match format {

@@ -986,19 +986,35 @@ fn target_problem(e: TargetError) -> ApiError {
 }
 
 /// `POST /api/v1/cluster/{cluster}/backups/target`: what a backup task with these properties
-/// would do now, without doing it.
+/// would do now, without doing it. The body is the properties alone, or a whole task body
+/// (`name`, `schedule`, `labels`, `properties`), whose every field is then checked as creation
+/// checks it, so a dry run refuses what creating the task would refuse.
 async fn dry_run(
     State(state): State<ApiState>,
     Path(cluster): Path<String>,
     body: Bytes,
 ) -> Result<Json<Target>, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
-    let props: TaskProperties = parse_body(&body)?;
+    let body: Value = parse_body(&body)?;
+    let (props, prefix): (TaskProperties, &str) = if body.get("properties").is_some() {
+        let task: TaskBody = parse_value(body, "")?;
+        if let Some(name) = &task.name {
+            check_task_name(&state, cluster.id, TaskType::Backup, name, None).await?;
+        }
+        apply_schedule(Schedule::default(), task.schedule)?;
+        check_labels(&task.labels.unwrap_or_default())?;
+        let props = task
+            .properties
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        (parse_value(props, "properties.")?, "properties.")
+    } else {
+        (parse_value(body, "")?, "")
+    };
     let view = cluster_view(&cluster).await?;
     let checked = props
         .validate(&view.dcs())
-        .map_err(|e| properties_problem(&e, ""))?;
-    locations_usable(&cluster, &view, &checked, "").await?;
+        .map_err(|e| properties_problem(&e, prefix))?;
+    locations_usable(&cluster, &view, &checked, prefix).await?;
     let client = contact_client(&cluster, &view)?;
     let mut target = build_target(&props, &view, &client)
         .await
