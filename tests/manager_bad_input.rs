@@ -233,16 +233,10 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
             &name,
         ];
         all.extend(args.iter().copied());
-        let r = s.cairn(&all).await;
-        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
-        let line = r.one_line_error("backup");
-        assert!(line.contains(field), "{args:?}: {line}");
+        refused(&s, &all, "backup", field).await;
         // The dry run refuses the same, with the same field.
         all.push("--dry-run");
-        let r = s.cairn(&all).await;
-        assert_eq!(r.code, 1, "--dry-run {args:?}: {}", r.stderr);
-        let line = r.one_line_error("backup");
-        assert!(line.contains(field), "--dry-run {args:?}: {line}");
+        refused(&s, &all, "backup", field).await;
     }
     for (args, field) in [
         (vec!["--timezone", "+99:00"], "schedule.timezone"),
@@ -258,10 +252,7 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
             "--dry-run",
         ];
         all.extend(args.iter().copied());
-        let r = s.cairn(&all).await;
-        assert_eq!(r.code, 1, "--dry-run {args:?}: {}", r.stderr);
-        let line = r.one_line_error("backup");
-        assert!(line.contains(field), "--dry-run {args:?}: {line}");
+        refused(&s, &all, "backup", field).await;
     }
     for (args, field) in [
         (vec!["--transfers", "100000"], "properties.transfers"),
@@ -273,11 +264,16 @@ async fn bad_values_are_refused_at_creation_update_and_dry_run_naming_the_field(
     ] {
         let mut all = vec!["backup", "update", "-c", "prod", "ok"];
         all.extend(args.iter().copied());
-        let r = s.cairn(&all).await;
-        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
-        let line = r.one_line_error("backup update");
-        assert!(line.contains(field), "{args:?}: {line}");
+        refused(&s, &all, "backup update", field).await;
     }
+}
+
+/// Runs `cairn ARGS`, which must exit 1 with one `error:` line of `command` naming `field`.
+async fn refused(s: &BackupSetup, args: &[&str], command: &str, field: &str) {
+    let r = s.cairn(args).await;
+    assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+    let line = r.one_line_error(command);
+    assert!(line.contains(field), "{args:?}: {line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
