@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn::agent::jobs::{JobProgress, JobStatus};
+use cairn::agent::wire::{DownloadJob, JobProgress, JobStatus, UploadJob};
 use cairn::manager::agent_client::{
-    AgentClient, AgentError, DownloadJob, KeyspaceKind, ReplicationKind, RetryPolicy, Root,
-    UploadJob,
+    AgentClient,
+    error::{AgentError, RetryPolicy},
+    files::Root,
+    scylla::{KeyspaceKind, ReplicationKind},
 };
 use cairn::manager::discovery::{ClusterView, discover};
 use cairn::manager::target::{TargetError, TaskProperties, build_target};

@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn::manager::agent_client::{AgentClient, WriteCondition};
+use cairn::manager::agent_client::{AgentClient, files::WriteCondition};
 use cairn::manager::lease::{Holder, Identity, Lease, LeaseRecord, LeaseSettings};
 use cairn::spec::location::Location;
 use cairn::spec::paths::remote_lease_file;

@@ -19,6 +19,7 @@
 //! | anything else | proxied to Scylla if allow-listed, else 403 |
 //!
 //! `location` is `data` for the node's data directory or `provider:bucket` for a backup location.
+//! The bodies, queries and answers are typed in [`super::wire`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,14 +33,17 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::confined::{ConfinedError, ConfinedRoot, RelPath};
-use super::files::{Entry, FileError, disk_usage, list_local, readable_local, readable_remote};
-use super::jobs::{DownloadRequest, JobError, JobStatus, Jobs, UploadRequest};
+use super::files::{FileError, disk_usage, list_local, readable_local, readable_remote};
+use super::jobs::{JobError, Jobs};
 use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
+use super::wire::{
+    self, AgentVersion, DATA_LOCATION, DeleteRequest, Deleted, DiskUsage, Done, DownloadJob, Entry,
+    ErrorAnswer, FileQuery, JobProgress, JobStarted, JobStatus, JobWait, ListRequest, ListingError,
+    MoveRequest, NodeInfo, SetBandwidth, UploadJob, VERSION_HEADER, WriteMode, WriteQuery, Written,
+};
 use crate::auth::{bearer, token_matches};
 
 /// Delay before answering a request with a wrong or missing token.
@@ -50,8 +54,6 @@ const MAX_WRITE: usize = 256 << 20;
 const MAX_DELETE: usize = 10_000;
 /// Longest long poll.
 const MAX_WAIT: u64 = 300;
-/// The name of the data directory in `location` fields.
-const DATA: &str = "data";
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -92,7 +94,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({"message": self.message, "code": self.status.as_u16()})),
+            Json(ErrorAnswer {
+                code: self.status.as_u16(),
+                message: self.message,
+            }),
         )
             .into_response()
     }
@@ -193,10 +198,14 @@ type St = State<Arc<AgentState>>;
 /// The whole API.
 pub fn router(state: Arc<AgentState>) -> Router {
     let public = Router::new()
-        .route("/ping", get(|| async { Json(json!({})) }))
+        .route("/ping", get(|| async { Json(Done {}) }))
         .route(
             "/version",
-            get(|| async { Json(json!({"version": env!("CARGO_PKG_VERSION")})) }),
+            get(|| async {
+                Json(AgentVersion {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                })
+            }),
         );
     let protected = Router::new()
         .route("/agent/node_info", get(node_info))
@@ -240,7 +249,7 @@ async fn authenticate(State(state): St, req: Request, next: Next) -> Response {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized").into_response()
 }
 
-async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
+async fn node_info(State(s): St) -> ApiResult<Json<NodeInfo>> {
     let version: String = s
         .scylla
         .get("/storage_service/scylla_release_version")
@@ -251,7 +260,7 @@ async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
         .get("/v2/config/uuid_sstable_identifiers_enabled")
         .await
         .ok();
-    let (free, total) = disk_usage(s.root.path())
+    let disk = disk_usage(s.root.path())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -263,46 +272,53 @@ async fn node_info(State(s): St) -> ApiResult<Json<Value>> {
         })
         .map(|kib| kib.saturating_mul(1024))
         .unwrap_or(0);
-    Ok(Json(json!({
-        "agent_version": env!("CARGO_PKG_VERSION"),
-        "agent_address": s.listen,
-        "scylla_api": s.scylla.api,
-        "scylla_version": version,
-        "data_directory": s.root.path().display().to_string(),
-        "cpu_count": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "memory_total": memory,
-        "storage_size": total,
-        "storage_free": free,
-        "sstable_uuid_format": uuid,
-        "authentication": if s.token.is_some() { "token" } else { "none (insecure_no_auth)" },
-    })))
+    let authentication = if s.token.is_some() {
+        "token"
+    } else {
+        "none (insecure_no_auth)"
+    };
+    Ok(Json(NodeInfo {
+        agent_address: s.listen.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        authentication: authentication.to_string(),
+        cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()) as u64,
+        data_directory: s.root.path().display().to_string(),
+        memory_total: memory,
+        scylla_api: s.scylla.api.clone(),
+        scylla_version: version,
+        sstable_uuid_format: uuid,
+        storage_free: disk.free,
+        storage_size: disk.total,
+    }))
 }
 
-async fn list_jobs(State(s): St) -> Json<Value> {
-    Json(json!(s.jobs.list()))
+async fn list_jobs(State(s): St) -> Json<Vec<JobProgress>> {
+    Json(s.jobs.list())
 }
 
 async fn start_upload(
     State(s): St,
-    JsonBody(req): JsonBody<UploadRequest>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"id": s.jobs.start_upload(req)?})))
+    JsonBody(req): JsonBody<UploadJob>,
+) -> ApiResult<Json<JobStarted>> {
+    Ok(Json(JobStarted {
+        id: s.jobs.start_upload(req)?,
+    }))
 }
 
 async fn start_download(
     State(s): St,
-    JsonBody(req): JsonBody<DownloadRequest>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"id": s.jobs.start_download(req)?})))
+    JsonBody(req): JsonBody<DownloadJob>,
+) -> ApiResult<Json<JobStarted>> {
+    Ok(Json(JobStarted {
+        id: s.jobs.start_download(req)?,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
-struct Wait {
-    #[serde(default)]
-    wait: u64,
-}
-
-async fn job_progress(State(s): St, Path(id): Path<String>, Params(w): Params<Wait>) -> Response {
+async fn job_progress(
+    State(s): St,
+    Path(id): Path<String>,
+    Params(w): Params<JobWait>,
+) -> Response {
     let p = s
         .jobs
         .progress(&id, Duration::from_secs(w.wait.min(MAX_WAIT)))
@@ -315,43 +331,34 @@ async fn job_progress(State(s): St, Path(id): Path<String>, Params(w): Params<Wa
     (status, Json(p)).into_response()
 }
 
-async fn stop_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn stop_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<JobProgress>> {
     let p = s
         .jobs
         .stop(&id)
         .await
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
-    Ok(Json(json!(p)))
+    Ok(Json(p))
 }
 
-async fn remove_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove_job(State(s): St, Path(id): Path<String>) -> ApiResult<Json<JobProgress>> {
     let p = s
         .jobs
         .remove(&id)
         .await
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
-    Ok(Json(json!(p)))
+    Ok(Json(p))
 }
 
-fn bandwidth_json(rate: u64) -> Json<Value> {
-    Json(json!({"rate_limit": rate as f64 / (1u64 << 20) as f64, "bytes_per_second": rate}))
-}
-
-async fn get_bandwidth(State(s): St) -> Json<Value> {
-    bandwidth_json(s.jobs.data().bandwidth.rate())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetBandwidth {
-    /// MiB/s; 0 is unlimited.
-    rate_limit: f64,
+async fn get_bandwidth(State(s): St) -> Json<wire::Bandwidth> {
+    Json(wire::Bandwidth::from_bytes_per_second(
+        s.jobs.data().bandwidth.rate(),
+    ))
 }
 
 async fn set_bandwidth(
     State(s): St,
     JsonBody(b): JsonBody<SetBandwidth>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Bandwidth>> {
     if !(b.rate_limit >= 0.0 && b.rate_limit.is_finite()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -361,17 +368,7 @@ async fn set_bandwidth(
     let rate = (b.rate_limit * (1u64 << 20) as f64) as u64;
     s.jobs.data().bandwidth.set_rate(rate);
     tracing::info!(rate_mib = b.rate_limit, "bandwidth budget changed");
-    Ok(bandwidth_json(rate))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListRequest {
-    location: String,
-    #[serde(default)]
-    path: String,
-    #[serde(default)]
-    recursive: bool,
+    Ok(Json(wire::Bandwidth::from_bytes_per_second(rate)))
 }
 
 /// Streams entries as NDJSON, one object per line; an error ends the stream with an
@@ -380,7 +377,7 @@ fn ndjson(stream: impl futures::Stream<Item = Result<Entry, String>> + Send + 's
     let lines = stream.map(|item| {
         let mut line = match item {
             Ok(e) => serde_json::to_vec(&e).unwrap_or_default(),
-            Err(e) => serde_json::to_vec(&json!({"error": e})).unwrap_or_default(),
+            Err(error) => serde_json::to_vec(&ListingError { error }).unwrap_or_default(),
         };
         line.push(b'\n');
         Ok::<_, std::convert::Infallible>(Bytes::from(line))
@@ -393,7 +390,7 @@ fn ndjson(stream: impl futures::Stream<Item = Result<Entry, String>> + Send + 's
 }
 
 async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiResult<Response> {
-    if req.location == DATA {
+    if req.location == DATA_LOCATION {
         let rel = RelPath::parse("path", &req.path).map_err(FileError::from)?;
         let dir = s.root.dir(&rel, false).map_err(|e| {
             if e.is_not_found() {
@@ -458,15 +455,9 @@ async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiRe
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct FileQuery {
-    location: String,
-    path: String,
-}
-
 async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Response> {
     let octets = [(header::CONTENT_TYPE, "application/octet-stream")];
-    if q.location == DATA {
+    if q.location == DATA_LOCATION {
         let rel = RelPath::parse_file("path", &q.path).map_err(FileError::from)?;
         if !readable_local(&format!("/{}", q.path)) {
             return Err(FileError::NotAllowed {
@@ -514,9 +505,6 @@ async fn read_file(State(s): St, Params(q): Params<FileQuery>) -> ApiResult<Resp
     Ok((octets, version, Body::from_stream(stream)).into_response())
 }
 
-/// The header naming an object's store version (GCS generation, S3 version id), next to `ETag`.
-pub const VERSION_HEADER: &str = "x-cairn-version";
-
 /// `ETag` and [`VERSION_HEADER`] of an object, as far as the store gives them (values that are
 /// not valid header text are left out).
 fn version_headers(e_tag: Option<&str>, version: Option<&str>) -> axum::http::HeaderMap {
@@ -531,34 +519,6 @@ fn version_headers(e_tag: Option<&str>, version: Option<&str>) -> axum::http::He
     headers
 }
 
-/// How `files/write` writes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum WriteMode {
-    /// Replaces whatever is there.
-    #[default]
-    Overwrite,
-    /// Only if nothing is there (409 otherwise).
-    Create,
-    /// Only if the object is still the version given by `e_tag`/`version` (412 otherwise).
-    Update,
-}
-
-/// Where and how `files/write` writes.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WriteQuery {
-    location: String,
-    path: String,
-    /// `overwrite` (default), `create` or `update`.
-    #[serde(default)]
-    mode: WriteMode,
-    /// For `update`: the ETag the object must still have.
-    e_tag: Option<String>,
-    /// For `update`: the store version (GCS generation) the object must still have.
-    version: Option<String>,
-}
-
 /// Where conditional writes are allowed: small metadata objects such as the lease.
 const CONDITIONAL_PREFIX: &str = "backup/meta/";
 
@@ -566,8 +526,8 @@ async fn write_file(
     State(s): St,
     Params(q): Params<WriteQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
-    if q.location == DATA {
+) -> ApiResult<Json<Written>> {
+    if q.location == DATA_LOCATION {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "files/write writes to backup locations only",
@@ -595,7 +555,7 @@ async fn write_file(
             version: q.version.clone(),
         }),
     };
-    let size = body.len();
+    let size = body.len() as u64;
     let written = remote
         .store
         .put_opts(&path, PutPayload::from_bytes(body), PutOptions::from(mode))
@@ -628,22 +588,18 @@ async fn write_file(
         }
         Err(e) => return Err(remote.err("write", &path)(e).into()),
     };
-    Ok(Json(
-        json!({"path": q.path, "size": size, "e_tag": written.e_tag, "version": written.version}),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteRequest {
-    location: String,
-    paths: Vec<String>,
+    Ok(Json(Written {
+        e_tag: written.e_tag,
+        path: q.path,
+        size,
+        version: written.version,
+    }))
 }
 
 async fn delete_files(
     State(s): St,
     JsonBody(req): JsonBody<DeleteRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     if req.paths.len() > MAX_DELETE {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -654,7 +610,7 @@ async fn delete_files(
         ));
     }
     let mut deleted = 0u64;
-    if req.location == DATA {
+    if req.location == DATA_LOCATION {
         // Every path is checked before anything is deleted.
         let checked: Vec<RelPath> = req
             .paths
@@ -721,26 +677,10 @@ async fn delete_files(
             }
         }
     }
-    Ok(Json(json!({"deleted": deleted})))
+    Ok(Json(Deleted { deleted }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Place {
-    location: String,
-    path: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MoveRequest {
-    from: Place,
-    to: Place,
-    #[serde(default)]
-    copy: bool,
-}
-
-async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiResult<Json<Value>> {
+async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiResult<Json<Done>> {
     let (from, to) = (&req.from, &req.to);
     if from.location != to.location {
         return Err(ApiError::new(
@@ -748,7 +688,7 @@ async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiRes
             "from and to must be in the same location; use transfer jobs to move data between the node and a location",
         ));
     }
-    if from.location == DATA {
+    if from.location == DATA_LOCATION {
         let src = RelPath::parse_file("from.path", &from.path).map_err(FileError::from)?;
         let dst = RelPath::parse_file("to.path", &to.path).map_err(FileError::from)?;
         let (root, copy) = (s.root.clone(), req.copy);
@@ -777,7 +717,7 @@ async fn move_file(State(s): St, JsonBody(req): JsonBody<MoveRequest>) -> ApiRes
         };
         r.map_err(remote.err(if req.copy { "copy" } else { "move" }, &src))?;
     }
-    Ok(Json(json!({})))
+    Ok(Json(Done {}))
 }
 
 /// Checks a path inside a location, naming the request field when it is refused.
@@ -802,12 +742,10 @@ fn remote_file_path(field: &str, path: &str) -> ApiResult<object_store::path::Pa
     Ok(p)
 }
 
-async fn disk(State(s): St) -> ApiResult<Json<Value>> {
-    let (free, total) = disk_usage(s.root.path())
+async fn disk(State(s): St) -> ApiResult<Json<DiskUsage>> {
+    let usage = disk_usage(s.root.path())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(
-        json!({"free": free, "total": total, "used": total.saturating_sub(free)}),
-    ))
+    Ok(Json(usage))
 }
 
 async fn scylla_metrics(State(s): St, req: Request) -> ApiResult<Response> {

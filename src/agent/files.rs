@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::confined::{ConfinedError, Dir, Kind};
+use super::wire::{DiskUsage, Entry};
 
 /// Why a file operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,17 +26,6 @@ pub enum FileError {
         /// Why.
         reason: &'static str,
     },
-}
-
-/// One entry of a listing.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Entry {
-    /// Path relative to the listed directory.
-    pub path: String,
-    /// Size in bytes (0 for directories).
-    pub size: u64,
-    /// Whether the entry is a directory.
-    pub dir: bool,
 }
 
 /// Lists a local directory (recursively if asked) into a bounded channel, so a listing of
@@ -96,7 +85,7 @@ pub fn readable_local(path: &str) -> bool {
 }
 
 /// Free and total bytes of the file system holding `dir`.
-pub fn disk_usage(dir: &Path) -> std::io::Result<(u64, u64)> {
+pub fn disk_usage(dir: &Path) -> std::io::Result<DiskUsage> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let c = CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
@@ -106,7 +95,7 @@ pub fn disk_usage(dir: &Path) -> std::io::Result<(u64, u64)> {
         return Err(std::io::Error::last_os_error());
     }
     let block = st.f_frsize as u64;
-    Ok((
+    Ok(DiskUsage::new(
         (st.f_bavail as u64).saturating_mul(block),
         (st.f_blocks as u64).saturating_mul(block),
     ))

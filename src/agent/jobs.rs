@@ -11,11 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dashmap::DashMap;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +25,7 @@ use super::confined::{ConfinedRoot, Dir, Kind, RelPath};
 use super::files::FileError;
 use super::storage::{Stores, object_path};
 use super::transfer::{DataPath, LocalFile, TransferError};
+use super::wire::{DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob};
 
 /// How long a file keeps being retried after failures that may pass (an outage of the store),
 /// on top of the store client's own retries of single requests.
@@ -54,142 +54,6 @@ pub enum JobError {
         /// Why.
         reason: String,
     },
-}
-
-/// Request to upload a snapshot directory with move semantics.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadRequest {
-    /// Directory to upload, relative to the data directory (e.g. `ks/t-<id>/snapshots/<tag>`).
-    pub source_dir: String,
-    /// `provider:bucket`.
-    pub location: String,
-    /// Remote directory (e.g. `backup/sst/cluster/.../<version>`).
-    pub remote_dir: String,
-    /// Snapshot tag whose upload this is; a clashing remote file is kept as `<name>.<tag>`.
-    pub tag: SnapshotTag,
-    /// Files in parallel; the agent's default when absent.
-    #[serde(default)]
-    pub transfers: Option<usize>,
-    /// New bandwidth budget for the whole agent, MiB/s (0: unlimited); unchanged when absent.
-    #[serde(default)]
-    pub rate_limit: Option<f64>,
-}
-
-/// Request to download remote files into a local directory.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DownloadRequest {
-    /// `provider:bucket`.
-    pub location: String,
-    /// Remote files, relative to the location's root.
-    pub files: Vec<String>,
-    /// Destination directory, relative to the data directory; created if missing.
-    pub dest_dir: String,
-    /// Files in parallel; the agent's default when absent.
-    #[serde(default)]
-    pub transfers: Option<usize>,
-    /// New bandwidth budget for the whole agent, MiB/s (0: unlimited); unchanged when absent.
-    #[serde(default)]
-    pub rate_limit: Option<f64>,
-}
-
-/// State of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Still moving files.
-    Running,
-    /// Every file moved.
-    Success,
-    /// Finished, some files failed.
-    Error,
-    /// Stopped on request.
-    Stopped,
-    /// No such job (never started, expired, or lost in an agent restart).
-    NotFound,
-}
-
-/// One failed file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FileFailure {
-    /// The file name.
-    pub file: String,
-    /// Why it failed.
-    pub error: String,
-}
-
-/// Progress of a job, as the long poll returns it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobProgress {
-    /// Job ID.
-    pub id: String,
-    /// `upload` or `download`.
-    pub kind: String,
-    /// What the job moves: the local directory of an upload, the location of a download.
-    #[serde(default)]
-    pub source: String,
-    /// State.
-    pub status: JobStatus,
-    /// When the job started.
-    pub started_at: Option<DateTime<Utc>>,
-    /// When the job ended.
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Why the job failed, if it did.
-    pub error: Option<String>,
-    /// Files in the job.
-    pub files_total: u64,
-    /// Files transferred.
-    pub files_transferred: u64,
-    /// Files found already in place and not sent again.
-    pub files_skipped: u64,
-    /// Files that failed.
-    pub files_failed: u64,
-    /// Bytes in the job.
-    pub bytes_total: u64,
-    /// Bytes transferred (confirmed by the store, or written locally).
-    pub bytes_transferred: u64,
-    /// Bytes of skipped files.
-    pub bytes_skipped: u64,
-    /// Bytes of failed files.
-    pub bytes_failed: u64,
-    /// Remote files kept as older versions (`<name>.sm_<tag>`).
-    pub files_versioned: u64,
-    /// The first failures.
-    pub failures: Vec<FileFailure>,
-}
-
-impl JobProgress {
-    fn new(id: &str, kind: &str, source: &str) -> Self {
-        JobProgress {
-            id: id.to_string(),
-            kind: kind.to_string(),
-            source: source.to_string(),
-            status: JobStatus::Running,
-            started_at: Some(Utc::now()),
-            completed_at: None,
-            error: None,
-            files_total: 0,
-            files_transferred: 0,
-            files_skipped: 0,
-            files_failed: 0,
-            bytes_total: 0,
-            bytes_transferred: 0,
-            bytes_skipped: 0,
-            bytes_failed: 0,
-            files_versioned: 0,
-            failures: Vec::new(),
-        }
-    }
-
-    /// The answer for an unknown job ID.
-    pub fn not_found(id: &str) -> Self {
-        JobProgress {
-            status: JobStatus::NotFound,
-            started_at: None,
-            ..JobProgress::new(id, "", "")
-        }
-    }
 }
 
 /// A running or finished job.
@@ -263,7 +127,7 @@ impl Jobs {
     fn register(&self, kind: &str, source: &str) -> (String, Arc<Job>) {
         self.expire();
         let id = uuid::Uuid::new_v4().to_string();
-        let (progress, _) = watch::channel(JobProgress::new(&id, kind, source));
+        let (progress, _) = watch::channel(JobProgress::running(&id, kind, source));
         let job = Arc::new(Job {
             progress,
             cancel: CancellationToken::new(),
@@ -285,7 +149,7 @@ impl Jobs {
     }
 
     /// Starts an upload job; returns its ID.
-    pub fn start_upload(&self, req: UploadRequest) -> Result<String, JobError> {
+    pub fn start_upload(&self, req: UploadJob) -> Result<String, JobError> {
         let transfers = self.transfers(req.transfers)?;
         let rel = RelPath::parse("source_dir", &req.source_dir).map_err(FileError::from)?;
         let source = self.root.dir(&rel, false).map_err(|e| {
@@ -317,7 +181,7 @@ impl Jobs {
     }
 
     /// Starts a download job; returns its ID.
-    pub fn start_download(&self, req: DownloadRequest) -> Result<String, JobError> {
+    pub fn start_download(&self, req: DownloadJob) -> Result<String, JobError> {
         let transfers = self.transfers(req.transfers)?;
         let rel = RelPath::parse("dest_dir", &req.dest_dir).map_err(FileError::from)?;
         let remote = self.stores.get(&req.location)?;

@@ -10,13 +10,14 @@
 //! | [`tls`] | HTTPS with a configured or self-signed certificate |
 //! | [`scylla`] | the node's Scylla: client and allow-listed proxy |
 //! | [`confined`] | a directory tree worked in without following any symbolic link |
-//! | [`files`] | file errors, listings, what may be read, disk usage |
+//! | [`files`] | file errors, local listings, what may be read, disk usage |
 //! | [`storage`] | one object store per location; retryable errors |
 //! | [`local_store`] | `localstorage` locations confined like the data directory |
 //! | [`transfer`] | streaming one file up or down: parts, buffers, checksums |
 //! | [`bandwidth`] | the shared, adjustable token bucket |
 //! | [`jobs`] | asynchronous transfer jobs, progress, stop |
 //! | [`metrics`] | Prometheus metrics of the agent |
+//! | [`wire`] | the request and answer types of the HTTP API, shared with the manager's client |
 
 pub mod api;
 pub mod bandwidth;
@@ -30,6 +31,7 @@ pub mod scylla;
 pub mod storage;
 pub mod tls;
 pub mod transfer;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

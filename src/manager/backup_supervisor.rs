@@ -17,7 +17,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::agent_client::{AgentClient, AgentError, RetryPolicy};
+use super::agent_client::{
+    AgentClient,
+    error::{AgentError, RetryPolicy},
+};
 use super::backups::list_manifests;
 use super::config::{BackupSettings, Checked};
 use super::discovery::{DiscoveryError, discover};

@@ -14,7 +14,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
+use super::agent_client::{
+    AgentClient,
+    error::{AgentError, RetryPolicy},
+    files::Root,
+};
 use super::discovery::{DiscoveryError, discover};
 use super::lease::{self, Holder, Lease, LeaseError};
 use super::location_reader::{LocationReader, ReadError};

@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::agent_client::{AgentClient, AgentError, RetryPolicy};
+use super::agent_client::{
+    AgentClient,
+    error::{AgentError, RetryPolicy},
+};
 use super::agent_trust::{TrustError, fetch_fingerprint};
 
 /// Most nodes asked at once.

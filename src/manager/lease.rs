@@ -39,7 +39,12 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::agent_client::{AgentClient, AgentError, ObjectVersion, Root, WriteCondition};
+use super::agent_client::{
+    AgentClient,
+    error::AgentError,
+    files::{Root, WriteCondition},
+};
+use crate::agent::wire::ObjectVersion;
 use crate::spec::location::Location;
 use crate::spec::paths::remote_lease_file;
 

@@ -7,7 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
+use super::agent_client::{
+    AgentClient,
+    error::{AgentError, RetryPolicy},
+    files::Root,
+};
 use super::discovery::ClusterView;
 use super::target::CheckedProperties;
 use crate::spec::location::Location;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
-use super::agent_client::{AgentClient, AgentError, Root};
+use super::agent_client::{AgentClient, error::AgentError, files::Root};
 use crate::agent::storage::{Remote, StorageError, object_path};
 use crate::spec::location::Location;
 

@@ -6,7 +6,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`agent_client`] | the HTTPS client of one node's agent: Scylla calls, files, transfer jobs, bandwidth |
+//! | [`agent_client`] | the HTTPS client of one node's agent: the call and its retries (`mod`), errors (`error`), Scylla calls (`scylla`), transfer jobs and bandwidth (`jobs`), files (`files`); the types it sends and reads are [`crate::agent::wire`] |
 //! | [`agent_trust`] | which agents get a cluster's token: certificate fingerprints pinned on first use and checked on every connection |
 //! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
 //! | [`backup_supervisor`] | `BackupSupervisor`: one backup run: target, resume, the stages over the node actors, host restarts, the final commit |

@@ -20,7 +20,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::agent_client::{
-    AgentClient, AgentError, KeyspaceKind, ReplicationKind, Root, UploadJob,
+    AgentClient,
+    error::AgentError,
+    files::Root,
+    scylla::{KeyspaceKind, ReplicationKind},
 };
 use super::dedup::deduplicate;
 use super::metrics;
@@ -28,8 +31,7 @@ use super::progress_actor::{ProgressActor, ProgressUpdate};
 use super::rate_limit_actor::{FinishUpload, GetRateGate, RateLimitActor, StartUpload};
 use super::resume::resumed_row;
 use super::store::{BackupRunProgress, BackupStage, RunKey};
-use crate::agent::files::Entry;
-use crate::agent::jobs::{JobProgress, JobStatus};
+use crate::agent::wire::{Entry, JobProgress, JobStatus, UploadJob};
 use crate::spec::filter::Unit;
 use crate::spec::location::Location;
 use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ReplicationType};

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 
-use super::agent_client::{AgentClient, AgentError, Root};
+use super::agent_client::{AgentClient, error::AgentError, files::Root};
 use super::backups::{ManifestReadError, walk_manifest};
 use super::retention::{self, Snapshot};
 use crate::spec::location::Location;

@@ -7,7 +7,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::agent_client::{AgentClient, AgentError, KeyspaceKind, ReplicationKind, TokenRange};
+use super::agent_client::{
+    AgentClient,
+    error::AgentError,
+    scylla::{KeyspaceKind, ReplicationKind, TokenRange},
+};
 use super::discovery::ClusterView;
 use crate::spec::MAX_TRANSFERS;
 use crate::spec::dclimit::DcLimits;

@@ -36,7 +36,10 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::{ApiState, find_cluster};
-use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy};
+use crate::manager::agent_client::{
+    AgentClient,
+    error::{AgentError, RetryPolicy},
+};
 use crate::manager::discovery::{
     ClusterView, DiscoveryError, FirstUse, NodeState, discover, discover_trusting,
 };
