@@ -239,7 +239,8 @@ impl AgentClient {
     }
 }
 
-/// One NDJSON line of a listing: an entry, or `{"error": ...}`.
+/// One NDJSON line of a listing: an [`Entry`], or a line with an `error` field
+/// ([`ListingError`](crate::agent::wire::ListingError)) that ends it.
 fn parse_entry(line: &[u8]) -> Result<Entry, String> {
     let v: Value = serde_json::from_slice(line).map_err(|e| format!("{e} in {:?}", quote(line)))?;
     if let Some(err) = v.get("error") {

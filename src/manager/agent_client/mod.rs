@@ -8,13 +8,13 @@
 //! timeouts, 503, and 5xx answers that are not Scylla's own errors) are retried with exponential
 //! backoff; 4xx answers never are. Calls that are not idempotent (starting a job, taking a
 //! snapshot, writing, moving, deleting) are retried only when the request never reached the
-//! agent. Every error names the host, the call and the reason, and [`AgentError::retryable`](error::AgentError::retryable)
+//! agent. Every error names the host, the call and the reason, and [`AgentError::retryable`]
 //! says whether trying again later may help.
 //!
 //! | module | holds |
 //! |---|---|
 //! | this one | [`AgentClient`]: one call (`Call`), its URL, token, timeouts and retries; ping, node info |
-//! | [`error`] | [`AgentError`](error::AgentError) and [`RetryPolicy`](error::RetryPolicy) |
+//! | [`error`] | [`AgentError`] and [`RetryPolicy`] |
 //! | [`scylla`] | the Scylla calls through the agent's proxy and the types of Scylla's answers |
 //! | [`jobs`] | upload and download jobs, their progress, stop and removal; the bandwidth budget |
 //! | [`files`] | listings, reads, plain and conditional writes, deletes, moves, disk usage |
