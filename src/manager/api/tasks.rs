@@ -37,7 +37,7 @@ use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{ClusterView, discover};
-use crate::manager::location_check::check_locations;
+use crate::manager::location::check::check_locations;
 use crate::manager::progress::{RunProgress, rollup, status_text};
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::scheduler::{

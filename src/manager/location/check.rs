@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
-use super::discovery::ClusterView;
-use super::target::CheckedProperties;
+use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
+use crate::manager::discovery::ClusterView;
+use crate::manager::target::CheckedProperties;
 use crate::spec::location::Location;
 
 /// How long the agents' answers are waited for.
