@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, store_error};
 use super::{ApiState, find_cluster};
 use crate::manager::backup::delete::{self, DeleteError, DeleteReport};
 use crate::manager::location::listing::{self, FilesInfo, ListFilter, ListItem};
@@ -192,7 +192,7 @@ async fn task_locations(state: &ApiState, cluster: &Cluster) -> Result<Vec<Locat
         .store
         .list_tasks(cluster.id, false)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(store_error)?;
     let mut out = BTreeSet::new();
     for t in tasks
         .iter()

@@ -1,4 +1,4 @@
-//! REST endpoints of tasks, their runs and progress, and the backup dry run.
+//! REST endpoints of tasks and the backup dry run (their runs: [`super::runs`]).
 //!
 //! | method | path | answer |
 //! |---|---|---|
@@ -7,10 +7,6 @@
 //! | `GET` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | the [`TaskInfo`] |
 //! | `PUT` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | the [`TaskInfo`] after the change |
 //! | `DELETE` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | 204; its runs stay for history |
-//! | `PUT` | `/api/v1/cluster/{cluster}/task/{type}/{task}/start?continue=` | `{"run_id"}` of the new run |
-//! | `PUT` | `/api/v1/cluster/{cluster}/task/{type}/{task}/stop` | 204 |
-//! | `GET` | `/api/v1/cluster/{cluster}/task/{type}/{task}/history?limit=` | [`RunInfo`]s, newest first |
-//! | `GET` | `/api/v1/cluster/{cluster}/task/backup/{task}/{run}` | [`RunDetails`] of a run id or `latest` |
 //! | `POST` | `/api/v1/cluster/{cluster}/backups/target` | the [`Target`] of the properties given (dry run) |
 //!
 //! `{task}` is the task's id or its name. Every bad input is a 400 naming its field
@@ -24,27 +20,23 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::clusters::{
-    SCHEDULER_TIMEOUT, parse_body, parse_value, scheduler_unavailable, store_error,
-};
-use super::error::ApiError;
-use super::{ApiState, find_cluster};
+use super::body::{parse_body, parse_value, query_bool};
+use super::error::{ApiError, store_error};
+use super::runs::{SCHEDULER_TIMEOUT, stop_if_running};
+use super::{ApiState, find_cluster, find_task};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{ClusterView, discover};
 use crate::manager::location::check::check_locations;
-use crate::manager::progress::{RunProgress, rollup, status_text};
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
-use crate::manager::scheduler::{
-    GetLiveRun, GetSchedulerState, SchedulerError, SchedulerState, StartTask, StopTask, TaskChanged,
-};
+use crate::manager::scheduler::{GetSchedulerState, SchedulerState, TaskChanged};
 use crate::manager::store::{
-    Cluster, RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskRun, TaskType,
+    Cluster, RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskType,
 };
 use crate::manager::target::{
     CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
@@ -61,10 +53,6 @@ pub const MAX_NAME_CHARS: usize = 128;
 const MAX_LABELS: usize = 64;
 /// Longest label key or value, in characters.
 const MAX_LABEL_CHARS: usize = 256;
-/// Runs listed by the history when no limit is given.
-const DEFAULT_HISTORY_LIMIT: usize = 10;
-/// Most runs the history lists.
-const MAX_HISTORY_LIMIT: usize = 1000;
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
@@ -72,10 +60,6 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/cluster/{cluster}/tasks", post(create).get(list))
         .route(task, get(read).put(update).delete(remove))
-        .route(&format!("{task}/start"), put(start))
-        .route(&format!("{task}/stop"), put(stop))
-        .route(&format!("{task}/history"), get(history))
-        .route(&format!("{task}/{{run}}"), get(run_details))
         .route("/api/v1/cluster/{cluster}/backups/target", post(dry_run))
 }
 
@@ -215,81 +199,6 @@ impl TaskInfo {
     }
 }
 
-/// One run of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunInfo {
-    /// The run id.
-    pub id: Uuid,
-    /// The cluster.
-    pub cluster_id: Uuid,
-    /// The task.
-    pub task_id: Uuid,
-    /// The task type.
-    #[serde(rename = "type")]
-    pub task_type: TaskType,
-    /// Its state.
-    pub status: RunStatus,
-    /// Why it ended as it did; empty if nothing to say.
-    pub cause: String,
-    /// Which manager instance runs it.
-    pub owner: String,
-    /// When it started.
-    pub start_time: DateTime<Utc>,
-    /// When it ended, if it did.
-    pub end_time: Option<DateTime<Utc>>,
-}
-
-impl From<TaskRun> for RunInfo {
-    fn from(r: TaskRun) -> Self {
-        RunInfo {
-            id: r.id,
-            cluster_id: r.cluster_id,
-            task_id: r.task_id,
-            task_type: r.task_type,
-            status: r.status,
-            cause: r.cause,
-            owner: r.owner,
-            start_time: r.start_time,
-            end_time: r.end_time,
-        }
-    }
-}
-
-/// A run with its progress (spec section 6).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunDetails {
-    /// The run.
-    pub run: RunInfo,
-    /// The status as operators read it: `RUNNING (uploading data)` while a stage runs.
-    pub status_text: String,
-    /// The progress tree; absent when the run stopped before its backup run was recorded.
-    pub progress: Option<RunProgress>,
-    /// While the run is in progress: its supervisor's and node actors' live state (stage per
-    /// host, agent job, restarts, errors).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::manager::backup_supervisor::RunState>,
-}
-
-/// The answer of `PUT .../start`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Started {
-    /// The new run.
-    pub run_id: Uuid,
-}
-
-/// A bool query parameter: `true`/`false` (or `1`/`0`), `default` when absent.
-fn query_bool(query: &HashMap<String, String>, key: &str, default: bool) -> Result<bool, ApiError> {
-    match query.get(key).map(String::as_str) {
-        None | Some("") => Ok(default),
-        Some("true" | "1") => Ok(true),
-        Some("false" | "0") => Ok(false),
-        Some(v) => Err(ApiError::bad_field(
-            key,
-            format!("{v:?} is not true or false"),
-        )),
-    }
-}
-
 /// The type of a task body: only backup tasks are accepted for now.
 fn body_type(text: &str) -> Result<TaskType, ApiError> {
     match text.parse::<TaskType>() {
@@ -303,37 +212,6 @@ fn body_type(text: &str) -> Result<TaskType, ApiError> {
             format!("unknown task type {text:?} (expected backup)"),
         )),
     }
-}
-
-/// The task a path names: its type, then its id or name among the cluster's tasks.
-async fn find_task(
-    state: &ApiState,
-    cluster: &Cluster,
-    task_type: &str,
-    task: &str,
-) -> Result<Task, ApiError> {
-    let not_found = || ApiError::not_found(format!("task {task_type}/{task}"));
-    let task_type: TaskType = task_type.parse().map_err(|_| not_found())?;
-    if let Ok(id) = task.parse::<Uuid>() {
-        let key = TaskKey {
-            cluster_id: cluster.id,
-            task_type,
-            task_id: id,
-        };
-        if let Some(t) = state.store.get_task(key).await.map_err(store_error)?
-            && !t.deleted
-        {
-            return Ok(t);
-        }
-    }
-    state
-        .store
-        .list_tasks(cluster.id, false)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .find(|t| t.task_type == task_type && t.name == task)
-        .ok_or_else(not_found)
 }
 
 /// The scheduler's state; empty (with a warning) when it does not answer, so that reading tasks
@@ -806,166 +684,6 @@ async fn remove(
     tracing::info!(cluster = %cluster.name, task = %task.key(), "task deleted");
     tell_scheduler(&state, task.key()).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Stops the run of `task` if one is in progress (before the task or its cluster is deleted).
-pub(super) async fn stop_if_running(state: &ApiState, task: TaskKey) -> Result<(), ApiError> {
-    let stopped = state
-        .scheduler
-        .send(StopTask { task })
-        .timeout(SCHEDULER_TIMEOUT)
-        .await
-        .map_err(scheduler_unavailable)?;
-    match stopped {
-        Ok(()) | Err(SchedulerError::NotRunning(_) | SchedulerError::NotFound(_)) => Ok(()),
-        Err(e) => Err(scheduler_error(e)),
-    }
-}
-
-/// A scheduler refusal as an answer: 404 for an unknown task, 409 for a state conflict.
-fn scheduler_error(e: SchedulerError) -> ApiError {
-    let status = match &e {
-        SchedulerError::NotFound(_) => StatusCode::NOT_FOUND,
-        SchedulerError::AlreadyRunning { .. } | SchedulerError::NotRunning(_) => {
-            StatusCode::CONFLICT
-        }
-        SchedulerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    ApiError::new(status, e.to_string())
-}
-
-/// `PUT /api/v1/cluster/{cluster}/task/{type}/{task}/start?continue=true|false`.
-async fn start(
-    State(state): State<ApiState>,
-    Path((cluster, task_type, task)): Path<(String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Started>, ApiError> {
-    let resume = query_bool(&query, "continue", true)?;
-    let cluster = find_cluster(&state, &cluster).await?;
-    let task = find_task(&state, &cluster, &task_type, &task).await?;
-    let run_id = state
-        .scheduler
-        .send(StartTask {
-            task: task.key(),
-            resume,
-        })
-        .timeout(SCHEDULER_TIMEOUT)
-        .await
-        .map_err(scheduler_unavailable)?
-        .map_err(scheduler_error)?;
-    tracing::info!(cluster = %cluster.name, task = %task.key(), run = %run_id, resume, "run started by request");
-    Ok(Json(Started { run_id }))
-}
-
-/// `PUT /api/v1/cluster/{cluster}/task/{type}/{task}/stop`.
-async fn stop(
-    State(state): State<ApiState>,
-    Path((cluster, task_type, task)): Path<(String, String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let cluster = find_cluster(&state, &cluster).await?;
-    let task = find_task(&state, &cluster, &task_type, &task).await?;
-    state
-        .scheduler
-        .send(StopTask { task: task.key() })
-        .timeout(SCHEDULER_TIMEOUT)
-        .await
-        .map_err(scheduler_unavailable)?
-        .map_err(scheduler_error)?;
-    tracing::info!(cluster = %cluster.name, task = %task.key(), "run stopped by request");
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /api/v1/cluster/{cluster}/task/{type}/{task}/history?limit=`.
-async fn history(
-    State(state): State<ApiState>,
-    Path((cluster, task_type, task)): Path<(String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<RunInfo>>, ApiError> {
-    let limit = match query.get("limit").map(String::as_str) {
-        None | Some("") => DEFAULT_HISTORY_LIMIT,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_HISTORY_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_field(
-                    "limit",
-                    format!("{l:?} is not a number from 1 to {MAX_HISTORY_LIMIT}"),
-                )
-            })?,
-    };
-    let cluster = find_cluster(&state, &cluster).await?;
-    let task = find_task(&state, &cluster, &task_type, &task).await?;
-    let runs = state
-        .store
-        .list_task_runs(task.key(), limit)
-        .await
-        .map_err(store_error)?;
-    Ok(Json(runs.into_iter().map(RunInfo::from).collect()))
-}
-
-/// `GET /api/v1/cluster/{cluster}/task/backup/{task}/{run}`: a run (its id, or `latest`) with its
-/// progress tree.
-async fn run_details(
-    State(state): State<ApiState>,
-    Path((cluster, task_type, task, run)): Path<(String, String, String, String)>,
-) -> Result<Json<RunDetails>, ApiError> {
-    let cluster = find_cluster(&state, &cluster).await?;
-    if task_type != TaskType::Backup.as_str() {
-        return Err(ApiError::not_found(format!(
-            "progress of {task_type} runs (only backup runs have progress)"
-        )));
-    }
-    let task = find_task(&state, &cluster, &task_type, &task).await?;
-    let not_found = || ApiError::not_found(format!("run {run:?} of task {}", task.name));
-    let task_run = if run == "latest" {
-        state
-            .store
-            .list_task_runs(task.key(), 1)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .next()
-    } else {
-        let id = run.parse::<Uuid>().map_err(|_| not_found())?;
-        state
-            .store
-            .get_task_run(task.key(), id)
-            .await
-            .map_err(store_error)?
-    }
-    .ok_or_else(not_found)?;
-    let key = RunKey {
-        cluster_id: cluster.id,
-        task_id: task.id,
-        run_id: task_run.id,
-    };
-    let progress = match state.store.get_backup_run(key).await.map_err(store_error)? {
-        Some(backup_run) => {
-            let rows = state.store.list_progress(key).await.map_err(store_error)?;
-            Some(rollup(&backup_run, &rows))
-        }
-        None => None,
-    };
-    let status_text = status_text(task_run.status, progress.as_ref());
-    let live = if task_run.status == RunStatus::Running {
-        state
-            .scheduler
-            .send(GetLiveRun { task: task.key() })
-            .timeout(SCHEDULER_TIMEOUT)
-            .await
-            .ok()
-            .flatten()
-            .filter(|l| l.run_id == task_run.id)
-    } else {
-        None
-    };
-    Ok(Json(RunDetails {
-        run: task_run.into(),
-        status_text,
-        progress,
-        live,
-    }))
 }
 
 /// A target error as an answer: the field at fault for what the properties can fix, 503 for what
