@@ -6,7 +6,9 @@
 //! reads them) or from `--storage-config FILE`: a file in the agent's format, of which only the
 //! `s3`, `gcs`, `azure` and `localstorage` sections are used, so a node's own
 //! `/etc/cairn/agent.yaml` works as is. The answers are the documents the manager's API gives
-//! ([`ListItem`], [`FilesInfo`]), so `-o json` is the same online and offline.
+//! ([`ListItem`](crate::manager::location::listing::ListItem),
+//! [`FilesInfo`](crate::manager::location::listing::FilesInfo)), so `-o json` is the same online
+//! and offline.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
