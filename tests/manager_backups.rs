@@ -13,7 +13,7 @@ use actix::Actor;
 use cairn::manager::agent_client::AgentClient;
 use cairn::manager::api::{ApiState, router};
 use cairn::manager::backup_supervisor::{RunDeps, RunSettings};
-use cairn::manager::backups::list_manifests;
+use cairn::manager::location::manifests::list_manifests;
 use cairn::manager::progress_actor::{FLUSH_EVERY, ProgressActor};
 use cairn::manager::purge::{PurgeReport, assign_nodes, purge_node};
 use cairn::manager::rate_limit_actor::{AgentRates, RateLimitActor};

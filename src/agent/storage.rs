@@ -1,5 +1,7 @@
 //! Backup locations as object stores: one `object_store` client per `provider:bucket`, built from
 //! the agent's configuration on first use, and storage errors that say whether a retry may help.
+//! This is the agent's way to open a location; the manager reads locations in
+//! `crate::manager::location` (which reuses this opening for `--offline`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,7 +6,9 @@
 //! reads them) or from `--storage-config FILE`: a file in the agent's format, of which only the
 //! `s3`, `gcs`, `azure` and `localstorage` sections are used, so a node's own
 //! `/etc/cairn/agent.yaml` works as is. The answers are the documents the manager's API gives
-//! ([`ListItem`], [`FilesInfo`]), so `-o json` is the same online and offline.
+//! ([`ListItem`](crate::manager::location::listing::ListItem),
+//! [`FilesInfo`](crate::manager::location::listing::FilesInfo)), so `-o json` is the same online
+//! and offline.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,9 @@ use super::client::{ClientError, one_line};
 use crate::agent::config::AgentConfig;
 use crate::agent::storage::{Remote, Stores};
 use crate::config_file::read_yaml;
-use crate::manager::backups::{
-    BackupsError, ListFilter, LocationClient, list_backups, list_manifests, parse_date,
-    snapshot_files, walk_manifest,
+use crate::manager::location::listing::{ListFilter, list_backups, parse_date, snapshot_files};
+use crate::manager::location::manifests::{
+    LocationClient, LocationError, list_manifests, walk_manifest,
 };
 use crate::spec::filter::KeyspaceFilter;
 use crate::spec::location::{Location, Provider};
@@ -204,7 +206,7 @@ async fn cluster_id(
             let content = walk_manifest(&lc.client, &lc.location, m, |_| {})
                 .await
                 .map_err(|source| {
-                    backups_error(BackupsError::Read {
+                    backups_error(LocationError::Read {
                         location: lc.location.to_string(),
                         source,
                     })
@@ -252,7 +254,7 @@ async fn cluster_id(
 /// A failure reading the locations as one line: an unknown snapshot is not found; anything
 /// else is the store's answer (refused credentials, a missing bucket, a server down), which the
 /// message quotes.
-fn backups_error(e: BackupsError) -> ClientError {
+fn backups_error(e: LocationError) -> ClientError {
     let text = one_line(&e);
     if e.is_not_found() {
         ClientError::NotFound(text)

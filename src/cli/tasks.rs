@@ -13,7 +13,8 @@ use super::client::{
 };
 use super::cluster::ClusterRef;
 use super::output::Format;
-use crate::manager::api::tasks::{Started, TaskInfo};
+use crate::manager::api::runs::Started;
+use crate::manager::api::tasks::TaskInfo;
 use crate::manager::progress::skipped_summary;
 use crate::manager::store::{Schedule, TaskType};
 

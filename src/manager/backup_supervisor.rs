@@ -21,11 +21,11 @@ use super::agent_client::{
     AgentClient,
     error::{AgentError, RetryPolicy},
 };
-use super::backups::list_manifests;
 use super::config::{BackupSettings, Checked};
 use super::discovery::{DiscoveryError, discover};
 use super::host_limits::run_limited;
-use super::lease::{self, Holder, Lease, LeaseError};
+use super::lease::{self, Holder, Lease, LeaseError, hostname};
+use super::location::manifests::list_manifests;
 use super::node_actor::{
     CommitManifest, Deduplicate, DropSnapshot, GetNodeState, GetRows, HostPlan, IndexSnapshot,
     NodeActor, NodeError, NodeSetup, NodeState, RunInfo, TakeSnapshot, UploadData, WriteManifest,
@@ -94,13 +94,6 @@ impl Default for RunSettings {
             owner: hostname(),
         }
     }
-}
-
-/// This machine's name, for `owner`.
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "cairn-manager".to_string())
 }
 
 /// The manager-wide parts every run uses.

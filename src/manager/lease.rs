@@ -117,6 +117,13 @@ impl LeaseError {
     }
 }
 
+/// This machine's name: the `hostname` a lease names its holder by, and a run's `owner`.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "cairn-manager".to_string())
+}
+
 /// Who this manager process is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -133,7 +140,7 @@ impl Identity {
     pub fn ephemeral() -> Self {
         Identity {
             manager: Uuid::new_v4(),
-            hostname: super::backup_supervisor::hostname(),
+            hostname: hostname(),
             instance: Uuid::new_v4(),
         }
     }

@@ -9,16 +9,15 @@
 //! | [`agent_client`] | the HTTPS client of one node's agent: the call and its retries (`mod`), errors (`error`), Scylla calls (`scylla`), transfer jobs and bandwidth (`jobs`), files (`files`); the types it sends and reads are [`crate::agent::wire`] |
 //! | [`agent_trust`] | which agents get a cluster's token: certificate fingerprints pinned on first use and checked on every connection |
 //! | [`api`] | the REST API (`/api/v1`): clusters, tasks, runs and progress, backups in a location |
+//! | [`backup`] | a backup's work beyond one run's stages: deleting snapshots (purged under the locations' leases) and the nodes' `sm_*` snapshots on request |
 //! | [`backup_supervisor`] | `BackupSupervisor`: one backup run: target, resume, the stages over the node actors, host restarts, the final commit |
-//! | [`backups`] | backups in a location through one agent: manifests, the `backup list` aggregate, a snapshot's files, deleting snapshots and the nodes' `sm_*` snapshots |
 //! | [`coalesce`] | keeping only the latest progress update per row until the next batched write |
 //! | [`config`] | the manager's YAML configuration and its validation |
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`discovery`] | a cluster's nodes, DCs, racks and liveness, found through its agents |
 //! | [`host_limits`] | a stage's per-DC host parallelism (`snapshot_parallel`, `upload_parallel`) |
-//! | [`lease`] | the storage-level lease: one manager at a time writes or purges a cluster's backups in a location (taken, renewed, released, taken over when expired) |
-//! | [`location_check`] | whether the agents of a task's DCs can use its locations, asked at task creation and by the dry run |
-//! | [`location_reader`] | reading a location's listings and manifests, through an agent or straight from its store (`--offline`) |
+//! | [`lease`] | the storage-level lease: one manager at a time writes or purges a cluster's backups in a location (taken, renewed, released, taken over when expired); this machine's hostname, naming the holder |
+//! | [`location`] | where the manager reads backup locations: listings and manifests (through an agent or straight from the store for `--offline`), the `backup list` and `backup files` answers, whether the agents can use a task's locations |
 //! | [`metrics`] | the manager's Prometheus metrics: per-table backup progress, snapshots, purges, scheduler runs |
 //! | [`node_actor`] | `NodeActor`: one host's part of a backup run, one message per stage |
 //! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
@@ -37,16 +36,15 @@
 pub mod agent_client;
 pub mod agent_trust;
 pub mod api;
+pub mod backup;
 pub mod backup_supervisor;
-pub mod backups;
 pub mod coalesce;
 pub mod config;
 pub mod dedup;
 pub mod discovery;
 pub mod host_limits;
 pub mod lease;
-pub mod location_check;
-pub mod location_reader;
+pub mod location;
 pub mod metrics;
 pub mod node_actor;
 pub mod progress;

@@ -15,11 +15,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt};
 
 use super::agent_client::{AgentClient, error::AgentError, files::Root};
-use super::backups::{ManifestReadError, walk_manifest};
+use super::location::manifests::{ManifestReadError, run_bounded, walk_manifest};
 use super::retention::{self, Snapshot};
 use crate::spec::location::Location;
 use crate::spec::manifest::FilesMeta;
@@ -370,18 +369,6 @@ async fn delete_batches(
         })
         .collect();
     Ok(run_bounded(calls, DELETES_IN_PARALLEL).await?.iter().sum())
-}
-
-/// Runs `futures`, at most `limit` at once, and collects their results in the order they finish;
-/// the first error is returned. (Boxed futures keep the callers' futures `Send` for axum.)
-pub(crate) async fn run_bounded<'a, T, E>(
-    futures: Vec<BoxFuture<'a, Result<T, E>>>,
-    limit: usize,
-) -> Result<Vec<T>, E> {
-    futures::stream::iter(futures)
-        .buffer_unordered(limit)
-        .try_collect()
-        .await
 }
 
 /// One node's manifests in a location: what one [`purge_node`] call works on.

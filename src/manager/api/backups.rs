@@ -23,11 +23,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, store_error};
 use super::{ApiState, find_cluster};
-use crate::manager::backups::{
-    self, BackupsError, DeleteReport, FilesInfo, ListFilter, ListItem, LocationClient,
-};
+use crate::manager::backup::delete::{self, DeleteError, DeleteReport};
+use crate::manager::location::listing::{self, FilesInfo, ListFilter, ListItem};
+use crate::manager::location::manifests::{self, LocationClient, LocationError};
 use crate::manager::store::{Cluster, TaskType};
 use crate::spec::filter::KeyspaceFilter;
 use crate::spec::location::Location;
@@ -103,7 +103,7 @@ impl Params {
         let Some(text) = self.parsed::<String>(name)? else {
             return Ok(None);
         };
-        backups::parse_date(&text)
+        listing::parse_date(&text)
             .map(Some)
             .map_err(|e| ApiError::bad_field(name, e))
     }
@@ -172,7 +172,7 @@ async fn location_clients(
     }
     let mut out = Vec::with_capacity(locations.len());
     for l in &locations {
-        let lc = backups::location_client(
+        let lc = manifests::location_client(
             &cluster.hosts,
             cluster.agent_port,
             &cluster.auth_token,
@@ -180,7 +180,7 @@ async fn location_clients(
             l,
         )
         .await
-        .map_err(backups_error)?;
+        .map_err(location_error)?;
         out.push(lc);
     }
     Ok(out)
@@ -192,7 +192,7 @@ async fn task_locations(state: &ApiState, cluster: &Cluster) -> Result<Vec<Locat
         .store
         .list_tasks(cluster.id, false)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(store_error)?;
     let mut out = BTreeSet::new();
     for t in tasks
         .iter()
@@ -211,19 +211,29 @@ async fn task_locations(state: &ApiState, cluster: &Cluster) -> Result<Vec<Locat
     Ok(out.into_iter().collect())
 }
 
-/// A backups error as an answer: an unknown snapshot is a 404, a location no agent can use is
-/// a 400 naming `location`, a transient failure a 503, anything else a 502.
-fn backups_error(e: BackupsError) -> ApiError {
+/// A failure reading the locations as an answer: an unknown snapshot is a 404, a location no
+/// agent can use is a 400 naming `location`, a transient failure a 503, anything else a 502.
+fn location_error(e: LocationError) -> ApiError {
     let status = if e.is_not_found() {
         StatusCode::NOT_FOUND
-    } else if matches!(e, BackupsError::Lease(_)) {
-        StatusCode::CONFLICT
     } else if e.retryable() {
         StatusCode::SERVICE_UNAVAILABLE
-    } else if matches!(e, BackupsError::NoHost { .. }) {
+    } else if matches!(e, LocationError::NoHost { .. }) {
         return ApiError::bad_field("location", e);
     } else {
         StatusCode::BAD_GATEWAY
+    };
+    ApiError::new(status, e.to_string())
+}
+
+/// A failed delete as an answer: the locations' failures as [`location_error`] answers them,
+/// another manager's lease a 409, a transient failure a 503, anything else a 502.
+fn delete_error(e: DeleteError) -> ApiError {
+    let status = match e {
+        DeleteError::Location(e) => return location_error(e),
+        DeleteError::Lease(_) => StatusCode::CONFLICT,
+        _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
     };
     ApiError::new(status, e.to_string())
 }
@@ -257,10 +267,10 @@ async fn list(
         .check_dates()
         .map_err(|e| ApiError::bad_field("max_date", e))?;
     let locations = location_clients(&state, &cluster, &p).await?;
-    backups::list_backups(&locations, &filter)
+    listing::list_backups(&locations, &filter)
         .await
         .map(Json)
-        .map_err(backups_error)
+        .map_err(location_error)
 }
 
 /// `GET /api/v1/cluster/{cluster}/backups/files`.
@@ -285,10 +295,10 @@ async fn files(
     let cluster = find_cluster(&state, &name).await?;
     let query_cluster = p.cluster(cluster.id)?;
     let locations = location_clients(&state, &cluster, &p).await?;
-    backups::snapshot_files(&locations, query_cluster, &tag, keyspace.as_ref())
+    listing::snapshot_files(&locations, query_cluster, &tag, keyspace.as_ref())
         .await
         .map(Json)
-        .map_err(backups_error)
+        .map_err(location_error)
 }
 
 /// `DELETE /api/v1/cluster/{cluster}/backups`.
@@ -312,9 +322,9 @@ async fn delete_snapshots(
     }
     let cluster = find_cluster(&state, &name).await?;
     let locations = location_clients(&state, &cluster, &p).await?;
-    let report = backups::delete_snapshots(&locations, cluster.id, &tags)
+    let report = delete::delete_snapshots(&locations, cluster.id, &tags)
         .await
-        .map_err(backups_error)?;
+        .map_err(delete_error)?;
     if report.deleted_manifests == 0 {
         return Err(ApiError::not_found(format!(
             "snapshot {}",
@@ -358,14 +368,14 @@ async fn delete_local_snapshots(
 ) -> Result<Json<LocalSnapshotsDeleted>, ApiError> {
     Params::new(pairs, &[])?;
     let cluster = find_cluster(&state, &name).await?;
-    let hosts = backups::delete_local_snapshots(
+    let hosts = delete::delete_local_snapshots(
         &cluster.hosts,
         cluster.agent_port,
         &cluster.auth_token,
         &cluster.agent_pins,
     )
     .await
-    .map_err(backups_error)?;
+    .map_err(delete_error)?;
     Ok(Json(LocalSnapshotsDeleted {
         hosts: hosts
             .into_iter()

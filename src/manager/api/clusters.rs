@@ -15,10 +15,10 @@
 //! hosts its `repin` names (`["all"]`: every host).
 //!
 //! `{cluster}` is the cluster's id or its name. Secrets (the agents' token, the CQL password) are
-//! never answered. This module also holds the request-body parsing the other API modules share.
+//! never answered.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
@@ -29,12 +29,12 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::body::parse_body;
+use super::error::{ApiError, store_error};
+use super::runs::stop_if_running;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::{
     AgentClient,
@@ -44,14 +44,12 @@ use crate::manager::discovery::{
     ClusterView, DiscoveryError, FirstUse, NodeState, discover, discover_trusting,
 };
 use crate::manager::scheduler::TaskChanged;
-use crate::manager::store::{Cluster, StoreError};
+use crate::manager::store::Cluster;
 
 /// The agents' port when a cluster is added without one (upstream's).
 pub const DEFAULT_AGENT_PORT: u16 = 10001;
 /// Most nodes asked for their status at once.
 const STATUS_PARALLELISM: usize = 16;
-/// How long a message to the scheduler may wait for its answer.
-pub(crate) const SCHEDULER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
@@ -201,84 +199,6 @@ pub struct ClusterStatus {
     pub error: Option<String>,
     /// Every node, by DC then address (the stored hosts when membership is unknown).
     pub nodes: Vec<NodeStatus>,
-}
-
-/// A store failure, answered as a 500.
-pub(crate) fn store_error(e: StoreError) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-/// A request body parsed as `T`. An empty body is `{}`. A body that is not JSON, an unknown or
-/// missing key, or a value of the wrong type is a 400 naming the field (see [`parse_value`]).
-pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Default::default())
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_field("body", format!("not a JSON document: {e}")))?
-    };
-    if !value.is_object() {
-        return Err(ApiError::bad_field(
-            "body",
-            format!(
-                "must be a JSON object ({{\"key\": value, ...}}), not {}",
-                json_kind(&value)
-            ),
-        ));
-    }
-    parse_value(value, "")
-}
-
-/// What kind of JSON value `v` is, for messages.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A JSON value parsed as `T`, whose fields must all have defaults; an error names the field
-/// (prefixed with `prefix`, e.g. `properties.`): the unknown or missing key serde names, or else
-/// the first key whose value alone does not parse.
-pub(crate) fn parse_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
-    let err = match serde_json::from_value::<T>(value.clone()) {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
-    };
-    let text = err.to_string();
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|lead| text.strip_prefix(lead)?.split('`').next());
-    let field = match (named, &value) {
-        (Some(name), _) => name.to_string(),
-        (None, Value::Object(map)) => map
-            .iter()
-            .find(|(k, v)| {
-                let alone = Value::Object([((*k).clone(), (*v).clone())].into_iter().collect());
-                serde_json::from_value::<T>(alone).is_err()
-            })
-            .map(|(k, _)| k.clone())
-            .unwrap_or_default(),
-        (None, _) => String::new(),
-    };
-    let field = match (prefix, field.as_str()) {
-        ("", "") => "body".to_string(),
-        (p, "") => p.trim_end_matches('.').to_string(),
-        (p, f) => format!("{p}{f}"),
-    };
-    Err(ApiError::bad_field(field, text))
-}
-
-/// A scheduler that did not answer, as a 503.
-pub(crate) fn scheduler_unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("the scheduler did not answer: {e} (a retry may help)"),
-    )
 }
 
 /// A discovery failure as the field at fault: the token when an agent refused it, else the hosts.
@@ -537,7 +457,7 @@ async fn remove(
         .await
         .map_err(store_error)?;
     for task in &tasks {
-        super::tasks::stop_if_running(&state, task.key()).await?;
+        stop_if_running(&state, task.key()).await?;
     }
     state
         .store

@@ -1,4 +1,5 @@
-//! The error answer of every endpoint: a status and a JSON body naming what was wrong.
+//! The error answer of every endpoint: a status and a JSON body naming what was wrong; store and
+//! scheduler failures as answers.
 
 use axum::Json;
 use axum::extract::Request;
@@ -6,6 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::manager::store::StoreError;
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -125,4 +128,17 @@ pub async fn standard_body(req: Request, next: Next) -> Response {
         }
     }
     answer
+}
+
+/// A store failure, answered as a 500.
+pub fn store_error(e: StoreError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// A scheduler that did not answer, as a 503.
+pub fn scheduler_unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the scheduler did not answer: {e} (a retry may help)"),
+    )
 }

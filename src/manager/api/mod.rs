@@ -3,15 +3,23 @@
 //! | module | owns |
 //! |---|---|
 //! | [`auth`] | the bearer token every request must carry, checked in constant time |
-//! | [`error`] | the error body every endpoint answers with: status, message, and the field at fault; also for unknown paths (404), wrong methods (405) and bodies over [`MAX_BODY`] (413) |
-//! | [`clusters`] | clusters: add (discovering every node through the agents), list, get, update, delete, status |
-//! | [`tasks`] | tasks: create, update, delete, list (with next run and last status), start, stop; runs and their progress; the backup target dry run |
 //! | [`backups`] | backups in a location: list, files, delete |
+//! | [`body`] | reading requests: JSON bodies and values into request types, boolean query parameters; a refusal names the field |
+//! | [`clusters`] | clusters: add (discovering every node through the agents), list, get, update, delete, status |
+//! | [`error`] | the error body every endpoint answers with: status, message, and the field at fault; also for unknown paths (404), wrong methods (405) and bodies over [`MAX_BODY`] (413); store and scheduler failures as answers |
+//! | [`runs`] | a task's runs: start, stop, history, a run with its progress; asking the scheduler (timeout, stopping a run before a deletion, its refusals as answers) |
+//! | [`task_body`] | a task body read and checked: schedule fields, name, labels, and backup properties against the cluster's DCs and agents; every refusal names its field |
+//! | [`tasks`] | tasks: create, update, delete, list (with next run and last status); the backup target dry run |
+//!
+//! A path's cluster and task are found by [`find_cluster`] and [`find_task`].
 
 pub mod auth;
 pub mod backups;
+pub mod body;
 pub mod clusters;
 pub mod error;
+pub mod runs;
+pub mod task_body;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -19,9 +27,11 @@ use std::sync::Arc;
 use actix::Addr;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use uuid::Uuid;
 
+use self::error::{ApiError, store_error};
 use super::scheduler::Scheduler;
-use super::store::Store;
+use super::store::{Cluster, Store, Task, TaskKey, TaskType};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -41,6 +51,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(clusters::routes())
         .merge(tasks::routes())
+        .merge(runs::routes())
         .merge(backups::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(error::standard_body))
@@ -48,14 +59,8 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// The cluster a path segment names: its id, or its name.
-pub async fn find_cluster(
-    state: &ApiState,
-    name_or_id: &str,
-) -> Result<super::store::Cluster, error::ApiError> {
-    let store_error = |e: super::store::StoreError| {
-        error::ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    };
-    if let Ok(id) = name_or_id.parse::<uuid::Uuid>()
+pub async fn find_cluster(state: &ApiState, name_or_id: &str) -> Result<Cluster, ApiError> {
+    if let Ok(id) = name_or_id.parse::<Uuid>()
         && let Some(c) = state.store.get_cluster(id).await.map_err(store_error)?
     {
         return Ok(c);
@@ -67,5 +72,36 @@ pub async fn find_cluster(
         .map_err(store_error)?
         .into_iter()
         .find(|c| c.name == name_or_id)
-        .ok_or_else(|| error::ApiError::not_found(format!("cluster {name_or_id:?}")))
+        .ok_or_else(|| ApiError::not_found(format!("cluster {name_or_id:?}")))
+}
+
+/// The task a path names: its type, then its id or name among the cluster's tasks.
+pub async fn find_task(
+    state: &ApiState,
+    cluster: &Cluster,
+    task_type: &str,
+    task: &str,
+) -> Result<Task, ApiError> {
+    let not_found = || ApiError::not_found(format!("task {task_type}/{task}"));
+    let task_type: TaskType = task_type.parse().map_err(|_| not_found())?;
+    if let Ok(id) = task.parse::<Uuid>() {
+        let key = TaskKey {
+            cluster_id: cluster.id,
+            task_type,
+            task_id: id,
+        };
+        if let Some(t) = state.store.get_task(key).await.map_err(store_error)?
+            && !t.deleted
+        {
+            return Ok(t);
+        }
+    }
+    state
+        .store
+        .list_tasks(cluster.id, false)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .find(|t| t.task_type == task_type && t.name == task)
+        .ok_or_else(not_found)
 }

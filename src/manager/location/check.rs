@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::agent_client::{
+use crate::manager::agent_client::{
     AgentClient,
     error::{AgentError, RetryPolicy},
     files::Root,
 };
-use super::discovery::ClusterView;
-use super::target::CheckedProperties;
+use crate::manager::discovery::ClusterView;
+use crate::manager::target::CheckedProperties;
 use crate::spec::location::Location;
 
 /// How long the agents' answers are waited for.

@@ -1,7 +1,8 @@
-//! Reading a backup location's listings and manifests, either through an agent that reaches it
+//! Listing and reading the objects of a backup location, either through an agent that reaches it
 //! (the manager's way) or straight from its object store with this machine's credentials (the
-//! client's `--offline` way, for when the manager or its database is gone). The backups-in-a-
-//! location logic ([`super::backups`]) is written once against [`LocationReader`].
+//! client's `--offline` way, for when the manager or its database is gone). Manifests
+//! ([`super::manifests`]) and listings ([`super::listing`]) are written once against
+//! [`LocationReader`].
 
 use std::future::Future;
 
@@ -9,8 +10,8 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
-use super::agent_client::{AgentClient, error::AgentError, files::Root};
 use crate::agent::storage::{Remote, StorageError, object_path};
+use crate::manager::agent_client::{AgentClient, error::AgentError, files::Root};
 use crate::spec::location::Location;
 
 /// Why a listing or a read failed.

@@ -1,0 +1,3 @@
+//! A backup's work beyond one run's stages; for now deleting backups on request.
+
+pub mod delete;
