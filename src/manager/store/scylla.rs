@@ -20,14 +20,19 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
-use scylla::value::{CqlTimestamp, CqlTimeuuid};
+use scylla::value::{CqlTimestamp, CqlTimeuuid, CqlValue, Row};
 use uuid::Uuid;
 
+use super::rows::{
+    BACKUP_RUN, CLUSTER, PROGRESS, RowReader, TASK, TASK_RUN, Table, Value, backup_run_from,
+    backup_run_values, cluster_from, cluster_values, from_signed, missing, progress_from,
+    progress_values, task_from, task_run_from, task_run_values, task_values, to_i32, to_millis,
+    wrong_kind,
+};
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RunKey, ScyllaConfig,
-    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, finish_task_list, from_json,
-    from_millis, from_signed, parse_text, readable_tasks, sort_clusters, sort_progress,
-    time_uuid_ticks, to_i32, to_i64, to_json, to_millis,
+    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, finish_task_list, readable_tasks,
+    sort_clusters, sort_progress, time_uuid_ticks,
 };
 
 /// Prepared statements kept per session (every statement this store issues fits).
@@ -153,14 +158,6 @@ fn cql<E: fmt::Display>(op: &'static str) -> impl FnOnce(E) -> StoreError {
 /// A time as a CQL `timestamp`.
 fn ts(t: chrono::DateTime<chrono::Utc>) -> CqlTimestamp {
     CqlTimestamp(to_millis(t))
-}
-
-/// A stored optional `timestamp` as a time.
-fn opt_time(
-    field: &'static str,
-    t: Option<CqlTimestamp>,
-) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-    t.map(|t| from_millis(field, t.0)).transpose()
 }
 
 /// A run id as a CQL `timeuuid`, refusing ids that are not version-1 UUIDs.
@@ -311,141 +308,38 @@ impl ScyllaStore {
             .await
             .map_err(cql(op))
     }
-}
 
-/// The columns of a `cluster` row.
-type ClusterRow = (
-    Uuid,
-    String,
-    Option<Vec<String>>,
-    i32,
-    String,
-    Option<String>,
-    Option<String>,
-    CqlTimestamp,
-    Option<BTreeMap<String, String>>,
-);
+    /// `INSERT` of every column of `table`.
+    fn insert_all(&self, table: &Table) -> String {
+        let slots = vec!["?"; table.columns.len()].join(", ");
+        format!(
+            "INSERT INTO {}.{} ({}) VALUES ({slots})",
+            self.keyspace,
+            table.name,
+            table.column_list()
+        )
+    }
 
-const CLUSTER_COLUMNS: &str =
-    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at, agent_pins";
-
-fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
-    let (
-        id,
-        name,
-        hosts,
-        agent_port,
-        auth_token,
-        cql_username,
-        cql_password,
-        created_at,
-        agent_pins,
-    ) = row;
-    Ok(Cluster {
-        id,
-        name,
-        hosts: hosts.unwrap_or_default(),
-        agent_port: from_signed("cluster.agent_port", agent_port)?,
-        auth_token,
-        cql_username,
-        cql_password,
-        created_at: from_millis("cluster.created_at", created_at.0)?,
-        agent_pins: agent_pins.unwrap_or_default(),
-    })
-}
-
-/// The columns of a `scheduler_task` row.
-type TaskRow = (
-    Uuid,
-    String,
-    Uuid,
-    String,
-    Option<BTreeMap<String, String>>,
-    bool,
-    bool,
-    String,
-    Vec<u8>,
-    Option<String>,
-    i64,
-    i64,
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-);
-
-const TASK_COLUMNS: &str = "cluster_id, type, id, name, labels, enabled, deleted, sched, \
-    properties, status, success_count, error_count, last_success, last_error";
-
-fn task_from(row: TaskRow) -> StoreResult<Task> {
-    let (
-        cluster_id,
-        task_type,
-        id,
-        name,
-        labels,
-        enabled,
-        deleted,
-        sched,
-        properties,
-        status,
-        success_count,
-        error_count,
-        last_success,
-        last_error,
-    ) = row;
-    let properties = String::from_utf8(properties).map_err(|e| StoreError::Corrupt {
-        field: "scheduler_task.properties",
-        value: String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        reason: e.to_string(),
-    })?;
-    Ok(Task {
-        cluster_id,
-        task_type: parse_text("scheduler_task.type", &task_type)?,
-        id,
-        name,
-        labels: labels.unwrap_or_default(),
-        enabled,
-        deleted,
-        schedule: from_json("scheduler_task.sched", &sched)?,
-        properties: from_json("scheduler_task.properties", &properties)?,
-        status: status
-            .map(|s| parse_text("scheduler_task.status", &s))
-            .transpose()?,
-        success_count: from_signed("scheduler_task.success_count", success_count)?,
-        error_count: from_signed("scheduler_task.error_count", error_count)?,
-        last_success: opt_time("scheduler_task.last_success", last_success)?,
-        last_error: opt_time("scheduler_task.last_error", last_error)?,
-    })
-}
-
-/// The columns of a `scheduler_task_run` row.
-type TaskRunRow = (
-    Uuid,
-    String,
-    Uuid,
-    CqlTimeuuid,
-    String,
-    Option<String>,
-    Option<String>,
-    CqlTimestamp,
-    Option<CqlTimestamp>,
-);
-
-const TASK_RUN_COLUMNS: &str =
-    "cluster_id, type, task_id, id, status, cause, owner, start_time, end_time";
-
-fn task_run_from(row: TaskRunRow) -> StoreResult<TaskRun> {
-    let (cluster_id, task_type, task_id, id, status, cause, owner, start_time, end_time) = row;
-    Ok(TaskRun {
-        cluster_id,
-        task_type: parse_text("scheduler_task_run.type", &task_type)?,
-        task_id,
-        id: id.into(),
-        status: parse_text("scheduler_task_run.status", &status)?,
-        cause: cause.unwrap_or_default(),
-        owner: owner.unwrap_or_default(),
-        start_time: from_millis("scheduler_task_run.start_time", start_time.0)?,
-        end_time: opt_time("scheduler_task_run.end_time", end_time)?,
-    })
+    /// Selects every column of `table` with `rest` (conditions, limit) and converts every row.
+    async fn fetch<T>(
+        &self,
+        op: &'static str,
+        table: &'static Table,
+        rest: &str,
+        values: impl SerializeRow,
+        convert: fn(&CqlRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let statement = format!(
+            "SELECT {} FROM {}.{} {rest}",
+            table.column_list(),
+            self.keyspace,
+            table.name
+        );
+        let rows = self.select::<Row>(op, &statement, values).await?;
+        rows.into_iter()
+            .map(|row| convert(&CqlRow { row, table }))
+            .collect()
+    }
 }
 
 /// Whether a failed `ALTER TABLE ... ADD` failed because the column is there already.
@@ -454,239 +348,134 @@ fn column_exists(e: &scylla::errors::ExecutionError) -> bool {
     text.contains("conflicts with an existing column") || text.contains("already exist")
 }
 
-/// The columns of a `backup_run` row.
-type BackupRunRow = (
-    Uuid,
-    Uuid,
-    CqlTimeuuid,
-    Option<CqlTimeuuid>,
-    String,
-    String,
-    Option<Vec<String>>,
-    Option<Vec<String>>,
-    Option<Vec<String>>,
-    CqlTimestamp,
-    String,
-    Option<String>,
-);
+/// A ScyllaDB row, read through the stores' neutral [`RowReader`].
+struct CqlRow {
+    /// The row's cells, in the table's column order; none where a column holds no value.
+    row: Row,
+    /// The table it was selected from, all its columns in order.
+    table: &'static Table,
+}
 
-const BACKUP_RUN_COLUMNS: &str = "cluster_id, task_id, id, prev_id, snapshot_tag, units, dc, location, nodes, start_time, stage, skipped_hosts";
+impl CqlRow {
+    /// The stored cell of the column a label names, if it holds a value.
+    fn cell(&self, label: &'static str) -> StoreResult<Option<&CqlValue>> {
+        let index = self.table.index(label)?;
+        match self.row.columns.get(index) {
+            Some(cell) => Ok(cell.as_ref()),
+            None => Err(wrong_kind(
+                label,
+                self.row.columns.len(),
+                "a row with the column",
+            )),
+        }
+    }
+}
 
-fn backup_run_from(row: BackupRunRow) -> StoreResult<BackupRun> {
-    let (
-        cluster_id,
-        task_id,
-        id,
-        prev_id,
-        tag,
-        units,
-        dc,
-        location,
-        nodes,
-        start_time,
-        stage,
-        skipped_hosts,
-    ) = row;
-    Ok(BackupRun {
-        cluster_id,
-        task_id,
-        id: id.into(),
-        prev_id: prev_id.map(Uuid::from),
-        snapshot_tag: parse_text("backup_run.snapshot_tag", &tag)?,
-        units: from_json("backup_run.units", &units)?,
-        dc: dc.unwrap_or_default(),
-        location: location
-            .unwrap_or_default()
-            .iter()
-            .map(|l| parse_text("backup_run.location", l))
-            .collect::<StoreResult<_>>()?,
-        nodes: nodes.unwrap_or_default(),
-        start_time: from_millis("backup_run.start_time", start_time.0)?,
-        stage: parse_text::<BackupStage>("backup_run.stage", &stage)?,
-        skipped_hosts: skipped_hosts
-            .map(|s| from_json("backup_run.skipped_hosts", &s))
-            .transpose()?
-            .unwrap_or_default(),
+/// A cell of a text list or map as its text.
+fn cql_text(label: &'static str, v: &CqlValue) -> StoreResult<String> {
+    match v {
+        CqlValue::Text(text) | CqlValue::Ascii(text) => Ok(text.clone()),
+        other => Err(wrong_kind(label, other, "text")),
+    }
+}
+
+impl RowReader for CqlRow {
+    fn opt_text(&self, label: &'static str) -> StoreResult<Option<String>> {
+        self.cell(label)?.map(|v| cql_text(label, v)).transpose()
+    }
+
+    fn opt_integer(&self, label: &'static str) -> StoreResult<Option<i64>> {
+        match self.cell(label)? {
+            None => Ok(None),
+            Some(CqlValue::Int(i)) => Ok(Some(i64::from(*i))),
+            Some(CqlValue::BigInt(i)) => Ok(Some(*i)),
+            Some(other) => Err(wrong_kind(label, other, "an integer")),
+        }
+    }
+
+    fn opt_bool(&self, label: &'static str) -> StoreResult<Option<bool>> {
+        match self.cell(label)? {
+            None => Ok(None),
+            Some(CqlValue::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(wrong_kind(label, other, "a boolean")),
+        }
+    }
+
+    fn opt_uuid(&self, label: &'static str) -> StoreResult<Option<Uuid>> {
+        match self.cell(label)? {
+            None => Ok(None),
+            Some(CqlValue::Uuid(id)) => Ok(Some(*id)),
+            Some(CqlValue::Timeuuid(id)) => Ok(Some(Uuid::from(*id))),
+            Some(other) => Err(wrong_kind(label, other, "a UUID")),
+        }
+    }
+
+    fn opt_millis(&self, label: &'static str) -> StoreResult<Option<i64>> {
+        match self.cell(label)? {
+            None => Ok(None),
+            Some(CqlValue::Timestamp(t)) => Ok(Some(t.0)),
+            Some(other) => Err(wrong_kind(label, other, "a timestamp")),
+        }
+    }
+
+    fn text_list(&self, label: &'static str) -> StoreResult<Vec<String>> {
+        match self.cell(label)? {
+            None => Ok(Vec::new()),
+            Some(CqlValue::List(items)) => items.iter().map(|v| cql_text(label, v)).collect(),
+            Some(other) => Err(wrong_kind(label, other, "a list")),
+        }
+    }
+
+    fn text_map(&self, label: &'static str) -> StoreResult<BTreeMap<String, String>> {
+        match self.cell(label)? {
+            None => Ok(BTreeMap::new()),
+            Some(CqlValue::Map(pairs)) => pairs
+                .iter()
+                .map(|(k, v)| Ok((cql_text(label, k)?, cql_text(label, v)?)))
+                .collect(),
+            Some(other) => Err(wrong_kind(label, other, "a map")),
+        }
+    }
+
+    fn document(&self, label: &'static str) -> StoreResult<String> {
+        match self.cell(label)? {
+            None => Err(missing(label)),
+            Some(CqlValue::Blob(bytes)) => {
+                String::from_utf8(bytes.clone()).map_err(|e| StoreError::Corrupt {
+                    field: label,
+                    value: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    reason: e.to_string(),
+                })
+            }
+            Some(other) => Err(wrong_kind(label, other, "a blob")),
+        }
+    }
+}
+
+/// A column value as ScyllaDB keeps it: native UUIDs, timestamps, lists and maps; a JSON
+/// document as a blob.
+fn to_cql(value: Value) -> Option<CqlValue> {
+    let text = CqlValue::Text;
+    Some(match value {
+        Value::Null => return None,
+        Value::Text(t) => text(t),
+        Value::Int(i) => CqlValue::Int(i),
+        Value::BigInt(i) => CqlValue::BigInt(i),
+        Value::Bool(b) => CqlValue::Boolean(b),
+        Value::Uuid(id) => CqlValue::Uuid(id),
+        Value::TimeUuid(id) => CqlValue::Timeuuid(CqlTimeuuid::from(id)),
+        Value::Time(t) => CqlValue::Timestamp(ts(t)),
+        Value::TextList(list) => CqlValue::List(list.into_iter().map(text).collect()),
+        Value::TextMap(map) => {
+            CqlValue::Map(map.into_iter().map(|(k, v)| (text(k), text(v))).collect())
+        }
+        Value::Document(json) => CqlValue::Blob(json.into_bytes()),
     })
 }
 
-/// The columns of a `backup_run_progress` row.
-type ProgressRow = (
-    Uuid,
-    Uuid,
-    Uuid,
-    String,
-    i32,
-    String,
-    Option<String>,
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-    Option<String>,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-);
-
-const PROGRESS_COLUMNS: &str = "cluster_id, task_id, run_id, host, unit, table_name, \
-    agent_job_id, started_at, completed_at, error, size, uploaded, skipped, failed, \
-    files_count, files_skipped_count";
-
-fn progress_from(row: ProgressRow) -> StoreResult<BackupRunProgress> {
-    const F: &str = "backup_run_progress counter";
-    let (
-        cluster_id,
-        task_id,
-        run_id,
-        host,
-        unit,
-        table_name,
-        agent_job_id,
-        started_at,
-        completed_at,
-        error,
-        size,
-        uploaded,
-        skipped,
-        failed,
-        files_count,
-        files_skipped_count,
-    ) = row;
-    Ok(BackupRunProgress {
-        cluster_id,
-        task_id,
-        run_id,
-        host,
-        unit: from_signed("backup_run_progress.unit", unit)?,
-        table_name,
-        agent_job_id,
-        started_at: opt_time("backup_run_progress.started_at", started_at)?,
-        completed_at: opt_time("backup_run_progress.completed_at", completed_at)?,
-        error,
-        size: from_signed(F, size)?,
-        uploaded: from_signed(F, uploaded)?,
-        skipped: from_signed(F, skipped)?,
-        failed: from_signed(F, failed)?,
-        files_count: from_signed(F, files_count)?,
-        files_skipped_count: from_signed(F, files_skipped_count)?,
-    })
-}
-
-/// The values of an INSERT of all [`CLUSTER_COLUMNS`].
-fn cluster_values(c: &Cluster) -> impl SerializeRow + '_ {
-    (
-        c.id,
-        &c.name,
-        &c.hosts,
-        i32::from(c.agent_port),
-        &c.auth_token,
-        &c.cql_username,
-        &c.cql_password,
-        ts(c.created_at),
-        &c.agent_pins,
-    )
-}
-
-/// The values of an INSERT of all [`TASK_COLUMNS`].
-fn task_values(t: &Task) -> StoreResult<impl SerializeRow + '_> {
-    Ok((
-        t.cluster_id,
-        t.task_type.as_str(),
-        t.id,
-        &t.name,
-        &t.labels,
-        t.enabled,
-        t.deleted,
-        to_json("task schedule", &t.schedule)?,
-        to_json("task properties", &t.properties)?.into_bytes(),
-        t.status.map(|s| s.as_str()),
-        to_i64("task success_count", t.success_count)?,
-        to_i64("task error_count", t.error_count)?,
-        t.last_success.map(ts),
-        t.last_error.map(ts),
-    ))
-}
-
-/// The values of an INSERT of all [`TASK_RUN_COLUMNS`].
-fn task_run_values(r: &TaskRun) -> StoreResult<impl SerializeRow + '_> {
-    Ok((
-        r.cluster_id,
-        r.task_type.as_str(),
-        r.task_id,
-        timeuuid("task run id", r.id)?,
-        r.status.as_str(),
-        &r.cause,
-        &r.owner,
-        ts(r.start_time),
-        r.end_time.map(ts),
-    ))
-}
-
-/// The values of an INSERT of all [`BACKUP_RUN_COLUMNS`].
-fn backup_run_values(r: &BackupRun) -> StoreResult<impl SerializeRow + '_> {
-    let prev_id = r
-        .prev_id
-        .map(|p| timeuuid("backup run prev_id", p))
-        .transpose()?;
-    let location: Vec<String> = r.location.iter().map(ToString::to_string).collect();
-    Ok((
-        r.cluster_id,
-        r.task_id,
-        timeuuid("backup run id", r.id)?,
-        prev_id,
-        r.snapshot_tag.as_str(),
-        to_json("backup run units", &r.units)?,
-        &r.dc,
-        location,
-        &r.nodes,
-        ts(r.start_time),
-        r.stage.as_str(),
-        to_json("backup run skipped_hosts", &r.skipped_hosts)?,
-    ))
-}
-
-/// The values of an INSERT of all [`PROGRESS_COLUMNS`].
-type ProgressValues<'a> = (
-    Uuid,
-    Uuid,
-    Uuid,
-    &'a str,
-    i32,
-    &'a str,
-    Option<&'a str>,
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-    Option<&'a str>,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-);
-
-/// The values of an INSERT of all [`PROGRESS_COLUMNS`] for one row.
-fn progress_values(p: &BackupRunProgress) -> StoreResult<ProgressValues<'_>> {
-    Ok((
-        p.cluster_id,
-        p.task_id,
-        p.run_id,
-        &p.host,
-        to_i32("progress unit", p.unit)?,
-        &p.table_name,
-        p.agent_job_id.as_deref(),
-        p.started_at.map(ts),
-        p.completed_at.map(ts),
-        p.error.as_deref(),
-        to_i64("progress size", p.size)?,
-        to_i64("progress uploaded", p.uploaded)?,
-        to_i64("progress skipped", p.skipped)?,
-        to_i64("progress failed", p.failed)?,
-        to_i64("progress files_count", p.files_count)?,
-        to_i64("progress files_skipped_count", p.files_skipped_count)?,
-    ))
+/// The values of a row as statement values.
+fn cql_values(values: Vec<Value>) -> Vec<Option<CqlValue>> {
+    values.into_iter().map(to_cql).collect()
 }
 
 /// A CQL `LIMIT` value (a positive 32-bit count).
@@ -699,39 +488,25 @@ impl Store for ScyllaStore {
     async fn put_cluster(&self, c: &Cluster) -> StoreResult<()> {
         self.exec(
             "put cluster",
-            &self.q(&format!(
-                "INSERT INTO {{ks}}.cluster ({CLUSTER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )),
-            cluster_values(c),
+            &self.insert_all(&CLUSTER),
+            cql_values(cluster_values(c)),
         )
         .await
     }
 
     async fn get_cluster(&self, id: Uuid) -> StoreResult<Option<Cluster>> {
-        let rows = self
-            .select::<ClusterRow>(
-                "get cluster",
-                &self.q(&format!(
-                    "SELECT {CLUSTER_COLUMNS} FROM {{ks}}.cluster WHERE id = ?"
-                )),
-                (id,),
-            )
+        let mut found = self
+            .fetch("get cluster", &CLUSTER, "WHERE id = ?", (id,), |r| {
+                cluster_from(r)
+            })
             .await?;
-        rows.into_iter().next().map(cluster_from).transpose()
+        Ok(found.pop())
     }
 
     async fn list_clusters(&self) -> StoreResult<Vec<Cluster>> {
-        let rows = self
-            .select::<ClusterRow>(
-                "list clusters",
-                &self.q(&format!("SELECT {CLUSTER_COLUMNS} FROM {{ks}}.cluster")),
-                (),
-            )
+        let mut all = self
+            .fetch("list clusters", &CLUSTER, "", (), cluster_from)
             .await?;
-        let mut all = rows
-            .into_iter()
-            .map(cluster_from)
-            .collect::<StoreResult<Vec<_>>>()?;
         sort_clusters(&mut all);
         Ok(all)
     }
@@ -805,51 +580,43 @@ impl Store for ScyllaStore {
     async fn put_task(&self, t: &Task) -> StoreResult<()> {
         self.exec(
             "put task",
-            &self.q(&format!(
-                "INSERT INTO {{ks}}.scheduler_task ({TASK_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )),
-            task_values(t)?,
+            &self.insert_all(&TASK),
+            cql_values(task_values(t)?),
         )
         .await
     }
 
     async fn get_task(&self, key: TaskKey) -> StoreResult<Option<Task>> {
-        let rows = self
-            .select::<TaskRow>(
+        let mut found = self
+            .fetch(
                 "get task",
-                &self.q(&format!(
-                    "SELECT {TASK_COLUMNS} FROM {{ks}}.scheduler_task \
-                     WHERE cluster_id = ? AND type = ? AND id = ?"
-                )),
+                &TASK,
+                "WHERE cluster_id = ? AND type = ? AND id = ?",
                 (key.cluster_id, key.task_type.as_str(), key.task_id),
+                task_from,
             )
             .await?;
-        rows.into_iter().next().map(task_from).transpose()
+        Ok(found.pop())
     }
 
     async fn list_tasks(&self, cluster_id: Uuid, include_deleted: bool) -> StoreResult<Vec<Task>> {
-        let rows = self
-            .select::<TaskRow>(
+        let tasks = self
+            .fetch(
                 "list tasks",
-                &self.q(&format!(
-                    "SELECT {TASK_COLUMNS} FROM {{ks}}.scheduler_task WHERE cluster_id = ?"
-                )),
+                &TASK,
+                "WHERE cluster_id = ?",
                 (cluster_id,),
+                |r| Ok(task_from(r)),
             )
             .await?;
-        let tasks = rows.into_iter().map(task_from).collect();
         Ok(finish_task_list(readable_tasks(tasks), include_deleted))
     }
 
     async fn put_task_run(&self, r: &TaskRun) -> StoreResult<()> {
         self.exec(
             "put task run",
-            &self.q(&format!(
-                "INSERT INTO {{ks}}.scheduler_task_run ({TASK_RUN_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )),
-            task_run_values(r)?,
+            &self.insert_all(&TASK_RUN),
+            cql_values(task_run_values(r)?),
         )
         .await
     }
@@ -858,54 +625,47 @@ impl Store for ScyllaStore {
         let Ok(run_id) = timeuuid("task run id", run_id) else {
             return Ok(None);
         };
-        let rows = self
-            .select::<TaskRunRow>(
+        let mut found = self
+            .fetch(
                 "get task run",
-                &self.q(&format!(
-                    "SELECT {TASK_RUN_COLUMNS} FROM {{ks}}.scheduler_task_run \
-                     WHERE cluster_id = ? AND type = ? AND task_id = ? AND id = ?"
-                )),
+                &TASK_RUN,
+                "WHERE cluster_id = ? AND type = ? AND task_id = ? AND id = ?",
                 (
                     task.cluster_id,
                     task.task_type.as_str(),
                     task.task_id,
                     run_id,
                 ),
+                task_run_from,
             )
             .await?;
-        rows.into_iter().next().map(task_run_from).transpose()
+        Ok(found.pop())
     }
 
     async fn list_task_runs(&self, task: TaskKey, limit: usize) -> StoreResult<Vec<TaskRun>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let rows = self
-            .select::<TaskRunRow>(
-                "list task runs",
-                &self.q(&format!(
-                    "SELECT {TASK_RUN_COLUMNS} FROM {{ks}}.scheduler_task_run \
-                     WHERE cluster_id = ? AND type = ? AND task_id = ? LIMIT ?"
-                )),
-                (
-                    task.cluster_id,
-                    task.task_type.as_str(),
-                    task.task_id,
-                    cql_limit(limit),
-                ),
-            )
-            .await?;
-        rows.into_iter().map(task_run_from).collect()
+        self.fetch(
+            "list task runs",
+            &TASK_RUN,
+            "WHERE cluster_id = ? AND type = ? AND task_id = ? LIMIT ?",
+            (
+                task.cluster_id,
+                task.task_type.as_str(),
+                task.task_id,
+                cql_limit(limit),
+            ),
+            task_run_from,
+        )
+        .await
     }
 
     async fn put_backup_run(&self, r: &BackupRun) -> StoreResult<()> {
         self.exec(
             "put backup run",
-            &self.q(&format!(
-                "INSERT INTO {{ks}}.backup_run ({BACKUP_RUN_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )),
-            backup_run_values(r)?,
+            &self.insert_all(&BACKUP_RUN),
+            cql_values(backup_run_values(r)?),
         )
         .await
     }
@@ -914,17 +674,16 @@ impl Store for ScyllaStore {
         let Ok(run_id) = timeuuid("backup run id", key.run_id) else {
             return Ok(None);
         };
-        let rows = self
-            .select::<BackupRunRow>(
+        let mut found = self
+            .fetch(
                 "get backup run",
-                &self.q(&format!(
-                    "SELECT {BACKUP_RUN_COLUMNS} FROM {{ks}}.backup_run \
-                     WHERE cluster_id = ? AND task_id = ? AND id = ?"
-                )),
+                &BACKUP_RUN,
+                "WHERE cluster_id = ? AND task_id = ? AND id = ?",
                 (key.cluster_id, key.task_id, run_id),
+                backup_run_from,
             )
             .await?;
-        rows.into_iter().next().map(backup_run_from).transpose()
+        Ok(found.pop())
     }
 
     async fn update_backup_stage(&self, key: RunKey, stage: BackupStage) -> StoreResult<()> {
@@ -969,35 +728,32 @@ impl Store for ScyllaStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let rows = self
-            .select::<BackupRunRow>(
-                "list backup runs",
-                &self.q(&format!(
-                    "SELECT {BACKUP_RUN_COLUMNS} FROM {{ks}}.backup_run \
-                     WHERE cluster_id = ? AND task_id = ? LIMIT ?"
-                )),
-                (cluster_id, task_id, cql_limit(limit)),
-            )
-            .await?;
-        rows.into_iter().map(backup_run_from).collect()
+        self.fetch(
+            "list backup runs",
+            &BACKUP_RUN,
+            "WHERE cluster_id = ? AND task_id = ? LIMIT ?",
+            (cluster_id, task_id, cql_limit(limit)),
+            backup_run_from,
+        )
+        .await
     }
 
     async fn put_progress(&self, rows: &[BackupRunProgress]) -> StoreResult<()> {
         const OP: &str = "put progress";
         let values = rows
             .iter()
-            .map(progress_values)
+            .map(|p| Ok(cql_values(progress_values(p)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let insert = self.q(&format!(
-            "INSERT INTO {{ks}}.backup_run_progress ({PROGRESS_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ));
-        for chunk in values.chunks(PROGRESS_BATCH_ROWS) {
+        let insert = self.insert_all(&PROGRESS);
+        for (chunk, chunk_rows) in values
+            .chunks(PROGRESS_BATCH_ROWS)
+            .zip(rows.chunks(PROGRESS_BATCH_ROWS))
+        {
             // One partition per run: a batch within one run is unlogged (atomic and isolated
             // per partition already); one spanning runs is logged so it applies whole.
-            let one_run = chunk
+            let one_run = chunk_rows
                 .windows(2)
-                .all(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 == w[1].2);
+                .all(|w| w[0].run_key() == w[1].run_key());
             let mut batch = Batch::new(if one_run {
                 BatchType::Unlogged
             } else {
@@ -1012,20 +768,15 @@ impl Store for ScyllaStore {
     }
 
     async fn list_progress(&self, run: RunKey) -> StoreResult<Vec<BackupRunProgress>> {
-        let rows = self
-            .select::<ProgressRow>(
+        let mut all = self
+            .fetch(
                 "list progress",
-                &self.q(&format!(
-                    "SELECT {PROGRESS_COLUMNS} FROM {{ks}}.backup_run_progress \
-                     WHERE cluster_id = ? AND task_id = ? AND run_id = ?"
-                )),
+                &PROGRESS,
+                "WHERE cluster_id = ? AND task_id = ? AND run_id = ?",
                 (run.cluster_id, run.task_id, run.run_id),
+                progress_from,
             )
             .await?;
-        let mut all = rows
-            .into_iter()
-            .map(progress_from)
-            .collect::<StoreResult<Vec<_>>>()?;
         sort_progress(&mut all);
         Ok(all)
     }
@@ -1048,10 +799,14 @@ mod tests {
 
     use super::*;
     use crate::manager::store::{RunStatus, Schedule, TaskType, time_uuid};
+    use bytes::Bytes;
+    use chrono::DateTime;
+    use scylla::deserialize::FrameSlice;
     use scylla::frame::response::result::{
         CollectionType, ColumnSpec, ColumnType, NativeType, TableSpec,
     };
     use scylla::serialize::row::RowSerializationContext;
+    use scylla::serialize::writers::CellWriter;
     use scylla::serialize::writers::RowWriter;
 
     /// The CQL type named in the migrations.
@@ -1142,11 +897,6 @@ mod tests {
 
     #[test]
     fn row_types_read_the_tables_the_migrations_create() {
-        type_checks::<ClusterRow>(&specs("cluster", CLUSTER_COLUMNS));
-        type_checks::<TaskRow>(&specs("scheduler_task", TASK_COLUMNS));
-        type_checks::<TaskRunRow>(&specs("scheduler_task_run", TASK_RUN_COLUMNS));
-        type_checks::<BackupRunRow>(&specs("backup_run", BACKUP_RUN_COLUMNS));
-        type_checks::<ProgressRow>(&specs("backup_run_progress", PROGRESS_COLUMNS));
         type_checks::<(String, Uuid)>(&specs("scheduler_task", "type, id"));
         type_checks::<(CqlTimeuuid,)>(&specs("backup_run", "id"));
         type_checks::<(CqlTimeuuid,)>(&specs("scheduler_task_run", "id"));
@@ -1154,9 +904,9 @@ mod tests {
         assert!(<(Uuid,)>::type_check(&specs("backup_run", "id")).is_err());
     }
 
-    #[test]
-    fn insert_values_fit_the_tables_the_migrations_create() {
-        let now = chrono::Utc::now();
+    /// One value of each row type, its times whole milliseconds as the stores keep them.
+    fn samples() -> (Cluster, Task, TaskRun, BackupRun, BackupRunProgress) {
+        let now = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
         let cluster = Cluster {
             id: Uuid::new_v4(),
             name: "c".to_owned(),
@@ -1168,10 +918,6 @@ mod tests {
             created_at: now,
             agent_pins: [("h".to_owned(), "ab".repeat(32))].into_iter().collect(),
         };
-        serializes(
-            &cluster_values(&cluster),
-            &specs("cluster", CLUSTER_COLUMNS),
-        );
         let task = Task {
             cluster_id: cluster.id,
             task_type: TaskType::Backup,
@@ -1188,8 +934,6 @@ mod tests {
             last_success: Some(now),
             last_error: None,
         };
-        let values = task_values(&task).expect("task values");
-        serializes(&values, &specs("scheduler_task", TASK_COLUMNS));
         let run = TaskRun {
             cluster_id: cluster.id,
             task_type: TaskType::Backup,
@@ -1201,8 +945,6 @@ mod tests {
             start_time: now,
             end_time: None,
         };
-        let values = task_run_values(&run).expect("task run values");
-        serializes(&values, &specs("scheduler_task_run", TASK_RUN_COLUMNS));
         let backup = BackupRun {
             cluster_id: cluster.id,
             task_id: task.id,
@@ -1220,8 +962,6 @@ mod tests {
                 reason: "down in gossip".to_owned(),
             }],
         };
-        let values = backup_run_values(&backup).expect("backup run values");
-        serializes(&values, &specs("backup_run", BACKUP_RUN_COLUMNS));
         let progress = BackupRunProgress {
             cluster_id: cluster.id,
             task_id: task.id,
@@ -1240,8 +980,101 @@ mod tests {
             files_count: 1,
             files_skipped_count: 0,
         };
+        (cluster, task, run, backup, progress)
+    }
+
+    /// Writes `values` into the columns of `table` as the migrations create them, then reads
+    /// each cell back as the driver does, as a row of the store.
+    fn round_trip(table: &'static Table, values: Vec<Value>) -> CqlRow {
+        let specs = specs(table.name, &table.column_list());
+        let columns = cql_values(values)
+            .into_iter()
+            .zip(&specs)
+            .map(|(cell, spec)| {
+                let mut buf = Vec::new();
+                if let Err(e) = scylla::serialize::value::SerializeValue::serialize(
+                    &cell,
+                    spec.typ(),
+                    CellWriter::new(&mut buf),
+                ) {
+                    panic!("{} does not fit {}: {e}", table.name, spec.name());
+                }
+                let (len, bytes) = buf.split_at(4);
+                if i32::from_be_bytes([len[0], len[1], len[2], len[3]]) < 0 {
+                    return None;
+                }
+                let bytes = Bytes::copy_from_slice(bytes);
+                match <CqlValue as scylla::deserialize::value::DeserializeValue>::deserialize(
+                    spec.typ(),
+                    Some(FrameSlice::new(&bytes)),
+                ) {
+                    Ok(v) => Some(v),
+                    Err(e) => panic!("{} does not read {}: {e}", table.name, spec.name()),
+                }
+            })
+            .collect();
+        CqlRow {
+            row: Row { columns },
+            table,
+        }
+    }
+
+    #[test]
+    fn rows_read_back_as_they_were_written() {
+        let (cluster, task, run, backup, progress) = samples();
+        let values = cluster_values(&cluster);
+        assert_eq!(
+            cluster_from(&round_trip(&CLUSTER, values)).ok(),
+            Some(cluster)
+        );
+        let values = task_values(&task).expect("task values");
+        assert_eq!(task_from(&round_trip(&TASK, values)).ok(), Some(task));
+        let values = task_run_values(&run).expect("task run values");
+        assert_eq!(
+            task_run_from(&round_trip(&TASK_RUN, values)).ok(),
+            Some(run.clone())
+        );
+        let values = backup_run_values(&backup).expect("backup run values");
+        assert_eq!(
+            backup_run_from(&round_trip(&BACKUP_RUN, values)).ok(),
+            Some(backup)
+        );
         let values = progress_values(&progress).expect("progress values");
-        serializes(&values, &specs("backup_run_progress", PROGRESS_COLUMNS));
+        assert_eq!(
+            progress_from(&round_trip(&PROGRESS, values)).ok(),
+            Some(progress)
+        );
+        // A cell of another kind is refused naming its column, and so is a missing value.
+        let mut bad = round_trip(&TASK_RUN, task_run_values(&run).expect("task run values"));
+        bad.row.columns[4] = Some(CqlValue::Int(1));
+        let err = task_run_from(&bad).unwrap_err().to_string();
+        assert!(err.contains("scheduler_task_run.status"), "{err}");
+        bad.row.columns[4] = None;
+        let err = task_run_from(&bad).unwrap_err().to_string();
+        assert!(err.contains("scheduler_task_run.status"), "{err}");
+    }
+
+    #[test]
+    fn insert_values_fit_the_tables_the_migrations_create() {
+        let (cluster, task, run, backup, progress) = samples();
+        serializes(
+            &cql_values(cluster_values(&cluster)),
+            &specs("cluster", &CLUSTER.column_list()),
+        );
+        let values = cql_values(task_values(&task).expect("task values"));
+        serializes(&values, &specs("scheduler_task", &TASK.column_list()));
+        let values = cql_values(task_run_values(&run).expect("task run values"));
+        serializes(
+            &values,
+            &specs("scheduler_task_run", &TASK_RUN.column_list()),
+        );
+        let values = cql_values(backup_run_values(&backup).expect("backup run values"));
+        serializes(&values, &specs("backup_run", &BACKUP_RUN.column_list()));
+        let values = cql_values(progress_values(&progress).expect("progress values"));
+        serializes(
+            &values,
+            &specs("backup_run_progress", &PROGRESS.column_list()),
+        );
         // The check has teeth: a plain UUID is refused for a timeuuid column.
         let mut buf = Vec::new();
         let backup_id = specs("backup_run", "id");

@@ -2,18 +2,24 @@
 //! `tokio::task::spawn_blocking`. Tables follow upstream's CQL tables; collections and
 //! user-defined types are JSON text columns, times are integer milliseconds, UUIDs are text.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
+use super::rows::{
+    BACKUP_RUN, CLUSTER, PROGRESS, RowReader, TASK, TASK_RUN, Table, Value, backup_run_from,
+    backup_run_values, cluster_from, cluster_values, parse_text, progress_from, progress_values,
+    task_from, task_run_from, task_run_values, task_values, to_json, to_millis, wrong_kind,
+};
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, Store, StoreError, StoreResult,
-    Task, TaskKey, TaskRun, finish_task_list, from_json, from_millis, from_signed, parse_text,
-    parse_uuid, readable_tasks, sort_clusters, sort_progress, time_uuid_ticks, to_i32, to_i64,
-    to_json, to_millis,
+    Task, TaskKey, TaskRun, finish_task_list, readable_tasks, sort_clusters, sort_progress,
+    time_uuid_ticks,
 };
 
 /// Schema migrations in order: `(version, name, SQL)`. Each runs once, in a transaction that
@@ -295,319 +301,136 @@ fn column_exists(e: &rusqlite::Error) -> bool {
     e.to_string().contains("duplicate column name")
 }
 
-/// Reads an optional millisecond column as a time.
-fn opt_time(
-    field: &'static str,
-    ms: Option<i64>,
-) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-    ms.map(|ms| from_millis(field, ms)).transpose()
+/// A SQLite row, read through the stores' neutral [`RowReader`].
+struct SqliteRow<'a> {
+    /// The row.
+    row: &'a Row<'a>,
+    /// The table it was selected from, all its columns in order.
+    table: &'static Table,
 }
 
-/// The raw columns of a `cluster` row.
-type ClusterRow = (
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    String,
-);
-
-fn cluster_row(r: &Row<'_>) -> rusqlite::Result<ClusterRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
+impl SqliteRow<'_> {
+    /// The stored cell of the column a label names.
+    fn cell(&self, label: &'static str) -> StoreResult<ValueRef<'_>> {
+        let index = self.table.index(label)?;
+        self.row.get_ref(index).map_err(|e| StoreError::Corrupt {
+            field: label,
+            value: String::new(),
+            reason: e.to_string(),
+        })
+    }
 }
 
-const CLUSTER_COLUMNS: &str =
-    "id, name, hosts, agent_port, auth_token, cql_username, cql_password, created_at, agent_pins";
+impl RowReader for SqliteRow<'_> {
+    fn opt_text(&self, label: &'static str) -> StoreResult<Option<String>> {
+        match self.cell(label)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => Ok(Some(text.to_owned())),
+                Err(e) => Err(StoreError::Corrupt {
+                    field: label,
+                    value: String::from_utf8_lossy(bytes).into_owned(),
+                    reason: e.to_string(),
+                }),
+            },
+            other => Err(wrong_kind(label, other, "text")),
+        }
+    }
 
-fn cluster_from(row: ClusterRow) -> StoreResult<Cluster> {
-    let (
-        id,
-        name,
-        hosts,
-        agent_port,
-        auth_token,
-        cql_username,
-        cql_password,
-        created_at,
-        agent_pins,
-    ) = row;
-    Ok(Cluster {
-        id: parse_uuid("cluster.id", &id)?,
-        name,
-        hosts: from_json("cluster.hosts", &hosts)?,
-        agent_port: from_signed("cluster.agent_port", agent_port)?,
-        auth_token,
-        cql_username,
-        cql_password,
-        created_at: from_millis("cluster.created_at", created_at)?,
-        agent_pins: from_json("cluster.agent_pins", &agent_pins)?,
+    fn opt_integer(&self, label: &'static str) -> StoreResult<Option<i64>> {
+        match self.cell(label)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(i) => Ok(Some(i)),
+            other => Err(wrong_kind(label, other, "an integer")),
+        }
+    }
+
+    fn opt_bool(&self, label: &'static str) -> StoreResult<Option<bool>> {
+        Ok(self.opt_integer(label)?.map(|i| i != 0))
+    }
+
+    fn opt_uuid(&self, label: &'static str) -> StoreResult<Option<Uuid>> {
+        self.opt_text(label)?
+            .map(|text| parse_text(label, &text))
+            .transpose()
+    }
+
+    fn opt_millis(&self, label: &'static str) -> StoreResult<Option<i64>> {
+        self.opt_integer(label)
+    }
+
+    fn text_list(&self, label: &'static str) -> StoreResult<Vec<String>> {
+        self.json(label)
+    }
+
+    fn text_map(&self, label: &'static str) -> StoreResult<BTreeMap<String, String>> {
+        self.json(label)
+    }
+
+    fn document(&self, label: &'static str) -> StoreResult<String> {
+        self.text(label)
+    }
+}
+
+/// A column value as SQLite keeps it: UUIDs as text, times as integer milliseconds, booleans as
+/// 0 or 1, lists and maps as JSON text.
+fn to_sql(column: &'static str, value: Value) -> StoreResult<SqlValue> {
+    Ok(match value {
+        Value::Null => SqlValue::Null,
+        Value::Text(text) | Value::Document(text) => SqlValue::Text(text),
+        Value::Int(i) => SqlValue::Integer(i64::from(i)),
+        Value::BigInt(i) => SqlValue::Integer(i),
+        Value::Bool(b) => SqlValue::Integer(i64::from(b)),
+        Value::Uuid(id) | Value::TimeUuid(id) => SqlValue::Text(id.to_string()),
+        Value::Time(t) => SqlValue::Integer(to_millis(t)),
+        Value::TextList(list) => SqlValue::Text(to_json(column, &list)?),
+        Value::TextMap(map) => SqlValue::Text(to_json(column, &map)?),
     })
 }
 
-/// The raw columns of a `scheduler_task` row.
-struct TaskRow {
-    cluster_id: String,
-    task_type: String,
-    id: String,
-    name: String,
-    labels: String,
-    enabled: bool,
-    deleted: bool,
-    sched: String,
-    properties: String,
-    status: Option<String>,
-    success_count: i64,
-    error_count: i64,
-    last_success: Option<i64>,
-    last_error: Option<i64>,
+/// The values of a row of `table` as SQLite parameters.
+fn sql_values(table: &Table, values: Vec<Value>) -> StoreResult<Vec<SqlValue>> {
+    table
+        .columns
+        .iter()
+        .zip(values)
+        .map(|(column, value)| to_sql(column, value))
+        .collect()
 }
 
-const TASK_COLUMNS: &str = "cluster_id, type, id, name, labels, enabled, deleted, sched, \
-    properties, status, success_count, error_count, last_success, last_error";
-
-fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
-    Ok(TaskRow {
-        cluster_id: r.get(0)?,
-        task_type: r.get(1)?,
-        id: r.get(2)?,
-        name: r.get(3)?,
-        labels: r.get(4)?,
-        enabled: r.get(5)?,
-        deleted: r.get(6)?,
-        sched: r.get(7)?,
-        properties: r.get(8)?,
-        status: r.get(9)?,
-        success_count: r.get(10)?,
-        error_count: r.get(11)?,
-        last_success: r.get(12)?,
-        last_error: r.get(13)?,
-    })
+/// `INSERT OR REPLACE` of every column of `table`, then of the `extra` ones (SQLite's own).
+fn insert(table: &Table, extra: &[&str]) -> String {
+    let columns: Vec<&str> = table.columns.iter().chain(extra).copied().collect();
+    let slots: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+        table.name,
+        columns.join(", "),
+        slots.join(", ")
+    )
 }
 
-fn task_from(row: TaskRow) -> StoreResult<Task> {
-    Ok(Task {
-        cluster_id: parse_uuid("scheduler_task.cluster_id", &row.cluster_id)?,
-        task_type: parse_text("scheduler_task.type", &row.task_type)?,
-        id: parse_uuid("scheduler_task.id", &row.id)?,
-        name: row.name,
-        labels: from_json("scheduler_task.labels", &row.labels)?,
-        enabled: row.enabled,
-        deleted: row.deleted,
-        schedule: from_json("scheduler_task.sched", &row.sched)?,
-        properties: from_json("scheduler_task.properties", &row.properties)?,
-        status: row
-            .status
-            .map(|s| parse_text("scheduler_task.status", &s))
-            .transpose()?,
-        success_count: from_signed("scheduler_task.success_count", row.success_count)?,
-        error_count: from_signed("scheduler_task.error_count", row.error_count)?,
-        last_success: opt_time("scheduler_task.last_success", row.last_success)?,
-        last_error: opt_time("scheduler_task.last_error", row.last_error)?,
-    })
+/// `SELECT` of every column of `table`, followed by `rest` (conditions, order, limit).
+fn select(table: &Table, rest: &str) -> String {
+    format!("SELECT {} FROM {} {rest}", table.column_list(), table.name)
 }
 
-/// The raw columns of a `scheduler_task_run` row.
-type TaskRunRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-);
-
-const TASK_RUN_COLUMNS: &str =
-    "cluster_id, type, task_id, id, status, cause, owner, start_time, end_time";
-
-fn task_run_row(r: &Row<'_>) -> rusqlite::Result<TaskRunRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
-}
-
-fn task_run_from(row: TaskRunRow) -> StoreResult<TaskRun> {
-    let (cluster_id, task_type, task_id, id, status, cause, owner, start_time, end_time) = row;
-    Ok(TaskRun {
-        cluster_id: parse_uuid("scheduler_task_run.cluster_id", &cluster_id)?,
-        task_type: parse_text("scheduler_task_run.type", &task_type)?,
-        task_id: parse_uuid("scheduler_task_run.task_id", &task_id)?,
-        id: parse_uuid("scheduler_task_run.id", &id)?,
-        status: parse_text("scheduler_task_run.status", &status)?,
-        cause,
-        owner,
-        start_time: from_millis("scheduler_task_run.start_time", start_time)?,
-        end_time: opt_time("scheduler_task_run.end_time", end_time)?,
-    })
-}
-
-/// The raw columns of a `backup_run` row.
-struct BackupRunRow {
-    cluster_id: String,
-    task_id: String,
-    id: String,
-    prev_id: Option<String>,
-    snapshot_tag: String,
-    units: String,
-    dc: String,
-    location: String,
-    nodes: String,
-    start_time: i64,
-    stage: String,
-    skipped_hosts: String,
-}
-
-const BACKUP_RUN_COLUMNS: &str = "cluster_id, task_id, id, prev_id, snapshot_tag, units, dc, location, nodes, start_time, stage, skipped_hosts";
-
-fn backup_run_row(r: &Row<'_>) -> rusqlite::Result<BackupRunRow> {
-    Ok(BackupRunRow {
-        cluster_id: r.get(0)?,
-        task_id: r.get(1)?,
-        id: r.get(2)?,
-        prev_id: r.get(3)?,
-        snapshot_tag: r.get(4)?,
-        units: r.get(5)?,
-        dc: r.get(6)?,
-        location: r.get(7)?,
-        nodes: r.get(8)?,
-        start_time: r.get(9)?,
-        stage: r.get(10)?,
-        skipped_hosts: r.get(11)?,
-    })
-}
-
-fn backup_run_from(row: BackupRunRow) -> StoreResult<BackupRun> {
-    Ok(BackupRun {
-        cluster_id: parse_uuid("backup_run.cluster_id", &row.cluster_id)?,
-        task_id: parse_uuid("backup_run.task_id", &row.task_id)?,
-        id: parse_uuid("backup_run.id", &row.id)?,
-        prev_id: row
-            .prev_id
-            .map(|p| parse_uuid("backup_run.prev_id", &p))
-            .transpose()?,
-        snapshot_tag: parse_text("backup_run.snapshot_tag", &row.snapshot_tag)?,
-        units: from_json("backup_run.units", &row.units)?,
-        dc: from_json("backup_run.dc", &row.dc)?,
-        location: from_json("backup_run.location", &row.location)?,
-        nodes: from_json("backup_run.nodes", &row.nodes)?,
-        start_time: from_millis("backup_run.start_time", row.start_time)?,
-        stage: parse_text::<BackupStage>("backup_run.stage", &row.stage)?,
-        skipped_hosts: from_json("backup_run.skipped_hosts", &row.skipped_hosts)?,
-    })
-}
-
-/// The raw columns of a `backup_run_progress` row.
-struct ProgressRow {
-    cluster_id: String,
-    task_id: String,
-    run_id: String,
-    host: String,
-    unit: i64,
-    table_name: String,
-    agent_job_id: Option<String>,
-    started_at: Option<i64>,
-    completed_at: Option<i64>,
-    error: Option<String>,
-    counters: [i64; 6],
-}
-
-const PROGRESS_COLUMNS: &str = "cluster_id, task_id, run_id, host, unit, table_name, \
-    agent_job_id, started_at, completed_at, error, size, uploaded, skipped, failed, \
-    files_count, files_skipped_count";
-
-fn progress_row(r: &Row<'_>) -> rusqlite::Result<ProgressRow> {
-    Ok(ProgressRow {
-        cluster_id: r.get(0)?,
-        task_id: r.get(1)?,
-        run_id: r.get(2)?,
-        host: r.get(3)?,
-        unit: r.get(4)?,
-        table_name: r.get(5)?,
-        agent_job_id: r.get(6)?,
-        started_at: r.get(7)?,
-        completed_at: r.get(8)?,
-        error: r.get(9)?,
-        counters: [
-            r.get(10)?,
-            r.get(11)?,
-            r.get(12)?,
-            r.get(13)?,
-            r.get(14)?,
-            r.get(15)?,
-        ],
-    })
-}
-
-fn progress_from(row: ProgressRow) -> StoreResult<BackupRunProgress> {
-    const F: &str = "backup_run_progress counter";
-    let [
-        size,
-        uploaded,
-        skipped,
-        failed,
-        files_count,
-        files_skipped_count,
-    ] = row.counters;
-    Ok(BackupRunProgress {
-        cluster_id: parse_uuid("backup_run_progress.cluster_id", &row.cluster_id)?,
-        task_id: parse_uuid("backup_run_progress.task_id", &row.task_id)?,
-        run_id: parse_uuid("backup_run_progress.run_id", &row.run_id)?,
-        host: row.host,
-        unit: from_signed("backup_run_progress.unit", row.unit)?,
-        table_name: row.table_name,
-        agent_job_id: row.agent_job_id,
-        started_at: opt_time("backup_run_progress.started_at", row.started_at)?,
-        completed_at: opt_time("backup_run_progress.completed_at", row.completed_at)?,
-        error: row.error,
-        size: from_signed(F, size)?,
-        uploaded: from_signed(F, uploaded)?,
-        skipped: from_signed(F, skipped)?,
-        failed: from_signed(F, failed)?,
-        files_count: from_signed(F, files_count)?,
-        files_skipped_count: from_signed(F, files_skipped_count)?,
-    })
-}
-
-/// Runs a query and converts every row.
-fn query_all<R, T>(
+/// Runs a query selecting every column of `table` and converts every row.
+fn query_all<T>(
     conn: &Connection,
     op: &'static str,
+    table: &'static Table,
     query: &str,
     params: impl rusqlite::Params,
-    read: fn(&Row<'_>) -> rusqlite::Result<R>,
-    convert: fn(R) -> StoreResult<T>,
+    convert: impl Fn(&SqliteRow<'_>) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let mut stmt = conn.prepare(query).map_err(sql(op))?;
-    let raw = stmt
-        .query_map(params, read)
-        .map_err(sql(op))?
-        .collect::<Result<Vec<R>, _>>()
-        .map_err(sql(op))?;
-    raw.into_iter().map(convert).collect()
+    let mut rows = stmt.query(params).map_err(sql(op))?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next().map_err(sql(op))? {
+        all.push(convert(&SqliteRow { row, table })?);
+    }
+    Ok(all)
 }
 
 /// A `LIMIT` value for SQLite (which takes a signed 64-bit count).
@@ -615,65 +438,78 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn put_cluster(&self, c: &Cluster) -> StoreResult<()> {
-        const OP: &str = "put cluster";
-        let values = (
-            c.id.to_string(),
-            c.name.clone(),
-            to_json("cluster hosts", &c.hosts)?,
-            i64::from(c.agent_port),
-            c.auth_token.clone(),
-            c.cql_username.clone(),
-            c.cql_password.clone(),
-            to_millis(c.created_at),
-            to_json("cluster agent_pins", &c.agent_pins)?,
-        );
-        self.call(OP, move |conn| {
-            conn.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO cluster ({CLUSTER_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                values,
-            )
-            .map_err(sql(OP))?;
+/// A key or condition value as SQLite keeps it (text, as UUIDs and names are stored).
+fn text(v: impl ToString) -> SqlValue {
+    SqlValue::Text(v.to_string())
+}
+
+impl SqliteStore {
+    /// Writes one row of `table`; a run table also gets its `id_time` (the time of its run id,
+    /// SQLite's own column that orders runs newest first).
+    async fn put_row(
+        &self,
+        op: &'static str,
+        table: &'static Table,
+        values: Vec<Value>,
+        id_time: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut values = sql_values(table, values)?;
+        let statement = match id_time {
+            Some(ticks) => {
+                values.push(SqlValue::Integer(ticks));
+                insert(table, &["id_time"])
+            }
+            None => insert(table, &[]),
+        };
+        self.call(op, move |conn| {
+            conn.execute(&statement, params_from_iter(values))
+                .map_err(sql(op))?;
             Ok(())
         })
         .await
     }
 
+    /// Selects every column of `table` with `rest` (conditions, order, limit) and converts
+    /// every row.
+    async fn fetch<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        table: &'static Table,
+        rest: &str,
+        params: Vec<SqlValue>,
+        convert: fn(&SqliteRow<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let query = select(table, rest);
+        self.call(op, move |conn| {
+            query_all(conn, op, table, &query, params_from_iter(params), convert)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_cluster(&self, c: &Cluster) -> StoreResult<()> {
+        self.put_row("put cluster", &CLUSTER, cluster_values(c), None)
+            .await
+    }
+
     async fn get_cluster(&self, id: Uuid) -> StoreResult<Option<Cluster>> {
-        const OP: &str = "get cluster";
         let mut found = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!("SELECT {CLUSTER_COLUMNS} FROM cluster WHERE id = ?1"),
-                    [id.to_string()],
-                    cluster_row,
-                    cluster_from,
-                )
-            })
+            .fetch(
+                "get cluster",
+                &CLUSTER,
+                "WHERE id = ?1",
+                vec![text(id)],
+                |r| cluster_from(r),
+            )
             .await?;
         Ok(found.pop())
     }
 
     async fn list_clusters(&self) -> StoreResult<Vec<Cluster>> {
-        const OP: &str = "list clusters";
         let mut all = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!("SELECT {CLUSTER_COLUMNS} FROM cluster"),
-                    [],
-                    cluster_row,
-                    cluster_from,
-                )
-            })
+            .fetch("list clusters", &CLUSTER, "", vec![], |r| cluster_from(r))
             .await?;
         sort_clusters(&mut all);
         Ok(all)
@@ -701,208 +537,93 @@ impl Store for SqliteStore {
     }
 
     async fn put_task(&self, t: &Task) -> StoreResult<()> {
-        const OP: &str = "put task";
-        let values = (
-            t.cluster_id.to_string(),
-            t.task_type.as_str(),
-            t.id.to_string(),
-            t.name.clone(),
-            to_json("task labels", &t.labels)?,
-            t.enabled,
-            t.deleted,
-            to_json("task schedule", &t.schedule)?,
-            to_json("task properties", &t.properties)?,
-            t.status.map(|s| s.as_str()),
-            to_i64("task success_count", t.success_count)?,
-            to_i64("task error_count", t.error_count)?,
-            t.last_success.map(to_millis),
-            t.last_error.map(to_millis),
-        );
-        self.call(OP, move |conn| {
-            conn.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO scheduler_task ({TASK_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                ),
-                values,
-            )
-            .map_err(sql(OP))?;
-            Ok(())
-        })
-        .await
+        self.put_row("put task", &TASK, task_values(t)?, None).await
     }
 
     async fn get_task(&self, key: TaskKey) -> StoreResult<Option<Task>> {
-        const OP: &str = "get task";
         let mut found = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!(
-                        "SELECT {TASK_COLUMNS} FROM scheduler_task \
-                         WHERE cluster_id = ?1 AND type = ?2 AND id = ?3"
-                    ),
-                    params![
-                        key.cluster_id.to_string(),
-                        key.task_type.as_str(),
-                        key.task_id.to_string()
-                    ],
-                    task_row,
-                    task_from,
-                )
-            })
+            .fetch(
+                "get task",
+                &TASK,
+                "WHERE cluster_id = ?1 AND type = ?2 AND id = ?3",
+                vec![text(key.cluster_id), text(key.task_type), text(key.task_id)],
+                |r| task_from(r),
+            )
             .await?;
         Ok(found.pop())
     }
 
     async fn list_tasks(&self, cluster_id: Uuid, include_deleted: bool) -> StoreResult<Vec<Task>> {
-        const OP: &str = "list tasks";
         let tasks = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!("SELECT {TASK_COLUMNS} FROM scheduler_task WHERE cluster_id = ?1"),
-                    [cluster_id.to_string()],
-                    task_row,
-                    |row| Ok(task_from(row)),
-                )
-            })
+            .fetch(
+                "list tasks",
+                &TASK,
+                "WHERE cluster_id = ?1",
+                vec![text(cluster_id)],
+                |r| Ok(task_from(r)),
+            )
             .await?;
         Ok(finish_task_list(readable_tasks(tasks), include_deleted))
     }
 
     async fn put_task_run(&self, r: &TaskRun) -> StoreResult<()> {
-        const OP: &str = "put task run";
-        let values = (
-            r.cluster_id.to_string(),
-            r.task_type.as_str(),
-            r.task_id.to_string(),
-            r.id.to_string(),
-            time_uuid_ticks("task run id", r.id)?,
-            r.status.as_str(),
-            r.cause.clone(),
-            r.owner.clone(),
-            to_millis(r.start_time),
-            r.end_time.map(to_millis),
-        );
-        self.call(OP, move |conn| {
-            conn.execute(
-                "INSERT OR REPLACE INTO scheduler_task_run (cluster_id, type, task_id, id, \
-                 id_time, status, cause, owner, start_time, end_time) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                values,
-            )
-            .map_err(sql(OP))?;
-            Ok(())
-        })
-        .await
+        let values = task_run_values(r)?;
+        let id_time = time_uuid_ticks("task run id", r.id)?;
+        self.put_row("put task run", &TASK_RUN, values, Some(id_time))
+            .await
     }
 
     async fn get_task_run(&self, task: TaskKey, run_id: Uuid) -> StoreResult<Option<TaskRun>> {
-        const OP: &str = "get task run";
         let mut found = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!(
-                        "SELECT {TASK_RUN_COLUMNS} FROM scheduler_task_run \
-                         WHERE cluster_id = ?1 AND type = ?2 AND task_id = ?3 AND id = ?4"
-                    ),
-                    params![
-                        task.cluster_id.to_string(),
-                        task.task_type.as_str(),
-                        task.task_id.to_string(),
-                        run_id.to_string()
-                    ],
-                    task_run_row,
-                    task_run_from,
-                )
-            })
+            .fetch(
+                "get task run",
+                &TASK_RUN,
+                "WHERE cluster_id = ?1 AND type = ?2 AND task_id = ?3 AND id = ?4",
+                vec![
+                    text(task.cluster_id),
+                    text(task.task_type),
+                    text(task.task_id),
+                    text(run_id),
+                ],
+                |r| task_run_from(r),
+            )
             .await?;
         Ok(found.pop())
     }
 
     async fn list_task_runs(&self, task: TaskKey, limit: usize) -> StoreResult<Vec<TaskRun>> {
-        const OP: &str = "list task runs";
-        self.call(OP, move |conn| {
-            query_all(
-                conn,
-                OP,
-                &format!(
-                    "SELECT {TASK_RUN_COLUMNS} FROM scheduler_task_run \
-                     WHERE cluster_id = ?1 AND type = ?2 AND task_id = ?3 \
-                     ORDER BY id_time DESC, id DESC LIMIT ?4"
-                ),
-                params![
-                    task.cluster_id.to_string(),
-                    task.task_type.as_str(),
-                    task.task_id.to_string(),
-                    sql_limit(limit)
-                ],
-                task_run_row,
-                task_run_from,
-            )
-        })
+        self.fetch(
+            "list task runs",
+            &TASK_RUN,
+            "WHERE cluster_id = ?1 AND type = ?2 AND task_id = ?3 \
+             ORDER BY id_time DESC, id DESC LIMIT ?4",
+            vec![
+                text(task.cluster_id),
+                text(task.task_type),
+                text(task.task_id),
+                SqlValue::Integer(sql_limit(limit)),
+            ],
+            |r| task_run_from(r),
+        )
         .await
     }
 
     async fn put_backup_run(&self, r: &BackupRun) -> StoreResult<()> {
-        const OP: &str = "put backup run";
-        if let Some(prev) = r.prev_id {
-            time_uuid_ticks("backup run prev_id", prev)?;
-        }
-        let values = (
-            r.cluster_id.to_string(),
-            r.task_id.to_string(),
-            r.id.to_string(),
-            time_uuid_ticks("backup run id", r.id)?,
-            r.prev_id.map(|p| p.to_string()),
-            r.snapshot_tag.to_string(),
-            to_json("backup run units", &r.units)?,
-            to_json("backup run dc", &r.dc)?,
-            to_json("backup run location", &r.location)?,
-            to_json("backup run nodes", &r.nodes)?,
-            to_millis(r.start_time),
-            r.stage.as_str(),
-            to_json("backup run skipped_hosts", &r.skipped_hosts)?,
-        );
-        self.call(OP, move |conn| {
-            conn.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO backup_run ({BACKUP_RUN_COLUMNS}, id_time) \
-                     VALUES (?1, ?2, ?3, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?4)"
-                ),
-                values,
-            )
-            .map_err(sql(OP))?;
-            Ok(())
-        })
-        .await
+        let values = backup_run_values(r)?;
+        let id_time = time_uuid_ticks("backup run id", r.id)?;
+        self.put_row("put backup run", &BACKUP_RUN, values, Some(id_time))
+            .await
     }
 
     async fn get_backup_run(&self, key: RunKey) -> StoreResult<Option<BackupRun>> {
-        const OP: &str = "get backup run";
         let mut found = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!(
-                        "SELECT {BACKUP_RUN_COLUMNS} FROM backup_run \
-                         WHERE cluster_id = ?1 AND task_id = ?2 AND id = ?3"
-                    ),
-                    params![
-                        key.cluster_id.to_string(),
-                        key.task_id.to_string(),
-                        key.run_id.to_string()
-                    ],
-                    backup_run_row,
-                    backup_run_from,
-                )
-            })
+            .fetch(
+                "get backup run",
+                &BACKUP_RUN,
+                "WHERE cluster_id = ?1 AND task_id = ?2 AND id = ?3",
+                vec![text(key.cluster_id), text(key.task_id), text(key.run_id)],
+                |r| backup_run_from(r),
+            )
             .await?;
         Ok(found.pop())
     }
@@ -939,84 +660,32 @@ impl Store for SqliteStore {
         task_id: Uuid,
         limit: usize,
     ) -> StoreResult<Vec<BackupRun>> {
-        const OP: &str = "list backup runs";
-        self.call(OP, move |conn| {
-            query_all(
-                conn,
-                OP,
-                &format!(
-                    "SELECT {BACKUP_RUN_COLUMNS} FROM backup_run \
-                     WHERE cluster_id = ?1 AND task_id = ?2 \
-                     ORDER BY id_time DESC, id DESC LIMIT ?3"
-                ),
-                params![
-                    cluster_id.to_string(),
-                    task_id.to_string(),
-                    sql_limit(limit)
-                ],
-                backup_run_row,
-                backup_run_from,
-            )
-        })
+        self.fetch(
+            "list backup runs",
+            &BACKUP_RUN,
+            "WHERE cluster_id = ?1 AND task_id = ?2 ORDER BY id_time DESC, id DESC LIMIT ?3",
+            vec![
+                text(cluster_id),
+                text(task_id),
+                SqlValue::Integer(sql_limit(limit)),
+            ],
+            |r| backup_run_from(r),
+        )
         .await
     }
 
     async fn put_progress(&self, rows: &[BackupRunProgress]) -> StoreResult<()> {
         const OP: &str = "put progress";
-        type Values = (
-            [String; 4],
-            i32,
-            String,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            [i64; 6],
-        );
         let values = rows
             .iter()
-            .map(|p| -> StoreResult<Values> {
-                Ok((
-                    [
-                        p.cluster_id.to_string(),
-                        p.task_id.to_string(),
-                        p.run_id.to_string(),
-                        p.host.clone(),
-                    ],
-                    to_i32("progress unit", p.unit)?,
-                    p.table_name.clone(),
-                    p.agent_job_id.clone(),
-                    p.started_at.map(to_millis),
-                    p.completed_at.map(to_millis),
-                    p.error.clone(),
-                    [
-                        to_i64("progress size", p.size)?,
-                        to_i64("progress uploaded", p.uploaded)?,
-                        to_i64("progress skipped", p.skipped)?,
-                        to_i64("progress failed", p.failed)?,
-                        to_i64("progress files_count", p.files_count)?,
-                        to_i64("progress files_skipped_count", p.files_skipped_count)?,
-                    ],
-                ))
-            })
-            .collect::<StoreResult<Vec<Values>>>()?;
+            .map(|p| sql_values(&PROGRESS, progress_values(p)?))
+            .collect::<StoreResult<Vec<_>>>()?;
         self.call(OP, move |conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
             {
-                let mut stmt = tx
-                    .prepare(&format!(
-                        "INSERT OR REPLACE INTO backup_run_progress ({PROGRESS_COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-                         ?15, ?16)"
-                    ))
-                    .map_err(sql(OP))?;
-                for (keys, unit, table, job, started, completed, error, c) in values {
-                    let [cluster_id, task_id, run_id, host] = keys;
-                    stmt.execute(params![
-                        cluster_id, task_id, run_id, host, unit, table, job, started, completed,
-                        error, c[0], c[1], c[2], c[3], c[4], c[5]
-                    ])
-                    .map_err(sql(OP))?;
+                let mut stmt = tx.prepare(&insert(&PROGRESS, &[])).map_err(sql(OP))?;
+                for row in values {
+                    stmt.execute(params_from_iter(row)).map_err(sql(OP))?;
                 }
             }
             tx.commit().map_err(sql(OP))
@@ -1025,25 +694,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_progress(&self, run: RunKey) -> StoreResult<Vec<BackupRunProgress>> {
-        const OP: &str = "list progress";
         let mut rows = self
-            .call(OP, move |conn| {
-                query_all(
-                    conn,
-                    OP,
-                    &format!(
-                        "SELECT {PROGRESS_COLUMNS} FROM backup_run_progress \
-                         WHERE cluster_id = ?1 AND task_id = ?2 AND run_id = ?3"
-                    ),
-                    params![
-                        run.cluster_id.to_string(),
-                        run.task_id.to_string(),
-                        run.run_id.to_string()
-                    ],
-                    progress_row,
-                    progress_from,
-                )
-            })
+            .fetch(
+                "list progress",
+                &PROGRESS,
+                "WHERE cluster_id = ?1 AND task_id = ?2 AND run_id = ?3",
+                vec![text(run.cluster_id), text(run.task_id), text(run.run_id)],
+                |r| progress_from(r),
+            )
             .await?;
         sort_progress(&mut rows);
         Ok(rows)
