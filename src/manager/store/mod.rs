@@ -7,6 +7,13 @@
 //! migrate their schema when opened, and both behave the same, which `tests/store.rs` checks with
 //! one behavioural suite.
 //!
+//! | module | what it owns |
+//! | --- | --- |
+//! | this one | the [`Store`] trait, the model types (one per table), [`StoreError`], [`StoreConfig`] and [`time_uuid`] |
+//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here |
+//! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
+//! | [`scylla`] | the ScyllaDB store: `schema` (keyspace and migrations), `row` (its encoding of the neutral values and its row reader) |
+//!
 //! Conventions shared by both stores:
 //! - times are kept to the millisecond (CQL `timestamp`): finer parts are dropped on write;
 //! - run ids ([`TaskRun::id`], [`BackupRun::id`], [`BackupRun::prev_id`]) must be version-1 time

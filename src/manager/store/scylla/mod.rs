@@ -9,7 +9,9 @@
 //! of user-defined types (the serde model is the one schema), `nodes` is a list (the model keeps
 //! its order), counters are `bigint`, `agent_job_id` is text, and no table has a TTL.
 
-use std::collections::BTreeMap;
+mod row;
+mod schema;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -20,14 +22,14 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
-use scylla::value::{CqlTimestamp, CqlTimeuuid, CqlValue, Row};
+use scylla::value::{CqlTimeuuid, Row};
 use uuid::Uuid;
 
+use self::row::{CqlRow, cql_values};
 use super::rows::{
-    BACKUP_RUN, CLUSTER, PROGRESS, RowReader, TASK, TASK_RUN, Table, Value, backup_run_from,
-    backup_run_values, cluster_from, cluster_values, from_signed, missing, progress_from,
-    progress_values, task_from, task_run_from, task_run_values, task_values, to_i32, to_millis,
-    wrong_kind,
+    BACKUP_RUN, CLUSTER, PROGRESS, TASK, TASK_RUN, Table, backup_run_from, backup_run_values,
+    cluster_from, cluster_values, progress_from, progress_values, task_from, task_run_from,
+    task_run_values, task_values,
 };
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RunKey, ScyllaConfig,
@@ -37,99 +39,6 @@ use super::{
 
 /// Prepared statements kept per session (every statement this store issues fits).
 const STATEMENT_CACHE: usize = 64;
-
-/// Schema migrations in order: `(version, name, CQL statements)`, with `{ks}` standing for the
-/// keyspace. Every statement is idempotent (`IF NOT EXISTS`), so a migration interrupted half
-/// way is simply run again; it is recorded in `schema_version` once all its statements ran. An
-/// `ALTER TABLE ... ADD` whose column exists already (a migration interrupted after it) counts
-/// as done.
-const MIGRATIONS: &[(u32, &str, &[&str])] = &[
-    (
-        1,
-        "initial tables",
-        &[
-            "CREATE TABLE IF NOT EXISTS {ks}.cluster (
-            id uuid PRIMARY KEY,
-            name text,
-            hosts list<text>,
-            agent_port int,
-            auth_token text,
-            cql_username text,
-            cql_password text,
-            created_at timestamp)",
-            "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task (
-            cluster_id uuid,
-            type text,
-            id uuid,
-            name text,
-            labels map<text, text>,
-            enabled boolean,
-            deleted boolean,
-            sched text,
-            properties blob,
-            status text,
-            success_count bigint,
-            error_count bigint,
-            last_success timestamp,
-            last_error timestamp,
-            PRIMARY KEY (cluster_id, type, id))",
-            "CREATE TABLE IF NOT EXISTS {ks}.scheduler_task_run (
-            cluster_id uuid,
-            type text,
-            task_id uuid,
-            id timeuuid,
-            status text,
-            cause text,
-            owner text,
-            start_time timestamp,
-            end_time timestamp,
-            PRIMARY KEY ((cluster_id, type, task_id), id))
-            WITH CLUSTERING ORDER BY (id DESC)",
-            "CREATE TABLE IF NOT EXISTS {ks}.backup_run (
-            cluster_id uuid,
-            task_id uuid,
-            id timeuuid,
-            prev_id timeuuid,
-            snapshot_tag text,
-            units text,
-            dc list<text>,
-            location list<text>,
-            nodes list<text>,
-            start_time timestamp,
-            stage text,
-            PRIMARY KEY ((cluster_id, task_id), id))
-            WITH CLUSTERING ORDER BY (id DESC)",
-            "CREATE TABLE IF NOT EXISTS {ks}.backup_run_progress (
-            cluster_id uuid,
-            task_id uuid,
-            run_id uuid,
-            host text,
-            unit int,
-            table_name text,
-            agent_job_id text,
-            started_at timestamp,
-            completed_at timestamp,
-            error text,
-            size bigint,
-            uploaded bigint,
-            skipped bigint,
-            failed bigint,
-            files_count bigint,
-            files_skipped_count bigint,
-            PRIMARY KEY ((cluster_id, task_id, run_id), host, unit, table_name))",
-        ],
-    ),
-    (
-        2,
-        "backup_run.skipped_hosts",
-        &["ALTER TABLE {ks}.backup_run ADD skipped_hosts text"],
-    ),
-    (
-        3,
-        "agent certificate pins",
-        &["ALTER TABLE {ks}.cluster ADD agent_pins map<text, text>"],
-    ),
-];
 
 /// The [`Store`] kept in a ScyllaDB keyspace.
 pub struct ScyllaStore {
@@ -153,11 +62,6 @@ fn cql<E: fmt::Display>(op: &'static str) -> impl FnOnce(E) -> StoreError {
         op,
         message: e.to_string(),
     }
-}
-
-/// A time as a CQL `timestamp`.
-fn ts(t: chrono::DateTime<chrono::Utc>) -> CqlTimestamp {
-    CqlTimestamp(to_millis(t))
 }
 
 /// A run id as a CQL `timeuuid`, refusing ids that are not version-1 UUIDs.
@@ -194,79 +98,6 @@ impl ScyllaStore {
     /// The keyspace holding the tables.
     pub fn keyspace(&self) -> &str {
         &self.keyspace
-    }
-
-    /// The schema versions applied, in order.
-    pub async fn schema_versions(&self) -> StoreResult<Vec<u32>> {
-        let mut versions: Vec<u32> = self
-            .select::<(i32,)>(
-                "read schema versions",
-                &self.q("SELECT version FROM {ks}.schema_version"),
-                (),
-            )
-            .await?
-            .into_iter()
-            .map(|(v,)| from_signed("schema_version.version", v))
-            .collect::<StoreResult<_>>()?;
-        versions.sort_unstable();
-        Ok(versions)
-    }
-
-    /// Creates the keyspace and the version table, then runs the migrations not yet recorded.
-    async fn migrate(&self, replication_factor: u32) -> StoreResult<()> {
-        let session = self.session.get_session();
-        let ddl = |version: u32, name: &'static str| {
-            move |e: scylla::errors::ExecutionError| StoreError::Migration {
-                version,
-                name,
-                message: e.to_string(),
-            }
-        };
-        session
-            .query_unpaged(
-                format!(
-                    "CREATE KEYSPACE IF NOT EXISTS {} WITH replication = \
-                     {{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}",
-                    self.keyspace
-                ),
-                (),
-            )
-            .await
-            .map_err(ddl(0, "keyspace"))?;
-        session
-            .query_unpaged(
-                self.q("CREATE TABLE IF NOT EXISTS {ks}.schema_version (
-                    version int PRIMARY KEY, name text, applied_at timestamp)"),
-                (),
-            )
-            .await
-            .map_err(ddl(0, "schema_version table"))?;
-        let applied = self.schema_versions().await?;
-        for &(version, name, statements) in MIGRATIONS {
-            if applied.contains(&version) {
-                continue;
-            }
-            for statement in statements {
-                match session.query_unpaged(self.q(statement), ()).await {
-                    Ok(_) => {}
-                    Err(e) if statement.contains(" ADD ") && column_exists(&e) => {}
-                    Err(e) => return Err(ddl(version, name)(e)),
-                }
-            }
-            self.exec(
-                "record schema version",
-                &self.q(
-                    "INSERT INTO {ks}.schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                ),
-                (
-                    to_i32("schema version", version)?,
-                    name,
-                    ts(chrono::Utc::now()),
-                ),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     /// A statement with `{ks}` replaced by the keyspace.
@@ -340,142 +171,6 @@ impl ScyllaStore {
             .map(|row| convert(&CqlRow { row, table }))
             .collect()
     }
-}
-
-/// Whether a failed `ALTER TABLE ... ADD` failed because the column is there already.
-fn column_exists(e: &scylla::errors::ExecutionError) -> bool {
-    let text = e.to_string();
-    text.contains("conflicts with an existing column") || text.contains("already exist")
-}
-
-/// A ScyllaDB row, read through the stores' neutral [`RowReader`].
-struct CqlRow {
-    /// The row's cells, in the table's column order; none where a column holds no value.
-    row: Row,
-    /// The table it was selected from, all its columns in order.
-    table: &'static Table,
-}
-
-impl CqlRow {
-    /// The stored cell of the column a label names, if it holds a value.
-    fn cell(&self, label: &'static str) -> StoreResult<Option<&CqlValue>> {
-        let index = self.table.index(label)?;
-        match self.row.columns.get(index) {
-            Some(cell) => Ok(cell.as_ref()),
-            None => Err(wrong_kind(
-                label,
-                self.row.columns.len(),
-                "a row with the column",
-            )),
-        }
-    }
-}
-
-/// A cell of a text list or map as its text.
-fn cql_text(label: &'static str, v: &CqlValue) -> StoreResult<String> {
-    match v {
-        CqlValue::Text(text) | CqlValue::Ascii(text) => Ok(text.clone()),
-        other => Err(wrong_kind(label, other, "text")),
-    }
-}
-
-impl RowReader for CqlRow {
-    fn opt_text(&self, label: &'static str) -> StoreResult<Option<String>> {
-        self.cell(label)?.map(|v| cql_text(label, v)).transpose()
-    }
-
-    fn opt_integer(&self, label: &'static str) -> StoreResult<Option<i64>> {
-        match self.cell(label)? {
-            None => Ok(None),
-            Some(CqlValue::Int(i)) => Ok(Some(i64::from(*i))),
-            Some(CqlValue::BigInt(i)) => Ok(Some(*i)),
-            Some(other) => Err(wrong_kind(label, other, "an integer")),
-        }
-    }
-
-    fn opt_bool(&self, label: &'static str) -> StoreResult<Option<bool>> {
-        match self.cell(label)? {
-            None => Ok(None),
-            Some(CqlValue::Boolean(b)) => Ok(Some(*b)),
-            Some(other) => Err(wrong_kind(label, other, "a boolean")),
-        }
-    }
-
-    fn opt_uuid(&self, label: &'static str) -> StoreResult<Option<Uuid>> {
-        match self.cell(label)? {
-            None => Ok(None),
-            Some(CqlValue::Uuid(id)) => Ok(Some(*id)),
-            Some(CqlValue::Timeuuid(id)) => Ok(Some(Uuid::from(*id))),
-            Some(other) => Err(wrong_kind(label, other, "a UUID")),
-        }
-    }
-
-    fn opt_millis(&self, label: &'static str) -> StoreResult<Option<i64>> {
-        match self.cell(label)? {
-            None => Ok(None),
-            Some(CqlValue::Timestamp(t)) => Ok(Some(t.0)),
-            Some(other) => Err(wrong_kind(label, other, "a timestamp")),
-        }
-    }
-
-    fn text_list(&self, label: &'static str) -> StoreResult<Vec<String>> {
-        match self.cell(label)? {
-            None => Ok(Vec::new()),
-            Some(CqlValue::List(items)) => items.iter().map(|v| cql_text(label, v)).collect(),
-            Some(other) => Err(wrong_kind(label, other, "a list")),
-        }
-    }
-
-    fn text_map(&self, label: &'static str) -> StoreResult<BTreeMap<String, String>> {
-        match self.cell(label)? {
-            None => Ok(BTreeMap::new()),
-            Some(CqlValue::Map(pairs)) => pairs
-                .iter()
-                .map(|(k, v)| Ok((cql_text(label, k)?, cql_text(label, v)?)))
-                .collect(),
-            Some(other) => Err(wrong_kind(label, other, "a map")),
-        }
-    }
-
-    fn document(&self, label: &'static str) -> StoreResult<String> {
-        match self.cell(label)? {
-            None => Err(missing(label)),
-            Some(CqlValue::Blob(bytes)) => {
-                String::from_utf8(bytes.clone()).map_err(|e| StoreError::Corrupt {
-                    field: label,
-                    value: String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                    reason: e.to_string(),
-                })
-            }
-            Some(other) => Err(wrong_kind(label, other, "a blob")),
-        }
-    }
-}
-
-/// A column value as ScyllaDB keeps it: native UUIDs, timestamps, lists and maps; a JSON
-/// document as a blob.
-fn to_cql(value: Value) -> Option<CqlValue> {
-    let text = CqlValue::Text;
-    Some(match value {
-        Value::Null => return None,
-        Value::Text(t) => text(t),
-        Value::Int(i) => CqlValue::Int(i),
-        Value::BigInt(i) => CqlValue::BigInt(i),
-        Value::Bool(b) => CqlValue::Boolean(b),
-        Value::Uuid(id) => CqlValue::Uuid(id),
-        Value::TimeUuid(id) => CqlValue::Timeuuid(CqlTimeuuid::from(id)),
-        Value::Time(t) => CqlValue::Timestamp(ts(t)),
-        Value::TextList(list) => CqlValue::List(list.into_iter().map(text).collect()),
-        Value::TextMap(map) => {
-            CqlValue::Map(map.into_iter().map(|(k, v)| (text(k), text(v))).collect())
-        }
-        Value::Document(json) => CqlValue::Blob(json.into_bytes()),
-    })
-}
-
-/// The values of a row as statement values.
-fn cql_values(values: Vec<Value>) -> Vec<Option<CqlValue>> {
-    values.into_iter().map(to_cql).collect()
 }
 
 /// A CQL `LIMIT` value (a positive 32-bit count).
@@ -797,7 +492,9 @@ mod tests {
     //! Without a ScyllaDB node, these check every row type and every INSERT's values against
     //! the column types the migrations create, as the driver does when a statement runs.
 
+    use super::schema::MIGRATIONS;
     use super::*;
+    use crate::manager::store::rows::Value;
     use crate::manager::store::{RunStatus, Schedule, TaskType, time_uuid};
     use bytes::Bytes;
     use chrono::DateTime;
@@ -808,6 +505,8 @@ mod tests {
     use scylla::serialize::row::RowSerializationContext;
     use scylla::serialize::writers::CellWriter;
     use scylla::serialize::writers::RowWriter;
+    use scylla::value::CqlValue;
+    use std::collections::BTreeMap;
 
     /// The CQL type named in the migrations.
     fn cql_type(name: &str) -> ColumnType<'static> {
