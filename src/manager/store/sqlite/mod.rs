@@ -13,7 +13,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 use uuid::Uuid;
 
-use self::row::{SqliteRow, insert, query_all, select, sql_limit, sql_values, text};
+use self::row::{SqliteRow, insert, query_all, select, sql, sql_limit, sql_values, text};
 use self::schema::open_blocking;
 use super::rows::{
     BACKUP_RUN, CLUSTER, PROGRESS, TASK, TASK_RUN, Table, Value, backup_run_from,
@@ -33,11 +33,6 @@ pub struct SqliteStore {
     path: PathBuf,
     /// The one connection, used by one blocking worker at a time.
     conn: Arc<Mutex<Connection>>,
-}
-
-/// Wraps a SQLite error with the operation that failed.
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
 }
 
 impl SqliteStore {

@@ -8,7 +8,6 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, Row};
 use uuid::Uuid;
 
-use super::sql;
 use crate::manager::store::rows::{
     RowReader, Table, Value, parse_text, to_json, to_millis, wrong_kind,
 };
@@ -154,4 +153,9 @@ pub(super) fn sql_limit(limit: usize) -> i64 {
 /// A key or condition value as SQLite keeps it (text, as UUIDs and names are stored).
 pub(super) fn text(v: impl ToString) -> SqlValue {
     SqlValue::Text(v.to_string())
+}
+
+/// Wraps a SQLite error with the operation that failed.
+pub(super) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
 }

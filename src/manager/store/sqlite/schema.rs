@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sql;
+use super::row::sql;
 use crate::manager::store::rows::to_millis;
 use crate::manager::store::{StoreError, StoreResult};
 
