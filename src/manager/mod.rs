@@ -30,7 +30,7 @@
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
 //! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
 //! | [`schema_dump`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file |
-//! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
+//! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally; `store/rows.rs` holds each table's column list and row mapping once for both |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
 
 pub mod agent_client;

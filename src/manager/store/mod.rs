@@ -7,6 +7,13 @@
 //! migrate their schema when opened, and both behave the same, which `tests/store.rs` checks with
 //! one behavioural suite.
 //!
+//! | module | what it owns |
+//! | --- | --- |
+//! | this one | the [`Store`] trait, the model types (one per table), [`StoreError`], [`StoreConfig`] and [`time_uuid`] |
+//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here |
+//! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
+//! | [`scylla`] | the ScyllaDB store: `schema` (keyspace and migrations), `row` (its encoding of the neutral values and its row reader) |
+//!
 //! Conventions shared by both stores:
 //! - times are kept to the millisecond (CQL `timestamp`): finer parts are dropped on write;
 //! - run ids ([`TaskRun::id`], [`BackupRun::id`], [`BackupRun::prev_id`]) must be version-1 time
@@ -14,6 +21,7 @@
 //! - unsigned counters must fit a signed 64-bit column, unit indexes a signed 32-bit one;
 //! - no row expires: unlike upstream there is no 180-day TTL, retention is the manager's job.
 
+mod rows;
 pub mod scylla;
 pub mod sqlite;
 
@@ -724,87 +732,6 @@ pub(crate) fn time_uuid_ticks(field: &'static str, id: Uuid) -> StoreResult<i64>
     }
 }
 
-/// Milliseconds since the Unix epoch of a time, as stored.
-pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// The time of a stored millisecond count.
-pub(crate) fn from_millis(field: &'static str, ms: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt {
-        field,
-        value: ms.to_string(),
-        reason: "not a representable time".to_owned(),
-    })
-}
-
-/// An unsigned count as a signed 64-bit column value.
-pub(crate) fn to_i64(field: &'static str, v: u64) -> StoreResult<i64> {
-    i64::try_from(v).map_err(|_| StoreError::OutOfRange {
-        field,
-        value: v.to_string(),
-    })
-}
-
-/// An unsigned index as a signed 32-bit column value.
-pub(crate) fn to_i32(field: &'static str, v: u32) -> StoreResult<i32> {
-    i32::try_from(v).map_err(|_| StoreError::OutOfRange {
-        field,
-        value: v.to_string(),
-    })
-}
-
-/// A stored signed integer as the model's unsigned type.
-pub(crate) fn from_signed<S, U>(field: &'static str, v: S) -> StoreResult<U>
-where
-    S: Copy + fmt::Display,
-    U: TryFrom<S>,
-{
-    U::try_from(v).map_err(|_| StoreError::Corrupt {
-        field,
-        value: v.to_string(),
-        reason: "negative or too large".to_owned(),
-    })
-}
-
-/// A model value as stored JSON text.
-pub(crate) fn to_json<T: Serialize + ?Sized>(field: &'static str, v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::OutOfRange {
-        field,
-        value: e.to_string(),
-    })
-}
-
-/// Stored JSON text as a model value.
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    field: &'static str,
-    text: &str,
-) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        field,
-        value: text.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-/// Stored text as one of the store's enums or another parsed type.
-pub(crate) fn parse_text<T>(field: &'static str, text: &str) -> StoreResult<T>
-where
-    T: FromStr,
-    T::Err: fmt::Display,
-{
-    text.parse().map_err(|e: T::Err| StoreError::Corrupt {
-        field,
-        value: text.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-/// Stored UUID text as a UUID.
-pub(crate) fn parse_uuid(field: &'static str, text: &str) -> StoreResult<Uuid> {
-    parse_text(field, text)
-}
-
 /// Sorts clusters as [`Store::list_clusters`] returns them.
 pub(crate) fn sort_clusters(clusters: &mut [Cluster]) {
     clusters.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
@@ -933,18 +860,5 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("secret"), "password redacted");
         let bad = serde_yaml_ng::from_str::<StoreConfig>("type: postgres\n").unwrap_err();
         assert!(bad.to_string().contains("postgres"), "{bad}");
-    }
-
-    #[test]
-    fn unsigned_values_that_do_not_fit_are_refused_naming_the_field() {
-        let err = to_i64("progress size", u64::MAX).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "progress size = {} does not fit the store's column",
-                u64::MAX
-            )
-        );
-        assert!(from_signed::<i64, u64>("backup_run_progress.size", -1).is_err());
     }
 }
