@@ -26,7 +26,8 @@
 //!
 //! Residual risks: expiry is judged by the taker's clock (keep the managers' clocks in sync; the
 //! default time to live is minutes); a holder stalled longer than its time to live finds out only
-//! at its next renewal; deleting (release) is read-then-delete, not conditional.//!
+//! at its next renewal; deleting (release) is read-then-delete, not conditional.
+//!
 //! Files: `identity.rs` (who this process is, the settings it takes leases with) and `object.rs`
 //! (one location's lease object: the record it holds; taking, renewing and releasing it).
 
