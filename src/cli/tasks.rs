@@ -14,7 +14,7 @@ use super::client::{
 use super::cluster::ClusterRef;
 use super::output::Format;
 use crate::manager::api::tasks::{Started, TaskInfo};
-use crate::manager::progress::skipped_summary;
+use crate::manager::backup::progress::skipped_summary;
 use crate::manager::store::{Schedule, TaskType};
 
 /// Arguments of `cairn tasks`.

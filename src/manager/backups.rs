@@ -1,6 +1,6 @@
 //! Backups in a location, through one agent that reaches it (spec 1.11): the manifests there,
 //! the `backup list` aggregate, the files of one snapshot, deleting snapshots (purged with
-//! reference counting, [`super::purge`]), and deleting the `sm_*` snapshots left on the nodes.
+//! reference counting, [`super::backup::purge`]), and deleting the `sm_*` snapshots left on the nodes.
 //!
 //! Manifests are read streaming: the gzip bytes are fetched whole, but their index is handed over
 //! one entry at a time, so a manifest of a cluster with very many tables is never decoded whole
@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
+use super::backup::purge::{PurgeError, assign_nodes, purge_node, run_bounded};
+use super::backup::retention::{self, Snapshot};
 use super::discovery::{DiscoveryError, discover};
 use super::lease::{self, Holder, Lease, LeaseError};
 use super::location_reader::{LocationReader, ReadError};
-use super::purge::{PurgeError, assign_nodes, purge_node, run_bounded};
-use super::retention::{self, Snapshot};
 use crate::spec::filter::{KeyspaceFilter, Unit};
 use crate::spec::location::Location;
 use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ManifestError, stream_index};

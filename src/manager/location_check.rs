@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
+use super::backup::target::CheckedProperties;
 use super::discovery::ClusterView;
-use super::target::CheckedProperties;
 use crate::spec::location::Location;
 
 /// How long the agents' answers are waited for.

@@ -36,18 +36,18 @@ use super::clusters::{
 use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::AgentClient;
+use crate::manager::backup::progress::{RunProgress, rollup, status_text};
+use crate::manager::backup::target::{
+    CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
+};
 use crate::manager::discovery::{ClusterView, discover};
 use crate::manager::location_check::check_locations;
-use crate::manager::progress::{RunProgress, rollup, status_text};
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::scheduler::{
     GetLiveRun, GetSchedulerState, SchedulerError, SchedulerState, StartTask, StopTask, TaskChanged,
 };
 use crate::manager::store::{
     Cluster, RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskRun, TaskType,
-};
-use crate::manager::target::{
-    CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
 };
 use crate::units::parse_duration;
 
@@ -267,7 +267,7 @@ pub struct RunDetails {
     /// While the run is in progress: its supervisor's and node actors' live state (stage per
     /// host, agent job, restarts, errors).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::manager::backup_supervisor::RunState>,
+    pub live: Option<crate::manager::backup::supervisor::RunState>,
 }
 
 /// The answer of `PUT .../start`.
@@ -1019,7 +1019,7 @@ async fn dry_run(
     let mut target = build_target(&props, &view, &client)
         .await
         .map_err(target_problem)?;
-    crate::manager::schema_dump::exclude_views(&mut target, &cluster).await;
+    crate::manager::backup::schema::exclude_views(&mut target, &cluster).await;
     Ok(Json(target))
 }
 

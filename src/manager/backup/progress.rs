@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::store::{BackupRun, BackupRunProgress, BackupStage, RunStatus, SkippedHost};
+use crate::manager::store::{BackupRun, BackupRunProgress, BackupStage, RunStatus, SkippedHost};
 
 /// Counters of one level of the tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

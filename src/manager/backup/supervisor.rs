@@ -17,27 +17,27 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::agent_client::{AgentClient, AgentError, RetryPolicy};
-use super::backups::list_manifests;
-use super::config::{BackupSettings, Checked};
-use super::discovery::{DiscoveryError, discover};
-use super::host_limits::run_limited;
-use super::lease::{self, Holder, Lease, LeaseError};
-use super::node_actor::{
+use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy};
+use crate::manager::backup::node::{
     CommitManifest, Deduplicate, DropSnapshot, GetNodeState, GetRows, HostPlan, IndexSnapshot,
     NodeActor, NodeError, NodeSetup, NodeState, RunInfo, TakeSnapshot, UploadData, WriteManifest,
 };
-use super::progress_actor::{FlushProgress, ProgressActor};
-use super::purge::{PurgeReport, assign_nodes, purge_node};
-use super::rate_limit_actor::{AgentRates, RateLimitActor, SetBudget};
-use super::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
-use super::retention::{Policy, oldest_kept, stale_snapshots};
-use super::schema_dump;
-use super::store::{
+use crate::manager::backup::purge::{PurgeReport, assign_nodes, purge_node};
+use crate::manager::backup::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
+use crate::manager::backup::retention::{Policy, oldest_kept, stale_snapshots};
+use crate::manager::backup::schema;
+use crate::manager::backup::target::{TargetError, TaskProperties, build_target};
+use crate::manager::backups::list_manifests;
+use crate::manager::config::{BackupSettings, Checked};
+use crate::manager::discovery::{DiscoveryError, discover};
+use crate::manager::fleet::run_limited;
+use crate::manager::lease::{self, Holder, Lease, LeaseError};
+use crate::manager::progress_actor::{FlushProgress, ProgressActor};
+use crate::manager::rate_limit_actor::{AgentRates, RateLimitActor, SetBudget};
+use crate::manager::store::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, RunStatus, SkippedHost, Store,
     StoreError, Task, TaskKey, TaskRun,
 };
-use super::target::{TargetError, TaskProperties, build_target};
 use crate::spec::dclimit::DcLimits;
 use crate::spec::location::Location;
 use crate::spec::paths::ManifestInfo;
@@ -161,7 +161,7 @@ pub enum RunError {
     },
     /// The schema could not be dumped or uploaded.
     #[error(transparent)]
-    Schema(#[from] schema_dump::SchemaError),
+    Schema(#[from] schema::SchemaError),
     /// An agent call outside a node's stage failed.
     #[error(transparent)]
     Agent(#[from] AgentError),
@@ -382,7 +382,7 @@ pub fn policy_of(task: &Task) -> Policy {
     if task.deleted {
         return Policy {
             retention: 0,
-            retention_days: days.max(super::retention::UNKNOWN_TASK_DAYS),
+            retention_days: days.max(crate::manager::backup::retention::UNKNOWN_TASK_DAYS),
         };
     }
     Policy {
@@ -472,7 +472,7 @@ impl Flow {
             end_time: None,
         };
         let task_label = req.task.id.to_string();
-        super::metrics::task_run(&req.cluster.name, "backup", &task_label, true, None);
+        crate::manager::metrics::task_run(&req.cluster.name, "backup", &task_label, true, None);
         let mut result = match store.put_task_run(&start).await {
             Ok(()) => match self.record_on_task(RunStatus::Running).await {
                 Ok(()) => self.stages().await,
@@ -515,7 +515,7 @@ impl Flow {
         if let Err(e) = self.record_on_task(status).await {
             tracing::error!(run = %self.key(), error = %e, "could not update the task");
         }
-        super::metrics::task_run(
+        crate::manager::metrics::task_run(
             &req.cluster.name,
             "backup",
             &task_label,
@@ -746,7 +746,7 @@ impl Flow {
         )
         .map_err(RunError::Agent)?;
         let mut target = build_target(&props, &view, &client).await?;
-        schema_dump::exclude_views(&mut target, cluster).await;
+        schema::exclude_views(&mut target, cluster).await;
 
         let key = self.key();
         let mut run = BackupRun {
@@ -846,7 +846,7 @@ impl Flow {
         if !run.skipped_hosts.is_empty() {
             tracing::warn!(run = %key, hosts = ?run.skipped_hosts, "nodes left out of the run");
         }
-        super::metrics::nodes_skipped(
+        crate::manager::metrics::nodes_skipped(
             &cluster.name,
             &key.task_id.to_string(),
             run.skipped_hosts.len(),
@@ -1036,7 +1036,7 @@ impl Flow {
         }
         let mut last = None;
         for h in &plan.hosts {
-            match schema_dump::dump(&h.address, user, password).await {
+            match schema::dump(&h.address, user, password).await {
                 Ok(blob) => return Ok(Some(Bytes::from(blob))),
                 Err(e) => last = Some(e),
             }
@@ -1214,13 +1214,13 @@ impl Flow {
                                 purge_node(&client, location, &n.node, &n.manifests, stale, oldest)
                                     .await?;
                         }
-                        super::metrics::purge(
+                        crate::manager::metrics::purge(
                             &self.request.cluster.name,
                             &address,
                             report.files_to_delete,
                             report.files_deleted,
                         );
-                        Ok::<_, super::purge::PurgeError>(report)
+                        Ok::<_, crate::manager::backup::purge::PurgeError>(report)
                     }
                 });
             let reports = futures::future::join_all(work).await;

@@ -19,17 +19,17 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::agent_client::{
-    AgentClient, AgentError, KeyspaceKind, ReplicationKind, Root, UploadJob,
-};
-use super::dedup::deduplicate;
-use super::metrics;
-use super::progress_actor::{ProgressActor, ProgressUpdate};
-use super::rate_limit_actor::{FinishUpload, GetRateGate, RateLimitActor, StartUpload};
-use super::resume::resumed_row;
-use super::store::{BackupRunProgress, BackupStage, RunKey};
 use crate::agent::files::Entry;
 use crate::agent::jobs::{JobProgress, JobStatus};
+use crate::manager::agent_client::{
+    AgentClient, AgentError, KeyspaceKind, ReplicationKind, Root, UploadJob,
+};
+use crate::manager::backup::dedup::deduplicate;
+use crate::manager::backup::resume::resumed_row;
+use crate::manager::metrics;
+use crate::manager::progress_actor::{ProgressActor, ProgressUpdate};
+use crate::manager::rate_limit_actor::{FinishUpload, GetRateGate, RateLimitActor, StartUpload};
+use crate::manager::store::{BackupRunProgress, BackupStage, RunKey};
 use crate::spec::filter::Unit;
 use crate::spec::location::Location;
 use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ReplicationType};

@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::agent_client::{AgentClient, AgentError, KeyspaceKind, ReplicationKind, TokenRange};
-use super::discovery::ClusterView;
+use crate::manager::agent_client::{
+    AgentClient, AgentError, KeyspaceKind, ReplicationKind, TokenRange,
+};
+use crate::manager::discovery::ClusterView;
 use crate::spec::MAX_TRANSFERS;
 use crate::spec::dclimit::DcLimits;
 use crate::spec::filter::{DcFilter, FilterError, KeyspaceFilter, Unit};

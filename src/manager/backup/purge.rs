@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 
-use super::agent_client::{AgentClient, AgentError, Root};
-use super::backups::{ManifestReadError, walk_manifest};
-use super::retention::{self, Snapshot};
+use crate::manager::agent_client::{AgentClient, AgentError, Root};
+use crate::manager::backup::retention::{self, Snapshot};
+use crate::manager::backups::{ManifestReadError, walk_manifest};
 use crate::spec::location::Location;
 use crate::spec::manifest::FilesMeta;
 use crate::spec::paths::{
