@@ -8,5 +8,6 @@ pub mod purge;
 pub mod resume;
 pub mod retention;
 pub mod schema;
+pub mod stage;
 pub mod supervisor;
 pub mod target;

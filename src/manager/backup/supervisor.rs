@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::stage::BackupStage;
 use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy};
 use crate::manager::backup::node::{
     CommitManifest, Deduplicate, DropSnapshot, GetNodeState, GetRows, HostPlan, IndexSnapshot,
@@ -35,8 +36,8 @@ use crate::manager::lease::{self, Holder, Lease, LeaseError};
 use crate::manager::progress_actor::{FlushProgress, ProgressActor};
 use crate::manager::rate_limit_actor::{AgentRates, RateLimitActor, SetBudget};
 use crate::manager::store::{
-    BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, RunStatus, SkippedHost, Store,
-    StoreError, Task, TaskKey, TaskRun,
+    BackupRun, BackupRunProgress, Cluster, RunKey, RunStatus, SkippedHost, Store, StoreError, Task,
+    TaskKey, TaskRun,
 };
 use crate::spec::dclimit::DcLimits;
 use crate::spec::location::Location;
@@ -619,26 +620,15 @@ impl Flow {
         }
         let mut schema_blob: Option<Bytes> = None;
         let schema_path = remote_schema_file(key.cluster_id, key.task_id, &plan.run.snapshot_tag);
-        for stage in BackupStage::ALL.iter().copied() {
-            if stage == BackupStage::Init || stage == BackupStage::Done {
-                continue;
-            }
-            // A resumed run re-runs its interrupted stage and what follows; the schema dump is
-            // kept only in memory, so it runs again unless the schema was already uploaded.
-            let skip = (plan.purge_only && stage < BackupStage::Purge)
-                || if stage == BackupStage::AwaitSchema {
-                    plan.resume_at > BackupStage::Schema
-                } else {
-                    stage < plan.resume_at
-                };
-            if skip {
+        for stage in BackupStage::RUN.iter().copied() {
+            if stage.skipped(plan.resume_at, plan.purge_only) {
                 continue;
             }
             if self.shared.cancel.is_cancelled() {
                 return Err(RunError::Stopped);
             }
             self.deps.store.update_backup_stage(key, stage).await?;
-            if stage >= BackupStage::Manifest && lease.is_none() {
+            if stage.writes_location() && lease.is_none() {
                 *lease = Some(self.take_lease(&plan).await?);
             }
             self.with_state(|s| s.stage = Some(stage));

@@ -26,10 +26,11 @@ use crate::manager::agent_client::{
 };
 use crate::manager::backup::dedup::deduplicate;
 use crate::manager::backup::resume::resumed_row;
+use crate::manager::backup::stage::BackupStage;
 use crate::manager::metrics;
 use crate::manager::progress_actor::{ProgressActor, ProgressUpdate};
 use crate::manager::rate_limit_actor::{FinishUpload, GetRateGate, RateLimitActor, StartUpload};
-use crate::manager::store::{BackupRunProgress, BackupStage, RunKey};
+use crate::manager::store::{BackupRunProgress, RunKey};
 use crate::spec::filter::Unit;
 use crate::spec::location::Location;
 use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ReplicationType};
