@@ -27,6 +27,7 @@
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 
 pub mod agent_client;
+pub mod agent_jobs;
 pub mod agent_trust;
 pub mod api;
 pub mod backup;
@@ -36,6 +37,7 @@ pub mod config;
 pub mod discovery;
 pub mod fleet;
 pub mod lease;
+pub mod location;
 pub mod location_check;
 pub mod location_reader;
 pub mod metrics;

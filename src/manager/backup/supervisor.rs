@@ -17,12 +17,17 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::node::commit::CommitManifest;
+use super::node::dedup::Deduplicate;
+use super::node::index::IndexSnapshot;
+use super::node::manifest::WriteManifest;
+use super::node::snapshot::{DropSnapshot, TakeSnapshot};
+use super::node::upload::UploadData;
+use super::node::{
+    GetNodeRunState, GetRows, HostPlan, NodeActor, NodeError, NodeRunState, NodeSetup, RunContext,
+};
 use super::stage::BackupStage;
 use crate::manager::agent_client::{AgentClient, AgentError, RetryPolicy};
-use crate::manager::backup::node::{
-    CommitManifest, Deduplicate, DropSnapshot, GetNodeState, GetRows, HostPlan, IndexSnapshot,
-    NodeActor, NodeError, NodeSetup, NodeState, RunInfo, TakeSnapshot, UploadData, WriteManifest,
-};
 use crate::manager::backup::purge::{PurgeReport, assign_nodes, purge_node};
 use crate::manager::backup::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
 use crate::manager::backup::retention::{Policy, oldest_kept, stale_snapshots};
@@ -221,7 +226,7 @@ pub struct HostState {
     /// The error that failed it, if one did.
     pub error: Option<String>,
     /// Its node actor's state.
-    pub node: Option<NodeState>,
+    pub node: Option<NodeRunState>,
 }
 
 /// The supervisor's observable state.
@@ -338,7 +343,7 @@ impl Handler<GetRunState> for BackupSupervisor {
                 .unwrap_or_default();
             let mut states = Vec::new();
             for (host, addr) in nodes {
-                if let Ok(s) = addr.send(GetNodeState).await {
+                if let Ok(s) = addr.send(GetNodeRunState).await {
                     states.push((host, s));
                 }
             }
@@ -600,7 +605,7 @@ impl Flow {
     /// stage that writes to the locations.
     async fn held_stages(&self, plan: Plan, lease: &mut Option<Lease>) -> Result<(), RunError> {
         let key = self.key();
-        let info = Arc::new(RunInfo {
+        let info = Arc::new(RunContext {
             key,
             cluster_name: self.request.cluster.name.clone(),
             tag: plan.run.snapshot_tag.clone(),
@@ -695,7 +700,7 @@ impl Flow {
     fn node_setup(
         &self,
         plan: &Plan,
-        info: &Arc<RunInfo>,
+        info: &Arc<RunContext>,
         host: &HostPlan,
         prev_rows: Option<Vec<BackupRunProgress>>,
     ) -> NodeSetup {
@@ -894,7 +899,7 @@ impl Flow {
     async fn on_hosts<M, T>(
         &self,
         plan: &Plan,
-        info: &Arc<RunInfo>,
+        info: &Arc<RunContext>,
         stage: BackupStage,
         limits: &DcLimits,
         msg: M,
@@ -944,7 +949,7 @@ impl Flow {
     async fn supervised<M, T>(
         &self,
         plan: &Plan,
-        info: &Arc<RunInfo>,
+        info: &Arc<RunContext>,
         host: &HostPlan,
         msg: M,
     ) -> Result<T, NodeError>
@@ -1064,7 +1069,7 @@ impl Flow {
     }
 
     /// MOVE_MANIFEST: commits every host's manifest; if any fails, rolls back the others.
-    async fn commit_manifests(&self, plan: &Plan, info: &Arc<RunInfo>) -> Result<(), RunError> {
+    async fn commit_manifests(&self, plan: &Plan, info: &Arc<RunContext>) -> Result<(), RunError> {
         let stage = BackupStage::MoveManifest;
         let all = DcLimits::default();
         let result = self
