@@ -14,7 +14,7 @@ use cairn::manager::agent_client::AgentClient;
 use cairn::manager::api::{ApiState, router};
 use cairn::manager::backup::purge::{PurgeReport, assign_nodes, purge_node};
 use cairn::manager::backup::retention::{Policy, Snapshot, oldest_kept, stale_snapshots};
-use cairn::manager::backup::supervisor::{RunDeps, RunSettings};
+use cairn::manager::backup::run::{RunDeps, RunSettings};
 use cairn::manager::backups::list_manifests;
 use cairn::manager::progress_actor::{FLUSH_EVERY, ProgressActor};
 use cairn::manager::rate_limit_actor::{AgentRates, RateLimitActor};

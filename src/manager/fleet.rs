@@ -1,13 +1,171 @@
-//! Per-DC parallelism of a stage (`snapshot_parallel`, `upload_parallel`; spec 1.5): hosts of a
-//! DC with its own `dc:N` entry form a group limited to N; the hosts of every other DC share one
-//! group limited by the entry without a DC. Groups run side by side; 0 (or no entry) means every
-//! host of the group at once. One host's failure never stops the others.
+//! Fan-out of one message to the per-host actors of a run, and their supervision; generic over
+//! the actor and the message, so a backup's node actors and a restore's share it.
+//!
+//! Per-DC parallelism (`snapshot_parallel`, `upload_parallel`; spec 1.5): hosts of a DC with its
+//! own `dc:N` entry form a group limited to N; the hosts of every other DC share one group
+//! limited by the entry without a DC. Groups run side by side; 0 (or no entry) means every host
+//! of the group at once. One host's failure never stops the others.
+//!
+//! Supervision: a host whose actor fails with an error worth retrying gets a fresh actor (made
+//! by the owner's [`Respawn`], seeded with what the failed one carries) once its agent answers
+//! again, after a backoff that doubles with each restart, a few times.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
 
+use actix::prelude::*;
 use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::spec::dclimit::DcLimits;
+
+/// An error a fleet member answers a message with.
+pub trait MemberError {
+    /// Whether a fresh actor may get past it.
+    fn retryable(&self) -> bool;
+    /// The error of a host whose actor does not answer (it stopped).
+    fn gone(host: &str, reason: String) -> Self;
+    /// The error of a host with no actor: the run is stopping.
+    fn stopped(host: &str) -> Self;
+}
+
+/// How a fleet's owner replaces a member that failed.
+pub trait Respawn<A: Actor> {
+    /// What a failed actor hands to its replacement (a backup node: its progress rows).
+    type Carry;
+    /// Asks the failed actor for what it hands over, right after it failed.
+    fn carry(&self, old: &Addr<A>) -> impl Future<Output = Self::Carry>;
+    /// Whether `host` answers again (one quick call).
+    fn reachable(&self, host: &str) -> impl Future<Output = bool>;
+    /// A fresh, started actor for `host`, made from `carry`; `None` when the host is not one
+    /// the owner knows.
+    fn respawn(&self, host: &str, carry: Self::Carry) -> Option<Addr<A>>;
+}
+
+/// How often, and after which pauses, a failing host gets a fresh actor.
+#[derive(Debug, Clone, Copy)]
+pub struct Restarts {
+    /// Fresh actors a failing host gets within one message before it fails.
+    pub max: u32,
+    /// The pause before the first restart (doubled for each next one).
+    pub backoff: Duration,
+}
+
+/// The per-host actors of one run.
+pub struct Fleet<A: Actor> {
+    /// The actors by host address.
+    members: Mutex<HashMap<String, Addr<A>>>,
+    /// Cancelled when the run stops: no more restarts.
+    cancel: CancellationToken,
+    /// The restart policy.
+    restarts: Restarts,
+}
+
+impl<A: Actor<Context = Context<A>>> Fleet<A> {
+    /// An empty fleet of a run stopped by `cancel`.
+    pub fn new(cancel: CancellationToken, restarts: Restarts) -> Self {
+        Fleet {
+            members: Mutex::new(HashMap::new()),
+            cancel,
+            restarts,
+        }
+    }
+
+    /// Makes `addr` the actor of `host`.
+    pub fn insert(&self, host: &str, addr: Addr<A>) {
+        if let Ok(mut m) = self.members.lock() {
+            m.insert(host.to_string(), addr);
+        }
+    }
+
+    /// Every host with its actor.
+    pub fn members(&self) -> Vec<(String, Addr<A>)> {
+        self.members
+            .lock()
+            .map(|m| m.iter().map(|(h, a)| (h.clone(), a.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The actor of `host`.
+    fn member(&self, host: &str) -> Option<Addr<A>> {
+        self.members.lock().ok().and_then(|m| m.get(host).cloned())
+    }
+
+    /// Sends `msg` to the actor of every host of `hosts` (DC, address) under `limits`, each
+    /// [`supervised`](Self::supervised); returns every host's result once all have finished.
+    pub async fn on_hosts<M, T, E, R>(
+        &self,
+        hosts: Vec<(String, String)>,
+        limits: &DcLimits,
+        respawn: &R,
+        msg: M,
+    ) -> Vec<(String, Result<T, E>)>
+    where
+        M: Message<Result = Result<T, E>> + Clone + Send + 'static,
+        A: Handler<M>,
+        T: Send + 'static,
+        E: MemberError + std::fmt::Display + Send + 'static,
+        R: Respawn<A>,
+    {
+        run_limited(hosts, limits, |host| {
+            let msg = msg.clone();
+            async move {
+                let r = self.supervised(&host, respawn, msg).await;
+                (host, r)
+            }
+        })
+        .await
+    }
+
+    /// Sends `msg` to `host`'s actor; on an error worth retrying, replaces the actor with a
+    /// fresh one after a backoff, a few times.
+    pub async fn supervised<M, T, E, R>(&self, host: &str, respawn: &R, msg: M) -> Result<T, E>
+    where
+        M: Message<Result = Result<T, E>> + Clone + Send + 'static,
+        A: Handler<M>,
+        T: Send + 'static,
+        E: MemberError + std::fmt::Display + Send + 'static,
+        R: Respawn<A>,
+    {
+        let mut restarts = 0;
+        loop {
+            let Some(addr) = self.member(host) else {
+                return Err(E::stopped(host));
+            };
+            let result = match addr.send(msg.clone()).await {
+                Ok(r) => r,
+                Err(e) => Err(E::gone(host, e.to_string())),
+            };
+            let error = match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.retryable() && !self.cancel.is_cancelled() => e,
+                Err(e) => return Err(e),
+            };
+            let carry = respawn.carry(&addr).await;
+            // A fresh actor only once the agent answers again: while it is down, each restart
+            // attempt costs a backoff pause and one quick ping, not a full stage of retries.
+            let mut reachable = false;
+            while !reachable && restarts < self.restarts.max {
+                restarts += 1;
+                let pause = self.restarts.backoff * 2u32.pow(restarts - 1);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = self.cancel.cancelled() => return Err(error),
+                }
+                reachable = respawn.reachable(host).await;
+                tracing::warn!(%host, %error, restart = restarts, ?pause, reachable, "restarting the host's node actor");
+            }
+            if !reachable {
+                return Err(error);
+            }
+            let Some(fresh) = respawn.respawn(host, carry) else {
+                return Err(error);
+            };
+            self.insert(host, fresh);
+        }
+    }
+}
 
 /// Splits `hosts` (DC, item) into groups with their limit (0: no limit).
 pub fn groups<T>(hosts: Vec<(String, T)>, limits: &DcLimits) -> Vec<(u64, Vec<T>)> {

@@ -128,7 +128,7 @@ impl Identity {
     pub fn ephemeral() -> Self {
         Identity {
             manager: Uuid::new_v4(),
-            hostname: super::backup::supervisor::hostname(),
+            hostname: super::backup::run::hostname(),
             instance: Uuid::new_v4(),
         }
     }

@@ -17,9 +17,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::backup::resume::{AtStartup, MANAGER_STOPPED, at_startup, left_by_manager};
-use super::backup::supervisor::{
-    BackupSupervisor, GetRunState, RunDeps, RunFinished, RunRequest, RunState, StopRun,
-};
+use super::backup::run::{RunDeps, RunRequest, RunState};
+use super::backup::supervisor::{BackupSupervisor, GetRunState, RunFinished, StopRun};
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 

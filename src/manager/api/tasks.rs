@@ -267,7 +267,7 @@ pub struct RunDetails {
     /// While the run is in progress: its supervisor's and node actors' live state (stage per
     /// host, agent job, restarts, errors).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::manager::backup::supervisor::RunState>,
+    pub live: Option<crate::manager::backup::run::RunState>,
 }
 
 /// The answer of `PUT .../start`.

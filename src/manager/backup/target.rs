@@ -525,6 +525,21 @@ pub struct Target {
     pub size: u64,
 }
 
+impl Target {
+    /// The location the hosts of `dc` use: the DC's own, else the default.
+    pub fn location_for(&self, dc: &str) -> Option<&Location> {
+        location_for(&self.location, dc)
+    }
+}
+
+/// The location of `dc` among `locations`: the DC's own, else the default.
+fn location_for<'a>(locations: &'a [Location], dc: &str) -> Option<&'a Location> {
+    locations
+        .iter()
+        .find(|l| l.dc.as_deref() == Some(dc))
+        .or_else(|| locations.iter().find(|l| l.dc.is_none()))
+}
+
 /// Keeps the limits of the selected DCs and the default entry.
 fn for_dcs(limits: &DcLimits, dcs: &[String]) -> DcLimits {
     let kept = limits
@@ -636,10 +651,7 @@ pub async fn build_target(
     let per_dc = dcs
         .iter()
         .filter_map(|dc| {
-            let loc = location
-                .iter()
-                .find(|l| l.dc.as_ref() == Some(dc))
-                .or_else(|| location.iter().find(|l| l.dc.is_none()))?;
+            let loc = location_for(&location, dc)?;
             Some(TargetDc {
                 name: dc.clone(),
                 location: loc.clone(),

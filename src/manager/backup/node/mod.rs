@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::manager::agent_client::{AgentClient, AgentError};
 use crate::manager::agent_jobs::JobError;
 use crate::manager::backup::stage::BackupStage;
+use crate::manager::fleet::MemberError;
 use crate::manager::metrics;
 use crate::manager::progress_actor::{ProgressActor, ProgressUpdate};
 use crate::manager::rate_limit_actor::RateLimitActor;
@@ -203,6 +204,25 @@ impl NodeError {
             | NodeError::DiskSpace { .. }
             | NodeError::NoFiles { .. }
             | NodeError::Manifest { .. } => false,
+        }
+    }
+}
+
+impl MemberError for NodeError {
+    fn retryable(&self) -> bool {
+        NodeError::retryable(self)
+    }
+
+    fn gone(host: &str, reason: String) -> Self {
+        NodeError::Actor {
+            host: host.to_string(),
+            reason,
+        }
+    }
+
+    fn stopped(host: &str) -> Self {
+        NodeError::Stopped {
+            host: host.to_string(),
         }
     }
 }
