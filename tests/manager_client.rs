@@ -14,7 +14,8 @@ use cairn::manager::agent_client::{
     AgentClient, AgentError, DownloadJob, KeyspaceKind, ReplicationKind, RetryPolicy, Root,
     UploadJob,
 };
-use cairn::manager::backup::target::{TargetError, TaskProperties, build_target};
+use cairn::manager::backup::properties::TaskProperties;
+use cairn::manager::backup::target::{TargetError, build_target};
 use cairn::manager::discovery::{ClusterView, discover};
 use cairn::spec::location::Location;
 use cairn::spec::tag::SnapshotTag;

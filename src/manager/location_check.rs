@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::agent_client::{AgentClient, AgentError, RetryPolicy, Root};
-use super::backup::target::CheckedProperties;
+use super::backup::properties::CheckedProperties;
 use super::discovery::ClusterView;
 use crate::spec::location::Location;
 

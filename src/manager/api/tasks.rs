@@ -37,9 +37,8 @@ use super::error::ApiError;
 use super::{ApiState, find_cluster};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::backup::progress::{RunProgress, rollup, status_text};
-use crate::manager::backup::target::{
-    CheckedProperties, PropertiesError, Target, TargetError, TaskProperties, build_target,
-};
+use crate::manager::backup::properties::{CheckedProperties, PropertiesError, TaskProperties};
+use crate::manager::backup::target::{Target, TargetError, build_target};
 use crate::manager::discovery::{ClusterView, discover};
 use crate::manager::location_check::check_locations;
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};

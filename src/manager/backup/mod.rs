@@ -5,6 +5,7 @@ pub mod dedup;
 pub mod node;
 pub mod plan;
 pub mod progress;
+pub mod properties;
 pub mod purge;
 pub mod purge_stage;
 pub mod resume;

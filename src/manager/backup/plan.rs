@@ -11,11 +11,12 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::node::HostPlan;
+use super::properties::TaskProperties;
 use super::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
 use super::run::{HostState, RunDeps, RunError, RunRequest, RunState, update_state};
 use super::schema;
 use super::stage::BackupStage;
-use super::target::{Target, TaskProperties, build_target};
+use super::target::{Target, build_target};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{DiscoveryError, discover};
 use crate::manager::rate_limit_actor::SetBudget;

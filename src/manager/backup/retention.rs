@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::target::TaskProperties;
+use super::properties::TaskProperties;
 use crate::manager::store::Task;
 use crate::spec::manifest::FilesMeta;
 use crate::spec::paths::{ManifestInfo, remote_sstable_version_dir};
