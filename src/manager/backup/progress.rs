@@ -1,5 +1,6 @@
 //! A run's progress as operators read it: the `backup_run_progress` rows rolled up
-//! host → keyspace → table (spec section 6), with upstream's percentage and stage wording.
+//! host → keyspace → table (spec section 6), with upstream's percentage; a run's status line,
+//! its stage worded by [`super::stage::stage_label`].
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

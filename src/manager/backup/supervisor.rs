@@ -1,10 +1,13 @@
-//! `BackupSupervisor`: one backup run. It builds the run's target, decides whether it resumes an
-//! interrupted run (same snapshot tag, nodes and units), then drives the stages in upstream order
-//! (spec 1.4) over one [`NodeActor`] per host, under the per-DC parallelism limits. A host whose
-//! actor fails with an error worth retrying gets a fresh actor (seeded with its progress rows)
-//! after a backoff; a host that still fails fails the run once every other host has finished the
-//! stage. Manifests become final only when every host has uploaded; if one commit fails, every
-//! commit is rolled back. The run's task-run record is written at the start and at the end.
+//! `BackupSupervisor`: one backup run. It has the run planned ([`super::plan`]: target, resume,
+//! hosts), then drives the stages in their order ([`BackupStage::RUN`]) over one [`NodeActor`]
+//! per host through a [`Fleet`], under the per-DC parallelism limits. A host whose actor fails
+//! with an error worth retrying gets a fresh actor (seeded with its progress rows) after a
+//! backoff; a host that still fails fails the run once every other host has finished the stage.
+//! Manifests become final only when every host has uploaded; if one commit fails, every commit
+//! is rolled back. The run's task-run record is written at the start and at the end.
+//!
+//! This file holds the actor, its messages ([`StopRun`], [`GetRunState`], [`RunFinished`]) and
+//! the run's course; what a run is given and shows is in [`super::run`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
