@@ -62,17 +62,13 @@ impl BackupStage {
 
     /// The stages a run works through, in order (upstream's, spec 1.4): every stage but INIT
     /// (recorded when the run is stored) and DONE (recorded when the last one ends).
-    pub const RUN: &'static [BackupStage] = &[
-        BackupStage::Snapshot,
-        BackupStage::AwaitSchema,
-        BackupStage::Index,
-        BackupStage::Manifest,
-        BackupStage::Schema,
-        BackupStage::Deduplicate,
-        BackupStage::Upload,
-        BackupStage::MoveManifest,
-        BackupStage::Purge,
-    ];
+    pub const RUN: &'static [BackupStage] = match BackupStage::ALL.split_first() {
+        Some((_, after_init)) => match after_init.split_last() {
+            Some((_, run)) => run,
+            None => after_init,
+        },
+        None => BackupStage::ALL,
+    };
 
     /// The stored text.
     pub fn as_str(self) -> &'static str {
