@@ -16,8 +16,9 @@ use cairn::manager::agent_client::{
     files::Root,
     scylla::{KeyspaceKind, ReplicationKind},
 };
+use cairn::manager::backup::properties::TaskProperties;
+use cairn::manager::backup::target::{TargetError, build_target};
 use cairn::manager::discovery::{ClusterView, discover};
-use cairn::manager::target::{TargetError, TaskProperties, build_target};
 use cairn::spec::location::Location;
 use cairn::spec::tag::SnapshotTag;
 use common::TestCluster;

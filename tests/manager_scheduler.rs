@@ -6,10 +6,11 @@ mod common;
 
 use std::time::Duration;
 
+use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::scheduler::{
     GetLiveRun, GetSchedulerState, SchedulerError, StartTask, StopTask,
 };
-use cairn::manager::store::{BackupStage, RunStatus, Schedule};
+use cairn::manager::store::{RunStatus, Schedule};
 use common::backup::{BackupEnv, in_actix};
 use serde_json::json;
 

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::store::{
-    self, BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, RunStatus, Schedule,
-    ScyllaConfig, Store, StoreConfig, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid,
+    self, BackupRun, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, ScyllaConfig, Store,
+    StoreConfig, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid,
 };
 use cairn::spec::filter::Unit;
 use chrono::{DateTime, Duration, Utc};

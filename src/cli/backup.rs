@@ -28,8 +28,8 @@ use super::offline::{self, OfflineArgs};
 use super::output::Format;
 use super::tasks::find_task;
 use crate::manager::api::tasks::TaskInfo;
+use crate::manager::backup::target::Target;
 use crate::manager::store::TaskType;
-use crate::manager::target::Target;
 use crate::units::format_bytes;
 
 /// Arguments of `cairn backup`: a subcommand, or the flags of a new task.

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{metrics, tls};
 use crate::manager::api::{self, ApiState};
-use crate::manager::backup_supervisor::{RunDeps, RunSettings};
+use crate::manager::backup::run::{RunDeps, RunSettings};
 use crate::manager::config::{Checked, ManagerConfig};
 use crate::manager::progress_actor::{FLUSH_EVERY, FlushProgress, ProgressActor};
 use crate::manager::rate_limit_actor::{AgentRates, RateLimitActor};

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::client::{ClientError, Connection, ManagerClient, duration, print_text, segment, time};
 use super::output::{Format, table};
 use super::tasks::{TaskRef, find_task};
-use crate::manager::progress::Counters;
+use crate::manager::backup::progress::Counters;
 use crate::units::format_bytes;
 
 /// How often `--watch` asks the manager.

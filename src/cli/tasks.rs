@@ -15,7 +15,7 @@ use super::cluster::ClusterRef;
 use super::output::Format;
 use crate::manager::api::runs::Started;
 use crate::manager::api::tasks::TaskInfo;
-use crate::manager::progress::skipped_summary;
+use crate::manager::backup::progress::skipped_summary;
 use crate::manager::store::{Schedule, TaskType};
 
 /// Arguments of `cairn tasks`.

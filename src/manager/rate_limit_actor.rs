@@ -15,8 +15,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures::future::BoxFuture;
 
-use super::agent_client::AgentClient;
 use super::rate_share::divide;
+use crate::manager::agent_client::AgentClient;
 
 /// Applies a host's rate (bytes/s, 0 unlimited) to its agent.
 pub trait RatePusher: Send + Sync + 'static {

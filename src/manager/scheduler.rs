@@ -16,10 +16,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::backup_supervisor::{
-    BackupSupervisor, GetRunState, RunDeps, RunFinished, RunRequest, RunState, StopRun,
-};
-use super::resume::{AtStartup, MANAGER_STOPPED, at_startup, left_by_manager};
+use super::backup::resume::{AtStartup, MANAGER_STOPPED, at_startup, left_by_manager};
+use super::backup::run::{RunDeps, RunRequest, RunState};
+use super::backup::supervisor::{BackupSupervisor, GetRunState, RunFinished, StopRun};
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 
@@ -426,7 +425,7 @@ impl Actor for Scheduler {
                     let lookback = usize::try_from(t.schedule.num_retries)
                         .unwrap_or(usize::MAX)
                         .saturating_add(2)
-                        .min(super::resume::RESUME_LOOKBACK.max(2));
+                        .min(super::backup::resume::RESUME_LOOKBACK.max(2));
                     let mut runs = store.list_task_runs(t.key(), lookback).await?;
                     if let Some(run) = runs.first_mut()
                         && left_by_manager(run.status)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
-use cairn::manager::backup_supervisor::{RunDeps, RunSettings};
+use cairn::manager::backup::run::{RunDeps, RunSettings};
 use cairn::manager::progress_actor::ProgressActor;
 use cairn::manager::rate_limit_actor::{AgentRates, RateLimitActor};
 use cairn::manager::scheduler::{Scheduler, StartTask};

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::body::query_bool;
 use super::error::{ApiError, scheduler_unavailable, store_error};
 use super::{ApiState, find_cluster, find_task};
-use crate::manager::progress::{RunProgress, rollup, status_text};
+use crate::manager::backup::progress::{RunProgress, rollup, status_text};
 use crate::manager::scheduler::{GetLiveRun, SchedulerError, StartTask, StopTask};
 use crate::manager::store::{RunKey, RunStatus, TaskKey, TaskRun, TaskType};
 
@@ -96,7 +96,7 @@ pub struct RunDetails {
     /// While the run is in progress: its supervisor's and node actors' live state (stage per
     /// host, agent job, restarts, errors).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::manager::backup_supervisor::RunState>,
+    pub live: Option<crate::manager::backup::run::RunState>,
 }
 
 /// The answer of `PUT .../start`.

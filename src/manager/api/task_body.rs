@@ -15,11 +15,11 @@ use super::ApiState;
 use super::body::parse_value;
 use super::error::{ApiError, store_error};
 use crate::manager::agent_client::AgentClient;
+use crate::manager::backup::properties::{CheckedProperties, PropertiesError, TaskProperties};
 use crate::manager::discovery::{ClusterView, discover};
 use crate::manager::location::check::check_locations;
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::store::{Cluster, Schedule, TaskType};
-use crate::manager::target::{CheckedProperties, PropertiesError, TaskProperties};
 use crate::units::parse_duration;
 
 /// Retries of a failed run when the schedule does not say (upstream's `--num-retries`).

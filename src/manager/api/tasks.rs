@@ -35,11 +35,12 @@ use super::task_body::{
     locations_usable, properties_problem,
 };
 use super::{ApiState, find_cluster, find_task};
+use crate::manager::backup::properties::TaskProperties;
+use crate::manager::backup::target::{Target, TargetError, build_target};
 use crate::manager::scheduler::{GetSchedulerState, SchedulerState, TaskChanged};
 use crate::manager::store::{
     RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskType,
 };
-use crate::manager::target::{Target, TargetError, TaskProperties, build_target};
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
@@ -387,6 +388,6 @@ async fn dry_run(
     let mut target = build_target(&props, &view, &client)
         .await
         .map_err(target_problem)?;
-    crate::manager::schema_dump::exclude_views(&mut target, &cluster).await;
+    crate::manager::backup::schema::exclude_views(&mut target, &cluster).await;
     Ok(Json(target))
 }

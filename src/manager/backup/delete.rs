@@ -1,5 +1,5 @@
 //! Deleting backups on request: snapshots in their locations ([`delete_snapshots`]: every node's
-//! manifests of the tags, purged with reference counting by [`crate::manager::purge`] under the
+//! manifests of the tags, purged with reference counting by [`crate::manager::backup::purge`] under the
 //! locations' leases), and the `sm_*` snapshots left on the nodes ([`delete_local_snapshots`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::manager::agent_client::AgentClient;
+use crate::manager::backup::purge::{PurgeError, assign_nodes, purge_node};
+use crate::manager::backup::retention::{self, Snapshot};
 use crate::manager::discovery::{DiscoveryError, discover};
 use crate::manager::lease::{self, Holder, Lease, LeaseError};
 use crate::manager::location::manifests::{
     LocationClient, LocationError, list_manifests, run_bounded,
 };
-use crate::manager::purge::{PurgeError, assign_nodes, purge_node};
-use crate::manager::retention::{self, Snapshot};
 use crate::spec::paths::remote_lease_file;
 use crate::spec::tag::{SnapshotTag, is_snapshot_tag};
 

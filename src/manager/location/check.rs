@@ -12,8 +12,8 @@ use crate::manager::agent_client::{
     error::{AgentError, RetryPolicy},
     files::Root,
 };
+use crate::manager::backup::properties::CheckedProperties;
 use crate::manager::discovery::ClusterView;
-use crate::manager::target::CheckedProperties;
 use crate::spec::location::Location;
 
 /// How long the agents' answers are waited for.

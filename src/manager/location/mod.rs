@@ -12,8 +12,10 @@
 //! | [`listing`] | the `backup list` aggregate (per cluster and task: snapshots, nodes, sizes, tables) and the files of one snapshot |
 //! | [`manifests`] | the manifests of a location: the agent that reaches it, listing, reading streaming or whole; the errors of reading a location |
 //! | [`reader`] | `LocationReader`: listing and reading a location's objects through an agent or straight from its store |
+//! | [`verify`] | whether every file a node manifest lists is in the location with its size (a backup's commit; validate) |
 
 pub mod check;
 pub mod listing;
 pub mod manifests;
 pub mod reader;
+pub mod verify;

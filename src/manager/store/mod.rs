@@ -36,6 +36,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::manager::backup::stage::BackupStage;
 use crate::spec::filter::Unit;
 use crate::spec::location::{Location, serde_as_string};
 use crate::spec::tag::SnapshotTag;
@@ -228,34 +229,6 @@ text_enum!(
         Error => "ERROR",
         /// Abandoned (e.g. the manager restarted under it).
         Aborted => "ABORTED",
-    }
-);
-
-text_enum!(
-    /// The stage of a backup run (`backup_run.stage`), ordered as a run goes through them.
-    BackupStage, "backup stage", {
-        /// The run is registered.
-        Init => "INIT",
-        /// Snapshots are taken on every host.
-        Snapshot => "SNAPSHOT",
-        /// The CQL schema is dumped.
-        AwaitSchema => "AWAIT_SCHEMA",
-        /// Snapshot files are listed.
-        Index => "INDEX",
-        /// Temporary manifests are written.
-        Manifest => "MANIFEST",
-        /// The schema file is uploaded.
-        Schema => "SCHEMA",
-        /// Files already in the location are dropped from the snapshot.
-        Deduplicate => "DEDUPLICATE",
-        /// Files are uploaded.
-        Upload => "UPLOAD",
-        /// Temporary manifests are made final.
-        MoveManifest => "MOVE_MANIFEST",
-        /// Snapshots are removed and retention applied.
-        Purge => "PURGE",
-        /// The run is complete.
-        Done => "DONE",
     }
 );
 
@@ -791,29 +764,6 @@ mod tests {
         );
         let err = "running".parse::<RunStatus>().unwrap_err();
         assert_eq!(err.to_string(), "unknown run status \"running\"");
-    }
-
-    #[test]
-    fn backup_stages_are_ordered_as_upstream() {
-        let names: Vec<&str> = BackupStage::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "INIT",
-                "SNAPSHOT",
-                "AWAIT_SCHEMA",
-                "INDEX",
-                "MANIFEST",
-                "SCHEMA",
-                "DEDUPLICATE",
-                "UPLOAD",
-                "MOVE_MANIFEST",
-                "PURGE",
-                "DONE"
-            ]
-        );
-        assert!(BackupStage::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert!(BackupStage::Upload > BackupStage::Index);
     }
 
     #[test]

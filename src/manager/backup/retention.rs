@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::properties::TaskProperties;
+use crate::manager::store::Task;
 use crate::spec::manifest::FilesMeta;
 use crate::spec::paths::{ManifestInfo, remote_sstable_version_dir};
 use crate::spec::sstable::split_versioned;
@@ -146,6 +148,28 @@ pub fn expired_versions<'a>(
         .into_iter()
         .filter(|f| split_versioned(f).is_some_and(|(_, tag)| tag <= *oldest))
         .collect()
+}
+
+/// The retention policy of a task (upstream defaults: 3 snapshots when neither field is given;
+/// a deleted task keeps its snapshots by age only, at least 30 days).
+pub fn policy_of(task: &Task) -> Policy {
+    let props: TaskProperties = serde_json::from_value(task.properties.clone()).unwrap_or_default();
+    let days = u32::try_from(props.retention_days.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+    let count = match (props.retention, props.retention_days) {
+        (Some(r), _) => u32::try_from(r.max(0)).unwrap_or(u32::MAX),
+        (None, None) => 3,
+        (None, Some(_)) => 0,
+    };
+    if task.deleted {
+        return Policy {
+            retention: 0,
+            retention_days: days.max(UNKNOWN_TASK_DAYS),
+        };
+    }
+    Policy {
+        retention: count,
+        retention_days: days,
+    }
 }
 
 #[cfg(test)]

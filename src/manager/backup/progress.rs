@@ -1,10 +1,12 @@
 //! A run's progress as operators read it: the `backup_run_progress` rows rolled up
-//! host → keyspace → table (spec section 6), with upstream's percentage and stage wording.
+//! host → keyspace → table (spec section 6), with upstream's percentage; a run's status line,
+//! its stage worded by [`super::stage::stage_label`].
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::store::{BackupRun, BackupRunProgress, BackupStage, RunStatus, SkippedHost};
+use super::stage::{BackupStage, stage_label};
+use crate::manager::store::{BackupRun, BackupRunProgress, RunStatus, SkippedHost};
 
 /// Counters of one level of the tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -164,23 +166,6 @@ pub fn status_text(status: RunStatus, progress: Option<&RunProgress>) -> String 
         status.to_string()
     } else {
         format!("{status} ({})", notes.join("; "))
-    }
-}
-
-/// What operators see for each stage while it runs (upstream wording).
-pub fn stage_label(stage: BackupStage) -> &'static str {
-    match stage {
-        BackupStage::Init => "initialising",
-        BackupStage::Snapshot => "taking snapshot",
-        BackupStage::AwaitSchema => "awaiting schema agreement",
-        BackupStage::Index => "indexing files",
-        BackupStage::Manifest => "uploading manifests",
-        BackupStage::Schema => "uploading schema",
-        BackupStage::Deduplicate => "deduplicating the snapshot",
-        BackupStage::Upload => "uploading data",
-        BackupStage::MoveManifest => "moving manifests",
-        BackupStage::Purge => "retention",
-        BackupStage::Done => "done",
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::store::{BackupRun, BackupRunProgress, BackupStage, RunStatus, TaskRun};
+use super::stage::BackupStage;
+use crate::manager::store::{BackupRun, BackupRunProgress, RunStatus, TaskRun};
 
 /// The cause recorded on a run the manager left unfinished when it stopped (a crash or a kill).
 pub const MANAGER_STOPPED: &str = "the manager stopped during the run";

@@ -12,8 +12,8 @@ use futures::TryStreamExt;
 use scylla::client::session_builder::SessionBuilder;
 use serde::Serialize;
 
-use super::store::Cluster;
-use super::target::Target;
+use crate::manager::backup::target::Target;
+use crate::manager::store::Cluster;
 use crate::spec::filter::Unit;
 
 /// The CQL port the schema is read on.

@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::{FutureExt, StreamExt};
 
-use super::agent_client::{AgentClient, error::AgentError, files::Root};
-use super::location::manifests::{ManifestReadError, run_bounded, walk_manifest};
-use super::retention::{self, Snapshot};
+use crate::manager::agent_client::{AgentClient, error::AgentError, files::Root};
+use crate::manager::backup::retention::{self, Snapshot};
+use crate::manager::location::manifests::{ManifestReadError, run_bounded, walk_manifest};
 use crate::spec::location::Location;
 use crate::spec::manifest::FilesMeta;
 use crate::spec::paths::{
