@@ -29,7 +29,7 @@ use super::node_actor::{
 };
 use super::progress_actor::{FlushProgress, ProgressActor};
 use super::purge::{PurgeReport, assign_nodes, purge_node};
-use super::rate_limit_actor::{AgentRates, RateLimitActor, SetBudget};
+use super::rate_limit_actor::{DcKey, RateLimitActor, SetBudget};
 use super::resume::{RESUME_LOOKBACK, carried_over, resumable_run};
 use super::retention::{Policy, oldest_kept, stale_snapshots};
 use super::schema_dump;
@@ -106,11 +106,9 @@ pub struct RunDeps {
     /// The state store.
     pub store: Arc<dyn Store>,
     /// Progress writes.
-    pub progress: Addr<ProgressActor>,
+    pub progress: Addr<ProgressActor<BackupRunProgress>>,
     /// Bandwidth budgets.
     pub rates: Addr<RateLimitActor>,
-    /// The agent clients the rate-limit actor pushes through.
-    pub rate_clients: Arc<AgentRates>,
     /// Settings.
     pub settings: Arc<RunSettings>,
 }
@@ -611,7 +609,6 @@ impl Flow {
         });
         for h in &plan.hosts {
             let setup = self.node_setup(&plan, &info, h, plan.prev_rows.get(&h.host_id).cloned());
-            self.deps.rate_clients.register(setup.client.clone());
             let addr = NodeActor::new(setup).start();
             if let Ok(mut n) = self.shared.nodes.lock() {
                 n.insert(h.address.clone(), addr);
@@ -715,7 +712,7 @@ impl Flow {
             client: plan.client.for_host(&host.address),
             progress: self.deps.progress.clone(),
             rates: self.deps.rates.clone(),
-            rate_dc: format!("{}/{}", self.request.cluster.id, host.dc),
+            rate_dc: DcKey::new(self.request.cluster.id, &host.dc),
             prev_rows: prev_rows.unwrap_or_default(),
             cancel: self.shared.cancel.clone(),
         }
@@ -879,7 +876,7 @@ impl Flow {
                 .deps
                 .rates
                 .send(SetBudget {
-                    dc: format!("{}/{dc}", key.cluster_id),
+                    dc: DcKey::new(key.cluster_id, dc),
                     per_host,
                     total,
                 })

@@ -1,8 +1,10 @@
 //! `cairn manager`: the daemon that orchestrates backups of whole clusters through the agents.
 //!
-//! The scheduler starts one `BackupSupervisor` per run; it drives one `NodeActor` per host through
-//! the stages, while the `ProgressActor` batches progress writes and the `RateLimitActor` shares
-//! bandwidth budgets. The REST API reads the store and asks the actors.
+//! [`runtime`] starts the actors and servers in order and stops them in reverse. The scheduler
+//! starts each run through the runner of its task type: one `BackupSupervisor` per backup run;
+//! it drives one `NodeActor` per host through the stages, while the `ProgressActor` batches
+//! progress writes and the `RateLimitActor` shares bandwidth budgets. The REST API reads the
+//! store and asks the actors.
 //!
 //! | module | owns |
 //! |---|---|
@@ -21,15 +23,16 @@
 //! | [`location_reader`] | reading a location's listings and manifests, through an agent or straight from its store (`--offline`) |
 //! | [`metrics`] | the manager's Prometheus metrics: per-table backup progress, snapshots, purges, scheduler runs |
 //! | [`node_actor`] | `NodeActor`: one host's part of a backup run, one message per stage |
-//! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
+//! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand; generic over a progress row (`ProgressRow`: key and batched write), backup's row implements it |
 //! | [`progress`] | a run's progress rolled up host → keyspace → table, with upstream's percentage and stage wording |
 //! | [`purge`] | the purge of one node's stale snapshots in a location (reference counting by set difference, expired versions), and which host purges which node |
-//! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget among its uploading hosts and pushes rates to their agents |
+//! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget (`DcKey`: cluster and DC) among its uploading hosts and pushes rates to their agents, through the client each `StartUpload` brings |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
 //! | [`resume`] | which interrupted run the next run resumes, and how a table's progress carries over |
 //! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
+//! | [`runtime`] | `Runtime`: starts the progress, rate-limit and scheduler actors (with one runner per task type) and the servers in order, and stops them in reverse; used by `cairn manager` and the tests |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
-//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
+//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones |
 //! | [`schema_dump`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |
@@ -56,6 +59,7 @@ pub mod rate_limit_actor;
 pub mod rate_share;
 pub mod resume;
 pub mod retention;
+pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
 pub mod schema_dump;

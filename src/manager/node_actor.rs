@@ -25,7 +25,7 @@ use super::agent_client::{
 use super::dedup::deduplicate;
 use super::metrics;
 use super::progress_actor::{ProgressActor, ProgressUpdate};
-use super::rate_limit_actor::{FinishUpload, GetRateGate, RateLimitActor, StartUpload};
+use super::rate_limit_actor::{DcKey, FinishUpload, GetRateGate, RateLimitActor, StartUpload};
 use super::resume::resumed_row;
 use super::store::{BackupRunProgress, BackupStage, RunKey};
 use crate::agent::files::Entry;
@@ -102,11 +102,11 @@ pub struct NodeSetup {
     /// The host's agent.
     pub client: AgentClient,
     /// Where progress rows go.
-    pub progress: Addr<ProgressActor>,
+    pub progress: Addr<ProgressActor<BackupRunProgress>>,
     /// Whom to tell when uploads start and end.
     pub rates: Addr<RateLimitActor>,
-    /// The DC key of the rate-limit actor (cluster and DC).
-    pub rate_dc: String,
+    /// The host's DC, as the rate-limit actor knows it.
+    pub rate_dc: DcKey,
     /// Rows this host had before: of the resumed run, or of the actor this one replaces.
     pub prev_rows: Vec<BackupRunProgress>,
     /// Cancelled when the run is stopped.
@@ -437,6 +437,7 @@ impl Handler<UploadData> for NodeActor {
                 .send(StartUpload {
                     host: host.clone(),
                     dc: setup.rate_dc.clone(),
+                    pusher: Arc::new(setup.client.clone()),
                 })
                 .await;
             let result = i.upload().await;
