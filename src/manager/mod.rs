@@ -32,7 +32,7 @@
 //! | [`retention`] | which snapshots retention keeps, which files purge may delete (by set difference over manifests), which old versions go |
 //! | [`runtime`] | `Runtime`: starts the progress, rate-limit and scheduler actors (with one runner per task type) and the servers in order, and stops them in reverse; used by `cairn manager` and the tests |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
-//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones |
+//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones; what it finds at start-up (`scheduler::startup`) |
 //! | [`schema_dump`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally |
 //! | [`target`] | task properties, their validation, and what a backup run will do (spec 1.2) |

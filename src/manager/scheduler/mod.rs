@@ -9,6 +9,7 @@
 //! why; the other tasks keep their schedule. Tasks of a type with no runner are not scheduled.
 
 pub mod runner;
+mod startup;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::backup_supervisor::{RunFinished, RunRequest, RunState};
-use super::resume::{AtStartup, MANAGER_STOPPED, at_startup, left_by_manager};
+use super::resume::AtStartup;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 use runner::{LiveRun, Runner};
@@ -425,41 +426,7 @@ impl Actor for Scheduler {
         let runnable: Vec<TaskType> = self.runners.iter().map(Runner::task_type).collect();
         // Load every task; runs a manager that died left unfinished are marked ABORTED, and a
         // run the manager aborted is resumed now, as a retry of its task.
-        let load = async move {
-            let mut tasks = Vec::new();
-            for c in store.list_clusters().await? {
-                for mut t in store.list_tasks(c.id, false).await? {
-                    let lookback = usize::try_from(t.schedule.num_retries)
-                        .unwrap_or(usize::MAX)
-                        .saturating_add(2)
-                        .min(super::resume::RESUME_LOOKBACK.max(2));
-                    let mut runs = store.list_task_runs(t.key(), lookback).await?;
-                    if let Some(run) = runs.first_mut()
-                        && left_by_manager(run.status)
-                        && run.status != RunStatus::Aborted
-                    {
-                        run.status = RunStatus::Aborted;
-                        run.cause = MANAGER_STOPPED.to_string();
-                        run.end_time = Some(Utc::now());
-                        store.put_task_run(run).await?;
-                    }
-                    // The task's own status follows its newest run's.
-                    if t.status
-                        .is_some_and(|s| left_by_manager(s) && s != RunStatus::Aborted)
-                    {
-                        t.status = Some(RunStatus::Aborted);
-                        store.put_task(&t).await?;
-                    }
-                    let plan = if runnable.contains(&t.task_type) {
-                        at_startup(&runs, t.schedule.num_retries)
-                    } else {
-                        AtStartup::Nothing
-                    };
-                    tasks.push((t, plan));
-                }
-            }
-            Ok::<_, StoreError>(tasks)
-        };
+        let load = startup::load_tasks(store, runnable);
         ctx.wait(
             actix::fut::wrap_future(load).map(|tasks, act: &mut Self, _| match tasks {
                 Ok(tasks) => {
