@@ -1,8 +1,9 @@
-//! `RateLimitActor`: the manager's bandwidth budgets. Per DC it knows the per-host limit
-//! (upstream `rate_limit`) and the aggregate budget (`rate_limit_total`), and which hosts upload
-//! right now; whenever one starts or finishes it re-divides the DC's budget among them (see
-//! [`super::rate_share`]) and pushes each changed rate to that host's agent, so the DC total is
-//! used and never exceeded.
+//! `RateLimitActor`: the manager's bandwidth budgets. Per DC of a cluster ([`DcKey`]) it knows
+//! the per-host limit (upstream `rate_limit`) and the aggregate budget (`rate_limit_total`), and
+//! which hosts upload right now; whenever one starts or finishes it re-divides the DC's budget
+//! among them (see [`super::rate_share`]) and pushes each changed rate to that host's agent, so
+//! the DC total is used and never exceeded. A host's [`StartUpload`] brings the [`RatePusher`]
+//! that reaches its agent (its own agent client); the actor keeps it while the host uploads.
 //!
 //! A push reaches only the agent that runs now: an agent restarted mid-run starts with its
 //! configured rate. So every upload job also carries its host's current rate, read through the
