@@ -9,7 +9,7 @@ use cairn::manager::progress_actor::{
     FlushProgress, GetProgressStats, ProgressActor, ProgressUpdate,
 };
 use cairn::manager::rate_limit_actor::{
-    FinishUpload, GetRateGate, GetRates, RateLimitActor, RatePusher, SetBudget, StartUpload,
+    DcKey, FinishUpload, GetRateGate, GetRates, RateLimitActor, RatePusher, SetBudget, StartUpload,
 };
 use cairn::manager::store::{self, BackupRunProgress, RunKey, StoreConfig};
 use uuid::Uuid;
@@ -29,7 +29,8 @@ async fn progress_is_coalesced_into_few_writes_and_the_last_update_of_every_row_
         task_id: Uuid::new_v4(),
         run_id: store::time_uuid(chrono::Utc::now()),
     };
-    let actor = ProgressActor::new(store.clone(), Duration::from_millis(50)).start();
+    let actor =
+        ProgressActor::<BackupRunProgress>::new(store.clone(), Duration::from_millis(50)).start();
     let row = |i: u64| BackupRunProgress {
         cluster_id: key.cluster_id,
         task_id: key.task_id,
@@ -85,7 +86,7 @@ async fn progress_is_coalesced_into_few_writes_and_the_last_update_of_every_row_
         .expect("nothing pending: answered at once");
 }
 
-/// Records the rates pushed, in order. The push to real agents is `AgentRates`, over
+/// Records the rates pushed, in order. The push to real agents is `AgentClient`'s, over
 /// `AgentClient::set_bandwidth`, which `tests/manager_client.rs` covers against real agents.
 #[derive(Default)]
 struct Recorder(std::sync::Mutex<Vec<(String, u64)>>);
@@ -104,11 +105,11 @@ impl RatePusher for Recorder {
 #[actix::test]
 async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushed() {
     let recorder = Arc::new(Recorder::default());
-    let actor = RateLimitActor::new(recorder.clone()).start();
+    let actor = RateLimitActor::new().start();
     let [a, b, c, d] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.1"].map(String::from);
     actor
         .send(SetBudget {
-            dc: "dc1".into(),
+            dc: DcKey::new(Uuid::nil(), "dc1"),
             per_host: 120 * MIB,
             total: 300 * MIB,
         })
@@ -118,7 +119,8 @@ async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushe
         actor
             .send(StartUpload {
                 host: host.clone(),
-                dc: "dc1".into(),
+                dc: DcKey::new(Uuid::nil(), "dc1"),
+                pusher: recorder.clone(),
             })
             .await
             .unwrap();
@@ -126,7 +128,8 @@ async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushe
     actor
         .send(StartUpload {
             host: d.clone(),
-            dc: "dc2".into(),
+            dc: DcKey::new(Uuid::nil(), "dc2"),
+            pusher: recorder.clone(),
         })
         .await
         .unwrap();
@@ -162,7 +165,8 @@ async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushe
     actor
         .send(StartUpload {
             host: a.clone(),
-            dc: "dc1".into(),
+            dc: DcKey::new(Uuid::nil(), "dc1"),
+            pusher: recorder.clone(),
         })
         .await
         .unwrap();
@@ -182,10 +186,10 @@ async fn a_dc_budget_is_divided_among_uploading_hosts_and_only_changes_are_pushe
 #[actix::test]
 async fn a_job_reads_its_hosts_rate_under_the_push_turn_so_no_push_decided_before_lands_after_it() {
     let recorder = Arc::new(Recorder::default());
-    let actor = RateLimitActor::new(recorder.clone()).start();
+    let actor = RateLimitActor::new().start();
     let a = "10.0.0.1".to_string();
     let budget = |per_host| SetBudget {
-        dc: "dc1".into(),
+        dc: DcKey::new(Uuid::nil(), "dc1"),
         per_host,
         total: 0,
     };
@@ -193,7 +197,8 @@ async fn a_job_reads_its_hosts_rate_under_the_push_turn_so_no_push_decided_befor
     actor
         .send(StartUpload {
             host: a.clone(),
-            dc: "dc1".into(),
+            dc: DcKey::new(Uuid::nil(), "dc1"),
+            pusher: recorder.clone(),
         })
         .await
         .unwrap();

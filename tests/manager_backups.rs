@@ -9,16 +9,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix::Actor;
 use cairn::manager::agent_client::AgentClient;
-use cairn::manager::api::{ApiState, router};
+use cairn::manager::api::router;
 use cairn::manager::backup::purge::{PurgeReport, assign_nodes, purge_node};
 use cairn::manager::backup::retention::{Policy, Snapshot, oldest_kept, stale_snapshots};
-use cairn::manager::backup::run::{RunDeps, RunSettings};
+use cairn::manager::backup::run::RunSettings;
 use cairn::manager::location::manifests::list_manifests;
-use cairn::manager::progress_actor::{FLUSH_EVERY, ProgressActor};
-use cairn::manager::rate_limit_actor::{AgentRates, RateLimitActor};
-use cairn::manager::scheduler::Scheduler;
+use cairn::manager::runtime::Runtime;
 use cairn::manager::store::{self, Cluster, StoreConfig};
 use cairn::spec::location::Location;
 use cairn::spec::manifest::{FilesMeta, Manifest, ManifestContent};
@@ -441,18 +438,7 @@ async fn serve_api(dir: &std::path::Path, cluster: Cluster) -> String {
     .await
     .unwrap();
     store.put_cluster(&cluster).await.unwrap();
-    let progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
-    let rate_clients = Arc::new(AgentRates::default());
-    let rates = RateLimitActor::new(rate_clients.clone()).start();
-    let scheduler = Scheduler::new(RunDeps {
-        store: store.clone(),
-        progress,
-        rates,
-        rate_clients,
-        settings: Arc::new(RunSettings::default()),
-    })
-    .start();
-    let app = router(ApiState { store, scheduler });
+    let app = router(Runtime::start(store, RunSettings::default()).api());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -2,34 +2,24 @@
 //!
 //! The process runs one actix system over a multi-thread tokio runtime (DESIGN.md, "The actor
 //! system"): the actors live on the main thread, the REST API and the metrics are served by tokio
-//! tasks. On a stop signal the servers stop accepting, the progress actor writes what it holds,
-//! and the process exits 0.
+//! tasks. The actors and servers are started and stopped in order by
+//! [`crate::manager::runtime::Runtime`]; this file reads the configuration, binds the addresses
+//! and waits for the signal. On a stop signal the servers stop accepting, the progress actor
+//! writes what it holds, and the process exits 0.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use actix::{Actor, Addr};
 use anyhow::Context;
 use clap::Args;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::agent::{metrics, tls};
-use crate::manager::api::{self, ApiState};
-use crate::manager::backup::run::{RunDeps, RunSettings};
+use crate::manager::api;
+use crate::manager::backup::run::RunSettings;
 use crate::manager::config::{Checked, ManagerConfig};
-use crate::manager::progress_actor::{FLUSH_EVERY, FlushProgress, ProgressActor};
-use crate::manager::rate_limit_actor::{AgentRates, RateLimitActor};
-use crate::manager::scheduler::{Scheduler, StopAll};
-use crate::manager::store::{self, Store, StoreConfig};
-
-/// How long the servers get to finish the requests in flight once told to stop.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the progress actor gets to write what it holds at shutdown.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::manager::runtime::Runtime;
+use crate::manager::store::{self, StoreConfig};
 
 /// Options of `cairn manager`.
 #[derive(Debug, Args)]
@@ -42,38 +32,6 @@ pub struct ManagerArgs {
         value_name = "FILE"
     )]
     pub config: PathBuf,
-}
-
-/// The manager's long-lived actors.
-pub struct Actors {
-    /// Batched progress writes.
-    pub progress: Addr<ProgressActor>,
-    /// Bandwidth budgets pushed to the agents.
-    pub rate_limit: Addr<RateLimitActor>,
-    /// When tasks run; starts and stops the runs.
-    pub scheduler: Addr<Scheduler>,
-}
-
-impl Actors {
-    /// Starts the actors on the current actix system; runs get `settings`.
-    pub fn start(store: Arc<dyn Store>, settings: RunSettings) -> Self {
-        let progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
-        let rate_clients = Arc::new(AgentRates::default());
-        let rate_limit = RateLimitActor::new(rate_clients.clone()).start();
-        let scheduler = Scheduler::new(RunDeps {
-            store,
-            progress: progress.clone(),
-            rates: rate_limit.clone(),
-            rate_clients,
-            settings: Arc::new(settings),
-        })
-        .start();
-        Actors {
-            progress,
-            rate_limit,
-            scheduler,
-        }
-    }
 }
 
 /// Runs the manager until it is told to stop. Synchronous: it builds the runtime and the actix
@@ -138,17 +96,8 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
         ttl: checked.lease_ttl,
     });
     metrics::install();
-    let actors = Actors::start(
-        store.clone(),
-        RunSettings::from_config(&config.backup, &checked),
-    );
-    let router = api::auth::require_token(
-        api::router(ApiState {
-            store,
-            scheduler: actors.scheduler.clone(),
-        }),
-        checked.auth_token.clone(),
-    );
+    let mut runtime = Runtime::start(store, RunSettings::from_config(&config.backup, &checked));
+    let router = api::auth::require_token(api::router(runtime.api()), checked.auth_token.clone());
     if checked.insecure_no_auth {
         tracing::warn!(
             "insecure_no_auth: the REST API listens beyond loopback WITHOUT authentication; anyone who reaches it can add clusters, run and delete backups and make the manager send agent tokens; set auth_token or auth_token_file"
@@ -158,41 +107,18 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
             "the REST API has no auth_token: served on loopback only, to every local user"
         );
     }
-    let stop = CancellationToken::new();
-    let mut servers: Vec<JoinHandle<()>> = Vec::new();
     if let Some(listener) = http {
-        let (router, stop) = (router.clone(), stop.clone());
-        servers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "the http server failed");
-            }
-        }));
+        runtime.serve("http", listener, router.clone());
     }
     if let (Some(listener), Some(acceptor)) = (https, acceptor) {
-        servers.push(tokio::spawn(tls::serve(
-            listener,
-            acceptor,
-            router,
-            stop.clone(),
-        )));
+        runtime.spawn_server(|stop| tls::serve(listener, acceptor, router, stop));
     }
     if let Some(listener) = prometheus {
-        let stop = stop.clone();
         let router = axum::Router::new().route(
             "/metrics",
             axum::routing::get(|| async { metrics::render() }),
         );
-        servers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "the metrics server failed");
-            }
-        }));
+        runtime.serve("metrics", listener, router);
     }
 
     let mut line = String::from("cairn manager listening on");
@@ -220,22 +146,6 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
 
     super::agent::wait_for_stop().await?;
     tracing::info!("stopping the manager: no new requests, runs aborted, pending progress written");
-    stop.cancel();
-    for server in servers {
-        if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
-            tracing::warn!("a server did not finish its requests in time; leaving them");
-        }
-    }
-    // Runs in progress end ABORTED (the next run of their task resumes them); their last
-    // progress reaches the progress actor before the flush below.
-    if let Err(e) = actors.scheduler.send(StopAll).await {
-        tracing::warn!(error = %e, "the scheduler did not answer the stop");
-    }
-    match tokio::time::timeout(FLUSH_TIMEOUT, actors.progress.send(FlushProgress)).await {
-        Ok(Ok(Ok(()))) => tracing::info!("progress written; manager stopped"),
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "pending progress could not be written"),
-        Ok(Err(e)) => tracing::error!(error = %e, "the progress actor did not answer"),
-        Err(_) => tracing::error!("pending progress was not written within {FLUSH_TIMEOUT:?}"),
-    }
+    runtime.stop().await;
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! `cairn manager`: the daemon that orchestrates backups of whole clusters through the agents.
 //!
-//! The scheduler starts one `BackupSupervisor` per run ([`backup`]); it drives one `NodeActor` per
-//! host through the stages (fanned out and restarted by [`fleet`]), while the `ProgressActor`
-//! batches progress writes and the `RateLimitActor` shares bandwidth budgets. The REST API reads the store and asks the actors.
+//! [`runtime`] starts the actors and servers in order and stops them in reverse. The scheduler
+//! starts each run through the runner of its task type: one `BackupSupervisor` per backup run
+//! ([`backup`]); it drives one `NodeActor` per host through the stages (fanned out and restarted
+//! by [`fleet`]), while the `ProgressActor` batches progress writes and the `RateLimitActor`
+//! shares bandwidth budgets. The REST API reads the store and asks the actors.
 //!
 //! | module | owns |
 //! |---|---|
@@ -18,11 +20,12 @@
 //! | [`lease`] | the storage-level lease: one manager at a time writes or purges a cluster's backups in a location (taken, renewed, released, taken over when expired); this machine's hostname, naming the holder |
 //! | [`location`] | where the manager reads backup locations: listings and manifests (through an agent or straight from the store for `--offline`), the `backup list` and `backup files` answers, whether a manifest's files are all there, whether the agents can use a task's locations |
 //! | [`metrics`] | the manager's Prometheus metrics: per-table backup progress, snapshots, purges, scheduler runs |
-//! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand |
-//! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget among its uploading hosts and pushes rates to their agents |
+//! | [`progress_actor`] | `ProgressActor`: coalesced, batched progress writes, one in flight, flushed on a timer and on demand; generic over a progress row (`ProgressRow`: key and batched write), backup's row implements it |
+//! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget (`DcKey`: cluster and DC) among its uploading hosts and pushes rates to their agents, through the client each `StartUpload` brings |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
+//! | [`runtime`] | `Runtime`: starts the progress, rate-limit and scheduler actors (with one runner per task type) and the servers in order, and stops them in reverse; used by `cairn manager` and the tests |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
-//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs, retries failed ones |
+//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones; what it finds at start-up (`scheduler::startup`) |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally; `store/rows.rs` holds each table's column list and row mapping once for both |
 
 pub mod agent_client;
@@ -40,6 +43,7 @@ pub mod metrics;
 pub mod progress_actor;
 pub mod rate_limit_actor;
 pub mod rate_share;
+pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
 pub mod store;

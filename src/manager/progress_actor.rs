@@ -4,38 +4,66 @@
 //! and at the end of a run) returns only once everything received before it is stored. A batch
 //! whose write fails goes back under newer updates and is tried again, so the last update of a
 //! run is never lost.
+//!
+//! The actor is generic over the kind of progress row ([`ProgressRow`]: its coalescing key and
+//! its batched store write); one actor serves each kind. A backup run's row
+//! ([`BackupRunProgress`]) is the one kind today.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::coalesce::Coalescer;
-use super::store::{BackupRunProgress, Store};
+use super::store::{BackupRunProgress, Store, StoreError};
 
 /// How often accumulated updates are written when nobody asks for a flush.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
-/// The key of a progress row: run, host, unit, table.
-type RowKey = (Uuid, Uuid, Uuid, String, u32, String);
+/// A progress row the actor batches: a later update of the same key replaces an earlier one,
+/// and pending rows are stored together in one write.
+pub trait ProgressRow: Clone + Unpin + Send + 'static {
+    /// What identifies the row (its primary key in the store).
+    type Key: Ord + Unpin + Send + 'static;
 
-fn key(row: &BackupRunProgress) -> RowKey {
-    (
-        row.cluster_id,
-        row.task_id,
-        row.run_id,
-        row.host.clone(),
-        row.unit,
-        row.table_name.clone(),
-    )
+    /// This row's key.
+    fn key(&self) -> Self::Key;
+
+    /// Stores `rows` in one write.
+    fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>>;
+}
+
+/// A backup run's row: one table of one unit on one host.
+impl ProgressRow for BackupRunProgress {
+    /// Run, host, unit, table.
+    type Key = (Uuid, Uuid, Uuid, String, u32, String);
+
+    fn key(&self) -> Self::Key {
+        (
+            self.cluster_id,
+            self.task_id,
+            self.run_id,
+            self.host.clone(),
+            self.unit,
+            self.table_name.clone(),
+        )
+    }
+
+    fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { store.put_progress(&rows).await })
+    }
 }
 
 /// A new state of one progress row.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct ProgressUpdate(pub BackupRunProgress);
+#[derive(Debug, Clone)]
+pub struct ProgressUpdate<R>(pub R);
+
+impl<R: ProgressRow> Message for ProgressUpdate<R> {
+    type Result = ();
+}
 
 /// Asks for everything received so far to be stored; answers once it is (or with the store's
 /// error if a write failed, in which case the rows stay pending and are tried again).
@@ -65,12 +93,12 @@ pub struct ProgressStats {
     pub writing: bool,
 }
 
-/// The progress actor of the manager.
-pub struct ProgressActor {
+/// The progress actor of the manager, for rows of kind `R`.
+pub struct ProgressActor<R: ProgressRow> {
     /// Where progress rows go.
     store: Arc<dyn Store>,
     /// The latest state of each row not yet written.
-    pending: Coalescer<RowKey, BackupRunProgress>,
+    pending: Coalescer<R::Key, R>,
     /// Flush requests waiting for the rows they cover.
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
     /// Observable counters.
@@ -79,7 +107,7 @@ pub struct ProgressActor {
     flush_every: Duration,
 }
 
-impl ProgressActor {
+impl<R: ProgressRow> ProgressActor<R> {
     /// An actor writing to `store`, flushing every `flush_every` by itself.
     pub fn new(store: Arc<dyn Store>, flush_every: Duration) -> Self {
         ProgressActor {
@@ -103,16 +131,11 @@ impl ProgressActor {
             return;
         }
         let batch = self.pending.drain();
-        let rows: Vec<BackupRunProgress> = batch.iter().map(|(_, r)| r.clone()).collect();
+        let rows: Vec<R> = batch.iter().map(|(_, r)| r.clone()).collect();
         self.stats.writing = true;
-        let store = self.store.clone();
-        let write = async move {
-            store
-                .put_progress(&rows)
-                .await
-                .map(|()| rows.len())
-                .map_err(|e| e.to_string())
-        };
+        let n = rows.len();
+        let write = R::put(self.store.clone(), rows);
+        let write = async move { write.await.map(|()| n).map_err(|e| e.to_string()) };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.stats.writing = false;
             match result {
@@ -143,7 +166,7 @@ impl ProgressActor {
     }
 }
 
-impl Actor for ProgressActor {
+impl<R: ProgressRow> Actor for ProgressActor<R> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -161,17 +184,17 @@ impl Actor for ProgressActor {
     }
 }
 
-impl Handler<ProgressUpdate> for ProgressActor {
+impl<R: ProgressRow> Handler<ProgressUpdate<R>> for ProgressActor<R> {
     type Result = ();
 
-    fn handle(&mut self, msg: ProgressUpdate, _: &mut Self::Context) {
+    fn handle(&mut self, msg: ProgressUpdate<R>, _: &mut Self::Context) {
         self.stats.received += 1;
-        self.pending.push(key(&msg.0), msg.0);
+        self.pending.push(msg.0.key(), msg.0);
         self.stats.pending = self.pending.len();
     }
 }
 
-impl Handler<FlushProgress> for ProgressActor {
+impl<R: ProgressRow> Handler<FlushProgress> for ProgressActor<R> {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: FlushProgress, ctx: &mut Self::Context) -> Self::Result {
@@ -185,7 +208,7 @@ impl Handler<FlushProgress> for ProgressActor {
     }
 }
 
-impl Handler<GetProgressStats> for ProgressActor {
+impl<R: ProgressRow> Handler<GetProgressStats> for ProgressActor<R> {
     type Result = MessageResult<GetProgressStats>;
 
     fn handle(&mut self, _: GetProgressStats, _: &mut Self::Context) -> Self::Result {

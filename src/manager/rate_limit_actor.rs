@@ -1,8 +1,9 @@
-//! `RateLimitActor`: the manager's bandwidth budgets. Per DC it knows the per-host limit
-//! (upstream `rate_limit`) and the aggregate budget (`rate_limit_total`), and which hosts upload
-//! right now; whenever one starts or finishes it re-divides the DC's budget among them (see
-//! [`super::rate_share`]) and pushes each changed rate to that host's agent, so the DC total is
-//! used and never exceeded.
+//! `RateLimitActor`: the manager's bandwidth budgets. Per DC of a cluster ([`DcKey`]) it knows
+//! the per-host limit (upstream `rate_limit`) and the aggregate budget (`rate_limit_total`), and
+//! which hosts upload right now; whenever one starts or finishes it re-divides the DC's budget
+//! among them (see [`super::rate_share`]) and pushes each changed rate to that host's agent, so
+//! the DC total is used and never exceeded. A host's [`StartUpload`] brings the [`RatePusher`]
+//! that reaches its agent (its own agent client); the actor keeps it while the host uploads.
 //!
 //! A push reaches only the agent that runs now: an agent restarted mid-run starts with its
 //! configured rate. So every upload job also carries its host's current rate, read through the
@@ -14,52 +15,23 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::future::BoxFuture;
+use uuid::Uuid;
 
 use super::rate_share::divide;
 use crate::manager::agent_client::AgentClient;
 
-/// Applies a host's rate (bytes/s, 0 unlimited) to its agent.
+/// Applies a host's rate (bytes/s, 0 unlimited) to its agent. Each [`StartUpload`] brings the
+/// pusher of its host, so a rate always goes through the client of the host's own cluster.
 pub trait RatePusher: Send + Sync + 'static {
     /// Pushes `rate` to `host`'s agent.
     fn push(&self, host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>>;
 }
 
-/// Pushes rates to the agents through their API (`PUT /agent/bandwidth`), with the client
-/// registered for each host (hosts of different clusters use different ports and tokens).
-#[derive(Debug, Default)]
-pub struct AgentRates {
-    /// The client of each registered host.
-    clients: dashmap::DashMap<String, AgentClient>,
-}
-
-impl AgentRates {
-    /// Rates pushed through `client`, and through clients derived from it for other hosts.
-    pub fn new(client: AgentClient) -> Self {
-        let rates = AgentRates::default();
-        rates.register(client);
-        rates
-    }
-
-    /// Uses `client` for its host from now on.
-    pub fn register(&self, client: AgentClient) {
-        self.clients.insert(client.host().to_string(), client);
-    }
-}
-
-impl RatePusher for AgentRates {
-    fn push(&self, host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>> {
-        let client = match self.clients.get(host) {
-            Some(c) => c.clone(),
-            None => match self.clients.iter().next() {
-                Some(any) => any.for_host(host),
-                None => {
-                    let host = host.to_string();
-                    return Box::pin(async move {
-                        Err(format!("no agent client registered for {host}"))
-                    });
-                }
-            },
-        };
+/// An agent's client pushes through the agent API (`PUT /agent/bandwidth`) of its own node, the
+/// `host` the actor knows it as.
+impl RatePusher for AgentClient {
+    fn push(&self, _host: &str, rate: u64) -> BoxFuture<'static, Result<(), String>> {
+        let client = self.clone();
         let mib = rate as f64 / (1u64 << 20) as f64;
         Box::pin(async move {
             client
@@ -71,12 +43,32 @@ impl RatePusher for AgentRates {
     }
 }
 
+/// A DC of a cluster: what budgets are set for and shared within (DCs of different clusters may
+/// have the same name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DcKey {
+    /// The cluster.
+    pub cluster: Uuid,
+    /// The DC's name.
+    pub dc: String,
+}
+
+impl DcKey {
+    /// The DC `dc` of `cluster`.
+    pub fn new(cluster: Uuid, dc: impl Into<String>) -> Self {
+        DcKey {
+            cluster,
+            dc: dc.into(),
+        }
+    }
+}
+
 /// Sets a DC's budgets (bytes/s; 0 means none) and re-divides at once.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct SetBudget {
     /// The DC.
-    pub dc: String,
+    pub dc: DcKey,
     /// Limit of each host (upstream `rate_limit`).
     pub per_host: u64,
     /// Limit of the DC's hosts together (`rate_limit_total`).
@@ -84,13 +76,15 @@ pub struct SetBudget {
 }
 
 /// A host starts uploading.
-#[derive(Message, Debug, Clone)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct StartUpload {
     /// The host's address.
     pub host: String,
     /// Its DC.
-    pub dc: String,
+    pub dc: DcKey,
+    /// How rates reach the host's agent (its own client) while it uploads.
+    pub pusher: Arc<dyn RatePusher>,
 }
 
 /// A host finished (or stopped) uploading.
@@ -161,47 +155,51 @@ struct Budget {
     total: u64,
 }
 
-/// The rate-limit actor of the manager.
-pub struct RateLimitActor {
-    /// Applies rates to agents.
+/// A host uploading now.
+struct Uploader {
+    /// How many uploads (of concurrent runs) it has going.
+    uploads: usize,
+    /// Applies its rates to its agent: the pusher of its latest [`StartUpload`].
     pusher: Arc<dyn RatePusher>,
+}
+
+/// The rate-limit actor of the manager.
+#[derive(Default)]
+pub struct RateLimitActor {
     /// The latest rate decided for each host: what a push sends when its turn comes.
     desired: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
     /// One lock per host, so pushes to a host go one after another (never out of order).
     push_locks: BTreeMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Budgets by DC.
-    budgets: BTreeMap<String, Budget>,
-    /// Uploading hosts by DC, with how many uploads (of concurrent runs) each has going.
-    uploading: BTreeMap<String, BTreeMap<String, usize>>,
+    budgets: BTreeMap<DcKey, Budget>,
+    /// Uploading hosts by DC.
+    uploading: BTreeMap<DcKey, BTreeMap<String, Uploader>>,
     /// Observable state.
     stats: RateStats,
 }
 
 impl RateLimitActor {
-    /// An actor pushing rates with `pusher`.
-    pub fn new(pusher: Arc<dyn RatePusher>) -> Self {
-        RateLimitActor {
-            pusher,
-            budgets: BTreeMap::new(),
-            uploading: BTreeMap::new(),
-            stats: RateStats::default(),
-            desired: Arc::default(),
-            push_locks: BTreeMap::new(),
-        }
+    /// An actor with no budgets and no host uploading.
+    pub fn new() -> Self {
+        RateLimitActor::default()
     }
 
     /// Re-divides `dc`'s budget among its uploading hosts; answers the pushes of the rates
     /// that changed, to run.
-    fn rebalance(&mut self, dc: &str) -> BoxFuture<'static, Vec<(String, Result<(), String>)>> {
+    fn rebalance(&mut self, dc: &DcKey) -> BoxFuture<'static, Vec<(String, Result<(), String>)>> {
         let budget = self.budgets.get(dc).copied().unwrap_or_default();
-        let hosts: Vec<String> = self
+        let hosts: Vec<(String, Arc<dyn RatePusher>)> = self
             .uploading
             .get(dc)
-            .map(|h| h.keys().cloned().collect())
+            .map(|h| {
+                h.iter()
+                    .map(|(host, u)| (host.clone(), u.pusher.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let caps = vec![budget.per_host; hosts.len()];
         let mut pushes = Vec::new();
-        for (host, share) in hosts.into_iter().zip(divide(budget.total, &caps)) {
+        for ((host, pusher), share) in hosts.into_iter().zip(divide(budget.total, &caps)) {
             if self.stats.rates.get(&host) == Some(&share.rate) {
                 continue;
             }
@@ -210,7 +208,7 @@ impl RateLimitActor {
                 d.insert(host.clone(), share.rate);
             }
             let lock = self.push_locks.entry(host.clone()).or_default().clone();
-            let (desired, pusher) = (self.desired.clone(), self.pusher.clone());
+            let desired = self.desired.clone();
             // Pushes started by quick successive re-divisions may overtake each other on the
             // wire; serialised per host and sending the latest rate, the last one always wins.
             pushes.push(async move {
@@ -241,7 +239,7 @@ impl RateLimitActor {
     }
 
     /// Re-divides `dc`'s budget and pushes the new rates in the background.
-    fn rebalance_later(&mut self, dc: &str, ctx: &mut Context<Self>) {
+    fn rebalance_later(&mut self, dc: &DcKey, ctx: &mut Context<Self>) {
         let pushes = self.rebalance(dc);
         ctx.spawn(
             pushes
@@ -275,12 +273,22 @@ impl Handler<StartUpload> for RateLimitActor {
 
     /// Answers once the new rates are pushed, so the host's upload starts under its share.
     fn handle(&mut self, msg: StartUpload, _: &mut Self::Context) -> Self::Result {
-        *self
-            .uploading
-            .entry(msg.dc.clone())
-            .or_default()
-            .entry(msg.host)
-            .or_default() += 1;
+        let hosts = self.uploading.entry(msg.dc.clone()).or_default();
+        match hosts.get_mut(&msg.host) {
+            Some(u) => {
+                u.uploads += 1;
+                u.pusher = msg.pusher;
+            }
+            None => {
+                hosts.insert(
+                    msg.host,
+                    Uploader {
+                        uploads: 1,
+                        pusher: msg.pusher,
+                    },
+                );
+            }
+        }
         let pushes = self.rebalance(&msg.dc);
         Box::pin(
             pushes
@@ -297,9 +305,9 @@ impl Handler<FinishUpload> for RateLimitActor {
         // A host uploading for two runs at once stays until both finished.
         let mut emptied = None;
         for (dc, hosts) in &mut self.uploading {
-            if let Some(n) = hosts.get_mut(&msg.host) {
-                *n -= 1;
-                if *n == 0 {
+            if let Some(u) = hosts.get_mut(&msg.host) {
+                u.uploads -= 1;
+                if u.uploads == 0 {
                     hosts.remove(&msg.host);
                     emptied = Some(dc.clone());
                 }

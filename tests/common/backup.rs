@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr};
-use cairn::manager::backup::run::{RunDeps, RunSettings};
+use actix::Addr;
+use cairn::manager::backup::run::RunSettings;
 use cairn::manager::progress_actor::ProgressActor;
-use cairn::manager::rate_limit_actor::{AgentRates, RateLimitActor};
+use cairn::manager::rate_limit_actor::RateLimitActor;
+use cairn::manager::runtime::Runtime;
 use cairn::manager::scheduler::{Scheduler, StartTask};
 use cairn::manager::store::{
     self, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, Store, StoreConfig, Task,
@@ -61,7 +62,7 @@ pub struct BackupEnv {
     /// The scheduler.
     pub scheduler: Addr<Scheduler>,
     /// The progress actor.
-    pub progress: Addr<ProgressActor>,
+    pub progress: Addr<ProgressActor<BackupRunProgress>>,
     /// The rate-limit actor.
     pub rates: Addr<RateLimitActor>,
     /// The cluster's id in the store.
@@ -103,17 +104,7 @@ impl BackupEnv {
         })
         .await
         .expect("store");
-        let progress = ProgressActor::new(store.clone(), Duration::from_millis(500)).start();
-        let rate_clients = Arc::new(AgentRates::default());
-        let rates = RateLimitActor::new(rate_clients.clone()).start();
-        let deps = RunDeps {
-            store: store.clone(),
-            progress: progress.clone(),
-            rates: rates.clone(),
-            rate_clients,
-            settings: Arc::new(settings),
-        };
-        let scheduler = Scheduler::new(deps).start();
+        let runtime = Runtime::start(store.clone(), settings);
         let cluster_id = Uuid::new_v4();
         store
             .put_cluster(&Cluster {
@@ -135,9 +126,9 @@ impl BackupEnv {
             port,
             s3,
             store,
-            scheduler,
-            progress,
-            rates,
+            scheduler: runtime.scheduler,
+            progress: runtime.progress,
+            rates: runtime.rate_limit,
             cluster_id,
             dir,
         })

@@ -19,7 +19,7 @@ use super::stage::BackupStage;
 use super::target::{Target, build_target};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{DiscoveryError, discover};
-use crate::manager::rate_limit_actor::SetBudget;
+use crate::manager::rate_limit_actor::{DcKey, SetBudget};
 use crate::manager::store::{
     BackupRun, BackupRunProgress, RunKey, RunStatus, SkippedHost, TaskKey,
 };
@@ -258,7 +258,7 @@ impl Scope<'_> {
                 .deps
                 .rates
                 .send(SetBudget {
-                    dc: format!("{}/{dc}", key.cluster_id),
+                    dc: DcKey::new(key.cluster_id, dc),
                     per_host,
                     total,
                 })

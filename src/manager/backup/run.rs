@@ -19,9 +19,9 @@ use crate::manager::config::{BackupSettings, Checked};
 use crate::manager::discovery::DiscoveryError;
 use crate::manager::lease::{LeaseError, hostname};
 use crate::manager::progress_actor::ProgressActor;
-use crate::manager::rate_limit_actor::{AgentRates, RateLimitActor};
+use crate::manager::rate_limit_actor::RateLimitActor;
 use crate::manager::store::{
-    Cluster, RunKey, RunStatus, SkippedHost, Store, StoreError, Task, TaskKey,
+    BackupRunProgress, Cluster, RunKey, RunStatus, SkippedHost, Store, StoreError, Task, TaskKey,
 };
 
 /// Run settings from the manager's configuration.
@@ -72,11 +72,9 @@ pub struct RunDeps {
     /// The state store.
     pub store: Arc<dyn Store>,
     /// Progress writes.
-    pub progress: Addr<ProgressActor>,
+    pub progress: Addr<ProgressActor<BackupRunProgress>>,
     /// Bandwidth budgets.
     pub rates: Addr<RateLimitActor>,
-    /// The agent clients the rate-limit actor pushes through.
-    pub rate_clients: Arc<AgentRates>,
     /// Settings.
     pub settings: Arc<RunSettings>,
 }

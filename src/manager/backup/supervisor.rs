@@ -34,6 +34,7 @@ use crate::manager::agent_client::error::RetryPolicy;
 use crate::manager::fleet::{Fleet, Respawn, Restarts};
 use crate::manager::lease::{self, Holder, Lease};
 use crate::manager::progress_actor::FlushProgress;
+use crate::manager::rate_limit_actor::DcKey;
 use crate::manager::store::{BackupRunProgress, RunKey, RunStatus, StoreError, TaskKey, TaskRun};
 use crate::spec::dclimit::DcLimits;
 use crate::spec::paths::remote_schema_file;
@@ -368,7 +369,6 @@ impl Flow {
         });
         for h in &plan.hosts {
             let setup = self.node_setup(&plan, &info, h, plan.prev_rows.get(&h.host_id).cloned());
-            self.deps.rate_clients.register(setup.client.clone());
             self.shared
                 .fleet
                 .insert(&h.address, NodeActor::new(setup).start());
@@ -486,7 +486,7 @@ impl Flow {
             client: plan.client.for_host(&host.address),
             progress: self.deps.progress.clone(),
             rates: self.deps.rates.clone(),
-            rate_dc: format!("{}/{}", self.request.cluster.id, host.dc),
+            rate_dc: DcKey::new(self.request.cluster.id, &host.dc),
             prev_rows: prev_rows.unwrap_or_default(),
             cancel: self.shared.cancel.clone(),
         }

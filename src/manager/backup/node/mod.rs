@@ -36,7 +36,7 @@ use crate::manager::backup::stage::BackupStage;
 use crate::manager::fleet::MemberError;
 use crate::manager::metrics;
 use crate::manager::progress_actor::{ProgressActor, ProgressUpdate};
-use crate::manager::rate_limit_actor::RateLimitActor;
+use crate::manager::rate_limit_actor::{DcKey, RateLimitActor};
 use crate::manager::store::{BackupRunProgress, RunKey};
 use crate::spec::filter::Unit;
 use crate::spec::location::Location;
@@ -112,11 +112,11 @@ pub struct NodeSetup {
     /// The host's agent.
     pub client: AgentClient,
     /// Where progress rows go.
-    pub progress: Addr<ProgressActor>,
+    pub progress: Addr<ProgressActor<BackupRunProgress>>,
     /// Whom to tell when uploads start and end.
     pub rates: Addr<RateLimitActor>,
-    /// The DC key of the rate-limit actor (cluster and DC).
-    pub rate_dc: String,
+    /// The host's DC, as the rate-limit actor knows it.
+    pub rate_dc: DcKey,
     /// Rows this host had before: of the resumed run, or of the actor this one replaces.
     pub prev_rows: Vec<BackupRunProgress>,
     /// Cancelled when the run is stopped.

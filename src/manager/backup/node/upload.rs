@@ -6,6 +6,8 @@ use actix::prelude::*;
 use chrono::Utc;
 use futures::StreamExt;
 
+use std::sync::Arc;
+
 use super::{
     Inner, JOB_RESTARTS, MIB, NodeActor, NodeError, NodeResult, SCYLLA_MANIFEST,
     TABLES_IN_PARALLEL, TableDir, stage,
@@ -36,6 +38,7 @@ impl Handler<UploadData> for NodeActor {
                 .send(StartUpload {
                     host: host.clone(),
                     dc: setup.rate_dc.clone(),
+                    pusher: Arc::new(setup.client.clone()),
                 })
                 .await;
             let result = i.upload().await;

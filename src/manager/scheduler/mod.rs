@@ -1,14 +1,18 @@
-//! `Scheduler`: decides when each task runs and starts its runs, one [`BackupSupervisor`] per
-//! backup run. It checks every task's next activation once a second: cron lines, intervals,
+//! `Scheduler`: decides when each task runs and starts its runs through the [`Runner`] of the
+//! task's type (one `BackupSupervisor` per backup run; see [`runner`]). It checks every task's next activation once a second: cron lines, intervals,
 //! start dates and weekly windows (a run still going when its window closes is stopped as
 //! WAITING and resumes when the next window opens). Two runs of a task never overlap. A failed
 //! run is retried `num_retries` times, `retry_wait` apart, doubled each time; each retry is a
 //! new run that resumes the failed one. A run the manager itself cut short (a crash, a kill, a
 //! shutdown) is resumed as soon as the manager is back, as a retry of its task. A stored task
 //! whose schedule cannot be used (out of bounds, or not computable) is not scheduled and says
-//! why; the other tasks keep their schedule.
+//! why; the other tasks keep their schedule. Tasks of a type with no runner are not scheduled.
+
+pub mod runner;
+mod startup;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -16,11 +20,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::backup::resume::{AtStartup, MANAGER_STOPPED, at_startup, left_by_manager};
-use super::backup::run::{RunDeps, RunRequest, RunState};
-use super::backup::supervisor::{BackupSupervisor, GetRunState, RunFinished, StopRun};
+use super::backup::resume::AtStartup;
+use super::backup::run::{RunRequest, RunState};
+use super::backup::supervisor::RunFinished;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
-use super::store::{RunStatus, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
+use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
+use runner::{LiveRun, Runner};
 
 /// How often due tasks are looked for.
 const TICK: Duration = Duration::from_secs(1);
@@ -122,11 +127,11 @@ struct Entry {
     task: Task,
     /// When it runs next by its schedule or a retry.
     next: Option<DateTime<Utc>>,
-    /// Its run in progress and that run's supervisor.
-    running: Option<(Uuid, Addr<BackupSupervisor>)>,
+    /// Its run in progress, and the live run once its runner started it.
+    running: Option<(Uuid, Option<LiveRun>)>,
     /// Retries made of the current failure series.
     retries: u32,
-    /// A stop asked for before the run's supervisor existed, sent once it does.
+    /// A stop asked for before the live run existed, sent once it does.
     pending_stop: Option<RunStatus>,
     /// Why its schedule cannot be used (`schedule.FIELD: reason`); it is not scheduled then.
     schedule_problem: Option<String>,
@@ -139,17 +144,25 @@ struct Entry {
 
 /// The scheduler of the manager.
 pub struct Scheduler {
-    /// What runs need.
-    deps: RunDeps,
+    /// The state store: tasks, and the runs that fail before they start.
+    store: Arc<dyn Store>,
+    /// The runner of each task type that has runs.
+    runners: Vec<Runner>,
     /// Tracked tasks.
     tasks: BTreeMap<(Uuid, Uuid), Entry>,
 }
 
+/// The runner of `task_type` among `runners`.
+fn runner_for(runners: &[Runner], task_type: TaskType) -> Option<&Runner> {
+    runners.iter().find(|r| r.task_type() == task_type)
+}
+
 impl Scheduler {
-    /// A scheduler starting runs with `deps`.
-    pub fn new(deps: RunDeps) -> Self {
+    /// A scheduler over `store` starting runs with `runners` (one per task type).
+    pub fn new(store: Arc<dyn Store>, runners: Vec<Runner>) -> Self {
         Scheduler {
-            deps,
+            store,
+            runners,
             tasks: BTreeMap::new(),
         }
     }
@@ -184,7 +197,7 @@ impl Scheduler {
     /// Tracks `task` (or forgets it when deleted) and recomputes its next activation.
     fn track(&mut self, task: Task) {
         let key = (task.cluster_id, task.id);
-        if task.task_type != TaskType::Backup {
+        if runner_for(&self.runners, task.task_type).is_none() {
             return;
         }
         let now = Utc::now();
@@ -234,14 +247,16 @@ impl Scheduler {
                 run: *run,
             });
         }
+        let runner = runner_for(&self.runners, entry.task.task_type)
+            .cloned()
+            .ok_or(SchedulerError::NotFound(entry.task.key()))?;
         let run_id = time_uuid(Utc::now());
-        let deps = self.deps.clone();
         let task = entry.task.clone();
         let finished = ctx.address().recipient();
-        let store = deps.store.clone();
-        // The cluster is read when the run starts; the supervisor begins once it is known.
-        let (tx, rx) = tokio::sync::oneshot::channel::<Addr<BackupSupervisor>>();
-        let supervisor_start = async move {
+        let store = self.store.clone();
+        // The cluster is read when the run starts; the run begins once it is known.
+        let (tx, rx) = tokio::sync::oneshot::channel::<LiveRun>();
+        let run_start = async move {
             match store.get_cluster(task.cluster_id).await {
                 Ok(Some(cluster)) => {
                     let request = RunRequest {
@@ -250,8 +265,7 @@ impl Scheduler {
                         run_id,
                         resume,
                     };
-                    let addr = BackupSupervisor::new(deps, request, finished).start();
-                    let _ = tx.send(addr);
+                    let _ = tx.send(runner.start(request, finished));
                 }
                 other => {
                     let cause = match other {
@@ -266,7 +280,7 @@ impl Scheduler {
                         id: run_id,
                         status: RunStatus::Error,
                         cause: cause.clone(),
-                        owner: deps.settings.owner.clone(),
+                        owner: runner.owner(),
                         start_time: now,
                         end_time: Some(now),
                     };
@@ -280,22 +294,22 @@ impl Scheduler {
                 }
             }
         };
-        ctx.spawn(actix::fut::wrap_future(supervisor_start));
+        ctx.spawn(actix::fut::wrap_future(run_start));
         ctx.spawn(
-            actix::fut::wrap_future(rx).map(move |addr, act: &mut Self, _| {
-                if let (Ok(addr), Some(e)) = (addr, act.tasks.get_mut(&key))
+            actix::fut::wrap_future(rx).map(move |live, act: &mut Self, _| {
+                if let (Ok(live), Some(e)) = (live, act.tasks.get_mut(&key))
                     && let Some((id, slot)) = e.running.as_mut()
                     && *id == run_id
                 {
                     if let Some(status) = e.pending_stop.take() {
-                        addr.do_send(StopRun { status });
+                        live.stop(status);
                     }
-                    *slot = addr;
+                    *slot = Some(live);
                 }
             }),
         );
-        // Until the supervisor exists, a placeholder address marks the task as running.
-        entry.running = Some((run_id, placeholder()));
+        // Until the live run exists, the run id alone marks the task as running.
+        entry.running = Some((run_id, None));
         entry.pending_stop = None;
         entry.not_resumed = None;
         entry.resume_due = false;
@@ -390,14 +404,14 @@ impl Entry {
         }
     }
 
-    /// Stops the entry's run, if any: now, or once its supervisor exists (a stop asked for
+    /// Stops the entry's run, if any: now, or once its live run exists (a stop asked for
     /// meanwhile is kept; the first one wins).
     fn stop(&mut self, status: RunStatus) -> bool {
-        let Some((_, addr)) = &self.running else {
+        let Some((_, live)) = &self.running else {
             return false;
         };
-        if addr.connected() {
-            addr.do_send(StopRun { status });
+        if let Some(live) = live.as_ref().filter(|l| l.connected()) {
+            live.stop(status);
         } else {
             self.pending_stop.get_or_insert(status);
         }
@@ -405,54 +419,15 @@ impl Entry {
     }
 }
 
-/// An address that reaches no supervisor, held while the real one is being created.
-fn placeholder() -> Addr<BackupSupervisor> {
-    let (tx, _rx) = actix::dev::channel::channel(1);
-    Addr::new(tx)
-}
-
 impl Actor for Scheduler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let store = self.deps.store.clone();
+        let store = self.store.clone();
+        let runnable: Vec<TaskType> = self.runners.iter().map(Runner::task_type).collect();
         // Load every task; runs a manager that died left unfinished are marked ABORTED, and a
         // run the manager aborted is resumed now, as a retry of its task.
-        let load = async move {
-            let mut tasks = Vec::new();
-            for c in store.list_clusters().await? {
-                for mut t in store.list_tasks(c.id, false).await? {
-                    let lookback = usize::try_from(t.schedule.num_retries)
-                        .unwrap_or(usize::MAX)
-                        .saturating_add(2)
-                        .min(super::backup::resume::RESUME_LOOKBACK.max(2));
-                    let mut runs = store.list_task_runs(t.key(), lookback).await?;
-                    if let Some(run) = runs.first_mut()
-                        && left_by_manager(run.status)
-                        && run.status != RunStatus::Aborted
-                    {
-                        run.status = RunStatus::Aborted;
-                        run.cause = MANAGER_STOPPED.to_string();
-                        run.end_time = Some(Utc::now());
-                        store.put_task_run(run).await?;
-                    }
-                    // The task's own status follows its newest run's.
-                    if t.status
-                        .is_some_and(|s| left_by_manager(s) && s != RunStatus::Aborted)
-                    {
-                        t.status = Some(RunStatus::Aborted);
-                        store.put_task(&t).await?;
-                    }
-                    let plan = if t.task_type == TaskType::Backup {
-                        at_startup(&runs, t.schedule.num_retries)
-                    } else {
-                        AtStartup::Nothing
-                    };
-                    tasks.push((t, plan));
-                }
-            }
-            Ok::<_, StoreError>(tasks)
-        };
+        let load = startup::load_tasks(store, runnable);
         ctx.wait(
             actix::fut::wrap_future(load).map(|tasks, act: &mut Self, _| match tasks {
                 Ok(tasks) => {
@@ -475,7 +450,7 @@ impl Actor for Scheduler {
 impl Handler<StartTask> for Scheduler {
     type Result = ResponseActFuture<Self, Result<Uuid, SchedulerError>>;
     fn handle(&mut self, msg: StartTask, _: &mut Self::Context) -> Self::Result {
-        let store = self.deps.store.clone();
+        let store = self.store.clone();
         let key = msg.task;
         Box::pin(
             actix::fut::wrap_future(async move { store.get_task(key).await }).map(
@@ -518,7 +493,7 @@ impl Handler<StopAll> for Scheduler {
 impl Handler<TaskChanged> for Scheduler {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, msg: TaskChanged, _: &mut Self::Context) -> Self::Result {
-        let store = self.deps.store.clone();
+        let store = self.store.clone();
         let key = msg.task;
         Box::pin(
             actix::fut::wrap_future(async move { store.get_task(key).await }).map(
@@ -591,15 +566,15 @@ impl Handler<RunFinished> for Scheduler {
 impl Handler<GetLiveRun> for Scheduler {
     type Result = ResponseFuture<Option<RunState>>;
     fn handle(&mut self, msg: GetLiveRun, _: &mut Self::Context) -> Self::Result {
-        let addr = self
+        let live = self
             .tasks
             .get(&(msg.task.cluster_id, msg.task.task_id))
             .and_then(|e| e.running.as_ref())
-            .map(|(_, addr)| addr.clone())
-            .filter(|addr| addr.connected());
+            .and_then(|(_, live)| live.clone())
+            .filter(|live| live.connected());
         Box::pin(async move {
-            match addr {
-                Some(addr) => addr.send(GetRunState).await.ok(),
+            match live {
+                Some(live) => live.state().await,
                 None => None,
             }
         })
