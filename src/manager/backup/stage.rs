@@ -7,59 +7,37 @@
 //! PURGE in [`super::node::snapshot`] (the node's snapshot) and [`super::purge_stage`]
 //! (retention).
 
-use std::fmt;
-use std::str::FromStr;
+use crate::manager::store::text_enum;
 
-use crate::spec::location::serde_as_string;
-
-/// The stage of a backup run (`backup_run.stage`), ordered as a run goes through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum BackupStage {
-    /// The run is registered.
-    Init,
-    /// Snapshots are taken on every host.
-    Snapshot,
-    /// The CQL schema is dumped.
-    AwaitSchema,
-    /// Snapshot files are listed.
-    Index,
-    /// Temporary manifests are written.
-    Manifest,
-    /// The schema file is uploaded.
-    Schema,
-    /// Files already in the location are dropped from the snapshot.
-    Deduplicate,
-    /// Files are uploaded.
-    Upload,
-    /// Temporary manifests are made final.
-    MoveManifest,
-    /// Snapshots are removed and retention applied.
-    Purge,
-    /// The run is complete.
-    Done,
-}
-
-/// The text [`FromStr`] of [`BackupStage`] refuses.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown backup stage {0:?}")]
-pub struct UnknownStage(pub String);
+text_enum!(
+    /// The stage of a backup run (`backup_run.stage`), ordered as a run goes through them.
+    BackupStage, "backup stage", {
+        /// The run is registered.
+        Init => "INIT",
+        /// Snapshots are taken on every host.
+        Snapshot => "SNAPSHOT",
+        /// The CQL schema is dumped.
+        AwaitSchema => "AWAIT_SCHEMA",
+        /// Snapshot files are listed.
+        Index => "INDEX",
+        /// Temporary manifests are written.
+        Manifest => "MANIFEST",
+        /// The schema file is uploaded.
+        Schema => "SCHEMA",
+        /// Files already in the location are dropped from the snapshot.
+        Deduplicate => "DEDUPLICATE",
+        /// Files are uploaded.
+        Upload => "UPLOAD",
+        /// Temporary manifests are made final.
+        MoveManifest => "MOVE_MANIFEST",
+        /// Snapshots are removed and retention applied.
+        Purge => "PURGE",
+        /// The run is complete.
+        Done => "DONE",
+    }
+);
 
 impl BackupStage {
-    /// Every value, in run order.
-    pub const ALL: &'static [BackupStage] = &[
-        BackupStage::Init,
-        BackupStage::Snapshot,
-        BackupStage::AwaitSchema,
-        BackupStage::Index,
-        BackupStage::Manifest,
-        BackupStage::Schema,
-        BackupStage::Deduplicate,
-        BackupStage::Upload,
-        BackupStage::MoveManifest,
-        BackupStage::Purge,
-        BackupStage::Done,
-    ];
-
     /// The stages a run works through, in order (upstream's, spec 1.4): every stage but INIT
     /// (recorded when the run is stored) and DONE (recorded when the last one ends).
     pub const RUN: &'static [BackupStage] = match BackupStage::ALL.split_first() {
@@ -69,23 +47,6 @@ impl BackupStage {
         },
         None => BackupStage::ALL,
     };
-
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackupStage::Init => "INIT",
-            BackupStage::Snapshot => "SNAPSHOT",
-            BackupStage::AwaitSchema => "AWAIT_SCHEMA",
-            BackupStage::Index => "INDEX",
-            BackupStage::Manifest => "MANIFEST",
-            BackupStage::Schema => "SCHEMA",
-            BackupStage::Deduplicate => "DEDUPLICATE",
-            BackupStage::Upload => "UPLOAD",
-            BackupStage::MoveManifest => "MOVE_MANIFEST",
-            BackupStage::Purge => "PURGE",
-            BackupStage::Done => "DONE",
-        }
-    }
 
     /// Whether a run that resumes at `resume_at` (INIT for a new run) skips this stage. A resumed
     /// run re-runs its interrupted stage and what follows; the schema dump is kept only in
@@ -122,26 +83,6 @@ pub fn stage_label(stage: BackupStage) -> &'static str {
         BackupStage::Done => "done",
     }
 }
-
-impl fmt::Display for BackupStage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BackupStage {
-    type Err = UnknownStage;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BackupStage::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| UnknownStage(s.to_owned()))
-    }
-}
-
-serde_as_string!(BackupStage, "backup stage");
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,10 @@
 //!
 //! | module | what it owns |
 //! | --- | --- |
-//! | this one | the [`Store`] trait, the model types (one per table), [`StoreError`], [`StoreConfig`] and [`time_uuid`] |
+//! | this one | the [`Store`] trait, [`StoreError`], [`open`] and [`time_uuid`] |
+//! | `config` | [`StoreConfig`] and [`ScyllaConfig`]: which store, and how to reach it (the manager's `store:` section) |
+//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`]) and their keys |
+//! | `stored_text` | `text_enum!`: enums kept as fixed text ([`TaskType`], [`RunStatus`], `BackupStage`), and [`UnknownName`] |
 //! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here |
 //! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
 //! | [`scylla`] | the ScyllaDB store: `schema` (keyspace and migrations), `row` (its encoding of the neutral values and its row reader) |
@@ -21,25 +24,30 @@
 //! - unsigned counters must fit a signed 64-bit column, unit indexes a signed 32-bit one;
 //! - no row expires: unlike upstream there is no 180-day TTL, retention is the manager's job.
 
+mod config;
+mod model;
 mod rows;
 pub mod scylla;
 pub mod sqlite;
+mod stored_text;
 
-use std::collections::BTreeMap;
+pub use config::{DEFAULT_KEYSPACE, ScyllaConfig, StoreConfig};
+pub use model::{
+    BackupRun, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, SkippedHost, Task, TaskKey,
+    TaskRun, TaskType,
+};
+pub use stored_text::UnknownName;
+pub(crate) use stored_text::text_enum;
+
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::manager::backup::stage::BackupStage;
-use crate::spec::filter::Unit;
-use crate::spec::location::{Location, serde_as_string};
-use crate::spec::tag::SnapshotTag;
 
 /// What went wrong in a store operation; each message names the operation or the value.
 #[derive(Debug, thiserror::Error)]
@@ -146,360 +154,6 @@ pub enum StoreError {
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The text given by [`FromStr`] of the store's enums when a name is unknown.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {value:?}")]
-pub struct UnknownName {
-    /// The enum, e.g. `run status`.
-    pub kind: &'static str,
-    /// The text that was refused.
-    pub value: String,
-}
-
-/// Defines a fieldless enum stored as fixed text, with `ALL` (in declaration order), `as_str`,
-/// `Display`, `FromStr` and serde through the text.
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stored text.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| UnknownName { kind: $kind, value: s.to_owned() })
-            }
-        }
-
-        serde_as_string!($name, $kind);
-    };
-}
-
-text_enum!(
-    /// The kind of a scheduled task (`scheduler_task.type`).
-    TaskType, "task type", {
-        /// A backup task.
-        Backup => "backup",
-        /// A validate-backup task.
-        ValidateBackup => "validate_backup",
-    }
-);
-
-text_enum!(
-    /// The state of a task run (`scheduler_task_run.status`, `scheduler_task.status`).
-    RunStatus, "run status", {
-        /// Created, not started.
-        New => "NEW",
-        /// Running.
-        Running => "RUNNING",
-        /// Asked to stop, still stopping.
-        Stopping => "STOPPING",
-        /// Stopped by a user.
-        Stopped => "STOPPED",
-        /// Waiting for its window or a retry.
-        Waiting => "WAITING",
-        /// Finished successfully.
-        Done => "DONE",
-        /// Finished with an error.
-        Error => "ERROR",
-        /// Abandoned (e.g. the manager restarted under it).
-        Aborted => "ABORTED",
-    }
-);
-
-/// A managed cluster (`cluster` table): how to reach its agents and its CQL credentials.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cluster {
-    /// The cluster id.
-    pub id: Uuid,
-    /// The name users know it by.
-    pub name: String,
-    /// Agent addresses (host names or IPs) of its known nodes.
-    pub hosts: Vec<String>,
-    /// The agents' HTTPS port.
-    pub agent_port: u16,
-    /// The token the agents require.
-    pub auth_token: String,
-    /// CQL user name, when CQL needs authentication.
-    pub cql_username: Option<String>,
-    /// CQL password, when CQL needs authentication.
-    pub cql_password: Option<String>,
-    /// When the cluster was added.
-    pub created_at: DateTime<Utc>,
-    /// The SHA-256 fingerprint (hex) of each agent's certificate, by host, pinned when the host
-    /// was first trusted; the token is sent only to an agent presenting its pinned certificate.
-    #[serde(default)]
-    pub agent_pins: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for Cluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The agents' token and the CQL password are secrets: never printed.
-        f.debug_struct("Cluster")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("hosts", &self.hosts)
-            .field("agent_port", &self.agent_port)
-            .field("cql_username", &self.cql_username)
-            .field("created_at", &self.created_at)
-            .field("agent_pins", &self.agent_pins)
-            .finish_non_exhaustive()
-    }
-}
-
-/// When a task runs (`schedule` type of `scheduler_task.sched`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Schedule {
-    /// First activation; none means now.
-    pub start_date: Option<DateTime<Utc>>,
-    /// Seconds between activations; 0 means once (unless `cron` is set).
-    pub interval_seconds: u64,
-    /// A cron expression, used instead of the interval when set.
-    pub cron: Option<String>,
-    /// Time windows (`weekday-hh:mm` pairs) in which the task may run; empty means always.
-    pub window: Vec<String>,
-    /// The time zone of `cron` and `window`; none means UTC.
-    pub timezone: Option<String>,
-    /// How many times a failed run is retried.
-    pub num_retries: u32,
-    /// The first wait before a retry, in seconds (doubled per retry).
-    pub retry_wait_seconds: u64,
-}
-
-/// A scheduled task (`scheduler_task`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
-    /// The cluster it belongs to.
-    pub cluster_id: Uuid,
-    /// What it does.
-    pub task_type: TaskType,
-    /// The task id.
-    pub id: Uuid,
-    /// Its name, unique per cluster and type.
-    pub name: String,
-    /// User labels.
-    pub labels: BTreeMap<String, String>,
-    /// Whether the scheduler runs it.
-    pub enabled: bool,
-    /// Whether it was deleted (kept for history, never run).
-    pub deleted: bool,
-    /// When it runs.
-    pub schedule: Schedule,
-    /// The task properties JSON (spec section 4.1).
-    pub properties: serde_json::Value,
-    /// The status of its latest run, if any.
-    pub status: Option<RunStatus>,
-    /// How many runs succeeded.
-    pub success_count: u64,
-    /// How many runs failed.
-    pub error_count: u64,
-    /// When a run last succeeded.
-    pub last_success: Option<DateTime<Utc>>,
-    /// When a run last failed.
-    pub last_error: Option<DateTime<Utc>>,
-}
-
-impl Task {
-    /// The key this task is stored under.
-    pub fn key(&self) -> TaskKey {
-        TaskKey {
-            cluster_id: self.cluster_id,
-            task_type: self.task_type,
-            task_id: self.id,
-        }
-    }
-}
-
-/// The key of a task: its cluster, type and id (`scheduler_task` primary key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskKey {
-    /// The cluster.
-    pub cluster_id: Uuid,
-    /// The task type.
-    pub task_type: TaskType,
-    /// The task id.
-    pub task_id: Uuid,
-}
-
-impl fmt::Display for TaskKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.cluster_id, self.task_type, self.task_id)
-    }
-}
-
-/// One run of a task (`scheduler_task_run`); a backup run shares its id with its [`BackupRun`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskRun {
-    /// The cluster.
-    pub cluster_id: Uuid,
-    /// The task's type.
-    pub task_type: TaskType,
-    /// The task.
-    pub task_id: Uuid,
-    /// The run id, a time UUID (see [`time_uuid`]).
-    pub id: Uuid,
-    /// Its state.
-    pub status: RunStatus,
-    /// Why it ended as it did (error text), empty if nothing to say.
-    pub cause: String,
-    /// Which manager instance runs it.
-    pub owner: String,
-    /// When it started.
-    pub start_time: DateTime<Utc>,
-    /// When it ended, if it did.
-    pub end_time: Option<DateTime<Utc>>,
-}
-
-impl TaskRun {
-    /// The key of the task this run belongs to.
-    pub fn task_key(&self) -> TaskKey {
-        TaskKey {
-            cluster_id: self.cluster_id,
-            task_type: self.task_type,
-            task_id: self.task_id,
-        }
-    }
-}
-
-/// The key of a backup run: cluster, task and run id (`backup_run_progress` partition key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RunKey {
-    /// The cluster.
-    pub cluster_id: Uuid,
-    /// The backup task.
-    pub task_id: Uuid,
-    /// The run.
-    pub run_id: Uuid,
-}
-
-impl fmt::Display for RunKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.cluster_id, self.task_id, self.run_id)
-    }
-}
-
-/// What one backup run does and how far it got (`backup_run`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackupRun {
-    /// The cluster.
-    pub cluster_id: Uuid,
-    /// The backup task.
-    pub task_id: Uuid,
-    /// The run id, a time UUID shared with the [`TaskRun`].
-    pub id: Uuid,
-    /// The run this one resumes, if any.
-    pub prev_id: Option<Uuid>,
-    /// The snapshot tag of the backup.
-    pub snapshot_tag: SnapshotTag,
-    /// The keyspaces and tables backed up; progress rows refer to them by index.
-    pub units: Vec<Unit>,
-    /// The data centres backed up.
-    pub dc: Vec<String>,
-    /// Where the backup goes.
-    pub location: Vec<Location>,
-    /// Host ids of the nodes taking part.
-    pub nodes: Vec<String>,
-    /// When the run started.
-    pub start_time: DateTime<Utc>,
-    /// The stage reached.
-    pub stage: BackupStage,
-    /// Nodes of the backed-up DCs the run leaves out (live nodes only are backed up), and why.
-    pub skipped_hosts: Vec<SkippedHost>,
-}
-
-/// A node a backup run leaves out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedHost {
-    /// The node's address.
-    pub host: String,
-    /// Why it is not backed up (e.g. `down in gossip`).
-    pub reason: String,
-}
-
-impl BackupRun {
-    /// The key this run is stored under.
-    pub fn key(&self) -> RunKey {
-        RunKey {
-            cluster_id: self.cluster_id,
-            task_id: self.task_id,
-            run_id: self.id,
-        }
-    }
-}
-
-/// Progress of one table of one host in a backup run (`backup_run_progress`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackupRunProgress {
-    /// The cluster.
-    pub cluster_id: Uuid,
-    /// The backup task.
-    pub task_id: Uuid,
-    /// The run.
-    pub run_id: Uuid,
-    /// The host (agent address) doing the work.
-    pub host: String,
-    /// Index of the unit in [`BackupRun::units`].
-    pub unit: u32,
-    /// The table.
-    pub table_name: String,
-    /// The agent's transfer job id, while one is running.
-    pub agent_job_id: Option<String>,
-    /// When work on the table started.
-    pub started_at: Option<DateTime<Utc>>,
-    /// When work on the table completed.
-    pub completed_at: Option<DateTime<Utc>>,
-    /// The error that stopped it, if any.
-    pub error: Option<String>,
-    /// Bytes to back up.
-    pub size: u64,
-    /// Bytes uploaded.
-    pub uploaded: u64,
-    /// Bytes skipped because already in the location.
-    pub skipped: u64,
-    /// Bytes that failed to upload.
-    pub failed: u64,
-    /// Files to back up.
-    pub files_count: u64,
-    /// Files skipped because already in the location.
-    pub files_skipped_count: u64,
-}
-
-impl BackupRunProgress {
-    /// The run this row belongs to.
-    pub fn run_key(&self) -> RunKey {
-        RunKey {
-            cluster_id: self.cluster_id,
-            task_id: self.task_id,
-            run_id: self.run_id,
-        }
-    }
-}
-
 /// The manager's state store. Every method is one operation on the store; writes are upserts
 /// by primary key. Object safe: the manager holds an `Arc<dyn Store>`.
 #[async_trait]
@@ -578,89 +232,6 @@ pub trait Store: Send + Sync + fmt::Debug {
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.
 pub const PROGRESS_BATCH_ROWS: usize = 100;
-
-/// Which store the manager uses, from the manager's YAML (`store:` section).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StoreConfig {
-    /// An embedded SQLite file (the default).
-    Sqlite {
-        /// The database file; created if missing, its directory must exist.
-        path: PathBuf,
-    },
-    /// Tables in a ScyllaDB keyspace.
-    Scylla(ScyllaConfig),
-}
-
-/// Where and how to reach the ScyllaDB cluster that holds the manager's state.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScyllaConfig {
-    /// `host:port` of one or more nodes.
-    pub contact_points: Vec<String>,
-    /// CQL user name, when authentication is on.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// CQL password, when authentication is on.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// The keyspace, created if missing.
-    #[serde(default = "default_keyspace")]
-    pub keyspace: String,
-    /// Replication factor of the keyspace when it is created (SimpleStrategy).
-    #[serde(default = "default_replication_factor")]
-    pub replication_factor: u32,
-}
-
-impl fmt::Debug for ScyllaConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScyllaConfig")
-            .field("contact_points", &self.contact_points)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("keyspace", &self.keyspace)
-            .field("replication_factor", &self.replication_factor)
-            .finish()
-    }
-}
-
-impl ScyllaConfig {
-    /// Checks what can be checked without connecting: contact points present, the keyspace a
-    /// plain CQL identifier (it is spliced into statements), the replication factor at least 1.
-    pub fn validate(&self) -> StoreResult<()> {
-        if self.contact_points.is_empty() {
-            return Err(StoreError::Config(
-                "scylla store: contact_points is empty; give at least one host:port".to_owned(),
-            ));
-        }
-        let ks = &self.keyspace;
-        let plain = ks.len() <= 48
-            && ks.starts_with(|c: char| c.is_ascii_alphabetic())
-            && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !plain {
-            return Err(StoreError::Config(format!(
-                "scylla store: keyspace {ks:?} is not a plain CQL name \
-                 (a letter, then letters, digits or _, at most 48)"
-            )));
-        }
-        if self.replication_factor == 0 {
-            return Err(StoreError::Config(
-                "scylla store: replication_factor must be at least 1".to_owned(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The keyspace used when none is configured; not upstream's, so both can share a cluster.
-pub const DEFAULT_KEYSPACE: &str = "cairn_manager";
-
-fn default_keyspace() -> String {
-    DEFAULT_KEYSPACE.to_owned()
-}
-
-fn default_replication_factor() -> u32 {
-    1
-}
 
 /// Opens the configured store, creating or migrating its schema.
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
