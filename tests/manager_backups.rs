@@ -13,7 +13,7 @@ use cairn::manager::agent_client::AgentClient;
 use cairn::manager::api::router;
 use cairn::manager::backup::purge::{PurgeReport, assign_nodes, purge_node};
 use cairn::manager::backup::retention::{Policy, Snapshot, oldest_kept, stale_snapshots};
-use cairn::manager::backup::run::RunSettings;
+use cairn::manager::backup::settings::RunSettings;
 use cairn::manager::location::manifests::list_manifests;
 use cairn::manager::runtime::Runtime;
 use cairn::manager::store::{self, Cluster, StoreConfig};

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::agent::{metrics, tls};
 use crate::manager::api;
-use crate::manager::backup::run::RunSettings;
+use crate::manager::backup::settings::RunSettings;
 use crate::manager::config::{Checked, ManagerConfig};
 use crate::manager::runtime::Runtime;
 use crate::manager::store::{self, StoreConfig};

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::api::ApiState;
-use super::backup::run::{RunDeps, RunSettings};
+use super::backup::run::RunDeps;
+use super::backup::settings::RunSettings;
 use super::progress_actor::{FLUSH_EVERY, FlushProgress, ProgressActor};
 use super::rate_limit_actor::RateLimitActor;
 use super::scheduler::runner::Runner;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use cairn::manager::backup::run::RunSettings;
+use cairn::manager::backup::settings::RunSettings;
 use cairn::manager::progress_actor::ProgressActor;
 use cairn::manager::rate_limit_actor::RateLimitActor;
 use cairn::manager::runtime::Runtime;

@@ -17,9 +17,10 @@
 //! | [`purge_stage`] | the PURGE stage's retention: every task's policy applied to the run's locations |
 //! | [`resume`] | which interrupted run the next run resumes, and how a table's progress carries over |
 //! | [`retention`] | a task's retention policy, which snapshots it keeps, which files purge may delete, which old versions go |
-//! | [`run`] | what a run is given and shows: settings, the manager's parts, the request, errors, observable state |
+//! | [`run`] | what a run is given and shows: the manager's parts, the request, errors, observable state |
 //! | [`schema`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file; materialized views left out |
 //! | [`schema_stage`] | the AWAIT_SCHEMA and SCHEMA stages: the dump, and its upload once per location |
+//! | [`settings`] | `RunSettings`: the manager's settings for runs, from its configuration |
 //! | [`stage`] | `BackupStage`: the stages, their order, the skip rule of resumed runs, the operators' wording |
 //! | [`supervisor`] | `BackupSupervisor`: the actor of one run, its messages, the stages' course, host failures, the commit and its rollback |
 //! | [`target`] | what a run will do: DCs, nodes, tables, locations, rates, size (spec 1.2); also the dry run's answer |
@@ -37,6 +38,7 @@ pub mod retention;
 pub mod run;
 pub mod schema;
 pub mod schema_stage;
+pub mod settings;
 pub mod stage;
 pub mod supervisor;
 pub mod target;

@@ -1,10 +1,8 @@
-//! What one backup run is given and what it shows: the manager's settings for runs
-//! ([`RunSettings`]), the manager-wide parts it uses ([`RunDeps`]), the request to run
+//! What one backup run is given and what it shows: the manager-wide parts it uses ([`RunDeps`]), the request to run
 //! ([`RunRequest`]), why a run fails ([`RunError`]) and its observable state ([`RunState`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -12,59 +10,17 @@ use uuid::Uuid;
 
 use super::node::{NodeError, NodeRunState};
 use super::schema;
+use super::settings::RunSettings;
 use super::stage::BackupStage;
 use super::target::TargetError;
 use crate::manager::agent_client::error::AgentError;
-use crate::manager::config::{BackupSettings, Checked};
 use crate::manager::discovery::DiscoveryError;
-use crate::manager::lease::{LeaseError, hostname};
+use crate::manager::lease::LeaseError;
 use crate::manager::progress_actor::ProgressActor;
 use crate::manager::rate_limit_actor::RateLimitActor;
 use crate::manager::store::{
     BackupRunProgress, Cluster, RunKey, RunStatus, SkippedHost, Store, StoreError, Task, TaskKey,
 };
-
-/// Run settings from the manager's configuration.
-#[derive(Debug, Clone)]
-pub struct RunSettings {
-    /// Minimum free disk (percent) to snapshot a host.
-    pub disk_free_min_percent: u8,
-    /// One long poll of an agent job.
-    pub long_poll: Duration,
-    /// Oldest interrupted run that is resumed (`None`: any).
-    pub age_max: Option<Duration>,
-    /// Fresh node actors a failing host gets within one stage before it fails.
-    pub host_restarts: u32,
-    /// The pause before a host's first restart (doubled for each next one).
-    pub host_restart_backoff: Duration,
-    /// The manager instance running the run (`scheduler_task_run.owner`).
-    pub owner: String,
-}
-
-impl RunSettings {
-    /// The settings of a checked configuration.
-    pub fn from_config(backup: &BackupSettings, checked: &Checked) -> Self {
-        RunSettings {
-            disk_free_min_percent: backup.disk_space_free_min_percent,
-            long_poll: checked.long_poll,
-            age_max: checked.age_max,
-            ..RunSettings::default()
-        }
-    }
-}
-
-impl Default for RunSettings {
-    fn default() -> Self {
-        RunSettings {
-            disk_free_min_percent: 10,
-            long_poll: Duration::from_secs(10),
-            age_max: Some(Duration::from_secs(24 * 3600)),
-            host_restarts: 2,
-            host_restart_backoff: Duration::from_secs(2),
-            owner: hostname(),
-        }
-    }
-}
 
 /// The manager-wide parts every run uses.
 #[derive(Clone)]

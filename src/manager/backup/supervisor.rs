@@ -363,8 +363,7 @@ impl Flow {
             tag: plan.run.snapshot_tag.clone(),
             units: plan.run.units.clone(),
             transfers: plan.transfers(),
-            long_poll: self.deps.settings.long_poll,
-            disk_free_min_percent: self.deps.settings.disk_free_min_percent,
+            settings: self.deps.settings.clone(),
             stale_tags: self.scope().stale_tags(&plan.run).await?,
         });
         for h in &plan.hosts {

@@ -29,6 +29,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::settings::RunSettings;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::agent_client::error::AgentError;
 use crate::manager::agent_jobs::JobError;
@@ -80,10 +81,8 @@ pub struct RunContext {
     pub units: Vec<Unit>,
     /// Files in parallel per upload job; the agent's setting when `None`.
     pub transfers: Option<usize>,
-    /// One long poll of an agent job.
-    pub long_poll: Duration,
-    /// A host with less free disk than this (percent) is not snapshotted.
-    pub disk_free_min_percent: u8,
+    /// The manager's settings for runs (long poll, minimum free disk).
+    pub settings: Arc<RunSettings>,
     /// Snapshot tags of this task's earlier runs that this run does not resume (never another
     /// task's): deleted from every node the run reaches.
     pub stale_tags: std::collections::BTreeSet<String>,

@@ -66,11 +66,11 @@ impl Inner {
         self.drop_stale_snapshots().await?;
         let disk = client.disk().await?;
         let free_percent = (disk.free as u128 * 100 / disk.total.max(1) as u128) as u64;
-        if free_percent < u64::from(run.disk_free_min_percent) {
+        if free_percent < u64::from(run.settings.disk_free_min_percent) {
             return Err(NodeError::DiskSpace {
                 host: self.host().to_string(),
                 free_percent,
-                min_percent: run.disk_free_min_percent,
+                min_percent: run.settings.disk_free_min_percent,
             });
         }
         // system_schema is snapshotted last, so the schema is never older than the data.

@@ -204,10 +204,16 @@ impl Inner {
             row.files_skipped_count = offsets.1 + p.files_skipped;
         };
         let (client, run) = (self.client(), &self.setup.run);
-        let p = agent_jobs::follow(client, id, run.long_poll, &self.setup.cancel, |p| {
-            count(row, p);
-            self.put_row(row.clone())
-        })
+        let p = agent_jobs::follow(
+            client,
+            id,
+            run.settings.long_poll,
+            &self.setup.cancel,
+            |p| {
+                count(row, p);
+                self.put_row(row.clone())
+            },
+        )
         .await
         .map_err(|e| self.job_error(e))?;
         if !agent_jobs::lost(&p) {
