@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn::emulator::{Dataset, NameFormat};
-use cairn::spec::sstable::{Generation, SSTableName};
+use cairn::format::sstable::{Generation, SSTableName};
 use common::{TestCluster, files_in};
 use reqwest::Method;
 use serde_json::{Value, json};

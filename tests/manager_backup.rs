@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cairn::emulator::config::Dataset;
+use cairn::format::paths::{ManifestInfo, remote_sstable_version_dir};
 use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::store::RunStatus;
-use cairn::spec::paths::{ManifestInfo, remote_sstable_version_dir};
 use common::backup::{BackupEnv, LiveFiles, in_actix};
 use object_store::ObjectStoreExt;
 use serde_json::json;

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn::agent::wire::{DownloadJob, JobProgress, JobStatus, UploadJob};
+use cairn::format::location::Location;
+use cairn::format::tag::SnapshotTag;
 use cairn::manager::agent_client::{
     AgentClient,
     error::{AgentError, RetryPolicy},
@@ -19,8 +21,6 @@ use cairn::manager::agent_client::{
 use cairn::manager::backup::properties::TaskProperties;
 use cairn::manager::backup::target::{TargetError, build_target};
 use cairn::manager::discovery::{ClusterView, discover};
-use cairn::spec::location::Location;
-use cairn::spec::tag::SnapshotTag;
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
 use common::manager::agent_pins;

@@ -10,10 +10,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cairn::format::location::Location;
+use cairn::format::paths::remote_lease_file;
 use cairn::manager::agent_client::{AgentClient, files::WriteCondition};
 use cairn::manager::lease::{Holder, Identity, Lease, LeaseRecord, LeaseSettings};
-use cairn::spec::location::Location;
-use cairn::spec::paths::remote_lease_file;
 use chrono::Utc;
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, config_yaml, start_fleet};

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cairn::format::filter::Unit;
 use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::store::{
     self, BackupRun, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, ScyllaConfig, Store,
     StoreConfig, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid,
 };
-use cairn::spec::filter::Unit;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -87,7 +87,7 @@ fn backup_run(task: &Task, start: DateTime<Utc>) -> BackupRun {
         task_id: task.id,
         id: time_uuid(start),
         prev_id: None,
-        snapshot_tag: cairn::spec::tag::SnapshotTag::from_time(start),
+        snapshot_tag: cairn::format::tag::SnapshotTag::from_time(start),
         units: vec![
             Unit {
                 keyspace: "ks1".to_owned(),

@@ -18,8 +18,8 @@ use object_store::ObjectStoreExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::sstable::versioned_name;
-use crate::spec::tag::SnapshotTag;
+use crate::format::sstable::versioned_name;
+use crate::format::tag::SnapshotTag;
 
 use super::confined::{ConfinedRoot, Dir, Kind, RelPath};
 use super::files::FileError;
@@ -101,9 +101,9 @@ impl Jobs {
                 field: "transfers".into(),
                 reason: "must be at least 1".into(),
             }),
-            Some(n) if n > crate::spec::MAX_TRANSFERS => Err(JobError::Invalid {
+            Some(n) if n > crate::format::MAX_TRANSFERS => Err(JobError::Invalid {
                 field: "transfers".into(),
-                reason: format!("{n} is more than {}", crate::spec::MAX_TRANSFERS),
+                reason: format!("{n} is more than {}", crate::format::MAX_TRANSFERS),
             }),
             Some(n) => Ok(n),
         }

@@ -15,7 +15,7 @@ use object_store::path::Path as ObjPath;
 use object_store::signer::Signer;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
-use crate::spec::location::{Location, Provider};
+use crate::format::location::{Location, Provider};
 
 use super::config::AgentConfig;
 use super::confined::{ConfinedRoot, Kind, RelPath};
@@ -237,7 +237,7 @@ impl Stores {
             location
                 .parse()
                 .map_err(
-                    |e: crate::spec::location::LocationError| StorageError::BadLocation {
+                    |e: crate::format::location::LocationError| StorageError::BadLocation {
                         location: location.into(),
                         reason: e.to_string(),
                     },

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::tag::SnapshotTag;
+use crate::format::tag::SnapshotTag;
 
 /// The `location` value that names the node's data directory instead of a backup location.
 pub const DATA_LOCATION: &str = "data";

@@ -22,13 +22,13 @@ use super::client::{ClientError, one_line};
 use crate::agent::config::AgentConfig;
 use crate::agent::storage::{Remote, Stores};
 use crate::config_file::read_yaml;
+use crate::format::filter::KeyspaceFilter;
+use crate::format::location::{Location, Provider};
+use crate::format::tag::SnapshotTag;
 use crate::manager::location::listing::{ListFilter, list_backups, parse_date, snapshot_files};
 use crate::manager::location::manifests::{
     LocationClient, LocationError, list_manifests, walk_manifest,
 };
-use crate::spec::filter::KeyspaceFilter;
-use crate::spec::location::{Location, Provider};
-use crate::spec::tag::SnapshotTag;
 
 /// `--offline` and where its credentials come from.
 #[derive(Debug, Clone, Args)]

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::spec::sstable::{DATA_COMPONENT, Generation, SSTableName, TOC_COMPONENT};
+use crate::format::sstable::{DATA_COMPONENT, Generation, SSTableName, TOC_COMPONENT};
 
 use super::config::NameFormat;
 use super::faults::Faults;

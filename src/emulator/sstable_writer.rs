@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::spec::sstable::{
+use crate::format::sstable::{
     COMPONENTS, DATA_COMPONENT, DIGEST_COMPONENT, SSTableName, TOC_COMPONENT,
 };
 

@@ -18,7 +18,7 @@ use actix::prelude::*;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::dclimit::DcLimits;
+use crate::format::dclimit::DcLimits;
 
 /// An error a fleet member answers a message with.
 pub trait MemberError {

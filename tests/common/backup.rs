@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
+use cairn::format::manifest::Manifest;
+use cairn::format::paths::ManifestInfo;
 use cairn::manager::backup::settings::RunSettings;
 use cairn::manager::progress_actor::ProgressActor;
 use cairn::manager::rate_limit_actor::RateLimitActor;
@@ -17,8 +19,6 @@ use cairn::manager::store::{
     self, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, Store, StoreConfig, Task,
     TaskKey, TaskRun, TaskType,
 };
-use cairn::spec::manifest::Manifest;
-use cairn::spec::paths::ManifestInfo;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};

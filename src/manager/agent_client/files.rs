@@ -13,7 +13,7 @@ use crate::agent::wire::{
     DATA_LOCATION, DeleteRequest, Deleted, DiskUsage, Entry, FileQuery, ListRequest, MoveRequest,
     ObjectVersion, Place, VERSION_HEADER, WriteMode, WriteQuery, Written,
 };
-use crate::spec::location::Location;
+use crate::format::location::Location;
 
 /// Where a file call works: the node's data directory or a backup location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AgentError;
 use super::{AgentClient, Call, LONG_CALL_TIMEOUT, segment};
-use crate::spec::tag::SnapshotTag;
+use crate::format::tag::SnapshotTag;
 
 /// Which keyspaces `GET /storage_service/keyspaces` lists, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

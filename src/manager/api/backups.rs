@@ -25,13 +25,13 @@ use uuid::Uuid;
 
 use super::error::{ApiError, store_error};
 use super::{ApiState, find_cluster};
+use crate::format::filter::KeyspaceFilter;
+use crate::format::location::Location;
+use crate::format::tag::SnapshotTag;
 use crate::manager::backup::delete::{self, DeleteError, DeleteReport};
 use crate::manager::location::listing::{self, FilesInfo, ListFilter, ListItem};
 use crate::manager::location::manifests::{self, LocationClient, LocationError};
 use crate::manager::store::{Cluster, TaskType};
-use crate::spec::filter::KeyspaceFilter;
-use crate::spec::location::Location;
-use crate::spec::tag::SnapshotTag;
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {

@@ -481,7 +481,7 @@ async fn backup_snapshots(client: &AgentClient) -> Option<Vec<String>> {
         .ok()?
         .into_iter()
         .map(|s| s.tag)
-        .filter(|t| crate::spec::tag::is_snapshot_tag(t))
+        .filter(|t| crate::format::tag::is_snapshot_tag(t))
         .collect();
     tags.sort();
     tags.dedup();

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::spec::sstable::{DIGEST_COMPONENT, Generation, SSTableName, split_versioned};
+use crate::format::sstable::{DIGEST_COMPONENT, Generation, SSTableName, split_versioned};
 
 /// One file: name and size.
 pub type FileSize = (String, u64);

@@ -9,6 +9,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::format::paths::remote_lease_file;
+use crate::format::tag::{SnapshotTag, is_snapshot_tag};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::backup::purge::{PurgeError, assign_nodes, purge_node};
 use crate::manager::backup::retention::{self, Snapshot};
@@ -17,8 +19,6 @@ use crate::manager::lease::{self, Holder, Lease, LeaseError};
 use crate::manager::location::manifests::{
     LocationClient, LocationError, list_manifests, run_bounded,
 };
-use crate::spec::paths::remote_lease_file;
-use crate::spec::tag::{SnapshotTag, is_snapshot_tag};
 
 /// Nodes purged at once through one agent.
 const PURGES_IN_PARALLEL: usize = 2;

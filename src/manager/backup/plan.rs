@@ -17,13 +17,13 @@ use super::run::{HostState, RunDeps, RunError, RunRequest, RunState, update_stat
 use super::schema;
 use super::stage::BackupStage;
 use super::target::{Target, build_target};
+use crate::format::tag::SnapshotTag;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::discovery::{DiscoveryError, discover};
 use crate::manager::rate_limit_actor::{DcKey, SetBudget};
 use crate::manager::store::{
     BackupRun, BackupRunProgress, RunKey, RunStatus, SkippedHost, TaskKey,
 };
-use crate::spec::tag::SnapshotTag;
 
 /// Bytes in a MiB (the target's rates are in MiB/s).
 const MIB: u64 = 1 << 20;

@@ -227,7 +227,7 @@ pub fn rollup(run: &BackupRun, rows: &[BackupRunProgress]) -> RunProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::filter::Unit;
+    use crate::format::filter::Unit;
     use uuid::Uuid;
 
     fn row(

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::MAX_TRANSFERS;
-use crate::spec::dclimit::DcLimits;
-use crate::spec::filter::{DcFilter, KeyspaceFilter};
-use crate::spec::location::Location;
+use crate::format::MAX_TRANSFERS;
+use crate::format::dclimit::DcLimits;
+use crate::format::filter::{DcFilter, KeyspaceFilter};
+use crate::format::location::Location;
 
 /// The per-host rate limit when none is given, MiB/s.
 pub(super) const DEFAULT_RATE_LIMIT: &str = "100";

@@ -17,16 +17,16 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::{FutureExt, StreamExt};
 
-use crate::manager::agent_client::{AgentClient, error::AgentError, files::Root};
-use crate::manager::backup::retention::{self, Snapshot};
-use crate::manager::location::manifests::{ManifestReadError, run_bounded, walk_manifest};
-use crate::spec::location::Location;
-use crate::spec::manifest::FilesMeta;
-use crate::spec::paths::{
+use crate::format::location::Location;
+use crate::format::manifest::FilesMeta;
+use crate::format::paths::{
     ManifestInfo, remote_alternator_schema_file, remote_sstable_base_dir,
     remote_unsafe_schema_file, temp_file,
 };
-use crate::spec::tag::SnapshotTag;
+use crate::format::tag::SnapshotTag;
+use crate::manager::agent_client::{AgentClient, error::AgentError, files::Root};
+use crate::manager::backup::retention::{self, Snapshot};
+use crate::manager::location::manifests::{ManifestReadError, run_bounded, walk_manifest};
 
 /// Most paths one delete call carries (upstream sends at most 1,000 per `deletepaths`).
 pub const DELETE_BATCH: usize = 1000;

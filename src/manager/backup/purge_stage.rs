@@ -13,9 +13,9 @@ use super::plan::{Plan, Scope};
 use super::purge::{PurgeError, PurgeReport, assign_nodes, purge_node};
 use super::retention::{Policy, oldest_kept, policy_of, stale_snapshots};
 use super::run::RunError;
+use crate::format::paths::ManifestInfo;
 use crate::manager::location::manifests::list_manifests;
 use crate::manager::metrics;
-use crate::spec::paths::ManifestInfo;
 
 impl Scope<'_> {
     /// PURGE: applies the retention of every task of the cluster to the run's locations: stale

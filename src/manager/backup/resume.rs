@@ -122,7 +122,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::spec::tag::SnapshotTag;
+    use crate::format::tag::SnapshotTag;
 
     fn run(stage: BackupStage, minutes_ago: i64, now: DateTime<Utc>) -> BackupRun {
         BackupRun {

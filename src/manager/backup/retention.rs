@@ -15,11 +15,11 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::properties::TaskProperties;
+use crate::format::manifest::FilesMeta;
+use crate::format::paths::{ManifestInfo, remote_sstable_version_dir};
+use crate::format::sstable::split_versioned;
+use crate::format::tag::SnapshotTag;
 use crate::manager::store::Task;
-use crate::spec::manifest::FilesMeta;
-use crate::spec::paths::{ManifestInfo, remote_sstable_version_dir};
-use crate::spec::sstable::split_versioned;
-use crate::spec::tag::SnapshotTag;
 
 /// How long the snapshots of tasks this manager does not know are kept (upstream: 30 days).
 pub const UNKNOWN_TASK_DAYS: u32 = 30;

@@ -12,9 +12,9 @@ use futures::TryStreamExt;
 use scylla::client::session_builder::SessionBuilder;
 use serde::Serialize;
 
+use crate::format::filter::Unit;
 use crate::manager::backup::target::Target;
 use crate::manager::store::Cluster;
-use crate::spec::filter::Unit;
 
 /// The CQL port the schema is read on.
 pub const CQL_PORT: u16 = 9042;

@@ -30,14 +30,14 @@ use super::node::{
 use super::plan::{Plan, Scope};
 use super::run::{RunDeps, RunError, RunRequest, RunState, update_state};
 use super::stage::BackupStage;
+use crate::format::dclimit::DcLimits;
+use crate::format::paths::remote_schema_file;
 use crate::manager::agent_client::error::RetryPolicy;
 use crate::manager::fleet::{Fleet, Respawn, Restarts};
 use crate::manager::lease::{self, Holder, Lease};
 use crate::manager::progress_actor::FlushProgress;
 use crate::manager::rate_limit_actor::DcKey;
 use crate::manager::store::{BackupRunProgress, RunKey, RunStatus, StoreError, TaskKey, TaskRun};
-use crate::spec::dclimit::DcLimits;
-use crate::spec::paths::remote_schema_file;
 
 /// Most hosts writing manifests at once (bounds the manager's memory, as upstream).
 const MANIFEST_PARALLEL: u64 = 12;

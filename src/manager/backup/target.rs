@@ -8,13 +8,13 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::properties::{CheckedProperties, DEFAULT_RATE_LIMIT, PropertiesError, TaskProperties};
+use crate::format::dclimit::DcLimits;
+use crate::format::filter::{FilterError, Unit};
+use crate::format::location::Location;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::agent_client::error::AgentError;
 use crate::manager::agent_client::scylla::{KeyspaceKind, ReplicationKind, TokenRange};
 use crate::manager::discovery::ClusterView;
-use crate::spec::dclimit::DcLimits;
-use crate::spec::filter::{FilterError, Unit};
-use crate::spec::location::Location;
 
 /// The schema keyspace, backed up last and whole unless `skip_schema` is set.
 const SYSTEM_SCHEMA: &str = "system_schema";

@@ -43,9 +43,9 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::format::location::Location;
+use crate::format::paths::remote_lease_file;
 use crate::manager::agent_client::{AgentClient, error::AgentError};
-use crate::spec::location::Location;
-use crate::spec::paths::remote_lease_file;
 
 pub(crate) use identity::hostname;
 pub use identity::{Identity, LeaseSettings, configure, settings};

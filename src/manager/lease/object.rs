@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::{Holder, LeaseError, LeaseSettings, TAKE_ATTEMPTS};
 use crate::agent::wire::ObjectVersion;
+use crate::format::location::Location;
 use crate::manager::agent_client::{
     AgentClient,
     error::AgentError,
     files::{Root, WriteCondition},
 };
-use crate::spec::location::Location;
 
 /// What the lease object holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::format::location::Location;
 use crate::manager::agent_client::{
     AgentClient,
     error::{AgentError, RetryPolicy},
@@ -14,7 +15,6 @@ use crate::manager::agent_client::{
 };
 use crate::manager::backup::properties::CheckedProperties;
 use crate::manager::discovery::ClusterView;
-use crate::spec::location::Location;
 
 /// How long the agents' answers are waited for.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(4);

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::manifests::{LocationClient, LocationError, list_manifests, run_bounded, walk_manifest};
 use super::reader::LocationReader;
-use crate::spec::filter::{KeyspaceFilter, Unit};
-use crate::spec::manifest::FilesMeta;
-use crate::spec::paths::ManifestInfo;
-use crate::spec::tag::SnapshotTag;
+use crate::format::filter::{KeyspaceFilter, Unit};
+use crate::format::manifest::FilesMeta;
+use crate::format::paths::ManifestInfo;
+use crate::format::tag::SnapshotTag;
 
 /// Manifests read at once.
 const READS_IN_PARALLEL: usize = 8;

@@ -14,14 +14,14 @@ use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 use super::reader::{LocationReader, ReadError};
+use crate::format::location::Location;
+use crate::format::manifest::{FilesMeta, Manifest, ManifestContent, ManifestError, stream_index};
+use crate::format::paths::{ManifestInfo, remote_meta_cluster_dc_dir};
 use crate::manager::agent_client::{
     AgentClient,
     error::{AgentError, RetryPolicy},
     files::Root,
 };
-use crate::spec::location::Location;
-use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ManifestError, stream_index};
-use crate::spec::paths::{ManifestInfo, remote_meta_cluster_dc_dir};
 
 /// Why a manifest could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
 use crate::agent::storage::{Remote, StorageError, object_path};
+use crate::format::location::Location;
 use crate::manager::agent_client::{AgentClient, error::AgentError, files::Root};
-use crate::spec::location::Location;
 
 /// Why a listing or a read failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,12 +9,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::agent::wire::Entry;
+use crate::format::location::Location;
+use crate::format::manifest::Manifest;
+use crate::format::paths::remote_sstable_version_dir;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::agent_client::error::AgentError;
 use crate::manager::agent_client::files::Root;
-use crate::spec::location::Location;
-use crate::spec::manifest::Manifest;
-use crate::spec::paths::remote_sstable_version_dir;
 
 /// How many missing files a [`VerifyError::Files`] names.
 const MISSING_NAMED: usize = 3;

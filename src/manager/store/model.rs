@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::stored_text::text_enum;
+use crate::format::filter::Unit;
+use crate::format::location::Location;
+use crate::format::tag::SnapshotTag;
 use crate::manager::backup::stage::BackupStage;
-use crate::spec::filter::Unit;
-use crate::spec::location::Location;
-use crate::spec::tag::SnapshotTag;
 
 text_enum!(
     /// The kind of a scheduled task (`scheduler_task.type`).

@@ -51,7 +51,7 @@ macro_rules! text_enum {
             }
         }
 
-        $crate::spec::location::serde_as_string!($name, $kind);
+        $crate::format::location::serde_as_string!($name, $kind);
     };
 }
 

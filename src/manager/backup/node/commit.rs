@@ -4,11 +4,11 @@
 use actix::prelude::*;
 
 use super::{Inner, NodeActor, NodeError, NodeResult, stage};
+use crate::format::manifest::Manifest;
+use crate::format::paths::temp_file;
 use crate::manager::agent_client::files::Root;
 use crate::manager::backup::stage::BackupStage;
 use crate::manager::location::verify::{ManifestNode, VerifyError, file_exists, verify_manifest};
-use crate::spec::manifest::Manifest;
-use crate::spec::paths::temp_file;
 
 /// MOVE_MANIFEST: renames the `.tmp` manifest to its final name (or back, to roll back).
 #[derive(Message, Debug, Clone, Copy)]

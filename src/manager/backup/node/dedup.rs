@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use actix::prelude::*;
 
 use super::{DELETE_BATCH, Inner, NodeActor, NodeResult, TableDir, stage};
+use crate::format::sstable::{DIGEST_COMPONENT, SSTableName};
 use crate::manager::agent_client::files::Root;
 use crate::manager::backup::dedup::deduplicate;
 use crate::manager::backup::stage::BackupStage;
 use crate::manager::location::verify::list_dir;
-use crate::spec::sstable::{DIGEST_COMPONENT, SSTableName};
 
 /// DEDUPLICATE: deletes from the snapshot the files the location already holds.
 #[derive(Message, Debug, Clone, Copy)]

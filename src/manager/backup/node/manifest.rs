@@ -7,12 +7,12 @@ use bytes::Bytes;
 use super::{
     Inner, NodeActor, NodeError, NodeResult, SCYLLA_MANIFEST, SHARD_SERIES, TableDir, stage,
 };
+use crate::format::manifest::{FilesMeta, Manifest, ManifestContent, ReplicationType};
+use crate::format::paths::{remote_meta_node_dir, scylla_manifest_name, temp_file};
 use crate::manager::agent_client::files::Root;
 use crate::manager::agent_client::scylla::{KeyspaceKind, ReplicationKind};
 use crate::manager::backup::stage::BackupStage;
 use crate::manager::location::verify::list_dir;
-use crate::spec::manifest::{FilesMeta, Manifest, ManifestContent, ReplicationType};
-use crate::spec::paths::{remote_meta_node_dir, scylla_manifest_name, temp_file};
 
 /// MANIFEST: writes the node manifest as `.tmp` (unless it is there already) and moves Scylla's
 /// per-table manifests into the location.

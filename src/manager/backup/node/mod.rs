@@ -30,6 +30,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::RunSettings;
+use crate::format::filter::Unit;
+use crate::format::location::Location;
+use crate::format::paths::{remote_manifest_file, remote_sstable_version_dir};
+use crate::format::tag::SnapshotTag;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::agent_client::error::AgentError;
 use crate::manager::agent_jobs::JobError;
@@ -39,10 +43,6 @@ use crate::manager::metrics;
 use crate::manager::progress_actor::{ProgressActor, ProgressUpdate};
 use crate::manager::rate_limit_actor::{DcKey, RateLimitActor};
 use crate::manager::store::{BackupRunProgress, RunKey};
-use crate::spec::filter::Unit;
-use crate::spec::location::Location;
-use crate::spec::paths::{remote_manifest_file, remote_sstable_version_dir};
-use crate::spec::tag::SnapshotTag;
 
 pub mod commit;
 pub mod dedup;

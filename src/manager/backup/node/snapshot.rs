@@ -4,10 +4,10 @@
 use actix::prelude::*;
 
 use super::{Inner, NodeActor, NodeError, NodeResult, stage};
+use crate::format::filter::Unit;
 use crate::manager::agent_client::error::AgentError;
 use crate::manager::backup::stage::BackupStage;
 use crate::manager::metrics;
-use crate::spec::filter::Unit;
 
 /// SNAPSHOT: removes the host's stale snapshots of the task, checks free disk, snapshots every
 /// unit.

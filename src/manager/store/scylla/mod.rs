@@ -649,7 +649,7 @@ mod tests {
             task_id: task.id,
             id: run.id,
             prev_id: Some(time_uuid(now)),
-            snapshot_tag: crate::spec::tag::SnapshotTag::from_time(now),
+            snapshot_tag: crate::format::tag::SnapshotTag::from_time(now),
             units: Vec::new(),
             dc: vec!["dc1".to_owned()],
             location: vec!["s3:b".parse().expect("a location")],

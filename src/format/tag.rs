@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 
-use crate::spec::location::serde_as_string;
+use crate::format::location::serde_as_string;
 
 /// The fixed prefix of every snapshot tag.
 const PREFIX: &str = "sm_";

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::location::{DcNameError, check_dc_name, serde_as_string};
+use crate::format::location::{DcNameError, check_dc_name, serde_as_string};
 
 /// What [`DcLimit`] or [`DcLimits`] parsing or checking found wrong, naming the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

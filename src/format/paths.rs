@@ -16,11 +16,11 @@
 //! invert them. Parsing is strict: a path must have exactly the elements of the layout, with no
 //! empty elements; a leading or trailing `/` is ignored.
 //!
-//! [`Location::remote_path`]: crate::spec::location::Location::remote_path
+//! [`Location::remote_path`]: crate::format::location::Location::remote_path
 
 use uuid::Uuid;
 
-use crate::spec::tag::SnapshotTag;
+use crate::format::tag::SnapshotTag;
 
 /// Name suffix of a node manifest file.
 pub const MANIFEST_SUFFIX: &str = "manifest.json.gz";

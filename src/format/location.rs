@@ -6,7 +6,7 @@
 //!
 //! This module also owns two things the other `spec` modules share: the DC name rule
 //! (`[a-zA-Z0-9_.-]+`, reported as [`DcNameError`]) used by the `[dc:]N` limits of
-//! [`crate::spec::dclimit`], and the crate-internal `serde_as_string!` macro that gives a type with
+//! [`crate::format::dclimit`], and the crate-internal `serde_as_string!` macro that gives a type with
 //! `Display` and `FromStr` its text form in JSON.
 
 use std::fmt;

@@ -4,12 +4,12 @@
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use cairn::spec::manifest::{
+use cairn::format::manifest::{
     FilesMeta, Manifest, ManifestContent, ManifestError, ManifestWriter, ReplicationType,
     stream_index, stream_index_json,
 };
-use cairn::spec::paths::{SchemaFileInfo, SchemaKind, parse_scylla_manifest_name};
-use cairn::spec::tag::SnapshotTag;
+use cairn::format::paths::{SchemaFileInfo, SchemaKind, parse_scylla_manifest_name};
+use cairn::format::tag::SnapshotTag;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 

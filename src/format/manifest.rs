@@ -27,8 +27,8 @@ use serde::de::{
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::spec::location::serde_as_string;
-use crate::spec::tag::SnapshotTag;
+use crate::format::location::serde_as_string;
+use crate::format::tag::SnapshotTag;
 
 /// The only manifest version this crate reads and writes.
 pub const MANIFEST_VERSION: &str = "v2";
