@@ -5,7 +5,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`format`] | the backup format: locations, snapshot tags, remote paths, node manifests, keyspace/DC filters, `[dc:]N` limits, SSTable file names. Pure: no I/O beyond bytes. |
+//! | [`format`](mod@format) | the backup format: locations, snapshot tags, remote paths, node manifests, keyspace/DC filters, `[dc:]N` limits, SSTable file names. Pure: no I/O beyond bytes. |
 //! | [`emulator`] | `cairn emulator`: a stand-in for a cluster of ScyllaDB nodes, each serving the Scylla REST API subset that backup and restore use over a real on-disk data directory. |
 //! | [`agent`] | `cairn agent`: the daemon beside each Scylla node: allow-listed Scylla proxy, confined file operations, transfer jobs to object storage under one bandwidth budget; `agent::wire` holds the request and answer types of its API, which the manager's client uses too. |
 //! | [`manager`] | `cairn manager`: the state store, the REST API, the scheduler and the run actors that drive the agents (see the map below). |

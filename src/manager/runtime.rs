@@ -97,8 +97,8 @@ impl Runtime {
         self.servers.push(tokio::spawn(server(self.stop.clone())));
     }
 
-    /// Stops in order: the servers (each given [`DRAIN_TIMEOUT`]), the runs in progress, then
-    /// the progress actor's pending writes (given [`FLUSH_TIMEOUT`]).
+    /// Stops in order: the servers (each given `DRAIN_TIMEOUT`), the runs in progress, then
+    /// the progress actor's pending writes (given `FLUSH_TIMEOUT`).
     pub async fn stop(self) {
         self.stop.cancel();
         for server in self.servers {

@@ -175,7 +175,7 @@ pub struct TaskRun {
     pub task_type: TaskType,
     /// The task.
     pub task_id: Uuid,
-    /// The run id, a time UUID (see [`time_uuid`]).
+    /// The run id, a time UUID (see [`time_uuid`](super::time_uuid)).
     pub id: Uuid,
     /// Its state.
     pub status: RunStatus,
