@@ -359,13 +359,9 @@ async fn set_bandwidth(
     State(s): St,
     JsonBody(b): JsonBody<SetBandwidth>,
 ) -> ApiResult<Json<wire::Bandwidth>> {
-    if !(b.rate_limit >= 0.0 && b.rate_limit.is_finite()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "rate_limit: must be 0 (unlimited) or positive MiB/s",
-        ));
-    }
-    let rate = (b.rate_limit * (1u64 << 20) as f64) as u64;
+    let rate = wire::Bandwidth::bytes_per_second_of(b.rate_limit).map_err(|reason| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("rate_limit: {reason}"))
+    })?;
     s.jobs.data().bandwidth.set_rate(rate);
     tracing::info!(rate_mib = b.rate_limit, "bandwidth budget changed");
     Ok(Json(wire::Bandwidth::from_bytes_per_second(rate)))

@@ -25,7 +25,7 @@ use super::confined::{ConfinedRoot, Dir, Kind, RelPath};
 use super::files::FileError;
 use super::storage::{Stores, object_path};
 use super::transfer::{DataPath, LocalFile, TransferError};
-use super::wire::{DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob};
+use super::wire::{Bandwidth, DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob};
 
 /// How long a file keeps being retried after failures that may pass (an outage of the store),
 /// on top of the store client's own retries of single requests.
@@ -111,15 +111,11 @@ impl Jobs {
 
     fn apply_rate(&self, rate: Option<f64>) -> Result<(), JobError> {
         if let Some(r) = rate {
-            if !(r >= 0.0 && r.is_finite()) {
-                return Err(JobError::Invalid {
-                    field: "rate_limit".into(),
-                    reason: "must be 0 (unlimited) or positive MiB/s".into(),
-                });
-            }
-            self.data
-                .bandwidth
-                .set_rate((r * (1u64 << 20) as f64) as u64);
+            let rate = Bandwidth::bytes_per_second_of(r).map_err(|reason| JobError::Invalid {
+                field: "rate_limit".into(),
+                reason: reason.into(),
+            })?;
+            self.data.bandwidth.set_rate(rate);
         }
         Ok(())
     }

@@ -243,6 +243,16 @@ impl Bandwidth {
             rate_limit: bytes_per_second as f64 / (1u64 << 20) as f64,
         }
     }
+
+    /// Bytes per second of a `rate_limit` in MiB/s as requests give it (0: unlimited); the
+    /// reason, worded for the `rate_limit` field, when it is negative or not a number.
+    pub fn bytes_per_second_of(rate_limit: f64) -> Result<u64, &'static str> {
+        if rate_limit >= 0.0 && rate_limit.is_finite() {
+            Ok((rate_limit * (1u64 << 20) as f64) as u64)
+        } else {
+            Err("must be 0 (unlimited) or positive MiB/s")
+        }
+    }
 }
 
 /// `PUT /agent/bandwidth`: a new budget.
@@ -452,5 +462,17 @@ mod tests {
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["status"], "not_found");
         assert!(v["started_at"].is_null());
+    }
+
+    #[test]
+    fn a_rate_in_mib_per_second_becomes_bytes_and_nonsense_is_refused() {
+        assert_eq!(Bandwidth::bytes_per_second_of(0.0), Ok(0));
+        assert_eq!(Bandwidth::bytes_per_second_of(1.5), Ok(3 << 19));
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                Bandwidth::bytes_per_second_of(bad),
+                Err("must be 0 (unlimited) or positive MiB/s")
+            );
+        }
     }
 }
