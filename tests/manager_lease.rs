@@ -17,7 +17,7 @@ use cairn::manager::lease::{Holder, Identity, Lease, LeaseRecord, LeaseSettings}
 use chrono::Utc;
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, config_yaml, start_fleet};
-use common::cli::cairn;
+use common::cli::{add_cluster, cairn};
 use common::gcs::GcsServer;
 use common::manager::ManagerProcess;
 use common::servers::{Azurite, S3Server};
@@ -550,24 +550,7 @@ async fn two_managers(store: &Store) {
     std::fs::create_dir_all(&dir_b).unwrap();
     let ttl_yaml = "backup:\n  lease_ttl: 10s\n";
     let mut a = ManagerProcess::start(&dir_a, ttl_yaml);
-    let (host, port) = (cluster.address(0), port.to_string());
-    cairn(
-        a.url(),
-        &[
-            "cluster",
-            "add",
-            "--name",
-            "prod",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--auth-token",
-            TOKEN,
-        ],
-    )
-    .await
-    .ok("cluster add");
+    add_cluster(a.url(), &cluster.address(0), port).await;
     for (task, extra) in [("quick", None), ("slow", Some("1"))] {
         let mut args = vec![
             "backup",

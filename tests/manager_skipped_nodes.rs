@@ -20,26 +20,6 @@ const FINAL: [&str; 4] = ["DONE", "ERROR", "STOPPED", "ABORTED"];
 const TASKS: [&str; 5] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
 
 impl BackupSetup {
-    /// Creates the disabled backup task `name` of keyspace `keyspace` to `localstorage:bkt`.
-    async fn create(&self, name: &str, keyspace: &str) {
-        let created = self
-            .cairn(&[
-                "backup",
-                "-c",
-                "prod",
-                "-L",
-                "localstorage:bkt",
-                "-K",
-                keyspace,
-                "--enabled",
-                "false",
-                "--name",
-                name,
-            ])
-            .await;
-        assert_eq!(created.ok("backup create"), format!("backup/{name}\n"));
-    }
-
     /// Starts task `name` with `cairn start` and waits for its run to end; answers the run's
     /// details (`cairn progress -o json`).
     async fn run_to_end(&self, name: &str) -> Value {
@@ -105,8 +85,8 @@ fn backup_tags(tags: BTreeSet<String>) -> BTreeSet<String> {
 async fn a_node_down_is_left_out_and_named_and_its_stale_snapshot_goes_when_it_is_back() {
     let s = BackupSetup::with_nodes("dc1:4").await;
     let down = s.cluster.address(3);
-    s.create("other", "store").await;
-    s.create("nightly", "store").await;
+    s.create_backup("other", "store").await;
+    s.create_backup("nightly", "store").await;
 
     // Node 1 refuses snapshots: a run of each task fails in SNAPSHOT, after the other nodes
     // took its snapshot (not resumable: it failed before INDEX).
@@ -253,7 +233,7 @@ async fn a_run_that_would_leave_a_token_range_without_a_live_replica_fails_namin
         )
         .await;
     assert_eq!(code, 200, "{body}");
-    s.create("single", "solo").await;
+    s.create_backup("single", "solo").await;
     s.control(Method::POST, 3, "down", None).await;
     let failed = s.run_to_end("single").await;
     assert_eq!(failed["run"]["status"], "ERROR", "{failed}");

@@ -161,21 +161,7 @@ impl BackupSetup {
             bucket: dir.path().join("bkt"),
             dir,
         };
-        let (host, port) = (s.cluster.address(0), port.to_string());
-        s.cairn(&[
-            "cluster",
-            "add",
-            "--name",
-            "prod",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--auth-token",
-            TOKEN,
-        ])
-        .await
-        .ok("cluster add");
+        add_cluster(s.manager.url(), &s.cluster.address(0), port).await;
         s
     }
 
@@ -184,9 +170,8 @@ impl BackupSetup {
         cairn(self.manager.url(), args).await
     }
 
-    /// Backs keyspace `store` up to `localstorage:bkt` with a new disabled task `name`, started
-    /// with `cairn start`; returns when its run is DONE (panics if it ends otherwise).
-    pub async fn backup_now(&self, name: &str) {
+    /// Creates the disabled backup task `name` of keyspace `keyspace` to `localstorage:bkt`.
+    pub async fn create_backup(&self, name: &str, keyspace: &str) {
         let created = self
             .cairn(&[
                 "backup",
@@ -195,7 +180,7 @@ impl BackupSetup {
                 "-L",
                 "localstorage:bkt",
                 "-K",
-                "store",
+                keyspace,
                 "--enabled",
                 "false",
                 "--name",
@@ -203,6 +188,12 @@ impl BackupSetup {
             ])
             .await;
         assert_eq!(created.ok("backup create"), format!("backup/{name}\n"));
+    }
+
+    /// Backs keyspace `store` up to `localstorage:bkt` with a new disabled task `name`, started
+    /// with `cairn start`; returns when its run is DONE (panics if it ends otherwise).
+    pub async fn backup_now(&self, name: &str) {
+        self.create_backup(name, "store").await;
         self.cairn(&["start", "-c", "prod", &format!("backup/{name}")])
             .await
             .ok("start");
@@ -226,6 +217,28 @@ impl BackupSetup {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
+}
+
+/// Adds the cluster `prod` through `cairn cluster add`, its agents reached at `host:port`.
+pub async fn add_cluster(manager_url: &str, host: &str, port: u16) {
+    let port = port.to_string();
+    cairn(
+        manager_url,
+        &[
+            "cluster",
+            "add",
+            "--name",
+            "prod",
+            "--host",
+            host,
+            "--port",
+            &port,
+            "--auth-token",
+            TOKEN,
+        ],
+    )
+    .await
+    .ok("cluster add");
 }
 
 /// Every file under `dir`, relative to it.
