@@ -43,6 +43,18 @@ pub struct EmulatorArgs {
     /// Version the nodes report.
     #[arg(long, default_value = "2025.1.3")]
     pub scylla_version: String,
+    /// CQL native protocol port of every node (0 picks a free one).
+    #[arg(long, default_value_t = 9042)]
+    pub cql_port: u16,
+    /// User name CQL clients log in with (PasswordAuthenticator).
+    #[arg(long, default_value = "cassandra")]
+    pub cql_user: String,
+    /// Password CQL clients log in with.
+    #[arg(long, default_value = "cassandra", env = "CAIRN_EMULATOR_CQL_PASSWORD")]
+    pub cql_password: String,
+    /// Dataset keyspaces that use tablets instead of vnodes (store, telemetry).
+    #[arg(long, value_delimiter = ',', value_name = "KEYSPACE,...")]
+    pub tablet_keyspaces: Vec<String>,
 }
 
 /// Runs `cairn emulator` until Ctrl-C.
@@ -56,6 +68,10 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
     config.name_format = args.sstable_names;
     config.shards = args.shards;
     config.scylla_version = args.scylla_version;
+    config.cql_port = args.cql_port;
+    config.cql_user = args.cql_user;
+    config.cql_password = args.cql_password;
+    config.tablet_keyspaces = args.tablet_keyspaces;
     tracing::info!(data_dir = %args.data_dir.display(), dataset = %args.dataset, "starting emulated cluster");
     let emulator = Emulator::start(config)
         .await

@@ -189,6 +189,14 @@ pub struct EmulatorConfig {
     pub scylla_version: String,
     /// Cluster name reported by the config API.
     pub cluster_name: String,
+    /// CQL native protocol port on every node; 0 picks one free port used by all nodes.
+    pub cql_port: u16,
+    /// The CQL superuser's name (PasswordAuthenticator).
+    pub cql_user: String,
+    /// The CQL superuser's password.
+    pub cql_password: String,
+    /// Dataset keyspaces created with tablets instead of vnodes.
+    pub tablet_keyspaces: Vec<String>,
 }
 
 impl EmulatorConfig {
@@ -207,6 +215,10 @@ impl EmulatorConfig {
             tokens_per_node: 256,
             scylla_version: "2025.1.3".to_string(),
             cluster_name: "emulated".to_string(),
+            cql_port: 9042,
+            cql_user: "cassandra".to_string(),
+            cql_password: "cassandra".to_string(),
+            tablet_keyspaces: Vec::new(),
         }
     }
 

@@ -16,6 +16,7 @@
 //! | [`cluster`] | the shared state, the data-dir record, nodes going down and up |
 //! | [`scylla_api`] | the Scylla REST routes and the per-node fault/down layer |
 //! | [`controls`] | the `/emulator/` routes |
+//! | [`cql`] | the CQL native protocol listener and the statements it runs |
 //! | [`faults`] | injected latency and errors |
 //! | [`server`] | listeners per node address |
 //! | [`rng`] | seeded pseudo-randomness |
@@ -23,6 +24,7 @@
 pub mod cluster;
 pub mod config;
 pub mod controls;
+pub mod cql;
 pub mod dataset;
 pub mod faults;
 pub mod node;
