@@ -36,6 +36,7 @@ fn start_emulator(work: &Path, nodes: &str, dataset: &str) -> (Proc, Value) {
             ])
             .args(["--api-port", &free_port().to_string()])
             .args(["--prometheus-port", &free_port().to_string()])
+            .args(["--cql-port", &free_port().to_string()])
             .args(["-o", "json"])
             .env("CAIRN_LOG", "warn"),
         "cairn emulator",

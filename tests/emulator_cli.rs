@@ -35,6 +35,8 @@ fn emulator_command(data_dir: &std::path::Path, nodes: &str, base: &str) -> Comm
             "0",
             "--prometheus-port",
             "0",
+            "--cql-port",
+            "0",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -399,6 +399,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     config.base_address = BASE_ADDRESS;
     config.api_port = 0;
     config.prometheus_port = 0;
+    config.cql_port = 0;
     config.dataset = Dataset::Bytes(DATASET_BYTES);
     let emulator = tokio::select! {
         e = Emulator::start(config) => e?,

@@ -15,6 +15,7 @@ use super::dataset;
 use super::node::{Node, NodeError, NodeStatus, TableRef};
 use super::schema::{Replication, Schema, SchemaError};
 use super::server::{Server, bind_all, bind_one};
+use super::tablets::Balancing;
 use super::topology::Topology;
 use super::{controls, scylla_api};
 
@@ -93,6 +94,8 @@ pub struct Cluster {
     pub schema: RwLock<Schema>,
     /// Every node, in topology order.
     pub nodes: Vec<Arc<Node>>,
+    /// Tablet load balancing: the switch and its record.
+    pub balancing: Balancing,
     /// The running API and Prometheus servers per node; `None` while the node is down.
     servers: Mutex<Vec<Option<(Server, Server)>>>,
 }
@@ -141,6 +144,7 @@ impl Cluster {
             topology,
             schema: RwLock::new(schema),
             servers: Mutex::new(Vec::new()),
+            balancing: Balancing::default(),
             nodes,
         });
         let servers = api

@@ -20,6 +20,7 @@
 //! | [`faults`] | injected latency and errors |
 //! | [`server`] | listeners per node address |
 //! | [`rng`] | seeded pseudo-randomness |
+//! | [`tablets`] | the tablet balancing switch and its record |
 
 pub mod cluster;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod schema;
 pub mod scylla_api;
 pub mod server;
 pub mod sstable_writer;
+pub mod tablets;
 pub mod topology;
 
 use std::sync::Arc;

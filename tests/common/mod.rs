@@ -51,6 +51,7 @@ impl TestCluster {
         config.base_address = unique_base_address();
         config.api_port = 0;
         config.prometheus_port = 0;
+        config.cql_port = 0;
         adjust(&mut config);
         let emulator = Emulator::start(config).await.expect("emulator starts");
         let http = reqwest::Client::builder()

@@ -4,11 +4,13 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`engine`] | the statements a node runs: parsing, system tables, DDL, `DESCRIBE` |
 //! | [`value`] | CQL types and values, and their encoding on the wire |
 //! | [`outcome`] | what a statement produces or why it fails: the interface between the listener and the engine |
 //!
 //! The listener (frames, handshake, authentication, paging) and the engine (parsing, system
 //! tables, DDL, `DESCRIBE`) meet only through [`outcome::Statements`].
 
+pub mod engine;
 pub mod outcome;
 pub mod value;
