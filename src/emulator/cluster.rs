@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::calls::CallLog;
 use super::config::{ConfigError, EmulatorConfig, NameFormat};
 use super::dataset;
 use super::node::{Node, NodeError, NodeStatus, TableRef};
@@ -96,6 +97,8 @@ pub struct Cluster {
     pub nodes: Vec<Arc<Node>>,
     /// Tablet load balancing: the switch and its record.
     pub balancing: Balancing,
+    /// CQL statements and order-sensitive REST calls, in order.
+    pub calls: CallLog,
     /// The running API and Prometheus servers per node; `None` while the node is down.
     servers: Mutex<Vec<Option<(Server, Server)>>>,
 }
@@ -145,6 +148,7 @@ impl Cluster {
             schema: RwLock::new(schema),
             servers: Mutex::new(Vec::new()),
             balancing: Balancing::default(),
+            calls: CallLog::default(),
             nodes,
         });
         let servers = api

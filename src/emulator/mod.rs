@@ -13,6 +13,7 @@
 //! | [`node`] | one node's files: flush, compaction, snapshots, `upload/` loading |
 //! | [`sstable_writer`] | writing one SSTable's full component set |
 //! | [`dataset`] | the initial data of each node |
+//! | [`calls`] | the record of CQL statements and order-sensitive REST calls |
 //! | [`cluster`] | the shared state, the data-dir record, nodes going down and up |
 //! | [`scylla_api`] | the Scylla REST routes and the per-node fault/down layer |
 //! | [`controls`] | the `/emulator/` routes |
@@ -22,6 +23,7 @@
 //! | [`rng`] | seeded pseudo-randomness |
 //! | [`tablets`] | the tablet balancing switch and its record |
 
+pub mod calls;
 pub mod cluster;
 pub mod config;
 pub mod controls;
