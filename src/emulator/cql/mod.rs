@@ -7,10 +7,22 @@
 //! | [`engine`] | the statements a node runs: parsing, system tables, DDL, `DESCRIBE` |
 //! | [`value`] | CQL types and values, and their encoding on the wire |
 //! | [`outcome`] | what a statement produces or why it fails: the interface between the listener and the engine |
+//! | [`listener`] | one node's accept loop and what its connections share (credentials, prepared statements) |
+//! | [`connection`] | one client connection: handshake, login, keyspace, pipelined requests |
+//! | [`frame`] | frame headers, size limit, the protocol's primitive notations |
+//! | [`request`] | decoding request bodies |
+//! | [`response`] | encoding response bodies: errors, results, metadata |
+//! | [`paging`] | cutting results into pages and checking paging states |
 //!
 //! The listener (frames, handshake, authentication, paging) and the engine (parsing, system
 //! tables, DDL, `DESCRIBE`) meet only through [`outcome::Statements`].
 
+pub mod connection;
 pub mod engine;
+pub mod frame;
+pub mod listener;
 pub mod outcome;
+pub mod paging;
+pub mod request;
+pub mod response;
 pub mod value;
