@@ -82,6 +82,7 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
             let doc = serde_json::json!({
                 "api_port": emulator.api_port(),
                 "prometheus_port": emulator.prometheus_port(),
+                "cql_port": emulator.cql_port(),
                 "nodes": nodes,
             });
             println!("{doc}");
@@ -104,10 +105,11 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
                 table(&["ADDRESS", "DC", "RACK", "HOST ID", "DATA DIR"], &rows)
             );
             println!(
-                "\n{} nodes serving the Scylla REST API on port {} (Prometheus on {}). Controls: GET http://{}:{}/emulator/cluster. Ctrl-C stops.",
+                "\n{} nodes serving the Scylla REST API on port {} (Prometheus on {}, CQL on {}). Controls: GET http://{}:{}/emulator/cluster. Ctrl-C stops.",
                 nodes.len(),
                 emulator.api_port(),
                 emulator.prometheus_port(),
+                emulator.cql_port(),
                 nodes[0].address,
                 emulator.api_port()
             );

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
 use super::config::{ConfigError, EmulatorConfig, NameFormat};
+use super::cql::engine::Engine;
+use super::cql::listener::Service;
 use super::dataset;
 use super::node::{Node, NodeError, NodeStatus, TableRef};
 use super::schema::{Replication, Schema, SchemaError};
-use super::server::{Server, bind_all, bind_one};
+use super::server::{CqlServer, Server, bind_all, bind_one};
 use super::tablets::Balancing;
 use super::topology::Topology;
 use super::{controls, scylla_api};
@@ -99,8 +101,8 @@ pub struct Cluster {
     pub balancing: Balancing,
     /// CQL statements and order-sensitive REST calls, in order.
     pub calls: CallLog,
-    /// The running API and Prometheus servers per node; `None` while the node is down.
-    servers: Mutex<Vec<Option<(Server, Server)>>>,
+    /// The running API, Prometheus and CQL servers per node; `None` while the node is down.
+    servers: Mutex<Vec<Option<(Server, Server, CqlServer)>>>,
 }
 
 impl Cluster {
@@ -115,8 +117,12 @@ impl Cluster {
         let (prom_port, prom) = bind_all(&addresses, config.prometheus_port)
             .await
             .map_err(io("Prometheus port".into()))?;
+        let (cql_port, cql) = bind_all(&addresses, config.cql_port)
+            .await
+            .map_err(io("CQL port".into()))?;
         config.api_port = api_port;
         config.prometheus_port = prom_port;
+        config.cql_port = cql_port;
 
         let nodes: Vec<Arc<Node>> = topology
             .nodes
@@ -154,8 +160,9 @@ impl Cluster {
         let servers = api
             .into_iter()
             .zip(prom)
+            .zip(cql)
             .enumerate()
-            .map(|(i, (a, p))| Some(cluster.spawn_servers(i, a, p)))
+            .map(|(i, ((a, p), c))| Some(cluster.spawn_servers(i, a, p, c)))
             .collect();
         *cluster.servers.lock().unwrap_or_else(|p| p.into_inner()) = servers;
         Ok(cluster)
@@ -166,15 +173,29 @@ impl Cluster {
         i: usize,
         api: tokio::net::TcpListener,
         prom: tokio::net::TcpListener,
-    ) -> (Server, Server) {
+        cql: tokio::net::TcpListener,
+    ) -> (Server, Server, CqlServer) {
         let api_router =
             scylla_api::router(self.clone(), i).merge(controls::router(self.clone(), i));
+        let address = self.nodes[i].id.address.to_string();
+        let cluster = Arc::downgrade(self);
+        let service = Service::new(
+            Arc::new(Engine::new(self, i)),
+            &self.config.cql_user,
+            &self.config.cql_password,
+            Box::new(move |what| {
+                if let Some(cluster) = cluster.upgrade() {
+                    cluster.calls.record(&address, what);
+                }
+            }),
+        );
         (
             Server::spawn(
                 api,
                 scylla_api::with_node_layers(api_router, self.clone(), i),
             ),
             Server::spawn(prom, scylla_api::metrics_router(self.clone(), i)),
+            CqlServer::spawn(cql, Arc::new(service)),
         )
     }
 
@@ -187,36 +208,43 @@ impl Cluster {
             }
             let api = bind_one(node.id.address, self.config.api_port).await;
             let prom = bind_one(node.id.address, self.config.prometheus_port).await;
+            let cql = bind_one(node.id.address, self.config.cql_port).await;
             let what = format!("bringing {} up", node.id.address);
-            let (api, prom) = (
+            let (api, prom, cql) = (
                 api.map_err(|source| EmulatorError::Io {
                     what: what.clone(),
                     source,
                 })?,
-                prom.map_err(|source| EmulatorError::Io { what, source })?,
+                prom.map_err(|source| EmulatorError::Io {
+                    what: what.clone(),
+                    source,
+                })?,
+                cql.map_err(|source| EmulatorError::Io { what, source })?,
             );
-            let servers = self.spawn_servers(i, api, prom);
+            let servers = self.spawn_servers(i, api, prom, cql);
             self.lock_servers()[i] = Some(servers);
             node.up.store(true, Ordering::SeqCst);
         } else {
             node.up.store(false, Ordering::SeqCst);
-            if let Some((api, prom)) = self.lock_servers()[i].take() {
+            if let Some((api, prom, cql)) = self.lock_servers()[i].take() {
                 api.stop();
                 prom.stop();
+                cql.stop();
             }
         }
         Ok(())
     }
 
-    fn lock_servers(&self) -> std::sync::MutexGuard<'_, Vec<Option<(Server, Server)>>> {
+    fn lock_servers(&self) -> std::sync::MutexGuard<'_, Vec<Option<(Server, Server, CqlServer)>>> {
         self.servers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops every node's servers.
     pub fn shutdown(&self) {
-        for (api, prom) in self.lock_servers().iter_mut().filter_map(Option::take) {
+        for (api, prom, cql) in self.lock_servers().iter_mut().filter_map(Option::take) {
             api.stop();
             prom.stop();
+            cql.stop();
         }
     }
 

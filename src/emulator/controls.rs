@@ -88,6 +88,7 @@ async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {
     Json(json!({
         "api_port": c.config.api_port,
         "prometheus_port": c.config.prometheus_port,
+        "cql_port": c.config.cql_port,
         "scylla_version": c.config.scylla_version,
         "nodes": nodes,
     }))

@@ -66,6 +66,8 @@ pub struct NodeSummary {
     pub data_dir: String,
     /// Base URL of the node's Scylla REST API.
     pub api_url: String,
+    /// Address and port of the node's CQL native protocol listener.
+    pub cql_address: String,
 }
 
 impl Emulator {
@@ -91,6 +93,11 @@ impl Emulator {
         self.cluster.config.prometheus_port
     }
 
+    /// The port every node's CQL native protocol listener listens on.
+    pub fn cql_port(&self) -> u16 {
+        self.cluster.config.cql_port
+    }
+
     /// Every node, in DC order.
     pub fn nodes(&self) -> Vec<NodeSummary> {
         self.cluster
@@ -103,6 +110,7 @@ impl Emulator {
                 rack: n.id.rack.clone(),
                 data_dir: n.data_dir.display().to_string(),
                 api_url: format!("http://{}:{}", n.id.address, self.api_port()),
+                cql_address: format!("{}:{}", n.id.address, self.cql_port()),
             })
             .collect()
     }

@@ -674,7 +674,7 @@ async fn config_value(
         }
         "api_port" => json!(config.api_port),
         "prometheus_port" => json!(config.prometheus_port),
-        "native_transport_port" => json!(9042),
+        "native_transport_port" => json!(config.cql_port),
         "native_transport_port_ssl" => json!(9142),
         "alternator_port" | "alternator_https_port" => json!(0),
         "cluster_name" => json!(config.cluster_name),

@@ -1,13 +1,16 @@
-//! Listeners: every node binds its own address on the shared API and Prometheus ports, and can
-//! be stopped (connections refused, as from a dead node) and started again.
+//! Listeners: every node binds its own address on the shared API, Prometheus and CQL ports, and
+//! can be stopped (connections refused, as from a dead node) and started again.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use super::cql::listener::{self, Service};
 
 /// How often port selection is retried when a port picked on one address is taken on another.
 const PORT_ATTEMPTS: usize = 20;
@@ -81,4 +84,25 @@ pub async fn bind_one(address: Ipv4Addr, port: u16) -> io::Result<TcpListener> {
     TcpListener::bind(sock)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {sock}: {e}")))
+}
+
+/// A running CQL listener on one node address.
+#[derive(Debug)]
+pub struct CqlServer {
+    /// The accept loop; aborting it closes the listener and every open connection.
+    task: JoinHandle<()>,
+}
+
+impl CqlServer {
+    /// Serves the CQL native protocol on `listener` for one node.
+    pub fn spawn(listener: TcpListener, service: Arc<Service>) -> Self {
+        CqlServer {
+            task: tokio::spawn(listener::serve(listener, service)),
+        }
+    }
+
+    /// Stops at once: the listening socket and every open connection close, as on a dead node.
+    pub fn stop(self) {
+        self.task.abort();
+    }
 }
