@@ -106,3 +106,79 @@ impl CqlServer {
         self.task.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::emulator::{Emulator, EmulatorConfig, NodeCounts};
+
+    /// Sends one request frame and reads the answer's opcode.
+    async fn ask(socket: &mut TcpStream, opcode: u8, body: &[u8]) -> u8 {
+        let mut frame = vec![4, 0, 0, 1, opcode];
+        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        frame.extend_from_slice(body);
+        socket.write_all(&frame).await.unwrap();
+        let mut header = [0u8; 9];
+        socket.read_exact(&mut header).await.unwrap();
+        let len = u32::from_be_bytes(header[5..9].try_into().unwrap()) as usize;
+        let mut rest = vec![0u8; len];
+        socket.read_exact(&mut rest).await.unwrap();
+        header[4]
+    }
+
+    /// Logs in with the default credentials.
+    async fn login(socket: &mut TcpStream) {
+        let startup = [&[0, 1, 0, 11][..], b"CQL_VERSION", &[0, 5], b"3.0.0"].concat();
+        assert_eq!(ask(socket, 0x01, &startup).await, 0x03, "AUTHENTICATE");
+        let token = b"\0cassandra\0cassandra";
+        let body = [&(token.len() as i32).to_be_bytes()[..], token].concat();
+        assert_eq!(ask(socket, 0x0F, &body).await, 0x10, "AUTH_SUCCESS");
+    }
+
+    #[tokio::test]
+    async fn every_node_serves_cql_and_a_node_taken_down_drops_its_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EmulatorConfig::new(dir.path(), "dc1:2".parse::<NodeCounts>().unwrap());
+        config.base_address = "127.0.93.11".parse().unwrap();
+        config.api_port = 0;
+        config.prometheus_port = 0;
+        config.cql_port = 0;
+        let emulator = Emulator::start(config).await.unwrap();
+        let port = emulator.cql_port();
+        assert_ne!(port, 0);
+        let nodes = emulator.nodes();
+        assert_eq!(nodes[1].cql_address, format!("127.0.93.12:{port}"));
+
+        let mut socket = TcpStream::connect(("127.0.93.12", port)).await.unwrap();
+        login(&mut socket).await;
+        let query = [&5i32.to_be_bytes()[..], b"USE x", &[0, 1, 0]].concat();
+        assert_eq!(
+            ask(&mut socket, 0x07, &query).await,
+            0x00,
+            "ERROR from the engine"
+        );
+        let calls = emulator.cluster().calls.entries();
+        assert_eq!(
+            calls.last().map(|c| (c.node.as_str(), c.what.as_str())),
+            Some(("127.0.93.12", "CQL USE x"))
+        );
+
+        emulator.cluster().set_up(1, false).await.unwrap();
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+            .await
+            .expect("the connection is dropped");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(TcpStream::connect(("127.0.93.12", port)).await.is_err());
+        assert!(TcpStream::connect(("127.0.93.11", port)).await.is_ok());
+
+        emulator.cluster().set_up(1, true).await.unwrap();
+        let mut socket = TcpStream::connect(("127.0.93.12", port)).await.unwrap();
+        login(&mut socket).await;
+        emulator.shutdown();
+    }
+}
