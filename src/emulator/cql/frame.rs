@@ -14,6 +14,8 @@ const RESPONSE: u8 = 0x80;
 pub const HEADER_LEN: usize = 9;
 /// Largest body accepted, as Scylla's default `native_transport_max_frame_size_in_mb` (256 MiB).
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
+/// Largest body of a connection's first frame (a `STARTUP` is a few options), as Scylla.
+pub const MAX_FIRST_BODY: usize = 100_000;
 /// Header flag: the body is compressed.
 pub const FLAG_COMPRESSION: u8 = 0x01;
 /// Header flag: the body starts with a custom payload.
@@ -66,9 +68,12 @@ pub enum FrameError {
         /// The version of this frame.
         got: u8,
     },
-    /// The body is larger than [`MAX_BODY`] (or negative).
+    /// The body is larger than [`MAX_BODY`].
     #[error("request size too large (frame size {0}; allowed {MAX_BODY})")]
-    TooLarge(u64),
+    TooLarge(u32),
+    /// The first frame's body is larger than a `STARTUP` or `OPTIONS` can be.
+    #[error("Initial message size too large ({0}), rejecting as invalid")]
+    FirstTooLarge(u32),
     /// A body ended before what it declared.
     #[error("Not enough bytes to read {0}")]
     Truncated(&'static str),
@@ -121,13 +126,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         .read_exact(&mut header[1..])
         .await
         .map_err(ReadError::Io)?;
-    let length = i32::from_be_bytes([header[5], header[6], header[7], header[8]]);
-    let length = usize::try_from(length)
-        .ok()
-        .filter(|l| *l <= MAX_BODY)
-        .ok_or(ReadError::Frame(FrameError::TooLarge(length as u32 as u64)))?;
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).await.map_err(ReadError::Io)?;
+    let declared = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
+    let length = declared as usize;
+    if first && length > MAX_FIRST_BODY {
+        return Err(ReadError::Frame(FrameError::FirstTooLarge(declared)));
+    }
+    if length > MAX_BODY {
+        return Err(ReadError::Frame(FrameError::TooLarge(declared)));
+    }
+    // Grown as bytes arrive, so a header promising a large body costs nothing until it comes.
+    let mut body = Vec::with_capacity(length.min(64 * 1024));
+    (&mut *reader)
+        .take(length as u64)
+        .read_to_end(&mut body)
+        .await
+        .map_err(ReadError::Io)?;
+    if body.len() != length {
+        return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(Some(Frame {
         header: Header {
             flags: header[1],
@@ -362,9 +378,16 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_frame_is_refused_before_reading_its_body() {
-        let bytes = [4u8, 0, 0, 1, 0x07, 0x7F, 0xFF, 0xFF, 0xFF];
+        let bytes = [4u8, 0, 0, 1, 0x07, 0xFF, 0xFF, 0xFF, 0xFF];
+        match read_frame(&mut bytes.as_slice(), false).await {
+            Err(ReadError::Frame(e)) => assert_eq!(
+                e.to_string(),
+                "request size too large (frame size 4294967295; allowed 268435456)"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
         match read_frame(&mut bytes.as_slice(), true).await {
-            Err(ReadError::Frame(FrameError::TooLarge(n))) => assert_eq!(n, 0x7FFF_FFFF),
+            Err(ReadError::Frame(FrameError::FirstTooLarge(n))) => assert_eq!(n, u32::MAX),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -401,4 +401,89 @@ mod tests {
         assert!(String::from_utf8_lossy(&body).contains("3.3.1"));
         task.abort();
     }
+
+    /// A connection driven frame by frame.
+    struct Raw(tokio::net::TcpStream);
+
+    impl Raw {
+        async fn send(&mut self, stream: i16, opcode: u8, body: &[u8]) {
+            let mut frame = vec![4, 0];
+            frame.extend_from_slice(&stream.to_be_bytes());
+            frame.push(opcode);
+            frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            frame.extend_from_slice(body);
+            self.0.write_all(&frame).await.unwrap();
+        }
+
+        async fn recv(&mut self) -> (i16, u8, Vec<u8>) {
+            let mut header = [0u8; 9];
+            self.0.read_exact(&mut header).await.unwrap();
+            let len = u32::from_be_bytes(header[5..9].try_into().unwrap()) as usize;
+            let mut body = vec![0u8; len];
+            self.0.read_exact(&mut body).await.unwrap();
+            (i16::from_be_bytes([header[2], header[3]]), header[4], body)
+        }
+
+        async fn login(addr: SocketAddr) -> Raw {
+            let mut raw = Raw(tokio::net::TcpStream::connect(addr).await.unwrap());
+            raw.send(0, 0x01, &[0, 0]).await;
+            assert_eq!(raw.recv().await.1, 0x03, "AUTHENTICATE");
+            let token = b"\0cassandra\0secret";
+            let body = [&(token.len() as i32).to_be_bytes()[..], token].concat();
+            raw.send(0, 0x0F, &body).await;
+            assert_eq!(raw.recv().await.1, 0x10, "AUTH_SUCCESS");
+            raw
+        }
+    }
+
+    fn query(text: &str) -> Vec<u8> {
+        [
+            &(text.len() as i32).to_be_bytes()[..],
+            text.as_bytes(),
+            &[0, 1, 0],
+        ]
+        .concat()
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_are_each_answered_on_their_stream() {
+        let (addr, _, task) = start().await;
+        let mut raw = Raw::login(addr).await;
+        raw.send(5, 0x07, &query("SELECT n FROM ks.numbers")).await;
+        raw.send(6, 0x07, &query("NONSENSE")).await;
+        let unknown_id = [16u8; 16];
+        let execute = [&[0, 16][..], &unknown_id, &[0, 1, 0]].concat();
+        raw.send(7, 0x0A, &execute).await;
+        raw.send(8, 0x0D, &[0; 8]).await;
+        let mut answers = HashMap::new();
+        for _ in 0..4 {
+            let (stream, opcode, body) = raw.recv().await;
+            answers.insert(stream, (opcode, body));
+        }
+        assert_eq!(answers[&5].0, 0x08, "RESULT");
+        assert_eq!(&answers[&5].1[..4], &2i32.to_be_bytes(), "Rows");
+        assert_eq!(error_of(&answers[&6].1).0, 0x2000);
+        let (code, message) = error_of(&answers[&7].1);
+        assert_eq!(code, 0x2500);
+        assert_eq!(
+            message,
+            format!("No prepared statement with ID {} found.", "10".repeat(16))
+        );
+        assert!(
+            answers[&7]
+                .1
+                .ends_with(&[&[0, 16][..], &unknown_id].concat()),
+            "the id follows"
+        );
+        let (code, message) = error_of(&answers[&8].1);
+        assert_eq!(code, 0x2200);
+        assert!(message.contains("BATCH is not supported"), "{message}");
+
+        // The connection goes on after errors.
+        raw.send(9, 0x07, &query("USE ks")).await;
+        let (stream, opcode, body) = raw.recv().await;
+        assert_eq!((stream, opcode), (9, 0x08));
+        assert_eq!(body, [&3i32.to_be_bytes()[..], &[0, 2], b"ks"].concat());
+        task.abort();
+    }
 }
