@@ -119,3 +119,6 @@ impl Statements for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
