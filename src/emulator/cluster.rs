@@ -246,13 +246,7 @@ impl Cluster {
         tablets: bool,
     ) -> Result<TableRef, EmulatorError> {
         let mut schema = self.schema.write().unwrap_or_else(|p| p.into_inner());
-        let t = schema.create_table(
-            ks,
-            table,
-            replication,
-            tablets,
-            &self.config.nodes.0,
-        )?;
+        let t = schema.create_table(ks, table, replication, tablets, &self.config.nodes.0)?;
         let t = TableRef {
             keyspace: ks.to_string(),
             table: t,
@@ -283,7 +277,10 @@ impl Cluster {
     /// Changes the schema with `change` (a DDL statement); on success creates the directories
     /// of new tables and removes the data of dropped ones on every node, as Scylla does, and
     /// saves the schema. A failed change leaves the schema as it was.
-    pub fn change_schema<T, E>(&self, change: impl FnOnce(&mut Schema) -> Result<T, E>) -> Result<T, E>
+    pub fn change_schema<T, E>(
+        &self,
+        change: impl FnOnce(&mut Schema) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<EmulatorError>,
     {
@@ -299,7 +296,8 @@ impl Cluster {
                 .collect()
         };
         let (before, after) = (refs(&schema), refs(&next));
-        let same = |a: &TableRef, b: &TableRef| a.keyspace == b.keyspace && a.table.id == b.table.id;
+        let same =
+            |a: &TableRef, b: &TableRef| a.keyspace == b.keyspace && a.table.id == b.table.id;
         for t in after.iter().filter(|t| !before.iter().any(|b| same(b, t))) {
             for node in &self.nodes {
                 node.create_table_dir(t).map_err(EmulatorError::from)?;

@@ -62,7 +62,10 @@ pub fn schema(
         .collect();
     for text in DATASET_CQL {
         let mut cql = text.to_string();
-        while let Some(start) = cql.find('{').filter(|s| cql[*s..].starts_with("{id:") || cql[*s..].starts_with("{ks:")) {
+        while let Some(start) = cql
+            .find('{')
+            .filter(|s| cql[*s..].starts_with("{id:") || cql[*s..].starts_with("{ks:"))
+        {
             let end = cql[start..].find('}').map_or(cql.len(), |e| start + e + 1);
             let key = &cql[start + 4..end - 1];
             let value = if cql[start..].starts_with("{id:") {
@@ -85,7 +88,10 @@ pub fn schema(
         ddl::apply(
             &mut schema,
             &parsed.statement,
-            ddl::Context { dcs, keyspace: None },
+            ddl::Context {
+                dcs,
+                keyspace: None,
+            },
         )
         .map_err(invalid)?;
     }

@@ -385,7 +385,8 @@ impl Node {
             let path = snap.join("manifest.json");
             fs::write(&path, manifest).map_err(io_err("write", &path))?;
             let path = snap.join("schema.cql");
-            fs::write(&path, statements::table(&t.keyspace, &t.table, false)).map_err(io_err("write", &path))?;
+            fs::write(&path, statements::table(&t.keyspace, &t.table, false))
+                .map_err(io_err("write", &path))?;
         }
         Ok(())
     }

@@ -315,11 +315,7 @@ impl Schema {
             return Err(SchemaError::SystemKeyspace(ks.to_string()));
         }
         let keyspace = self.keyspaces.entry(ks.to_string()).or_insert_with(|| {
-            Keyspace::new(
-                ks,
-                replication.unwrap_or_else(|| default_nts(dcs)),
-                tablets,
-            )
+            Keyspace::new(ks, replication.unwrap_or_else(|| default_nts(dcs)), tablets)
         });
         if keyspace.tables.contains_key(table) {
             return Err(SchemaError::TableExists {

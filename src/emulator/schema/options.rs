@@ -294,7 +294,10 @@ mod tests {
         );
         let mut o = o;
         assert!(o.set("nope", OptionValue::Bool(true)).is_err());
-        assert!(o.set("gc_grace_seconds", OptionValue::Text("x".into())).is_err());
+        assert!(
+            o.set("gc_grace_seconds", OptionValue::Text("x".into()))
+                .is_err()
+        );
         let bad_mode = OptionValue::Map([("mode".to_string(), "sometimes".to_string())].into());
         assert!(o.set("tombstone_gc", bad_mode).is_err());
         assert_eq!(

@@ -7,20 +7,71 @@ use super::{Keyspace, UserType};
 
 /// CQL keywords that must be quoted when used as names.
 const RESERVED: &[&str] = &[
-    "add", "allow", "alter", "and", "apply", "asc", "authorize", "batch", "begin", "by",
-    "columnfamily", "create", "delete", "desc", "describe", "drop", "entries", "execute", "from",
-    "full", "grant", "if", "in", "index", "infinity", "insert", "into", "is", "keyspace", "limit",
-    "materialized", "mbean", "mbeans", "modify", "nan", "norecursive", "not", "null", "of", "on",
-    "or", "order", "primary", "rename", "replace", "revoke", "schema", "select", "set", "table",
-    "to", "token", "truncate", "unlogged", "update", "use", "using", "view", "where", "with",
+    "add",
+    "allow",
+    "alter",
+    "and",
+    "apply",
+    "asc",
+    "authorize",
+    "batch",
+    "begin",
+    "by",
+    "columnfamily",
+    "create",
+    "delete",
+    "desc",
+    "describe",
+    "drop",
+    "entries",
+    "execute",
+    "from",
+    "full",
+    "grant",
+    "if",
+    "in",
+    "index",
+    "infinity",
+    "insert",
+    "into",
+    "is",
+    "keyspace",
+    "limit",
+    "materialized",
+    "mbean",
+    "mbeans",
+    "modify",
+    "nan",
+    "norecursive",
+    "not",
+    "null",
+    "of",
+    "on",
+    "or",
+    "order",
+    "primary",
+    "rename",
+    "replace",
+    "revoke",
+    "schema",
+    "select",
+    "set",
+    "table",
+    "to",
+    "token",
+    "truncate",
+    "unlogged",
+    "update",
+    "use",
+    "using",
+    "view",
+    "where",
+    "with",
 ];
 
 /// An identifier as CQL must write it: bare when lower-case and not a keyword, else quoted.
 pub fn maybe_quote(name: &str) -> String {
-    let bare = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
+    let bare = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -139,9 +190,18 @@ pub fn table(ks: &str, t: &Table, with_internals: bool) -> String {
     if !ck.is_empty() {
         let order: Vec<String> = ck
             .iter()
-            .map(|c| format!("{} {}", q(&c.name), if c.descending { "DESC" } else { "ASC" }))
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    q(&c.name),
+                    if c.descending { "DESC" } else { "ASC" }
+                )
+            })
             .collect();
-        os.push_str(&format!("CLUSTERING ORDER BY ({})\n    AND ", order.join(", ")));
+        os.push_str(&format!(
+            "CLUSTERING ORDER BY ({})\n    AND ",
+            order.join(", ")
+        ));
     }
     os.push_str(&properties(t));
     os.push_str(";\n");

@@ -81,7 +81,9 @@ pub fn apply(
             let mut cols = Vec::new();
             for n in &names {
                 let mut c = pick(n).ok_or_else(|| {
-                    CqlError::invalid(format!("Unknown column name detected in CREATE MATERIALIZED VIEW statement: {n}"))
+                    CqlError::invalid(format!(
+                        "Unknown column name detected in CREATE MATERIALIZED VIEW statement: {n}"
+                    ))
                 })?;
                 c.kind = ColumnKind::Regular;
                 c.position = -1;
@@ -402,7 +404,9 @@ fn parse_replication(
                 } else {
                     return Err(CqlError {
                         kind: ErrorKind::Config,
-                        message: format!("Unrecognized strategy option {{{k}}} passed to NetworkTopologyStrategy for keyspace {ks}"),
+                        message: format!(
+                            "Unrecognized strategy option {{{k}}} passed to NetworkTopologyStrategy for keyspace {ks}"
+                        ),
                     });
                 }
             }
@@ -412,7 +416,9 @@ fn parse_replication(
         "LocalStrategy" => Ok(Replication::Local),
         other => Err(CqlError {
             kind: ErrorKind::Config,
-            message: format!("Unable to find replication strategy class 'org.apache.cassandra.locator.{other}'"),
+            message: format!(
+                "Unable to find replication strategy class 'org.apache.cassandra.locator.{other}'"
+            ),
         }),
     }
 }
@@ -436,9 +442,26 @@ fn check_type(keyspace: &Keyspace, ty: &str) -> Result<(), CqlError> {
         let known = matches!(word, "frozen" | "list" | "set" | "map" | "tuple")
             || word.starts_with('\'')
             || [
-                "ascii", "bigint", "blob", "boolean", "counter", "date", "decimal", "double",
-                "duration", "float", "inet", "int", "smallint", "text", "time", "timestamp",
-                "timeuuid", "tinyint", "uuid", "varint",
+                "ascii",
+                "bigint",
+                "blob",
+                "boolean",
+                "counter",
+                "date",
+                "decimal",
+                "double",
+                "duration",
+                "float",
+                "inet",
+                "int",
+                "smallint",
+                "text",
+                "time",
+                "timestamp",
+                "timeuuid",
+                "tinyint",
+                "uuid",
+                "varint",
             ]
             .contains(&word)
             || keyspace.user_type(word.trim_matches('"')).is_some();
@@ -528,9 +551,7 @@ fn set_key(table: &mut Table, key: &PrimaryKey, props: &Properties) -> Result<()
             .columns
             .iter_mut()
             .find(|c| &c.name == n && c.kind == ColumnKind::Clustering)
-            .ok_or_else(|| {
-                CqlError::invalid(format!("Missing CLUSTERING ORDER for column {n}"))
-            })?;
+            .ok_or_else(|| CqlError::invalid(format!("Missing CLUSTERING ORDER for column {n}")))?;
         c.descending = *desc;
     }
     table.sort_columns();
@@ -613,16 +634,19 @@ fn drop(
                 if if_exists {
                     return Ok(None);
                 }
-                return Err(CqlError::invalid(format!("No user type named {ks}.{n} exists.")));
+                return Err(CqlError::invalid(format!(
+                    "No user type named {ks}.{n} exists."
+                )));
             };
             let used = keyspace.tables.values().any(|t| {
-                t.columns.iter().any(|c| {
-                    c.ty.split(['<', '>', ',', ' ']).any(|w| w == n)
-                })
-            }) || keyspace
-                .types
-                .iter()
-                .any(|t| t.fields.iter().any(|(_, ty)| ty.split(['<', '>', ',', ' ']).any(|w| w == n)));
+                t.columns
+                    .iter()
+                    .any(|c| c.ty.split(['<', '>', ',', ' ']).any(|w| w == n))
+            }) || keyspace.types.iter().any(|t| {
+                t.fields
+                    .iter()
+                    .any(|(_, ty)| ty.split(['<', '>', ',', ' ']).any(|w| w == n))
+            });
             if used {
                 return Err(CqlError::invalid(format!(
                     "Cannot drop user type {ks}.{n} as it is still used"
@@ -636,7 +660,9 @@ fn drop(
                 if if_exists {
                     return Ok(None);
                 }
-                return Err(CqlError::invalid(format!("Index '{n}' could not be found in any of the tables of keyspace '{ks}'")));
+                return Err(CqlError::invalid(format!(
+                    "Index '{n}' could not be found in any of the tables of keyspace '{ks}'"
+                )));
             };
             let base = keyspace
                 .tables
@@ -650,7 +676,10 @@ fn drop(
             }))
         }
         DropKind::View | DropKind::Table => {
-            let found = keyspace.tables.get(n).map(|t| matches!(t.kind, TableKind::View { .. }));
+            let found = keyspace
+                .tables
+                .get(n)
+                .map(|t| matches!(t.kind, TableKind::View { .. }));
             match (what, found) {
                 (_, None) if if_exists => Ok(None),
                 (DropKind::Table, None) => Err(CqlError::invalid(format!(

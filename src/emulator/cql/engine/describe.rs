@@ -42,10 +42,9 @@ pub fn describe(
             true,
         ),
         Describe::Keyspace { name, only } => {
-            let name = name
-                .as_deref()
-                .or(current)
-                .ok_or_else(|| CqlError::invalid("No keyspace specified and no current keyspace"))?;
+            let name = name.as_deref().or(current).ok_or_else(|| {
+                CqlError::invalid("No keyspace specified and no current keyspace")
+            })?;
             let k = keyspace(name)?;
             let mut rows = keyspace_rows(k, internals);
             if *only {

@@ -111,8 +111,7 @@ pub fn lex(text: &str) -> Result<Vec<Spanned>, CqlError> {
                 i += 1;
             }
             Tok::Blob(text[start..i].to_string())
-        } else if c.is_ascii_digit()
-            || (c == b'-' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        } else if c.is_ascii_digit() || (c == b'-' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
         {
             i += 1;
             while i < b.len()
@@ -151,11 +150,7 @@ pub fn lex(text: &str) -> Result<Vec<Spanned>, CqlError> {
                 Tok::Sym(s)
             }
         };
-        out.push(Spanned {
-            tok,
-            start,
-            end: i,
-        });
+        out.push(Spanned { tok, start, end: i });
     }
     Ok(out)
 }

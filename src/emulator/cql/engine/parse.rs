@@ -266,9 +266,27 @@ struct Parser<'a> {
 
 /// Native CQL types.
 const NATIVE_TYPES: &[&str] = &[
-    "ascii", "bigint", "blob", "boolean", "counter", "date", "decimal", "double", "duration",
-    "float", "inet", "int", "smallint", "text", "time", "timestamp", "timeuuid", "tinyint", "uuid",
-    "varchar", "varint",
+    "ascii",
+    "bigint",
+    "blob",
+    "boolean",
+    "counter",
+    "date",
+    "decimal",
+    "double",
+    "duration",
+    "float",
+    "inet",
+    "int",
+    "smallint",
+    "text",
+    "time",
+    "timestamp",
+    "timeuuid",
+    "tinyint",
+    "uuid",
+    "varchar",
+    "varint",
 ];
 
 impl Parser<'_> {
@@ -618,10 +636,16 @@ impl Parser<'_> {
         let mut columns = Vec::new();
         let mut key = None;
         loop {
-            if self.is_kw("PRIMARY") && self.peek_at(1).is_some_and(|t| matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case("KEY"))) {
+            if self.is_kw("PRIMARY")
+                && self
+                    .peek_at(1)
+                    .is_some_and(|t| matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case("KEY")))
+            {
                 self.at += 2;
                 if key.is_some() {
-                    return Err(CqlError::invalid("Multiple PRIMARY KEYs specified (exactly one required)"));
+                    return Err(CqlError::invalid(
+                        "Multiple PRIMARY KEYs specified (exactly one required)",
+                    ));
                 }
                 key = Some(self.primary_key()?);
             } else {
@@ -631,7 +655,9 @@ impl Parser<'_> {
                 if self.eat_kw("PRIMARY") {
                     self.kw("KEY")?;
                     if key.is_some() {
-                        return Err(CqlError::invalid("Multiple PRIMARY KEYs specified (exactly one required)"));
+                        return Err(CqlError::invalid(
+                            "Multiple PRIMARY KEYs specified (exactly one required)",
+                        ));
                     }
                     key = Some(PrimaryKey {
                         partition: vec![col.clone()],
@@ -652,7 +678,8 @@ impl Parser<'_> {
                 break;
             }
         }
-        let key = key.ok_or_else(|| CqlError::invalid("No PRIMARY KEY specifed (exactly one required)"))?;
+        let key =
+            key.ok_or_else(|| CqlError::invalid("No PRIMARY KEY specifed (exactly one required)"))?;
         let properties = if self.eat_kw("WITH") {
             self.properties()?
         } else {
@@ -706,14 +733,24 @@ impl Parser<'_> {
         self.kw("FROM")?;
         let base = self.name()?;
         self.kw("WHERE")?;
-        let start = self.toks.get(self.at).map(|t| t.start).unwrap_or(self.text.len());
+        let start = self
+            .toks
+            .get(self.at)
+            .map(|t| t.start)
+            .unwrap_or(self.text.len());
         while !(self.is_kw("PRIMARY") || self.peek().is_none()) {
             if matches!(self.peek(), Some(Tok::Marker)) {
-                return Err(CqlError::invalid("Cannot use query parameters in CREATE MATERIALIZED VIEW statements"));
+                return Err(CqlError::invalid(
+                    "Cannot use query parameters in CREATE MATERIALIZED VIEW statements",
+                ));
             }
             self.at += 1;
         }
-        let end = self.toks.get(self.at).map(|t| t.start).unwrap_or(self.text.len());
+        let end = self
+            .toks
+            .get(self.at)
+            .map(|t| t.start)
+            .unwrap_or(self.text.len());
         let where_clause = self
             .text
             .get(start..end)
@@ -920,14 +957,28 @@ mod tests {
 
     #[test]
     fn statements_parse_with_cql_case_rules() {
-        let p = parse("select \"Key\", tokens FROM System.Local where key = 'local' AND x IN ? LIMIT ?;").unwrap();
+        let p = parse(
+            "select \"Key\", tokens FROM System.Local where key = 'local' AND x IN ? LIMIT ?;",
+        )
+        .unwrap();
         assert_eq!(p.markers, 2);
-        let Statement::Select(s) = p.statement else { panic!() };
+        let Statement::Select(s) = p.statement else {
+            panic!()
+        };
         assert_eq!(s.columns, Some(vec!["Key".into(), "tokens".into()]));
         assert_eq!(s.from.keyspace.as_deref(), Some("system"));
         assert_eq!(s.restrictions[1], Restriction::InMarker("x".into(), 0));
         let p = parse("CREATE TABLE IF NOT EXISTS ks.t (a int, b frozen<map<text, varchar>>, c int static, PRIMARY KEY ((a), b)) WITH ID = 123e4567-e89b-12d3-a456-426614174000 AND CLUSTERING ORDER BY (b DESC) AND comment = 'x'").unwrap();
-        let Statement::CreateTable { columns, key, properties, if_not_exists, .. } = p.statement else { panic!() };
+        let Statement::CreateTable {
+            columns,
+            key,
+            properties,
+            if_not_exists,
+            ..
+        } = p.statement
+        else {
+            panic!()
+        };
         assert!(if_not_exists);
         assert_eq!(columns[1].ty, "frozen<map<text, text>>");
         assert!(columns[2].is_static);

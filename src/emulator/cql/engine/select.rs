@@ -59,12 +59,16 @@ fn native_type(ty: &str) -> CqlType {
     }
 }
 
+/// What a `SELECT` reads: the indexes of the selected table columns, the result columns and
+/// the marker columns.
+type Layout = (Vec<usize>, Vec<Column>, Vec<Column>);
+
 /// Result columns and marker columns of a `SELECT`.
 fn columns_of(
     ks: &str,
     s: &Select,
     cols: &[(String, CqlType)],
-) -> Result<(Vec<usize>, Vec<Column>, Vec<Column>), CqlError> {
+) -> Result<Layout, CqlError> {
     let column = |name: &str, ty: CqlType| Column {
         keyspace: ks.to_string(),
         table: s.from.name.clone(),
@@ -121,7 +125,11 @@ fn columns_of(
         markers.push((*m, column("[limit]", CqlType::Int)));
     }
     markers.sort_by_key(|(m, _)| *m);
-    Ok((picked, result, markers.into_iter().map(|(_, c)| c).collect()))
+    Ok((
+        picked,
+        result,
+        markers.into_iter().map(|(_, c)| c).collect(),
+    ))
 }
 
 /// Scylla's error for a restriction on an unknown column.

@@ -87,7 +87,11 @@ pub fn columns(ks: &str, table: &str) -> Option<Vec<(&'static str, CqlType)>> {
         ],
         ("system_schema", "tables") => {
             let mut v = options(vec![("keyspace_name", Text), ("table_name", Text)]);
-            v.extend([("flags", text_set()), ("gc_grace_seconds", Int), ("id", Uuid)]);
+            v.extend([
+                ("flags", text_set()),
+                ("gc_grace_seconds", Int),
+                ("id", Uuid),
+            ]);
             v.extend(tail.clone());
             v
         }
@@ -354,11 +358,14 @@ fn schema_rows(schema: &Schema, table: &str) -> Vec<Vec<Value>> {
                     row.push(t(&where_clause));
                     out.push(row);
                 }
-                ("indexes", TableKind::Index {
-                    base,
-                    index,
-                    target,
-                }) => out.push(vec![
+                (
+                    "indexes",
+                    TableKind::Index {
+                        base,
+                        index,
+                        target,
+                    },
+                ) => out.push(vec![
                     ks.clone(),
                     t(base),
                     t(index),

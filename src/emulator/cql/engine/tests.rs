@@ -15,7 +15,12 @@ use crate::emulator::{Emulator, EmulatorConfig};
 fn base_address() -> Ipv4Addr {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    Ipv4Addr::new(127, 230 + (std::process::id() % 20) as u8, (n % 250) as u8 + 1, 11)
+    Ipv4Addr::new(
+        127,
+        230 + (std::process::id() % 20) as u8,
+        (n % 250) as u8 + 1,
+        11,
+    )
 }
 
 /// A running emulator on `nodes` and its data directory.
@@ -60,7 +65,10 @@ async fn system_local_and_peers_describe_the_topology_and_agree_on_the_schema_ve
     let (emu, _dir) = start("dc1:2,dc2:1").await;
     let cluster = emu.cluster();
     let e0 = Engine::new(cluster, 0);
-    let local = rows(&e0, "SELECT host_id, data_center, rack, tokens, rpc_address, release_version, schema_version, partitioner FROM system.local WHERE key='local'");
+    let local = rows(
+        &e0,
+        "SELECT host_id, data_center, rack, tokens, rpc_address, release_version, schema_version, partitioner FROM system.local WHERE key='local'",
+    );
     assert_eq!(local.rows.len(), 1);
     let node = &cluster.topology.nodes[0];
     assert_eq!(col(&local, 0, "host_id"), &Value::Uuid(node.host_id));
@@ -70,21 +78,32 @@ async fn system_local_and_peers_describe_the_topology_and_agree_on_the_schema_ve
         col(&local, 0, "partitioner"),
         &Value::text("org.apache.cassandra.dht.Murmur3Partitioner")
     );
-    let Value::Set(tokens) = col(&local, 0, "tokens") else { panic!() };
+    let Value::Set(tokens) = col(&local, 0, "tokens") else {
+        panic!()
+    };
     assert_eq!(tokens.len(), node.tokens.len());
-    assert_eq!(
-        local.columns[3].ty,
-        CqlType::Set(Box::new(CqlType::Text))
+    assert_eq!(local.columns[3].ty, CqlType::Set(Box::new(CqlType::Text)));
+    let peers = rows(
+        &e0,
+        "select peer, host_id, schema_version from system.peers",
     );
-    let peers = rows(&e0, "select peer, host_id, schema_version from system.peers");
     assert_eq!(peers.rows.len(), 2);
     let e2 = Engine::new(cluster, 2);
     let local2 = rows(&e2, "SELECT schema_version FROM system.local");
-    assert_eq!(col(&local2, 0, "schema_version"), col(&local, 0, "schema_version"));
-    assert_eq!(col(&peers, 0, "schema_version"), col(&local, 0, "schema_version"));
+    assert_eq!(
+        col(&local2, 0, "schema_version"),
+        col(&local, 0, "schema_version")
+    );
+    assert_eq!(
+        col(&peers, 0, "schema_version"),
+        col(&local, 0, "schema_version")
+    );
 
     let err = run(&e0, None, "SELECT * FROM system.peers_v2").unwrap_err();
-    assert_eq!((err.kind, err.message.as_str()), (ErrorKind::Invalid, "unconfigured table peers_v2"));
+    assert_eq!(
+        (err.kind, err.message.as_str()),
+        (ErrorKind::Invalid, "unconfigured table peers_v2")
+    );
     let err = run(&e0, None, "SELECT nope FROM system.local").unwrap_err();
     assert_eq!(err.message, "Undefined name nope in selection clause");
     // Drivers filter by keyspace with a bound list.
@@ -92,17 +111,31 @@ async fn system_local_and_peers_describe_the_topology_and_agree_on_the_schema_ve
     let mut bytes = Vec::new();
     ks.encode(&mut bytes);
     let shape = e0
-        .prepare(None, "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name IN ?")
+        .prepare(
+            None,
+            "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name IN ?",
+        )
         .unwrap();
     assert_eq!(shape.markers[0].ty, CqlType::List(Box::new(CqlType::Text)));
     let Outcome::Rows(tables) = e0
-        .execute(None, "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name IN ?", &[Some(bytes[4..].to_vec())])
+        .execute(
+            None,
+            "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name IN ?",
+            &[Some(bytes[4..].to_vec())],
+        )
         .unwrap()
     else {
         panic!()
     };
     let names: Vec<&Value> = tables.rows.iter().map(|r| &r[1]).collect();
-    assert_eq!(names, [&Value::text("customers"), &Value::text("order_items"), &Value::text("orders")]);
+    assert_eq!(
+        names,
+        [
+            &Value::text("customers"),
+            &Value::text("order_items"),
+            &Value::text("orders")
+        ]
+    );
     emu.shutdown();
 }
 
@@ -110,10 +143,22 @@ async fn system_local_and_peers_describe_the_topology_and_agree_on_the_schema_ve
 async fn system_schema_shows_the_dataset_view_index_and_tombstone_gc() {
     let (emu, _dir) = start("dc1:1").await;
     let e = Engine::new(emu.cluster(), 0);
-    let views = rows(&e, "SELECT keyspace_name, view_name, base_table_name, include_all_columns FROM system_schema.views WHERE keyspace_name = 'store'");
+    let views = rows(
+        &e,
+        "SELECT keyspace_name, view_name, base_table_name, include_all_columns FROM system_schema.views WHERE keyspace_name = 'store'",
+    );
     let names: Vec<&Value> = views.rows.iter().map(|r| &r[1]).collect();
-    assert_eq!(names, [&Value::text("orders_by_status"), &Value::text("orders_placed_at_idx_index")]);
-    let idx = rows(&e, "SELECT table_name, index_name, kind, options FROM system_schema.indexes");
+    assert_eq!(
+        names,
+        [
+            &Value::text("orders_by_status"),
+            &Value::text("orders_placed_at_idx_index")
+        ]
+    );
+    let idx = rows(
+        &e,
+        "SELECT table_name, index_name, kind, options FROM system_schema.indexes",
+    );
     assert_eq!(
         idx.rows,
         vec![vec![
@@ -123,13 +168,23 @@ async fn system_schema_shows_the_dataset_view_index_and_tombstone_gc() {
             Value::text_map([("target", "placed_at")]),
         ]]
     );
-    let ext = rows(&e, "SELECT extensions FROM system_schema.tables WHERE keyspace_name = 'store' AND table_name = 'orders'");
-    let Value::Map(pairs) = &ext.rows[0][0] else { panic!() };
+    let ext = rows(
+        &e,
+        "SELECT extensions FROM system_schema.tables WHERE keyspace_name = 'store' AND table_name = 'orders'",
+    );
+    let Value::Map(pairs) = &ext.rows[0][0] else {
+        panic!()
+    };
     assert_eq!(pairs[0].0, Value::text("tombstone_gc"));
-    let Value::Blob(blob) = &pairs[0].1 else { panic!() };
+    let Value::Blob(blob) = &pairs[0].1 else {
+        panic!()
+    };
     let text = String::from_utf8_lossy(blob);
     assert!(text.contains("mode") && text.contains("timeout"), "{text}");
-    let cols = rows(&e, "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns WHERE keyspace_name = 'store' AND table_name = 'orders'");
+    let cols = rows(
+        &e,
+        "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns WHERE keyspace_name = 'store' AND table_name = 'orders'",
+    );
     assert_eq!(cols.rows[1][0], Value::text("order_id"));
     assert_eq!(cols.rows[1][3], Value::text("desc"));
     // REST and CQL see the same schema object: views and index views are column families.
@@ -149,7 +204,12 @@ async fn describe_schema_with_internals_round_trips_onto_a_fresh_cluster() {
     let order: Vec<(String, String)> = desc
         .rows
         .iter()
-        .map(|r| (r[1].as_text().unwrap().to_string(), r[2].as_text().unwrap().to_string()))
+        .map(|r| {
+            (
+                r[1].as_text().unwrap().to_string(),
+                r[2].as_text().unwrap().to_string(),
+            )
+        })
         .collect();
     let expected = [
         ("keyspace", "store"),
@@ -163,13 +223,29 @@ async fn describe_schema_with_internals_round_trips_onto_a_fresh_cluster() {
         ("table", "devices"),
         ("table", "readings"),
     ];
-    let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(order, expected);
     let orders = desc.rows[3][3].as_text().unwrap();
     let id = a.cluster().schema().table("store", "orders").unwrap().1.id;
-    assert!(orders.starts_with("CREATE TABLE store.orders (\n    customer_id uuid,\n"), "{orders}");
-    assert!(orders.contains(&format!("WITH ID = {id}\nAND CLUSTERING ORDER BY (order_id DESC)")), "{orders}");
-    assert!(orders.contains("AND tombstone_gc = {'mode': 'timeout', 'propagation_delay_in_seconds': '3600'};"), "{orders}");
+    assert!(
+        orders.starts_with("CREATE TABLE store.orders (\n    customer_id uuid,\n"),
+        "{orders}"
+    );
+    assert!(
+        orders.contains(&format!(
+            "WITH ID = {id}\nAND CLUSTERING ORDER BY (order_id DESC)"
+        )),
+        "{orders}"
+    );
+    assert!(
+        orders.contains(
+            "AND tombstone_gc = {'mode': 'timeout', 'propagation_delay_in_seconds': '3600'};"
+        ),
+        "{orders}"
+    );
 
     let (b, _db) = start("dc1:2").await;
     let eb = Engine::new(b.cluster(), 1);
@@ -184,13 +260,22 @@ async fn describe_schema_with_internals_round_trips_onto_a_fresh_cluster() {
             assert!(matches!(out, Outcome::SchemaChange(_)), "{stmt}");
         }
     }
-    assert_eq!(user_part(&b.cluster().schema()), user_part(&a.cluster().schema()));
+    assert_eq!(
+        user_part(&b.cluster().schema()),
+        user_part(&a.cluster().schema())
+    );
     let again = rows(&eb, "DESCRIBE SCHEMA WITH INTERNALS");
     assert_eq!(again.rows, desc.rows);
     // The recreated tables have their directories (same IDs) on every node.
     for node in b.nodes() {
         let dir = std::path::Path::new(&node.data_dir).join("store");
-        let view = b.cluster().schema().table("store", "orders_by_status").unwrap().1.dir_name();
+        let view = b
+            .cluster()
+            .schema()
+            .table("store", "orders_by_status")
+            .unwrap()
+            .1
+            .dir_name();
         assert!(dir.join(view).is_dir());
     }
     a.shutdown();
@@ -207,24 +292,60 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
     assert!(matches!(out, Outcome::SchemaChange(c) if c.target == ChangeTarget::Keyspace));
     assert_ne!(cluster.schema().version(), version);
     let err = run(&e, None, "CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}").unwrap_err();
-    assert_eq!(err.kind, ErrorKind::AlreadyExists { keyspace: "shop".into(), table: String::new() });
-    assert!(matches!(run(&e, None, "CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"), Ok(Outcome::Void)));
-    let err = run(&e, None, "CREATE KEYSPACE x WITH replication = {'class': 'NetworkTopologyStrategy', 'dc9': 1}").unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::AlreadyExists {
+            keyspace: "shop".into(),
+            table: String::new()
+        }
+    );
+    assert!(matches!(
+        run(
+            &e,
+            None,
+            "CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+        ),
+        Ok(Outcome::Void)
+    ));
+    let err = run(
+        &e,
+        None,
+        "CREATE KEYSPACE x WITH replication = {'class': 'NetworkTopologyStrategy', 'dc9': 1}",
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Config);
     assert!(err.message.contains("dc9"), "{}", err.message);
 
-    let out = run(&e, Some("shop"), "create table Items (\"Id\" int primary key, v text) with comment = 'x'").unwrap();
-    assert!(matches!(out, Outcome::SchemaChange(c) if c.target == ChangeTarget::Table("items".into())));
+    let out = run(
+        &e,
+        Some("shop"),
+        "create table Items (\"Id\" int primary key, v text) with comment = 'x'",
+    )
+    .unwrap();
+    assert!(
+        matches!(out, Outcome::SchemaChange(c) if c.target == ChangeTarget::Table("items".into()))
+    );
     let table = cluster.schema().table("shop", "items").unwrap().1.clone();
     assert_eq!(table.columns[0].name, "Id");
     for node in emu.nodes() {
-        let dir = std::path::Path::new(&node.data_dir).join("shop").join(table.dir_name());
+        let dir = std::path::Path::new(&node.data_dir)
+            .join("shop")
+            .join(table.dir_name());
         assert!(dir.join("upload").is_dir(), "{}", dir.display());
     }
     let err = run(&e, None, "CREATE TABLE shop.items (a int PRIMARY KEY)").unwrap_err();
-    assert_eq!(err.kind, ErrorKind::AlreadyExists { keyspace: "shop".into(), table: "items".into() });
+    assert_eq!(
+        err.kind,
+        ErrorKind::AlreadyExists {
+            keyspace: "shop".into(),
+            table: "items".into()
+        }
+    );
     let err = run(&e, None, "CREATE TABLE nope.t (a int PRIMARY KEY)").unwrap_err();
-    assert_eq!((err.kind, err.message.as_str()), (ErrorKind::Invalid, "Keyspace nope does not exist"));
+    assert_eq!(
+        (err.kind, err.message.as_str()),
+        (ErrorKind::Invalid, "Keyspace nope does not exist")
+    );
     let err = run(&e, None, "CREATE TABLE system.t (a int PRIMARY KEY)").unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized);
     let err = run(&e, None, "DROP TABLE store.orders").unwrap_err();
@@ -233,23 +354,46 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
     run(&e, None, "CREATE MATERIALIZED VIEW shop.by_v AS SELECT * FROM shop.items WHERE v IS NOT NULL AND \"Id\" IS NOT NULL PRIMARY KEY (v, \"Id\")").unwrap();
     run(&e, None, "CREATE INDEX ON shop.items (v)").unwrap();
     assert!(cluster.schema().table("shop", "items_v_idx_index").is_ok());
-    run(&e, None, "ALTER TABLE shop.items WITH tombstone_gc = {'mode': 'repair'}").unwrap();
-    let tgc = cluster.schema().table("shop", "items").unwrap().1.options.map("tombstone_gc");
+    run(
+        &e,
+        None,
+        "ALTER TABLE shop.items WITH tombstone_gc = {'mode': 'repair'}",
+    )
+    .unwrap();
+    let tgc = cluster
+        .schema()
+        .table("shop", "items")
+        .unwrap()
+        .1
+        .options
+        .map("tombstone_gc");
     assert_eq!(tgc.get("mode").map(String::as_str), Some("repair"));
     let err = run(&e, None, "ALTER TABLE shop.items ADD w int").unwrap_err();
     assert_eq!(err.kind, ErrorKind::Invalid);
     run(&e, None, "DROP INDEX shop.items_v_idx").unwrap();
     run(&e, None, "DROP MATERIALIZED VIEW shop.by_v").unwrap();
-    assert!(matches!(run(&e, None, "DROP MATERIALIZED VIEW IF EXISTS shop.by_v"), Ok(Outcome::Void)));
+    assert!(matches!(
+        run(&e, None, "DROP MATERIALIZED VIEW IF EXISTS shop.by_v"),
+        Ok(Outcome::Void)
+    ));
     run(&e, None, "DROP TABLE shop.items").unwrap();
     let schema = cluster.schema();
     assert!(schema.keyspace("shop").unwrap().tables.is_empty());
     drop(schema);
     run(&e, None, "DROP KEYSPACE shop").unwrap();
     let err = run(&e, None, "DROP KEYSPACE shop").unwrap_err();
-    assert!(err.message.contains("non existing keyspace"), "{}", err.message);
+    assert!(
+        err.message.contains("non existing keyspace"),
+        "{}",
+        err.message
+    );
     assert!(matches!(
-        cluster.schema().table("store", "orders_by_status").unwrap().1.kind,
+        cluster
+            .schema()
+            .table("store", "orders_by_status")
+            .unwrap()
+            .1
+            .kind,
         TableKind::View { .. }
     ));
     let err = run(&e, None, "DESCRIBE FUNCTIONS").unwrap_err();
