@@ -3,7 +3,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`lexer`] | cutting statement text into tokens |
-//! | [`parse`] | the statement syntax tree and its parser |
+//! | [`mod@parse`] | the statement syntax tree and its parser |
 //! | [`select`] | `SELECT` on system tables: restrictions, projection, limit |
 //! | [`system_tables`] | `system.local`, `system.peers`, `system_schema.*`: columns and rows |
 //! | [`describe`] | `DESCRIBE` rows in Scylla's order |
