@@ -309,8 +309,19 @@ async fn snapshot_is_hard_links_plus_manifest_and_schema() {
         .collect();
     assert_eq!(
         tables.len(),
-        5,
-        "store has 3 tables and telemetry 2: {tables:?}"
+        7,
+        "store has 3 tables, a view and an index view, and telemetry 2 tables: {tables:?}"
+    );
+    let view_cql = std::fs::read_to_string(
+        c.table_dir(1, "store", "orders_by_status")
+            .join("snapshots")
+            .join(TAG)
+            .join("schema.cql"),
+    )
+    .unwrap();
+    assert!(
+        view_cql.starts_with("CREATE MATERIALIZED VIEW store.orders_by_status AS\n"),
+        "{view_cql}"
     );
     for e in entries[0]["value"].as_array().unwrap() {
         assert!(

@@ -74,13 +74,20 @@ struct ClusterRecord {
     name_format: NameFormat,
     /// Tokens per node.
     tokens_per_node: usize,
+    /// Dataset keyspaces made with tablets.
+    #[serde(default)]
+    tablet_keyspaces: Vec<String>,
 }
 
 impl ClusterRecord {
     fn describe(&self) -> String {
         format!(
-            "--nodes {} --base-address {} --seed {} --sstable-names {:?}",
-            self.nodes, self.base_address, self.seed, self.name_format
+            "--nodes {} --base-address {} --seed {} --sstable-names {:?} --tablet-keyspaces {:?}",
+            self.nodes,
+            self.base_address,
+            self.seed,
+            self.name_format,
+            self.tablet_keyspaces.join(",")
         )
         .to_lowercase()
     }
@@ -267,14 +274,7 @@ impl Cluster {
         tablets: bool,
     ) -> Result<TableRef, EmulatorError> {
         let mut schema = self.schema.write().unwrap_or_else(|p| p.into_inner());
-        let t = schema.create_table(
-            self.config.seed,
-            ks,
-            table,
-            replication,
-            tablets,
-            &self.config.nodes.0,
-        )?;
+        let t = schema.create_table(ks, table, replication, tablets, &self.config.nodes.0)?;
         let t = TableRef {
             keyspace: ks.to_string(),
             table: t,
@@ -289,16 +289,56 @@ impl Cluster {
     /// Drops a table on every node (its snapshots stay on disk, as with Scylla's auto-snapshot).
     pub fn drop_table(&self, ks: &str, table: &str) -> Result<(), EmulatorError> {
         let mut schema = self.schema.write().unwrap_or_else(|p| p.into_inner());
-        let t = schema.drop_table(ks, table)?;
-        let t = TableRef {
-            keyspace: ks.to_string(),
-            table: t,
-        };
-        for node in &self.nodes {
-            node.drop_table_data(&t)?;
+        for t in schema.drop_table(ks, table)? {
+            let t = TableRef {
+                keyspace: ks.to_string(),
+                table: t,
+            };
+            for node in &self.nodes {
+                node.drop_table_data(&t)?;
+            }
         }
         save_schema(&self.config.data_dir, &schema)?;
         Ok(())
+    }
+
+    /// Changes the schema with `change` (a DDL statement); on success creates the directories
+    /// of new tables and removes the data of dropped ones on every node, as Scylla does, and
+    /// saves the schema. A failed change leaves the schema as it was.
+    pub fn change_schema<T, E>(
+        &self,
+        change: impl FnOnce(&mut Schema) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<EmulatorError>,
+    {
+        let mut schema = self.schema.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = schema.clone();
+        let out = change(&mut next)?;
+        let refs = |s: &Schema| -> Vec<TableRef> {
+            s.all_tables()
+                .map(|(k, t)| TableRef {
+                    keyspace: k.name.clone(),
+                    table: t.clone(),
+                })
+                .collect()
+        };
+        let (before, after) = (refs(&schema), refs(&next));
+        let same =
+            |a: &TableRef, b: &TableRef| a.keyspace == b.keyspace && a.table.id == b.table.id;
+        for t in after.iter().filter(|t| !before.iter().any(|b| same(b, t))) {
+            for node in &self.nodes {
+                node.create_table_dir(t).map_err(EmulatorError::from)?;
+            }
+        }
+        for t in before.iter().filter(|t| !after.iter().any(|a| same(a, t))) {
+            for node in &self.nodes {
+                node.drop_table_data(t).map_err(EmulatorError::from)?;
+            }
+        }
+        save_schema(&self.config.data_dir, &next)?;
+        *schema = next;
+        Ok(out)
     }
 
     /// Gossip view: (address, up) of every node.
@@ -321,12 +361,14 @@ impl Cluster {
 
 /// Reopens a data directory made with the same settings, or creates and populates a new one.
 fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema, EmulatorError> {
+    config.check_tablet_keyspaces()?;
     let record = ClusterRecord {
         nodes: config.nodes.to_string(),
         base_address: config.base_address,
         seed: config.seed,
         name_format: config.name_format,
         tokens_per_node: config.tokens_per_node,
+        tablet_keyspaces: config.tablet_keyspaces.clone(),
     };
     let record_path = config.data_dir.join(CLUSTER_FILE);
     let schema_path = config.data_dir.join(SCHEMA_FILE);
@@ -354,7 +396,7 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
     }
     fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
-    let schema = Schema::generated(config.seed, &config.nodes.0);
+    let schema = dataset::schema(config.seed, &config.nodes.0, &config.tablet_keyspaces)?;
     let bytes = config.dataset.bytes_per_node();
     std::thread::scope(|scope| {
         let handles: Vec<_> = nodes

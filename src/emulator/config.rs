@@ -12,6 +12,9 @@ pub use crate::units::parse_size;
 /// Why an emulator setting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// `--tablet-keyspaces` names a keyspace the dataset does not have.
+    #[error("--tablet-keyspaces {0:?}: not a dataset keyspace (the dataset has {1})")]
+    TabletKeyspace(String, String),
     /// `--nodes` is not a list of `dc:count`.
     #[error("--nodes {0:?}: expected a comma-separated list of dc:count, e.g. dc1:3,dc2:3")]
     NodesShape(String),
@@ -219,6 +222,19 @@ impl EmulatorConfig {
             cql_user: "cassandra".to_string(),
             cql_password: "cassandra".to_string(),
             tablet_keyspaces: Vec::new(),
+        }
+    }
+
+    /// Checks that `tablet_keyspaces` names only keyspaces of the dataset.
+    pub fn check_tablet_keyspaces(&self) -> Result<(), ConfigError> {
+        let known = super::dataset::KEYSPACES;
+        match self
+            .tablet_keyspaces
+            .iter()
+            .find(|k| !known.contains(&k.as_str()))
+        {
+            Some(k) => Err(ConfigError::TabletKeyspace(k.clone(), known.join(", "))),
+            None => Ok(()),
         }
     }
 

@@ -1,10 +1,102 @@
-//! The initial data of each node: a few small SSTables per system table, and the user tables'
-//! share of the dataset split into size tiers as size-tiered compaction leaves them (a large
-//! SSTable, one about half its size, and so on).
+//! The initial data of each node: the dataset's schema (fixed tables with plausible columns, a
+//! user type, a materialized view and a secondary index on `store.orders`), a few small SSTables
+//! per system table, and the user tables' share of the dataset split into size tiers as
+//! size-tiered compaction leaves them (a large SSTable, one about half its size, and so on).
 
+use super::cluster::EmulatorError;
+use super::cql::engine::{ddl, parse};
 use super::node::{Node, NodeError, TableRef};
-use super::rng::Rng;
-use super::schema::{Schema, USER_DATASET};
+use super::rng::{Rng, uuid_for};
+use super::schema::{Replication, Schema};
+
+/// The dataset's keyspaces.
+pub const KEYSPACES: &[&str] = &["store", "telemetry"];
+
+/// Each dataset table (views and index views included) and its share of a node's user bytes.
+pub const USER_DATASET: &[(&str, &[(&str, f64)])] = &[
+    (
+        "store",
+        &[
+            ("customers", 0.10),
+            ("orders", 0.19),
+            ("orders_by_status", 0.03),
+            ("orders_placed_at_idx_index", 0.02),
+            ("order_items", 0.13),
+        ],
+    ),
+    ("telemetry", &[("readings", 0.45), ("devices", 0.08)]),
+];
+
+/// The dataset's schema as CQL; `{id:<table>}` stands for the table's seeded ID and
+/// `{ks:<keyspace>}` for its replication and tablets settings.
+const DATASET_CQL: &[&str] = &[
+    "CREATE KEYSPACE store WITH {ks:store}",
+    "CREATE TABLE store.customers (id uuid PRIMARY KEY, name text, email text, tier int, created_at timestamp) WITH ID = {id:store.customers}",
+    "CREATE TABLE store.orders (customer_id uuid, order_id timeuuid, status text, total double, placed_at timestamp, PRIMARY KEY (customer_id, order_id)) WITH ID = {id:store.orders} AND CLUSTERING ORDER BY (order_id DESC)",
+    "CREATE MATERIALIZED VIEW store.orders_by_status AS SELECT * FROM store.orders WHERE status IS NOT NULL AND customer_id IS NOT NULL AND order_id IS NOT NULL PRIMARY KEY (status, customer_id, order_id) WITH ID = {id:store.orders_by_status}",
+    "CREATE INDEX orders_placed_at_idx ON store.orders (placed_at) WITH ID = {id:store.orders_placed_at_idx_index}",
+    "CREATE TABLE store.order_items (order_id timeuuid, item_no int, sku text, quantity int, price double, PRIMARY KEY (order_id, item_no)) WITH ID = {id:store.order_items}",
+    "CREATE KEYSPACE telemetry WITH {ks:telemetry}",
+    "CREATE TYPE telemetry.location (lat double, lon double, site text)",
+    "CREATE TABLE telemetry.devices (device_id uuid PRIMARY KEY, model text, firmware text, tags set<text>, location frozen<location>) WITH ID = {id:telemetry.devices}",
+    "CREATE TABLE telemetry.readings (device_id uuid, day date, ts timestamp, value double, unit text, PRIMARY KEY ((device_id, day), ts)) WITH ID = {id:telemetry.readings} AND CLUSTERING ORDER BY (ts DESC) AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_size': '1', 'compaction_window_unit': 'DAYS'} AND default_time_to_live = 2592000",
+];
+
+/// The schema of a fresh cluster: Scylla's own keyspaces and the dataset's, replicated with
+/// NetworkTopologyStrategy at RF min(3, nodes) per DC, with tablets for `tablet_keyspaces`.
+pub fn schema(
+    seed: u64,
+    dcs: &[(String, usize)],
+    tablet_keyspaces: &[String],
+) -> Result<Schema, EmulatorError> {
+    let mut schema = Schema::system(seed);
+    let replication = Replication::NetworkTopology(
+        dcs.iter()
+            .map(|(dc, n)| (dc.clone(), (*n).min(3) as u32))
+            .collect(),
+    );
+    let repl_cql: Vec<String> = replication
+        .options()
+        .into_iter()
+        .map(|(dc, rf)| format!(", '{dc}': '{rf}'"))
+        .collect();
+    for text in DATASET_CQL {
+        let mut cql = text.to_string();
+        while let Some(start) = cql
+            .find('{')
+            .filter(|s| cql[*s..].starts_with("{id:") || cql[*s..].starts_with("{ks:"))
+        {
+            let end = cql[start..].find('}').map_or(cql.len(), |e| start + e + 1);
+            let key = &cql[start + 4..end - 1];
+            let value = if cql[start..].starts_with("{id:") {
+                let (ks, t) = key.split_once('.').unwrap_or((key, ""));
+                uuid_for(seed, &["table", ks, t]).to_string()
+            } else {
+                format!(
+                    "replication = {{'class': 'NetworkTopologyStrategy'{}}} AND tablets = {{'enabled': {}}}",
+                    repl_cql.concat(),
+                    tablet_keyspaces.iter().any(|k| k == key)
+                )
+            };
+            cql.replace_range(start..end, &value);
+        }
+        let invalid = |e: super::cql::outcome::CqlError| EmulatorError::Io {
+            what: format!("creating the dataset schema ({cql})"),
+            source: std::io::Error::other(e.message),
+        };
+        let parsed = parse::parse(&cql).map_err(invalid)?;
+        ddl::apply(
+            &mut schema,
+            &parsed.statement,
+            ddl::Context {
+                dcs,
+                keyspace: None,
+            },
+        )
+        .map_err(invalid)?;
+    }
+    Ok(schema)
+}
 
 /// Most SSTables a user table starts with.
 const MAX_TIERS: usize = 6;

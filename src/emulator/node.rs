@@ -26,7 +26,7 @@ use crate::format::sstable::{DATA_COMPONENT, Generation, SSTableName, TOC_COMPON
 use super::config::NameFormat;
 use super::faults::Faults;
 use super::rng::{Rng, mix};
-use super::schema::Table;
+use super::schema::{Table, statements};
 use super::sstable_writer::{WrittenSSTable, read_toc, write_sstable};
 use super::topology::NodeIdentity;
 
@@ -385,7 +385,8 @@ impl Node {
             let path = snap.join("manifest.json");
             fs::write(&path, manifest).map_err(io_err("write", &path))?;
             let path = snap.join("schema.cql");
-            fs::write(&path, &t.table.cql).map_err(io_err("write", &path))?;
+            fs::write(&path, statements::table(&t.keyspace, &t.table, false))
+                .map_err(io_err("write", &path))?;
         }
         Ok(())
     }

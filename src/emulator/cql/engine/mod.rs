@@ -1,11 +1,28 @@
 //! The statements an emulated node runs over CQL, against the cluster's shared schema.
 //!
-//! Placeholder: every statement is refused until the engine lands.
+//! | module | owns |
+//! |---|---|
+//! | [`lexer`] | cutting statement text into tokens |
+//! | [`mod@parse`] | the statement syntax tree and its parser |
+//! | [`select`] | `SELECT` on system tables: restrictions, projection, limit |
+//! | [`system_tables`] | `system.local`, `system.peers`, `system_schema.*`: columns and rows |
+//! | [`describe`] | `DESCRIBE` rows in Scylla's order |
+//! | [`ddl`] | `CREATE`/`DROP`/`ALTER` applied to the schema model |
+//!
+//! `SELECT` on a user table returns no rows: the emulator keeps files, not rows.
+
+pub mod ddl;
+pub mod describe;
+pub mod lexer;
+pub mod parse;
+pub mod select;
+pub mod system_tables;
 
 use std::sync::{Arc, Weak};
 
 use super::outcome::{CqlError, Outcome, Shape, Statements};
 use crate::emulator::Cluster;
+use parse::{Statement, parse};
 
 /// Runs statements for one node of the cluster.
 #[derive(Debug)]
@@ -24,20 +41,84 @@ impl Engine {
             node,
         }
     }
+
+    /// The cluster, or a server error once it is gone.
+    fn cluster(&self) -> Result<Arc<Cluster>, CqlError> {
+        self.cluster
+            .upgrade()
+            .ok_or_else(|| CqlError::server("the emulated cluster is shutting down"))
+    }
+}
+
+impl From<crate::emulator::EmulatorError> for CqlError {
+    /// A schema change that failed on disk: a server error naming what failed.
+    fn from(e: crate::emulator::EmulatorError) -> Self {
+        CqlError::server(e.to_string())
+    }
 }
 
 impl Statements for Engine {
-    fn prepare(&self, _keyspace: Option<&str>, text: &str) -> Result<Shape, CqlError> {
-        let _ = (&self.cluster, self.node);
-        Err(CqlError::syntax(format!("not supported yet: {text}")))
+    fn prepare(&self, keyspace: Option<&str>, text: &str) -> Result<Shape, CqlError> {
+        let cluster = self.cluster()?;
+        let parsed = parse(text)?;
+        match &parsed.statement {
+            Statement::Select(s) => select::shape(&cluster, keyspace, s),
+            Statement::Describe(what, internals) => {
+                let rs = describe::describe(&cluster.schema(), what, *internals, keyspace)?;
+                Ok(Shape {
+                    markers: Vec::new(),
+                    result: rs.columns,
+                })
+            }
+            _ if parsed.markers > 0 => Err(CqlError::invalid(
+                "bind markers are only supported in SELECT by the emulator",
+            )),
+            _ => Ok(Shape {
+                markers: Vec::new(),
+                result: Vec::new(),
+            }),
+        }
     }
 
     fn execute(
         &self,
-        _keyspace: Option<&str>,
+        keyspace: Option<&str>,
         text: &str,
-        _values: &[Option<Vec<u8>>],
+        values: &[Option<Vec<u8>>],
     ) -> Result<Outcome, CqlError> {
-        Err(CqlError::syntax(format!("not supported yet: {text}")))
+        let cluster = self.cluster()?;
+        let parsed = parse(text)?;
+        match &parsed.statement {
+            Statement::Use(ks) => {
+                if cluster.schema().keyspaces.contains_key(ks) {
+                    Ok(Outcome::SetKeyspace(ks.clone()))
+                } else {
+                    Err(CqlError::invalid(format!("Keyspace '{ks}' does not exist")))
+                }
+            }
+            Statement::Select(s) => {
+                select::run(&cluster, self.node, keyspace, s, values).map(Outcome::Rows)
+            }
+            Statement::Describe(what, internals) => {
+                describe::describe(&cluster.schema(), what, *internals, keyspace).map(Outcome::Rows)
+            }
+            stmt => {
+                let ctx_dcs = cluster.config.nodes.0.clone();
+                let change = cluster.change_schema(|schema| {
+                    ddl::apply(
+                        schema,
+                        stmt,
+                        ddl::Context {
+                            dcs: &ctx_dcs,
+                            keyspace,
+                        },
+                    )
+                })?;
+                Ok(change.map_or(Outcome::Void, Outcome::SchemaChange))
+            }
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

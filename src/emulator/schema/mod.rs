@@ -1,14 +1,30 @@
-//! The cluster-wide schema: keyspaces with their replication, tables with their IDs and CQL.
+//! The cluster-wide schema: keyspaces with their replication, user types, tables with their
+//! IDs, columns and options, materialized views and the views backing secondary indexes, and the
+//! schema version that changes with every change.
 //!
 //! Schema is shared by every node, as in Scylla: a table has one ID everywhere, so its data
-//! directory `<table>-<32 hex id>` has the same name on every node.
+//! directory `<table>-<32 hex id>` has the same name on every node. Views and index views are
+//! tables too (own ID, own directory), as Scylla keeps them.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`table`] | a table's columns and what it is (table, view, index view) |
+//! | [`options`] | table options, Scylla's defaults, the `extensions` blob |
+//! | [`statements`] | the `CREATE` statements `DESCRIBE` and `schema.cql` show |
+
+pub mod options;
+pub mod statements;
+pub mod table;
 
 use std::collections::BTreeMap;
 
+use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::rng::{Rng, uuid_for};
+use super::rng::uuid_for;
+pub use options::{OptionValue, Options};
+pub use table::{Column, ColumnKind, Table, TableKind};
 
 /// Keyspaces that exist on every Scylla node before any user schema, with their tables.
 const SYSTEM_KEYSPACES: &[(&str, Replication, &[&str])] = &[
@@ -74,15 +90,6 @@ const SYSTEM_KEYSPACES: &[(&str, Replication, &[&str])] = &[
     ),
 ];
 
-/// User keyspaces of the generated dataset: name, then (table, share of the node's user bytes).
-pub const USER_DATASET: &[(&str, &[(&str, f64)])] = &[
-    (
-        "store",
-        &[("customers", 0.10), ("orders", 0.22), ("order_items", 0.15)],
-    ),
-    ("telemetry", &[("readings", 0.45), ("devices", 0.08)]),
-];
-
 /// How a keyspace places its replicas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "class", content = "options")]
@@ -110,20 +117,15 @@ impl Replication {
         }
     }
 
-    /// The CQL `replication = {...}` map.
-    pub fn cql(&self) -> String {
+    /// The strategy options besides the class, as `system_schema.keyspaces.replication` holds them.
+    pub fn options(&self) -> Vec<(String, String)> {
         match self {
-            Replication::Simple(rf) => {
-                format!("{{'class': 'SimpleStrategy', 'replication_factor': '{rf}'}}")
-            }
-            Replication::NetworkTopology(dcs) => {
-                let parts: Vec<String> = dcs
-                    .iter()
-                    .map(|(dc, rf)| format!(", '{dc}': '{rf}'"))
-                    .collect();
-                format!("{{'class': 'NetworkTopologyStrategy'{}}}", parts.concat())
-            }
-            other => format!("{{'class': '{}'}}", other.class()),
+            Replication::Simple(rf) => vec![("replication_factor".into(), rf.to_string())],
+            Replication::NetworkTopology(dcs) => dcs
+                .iter()
+                .map(|(dc, rf)| (dc.clone(), rf.to_string()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -138,22 +140,13 @@ impl Replication {
     }
 }
 
-/// One table.
+/// A user-defined type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Table {
-    /// Table name.
+pub struct UserType {
+    /// Type name.
     pub name: String,
-    /// Table ID; its simple hex form is the data directory suffix and the backup's table version.
-    pub id: Uuid,
-    /// The `CREATE TABLE` statement, as `schema.cql` in a snapshot shows it.
-    pub cql: String,
-}
-
-impl Table {
-    /// The table's directory name under its keyspace: `<table>-<32 hex id>`.
-    pub fn dir_name(&self) -> String {
-        format!("{}-{}", self.name, self.id.simple())
-    }
+    /// Fields in order: name and CQL type.
+    pub fields: Vec<(String, String)>,
 }
 
 /// One keyspace.
@@ -165,14 +158,59 @@ pub struct Keyspace {
     pub replication: Replication,
     /// Whether the keyspace uses tablets instead of vnodes.
     pub tablets: bool,
-    /// Tables by name.
+    /// `durable_writes`.
+    #[serde(default = "yes")]
+    pub durable_writes: bool,
+    /// User types, each after the types it uses.
+    #[serde(default)]
+    pub types: Vec<UserType>,
+    /// Tables, views and index views by name.
     pub tables: BTreeMap<String, Table>,
 }
 
+/// Serde's default for `durable_writes`.
+fn yes() -> bool {
+    true
+}
+
 impl Keyspace {
+    /// A new keyspace without tables.
+    pub fn new(name: &str, replication: Replication, tablets: bool) -> Self {
+        Keyspace {
+            name: name.to_string(),
+            replication,
+            tablets,
+            durable_writes: true,
+            types: Vec::new(),
+            tables: BTreeMap::new(),
+        }
+    }
+
     /// Whether this is one of Scylla's own keyspaces.
     pub fn is_system(&self) -> bool {
         is_system_keyspace(&self.name)
+    }
+
+    /// The user type with this name.
+    pub fn user_type(&self, name: &str) -> Option<&UserType> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// Base tables (not views), by name.
+    pub fn base_tables(&self) -> impl Iterator<Item = &Table> {
+        self.tables.values().filter(|t| !t.is_view())
+    }
+
+    /// The views and index views of a base table, by name.
+    pub fn views_of<'a>(&'a self, base: &'a str) -> impl Iterator<Item = &'a Table> + 'a {
+        self.tables.values().filter(move |t| t.base() == Some(base))
+    }
+
+    /// The index view backing index `index`.
+    pub fn index(&self, index: &str) -> Option<&Table> {
+        self.tables
+            .values()
+            .find(|t| matches!(&t.kind, TableKind::Index { index: i, .. } if i == index))
     }
 }
 
@@ -210,6 +248,14 @@ pub enum SchemaError {
         /// The existing table.
         table: String,
     },
+    /// Materialized views still depend on the table.
+    #[error("Cannot drop table when materialized views still depend on it ({keyspace}.{{{}}})", views.join(", "))]
+    HasViews {
+        /// Keyspace of the table.
+        keyspace: String,
+        /// The views.
+        views: Vec<String>,
+    },
     /// A name has characters CQL identifiers cannot have.
     #[error("invalid name {0:?}: names hold only letters, digits and '_' (at most 48 characters)")]
     BadName(String),
@@ -219,54 +265,38 @@ pub enum SchemaError {
 }
 
 impl Schema {
-    /// The schema of a fresh node plus the generated user keyspaces, with IDs from the seed.
-    pub fn generated(seed: u64, dcs: &[(String, usize)]) -> Self {
+    /// The schema of a fresh node: Scylla's own keyspaces, with IDs from the seed.
+    pub fn system(seed: u64) -> Self {
         let mut schema = Schema::default();
         for (ks, replication, tables) in SYSTEM_KEYSPACES {
+            let keyspace = schema
+                .keyspaces
+                .entry(ks.to_string())
+                .or_insert_with(|| Keyspace::new(ks, replication.clone(), false));
             for t in *tables {
-                schema.add_table(seed, ks, t, replication.clone(), false);
-            }
-        }
-        let nts = default_nts(dcs);
-        for (ks, tables) in USER_DATASET {
-            for (t, _) in *tables {
-                schema.add_table(seed, ks, t, nts.clone(), false);
+                let id = uuid_for(seed, &["table", ks, t]);
+                keyspace
+                    .tables
+                    .insert(t.to_string(), plain_table(t, id, None));
             }
         }
         schema
     }
 
-    /// Adds a table, creating its keyspace with `replication` if needed; returns it.
-    fn add_table(
-        &mut self,
-        seed: u64,
-        ks: &str,
-        table: &str,
-        replication: Replication,
-        tablets: bool,
-    ) -> Table {
-        let keyspace = self
-            .keyspaces
-            .entry(ks.to_string())
-            .or_insert_with(|| Keyspace {
-                name: ks.to_string(),
-                replication,
-                tablets,
-                tables: BTreeMap::new(),
-            });
-        let t = Table {
-            name: table.to_string(),
-            id: uuid_for(seed, &["table", ks, table]),
-            cql: table_cql(seed, ks, table),
-        };
-        keyspace.tables.insert(table.to_string(), t.clone());
-        t
+    /// The schema version: a name-based UUID of the whole schema's content, so every node
+    /// agrees on it and every change changes it.
+    pub fn version(&self) -> Uuid {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        let digest = Md5::digest(text.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest);
+        uuid::Builder::from_md5_bytes(bytes).into_uuid()
     }
 
-    /// Creates a user table (and its keyspace, when new, with the given or default replication).
+    /// Creates a user table with a plain layout (`id uuid, ts timestamp, value blob`) for the
+    /// REST control, creating its keyspace with the given or default replication when new.
     pub fn create_table(
         &mut self,
-        seed: u64,
         ks: &str,
         table: &str,
         replication: Option<Replication>,
@@ -284,22 +314,39 @@ impl Schema {
         if is_system_keyspace(ks) {
             return Err(SchemaError::SystemKeyspace(ks.to_string()));
         }
-        if self
-            .keyspaces
-            .get(ks)
-            .is_some_and(|k| k.tables.contains_key(table))
-        {
+        let keyspace = self.keyspaces.entry(ks.to_string()).or_insert_with(|| {
+            Keyspace::new(ks, replication.unwrap_or_else(|| default_nts(dcs)), tablets)
+        });
+        if keyspace.tables.contains_key(table) {
             return Err(SchemaError::TableExists {
                 keyspace: ks.to_string(),
                 table: table.to_string(),
             });
         }
-        let replication = replication.unwrap_or_else(|| default_nts(dcs));
-        Ok(self.add_table(seed, ks, table, replication, tablets))
+        let t = plain_table(table, Uuid::new_v4(), Some("blob"));
+        keyspace.tables.insert(table.to_string(), t.clone());
+        Ok(t)
     }
 
-    /// Drops a user table; returns it.
-    pub fn drop_table(&mut self, ks: &str, table: &str) -> Result<Table, SchemaError> {
+    /// Adds a table, view or index view to an existing keyspace.
+    pub fn add_table(&mut self, ks: &str, table: Table) -> Result<(), SchemaError> {
+        let keyspace = self
+            .keyspaces
+            .get_mut(ks)
+            .ok_or_else(|| SchemaError::NoKeyspace(ks.to_string()))?;
+        if keyspace.tables.contains_key(&table.name) {
+            return Err(SchemaError::TableExists {
+                keyspace: ks.to_string(),
+                table: table.name,
+            });
+        }
+        keyspace.tables.insert(table.name.clone(), table);
+        Ok(())
+    }
+
+    /// Drops a user table with its index views (refused while materialized views depend on
+    /// it), or a view; returns what was removed, the table first.
+    pub fn drop_table(&mut self, ks: &str, table: &str) -> Result<Vec<Table>, SchemaError> {
         if is_system_keyspace(ks) {
             return Err(SchemaError::SystemKeyspace(ks.to_string()));
         }
@@ -307,13 +354,30 @@ impl Schema {
             .keyspaces
             .get_mut(ks)
             .ok_or_else(|| SchemaError::NoKeyspace(ks.to_string()))?;
-        keyspace
-            .tables
-            .remove(table)
-            .ok_or_else(|| SchemaError::NoTable {
+        if !keyspace.tables.contains_key(table) {
+            return Err(SchemaError::NoTable {
                 keyspace: ks.to_string(),
                 table: table.to_string(),
-            })
+            });
+        }
+        let views: Vec<String> = keyspace
+            .views_of(table)
+            .filter(|v| matches!(v.kind, TableKind::View { .. }))
+            .map(|v| v.name.clone())
+            .collect();
+        if !views.is_empty() {
+            return Err(SchemaError::HasViews {
+                keyspace: ks.to_string(),
+                views,
+            });
+        }
+        let names: Vec<String> = std::iter::once(table.to_string())
+            .chain(keyspace.views_of(table).map(|v| v.name.clone()))
+            .collect();
+        Ok(names
+            .iter()
+            .filter_map(|n| keyspace.tables.remove(n))
+            .collect())
     }
 
     /// The keyspace, or the error Scylla gives for a missing one.
@@ -353,28 +417,27 @@ fn default_nts(dcs: &[(String, usize)]) -> Replication {
     )
 }
 
-/// A plausible `CREATE TABLE` statement for a table, stable for a given seed.
-fn table_cql(seed: u64, ks: &str, table: &str) -> String {
-    let mut rng = Rng::for_parts(seed, &["cql", ks, table]);
-    let types = [
-        "text",
-        "bigint",
-        "timestamp",
-        "double",
-        "blob",
-        "int",
-        "boolean",
+/// A table with columns `id uuid, ts timestamp[, value <ty>]`, primary key `(id, ts)`.
+fn plain_table(name: &str, id: Uuid, value: Option<&str>) -> Table {
+    let col = |name: &str, ty: &str, kind, position| Column {
+        name: name.to_string(),
+        ty: ty.to_string(),
+        kind,
+        position,
+        descending: false,
+    };
+    let mut columns = vec![
+        col("id", "uuid", ColumnKind::PartitionKey, 0),
+        col("ts", "timestamp", ColumnKind::Clustering, 0),
     ];
-    let columns: Vec<String> = (0..rng.range(2, 6))
-        .map(|i| {
-            format!(
-                "    c{i} {},\n",
-                types[rng.range(0, types.len() as u64) as usize]
-            )
-        })
-        .collect();
-    format!(
-        "CREATE TABLE {ks}.{table} (\n    id uuid,\n    ts timestamp,\n{}    PRIMARY KEY (id, ts)\n) WITH CLUSTERING ORDER BY (ts DESC)\n    AND compaction = {{'class': 'SizeTieredCompactionStrategy'}}\n    AND compression = {{'sstable_compression': 'org.apache.cassandra.io.compress.LZ4Compressor'}};\n",
-        columns.concat()
-    )
+    if let Some(ty) = value {
+        columns.push(col("value", ty, ColumnKind::Regular, -1));
+    }
+    Table {
+        name: name.to_string(),
+        id,
+        columns,
+        options: Options::default(),
+        kind: TableKind::Table,
+    }
 }
