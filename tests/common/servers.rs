@@ -60,6 +60,11 @@ pub fn moto_path() -> PathBuf {
     tools_dir().join("venv/bin/moto_server")
 }
 
+/// `cqlsh` installed by `scripts/test` (PyPI `scylla-cqlsh`).
+pub fn cqlsh_path() -> PathBuf {
+    tools_dir().join("venv/bin/cqlsh")
+}
+
 /// `azurite-blob` installed by `scripts/test` (npm `azurite`).
 pub fn azurite_path() -> PathBuf {
     tools_dir().join("node/node_modules/.bin/azurite-blob")
