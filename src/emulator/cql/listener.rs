@@ -222,10 +222,12 @@ mod tests {
         }
     }
 
-    /// Starts a listener with the fake; returns its address and the recorded statements.
+    /// Starts a listener with the fake; returns its address, the recorded statements, the
+    /// node's service and the listener's task.
     async fn start() -> (
         SocketAddr,
         Arc<Mutex<Vec<String>>>,
+        Arc<Service>,
         tokio::task::JoinHandle<()>,
     ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -238,8 +240,9 @@ mod tests {
             "secret",
             Box::new(move |what| log.lock().unwrap().push(what)),
         );
-        let task = tokio::spawn(serve(listener, Arc::new(service)));
-        (addr, record, task)
+        let service = Arc::new(service);
+        let task = tokio::spawn(serve(listener, service.clone()));
+        (addr, record, service, task)
     }
 
     async fn session(addr: SocketAddr, password: &str) -> Result<Session, String> {
@@ -261,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_driver_logs_in_queries_prepares_and_pages() {
-        let (addr, record, task) = start().await;
+        let (addr, record, service, task) = start().await;
         let session = session(addr, "secret").await.unwrap();
 
         let prepared = session
@@ -280,6 +283,19 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(got, vec![("hello".to_string(),)]);
+
+        // The node forgets its prepared statements (as on a restart): the driver gets
+        // Unprepared, prepares again and the statement still runs.
+        service.prepared.lock().unwrap().clear();
+        let rows = session
+            .execute_unpaged(&prepared, ("again",))
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap();
+        let (again,): (String,) = rows.single_row().unwrap();
+        assert_eq!(again, "again");
+        assert_eq!(service.prepared.lock().unwrap().len(), 1);
 
         let mut statement = scylla::statement::Statement::new("SELECT n FROM ks.numbers");
         statement.set_page_size(10);
@@ -305,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn engine_errors_reach_the_driver_with_their_kind_and_use_sets_the_keyspace() {
-        let (addr, _, task) = start().await;
+        let (addr, _, _, task) = start().await;
         let session = session(addr, "secret").await.unwrap();
         let (db, msg) = db_error(
             session
@@ -339,7 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_password_is_refused_as_scylla_refuses_it() {
-        let (addr, _, task) = start().await;
+        let (addr, _, _, task) = start().await;
         let err = session(addr, "wrong").await.unwrap_err();
         assert!(
             err.contains("Username and/or password are incorrect"),
@@ -373,7 +389,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_version_or_garbage_gets_a_protocol_error_a_driver_downgrades_on() {
-        let (addr, _, task) = start().await;
+        let (addr, _, _, task) = start().await;
         // OPTIONS in protocol v5, as cqlsh first tries.
         let (version, _, opcode, body) = raw(addr, &[5, 0, 0, 0, 5, 0, 0, 0, 0]).await;
         assert_eq!((version, opcode), (0x84, 0));
@@ -447,7 +463,7 @@ mod tests {
 
     #[tokio::test]
     async fn pipelined_requests_are_each_answered_on_their_stream() {
-        let (addr, _, task) = start().await;
+        let (addr, _, _, task) = start().await;
         let mut raw = Raw::login(addr).await;
         raw.send(5, 0x07, &query("SELECT n FROM ks.numbers")).await;
         raw.send(6, 0x07, &query("NONSENSE")).await;
