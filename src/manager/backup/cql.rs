@@ -100,6 +100,7 @@ pub async fn session(node: &CqlEndpoint, credentials: &Credentials) -> Result<Se
         .known_node(&target)
         .host_filter(Arc::new(only))
         .fetch_schema_metadata(false)
+        .fetch_full_schema_metadata(false)
         .user(&credentials.user, &credentials.password)
         .connection_timeout(CONNECT_TIMEOUT)
         .build()

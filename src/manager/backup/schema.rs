@@ -24,14 +24,14 @@ use crate::manager::store::Cluster;
 pub enum SchemaError {
     /// The cluster has no CQL credentials and the task does not skip the schema.
     #[error(
-        "CQL credentials are required to back up the schema of cluster {cluster}: add them with `cairn cluster update -c {cluster} --username U --password P`, or pass --skip-schema to back up without it"
+        "CQL credentials are required to back up the schema of cluster {cluster}: add them with cairn cluster update -c {cluster} --username U --password P, or pass --skip-schema to back up without the schema"
     )]
     NoCredentials {
         /// The cluster's name.
         cluster: String,
     },
     /// No node's CQL could be reached.
-    #[error("schema: no node's CQL could be reached: {0} (check the cluster's CQL credentials, or pass --skip-schema)")]
+    #[error("schema: no node's CQL could be reached: {0} (check the nodes' CQL address and port and the cluster's CQL credentials, or pass --skip-schema)")]
     Unreachable(CqlError),
     /// The read barrier failed on the node the schema is read from.
     #[error("schema: raft read barrier on {host}: {reason}")]
