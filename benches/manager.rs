@@ -203,8 +203,10 @@ fn main() {
         Method::POST,
         &format!("{api}/api/v1/clusters"),
         // The emulator's default CQL credentials, so the backup carries its schema.
-        Some(json!({"name": "bench", "hosts": [first], "port": port, "auth_token": TOKEN,
-            "username": "cassandra", "password": "cassandra"})),
+        Some(
+            json!({"name": "bench", "hosts": [first], "port": port, "auth_token": TOKEN,
+            "username": "cassandra", "password": "cassandra"}),
+        ),
     );
     assert!(c["id"].is_string(), "cluster refused: {c}");
     let t = http.call(

@@ -85,7 +85,10 @@ async fn a_backup_with_credentials_carries_the_schema_read_after_a_read_barrier(
                     .unwrap_or_else(|| panic!("row without {f}: {r}"))
                     .to_string()
             };
-            assert!(!field("cql_stmt").is_empty(), "a row without its statement: {r}");
+            assert!(
+                !field("cql_stmt").is_empty(),
+                "a row without its statement: {r}"
+            );
             (field("keyspace"), field("type"), field("name"))
         })
         .collect();
@@ -141,9 +144,10 @@ async fn a_backup_with_credentials_carries_the_schema_read_after_a_read_barrier(
     let describe = calls
         .iter()
         .find(|c| {
-            c["what"]
-                .as_str()
-                .is_some_and(|w| w.to_uppercase().starts_with("CQL DESCRIBE SCHEMA WITH INTERNALS"))
+            c["what"].as_str().is_some_and(|w| {
+                w.to_uppercase()
+                    .starts_with("CQL DESCRIBE SCHEMA WITH INTERNALS")
+            })
         })
         .unwrap_or_else(|| panic!("no DESCRIBE SCHEMA WITH INTERNALS: {calls:?}"));
     let barrier = calls
@@ -159,13 +163,31 @@ async fn a_backup_with_credentials_carries_the_schema_read_after_a_read_barrier(
 #[tokio::test(flavor = "multi_thread")]
 async fn without_credentials_a_backup_is_refused_unless_it_skips_the_schema() {
     let s = BackupSetup::new().await;
-    s.cairn(&["cluster", "update", "-c", "prod", "--username", "", "--password", ""])
-        .await
-        .ok("cluster update without credentials");
+    s.cairn(&[
+        "cluster",
+        "update",
+        "-c",
+        "prod",
+        "--username",
+        "",
+        "--password",
+        "",
+    ])
+    .await
+    .ok("cluster update without credentials");
 
     // The dry run: one line saying what to do.
     let dry = s
-        .cairn(&["backup", "-c", "prod", "-L", "localstorage:bkt", "-K", "store", "--dry-run"])
+        .cairn(&[
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "-K",
+            "store",
+            "--dry-run",
+        ])
         .await;
     assert_eq!(
         dry.one_line_error("dry run without credentials"),

@@ -50,7 +50,11 @@ async fn fault(s: &BackupSetup, i: usize, fault: Value) {
         &format!("/emulator/nodes/{}/faults", s.cluster.address(i)),
     );
     let resp = s.cluster.http.post(&url).json(&fault).send().await.unwrap();
-    assert!(resp.status().is_success(), "fault {fault}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "fault {fault}: {}",
+        resp.status()
+    );
 }
 
 /// The emulator's balancing record: `{enabled, events}`.
@@ -83,7 +87,10 @@ fn off_during_snapshots(doc: &Value, what: &str) -> usize {
         }
         assert_eq!(e["keyspace"], KEYSPACE, "{what}: {e}");
         if i < on {
-            assert!(i > off, "{what}: a snapshot before balancing was turned off: {doc}");
+            assert!(
+                i > off,
+                "{what}: a snapshot before balancing was turned off: {doc}"
+            );
             assert_eq!(e["balancing"], false, "{what}: {e}");
             snapshots += 1;
         }

@@ -40,9 +40,10 @@ use super::jobs::{JobError, Jobs};
 use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
 use super::wire::{
-    self, AgentVersion, DATA_LOCATION, DeleteRequest, Deleted, DiskUsage, Done, DownloadJob, Entry,
-    ErrorAnswer, FileQuery, JobProgress, JobStarted, JobStatus, JobWait, ListRequest, ListingError,
-    DEFAULT_CQL_PORT, MoveRequest, NodeInfo, SetBandwidth, UploadJob, VERSION_HEADER, WriteMode, WriteQuery, Written,
+    self, AgentVersion, DATA_LOCATION, DEFAULT_CQL_PORT, DeleteRequest, Deleted, DiskUsage, Done,
+    DownloadJob, Entry, ErrorAnswer, FileQuery, JobProgress, JobStarted, JobStatus, JobWait,
+    ListRequest, ListingError, MoveRequest, NodeInfo, SetBandwidth, UploadJob, VERSION_HEADER,
+    WriteMode, WriteQuery, Written,
 };
 use crate::auth::{bearer, token_matches};
 

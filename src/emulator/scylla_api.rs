@@ -726,6 +726,8 @@ async fn tablet_balancing(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<St
 /// the call (tests check that it comes before the schema is described).
 async fn read_barrier(State(ctx): State<NodeCtx>) -> StatusCode {
     let address = ctx.node().id.address.to_string();
-    ctx.cluster.calls.record(&address, "POST /raft/read_barrier");
+    ctx.cluster
+        .calls
+        .record(&address, "POST /raft/read_barrier");
     StatusCode::OK
 }

@@ -204,7 +204,10 @@ impl BackupSetup {
             .await
             .ok("start");
         let body = self.wait_run(name).await;
-        assert_eq!(body["run"]["status"], "DONE", "the run ended otherwise: {body}");
+        assert_eq!(
+            body["run"]["status"], "DONE",
+            "the run ended otherwise: {body}"
+        );
     }
 
     /// Waits (at most 90 s) until the latest run of task `backup/{name}` has ended, and answers
@@ -219,7 +222,10 @@ impl BackupSetup {
             if matches!(run, "DONE" | "ERROR" | "ABORTED" | "STOPPED") {
                 return body;
             }
-            assert!(Instant::now() < deadline, "the run did not end within 90 s: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "the run did not end within 90 s: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }

@@ -31,7 +31,9 @@ pub enum SchemaError {
         cluster: String,
     },
     /// No node's CQL could be reached.
-    #[error("schema: no node's CQL could be reached: {0} (check the nodes' CQL address and port and the cluster's CQL credentials, or pass --skip-schema)")]
+    #[error(
+        "schema: no node's CQL could be reached: {0} (check the nodes' CQL address and port and the cluster's CQL credentials, or pass --skip-schema)"
+    )]
     Unreachable(CqlError),
     /// The read barrier failed on the node the schema is read from.
     #[error("schema: raft read barrier on {host}: {reason}")]
@@ -48,7 +50,10 @@ pub enum SchemaError {
 
 /// The credentials to read the schema with: `None` when the task skips the schema; refused when
 /// the cluster has none and the task does not skip it (checked before any node is touched).
-pub fn credentials(cluster: &Cluster, skip_schema: bool) -> Result<Option<Credentials>, SchemaError> {
+pub fn credentials(
+    cluster: &Cluster,
+    skip_schema: bool,
+) -> Result<Option<Credentials>, SchemaError> {
     if skip_schema {
         return Ok(None);
     }
@@ -216,6 +221,33 @@ fn gzip_json(rows: &[SchemaRow]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_credentials_only_a_task_skipping_the_schema_goes_on() {
+        let mut cluster = Cluster {
+            id: uuid::Uuid::nil(),
+            name: "prod".into(),
+            hosts: vec![],
+            agent_port: 10001,
+            auth_token: String::new(),
+            cql_username: None,
+            cql_password: None,
+            created_at: chrono::Utc::now(),
+            agent_pins: Default::default(),
+        };
+        let refused = credentials(&cluster, false).err().map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some(
+                "CQL credentials are required to back up the schema of cluster prod: add them with cairn cluster update -c prod --username U --password P, or pass --skip-schema to back up without the schema"
+            )
+        );
+        assert!(matches!(credentials(&cluster, true), Ok(None)));
+        cluster.cql_username = Some("cassandra".into());
+        cluster.cql_password = Some("cassandra".into());
+        assert!(matches!(credentials(&cluster, false), Ok(Some(_))));
+        assert!(matches!(credentials(&cluster, true), Ok(None)));
+    }
 
     #[test]
     fn views_leave_their_units_and_empty_units_go() {

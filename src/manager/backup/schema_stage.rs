@@ -15,7 +15,8 @@ impl Scope<'_> {
     /// after a read barrier there; none when the task skips the schema. A cluster without
     /// credentials is refused (the run's start refuses it first, unless they were removed since).
     pub async fn dump_schema(&self, plan: &Plan) -> Result<Option<Bytes>, RunError> {
-        let Some(credentials) = schema::credentials(&self.request.cluster, plan.target.skip_schema)?
+        let Some(credentials) =
+            schema::credentials(&self.request.cluster, plan.target.skip_schema)?
         else {
             return Ok(None);
         };

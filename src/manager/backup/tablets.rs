@@ -25,10 +25,16 @@ pub async fn tablet_keyspaces(client: &AgentClient) -> Result<BTreeSet<String>, 
         .await?
         .into_iter()
         .collect();
-    if tablets.intersection(&vnodes).next().is_some() {
-        return Ok(BTreeSet::new());
+    Ok(only_tablets(tablets, &vnodes))
+}
+
+/// `tablets`, unless a keyspace is listed as both tablet- and vnode-based (the parameter was
+/// ignored): then none.
+fn only_tablets(tablets: BTreeSet<String>, vnodes: &BTreeSet<String>) -> BTreeSet<String> {
+    if tablets.intersection(vnodes).next().is_some() {
+        return BTreeSet::new();
     }
-    Ok(tablets)
+    tablets
 }
 
 /// Tablet balancing turned off for as long as it lives: [`BalancingOff::restore`] turns it on
@@ -77,7 +83,9 @@ impl Drop for BalancingOff {
 async fn enable(hosts: Vec<AgentClient>) {
     match set_on_any(&hosts, true).await {
         Ok(()) => tracing::info!("tablet load balancing turned on again"),
-        Err(e) => tracing::error!(error = %e, "tablet load balancing could not be turned on again: turn it on with POST /storage_service/tablets/balancing?enabled=true"),
+        Err(e) => {
+            tracing::error!(error = %e, "tablet load balancing could not be turned on again: turn it on with POST /storage_service/tablets/balancing?enabled=true")
+        }
     }
 }
 
@@ -97,4 +105,23 @@ async fn set_on_any(hosts: &[AgentClient], enabled: bool) -> Result<(), AgentErr
         host: "-".into(),
         reason: "no host to set tablet balancing on".into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn an_old_scylla_listing_every_keyspace_twice_has_no_tablets() {
+        let tablets = set(&["ks", "system"]);
+        assert_eq!(only_tablets(tablets.clone(), &tablets), set(&[]));
+        assert_eq!(
+            only_tablets(set(&["tks"]), &set(&["ks", "system"])),
+            set(&["tks"])
+        );
+    }
 }
