@@ -159,3 +159,47 @@ async fn balancing_is_on_again_after_a_stop() {
     assert_eq!(run["run"]["status"], "STOPPED", "{run}");
     off_during_snapshots(&balancing(&s).await, "after a stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_records_barriers_and_balancing_in_call_order() {
+    let c = common::TestCluster::start("dc1:3").await;
+    c.post_ok(1, "/raft/read_barrier").await;
+    c.post_ok(2, "/storage_service/tablets/balancing?enabled=false")
+        .await;
+    let (status, _) = c
+        .call(
+            0,
+            reqwest::Method::POST,
+            "/storage_service/tablets/balancing",
+        )
+        .await;
+    assert_eq!(status, 400, "enabled is mandatory");
+    let calls = c.get(0, "/emulator/calls").await;
+    let seen: Vec<(String, String)> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"].as_str().unwrap().to_string(),
+                e["what"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (c.address(1), "POST /raft/read_barrier".to_string()),
+            (
+                c.address(2),
+                "POST /storage_service/tablets/balancing?enabled=false".to_string()
+            ),
+        ],
+        "{calls}"
+    );
+    let doc = c.get(1, "/emulator/tablets/balancing").await;
+    assert_eq!(
+        doc["enabled"], false,
+        "cluster-wide, seen from any node: {doc}"
+    );
+}
