@@ -202,7 +202,11 @@ fn main() {
     let c = http.call(
         Method::POST,
         &format!("{api}/api/v1/clusters"),
-        Some(json!({"name": "bench", "hosts": [first], "port": port, "auth_token": TOKEN})),
+        // The emulator's default CQL credentials, so the backup carries its schema.
+        Some(
+            json!({"name": "bench", "hosts": [first], "port": port, "auth_token": TOKEN,
+            "username": "cassandra", "password": "cassandra"}),
+        ),
     );
     assert!(c["id"].is_string(), "cluster refused: {c}");
     let t = http.call(

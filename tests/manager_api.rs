@@ -40,7 +40,8 @@ impl Setup {
             .call(
                 Method::POST,
                 "/api/v1/clusters",
-                Some(json!({"name": name, "hosts": [self.cluster.address(0)], "port": self.port, "auth_token": TOKEN})),
+                Some(json!({"name": name, "hosts": [self.cluster.address(0)], "port": self.port, "auth_token": TOKEN,
+                            "username": self.cluster.cql_credentials().0, "password": self.cluster.cql_credentials().1})),
             )
             .await;
         assert_eq!(status, 201, "add cluster: {body}");

@@ -54,6 +54,8 @@ fn a_manager_killed_mid_run_resumes_the_run_after_restart() {
                     "hosts": [env.cluster.address(0)],
                     "port": env.port,
                     "auth_token": common::agent::TOKEN,
+                    "username": env.cluster.cql_credentials().0,
+                    "password": env.cluster.cql_credentials().1,
                 })),
             )
             .await;

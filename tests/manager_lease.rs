@@ -550,7 +550,7 @@ async fn two_managers(store: &Store) {
     std::fs::create_dir_all(&dir_b).unwrap();
     let ttl_yaml = "backup:\n  lease_ttl: 10s\n";
     let mut a = ManagerProcess::start(&dir_a, ttl_yaml);
-    add_cluster(a.url(), &cluster.address(0), port).await;
+    add_cluster(a.url(), &cluster, port).await;
     for (task, extra) in [("quick", None), ("slow", Some("1"))] {
         let mut args = vec![
             "backup",

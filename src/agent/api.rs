@@ -4,7 +4,7 @@
 //! | method and path | does |
 //! |---|---|
 //! | `GET /ping`, `GET /version` | liveness and version, no token needed |
-//! | `GET /agent/node_info` | addresses, CPUs, memory, storage, Scylla version, data dir, SSTable naming |
+//! | `GET /agent/node_info` | addresses, CQL address and port, CPUs, memory, storage, Scylla version, data dir, SSTable naming |
 //! | `POST /agent/jobs/upload`, `POST /agent/jobs/download` | start a transfer job → `{"id"}` |
 //! | `GET /agent/jobs/{id}?wait=S` | progress, returned when the job ends or after S seconds |
 //! | `POST /agent/jobs/{id}/stop`, `DELETE /agent/jobs/{id}`, `GET /agent/jobs` | stop, forget, list |
@@ -40,9 +40,10 @@ use super::jobs::{JobError, Jobs};
 use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
 use super::wire::{
-    self, AgentVersion, DATA_LOCATION, DeleteRequest, Deleted, DiskUsage, Done, DownloadJob, Entry,
-    ErrorAnswer, FileQuery, JobProgress, JobStarted, JobStatus, JobWait, ListRequest, ListingError,
-    MoveRequest, NodeInfo, SetBandwidth, UploadJob, VERSION_HEADER, WriteMode, WriteQuery, Written,
+    self, AgentVersion, DATA_LOCATION, DEFAULT_CQL_PORT, DeleteRequest, Deleted, DiskUsage, Done,
+    DownloadJob, Entry, ErrorAnswer, FileQuery, JobProgress, JobStarted, JobStatus, JobWait,
+    ListRequest, ListingError, MoveRequest, NodeInfo, SetBandwidth, UploadJob, VERSION_HEADER,
+    WriteMode, WriteQuery, Written,
 };
 use crate::auth::{bearer, token_matches};
 
@@ -260,6 +261,16 @@ async fn node_info(State(s): St) -> ApiResult<Json<NodeInfo>> {
         .get("/v2/config/uuid_sstable_identifiers_enabled")
         .await
         .ok();
+    let cql_port: u16 = s
+        .scylla
+        .get("/v2/config/native_transport_port")
+        .await
+        .unwrap_or(DEFAULT_CQL_PORT);
+    let rpc_address: String = s
+        .scylla
+        .get("/v2/config/rpc_address")
+        .await
+        .unwrap_or_default();
     let disk = disk_usage(s.root.path())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let memory = std::fs::read_to_string("/proc/meminfo")
@@ -284,6 +295,8 @@ async fn node_info(State(s): St) -> ApiResult<Json<NodeInfo>> {
         cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()) as u64,
         data_directory: s.root.path().display().to_string(),
         memory_total: memory,
+        native_transport_port: cql_port,
+        rpc_address,
         scylla_api: s.scylla.api.clone(),
         scylla_version: version,
         sstable_uuid_format: uuid,

@@ -58,6 +58,13 @@ pub struct NodeInfo {
     pub data_directory: String,
     /// Memory of the agent's machine, bytes.
     pub memory_total: u64,
+    /// Port of the node's CQL native transport (Scylla's `native_transport_port`; 9042 when
+    /// Scylla does not say).
+    #[serde(default = "default_cql_port")]
+    pub native_transport_port: u16,
+    /// Address the node serves CQL on (Scylla's `rpc_address`; empty when Scylla does not say).
+    #[serde(default)]
+    pub rpc_address: String,
     /// URL of the node's Scylla REST API as the agent reaches it.
     pub scylla_api: String,
     /// Scylla release version (empty when Scylla did not answer).
@@ -68,6 +75,14 @@ pub struct NodeInfo {
     pub storage_free: u64,
     /// Size of the data directory's file system, bytes.
     pub storage_size: u64,
+}
+
+/// Scylla's default CQL port, for a `node_info` that does not name one.
+pub const DEFAULT_CQL_PORT: u16 = 9042;
+
+/// [`DEFAULT_CQL_PORT`], for serde.
+fn default_cql_port() -> u16 {
+    DEFAULT_CQL_PORT
 }
 
 // ---- transfer jobs ----

@@ -114,7 +114,8 @@ pub struct TaskFlags {
     /// Files uploaded in parallel per host (-1: the agent's setting).
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub transfers: Option<i64>,
-    /// Back up no schema.
+    /// Back up no schema (neither the CQL schema file nor `system_schema`); without it, the
+    /// cluster needs CQL credentials (`cairn cluster update --username U --password P`).
     #[arg(long)]
     pub skip_schema: bool,
     /// Run only the purge of old snapshots.

@@ -579,6 +579,8 @@ async fn script(
 ) -> Result<String, DemoError> {
     let db = &dir.join("cairn.db");
     let nodes = emulator.nodes();
+    // The emulator's CQL credentials: the cluster is added with them so backups carry a schema.
+    let config = &emulator.cluster().config;
     let api = Api {
         http: reqwest::Client::builder()
             .no_proxy()
@@ -595,7 +597,8 @@ async fn script(
     api.call(
         reqwest::Method::POST,
         &format!("{url}/api/v1/clusters"),
-        Some(json!({"name": NAME, "hosts": [nodes[0].address], "port": agent_port, "auth_token": tokens.agent})),
+        Some(json!({"name": NAME, "hosts": [nodes[0].address], "port": agent_port, "auth_token": tokens.agent,
+                    "username": config.cql_user, "password": config.cql_password})),
     )
     .await?;
     api.call(
@@ -604,7 +607,10 @@ async fn script(
         Some(json!({"type": "backup", "name": NAME, "enabled": false, "properties": {"location": [LOCATION]}})),
     )
     .await?;
-    println!("added cluster {NAME:?} and backup task backup/{NAME} (location {LOCATION})");
+    println!(
+        "added cluster {NAME:?} (CQL user {}, so backups carry the schema) and backup task backup/{NAME} (location {LOCATION})",
+        config.cql_user
+    );
     let scripted = Instant::now();
     println!("\nbackup 1: everything");
     let first = backup(&api, url).await?;

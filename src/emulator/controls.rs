@@ -11,6 +11,8 @@
 //! | `GET`, `POST`, `DELETE /emulator/nodes/{address}/faults` | lists, adds (JSON [`Fault`]) or clears injected faults |
 //! | `POST /emulator/tables?keyspace=&table=[&replication=dc1:3,dc2:3][&tablets=true]` | creates a table on every node |
 //! | `DELETE /emulator/tables?keyspace=&table=` | drops a table on every node |
+//! | `GET /emulator/calls` | the cluster's call record ([`super::calls`]): CQL statements and order-sensitive REST calls, numbered |
+//! | `GET /emulator/tablets/balancing` | tablet balancing now and its record ([`super::tablets`]): `{enabled, events}` |
 
 use std::sync::Arc;
 
@@ -50,6 +52,8 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/emulator/tables", post(create_table).delete(drop_table))
+        .route("/emulator/calls", get(calls))
+        .route("/emulator/tablets/balancing", get(balancing))
         .with_state(NodeCtx { cluster, index })
 }
 
@@ -66,6 +70,15 @@ fn required<'a>(q: &'a Params, name: &str) -> ApiResult<&'a String> {
     q.get(name)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::bad_request(format!("missing parameter {name}")))
+}
+
+async fn calls(State(ctx): State<NodeCtx>) -> Json<Value> {
+    Json(json!(ctx.cluster.calls.entries()))
+}
+
+async fn balancing(State(ctx): State<NodeCtx>) -> Json<Value> {
+    let b = &ctx.cluster.balancing;
+    Json(json!({"enabled": b.enabled(), "events": b.events()}))
 }
 
 async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {

@@ -266,7 +266,7 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
         )
         .route("/v2/config/{name}", get(config_value))
         .route("/storage_service/tablets/balancing", post(tablet_balancing))
-        .route("/raft/read_barrier", post(|| async { StatusCode::OK }))
+        .route("/raft/read_barrier", post(read_barrier))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -530,8 +530,20 @@ async fn take_snapshot(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<Statu
         .ok_or_else(|| ApiError::bad_request("You must supply a snapshot name."))?;
     let skip_flush = flag(&q, "sf")?.unwrap_or(false);
     let tables = resolve_tables(&ctx.cluster, &list(q.get("kn")), &list(q.get("cf")))?;
+    let tablet_keyspaces: std::collections::BTreeSet<String> = {
+        let schema = ctx.cluster.schema();
+        tables
+            .iter()
+            .filter(|t| schema.keyspaces.get(&t.keyspace).is_some_and(|k| k.tablets))
+            .map(|t| t.keyspace.clone())
+            .collect()
+    };
     let (node, tag) = (ctx.node().clone(), tag.clone());
     blocking(move || Ok(node.snapshot(&tag, &tables, skip_flush)?)).await?;
+    let address = ctx.node().id.address.to_string();
+    for ks in &tablet_keyspaces {
+        ctx.cluster.balancing.snapshot_taken(&address, ks);
+    }
     Ok(StatusCode::OK)
 }
 
@@ -693,11 +705,29 @@ async fn config_value(
     Ok(Json(value))
 }
 
-async fn tablet_balancing(q: Params) -> ApiResult<StatusCode> {
-    match flag(&q, "enabled")? {
-        Some(_) => Ok(StatusCode::OK),
-        None => Err(ApiError::bad_request(
+/// Turns the cluster's tablet load balancing on or off (a group0 setting: any node's call
+/// changes it for the whole cluster), recorded in the balancing and call records.
+async fn tablet_balancing(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
+    let Some(enabled) = flag(&q, "enabled")? else {
+        return Err(ApiError::bad_request(
             "Missing mandatory parameter 'enabled'",
-        )),
-    }
+        ));
+    };
+    let address = ctx.node().id.address.to_string();
+    ctx.cluster.balancing.set(&address, enabled);
+    ctx.cluster.calls.record(
+        &address,
+        format!("POST /storage_service/tablets/balancing?enabled={enabled}"),
+    );
+    Ok(StatusCode::OK)
+}
+
+/// The group0 read barrier: the emulator's schema is always in agreement, so it only records
+/// the call (tests check that it comes before the schema is described).
+async fn read_barrier(State(ctx): State<NodeCtx>) -> StatusCode {
+    let address = ctx.node().id.address.to_string();
+    ctx.cluster
+        .calls
+        .record(&address, "POST /raft/read_barrier");
+    StatusCode::OK
 }

@@ -106,6 +106,7 @@ impl BackupEnv {
         .expect("store");
         let runtime = Runtime::start(store.clone(), settings);
         let cluster_id = Uuid::new_v4();
+        let (cql_user, cql_password) = cluster.cql_credentials();
         store
             .put_cluster(&Cluster {
                 id: cluster_id,
@@ -113,8 +114,8 @@ impl BackupEnv {
                 hosts: vec![cluster.address(0)],
                 agent_port: port,
                 auth_token: TOKEN.into(),
-                cql_username: None,
-                cql_password: None,
+                cql_username: Some(cql_user),
+                cql_password: Some(cql_password),
                 created_at: chrono::Utc::now(),
                 agent_pins: super::manager::agent_pins(&cluster, port).await,
             })

@@ -161,7 +161,7 @@ impl BackupSetup {
             bucket: dir.path().join("bkt"),
             dir,
         };
-        add_cluster(s.manager.url(), &s.cluster.address(0), port).await;
+        add_cluster(s.manager.url(), &s.cluster, port).await;
         s
     }
 
@@ -172,21 +172,27 @@ impl BackupSetup {
 
     /// Creates the disabled backup task `name` of keyspace `keyspace` to `localstorage:bkt`.
     pub async fn create_backup(&self, name: &str, keyspace: &str) {
-        let created = self
-            .cairn(&[
-                "backup",
-                "-c",
-                "prod",
-                "-L",
-                "localstorage:bkt",
-                "-K",
-                keyspace,
-                "--enabled",
-                "false",
-                "--name",
-                name,
-            ])
-            .await;
+        self.create_backup_with(name, keyspace, &[]).await;
+    }
+
+    /// As [`BackupSetup::create_backup`], with more flags of `cairn backup` (e.g.
+    /// `--skip-schema`).
+    pub async fn create_backup_with(&self, name: &str, keyspace: &str, extra: &[&str]) {
+        let mut args = vec![
+            "backup",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "-K",
+            keyspace,
+            "--enabled",
+            "false",
+            "--name",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        let created = self.cairn(&args).await;
         assert_eq!(created.ok("backup create"), format!("backup/{name}\n"));
     }
 
@@ -197,31 +203,40 @@ impl BackupSetup {
         self.cairn(&["start", "-c", "prod", &format!("backup/{name}")])
             .await
             .ok("start");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let body = self.wait_run(name).await;
+        assert_eq!(
+            body["run"]["status"], "DONE",
+            "the run ended otherwise: {body}"
+        );
+    }
+
+    /// Waits (at most 90 s) until the latest run of task `backup/{name}` has ended, and answers
+    /// `GET .../latest` then (`run.status`, `run.cause`, `progress`).
+    pub async fn wait_run(&self, name: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
         let path = format!("/api/v1/cluster/prod/task/backup/{name}/latest");
         loop {
             let (status, body) = self.manager.call(Method::GET, &path, None).await;
             assert_eq!(status, 200, "{body}");
-            let run = body["run"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if run == "DONE" {
-                return;
+            let run = body["run"]["status"].as_str().unwrap_or_default();
+            if matches!(run, "DONE" | "ERROR" | "ABORTED" | "STOPPED") {
+                return body;
             }
             assert!(
-                !matches!(run.as_str(), "ERROR" | "ABORTED" | "STOPPED"),
-                "the run ended {run}: {body}"
+                Instant::now() < deadline,
+                "the run did not end within 90 s: {body}"
             );
-            assert!(Instant::now() < deadline, "no DONE within 60 s: {body}");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 }
 
-/// Adds the cluster `prod` through `cairn cluster add`, its agents reached at `host:port`.
-pub async fn add_cluster(manager_url: &str, host: &str, port: u16) {
+/// Adds the cluster `prod` through `cairn cluster add`, its agents reached at node 0's address
+/// and `port`, with the emulator's CQL credentials.
+pub async fn add_cluster(manager_url: &str, cluster: &TestCluster, port: u16) {
     let port = port.to_string();
+    let host = cluster.address(0);
+    let (user, password) = cluster.cql_credentials();
     cairn(
         manager_url,
         &[
@@ -230,11 +245,15 @@ pub async fn add_cluster(manager_url: &str, host: &str, port: u16) {
             "--name",
             "prod",
             "--host",
-            host,
+            &host,
             "--port",
             &port,
             "--auth-token",
             TOKEN,
+            "--username",
+            &user,
+            "--password",
+            &password,
         ],
     )
     .await

@@ -66,6 +66,13 @@ impl TestCluster {
         }
     }
 
+    /// The emulator's CQL user and password (`--cql-user`, `--cql-password`), as a cluster is
+    /// added with them so that its backups carry the schema.
+    pub fn cql_credentials(&self) -> (String, String) {
+        let config = &self.emulator.cluster().config;
+        (config.cql_user.clone(), config.cql_password.clone())
+    }
+
     /// The address of node `i`.
     pub fn address(&self, i: usize) -> String {
         self.emulator.nodes()[i].address.clone()

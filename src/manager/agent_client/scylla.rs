@@ -2,6 +2,7 @@
 //! Scylla's answers (the agent passes them through untouched, so only this side types them).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::error::AgentError;
 use super::{AgentClient, Call, LONG_CALL_TIMEOUT, segment};
 use crate::format::tag::SnapshotTag;
+
+/// Time allowed for the raft read barrier (upstream's).
+const READ_BARRIER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed for turning tablet balancing on or off (upstream's: Scylla may first wait for
+/// migrations in flight).
+const BALANCING_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Which keyspaces `GET /storage_service/keyspaces` lists, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,5 +322,28 @@ impl AgentClient {
             call = call.param("cf", tables.join(","));
         }
         self.void(call).await
+    }
+}
+
+impl AgentClient {
+    /// Waits until this node has applied every schema change committed before the call (the
+    /// group0 raft read barrier).
+    pub async fn read_barrier(&self) -> Result<(), AgentError> {
+        self.void(
+            Call::new(Method::POST, "/raft/read_barrier")
+                .timeout(READ_BARRIER_TIMEOUT)
+                .idempotent(),
+        )
+        .await
+    }
+
+    /// Turns the cluster's tablet load balancing on or off (one node's call is cluster-wide).
+    pub async fn set_tablet_balancing(&self, enabled: bool) -> Result<(), AgentError> {
+        self.void(
+            Call::new(Method::POST, "/storage_service/tablets/balancing")
+                .param("enabled", enabled.to_string())
+                .timeout(BALANCING_TIMEOUT),
+        )
+        .await
     }
 }

@@ -379,6 +379,10 @@ async fn dry_run(
     } else {
         (parse_value(body, "")?, "")
     };
+    if !props.purge_only {
+        crate::manager::backup::schema::credentials(&cluster, props.skip_schema)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    }
     let view = cluster_view(&cluster).await?;
     let checked = props
         .validate(&view.dcs())
@@ -388,6 +392,6 @@ async fn dry_run(
     let mut target = build_target(&props, &view, &client)
         .await
         .map_err(target_problem)?;
-    crate::manager::backup::schema::exclude_views(&mut target, &cluster).await;
+    crate::manager::backup::schema::exclude_views(&mut target, &cluster, &client).await;
     Ok(Json(target))
 }

@@ -7,6 +7,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`cql`] | a single-node CQL session of a run: the node's CQL address and port (from `node_info`), the cluster's credentials |
 //! | [`dedup`] | which snapshot files are already in the location (same generation, names and sizes; equal digests for integer generations) |
 //! | [`delete`] | deleting snapshots on request (`backup delete`): purged under the locations' leases; and the nodes' `sm_*` snapshots |
 //! | [`node`] | `NodeActor`: one host's part of a run, one file per stage (see its table) |
@@ -18,13 +19,15 @@
 //! | [`resume`] | which interrupted run the next run resumes, and how a table's progress carries over |
 //! | [`retention`] | a task's retention policy, which snapshots it keeps, which files purge may delete, which old versions go |
 //! | [`run`] | what a run is given and shows: the manager's parts, the request, errors, observable state |
-//! | [`schema`] | the CQL schema of a cluster, dumped over CQL for the backup's schema file; materialized views left out |
+//! | [`schema`] | the CQL schema of a cluster, dumped over CQL (after a read barrier) for the backup's schema file; materialized views left out; the refusal without credentials |
 //! | [`schema_stage`] | the AWAIT_SCHEMA and SCHEMA stages: the dump, and its upload once per location |
 //! | [`settings`] | `RunSettings`: the manager's settings for runs, from its configuration |
 //! | [`stage`] | `BackupStage`: the stages, their order, the skip rule of resumed runs, the operators' wording |
 //! | [`supervisor`] | `BackupSupervisor`: the actor of one run, its messages, the stages' course, host failures, the commit and its rollback |
+//! | [`tablets`] | which keyspaces use tablets, and tablet balancing kept off during SNAPSHOT (on again on any outcome) |
 //! | [`target`] | what a run will do: DCs, nodes, tables, locations, rates, size (spec 1.2); also the dry run's answer |
 
+pub mod cql;
 pub mod dedup;
 pub mod delete;
 pub mod node;
@@ -41,4 +44,5 @@ pub mod schema_stage;
 pub mod settings;
 pub mod stage;
 pub mod supervisor;
+pub mod tablets;
 pub mod target;

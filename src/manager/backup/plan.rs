@@ -103,6 +103,12 @@ impl Scope<'_> {
     /// Discovers the cluster, builds the target, resumes or starts a run, stores it.
     pub async fn init(&self) -> Result<Plan, RunError> {
         let (cluster, task) = (&self.request.cluster, &self.request.task);
+        let props: TaskProperties = serde_json::from_value(task.properties.clone())
+            .map_err(|e| RunError::Properties(e.to_string()))?;
+        // Refused before any node is touched: a run that could not back its schema up.
+        if !props.purge_only {
+            schema::credentials(cluster, props.skip_schema)?;
+        }
         let view = discover(
             &cluster.hosts,
             cluster.agent_port,
@@ -110,8 +116,6 @@ impl Scope<'_> {
             &cluster.agent_pins,
         )
         .await?;
-        let props: TaskProperties = serde_json::from_value(task.properties.clone())
-            .map_err(|e| RunError::Properties(e.to_string()))?;
         let contact = view
             .live_nodes()
             .next()
@@ -125,7 +129,7 @@ impl Scope<'_> {
         )
         .map_err(RunError::Agent)?;
         let mut target = build_target(&props, &view, &client).await?;
-        schema::exclude_views(&mut target, cluster).await;
+        schema::exclude_views(&mut target, cluster, &client).await;
 
         let key = self.key();
         let mut run = BackupRun {

@@ -79,7 +79,7 @@ pub enum RunError {
         /// How many other hosts failed.
         others: usize,
     },
-    /// The schema could not be dumped or uploaded.
+    /// The schema cannot be backed up: no CQL credentials, or the dump failed.
     #[error(transparent)]
     Schema(#[from] schema::SchemaError),
     /// An agent call outside a node's stage failed.

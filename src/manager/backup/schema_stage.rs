@@ -1,6 +1,6 @@
 //! The schema stages of a run: AWAIT_SCHEMA dumps the CQL schema (through [`super::schema`])
-//! when the cluster has CQL credentials and the task backs the schema up; SCHEMA writes it once
-//! per distinct location of the run's hosts.
+//! unless the task skips the schema; SCHEMA writes it once per distinct location of the run's
+//! hosts.
 
 use std::collections::HashSet;
 
@@ -11,27 +11,18 @@ use super::run::RunError;
 use super::schema;
 
 impl Scope<'_> {
-    /// AWAIT_SCHEMA: the CQL schema when the cluster has CQL credentials and the task backs up
-    /// the schema; none otherwise.
+    /// AWAIT_SCHEMA: the CQL schema, read from the first of the run's hosts whose CQL answers
+    /// after a read barrier there; none when the task skips the schema. A cluster without
+    /// credentials is refused (the run's start refuses it first, unless they were removed since).
     pub async fn dump_schema(&self, plan: &Plan) -> Result<Option<Bytes>, RunError> {
-        let cluster = &self.request.cluster;
-        let (Some(user), Some(password)) = (&cluster.cql_username, &cluster.cql_password) else {
-            if !plan.target.skip_schema {
-                tracing::info!(cluster = %cluster.name, "no CQL credentials: the schema is not backed up");
-            }
+        let Some(credentials) =
+            schema::credentials(&self.request.cluster, plan.target.skip_schema)?
+        else {
             return Ok(None);
         };
-        if plan.target.skip_schema {
-            return Ok(None);
-        }
-        let mut last = None;
-        for h in &plan.hosts {
-            match schema::dump(&h.address, user, password).await {
-                Ok(blob) => return Ok(Some(Bytes::from(blob))),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.map(RunError::Schema).unwrap_or(RunError::Stopped))
+        let hosts: Vec<String> = plan.hosts.iter().map(|h| h.address.clone()).collect();
+        let blob = schema::dump(&plan.client, &hosts, &credentials).await?;
+        Ok(Some(Bytes::from(blob)))
     }
 
     /// SCHEMA: writes the schema file once per distinct location.

@@ -3,7 +3,8 @@
 //! ([`BackupStage::skipped`]) and how operators read them ([`stage_label`]).
 //!
 //! Where each stage's work lives: SNAPSHOT, INDEX, MANIFEST, DEDUPLICATE, UPLOAD and
-//! MOVE_MANIFEST in [`super::node`] (one file each), AWAIT_SCHEMA and SCHEMA in [`super::schema`],
+//! MOVE_MANIFEST in [`super::node`] (one file each; tablet balancing around SNAPSHOT in
+//! [`super::tablets`]), AWAIT_SCHEMA and SCHEMA in [`super::schema_stage`] and [`super::schema`],
 //! PURGE in [`super::node::snapshot`] (the node's snapshot) and [`super::purge_stage`]
 //! (retention).
 

@@ -30,6 +30,7 @@ use super::node::{
 use super::plan::{Plan, Scope};
 use super::run::{RunDeps, RunError, RunRequest, RunState, update_state};
 use super::stage::BackupStage;
+use super::tablets::{BalancingOff, tablet_keyspaces};
 use crate::format::dclimit::DcLimits;
 use crate::format::paths::remote_schema_file;
 use crate::manager::agent_client::error::RetryPolicy;
@@ -391,16 +392,7 @@ impl Flow {
             let manifest_limit =
                 DcLimits::parse(&[MANIFEST_PARALLEL.to_string()]).unwrap_or_default();
             match stage {
-                BackupStage::Snapshot => {
-                    self.on_hosts(
-                        &plan,
-                        &info,
-                        stage,
-                        &plan.target.snapshot_parallel,
-                        TakeSnapshot,
-                    )
-                    .await?;
-                }
+                BackupStage::Snapshot => self.snapshot(&plan, &info).await?,
                 BackupStage::AwaitSchema => {
                     schema_blob = self.scope().dump_schema(&plan).await?;
                 }
@@ -469,6 +461,28 @@ impl Flow {
             .await?;
         self.with_state(|s| s.stage = Some(BackupStage::Done));
         Ok(())
+    }
+
+    /// SNAPSHOT on every host; with tablet balancing off meanwhile when a keyspace of the run
+    /// uses tablets, and on again however the stage ends.
+    async fn snapshot(&self, plan: &Plan, info: &Arc<RunContext>) -> Result<(), RunError> {
+        let stage = BackupStage::Snapshot;
+        let limits = &plan.target.snapshot_parallel;
+        let tablets = tablet_keyspaces(&plan.client).await?;
+        if !plan.run.units.iter().any(|u| tablets.contains(&u.keyspace)) {
+            return self.on_hosts(plan, info, stage, limits, TakeSnapshot).await;
+        }
+        let mut hosts = vec![plan.client.clone()];
+        hosts.extend(
+            plan.hosts
+                .iter()
+                .filter(|h| h.address != plan.client.host())
+                .map(|h| plan.client.for_host(&h.address)),
+        );
+        let off = BalancingOff::disable(hosts).await?;
+        let result = self.on_hosts(plan, info, stage, limits, TakeSnapshot).await;
+        off.restore().await;
+        result
     }
 
     /// The setup of a host's node actor.

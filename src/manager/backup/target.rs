@@ -367,11 +367,7 @@ async fn select_units(
             .keyspaces(KeyspaceKind::NonLocalStrategy, ReplicationKind::All)
             .await?,
     );
-    let tablets: BTreeSet<String> = client
-        .keyspaces(KeyspaceKind::All, ReplicationKind::Tablets)
-        .await?
-        .into_iter()
-        .collect();
+    let tablets = super::tablets::tablet_keyspaces(client).await?;
     let selected = |e: &String| {
         dc_of
             .get(e.as_str())
