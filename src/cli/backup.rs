@@ -833,12 +833,15 @@ fn file_url(location: &str, path: &str) -> String {
     format!("{bare}/{}", path.trim_start_matches('/'))
 }
 
-/// The lines of `cairn backup files`: one per file, `LOCATION:PATH  KEYSPACE/TABLE`.
+/// The lines of `cairn backup files`: one per file, `LOCATION:PATH  KEYSPACE/TABLE`; a schema
+/// file that every node's manifest names is listed once.
 fn files_text(nodes: &[FilesNode], with_version: bool) -> String {
     let mut out = String::new();
+    let mut schemas = std::collections::BTreeSet::new();
     for n in nodes {
-        if !n.schema.is_empty() {
-            out.push_str(&format!("{}  schema\n", file_url(&n.location, &n.schema)));
+        let schema = file_url(&n.location, &n.schema);
+        if !n.schema.is_empty() && schemas.insert(schema.clone()) {
+            out.push_str(&format!("{schema}  schema\n"));
         }
         for t in &n.files {
             let dir = t.path.clone().unwrap_or_default();
@@ -1083,22 +1086,25 @@ mod tests {
 
     #[test]
     fn file_lines_name_the_location_path_and_table() {
-        let nodes = vec![FilesNode {
-            location: "dc1:s3:bkt".into(),
+        let node = |location: &str, file: &str| FilesNode {
+            location: location.into(),
             schema: "backup/schema/cluster/c/task_t_tag_sm_1_schema.tar.gz".into(),
             files: vec![FilesTable {
                 keyspace: "ks".into(),
                 table: "t".into(),
                 version: "v1".into(),
-                files: vec!["a-Data.db".into()],
+                files: vec![file.into()],
                 path: Some("backup/sst/x/ks/t/v1".into()),
             }],
-        }];
+        };
+        // Two nodes of two DCs in one bucket name the same schema file: it is listed once.
+        let nodes = vec![node("dc1:s3:bkt", "a-Data.db"), node("dc2:s3:bkt", "b-Data.db")];
         assert_eq!(
             files_text(&nodes, false),
             "s3:bkt/backup/schema/cluster/c/task_t_tag_sm_1_schema.tar.gz  schema\n\
-             s3:bkt/backup/sst/x/ks/t/v1/a-Data.db  ks/t\n"
+             s3:bkt/backup/sst/x/ks/t/v1/a-Data.db  ks/t\n\
+             s3:bkt/backup/sst/x/ks/t/v1/b-Data.db  ks/t\n"
         );
-        assert!(files_text(&nodes, true).ends_with("a-Data.db  ks/t/v1\n"));
+        assert!(files_text(&nodes, true).ends_with("b-Data.db  ks/t/v1\n"));
     }
 }
