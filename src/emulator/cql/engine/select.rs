@@ -64,11 +64,7 @@ fn native_type(ty: &str) -> CqlType {
 type Layout = (Vec<usize>, Vec<Column>, Vec<Column>);
 
 /// Result columns and marker columns of a `SELECT`.
-fn columns_of(
-    ks: &str,
-    s: &Select,
-    cols: &[(String, CqlType)],
-) -> Result<Layout, CqlError> {
+fn columns_of(ks: &str, s: &Select, cols: &[(String, CqlType)]) -> Result<Layout, CqlError> {
     let column = |name: &str, ty: CqlType| Column {
         keyspace: ks.to_string(),
         table: s.from.name.clone(),

@@ -424,10 +424,49 @@ proptest! {
         let garbled = format!("{}{insert}{}", &base[..at], &base[at..]);
         for text in [garbled.as_str(), noise.as_str()] {
             if let Ok(p) = parse(text) {
-                let mut schema = Schema::system(1);
+                let mut schema = Schema::system(1, system_tables::schema_columns);
                 let _ = ddl::apply(&mut schema, &p.statement, ddl::Context { dcs: &[("dc1".into(), 1)], keyspace: Some("ks") });
                 let _ = describe::describe(&schema, &parse::Describe::Schema { full: true }, true, None);
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tablet_keyspaces_of_the_dataset_use_tablets_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::new(dir.path().join("cluster"), "dc1:1".parse().unwrap());
+    config.base_address = base_address();
+    config.api_port = 0;
+    config.prometheus_port = 0;
+    config.cql_port = 0;
+    config.tablet_keyspaces = vec!["nope".into()];
+    let err = Emulator::start(config.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nope") && err.contains("store, telemetry"),
+        "{err}"
+    );
+
+    config.tablet_keyspaces = vec!["telemetry".into()];
+    let emu = Emulator::start(config).await.unwrap();
+    let e = Engine::new(emu.cluster(), 0);
+    let ks = rows(&e, "DESCRIBE KEYSPACE telemetry");
+    let stmt = ks.rows[0][3].as_text().unwrap();
+    assert!(
+        stmt.ends_with("AND durable_writes = true AND tablets = {'enabled': true};"),
+        "{stmt}"
+    );
+    let tablets = rows(
+        &e,
+        "SELECT keyspace_name, initial_tablets FROM system_schema.scylla_keyspaces",
+    );
+    assert_eq!(
+        tablets.rows,
+        vec![vec![Value::text("telemetry"), Value::Int(0)]]
+    );
+    assert!(!emu.cluster().schema().keyspace("store").unwrap().tablets);
+    emu.shutdown();
 }
