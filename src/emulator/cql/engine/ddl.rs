@@ -682,12 +682,16 @@ fn drop(
                 .map(|t| matches!(t.kind, TableKind::View { .. }));
             match (what, found) {
                 (_, None) if if_exists => Ok(None),
-                (DropKind::Table, None) => Err(CqlError::invalid(format!(
-                    "Cannot drop non existing table '{n}' in keyspace '{ks}'."
-                ))),
-                (_, None) => Err(CqlError::invalid(format!(
-                    "Cannot drop non existing materialized view '{n}' in keyspace '{ks}'."
-                ))),
+                (DropKind::Table, None) => Err(CqlError {
+                    kind: ErrorKind::Config,
+                    message: format!("Cannot drop non existing table '{n}' in keyspace '{ks}'."),
+                }),
+                (_, None) => Err(CqlError {
+                    kind: ErrorKind::Config,
+                    message: format!(
+                        "Cannot drop non existing materialized view '{n}' in keyspace '{ks}'."
+                    ),
+                }),
                 (DropKind::Table, Some(true)) => Err(CqlError::invalid(
                     "Cannot use DROP TABLE on Materialized View",
                 )),
