@@ -208,6 +208,11 @@ pub fn apply(
                 .tables
                 .get_mut(&name.name)
                 .ok_or_else(|| CqlError::invalid(format!("unconfigured table {}", name.name)))?;
+            if table.is_view() {
+                return Err(CqlError::invalid(
+                    "Cannot use ALTER TABLE on Materialized View",
+                ));
+            }
             let only_tgc = properties.id.is_none()
                 && properties.clustering_order.is_empty()
                 && properties.values.iter().all(|(n, _)| n == "tombstone_gc");

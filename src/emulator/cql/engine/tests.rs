@@ -187,6 +187,23 @@ async fn system_schema_shows_the_dataset_view_index_and_tombstone_gc() {
     );
     assert_eq!(cols.rows[1][0], Value::text("order_id"));
     assert_eq!(cols.rows[1][3], Value::text("desc"));
+    let idx = rows(&e, "DESCRIBE INDEX store.orders_placed_at_idx");
+    assert_eq!(idx.rows[0][1], Value::text("index"));
+    assert_eq!(
+        idx.rows[0][3].as_text().unwrap().lines().next(),
+        Some(
+            "CREATE INDEX orders_placed_at_idx ON store.orders(placed_at) WITH bloom_filter_fp_chance = 0.01"
+        )
+    );
+    let view = rows(&e, "DESCRIBE MATERIALIZED VIEW store.orders_by_status");
+    assert!(view.rows[0][3].as_text().unwrap().contains("\n    WHERE status IS NOT NULL AND customer_id IS NOT NULL AND order_id IS NOT NULL\n    PRIMARY KEY (status, customer_id, order_id)\n"));
+    let err = run(
+        &e,
+        None,
+        "ALTER TABLE store.orders_by_status WITH tombstone_gc = {'mode': 'repair'}",
+    )
+    .unwrap_err();
+    assert_eq!(err.message, "Cannot use ALTER TABLE on Materialized View");
     // REST and CQL see the same schema object: views and index views are column families.
     let schema = emu.cluster().schema();
     assert!(schema.table("store", "orders_placed_at_idx_index").is_ok());
