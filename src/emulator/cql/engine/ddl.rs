@@ -60,6 +60,7 @@ pub fn apply(
             if exists(keyspace, &name.name, *if_not_exists)? {
                 return Ok(None);
             }
+            check_name("materialized view", &name.name)?;
             let pick = |c: &str| base_table.column(c).cloned();
             let names: Vec<String> = match columns {
                 None => base_table.columns.iter().map(|c| c.name.clone()).collect(),
@@ -118,6 +119,7 @@ pub fn apply(
             let index = name
                 .clone()
                 .unwrap_or_else(|| format!("{}_{}_idx", table.name, target));
+            check_name("index", &index)?;
             if keyspace.index(&index).is_some() {
                 if *if_not_exists {
                     return Ok(None);
@@ -237,6 +239,35 @@ pub fn apply(
     }
 }
 
+/// Longest keyspace, table, view or index name Scylla accepts.
+const NAME_LENGTH: usize = 192;
+
+/// Checks a new keyspace, table, view or index name as Scylla does (`\w+`, at most 192
+/// characters): it becomes a directory name on every node.
+fn check_name(what: &str, name: &str) -> Result<(), CqlError> {
+    let word = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !word {
+        let hint = match what {
+            "table" => " (must be alphanumeric character only: [0-9A-Za-z]+)",
+            "materialized view" => {
+                " (must contain alphanumeric character only: [0-9A-Za-z] or the underscore)"
+            }
+            _ => "",
+        };
+        return Err(CqlError::invalid(format!(
+            "\"{name}\" is not a valid {what} name{hint}"
+        )));
+    }
+    if name.len() > NAME_LENGTH {
+        let mut label = what.to_string();
+        label[..1].make_ascii_uppercase();
+        return Err(CqlError::invalid(format!(
+            "{label} names shouldn't be more than {NAME_LENGTH} characters long (got \"{name}\")"
+        )));
+    }
+    Ok(())
+}
+
 /// The keyspace a name refers to (its own or the current one).
 fn keyspace_of(name: &Name, ctx: Context<'_>) -> Result<String, CqlError> {
     name.keyspace
@@ -331,8 +362,9 @@ fn create_keyspace(
     ctx: Context<'_>,
 ) -> Result<Option<SchemaChange>, CqlError> {
     if is_system_keyspace(name) {
-        return Err(system(name));
+        return Err(CqlError::invalid("system keyspace is not user-modifiable"));
     }
+    check_name("keyspace", name)?;
     if schema.keyspaces.contains_key(name) {
         if if_not_exists {
             return Ok(None);
@@ -495,6 +527,7 @@ fn create_table(
     if exists(keyspace, &name.name, if_not_exists)? {
         return Ok(None);
     }
+    check_name("table", &name.name)?;
     let mut columns: Vec<Column> = Vec::new();
     for d in defs {
         if columns.iter().any(|c| c.name == d.name) {

@@ -225,7 +225,12 @@ pub fn run(
     } else {
         matching
             .into_iter()
-            .map(|row| picked.iter().map(|i| row[*i].clone()).collect())
+            .map(|row| {
+                picked
+                    .iter()
+                    .map(|i| row.get(*i).cloned().unwrap_or(Value::Null))
+                    .collect()
+            })
             .collect()
     };
     Ok(ResultSet {

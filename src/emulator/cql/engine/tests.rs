@@ -363,6 +363,18 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
         (err.kind, err.message.as_str()),
         (ErrorKind::Invalid, "Keyspace nope does not exist")
     );
+    for bad in [
+        "CREATE KEYSPACE \"../x\" WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE shop.\"a/b\" (a int PRIMARY KEY)",
+        "CREATE INDEX \"..\" ON shop.items (v)",
+    ] {
+        let err = run(&e, None, bad).unwrap_err();
+        assert!(
+            err.message.contains("is not a valid"),
+            "{bad}: {}",
+            err.message
+        );
+    }
     let err = run(&e, None, "CREATE TABLE system.t (a int PRIMARY KEY)").unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized);
     let err = run(&e, None, "DROP TABLE store.orders").unwrap_err();
@@ -485,5 +497,25 @@ async fn tablet_keyspaces_of_the_dataset_use_tablets_and_unknown_ones_are_refuse
         vec![vec![Value::text("telemetry"), Value::Int(0)]]
     );
     assert!(!emu.cluster().schema().keyspace("store").unwrap().tablets);
+    emu.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_system_table_row_has_a_value_per_column() {
+    let (emu, _dir) = start("dc1:2").await;
+    let e = Engine::new(emu.cluster(), 0);
+    let schema = emu.cluster().schema().clone();
+    for (k, t) in schema.all_tables() {
+        let Some(cols) = system_tables::columns(&k.name, &t.name) else {
+            continue;
+        };
+        let all = rows(&e, &format!("SELECT * FROM {}.{}", k.name, t.name));
+        assert_eq!(all.columns.len(), cols.len());
+        for row in &all.rows {
+            assert_eq!(row.len(), cols.len(), "{}.{}", k.name, t.name);
+        }
+        let count = rows(&e, &format!("SELECT COUNT(*) FROM {}.{}", k.name, t.name));
+        assert_eq!(count.rows, vec![vec![Value::Bigint(all.rows.len() as i64)]]);
+    }
     emu.shutdown();
 }
