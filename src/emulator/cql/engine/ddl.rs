@@ -343,6 +343,12 @@ fn already(ks: &str, table: &str) -> CqlError {
 
 /// Adds a table and reports it created.
 fn add(schema: &mut Schema, ks: &str, t: Table) -> Result<Option<SchemaChange>, CqlError> {
+    if schema.all_tables().any(|(_, other)| other.id == t.id) {
+        return Err(CqlError::invalid(format!(
+            "Table with ID {} already exists",
+            t.id
+        )));
+    }
     let name = t.name.clone();
     schema
         .add_table(ks, t)

@@ -350,6 +350,19 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
             .join(table.dir_name());
         assert!(dir.join("upload").is_dir(), "{}", dir.display());
     }
+    let err = run(
+        &e,
+        None,
+        &format!(
+            "CREATE TABLE shop.other (a int PRIMARY KEY) WITH ID = {}",
+            table.id
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!("Table with ID {} already exists", table.id)
+    );
     let err = run(&e, None, "CREATE TABLE shop.items (a int PRIMARY KEY)").unwrap_err();
     assert_eq!(
         err.kind,
