@@ -532,3 +532,39 @@ async fn every_system_table_row_has_a_value_per_column() {
     }
     emu.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_changes_survive_a_restart_on_the_same_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::new(dir.path().join("cluster"), "dc1:2".parse().unwrap());
+    config.base_address = base_address();
+    config.api_port = 0;
+    config.prometheus_port = 0;
+    config.cql_port = 0;
+    let emu = Emulator::start(config.clone()).await.unwrap();
+    let e = Engine::new(emu.cluster(), 0);
+    run(
+        &e,
+        None,
+        "CREATE TYPE store.money (units bigint, currency text)",
+    )
+    .unwrap();
+    run(&e, None, "CREATE TABLE store.refunds (id uuid PRIMARY KEY, amount frozen<money>) WITH gc_grace_seconds = 3600").unwrap();
+    run(&e, None, "DROP INDEX store.orders_placed_at_idx").unwrap();
+    let before = emu.cluster().schema().clone();
+    emu.shutdown();
+
+    let emu = Emulator::start(config).await.unwrap();
+    assert_eq!(*emu.cluster().schema(), before);
+    let e = Engine::new(emu.cluster(), 1);
+    let desc = rows(&e, "DESCRIBE TABLE store.refunds");
+    let stmt = desc.rows[0][3].as_text().unwrap();
+    assert!(stmt.contains("\n    amount frozen<money>,\n"), "{stmt}");
+    assert!(
+        stmt.contains("\n    AND gc_grace_seconds = 3600\n"),
+        "{stmt}"
+    );
+    let err = run(&e, None, "DROP TYPE store.money").unwrap_err();
+    assert!(err.message.contains("still used"), "{}", err.message);
+    emu.shutdown();
+}
