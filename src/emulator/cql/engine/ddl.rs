@@ -720,10 +720,8 @@ fn drop(
             }))
         }
         DropKind::View | DropKind::Table => {
-            let found = keyspace
-                .tables
-                .get(n)
-                .map(|t| matches!(t.kind, TableKind::View { .. }));
+            // An index's view counts as a view here: neither DROP may remove it.
+            let found = keyspace.tables.get(n).map(|t| t.is_view());
             match (what, found) {
                 (_, None) if if_exists => Ok(None),
                 (DropKind::Table, None) => Err(CqlError {
@@ -742,6 +740,16 @@ fn drop(
                 (DropKind::View, Some(false)) => Err(CqlError::invalid(format!(
                     "Cannot use DROP MATERIALIZED VIEW on Table {n}"
                 ))),
+                (DropKind::View, Some(true))
+                    if matches!(
+                        keyspace.tables.get(n).map(|t| &t.kind),
+                        Some(TableKind::Index { .. })
+                    ) =>
+                {
+                    Err(CqlError::invalid(format!(
+                        "Cannot drop view {n}: it backs a secondary index; drop the index instead"
+                    )))
+                }
                 _ => {
                     schema
                         .drop_table(&ks, n)

@@ -107,18 +107,22 @@ pub fn describe(
                         statements::table(ks, v, internals),
                     )
                 }),
-                _ => k
-                    .tables
-                    .get(n)
-                    .filter(|v| matches!(v.kind, TableKind::View { .. }))
-                    .map(|v| {
-                        (
-                            ks.to_string(),
-                            "view",
-                            n.clone(),
-                            statements::table(ks, v, internals),
-                        )
-                    }),
+                // As Scylla does, the view backing an index describes as its index.
+                _ => k.tables.get(n).and_then(|v| match &v.kind {
+                    TableKind::View { .. } => Some((
+                        ks.to_string(),
+                        "view",
+                        n.clone(),
+                        statements::table(ks, v, internals),
+                    )),
+                    TableKind::Index { index, .. } => Some((
+                        ks.to_string(),
+                        "index",
+                        index.clone(),
+                        statements::table(ks, v, internals),
+                    )),
+                    TableKind::Table => None,
+                }),
             };
             let what_name = match what {
                 Describe::Type(_) => "Type",

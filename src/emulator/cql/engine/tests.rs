@@ -412,6 +412,22 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
     assert_eq!(tgc.get("mode").map(String::as_str), Some("repair"));
     let err = run(&e, None, "ALTER TABLE shop.items ADD w int").unwrap_err();
     assert_eq!(err.kind, ErrorKind::Invalid);
+    for stmt in [
+        "DROP TABLE shop.items_v_idx_index",
+        "DROP MATERIALIZED VIEW shop.items_v_idx_index",
+    ] {
+        assert_eq!(
+            run(&e, None, stmt).unwrap_err().kind,
+            ErrorKind::Invalid,
+            "{stmt}"
+        );
+    }
+    assert!(cluster.schema().table("shop", "items_v_idx_index").is_ok());
+    let desc = rows(&e, "DESCRIBE MATERIALIZED VIEW shop.items_v_idx_index");
+    assert_eq!(
+        desc.rows[0][1..3],
+        [Value::text("index"), Value::text("items_v_idx")]
+    );
     run(&e, None, "DROP INDEX shop.items_v_idx").unwrap();
     run(&e, None, "DROP MATERIALIZED VIEW shop.by_v").unwrap();
     assert!(matches!(
