@@ -584,3 +584,52 @@ async fn schema_changes_survive_a_restart_on_the_same_directory() {
     assert!(err.message.contains("still used"), "{}", err.message);
     emu.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn views_and_indexes_recreate_from_their_describe_statements_with_if_not_exists() {
+    let (emu, _dir) = start("dc1:1").await;
+    let e = Engine::new(emu.cluster(), 0);
+    let mut statements = Vec::new();
+    for (kind, name) in [
+        ("INDEX", "store.orders_placed_at_idx"),
+        ("MATERIALIZED VIEW", "store.orders_by_status"),
+    ] {
+        let desc = rows(&e, &format!("DESCRIBE {kind} {name}"));
+        let stmt = desc.rows[0][3].as_text().unwrap().to_string();
+        let stmt = stmt.replacen(
+            &format!("CREATE {kind} "),
+            &format!("CREATE {kind} IF NOT EXISTS "),
+            1,
+        );
+        statements.push(stmt);
+    }
+    run(&e, None, "DROP INDEX IF EXISTS store.orders_placed_at_idx").unwrap();
+    run(
+        &e,
+        None,
+        "DROP MATERIALIZED VIEW IF EXISTS store.orders_by_status",
+    )
+    .unwrap();
+    let keyspace = emu.cluster().schema().keyspace("store").unwrap().clone();
+    assert_eq!(keyspace.views_of("orders").count(), 0);
+    for stmt in &statements {
+        assert!(
+            matches!(run(&e, None, stmt), Ok(Outcome::SchemaChange(_))),
+            "{stmt}"
+        );
+        assert!(
+            matches!(run(&e, None, stmt), Ok(Outcome::Void)),
+            "{stmt} again"
+        );
+    }
+    let schema = emu.cluster().schema();
+    let views: Vec<&str> = schema
+        .keyspace("store")
+        .unwrap()
+        .views_of("orders")
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(views, ["orders_by_status", "orders_placed_at_idx_index"]);
+    drop(schema);
+    emu.shutdown();
+}
