@@ -633,3 +633,36 @@ async fn views_and_indexes_recreate_from_their_describe_statements_with_if_not_e
     drop(schema);
     emu.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn views_report_their_build_status_per_node_over_rest() {
+    let (emu, _dir) = start("dc1:2").await;
+    let node = &emu.nodes()[1];
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", node.api_url);
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let statuses: serde_json::Value =
+        get("/storage_service/view_build_statuses/store/orders_placed_at_idx_index".into())
+            .await
+            .json()
+            .await
+            .unwrap();
+    let hosts: Vec<String> = emu.nodes().iter().map(|n| n.host_id.clone()).collect();
+    let expected: Vec<serde_json::Value> = hosts
+        .iter()
+        .map(|h| serde_json::json!({"key": h, "value": "SUCCESS"}))
+        .collect();
+    assert_eq!(statuses, serde_json::Value::Array(expected));
+    let none: serde_json::Value = get("/storage_service/view_build_statuses/store/orders".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, serde_json::json!([]));
+    let missing = get("/storage_service/view_build_statuses/nope/v".into()).await;
+    assert_eq!(missing.status(), reqwest::StatusCode::BAD_REQUEST);
+    emu.shutdown();
+}
