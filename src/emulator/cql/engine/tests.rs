@@ -106,6 +106,11 @@ async fn system_local_and_peers_describe_the_topology_and_agree_on_the_schema_ve
     );
     let err = run(&e0, None, "SELECT nope FROM system.local").unwrap_err();
     assert_eq!(err.message, "Undefined name nope in selection clause");
+    let err = run(&e0, None, "SELECT * FROM system.local WHERE x = 'a''b'").unwrap_err();
+    assert_eq!(
+        err.message,
+        "Undefined name x in where clause ('x = 'a''b'')"
+    );
     // Drivers filter by keyspace with a bound list.
     let ks = Value::List(vec![Value::text("store")]);
     let mut bytes = Vec::new();
