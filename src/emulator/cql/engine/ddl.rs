@@ -124,14 +124,16 @@ pub fn apply(
                 if *if_not_exists {
                     return Ok(None);
                 }
-                return Err(CqlError::invalid(format!("Index {index} already exists")));
+                return Err(CqlError::invalid("Index already exists"));
             }
             let indexed = base.column(target).cloned().ok_or_else(|| {
                 CqlError::invalid(format!("No column definition found for column {target}"))
             })?;
             let view_name = format!("{index}_index");
             if keyspace.tables.contains_key(&view_name) {
-                return Err(already(&ks, &view_name));
+                return Err(CqlError::invalid(format!(
+                    "Index {index} cannot be created, because table {view_name} already exists"
+                )));
             }
             let col = |n: &str, ty: &str, kind, position| Column {
                 name: n.to_string(),
@@ -182,13 +184,10 @@ pub fn apply(
                 if *if_not_exists {
                     return Ok(None);
                 }
-                return Err(CqlError {
-                    kind: ErrorKind::AlreadyExists {
-                        keyspace: ks.clone(),
-                        table: name.name.clone(),
-                    },
-                    message: format!("A user type of name {ks}.{} already exists", name.name),
-                });
+                return Err(CqlError::invalid(format!(
+                    "A user type of name {ks}.{} already exists",
+                    name.name
+                )));
             }
             for (_, ty) in fields {
                 check_type(keyspace, ty)?;
