@@ -909,7 +909,13 @@ async fn backup_list_and_files(session: &Session) {
     assert_eq!(snapshots_shown.len(), runs, "every backup so far:\n{text}");
     let nodes = session.node_count.to_string();
     assert!(snapshots_shown.iter().all(|(r, _)| r[2] == nodes), "{text}");
-    assert!(keyspaces(true).contains("store(customers,order_items,orders)"));
+    // The dataset's view and index view follow `orders` unless the backup could list views
+    // over CQL and left them out.
+    assert!(
+        keyspaces(true).contains("store(customers,order_items,orders"),
+        "{}",
+        keyspaces(true)
+    );
     let plain = session.cairn("backup list -c demo").await;
     let plain_rows = plain.table("backup list", &BACKUP_LIST);
     let cells: Vec<&String> = plain_rows.iter().map(|r| &r[4]).collect();

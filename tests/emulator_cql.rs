@@ -58,7 +58,10 @@ async fn cqlsh_describes_the_schema_with_internals() {
         "CREATE INDEX ",
         "WITH ID = ",
     ] {
-        assert!(stdout.contains(needle), "{needle:?} missing from:\n{stdout}");
+        assert!(
+            stdout.contains(needle),
+            "{needle:?} missing from:\n{stdout}"
+        );
     }
     assert!(
         !stdout.contains("CREATE KEYSPACE system_schema"),
@@ -103,14 +106,23 @@ async fn a_table_created_with_cqlsh_appears_on_every_node() {
 
     // Dropping it removes the live directory on every node.
     let out = tokio::task::block_in_place(|| {
-        cqlsh(&cluster, 1, "cassandra", "DROP TABLE shop.baskets; DROP KEYSPACE shop;")
+        cqlsh(
+            &cluster,
+            1,
+            "cassandra",
+            "DROP TABLE shop.baskets; DROP KEYSPACE shop;",
+        )
     })
     .expect("cqlsh present");
     assert!(out.status.success(), "{}", text(&out).1);
     for i in 0..3 {
         let names = cluster.get(i, "/column_family/name").await;
         assert!(
-            !names.as_array().expect("list").iter().any(|n| n == "shop:baskets"),
+            !names
+                .as_array()
+                .expect("list")
+                .iter()
+                .any(|n| n == "shop:baskets"),
             "node {i} still lists shop:baskets: {names}"
         );
     }
@@ -120,7 +132,12 @@ async fn a_table_created_with_cqlsh_appears_on_every_node() {
 async fn cqlsh_with_a_wrong_password_is_refused() {
     let cluster = TestCluster::start("dc1:1").await;
     let Some(out) = tokio::task::block_in_place(|| {
-        cqlsh(&cluster, 0, "not-the-password", "SELECT * FROM system.local")
+        cqlsh(
+            &cluster,
+            0,
+            "not-the-password",
+            "SELECT * FROM system.local",
+        )
     }) else {
         return;
     };

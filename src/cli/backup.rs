@@ -1098,7 +1098,10 @@ mod tests {
             }],
         };
         // Two nodes of two DCs in one bucket name the same schema file: it is listed once.
-        let nodes = vec![node("dc1:s3:bkt", "a-Data.db"), node("dc2:s3:bkt", "b-Data.db")];
+        let nodes = vec![
+            node("dc1:s3:bkt", "a-Data.db"),
+            node("dc2:s3:bkt", "b-Data.db"),
+        ];
         assert_eq!(
             files_text(&nodes, false),
             "s3:bkt/backup/schema/cluster/c/task_t_tag_sm_1_schema.tar.gz  schema\n\

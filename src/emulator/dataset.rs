@@ -4,7 +4,7 @@
 //! size-tiered compaction leaves them (a large SSTable, one about half its size, and so on).
 
 use super::cluster::EmulatorError;
-use super::cql::engine::{ddl, parse};
+use super::cql::engine::{ddl, parse, system_tables};
 use super::node::{Node, NodeError, TableRef};
 use super::rng::{Rng, uuid_for};
 use super::schema::{Replication, Schema};
@@ -49,7 +49,7 @@ pub fn schema(
     dcs: &[(String, usize)],
     tablet_keyspaces: &[String],
 ) -> Result<Schema, EmulatorError> {
-    let mut schema = Schema::system(seed);
+    let mut schema = Schema::system(seed, system_tables::schema_columns);
     let replication = Replication::NetworkTopology(
         dcs.iter()
             .map(|(dc, n)| (dc.clone(), (*n).min(3) as u32))

@@ -9,10 +9,10 @@
 //! |---|---|
 //! | [`config`] | cluster shape, addresses, dataset size, naming settings |
 //! | [`topology`] | node identities, DCs, racks, tokens, replica placement |
-//! | [`schema`] | keyspaces, replication, tables and their IDs |
+//! | [`schema`] | keyspaces, replication, user types, tables, views and index views with their IDs, columns and options; the schema version |
 //! | [`node`] | one node's files: flush, compaction, snapshots, `upload/` loading |
 //! | [`sstable_writer`] | writing one SSTable's full component set |
-//! | [`dataset`] | the initial data of each node |
+//! | [`dataset`] | the dataset's schema and the initial data of each node |
 //! | [`calls`] | the record of CQL statements and order-sensitive REST calls |
 //! | [`cluster`] | the shared state, the data-dir record, nodes going down and up |
 //! | [`scylla_api`] | the Scylla REST routes and the per-node fault/down layer |

@@ -223,6 +223,10 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
         .route("/column_family/name", get(table_names))
         .route("/column_family/name/keyspace", get(keyspace_names))
         .route(
+            "/storage_service/view_build_statuses/{keyspace}/{view}",
+            get(view_build_statuses),
+        )
+        .route(
             "/storage_service/describe_ring/{keyspace}",
             get(describe_ring),
         )
@@ -496,6 +500,27 @@ async fn describe_ring(
         .topology
         .describe_ring(&ks.replication, ctx.index);
     Ok(Json(serde_json::to_value(ring).unwrap_or_default()))
+}
+
+/// The build status of a view (for an index, its `<index>_index` view) on every node, as
+/// `{key: host ID, value: status}`; the emulator's views are built as soon as they exist, and
+/// a view it does not know has no statuses, as in Scylla.
+async fn view_build_statuses(
+    State(ctx): State<NodeCtx>,
+    Path((keyspace, view)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let schema = ctx.cluster.schema();
+    let ks = schema.keyspace(&keyspace)?;
+    let statuses: Vec<Value> = match ks.tables.get(&view) {
+        Some(v) if v.is_view() => ctx
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| json!({"key": n.id.host_id.to_string(), "value": "SUCCESS"}))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Json(Value::Array(statuses)))
 }
 
 async fn local_tokens(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {

@@ -109,7 +109,13 @@ mod tests {
         b.set("127.0.0.1", true);
         let events = b.events();
         assert_eq!(events.len(), 3);
-        assert!(matches!(&events[1], BalancingEvent::Snapshot { balancing: false, .. }));
+        assert!(matches!(
+            &events[1],
+            BalancingEvent::Snapshot {
+                balancing: false,
+                ..
+            }
+        ));
         assert!(b.enabled());
     }
 }

@@ -219,7 +219,11 @@ impl Value {
             found: bytes.len().to_string(),
         };
         let fixed = |n: usize| -> Result<&[u8], DecodeError> {
-            if bytes.len() == n { Ok(bytes) } else { Err(fail()) }
+            if bytes.len() == n {
+                Ok(bytes)
+            } else {
+                Err(fail())
+            }
         };
         Ok(match ty.unfrozen() {
             CqlType::Ascii | CqlType::Text => Value::Text(
@@ -250,7 +254,9 @@ impl Value {
                 Value::Uuid(Uuid::from_slice(fixed(16)?).map_err(|_| fail())?)
             }
             CqlType::Inet => match bytes.len() {
-                4 => Value::Inet(IpAddr::from(<[u8; 4]>::try_from(bytes).map_err(|_| fail())?)),
+                4 => Value::Inet(IpAddr::from(
+                    <[u8; 4]>::try_from(bytes).map_err(|_| fail())?,
+                )),
                 16 => Value::Inet(IpAddr::from(
                     <[u8; 16]>::try_from(bytes).map_err(|_| fail())?,
                 )),

@@ -265,8 +265,9 @@ pub enum SchemaError {
 }
 
 impl Schema {
-    /// The schema of a fresh node: Scylla's own keyspaces, with IDs from the seed.
-    pub fn system(seed: u64) -> Self {
+    /// The schema of a fresh node: Scylla's own keyspaces, with IDs from the seed; `columns`
+    /// gives the columns of the system tables it knows (others get a plain layout).
+    pub fn system(seed: u64, columns: impl Fn(&str, &str) -> Option<Vec<Column>>) -> Self {
         let mut schema = Schema::default();
         for (ks, replication, tables) in SYSTEM_KEYSPACES {
             let keyspace = schema
@@ -275,9 +276,12 @@ impl Schema {
                 .or_insert_with(|| Keyspace::new(ks, replication.clone(), false));
             for t in *tables {
                 let id = uuid_for(seed, &["table", ks, t]);
-                keyspace
-                    .tables
-                    .insert(t.to_string(), plain_table(t, id, None));
+                let mut table = plain_table(t, id, Some("blob"));
+                if let Some(cols) = columns(ks, t) {
+                    table.columns = cols;
+                    table.sort_columns();
+                }
+                keyspace.tables.insert(t.to_string(), table);
             }
         }
         schema

@@ -119,6 +119,9 @@ pub enum OptionError {
     /// Not an option Scylla knows.
     #[error("Unknown property '{0}'")]
     Unknown(String),
+    /// The option's own check refused the value, in Scylla's words.
+    #[error("{0}")]
+    Invalid(String),
     /// The value has the wrong shape or range.
     #[error("Invalid value for property '{name}': {reason}")]
     BadValue {
@@ -174,12 +177,7 @@ impl Options {
                     m.insert("class".into(), short);
                 }
                 if name == "tombstone_gc" {
-                    let mode = m.get("mode").map(String::as_str).unwrap_or("timeout");
-                    if !["timeout", "repair", "disabled", "immediate"].contains(&mode) {
-                        return Err(bad(&format!(
-                            "mode {mode:?} is not one of timeout, repair, disabled, immediate"
-                        )));
-                    }
+                    m = tombstone_gc(&m)?;
                 }
                 OptionValue::Map(m)
             }
@@ -263,6 +261,40 @@ impl Options {
     }
 }
 
+/// A `tombstone_gc` map as Scylla keeps it: both `mode` and `propagation_delay_in_seconds`,
+/// defaults filled in, with Scylla's errors for anything else.
+fn tombstone_gc(m: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, OptionError> {
+    let invalid = |message: String| OptionError::Invalid(message);
+    let mut mode = "timeout".to_string();
+    let mut delay = "3600".to_string();
+    for (k, v) in m {
+        match k.as_str() {
+            "mode" if ["timeout", "repair", "disabled", "immediate"].contains(&v.as_str()) => {
+                mode = v.clone()
+            }
+            "mode" => {
+                return Err(invalid(format!(
+                    "Invalid value for tombstone_gc option mode: {v}"
+                )));
+            }
+            "propagation_delay_in_seconds" if v.parse::<u32>().is_ok() => {
+                delay = v.parse::<u32>().map(|n| n.to_string()).unwrap_or_default()
+            }
+            "propagation_delay_in_seconds" => {
+                return Err(invalid(format!(
+                    "Invalid value for tombstone_gc option propagation_delay_in_seconds: {v}"
+                )));
+            }
+            other => return Err(invalid(format!("Invalid tombstone_gc option: {other}"))),
+        }
+    }
+    Ok([
+        ("mode".to_string(), mode),
+        ("propagation_delay_in_seconds".to_string(), delay),
+    ]
+    .into())
+}
+
 /// Scylla's IDL serialization of a `std::map<sstring, sstring>`.
 pub fn serialize_map(m: &BTreeMap<String, String>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -298,8 +330,28 @@ mod tests {
             o.set("gc_grace_seconds", OptionValue::Text("x".into()))
                 .is_err()
         );
-        let bad_mode = OptionValue::Map([("mode".to_string(), "sometimes".to_string())].into());
-        assert!(o.set("tombstone_gc", bad_mode).is_err());
+        let map = |pairs: &[(&str, &str)]| {
+            OptionValue::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        let err = o.set("tombstone_gc", map(&[("mode", "sometimes")]));
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "Invalid value for tombstone_gc option mode: sometimes"
+        );
+        assert!(o.set("tombstone_gc", map(&[("nope", "1")])).is_err());
+        o.set("tombstone_gc", map(&[("mode", "repair")])).unwrap();
+        assert_eq!(
+            o.get("tombstone_gc"),
+            Some(&map(&[
+                ("mode", "repair"),
+                ("propagation_delay_in_seconds", "3600")
+            ]))
+        );
         assert_eq!(
             serialize_map(&[("a".to_string(), "bc".to_string())].into()),
             vec![1, 0, 0, 0, 1, 0, 0, 0, b'a', 2, 0, 0, 0, b'b', b'c']

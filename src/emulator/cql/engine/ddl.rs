@@ -60,6 +60,7 @@ pub fn apply(
             if exists(keyspace, &name.name, *if_not_exists)? {
                 return Ok(None);
             }
+            check_name("materialized view", &name.name)?;
             let pick = |c: &str| base_table.column(c).cloned();
             let names: Vec<String> = match columns {
                 None => base_table.columns.iter().map(|c| c.name.clone()).collect(),
@@ -118,18 +119,21 @@ pub fn apply(
             let index = name
                 .clone()
                 .unwrap_or_else(|| format!("{}_{}_idx", table.name, target));
+            check_name("index", &index)?;
             if keyspace.index(&index).is_some() {
                 if *if_not_exists {
                     return Ok(None);
                 }
-                return Err(CqlError::invalid(format!("Index {index} already exists")));
+                return Err(CqlError::invalid("Index already exists"));
             }
             let indexed = base.column(target).cloned().ok_or_else(|| {
                 CqlError::invalid(format!("No column definition found for column {target}"))
             })?;
             let view_name = format!("{index}_index");
             if keyspace.tables.contains_key(&view_name) {
-                return Err(already(&ks, &view_name));
+                return Err(CqlError::invalid(format!(
+                    "Index {index} cannot be created, because table {view_name} already exists"
+                )));
             }
             let col = |n: &str, ty: &str, kind, position| Column {
                 name: n.to_string(),
@@ -180,13 +184,10 @@ pub fn apply(
                 if *if_not_exists {
                     return Ok(None);
                 }
-                return Err(CqlError {
-                    kind: ErrorKind::AlreadyExists {
-                        keyspace: ks.clone(),
-                        table: name.name.clone(),
-                    },
-                    message: format!("A user type of name {ks}.{} already exists", name.name),
-                });
+                return Err(CqlError::invalid(format!(
+                    "A user type of name {ks}.{} already exists",
+                    name.name
+                )));
             }
             for (_, ty) in fields {
                 check_type(keyspace, ty)?;
@@ -208,6 +209,11 @@ pub fn apply(
                 .tables
                 .get_mut(&name.name)
                 .ok_or_else(|| CqlError::invalid(format!("unconfigured table {}", name.name)))?;
+            if table.is_view() {
+                return Err(CqlError::invalid(
+                    "Cannot use ALTER TABLE on Materialized View",
+                ));
+            }
             let only_tgc = properties.id.is_none()
                 && properties.clustering_order.is_empty()
                 && properties.values.iter().all(|(n, _)| n == "tombstone_gc");
@@ -230,6 +236,35 @@ pub fn apply(
         } => drop(schema, *what, name, *if_exists, ctx),
         _ => Err(CqlError::invalid("not a schema change")),
     }
+}
+
+/// Longest keyspace, table, view or index name Scylla accepts.
+const NAME_LENGTH: usize = 192;
+
+/// Checks a new keyspace, table, view or index name as Scylla does (`\w+`, at most 192
+/// characters): it becomes a directory name on every node.
+fn check_name(what: &str, name: &str) -> Result<(), CqlError> {
+    let word = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !word {
+        let hint = match what {
+            "table" => " (must be alphanumeric character only: [0-9A-Za-z]+)",
+            "materialized view" => {
+                " (must contain alphanumeric character only: [0-9A-Za-z] or the underscore)"
+            }
+            _ => "",
+        };
+        return Err(CqlError::invalid(format!(
+            "\"{name}\" is not a valid {what} name{hint}"
+        )));
+    }
+    if name.len() > NAME_LENGTH {
+        let mut label = what.to_string();
+        label[..1].make_ascii_uppercase();
+        return Err(CqlError::invalid(format!(
+            "{label} names shouldn't be more than {NAME_LENGTH} characters long (got \"{name}\")"
+        )));
+    }
+    Ok(())
 }
 
 /// The keyspace a name refers to (its own or the current one).
@@ -307,6 +342,12 @@ fn already(ks: &str, table: &str) -> CqlError {
 
 /// Adds a table and reports it created.
 fn add(schema: &mut Schema, ks: &str, t: Table) -> Result<Option<SchemaChange>, CqlError> {
+    if schema.all_tables().any(|(_, other)| other.id == t.id) {
+        return Err(CqlError::invalid(format!(
+            "Table with ID {} already exists",
+            t.id
+        )));
+    }
     let name = t.name.clone();
     schema
         .add_table(ks, t)
@@ -326,8 +367,9 @@ fn create_keyspace(
     ctx: Context<'_>,
 ) -> Result<Option<SchemaChange>, CqlError> {
     if is_system_keyspace(name) {
-        return Err(system(name));
+        return Err(CqlError::invalid("system keyspace is not user-modifiable"));
     }
+    check_name("keyspace", name)?;
     if schema.keyspaces.contains_key(name) {
         if if_not_exists {
             return Ok(None);
@@ -490,6 +532,7 @@ fn create_table(
     if exists(keyspace, &name.name, if_not_exists)? {
         return Ok(None);
     }
+    check_name("table", &name.name)?;
     let mut columns: Vec<Column> = Vec::new();
     for d in defs {
         if columns.iter().any(|c| c.name == d.name) {
@@ -676,24 +719,36 @@ fn drop(
             }))
         }
         DropKind::View | DropKind::Table => {
-            let found = keyspace
-                .tables
-                .get(n)
-                .map(|t| matches!(t.kind, TableKind::View { .. }));
+            // An index's view counts as a view here: neither DROP may remove it.
+            let found = keyspace.tables.get(n).map(|t| t.is_view());
             match (what, found) {
                 (_, None) if if_exists => Ok(None),
-                (DropKind::Table, None) => Err(CqlError::invalid(format!(
-                    "Cannot drop non existing table '{n}' in keyspace '{ks}'."
-                ))),
-                (_, None) => Err(CqlError::invalid(format!(
-                    "Cannot drop non existing materialized view '{n}' in keyspace '{ks}'."
-                ))),
+                (DropKind::Table, None) => Err(CqlError {
+                    kind: ErrorKind::Config,
+                    message: format!("Cannot drop non existing table '{n}' in keyspace '{ks}'."),
+                }),
+                (_, None) => Err(CqlError {
+                    kind: ErrorKind::Config,
+                    message: format!(
+                        "Cannot drop non existing materialized view '{n}' in keyspace '{ks}'."
+                    ),
+                }),
                 (DropKind::Table, Some(true)) => Err(CqlError::invalid(
                     "Cannot use DROP TABLE on Materialized View",
                 )),
                 (DropKind::View, Some(false)) => Err(CqlError::invalid(format!(
                     "Cannot use DROP MATERIALIZED VIEW on Table {n}"
                 ))),
+                (DropKind::View, Some(true))
+                    if matches!(
+                        keyspace.tables.get(n).map(|t| &t.kind),
+                        Some(TableKind::Index { .. })
+                    ) =>
+                {
+                    Err(CqlError::invalid(format!(
+                        "Cannot drop view {n}: it backs a secondary index; drop the index instead"
+                    )))
+                }
                 _ => {
                     schema
                         .drop_table(&ks, n)

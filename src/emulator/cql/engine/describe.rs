@@ -84,6 +84,56 @@ pub fn describe(
                 }
             }
         }
+        Describe::View(name) | Describe::Index(name) | Describe::Type(name) => {
+            let ks = name.keyspace.as_deref().or(current).ok_or_else(|| {
+                CqlError::invalid("No keyspace specified and no current keyspace")
+            })?;
+            let k = keyspace(ks)?;
+            let n = &name.name;
+            let row = match what {
+                Describe::Type(_) => k.user_type(n).map(|ut| {
+                    (
+                        ks.to_string(),
+                        "type",
+                        n.clone(),
+                        statements::user_type(ks, ut),
+                    )
+                }),
+                Describe::Index(_) => k.index(n).map(|v| {
+                    (
+                        ks.to_string(),
+                        "index",
+                        n.clone(),
+                        statements::table(ks, v, internals),
+                    )
+                }),
+                // As Scylla does, the view backing an index describes as its index.
+                _ => k.tables.get(n).and_then(|v| match &v.kind {
+                    TableKind::View { .. } => Some((
+                        ks.to_string(),
+                        "view",
+                        n.clone(),
+                        statements::table(ks, v, internals),
+                    )),
+                    TableKind::Index { index, .. } => Some((
+                        ks.to_string(),
+                        "index",
+                        index.clone(),
+                        statements::table(ks, v, internals),
+                    )),
+                    TableKind::Table => None,
+                }),
+            };
+            let what_name = match what {
+                Describe::Type(_) => "Type",
+                Describe::Index(_) => "Index",
+                _ => "Materialized view",
+            };
+            let row = row.ok_or_else(|| {
+                CqlError::invalid(format!("{what_name} '{n}' not found in keyspace '{ks}'"))
+            })?;
+            (vec![row], false)
+        }
     };
     let col = |name: &str| Column {
         keyspace: "system".into(),

@@ -9,7 +9,17 @@
 //! | [`describe`] | `DESCRIBE` rows in Scylla's order |
 //! | [`ddl`] | `CREATE`/`DROP`/`ALTER` applied to the schema model |
 //!
-//! `SELECT` on a user table returns no rows: the emulator keeps files, not rows.
+//! The subset, and where it differs from Scylla:
+//! - `USE`; `SELECT cols|*|COUNT(*) FROM t [WHERE c = v|? [AND c IN (..)|IN ?]...] [LIMIT n]
+//!   [ALLOW FILTERING]` on `system.local`, `system.peers` and `system_schema.*`; any restriction
+//!   filters (no key-only rules). `SELECT` on a user table returns no rows: the emulator keeps
+//!   files, not rows. Other system tables (`system.peers_v2`, ...) are "unconfigured".
+//! - `DESCRIBE [FULL] SCHEMA`, `KEYSPACES`, `[ONLY] KEYSPACE`, `TABLES`, `TABLE`,
+//!   `MATERIALIZED VIEW`, `INDEX`, `TYPE`, each `[WITH INTERNALS]` (no roles or service levels);
+//!   other forms are syntax errors, so cqlsh falls back to its own describe.
+//! - `CREATE`/`DROP` `KEYSPACE`, `TABLE`, `MATERIALIZED VIEW`, `INDEX` (one regular column, no
+//!   `CUSTOM`), `TYPE`, with `IF [NOT] EXISTS`; `ALTER TABLE ... WITH tombstone_gc = {...}`.
+//!   No `INSERT`/`UPDATE`/`DELETE`, no other `ALTER`, no functions, roles or `tablets.initial`.
 
 pub mod ddl;
 pub mod describe;

@@ -85,6 +85,12 @@ pub enum Describe {
     Tables,
     /// `DESCRIBE TABLE [ks.]t`.
     Table(Name),
+    /// `DESCRIBE MATERIALIZED VIEW [ks.]v`.
+    View(Name),
+    /// `DESCRIBE INDEX [ks.]i`.
+    Index(Name),
+    /// `DESCRIBE TYPE [ks.]t`.
+    Type(Name),
 }
 
 /// A column definition of `CREATE TABLE`.
@@ -576,6 +582,13 @@ impl Parser<'_> {
             Describe::Keyspace { name, only }
         } else if self.eat_kw("TABLE") || self.eat_kw("COLUMNFAMILY") {
             Describe::Table(self.name()?)
+        } else if self.eat_kw("MATERIALIZED") {
+            self.kw("VIEW")?;
+            Describe::View(self.name()?)
+        } else if self.eat_kw("INDEX") {
+            Describe::Index(self.name()?)
+        } else if self.eat_kw("TYPE") {
+            Describe::Type(self.name()?)
         } else {
             return Err(self.error("DESCRIBE of this kind is not supported by the emulator"));
         };

@@ -64,11 +64,7 @@ fn native_type(ty: &str) -> CqlType {
 type Layout = (Vec<usize>, Vec<Column>, Vec<Column>);
 
 /// Result columns and marker columns of a `SELECT`.
-fn columns_of(
-    ks: &str,
-    s: &Select,
-    cols: &[(String, CqlType)],
-) -> Result<Layout, CqlError> {
+fn columns_of(ks: &str, s: &Select, cols: &[(String, CqlType)]) -> Result<Layout, CqlError> {
     let column = |name: &str, ty: CqlType| Column {
         keyspace: ks.to_string(),
         table: s.from.name.clone(),
@@ -103,7 +99,7 @@ fn columns_of(
             Restriction::In(n, terms) => {
                 for t in terms {
                     if let Term::Marker(m) = t {
-                        let i = find(n).ok_or_else(|| undefined(n))?;
+                        let i = find(n).ok_or_else(|| undefined(r))?;
                         markers.push((*m, column(n, cols[i].1.clone())));
                     }
                 }
@@ -111,7 +107,7 @@ fn columns_of(
             }
             Restriction::InMarker(n, m) => (n, Some((*m, true))),
         };
-        let i = find(name).ok_or_else(|| undefined(name))?;
+        let i = find(name).ok_or_else(|| undefined(r))?;
         if let Some((m, list)) = marker_of {
             let ty = if list {
                 CqlType::List(Box::new(cols[i].1.clone()))
@@ -132,9 +128,41 @@ fn columns_of(
     ))
 }
 
-/// Scylla's error for a restriction on an unknown column.
-fn undefined(name: &str) -> CqlError {
-    CqlError::invalid(format!("Undefined name {name} in where clause ('{name}')"))
+/// Scylla's error for a restriction on an unknown column, quoting the relation.
+fn undefined(r: &Restriction) -> CqlError {
+    let (name, relation) = match r {
+        Restriction::Eq(n, t) => (n, format!("{n} = {}", term_text(t))),
+        Restriction::In(n, ts) => {
+            let items: Vec<String> = ts.iter().map(term_text).collect();
+            (n, format!("{n} IN ({})", items.join(", ")))
+        }
+        Restriction::InMarker(n, _) => (n, format!("{n} IN ?")),
+    };
+    CqlError::invalid(format!(
+        "Undefined name {name} in where clause ('{relation}')"
+    ))
+}
+
+/// A term as CQL writes it.
+fn term_text(t: &Term) -> String {
+    let list = |items: &[Term]| items.iter().map(term_text).collect::<Vec<_>>().join(", ");
+    match t {
+        Term::Str(s) => format!("'{}'", s.replace('\'', "''")),
+        Term::Num(n) | Term::Blob(n) => n.clone(),
+        Term::Bool(b) => b.to_string(),
+        Term::Uuid(u) => u.to_string(),
+        Term::Null => "null".into(),
+        Term::Marker(_) => "?".into(),
+        Term::List(items) => format!("[{}]", list(items)),
+        Term::Set(items) => format!("{{{}}}", list(items)),
+        Term::Map(pairs) => {
+            let parts: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}: {}", term_text(k), term_text(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+    }
 }
 
 /// The shape of a prepared `SELECT`.
@@ -229,7 +257,12 @@ pub fn run(
     } else {
         matching
             .into_iter()
-            .map(|row| picked.iter().map(|i| row[*i].clone()).collect())
+            .map(|row| {
+                picked
+                    .iter()
+                    .map(|i| row.get(*i).cloned().unwrap_or(Value::Null))
+                    .collect()
+            })
             .collect()
     };
     Ok(ResultSet {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::super::value::{CqlType, Value};
 use crate::emulator::Cluster;
-use crate::emulator::schema::{Schema, TableKind};
+use crate::emulator::schema::{Column, ColumnKind, Schema, TableKind};
 
 /// `set<text>`.
 fn text_set() -> CqlType {
@@ -193,6 +193,43 @@ pub fn columns(ks: &str, table: &str) -> Option<Vec<(&'static str, CqlType)>> {
         ],
         _ => return None,
     })
+}
+
+/// How many of a system table's first columns form its partition key and its clustering key.
+fn key_shape(ks: &str, table: &str) -> (usize, usize) {
+    match (ks, table) {
+        ("system", _) => (1, 0),
+        (_, "keyspaces" | "scylla_keyspaces") => (1, 0),
+        (_, "tables" | "views" | "types" | "scylla_tables") => (1, 1),
+        _ => (1, 2),
+    }
+}
+
+/// The columns of a system table the engine serves, as the schema model holds them.
+pub fn schema_columns(ks: &str, table: &str) -> Option<Vec<Column>> {
+    let cols = columns(ks, table)?;
+    let (pk, ck) = key_shape(ks, table);
+    Some(
+        cols.into_iter()
+            .enumerate()
+            .map(|(i, (name, ty))| {
+                let (kind, position) = if i < pk {
+                    (ColumnKind::PartitionKey, i as i32)
+                } else if i < pk + ck {
+                    (ColumnKind::Clustering, (i - pk) as i32)
+                } else {
+                    (ColumnKind::Regular, -1)
+                };
+                Column {
+                    name: name.to_string(),
+                    ty: ty.to_string(),
+                    kind,
+                    position,
+                    descending: false,
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The rows of a system table (every column, in [`columns`] order) as node `node` sees them.

@@ -106,6 +106,11 @@ async fn system_local_and_peers_describe_the_topology_and_agree_on_the_schema_ve
     );
     let err = run(&e0, None, "SELECT nope FROM system.local").unwrap_err();
     assert_eq!(err.message, "Undefined name nope in selection clause");
+    let err = run(&e0, None, "SELECT * FROM system.local WHERE x = 'a''b'").unwrap_err();
+    assert_eq!(
+        err.message,
+        "Undefined name x in where clause ('x = 'a''b'')"
+    );
     // Drivers filter by keyspace with a bound list.
     let ks = Value::List(vec![Value::text("store")]);
     let mut bytes = Vec::new();
@@ -187,6 +192,23 @@ async fn system_schema_shows_the_dataset_view_index_and_tombstone_gc() {
     );
     assert_eq!(cols.rows[1][0], Value::text("order_id"));
     assert_eq!(cols.rows[1][3], Value::text("desc"));
+    let idx = rows(&e, "DESCRIBE INDEX store.orders_placed_at_idx");
+    assert_eq!(idx.rows[0][1], Value::text("index"));
+    assert_eq!(
+        idx.rows[0][3].as_text().unwrap().lines().next(),
+        Some(
+            "CREATE INDEX orders_placed_at_idx ON store.orders(placed_at) WITH bloom_filter_fp_chance = 0.01"
+        )
+    );
+    let view = rows(&e, "DESCRIBE MATERIALIZED VIEW store.orders_by_status");
+    assert!(view.rows[0][3].as_text().unwrap().contains("\n    WHERE status IS NOT NULL AND customer_id IS NOT NULL AND order_id IS NOT NULL\n    PRIMARY KEY (status, customer_id, order_id)\n"));
+    let err = run(
+        &e,
+        None,
+        "ALTER TABLE store.orders_by_status WITH tombstone_gc = {'mode': 'repair'}",
+    )
+    .unwrap_err();
+    assert_eq!(err.message, "Cannot use ALTER TABLE on Materialized View");
     // REST and CQL see the same schema object: views and index views are column families.
     let schema = emu.cluster().schema();
     assert!(schema.table("store", "orders_placed_at_idx_index").is_ok());
@@ -333,6 +355,19 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
             .join(table.dir_name());
         assert!(dir.join("upload").is_dir(), "{}", dir.display());
     }
+    let err = run(
+        &e,
+        None,
+        &format!(
+            "CREATE TABLE shop.other (a int PRIMARY KEY) WITH ID = {}",
+            table.id
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!("Table with ID {} already exists", table.id)
+    );
     let err = run(&e, None, "CREATE TABLE shop.items (a int PRIMARY KEY)").unwrap_err();
     assert_eq!(
         err.kind,
@@ -346,6 +381,18 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
         (err.kind, err.message.as_str()),
         (ErrorKind::Invalid, "Keyspace nope does not exist")
     );
+    for bad in [
+        "CREATE KEYSPACE \"../x\" WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE shop.\"a/b\" (a int PRIMARY KEY)",
+        "CREATE INDEX \"..\" ON shop.items (v)",
+    ] {
+        let err = run(&e, None, bad).unwrap_err();
+        assert!(
+            err.message.contains("is not a valid"),
+            "{bad}: {}",
+            err.message
+        );
+    }
     let err = run(&e, None, "CREATE TABLE system.t (a int PRIMARY KEY)").unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized);
     let err = run(&e, None, "DROP TABLE store.orders").unwrap_err();
@@ -370,6 +417,22 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
     assert_eq!(tgc.get("mode").map(String::as_str), Some("repair"));
     let err = run(&e, None, "ALTER TABLE shop.items ADD w int").unwrap_err();
     assert_eq!(err.kind, ErrorKind::Invalid);
+    for stmt in [
+        "DROP TABLE shop.items_v_idx_index",
+        "DROP MATERIALIZED VIEW shop.items_v_idx_index",
+    ] {
+        assert_eq!(
+            run(&e, None, stmt).unwrap_err().kind,
+            ErrorKind::Invalid,
+            "{stmt}"
+        );
+    }
+    assert!(cluster.schema().table("shop", "items_v_idx_index").is_ok());
+    let desc = rows(&e, "DESCRIBE MATERIALIZED VIEW shop.items_v_idx_index");
+    assert_eq!(
+        desc.rows[0][1..3],
+        [Value::text("index"), Value::text("items_v_idx")]
+    );
     run(&e, None, "DROP INDEX shop.items_v_idx").unwrap();
     run(&e, None, "DROP MATERIALIZED VIEW shop.by_v").unwrap();
     assert!(matches!(
@@ -424,10 +487,187 @@ proptest! {
         let garbled = format!("{}{insert}{}", &base[..at], &base[at..]);
         for text in [garbled.as_str(), noise.as_str()] {
             if let Ok(p) = parse(text) {
-                let mut schema = Schema::system(1);
+                let mut schema = Schema::system(1, system_tables::schema_columns);
                 let _ = ddl::apply(&mut schema, &p.statement, ddl::Context { dcs: &[("dc1".into(), 1)], keyspace: Some("ks") });
                 let _ = describe::describe(&schema, &parse::Describe::Schema { full: true }, true, None);
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tablet_keyspaces_of_the_dataset_use_tablets_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::new(dir.path().join("cluster"), "dc1:1".parse().unwrap());
+    config.base_address = base_address();
+    config.api_port = 0;
+    config.prometheus_port = 0;
+    config.cql_port = 0;
+    config.tablet_keyspaces = vec!["nope".into()];
+    let err = Emulator::start(config.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nope") && err.contains("store, telemetry"),
+        "{err}"
+    );
+
+    config.tablet_keyspaces = vec!["telemetry".into()];
+    let emu = Emulator::start(config).await.unwrap();
+    let e = Engine::new(emu.cluster(), 0);
+    let ks = rows(&e, "DESCRIBE KEYSPACE telemetry");
+    let stmt = ks.rows[0][3].as_text().unwrap();
+    assert!(
+        stmt.ends_with("AND durable_writes = true AND tablets = {'enabled': true};"),
+        "{stmt}"
+    );
+    let tablets = rows(
+        &e,
+        "SELECT keyspace_name, initial_tablets FROM system_schema.scylla_keyspaces",
+    );
+    assert_eq!(
+        tablets.rows,
+        vec![vec![Value::text("telemetry"), Value::Int(0)]]
+    );
+    assert!(!emu.cluster().schema().keyspace("store").unwrap().tablets);
+    emu.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_system_table_row_has_a_value_per_column() {
+    let (emu, _dir) = start("dc1:2").await;
+    let e = Engine::new(emu.cluster(), 0);
+    let schema = emu.cluster().schema().clone();
+    for (k, t) in schema.all_tables() {
+        let Some(cols) = system_tables::columns(&k.name, &t.name) else {
+            continue;
+        };
+        let all = rows(&e, &format!("SELECT * FROM {}.{}", k.name, t.name));
+        assert_eq!(all.columns.len(), cols.len());
+        for row in &all.rows {
+            assert_eq!(row.len(), cols.len(), "{}.{}", k.name, t.name);
+        }
+        let count = rows(&e, &format!("SELECT COUNT(*) FROM {}.{}", k.name, t.name));
+        assert_eq!(count.rows, vec![vec![Value::Bigint(all.rows.len() as i64)]]);
+    }
+    emu.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_changes_survive_a_restart_on_the_same_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::new(dir.path().join("cluster"), "dc1:2".parse().unwrap());
+    config.base_address = base_address();
+    config.api_port = 0;
+    config.prometheus_port = 0;
+    config.cql_port = 0;
+    let emu = Emulator::start(config.clone()).await.unwrap();
+    let e = Engine::new(emu.cluster(), 0);
+    run(
+        &e,
+        None,
+        "CREATE TYPE store.money (units bigint, currency text)",
+    )
+    .unwrap();
+    run(&e, None, "CREATE TABLE store.refunds (id uuid PRIMARY KEY, amount frozen<money>) WITH gc_grace_seconds = 3600").unwrap();
+    run(&e, None, "DROP INDEX store.orders_placed_at_idx").unwrap();
+    let before = emu.cluster().schema().clone();
+    emu.shutdown();
+
+    let emu = Emulator::start(config).await.unwrap();
+    assert_eq!(*emu.cluster().schema(), before);
+    let e = Engine::new(emu.cluster(), 1);
+    let desc = rows(&e, "DESCRIBE TABLE store.refunds");
+    let stmt = desc.rows[0][3].as_text().unwrap();
+    assert!(stmt.contains("\n    amount frozen<money>,\n"), "{stmt}");
+    assert!(
+        stmt.contains("\n    AND gc_grace_seconds = 3600\n"),
+        "{stmt}"
+    );
+    let err = run(&e, None, "DROP TYPE store.money").unwrap_err();
+    assert!(err.message.contains("still used"), "{}", err.message);
+    emu.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn views_and_indexes_recreate_from_their_describe_statements_with_if_not_exists() {
+    let (emu, _dir) = start("dc1:1").await;
+    let e = Engine::new(emu.cluster(), 0);
+    let mut statements = Vec::new();
+    for (kind, name) in [
+        ("INDEX", "store.orders_placed_at_idx"),
+        ("MATERIALIZED VIEW", "store.orders_by_status"),
+    ] {
+        let desc = rows(&e, &format!("DESCRIBE {kind} {name}"));
+        let stmt = desc.rows[0][3].as_text().unwrap().to_string();
+        let stmt = stmt.replacen(
+            &format!("CREATE {kind} "),
+            &format!("CREATE {kind} IF NOT EXISTS "),
+            1,
+        );
+        statements.push(stmt);
+    }
+    run(&e, None, "DROP INDEX IF EXISTS store.orders_placed_at_idx").unwrap();
+    run(
+        &e,
+        None,
+        "DROP MATERIALIZED VIEW IF EXISTS store.orders_by_status",
+    )
+    .unwrap();
+    let keyspace = emu.cluster().schema().keyspace("store").unwrap().clone();
+    assert_eq!(keyspace.views_of("orders").count(), 0);
+    for stmt in &statements {
+        assert!(
+            matches!(run(&e, None, stmt), Ok(Outcome::SchemaChange(_))),
+            "{stmt}"
+        );
+        assert!(
+            matches!(run(&e, None, stmt), Ok(Outcome::Void)),
+            "{stmt} again"
+        );
+    }
+    let schema = emu.cluster().schema();
+    let views: Vec<&str> = schema
+        .keyspace("store")
+        .unwrap()
+        .views_of("orders")
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(views, ["orders_by_status", "orders_placed_at_idx_index"]);
+    drop(schema);
+    emu.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn views_report_their_build_status_per_node_over_rest() {
+    let (emu, _dir) = start("dc1:2").await;
+    let node = &emu.nodes()[1];
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", node.api_url);
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let statuses: serde_json::Value =
+        get("/storage_service/view_build_statuses/store/orders_placed_at_idx_index".into())
+            .await
+            .json()
+            .await
+            .unwrap();
+    let hosts: Vec<String> = emu.nodes().iter().map(|n| n.host_id.clone()).collect();
+    let expected: Vec<serde_json::Value> = hosts
+        .iter()
+        .map(|h| serde_json::json!({"key": h, "value": "SUCCESS"}))
+        .collect();
+    assert_eq!(statuses, serde_json::Value::Array(expected));
+    let none: serde_json::Value = get("/storage_service/view_build_statuses/store/orders".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, serde_json::json!([]));
+    let missing = get("/storage_service/view_build_statuses/nope/v".into()).await;
+    assert_eq!(missing.status(), reqwest::StatusCode::BAD_REQUEST);
+    emu.shutdown();
 }
