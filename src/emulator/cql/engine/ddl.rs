@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::super::outcome::{ChangeTarget, ChangeType, CqlError, ErrorKind, SchemaChange};
-use super::parse::{ColumnDef, DropKind, Name, PrimaryKey, Properties, Statement, Term};
+use super::parse::{
+    ColumnDef, DropKind, NATIVE_TYPES, Name, PrimaryKey, Properties, Statement, Term,
+};
 use crate::emulator::schema::{
     Column, ColumnKind, Keyspace, OptionValue, Options, Replication, Schema, Table, TableKind,
     UserType, is_system_keyspace,
@@ -483,29 +485,7 @@ fn check_type(keyspace: &Keyspace, ty: &str) -> Result<(), CqlError> {
     for word in ty.split(['<', '>', ',', ' ']).filter(|w| !w.is_empty()) {
         let known = matches!(word, "frozen" | "list" | "set" | "map" | "tuple")
             || word.starts_with('\'')
-            || [
-                "ascii",
-                "bigint",
-                "blob",
-                "boolean",
-                "counter",
-                "date",
-                "decimal",
-                "double",
-                "duration",
-                "float",
-                "inet",
-                "int",
-                "smallint",
-                "text",
-                "time",
-                "timestamp",
-                "timeuuid",
-                "tinyint",
-                "uuid",
-                "varint",
-            ]
-            .contains(&word)
+            || NATIVE_TYPES.contains(&word)
             || keyspace.user_type(word.trim_matches('"')).is_some();
         if !known {
             return Err(CqlError::invalid(format!(

@@ -271,7 +271,7 @@ struct Parser<'a> {
 }
 
 /// Native CQL types.
-const NATIVE_TYPES: &[&str] = &[
+pub const NATIVE_TYPES: &[&str] = &[
     "ascii",
     "bigint",
     "blob",

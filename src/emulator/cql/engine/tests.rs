@@ -376,6 +376,14 @@ async fn ddl_creates_and_removes_directories_on_every_node_and_refuses_as_scylla
             table: "items".into()
         }
     );
+    // Every native type the parser knows is a column type (varchar included).
+    run(
+        &e,
+        None,
+        "CREATE TABLE shop.natives (a varchar PRIMARY KEY, b frozen<map<text, varchar>>)",
+    )
+    .unwrap();
+    run(&e, None, "DROP TABLE shop.natives").unwrap();
     let err = run(&e, None, "CREATE TABLE nope.t (a int PRIMARY KEY)").unwrap_err();
     assert_eq!(
         (err.kind, err.message.as_str()),
