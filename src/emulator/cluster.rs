@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::calls::CallLog;
 use super::config::{ConfigError, EmulatorConfig, NameFormat};
 use super::cql::engine::Engine;
-use super::cql::listener::Service;
+use super::cql::service::Service;
 use super::dataset;
 use super::node::{Node, NodeError, NodeStatus, TableRef};
 use super::schema::{Replication, Schema, SchemaError};
@@ -361,7 +361,7 @@ impl Cluster {
 
 /// Reopens a data directory made with the same settings, or creates and populates a new one.
 fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema, EmulatorError> {
-    config.check_tablet_keyspaces()?;
+    dataset::check_tablet_keyspaces(&config.tablet_keyspaces)?;
     let record = ClusterRecord {
         nodes: config.nodes.to_string(),
         base_address: config.base_address,
@@ -396,7 +396,8 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
     }
     fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
-    let schema = dataset::schema(config.seed, &config.nodes.0, &config.tablet_keyspaces)?;
+    let schema = dataset::schema(config.seed, &config.nodes.0, &config.tablet_keyspaces)
+        .map_err(|e| io("creating the dataset schema".into())(io::Error::other(e.message)))?;
     let bytes = config.dataset.bytes_per_node();
     std::thread::scope(|scope| {
         let handles: Vec<_> = nodes

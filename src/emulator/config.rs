@@ -225,19 +225,6 @@ impl EmulatorConfig {
         }
     }
 
-    /// Checks that `tablet_keyspaces` names only keyspaces of the dataset.
-    pub fn check_tablet_keyspaces(&self) -> Result<(), ConfigError> {
-        let known = super::dataset::KEYSPACES;
-        match self
-            .tablet_keyspaces
-            .iter()
-            .find(|k| !known.contains(&k.as_str()))
-        {
-            Some(k) => Err(ConfigError::TabletKeyspace(k.clone(), known.join(", "))),
-            None => Ok(()),
-        }
-    }
-
     /// The address of every node, in DC order, checked to stay on loopback.
     pub fn addresses(&self) -> Result<Vec<Ipv4Addr>, ConfigError> {
         let count = self.nodes.total();

@@ -3,8 +3,9 @@
 //! per system table, and the user tables' share of the dataset split into size tiers as
 //! size-tiered compaction leaves them (a large SSTable, one about half its size, and so on).
 
-use super::cluster::EmulatorError;
+use super::config::ConfigError;
 use super::cql::engine::{ddl, parse, system_tables};
+use super::cql::outcome::CqlError;
 use super::node::{Node, NodeError, TableRef};
 use super::rng::{Rng, uuid_for};
 use super::schema::{Replication, Schema};
@@ -27,6 +28,17 @@ pub const USER_DATASET: &[(&str, &[(&str, f64)])] = &[
     ("telemetry", &[("readings", 0.45), ("devices", 0.08)]),
 ];
 
+/// Checks that `tablet_keyspaces` (`--tablet-keyspaces`) names only keyspaces of the dataset.
+pub fn check_tablet_keyspaces(tablet_keyspaces: &[String]) -> Result<(), ConfigError> {
+    match tablet_keyspaces
+        .iter()
+        .find(|k| !KEYSPACES.contains(&k.as_str()))
+    {
+        Some(k) => Err(ConfigError::TabletKeyspace(k.clone(), KEYSPACES.join(", "))),
+        None => Ok(()),
+    }
+}
+
 /// The dataset's schema as CQL; `{id:<table>}` stands for the table's seeded ID and
 /// `{ks:<keyspace>}` for its replication and tablets settings.
 const DATASET_CQL: &[&str] = &[
@@ -48,7 +60,7 @@ pub fn schema(
     seed: u64,
     dcs: &[(String, usize)],
     tablet_keyspaces: &[String],
-) -> Result<Schema, EmulatorError> {
+) -> Result<Schema, CqlError> {
     let mut schema = Schema::system(seed, system_tables::schema_columns);
     let replication = Replication::NetworkTopology(
         dcs.iter()
@@ -80,9 +92,9 @@ pub fn schema(
             };
             cql.replace_range(start..end, &value);
         }
-        let invalid = |e: super::cql::outcome::CqlError| EmulatorError::Io {
-            what: format!("creating the dataset schema ({cql})"),
-            source: std::io::Error::other(e.message),
+        let invalid = |e: CqlError| CqlError {
+            message: format!("creating the dataset schema ({cql}): {}", e.message),
+            ..e
         };
         let parsed = parse::parse(&cql).map_err(invalid)?;
         ddl::apply(

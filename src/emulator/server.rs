@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::cql::listener::{self, Service};
+use super::cql::listener;
+use super::cql::service::Service;
 
 /// How often port selection is retried when a port picked on one address is taken on another.
 const PORT_ATTEMPTS: usize = 20;

@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::frame::{self, FLAG_COMPRESSION, Frame, Opcode, ReadError};
-use super::listener::{Prepared, Service};
 use super::outcome::{CqlError, ErrorKind, Outcome};
 use super::paging;
 use super::request::{QueryParams, Request};
 use super::response;
+use super::service::{Prepared, Service};
 
 /// Where the login stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@
 //! | [`engine`] | the statements a node runs: parsing, system tables, DDL, `DESCRIBE` |
 //! | [`value`] | CQL types and values, and their encoding on the wire |
 //! | [`outcome`] | what a statement produces or why it fails: the interface between the listener and the engine |
-//! | [`listener`] | one node's accept loop and what its connections share (credentials, prepared statements) |
+//! | [`listener`] | one node's accept loop |
+//! | [`service`] | what a node's connections share: statements, credentials, prepared statements, call record |
 //! | [`connection`] | one client connection: handshake, login, keyspace, pipelined requests |
 //! | [`frame`] | frame headers, size limit, the protocol's primitive notations |
 //! | [`request`] | decoding request bodies |
@@ -32,4 +33,5 @@ pub mod outcome;
 pub mod paging;
 pub mod request;
 pub mod response;
+pub mod service;
 pub mod value;
