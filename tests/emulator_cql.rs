@@ -170,3 +170,71 @@ async fn cqlsh_gets_an_error_naming_an_unsupported_statement() {
     // The connection survived the error: the next statement ran.
     assert!(stdout.contains("emulated"), "{stdout}\n{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scylla_driver_reads_the_topology_and_the_schema_and_awaits_agreement() {
+    use scylla::client::session_builder::SessionBuilder;
+
+    let cluster = TestCluster::start_with("dc1:2,dc2:1", |c| {
+        c.tablet_keyspaces = vec!["telemetry".into()];
+    })
+    .await;
+    let session = SessionBuilder::new()
+        .known_node(format!(
+            "{}:{}",
+            cluster.address(0),
+            cluster.emulator.cql_port()
+        ))
+        .user("cassandra", "cassandra")
+        .build()
+        .await
+        .expect("the driver connects and reads the metadata");
+
+    // Topology: every node, by host ID and DC, learned from system.local and system.peers.
+    let state = session.get_cluster_state();
+    let mut seen: Vec<(String, Option<String>)> = state
+        .get_nodes_info()
+        .iter()
+        .map(|n| (n.host_id.to_string(), n.datacenter.clone()))
+        .collect();
+    seen.sort();
+    let mut nodes: Vec<(String, Option<String>)> = cluster
+        .emulator
+        .nodes()
+        .iter()
+        .map(|n| (n.host_id.clone(), Some(n.dc.clone())))
+        .collect();
+    nodes.sort();
+    assert_eq!(seen, nodes);
+
+    // Schema metadata, as the driver parses system_schema.
+    let store = state.get_keyspace("store").expect("store keyspace");
+    let orders = store.tables.get("orders").expect("store.orders");
+    assert_eq!(orders.partition_key, ["customer_id"]);
+    assert_eq!(orders.clustering_key, ["order_id"]);
+    assert!(
+        store.views.contains_key("orders_by_status"),
+        "{:?}",
+        store.views.keys()
+    );
+    assert!(!store.tablet_based);
+    let telemetry = state.get_keyspace("telemetry").expect("telemetry keyspace");
+    assert!(telemetry.tablet_based, "--tablet-keyspaces telemetry");
+    assert!(telemetry.user_defined_types.contains_key("location"));
+
+    // A schema change through the driver: every node agrees on the new version, and the table
+    // has its directory everywhere.
+    let before = session.await_schema_agreement().await.expect("agreement");
+    session
+        .query_unpaged(
+            "CREATE TABLE store.returns (id uuid PRIMARY KEY, reason text)",
+            (),
+        )
+        .await
+        .expect("create table");
+    let after = session.await_schema_agreement().await.expect("agreement");
+    assert_ne!(before, after, "the schema version changes with the schema");
+    for i in 0..3 {
+        assert!(cluster.table_dir(i, "store", "returns").is_dir());
+    }
+}
