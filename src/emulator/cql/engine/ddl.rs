@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::super::outcome::{ChangeTarget, ChangeType, CqlError, ErrorKind, SchemaChange};
-use super::parse::{
-    ColumnDef, DropKind, NATIVE_TYPES, Name, PrimaryKey, Properties, Statement, Term,
-};
+use super::parse::NATIVE_TYPES;
+use super::statement::{ColumnDef, DropKind, Name, PrimaryKey, Properties, Statement, Term};
 use crate::emulator::schema::{
     Column, ColumnKind, Keyspace, OptionValue, Options, Replication, Schema, Table, TableKind,
     UserType, is_system_keyspace,

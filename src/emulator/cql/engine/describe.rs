@@ -4,7 +4,7 @@
 
 use super::super::outcome::{Column, CqlError, ResultSet};
 use super::super::value::{CqlType, Value};
-use super::parse::Describe;
+use super::statement::Describe;
 use crate::emulator::schema::{Keyspace, Schema, TableKind, statements};
 
 /// One described object: keyspace, type, name and its statement.

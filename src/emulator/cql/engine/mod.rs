@@ -3,7 +3,9 @@
 //! | module | owns |
 //! |---|---|
 //! | [`lexer`] | cutting statement text into tokens |
-//! | [`mod@parse`] | the statement syntax tree and its parser |
+//! | [`statement`] | the statement syntax tree |
+//! | [`mod@parse`] | the parser: tokens, names, terms, `SELECT`, `DESCRIBE` |
+//! | [`parse_ddl`] | the parser's schema statements: `CREATE`, `DROP`, `ALTER` |
 //! | [`select`] | `SELECT` on system tables: restrictions, projection, limit |
 //! | [`system_tables`] | `system.local`, `system.peers`, `system_schema.*`: columns and rows |
 //! | [`describe`] | `DESCRIBE` rows in Scylla's order |
@@ -25,14 +27,17 @@ pub mod ddl;
 pub mod describe;
 pub mod lexer;
 pub mod parse;
+pub mod parse_ddl;
 pub mod select;
+pub mod statement;
 pub mod system_tables;
 
 use std::sync::{Arc, Weak};
 
 use super::outcome::{CqlError, Outcome, Shape, Statements};
 use crate::emulator::Cluster;
-use parse::{Statement, parse};
+use parse::parse;
+use statement::Statement;
 
 /// Runs statements for one node of the cluster.
 #[derive(Debug)]

@@ -1,233 +1,10 @@
-//! The statements the engine understands, as a syntax tree, and the parser that builds it.
-//! Keywords are case-insensitive; unquoted names are folded to lower case, quoted ones kept.
+//! The parser: statement text to the syntax tree of [`super::statement`]. Keywords are
+//! case-insensitive; unquoted names are folded to lower case, quoted ones kept. Schema
+//! statements are parsed in [`super::parse_ddl`].
 
 use super::super::outcome::CqlError;
 use super::lexer::{Spanned, Tok, lex};
-
-/// A literal or a bind marker.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Term {
-    /// `'text'`.
-    Str(String),
-    /// A number as written.
-    Num(String),
-    /// `true`/`false`.
-    Bool(bool),
-    /// A UUID.
-    Uuid(uuid::Uuid),
-    /// `0x...`.
-    Blob(String),
-    /// `null`.
-    Null,
-    /// `{k: v, ...}`.
-    Map(Vec<(Term, Term)>),
-    /// `{a, b}`.
-    Set(Vec<Term>),
-    /// `[a, b]`.
-    List(Vec<Term>),
-    /// The n-th `?` of the statement (from 0).
-    Marker(usize),
-}
-
-/// A `[keyspace.]name`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Name {
-    /// The keyspace, when given.
-    pub keyspace: Option<String>,
-    /// The name.
-    pub name: String,
-}
-
-/// One `WHERE` restriction of a `SELECT`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Restriction {
-    /// `col = term`.
-    Eq(String, Term),
-    /// `col IN (terms)`.
-    In(String, Vec<Term>),
-    /// `col IN ?`.
-    InMarker(String, usize),
-}
-
-/// A `SELECT`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Select {
-    /// Selected columns; `None` for `*`.
-    pub columns: Option<Vec<String>>,
-    /// Whether it is `SELECT COUNT(*)`.
-    pub count: bool,
-    /// The table.
-    pub from: Name,
-    /// `WHERE` restrictions.
-    pub restrictions: Vec<Restriction>,
-    /// `LIMIT n` (a literal or a marker).
-    pub limit: Option<Term>,
-}
-
-/// What a `DESCRIBE` asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Describe {
-    /// `DESCRIBE [FULL] SCHEMA`.
-    Schema {
-        /// `FULL`: include system keyspaces.
-        full: bool,
-    },
-    /// `DESCRIBE KEYSPACES`.
-    Keyspaces,
-    /// `DESCRIBE [ONLY] KEYSPACE [ks]`.
-    Keyspace {
-        /// The keyspace (the current one when `None`).
-        name: Option<String>,
-        /// `ONLY`: the keyspace's statement alone.
-        only: bool,
-    },
-    /// `DESCRIBE TABLES`.
-    Tables,
-    /// `DESCRIBE TABLE [ks.]t`.
-    Table(Name),
-    /// `DESCRIBE MATERIALIZED VIEW [ks.]v`.
-    View(Name),
-    /// `DESCRIBE INDEX [ks.]i`.
-    Index(Name),
-    /// `DESCRIBE TYPE [ks.]t`.
-    Type(Name),
-}
-
-/// A column definition of `CREATE TABLE`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnDef {
-    /// Name.
-    pub name: String,
-    /// CQL type, normalized.
-    pub ty: String,
-    /// `STATIC`.
-    pub is_static: bool,
-}
-
-/// A primary key: partition key columns, then clustering columns.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PrimaryKey {
-    /// Partition key columns.
-    pub partition: Vec<String>,
-    /// Clustering columns.
-    pub clustering: Vec<String>,
-}
-
-/// `WITH` properties: `name = term` pairs, `CLUSTERING ORDER BY`, and `ID`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Properties {
-    /// `name = value` pairs in order (without `ID`).
-    pub values: Vec<(String, Term)>,
-    /// `CLUSTERING ORDER BY (c ASC|DESC, ...)`: (column, descending).
-    pub clustering_order: Vec<(String, bool)>,
-    /// `ID = <uuid>`.
-    pub id: Option<uuid::Uuid>,
-    /// `COMPACT STORAGE` was given.
-    pub compact_storage: bool,
-}
-
-/// A statement.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Statement {
-    /// `USE ks`.
-    Use(String),
-    /// `SELECT ...`.
-    Select(Select),
-    /// `DESCRIBE ...`; `with_internals` for `WITH INTERNALS`.
-    Describe(Describe, bool),
-    /// `CREATE KEYSPACE`.
-    CreateKeyspace {
-        /// Keyspace name.
-        name: String,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-        /// `replication`, `durable_writes`, `tablets`.
-        properties: Properties,
-    },
-    /// `CREATE TABLE`.
-    CreateTable {
-        /// The table.
-        name: Name,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-        /// Column definitions.
-        columns: Vec<ColumnDef>,
-        /// Primary key.
-        key: PrimaryKey,
-        /// `WITH ...`.
-        properties: Properties,
-    },
-    /// `CREATE MATERIALIZED VIEW`.
-    CreateView {
-        /// The view.
-        name: Name,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-        /// Selected columns; `None` for `*`.
-        columns: Option<Vec<String>>,
-        /// Base table.
-        base: Name,
-        /// The `WHERE` clause as written (whitespace collapsed).
-        where_clause: String,
-        /// Primary key.
-        key: PrimaryKey,
-        /// `WITH ...`.
-        properties: Properties,
-    },
-    /// `CREATE INDEX`.
-    CreateIndex {
-        /// Index name, when given.
-        name: Option<String>,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-        /// The indexed table.
-        table: Name,
-        /// The indexed column.
-        target: String,
-        /// `WITH ...`.
-        properties: Properties,
-    },
-    /// `CREATE TYPE`.
-    CreateType {
-        /// The type.
-        name: Name,
-        /// `IF NOT EXISTS`.
-        if_not_exists: bool,
-        /// Fields: name and normalized type.
-        fields: Vec<(String, String)>,
-    },
-    /// `ALTER TABLE t WITH ...`.
-    AlterTable {
-        /// The table.
-        name: Name,
-        /// `WITH ...`.
-        properties: Properties,
-    },
-    /// `DROP KEYSPACE|TABLE|MATERIALIZED VIEW|INDEX|TYPE`.
-    Drop {
-        /// What kind of object.
-        what: DropKind,
-        /// Its name.
-        name: Name,
-        /// `IF EXISTS`.
-        if_exists: bool,
-    },
-}
-
-/// What a `DROP` removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropKind {
-    /// `DROP KEYSPACE`.
-    Keyspace,
-    /// `DROP TABLE`.
-    Table,
-    /// `DROP MATERIALIZED VIEW`.
-    View,
-    /// `DROP INDEX`.
-    Index,
-    /// `DROP TYPE`.
-    Type,
-}
+use super::statement::{Describe, Name, Restriction, Select, Statement, Term};
 
 /// A parsed statement and how many markers it has.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,15 +36,15 @@ pub fn parse(text: &str) -> Result<Parsed, CqlError> {
 }
 
 /// Reads tokens into statements.
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     /// The statement text (for `WHERE` clauses and messages).
-    text: &'a str,
+    pub(super) text: &'a str,
     /// Its tokens.
-    toks: Vec<Spanned>,
+    pub(super) toks: Vec<Spanned>,
     /// The next token.
-    at: usize,
+    pub(super) at: usize,
     /// Markers seen so far.
-    markers: usize,
+    pub(super) markers: usize,
 }
 
 /// Native CQL types.
@@ -296,33 +73,33 @@ pub const NATIVE_TYPES: &[&str] = &[
 ];
 
 impl Parser<'_> {
-    fn peek(&self) -> Option<&Tok> {
+    pub(super) fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.at).map(|s| &s.tok)
     }
 
-    fn peek_at(&self, n: usize) -> Option<&Tok> {
+    pub(super) fn peek_at(&self, n: usize) -> Option<&Tok> {
         self.toks.get(self.at + n).map(|s| &s.tok)
     }
 
     /// A syntax error at byte `at`, showing the text from there.
-    fn error_at(&self, at: usize, what: &str) -> CqlError {
+    pub(super) fn error_at(&self, at: usize, what: &str) -> CqlError {
         let near: String = self.text.get(at..).unwrap_or("").chars().take(30).collect();
         CqlError::syntax(format!("line 1:{at} {what} at '{near}'"))
     }
 
     /// A syntax error at the next token (or the end).
-    fn error(&self, what: &str) -> CqlError {
+    pub(super) fn error(&self, what: &str) -> CqlError {
         match self.toks.get(self.at) {
             Some(t) => self.error_at(t.start, what),
             None => CqlError::syntax(format!("line 1:{} {what} at end of input", self.text.len())),
         }
     }
 
-    fn is_kw(&self, kw: &str) -> bool {
+    pub(super) fn is_kw(&self, kw: &str) -> bool {
         matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
     }
 
-    fn eat_kw(&mut self, kw: &str) -> bool {
+    pub(super) fn eat_kw(&mut self, kw: &str) -> bool {
         if self.is_kw(kw) {
             self.at += 1;
             true
@@ -331,7 +108,7 @@ impl Parser<'_> {
         }
     }
 
-    fn kw(&mut self, kw: &str) -> Result<(), CqlError> {
+    pub(super) fn kw(&mut self, kw: &str) -> Result<(), CqlError> {
         if self.eat_kw(kw) {
             Ok(())
         } else {
@@ -339,7 +116,7 @@ impl Parser<'_> {
         }
     }
 
-    fn eat_sym(&mut self, sym: &str) -> bool {
+    pub(super) fn eat_sym(&mut self, sym: &str) -> bool {
         if matches!(self.peek(), Some(Tok::Sym(s)) if *s == sym) {
             self.at += 1;
             true
@@ -348,7 +125,7 @@ impl Parser<'_> {
         }
     }
 
-    fn sym(&mut self, sym: &str) -> Result<(), CqlError> {
+    pub(super) fn sym(&mut self, sym: &str) -> Result<(), CqlError> {
         if self.eat_sym(sym) {
             Ok(())
         } else {
@@ -357,7 +134,7 @@ impl Parser<'_> {
     }
 
     /// A name: unquoted folded to lower case, quoted kept.
-    fn ident(&mut self) -> Result<String, CqlError> {
+    pub(super) fn ident(&mut self) -> Result<String, CqlError> {
         let name = match self.peek() {
             Some(Tok::Word(w)) => w.to_ascii_lowercase(),
             Some(Tok::Quoted(q)) => q.clone(),
@@ -368,7 +145,7 @@ impl Parser<'_> {
     }
 
     /// `[ks.]name`.
-    fn name(&mut self) -> Result<Name, CqlError> {
+    pub(super) fn name(&mut self) -> Result<Name, CqlError> {
         let first = self.ident()?;
         if self.eat_sym(".") {
             Ok(Name {
@@ -383,7 +160,7 @@ impl Parser<'_> {
         }
     }
 
-    fn if_not_exists(&mut self) -> Result<bool, CqlError> {
+    pub(super) fn if_not_exists(&mut self) -> Result<bool, CqlError> {
         if self.eat_kw("IF") {
             self.kw("NOT")?;
             self.kw("EXISTS")?;
@@ -393,7 +170,7 @@ impl Parser<'_> {
         }
     }
 
-    fn if_exists(&mut self) -> Result<bool, CqlError> {
+    pub(super) fn if_exists(&mut self) -> Result<bool, CqlError> {
         if self.eat_kw("IF") {
             self.kw("EXISTS")?;
             Ok(true)
@@ -402,7 +179,7 @@ impl Parser<'_> {
         }
     }
 
-    fn statement(&mut self) -> Result<Statement, CqlError> {
+    pub(super) fn statement(&mut self) -> Result<Statement, CqlError> {
         let Some(Tok::Word(first)) = self.peek().cloned() else {
             return Err(self.error("no viable alternative"));
         };
@@ -421,7 +198,7 @@ impl Parser<'_> {
         }
     }
 
-    fn select(&mut self) -> Result<Select, CqlError> {
+    pub(super) fn select(&mut self) -> Result<Select, CqlError> {
         self.eat_kw("JSON");
         let mut count = false;
         let columns = if self.eat_sym("*") {
@@ -494,7 +271,7 @@ impl Parser<'_> {
     }
 
     /// A literal or marker.
-    fn term(&mut self) -> Result<Term, CqlError> {
+    pub(super) fn term(&mut self) -> Result<Term, CqlError> {
         let tok = self
             .peek()
             .cloned()
@@ -562,7 +339,7 @@ impl Parser<'_> {
         })
     }
 
-    fn describe(&mut self) -> Result<Statement, CqlError> {
+    pub(super) fn describe(&mut self) -> Result<Statement, CqlError> {
         let what = if self.eat_kw("FULL") {
             self.kw("SCHEMA")?;
             Describe::Schema { full: true }
@@ -599,368 +376,6 @@ impl Parser<'_> {
             false
         };
         Ok(Statement::Describe(what, internals))
-    }
-
-    fn create(&mut self) -> Result<Statement, CqlError> {
-        if self.eat_kw("KEYSPACE") || self.eat_kw("SCHEMA") {
-            let if_not_exists = self.if_not_exists()?;
-            let name = self.ident()?;
-            self.kw("WITH")?;
-            let properties = self.properties()?;
-            Ok(Statement::CreateKeyspace {
-                name,
-                if_not_exists,
-                properties,
-            })
-        } else if self.eat_kw("TABLE") || self.eat_kw("COLUMNFAMILY") {
-            self.create_table()
-        } else if self.eat_kw("MATERIALIZED") {
-            self.kw("VIEW")?;
-            self.create_view()
-        } else if self.eat_kw("INDEX") {
-            self.create_index()
-        } else if self.eat_kw("TYPE") {
-            let if_not_exists = self.if_not_exists()?;
-            let name = self.name()?;
-            self.sym("(")?;
-            let mut fields = Vec::new();
-            loop {
-                let f = self.ident()?;
-                fields.push((f, self.cql_type()?));
-                if self.eat_sym(")") {
-                    break;
-                }
-                self.sym(",")?;
-            }
-            Ok(Statement::CreateType {
-                name,
-                if_not_exists,
-                fields,
-            })
-        } else {
-            Err(self.error("CREATE of this kind is not supported by the emulator"))
-        }
-    }
-
-    fn create_table(&mut self) -> Result<Statement, CqlError> {
-        let if_not_exists = self.if_not_exists()?;
-        let name = self.name()?;
-        self.sym("(")?;
-        let mut columns = Vec::new();
-        let mut key = None;
-        loop {
-            if self.is_kw("PRIMARY")
-                && self
-                    .peek_at(1)
-                    .is_some_and(|t| matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case("KEY")))
-            {
-                self.at += 2;
-                if key.is_some() {
-                    return Err(CqlError::invalid(
-                        "Multiple PRIMARY KEYs specified (exactly one required)",
-                    ));
-                }
-                key = Some(self.primary_key()?);
-            } else {
-                let col = self.ident()?;
-                let ty = self.cql_type()?;
-                let is_static = self.eat_kw("STATIC");
-                if self.eat_kw("PRIMARY") {
-                    self.kw("KEY")?;
-                    if key.is_some() {
-                        return Err(CqlError::invalid(
-                            "Multiple PRIMARY KEYs specified (exactly one required)",
-                        ));
-                    }
-                    key = Some(PrimaryKey {
-                        partition: vec![col.clone()],
-                        clustering: Vec::new(),
-                    });
-                }
-                columns.push(ColumnDef {
-                    name: col,
-                    ty,
-                    is_static,
-                });
-            }
-            if self.eat_sym(")") {
-                break;
-            }
-            self.sym(",")?;
-            if self.eat_sym(")") {
-                break;
-            }
-        }
-        let key =
-            key.ok_or_else(|| CqlError::invalid("No PRIMARY KEY specifed (exactly one required)"))?;
-        let properties = if self.eat_kw("WITH") {
-            self.properties()?
-        } else {
-            Properties::default()
-        };
-        Ok(Statement::CreateTable {
-            name,
-            if_not_exists,
-            columns,
-            key,
-            properties,
-        })
-    }
-
-    /// After `PRIMARY KEY`: `((a, b), c, d)` or `(a, c)`.
-    fn primary_key(&mut self) -> Result<PrimaryKey, CqlError> {
-        self.sym("(")?;
-        let mut key = PrimaryKey::default();
-        if self.eat_sym("(") {
-            loop {
-                key.partition.push(self.ident()?);
-                if self.eat_sym(")") {
-                    break;
-                }
-                self.sym(",")?;
-            }
-        } else {
-            key.partition.push(self.ident()?);
-        }
-        while self.eat_sym(",") {
-            key.clustering.push(self.ident()?);
-        }
-        self.sym(")")?;
-        Ok(key)
-    }
-
-    fn create_view(&mut self) -> Result<Statement, CqlError> {
-        let if_not_exists = self.if_not_exists()?;
-        let name = self.name()?;
-        self.kw("AS")?;
-        self.kw("SELECT")?;
-        let columns = if self.eat_sym("*") {
-            None
-        } else {
-            let mut cols = vec![self.ident()?];
-            while self.eat_sym(",") {
-                cols.push(self.ident()?);
-            }
-            Some(cols)
-        };
-        self.kw("FROM")?;
-        let base = self.name()?;
-        self.kw("WHERE")?;
-        let start = self
-            .toks
-            .get(self.at)
-            .map(|t| t.start)
-            .unwrap_or(self.text.len());
-        while !(self.is_kw("PRIMARY") || self.peek().is_none()) {
-            if matches!(self.peek(), Some(Tok::Marker)) {
-                return Err(CqlError::invalid(
-                    "Cannot use query parameters in CREATE MATERIALIZED VIEW statements",
-                ));
-            }
-            self.at += 1;
-        }
-        let end = self
-            .toks
-            .get(self.at)
-            .map(|t| t.start)
-            .unwrap_or(self.text.len());
-        let where_clause = self
-            .text
-            .get(start..end)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if where_clause.is_empty() {
-            return Err(self.error("expected a WHERE clause"));
-        }
-        self.kw("PRIMARY")?;
-        self.kw("KEY")?;
-        let key = self.primary_key()?;
-        let properties = if self.eat_kw("WITH") {
-            self.properties()?
-        } else {
-            Properties::default()
-        };
-        Ok(Statement::CreateView {
-            name,
-            if_not_exists,
-            columns,
-            base,
-            where_clause,
-            key,
-            properties,
-        })
-    }
-
-    fn create_index(&mut self) -> Result<Statement, CqlError> {
-        let if_not_exists = self.if_not_exists()?;
-        let name = if self.is_kw("ON") {
-            None
-        } else {
-            Some(self.ident()?)
-        };
-        self.kw("ON")?;
-        let table = self.name()?;
-        self.sym("(")?;
-        let target = self.ident()?;
-        if self.eat_sym("(") {
-            return Err(CqlError::invalid(format!(
-                "CREATE INDEX with {target}(...) targets is not supported by the emulator"
-            )));
-        }
-        self.sym(")")?;
-        if self.eat_kw("USING") {
-            return Err(CqlError::invalid(
-                "CREATE CUSTOM INDEX ... USING is not supported by the emulator",
-            ));
-        }
-        let properties = if self.eat_kw("WITH") {
-            self.properties()?
-        } else {
-            Properties::default()
-        };
-        Ok(Statement::CreateIndex {
-            name,
-            if_not_exists,
-            table,
-            target,
-            properties,
-        })
-    }
-
-    fn drop(&mut self) -> Result<Statement, CqlError> {
-        let what = if self.eat_kw("KEYSPACE") || self.eat_kw("SCHEMA") {
-            DropKind::Keyspace
-        } else if self.eat_kw("TABLE") || self.eat_kw("COLUMNFAMILY") {
-            DropKind::Table
-        } else if self.eat_kw("MATERIALIZED") {
-            self.kw("VIEW")?;
-            DropKind::View
-        } else if self.eat_kw("INDEX") {
-            DropKind::Index
-        } else if self.eat_kw("TYPE") {
-            DropKind::Type
-        } else {
-            return Err(self.error("DROP of this kind is not supported by the emulator"));
-        };
-        let if_exists = self.if_exists()?;
-        let name = if what == DropKind::Keyspace {
-            Name {
-                keyspace: None,
-                name: self.ident()?,
-            }
-        } else {
-            self.name()?
-        };
-        Ok(Statement::Drop {
-            what,
-            name,
-            if_exists,
-        })
-    }
-
-    fn alter(&mut self) -> Result<Statement, CqlError> {
-        if !(self.eat_kw("TABLE") || self.eat_kw("COLUMNFAMILY")) {
-            return Err(CqlError::invalid(format!(
-                "the emulator supports only ALTER TABLE ... WITH tombstone_gc = {{...}}, not: {}",
-                self.text.trim()
-            )));
-        }
-        let name = self.name()?;
-        if !self.eat_kw("WITH") {
-            return Err(CqlError::invalid(format!(
-                "the emulator supports only ALTER TABLE ... WITH tombstone_gc = {{...}}, not: {}",
-                self.text.trim()
-            )));
-        }
-        let properties = self.properties()?;
-        Ok(Statement::AlterTable { name, properties })
-    }
-
-    /// `name = term AND CLUSTERING ORDER BY (...) AND COMPACT STORAGE AND ID = ...`.
-    fn properties(&mut self) -> Result<Properties, CqlError> {
-        let mut props = Properties::default();
-        loop {
-            if self.eat_kw("CLUSTERING") {
-                self.kw("ORDER")?;
-                self.kw("BY")?;
-                self.sym("(")?;
-                loop {
-                    let col = self.ident()?;
-                    let desc = if self.eat_kw("DESC") {
-                        true
-                    } else {
-                        self.eat_kw("ASC");
-                        false
-                    };
-                    props.clustering_order.push((col, desc));
-                    if self.eat_sym(")") {
-                        break;
-                    }
-                    self.sym(",")?;
-                }
-            } else if self.eat_kw("COMPACT") {
-                self.kw("STORAGE")?;
-                props.compact_storage = true;
-            } else {
-                let name = self.ident()?;
-                self.sym("=")?;
-                let value = self.term()?;
-                if name == "id" {
-                    match value {
-                        Term::Uuid(u) => props.id = Some(u),
-                        _ => return Err(CqlError::invalid("Invalid table id: expected a UUID")),
-                    }
-                } else {
-                    props.values.push((name, value));
-                }
-            }
-            if !self.eat_kw("AND") {
-                return Ok(props);
-            }
-        }
-    }
-
-    /// A CQL type, normalized as `system_schema.columns.type` writes it.
-    fn cql_type(&mut self) -> Result<String, CqlError> {
-        if let Some(Tok::Str(s)) = self.peek() {
-            let s = s.clone();
-            self.at += 1;
-            return Ok(format!("'{s}'"));
-        }
-        let name = self.ident()?;
-        let lower = name.to_ascii_lowercase();
-        let args = |p: &mut Self, n: Option<usize>| -> Result<Vec<String>, CqlError> {
-            p.sym("<")?;
-            let mut out = vec![p.cql_type()?];
-            while p.eat_sym(",") {
-                out.push(p.cql_type()?);
-            }
-            p.sym(">")?;
-            if n.is_some_and(|n| n != out.len()) {
-                return Err(CqlError::syntax(format!(
-                    "{lower} takes {} type argument(s), got {}",
-                    n.unwrap_or(0),
-                    out.len()
-                )));
-            }
-            Ok(out)
-        };
-        Ok(match lower.as_str() {
-            "varchar" => "text".into(),
-            "frozen" | "list" | "set" => format!("{lower}<{}>", args(self, Some(1))?[0]),
-            "map" => format!("map<{}>", args(self, Some(2))?.join(", ")),
-            "tuple" => format!("tuple<{}>", args(self, None)?.join(", ")),
-            n if NATIVE_TYPES.contains(&n) => n.to_string(),
-            _ => {
-                if self.eat_sym(".") {
-                    self.ident()?
-                } else {
-                    name
-                }
-            }
-        })
     }
 }
 

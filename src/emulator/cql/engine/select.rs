@@ -3,7 +3,7 @@
 
 use super::super::outcome::{Column, CqlError, ResultSet, Shape};
 use super::super::value::{CqlType, Value};
-use super::parse::{Restriction, Select, Term};
+use super::statement::{Restriction, Select, Term};
 use super::system_tables;
 use crate::emulator::Cluster;
 

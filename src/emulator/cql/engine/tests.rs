@@ -497,7 +497,7 @@ proptest! {
             if let Ok(p) = parse(text) {
                 let mut schema = Schema::system(1, system_tables::schema_columns);
                 let _ = ddl::apply(&mut schema, &p.statement, ddl::Context { dcs: &[("dc1".into(), 1)], keyspace: Some("ks") });
-                let _ = describe::describe(&schema, &parse::Describe::Schema { full: true }, true, None);
+                let _ = describe::describe(&schema, &statement::Describe::Schema { full: true }, true, None);
             }
         }
     }
