@@ -132,4 +132,26 @@ fn demo_runs_two_backups_and_deduplicates_the_second() {
         by_node.values().all(|&n| n == 2),
         "every node has two snapshots' manifests: {by_node:?}"
     );
+
+    // The demo's cluster has CQL credentials: the schema file it prints is in the bucket and
+    // holds DESCRIBE SCHEMA WITH INTERNALS rows.
+    let schema_line = out
+        .lines()
+        .find(|l| l.starts_with("schema of sm_"))
+        .unwrap_or_else(|| panic!("no schema file printed in:\n{out}"));
+    let path = Path::new(schema_line.split_once(": ").expect("schema of TAG: PATH").1);
+    assert!(
+        path.starts_with(bucket.join("backup/schema")),
+        "{schema_line}"
+    );
+    let gz = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut json)
+        .expect("gzipped");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("a JSON array");
+    assert!(
+        rows.iter()
+            .any(|r| r["type"] == "table" && r["keyspace"] == "store" && r["name"] == "orders"),
+        "{json}"
+    );
 }

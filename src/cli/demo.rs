@@ -674,6 +674,15 @@ async fn script(
             None,
         )
         .await?;
+    // The schema file every manifest of the snapshot names (read with DESCRIBE over CQL).
+    let schema = files
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|f| f["schema"].as_str().filter(|s| !s.is_empty()));
+    if let Some(schema) = schema {
+        println!("schema of {}: {}/{schema}", second.tag, bucket.display());
+    }
     println!("a few files of {} (store.orders first):", second.tag);
     let mut tables: Vec<(String, Vec<String>)> = files
         .as_array()
