@@ -144,6 +144,15 @@ impl Parser<'_> {
         Ok(name)
     }
 
+    /// Names separated by commas (at least one): a column list.
+    pub(super) fn ident_list(&mut self) -> Result<Vec<String>, CqlError> {
+        let mut names = vec![self.ident()?];
+        while self.eat_sym(",") {
+            names.push(self.ident()?);
+        }
+        Ok(names)
+    }
+
     /// `[ks.]name`.
     pub(super) fn name(&mut self) -> Result<Name, CqlError> {
         let first = self.ident()?;
@@ -212,11 +221,7 @@ impl Parser<'_> {
             count = true;
             None
         } else {
-            let mut cols = vec![self.ident()?];
-            while self.eat_sym(",") {
-                cols.push(self.ident()?);
-            }
-            Some(cols)
+            Some(self.ident_list()?)
         };
         self.kw("FROM")?;
         let from = self.name()?;

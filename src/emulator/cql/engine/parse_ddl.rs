@@ -118,13 +118,8 @@ impl Parser<'_> {
         self.sym("(")?;
         let mut key = PrimaryKey::default();
         if self.eat_sym("(") {
-            loop {
-                key.partition.push(self.ident()?);
-                if self.eat_sym(")") {
-                    break;
-                }
-                self.sym(",")?;
-            }
+            key.partition = self.ident_list()?;
+            self.sym(")")?;
         } else {
             key.partition.push(self.ident()?);
         }
@@ -143,11 +138,7 @@ impl Parser<'_> {
         let columns = if self.eat_sym("*") {
             None
         } else {
-            let mut cols = vec![self.ident()?];
-            while self.eat_sym(",") {
-                cols.push(self.ident()?);
-            }
-            Some(cols)
+            Some(self.ident_list()?)
         };
         self.kw("FROM")?;
         let base = self.name()?;
