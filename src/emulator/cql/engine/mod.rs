@@ -10,6 +10,7 @@
 //! | [`system_tables`] | `system.local`, `system.peers`, `system_schema.*`: columns and rows |
 //! | [`describe`] | `DESCRIBE` rows in Scylla's order |
 //! | [`ddl`] | `CREATE`/`DROP`/`ALTER` applied to the schema model |
+//! | [`ddl_keyspace`] | `CREATE KEYSPACE`: replication, durable writes, tablets |
 //!
 //! The subset, and where it differs from Scylla:
 //! - `USE`; `SELECT cols|*|COUNT(*) FROM t [WHERE c = v|? [AND c IN (..)|IN ?]...] [LIMIT n]
@@ -24,6 +25,7 @@
 //!   No `INSERT`/`UPDATE`/`DELETE`, no other `ALTER`, no functions, roles or `tablets.initial`.
 
 pub mod ddl;
+pub mod ddl_keyspace;
 pub mod describe;
 pub mod lexer;
 pub mod parse;
