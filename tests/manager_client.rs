@@ -236,6 +236,8 @@ async fn client_calls_round_trip_through_the_agent() {
             location: "localstorage:bkt".into(),
             files: names.iter().map(|n| format!("backup/sst/t/{n}")).collect(),
             dest_dir: dest.clone(),
+            names: Vec::new(),
+            keep_verified: false,
             transfers: None,
             rate_limit: None,
         })

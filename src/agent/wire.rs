@@ -117,6 +117,14 @@ pub struct DownloadJob {
     pub files: Vec<String>,
     /// Destination directory, relative to the data directory; created if missing.
     pub dest_dir: String,
+    /// The name of each file in `dest_dir`, by position in `files` (a versioned `x.sm_<tag>`
+    /// lands as `x`); empty: each remote file keeps its own name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Keep a file already in `dest_dir` whose size is the remote one (and whose MD5 is the
+    /// store's, where the store gives one) instead of downloading it again; it counts as skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_verified: bool,
     /// Files in parallel; the agent's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfers: Option<usize>,

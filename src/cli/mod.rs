@@ -13,6 +13,7 @@
 //! | [`offline`] | `cairn backup list\|files --offline`: reading a location straight from its store, without the manager |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 //! | [`progress`] | `cairn progress`: a backup run's progress, once or followed with `--watch` |
+//! | [`restore`] | `cairn restore [update\|download]`: restore tasks (and their dry run) through the manager; one node's SSTables downloaded without a manager |
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
 
 pub mod agent;
@@ -26,6 +27,7 @@ pub mod manager;
 pub mod offline;
 pub mod output;
 pub mod progress;
+pub mod restore;
 pub mod tasks;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +70,8 @@ pub enum Command {
     Resume(tasks::TaskRef),
     /// Create a backup task (or --dry-run it); update one; list, show the files of, or delete backups.
     Backup(backup::BackupArgs),
+    /// Create a restore task (or --dry-run it); update one; download a node's SSTables offline.
+    Restore(restore::RestoreArgs),
     /// Show a backup run's progress (the latest run unless --run), or follow it with --watch.
     Progress(progress::ProgressArgs),
     /// Run a whole demo on this machine: an emulated cluster, agents, a manager, two backups.
@@ -158,6 +162,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &cli.manager,
             cli.output,
         ))),
+        Command::Restore(args) => {
+            client::finish(runtime()?.block_on(restore::run(args, &cli.manager, cli.output)))
+        }
         Command::Progress(args) => {
             progress::finish(runtime()?.block_on(progress::run(args, &cli.manager, cli.output)))
         }

@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod progress_actor;
 pub mod rate_limit_actor;
 pub mod rate_share;
+pub mod restore;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

@@ -33,8 +33,9 @@ mod stored_text;
 
 pub use config::{DEFAULT_KEYSPACE, ScyllaConfig, StoreConfig};
 pub use model::{
-    BackupRun, BackupRunProgress, Cluster, RunKey, RunStatus, Schedule, SkippedHost, Task, TaskKey,
-    TaskRun, TaskType,
+    BackupRun, BackupRunProgress, Cluster, RestoreRun, RestoreRunProgress, RestoreTable,
+    RestoreUnit, RestoreView, RunKey, RunStatus, Schedule, SkippedHost, Task, TaskKey, TaskRun,
+    TaskType,
 };
 pub use stored_text::UnknownName;
 pub(crate) use stored_text::text_enum;
@@ -228,6 +229,50 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list_progress(&self, run: RunKey) -> StoreResult<Vec<BackupRunProgress>>;
     /// Removes the progress rows of a run.
     async fn delete_progress(&self, run: RunKey) -> StoreResult<()>;
+
+    // ---- restore runs (placeholders until both stores implement them) ----
+
+    /// Inserts or replaces a restore run.
+    async fn put_restore_run(&self, run: &RestoreRun) -> StoreResult<()> {
+        let _ = run;
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
+    /// The restore run with this key, if any.
+    async fn get_restore_run(&self, key: RunKey) -> StoreResult<Option<RestoreRun>> {
+        let _ = key;
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
+    /// The restore runs of a task, newest first, at most `limit`.
+    async fn list_restore_runs(
+        &self,
+        cluster_id: Uuid,
+        task_id: Uuid,
+        limit: usize,
+    ) -> StoreResult<Vec<RestoreRun>> {
+        let _ = (cluster_id, task_id, limit);
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
+    /// Upserts a batch of restore progress rows (keyed as [`RestoreRunProgress`] says), in one
+    /// transaction (SQLite) or in batches of at most [`PROGRESS_BATCH_ROWS`] rows (ScyllaDB).
+    async fn put_restore_progress(&self, rows: &[RestoreRunProgress]) -> StoreResult<()> {
+        let _ = rows;
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
+    /// The restore progress rows of a run, by host, keyspace, table, remote directory, job.
+    async fn list_restore_progress(&self, run: RunKey) -> StoreResult<Vec<RestoreRunProgress>> {
+        let _ = run;
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
+    /// Removes one restore progress row (by its key); a missing row is not an error.
+    async fn delete_restore_progress_row(&self, row: &RestoreRunProgress) -> StoreResult<()> {
+        let _ = row;
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
+    /// Removes the restore progress rows of a run.
+    async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()> {
+        let _ = run;
+        Err(StoreError::Config("restore runs are not stored yet".into()))
+    }
 }
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.

@@ -13,12 +13,15 @@ use crate::format::filter::Unit;
 use crate::format::location::Location;
 use crate::format::tag::SnapshotTag;
 use crate::manager::backup::stage::BackupStage;
+use crate::manager::restore::stage::RestoreStage;
 
 text_enum!(
     /// The kind of a scheduled task (`scheduler_task.type`).
     TaskType, "task type", {
         /// A backup task.
         Backup => "backup",
+        /// A restore task.
+        Restore => "restore",
         /// A validate-backup task.
         ValidateBackup => "validate_backup",
     }
@@ -304,6 +307,146 @@ pub struct BackupRunProgress {
 }
 
 impl BackupRunProgress {
+    /// The run this row belongs to.
+    pub fn run_key(&self) -> RunKey {
+        RunKey {
+            cluster_id: self.cluster_id,
+            task_id: self.task_id,
+            run_id: self.run_id,
+        }
+    }
+}
+
+/// What one restore run restores and how far it got (`restore_run`). Units and views are
+/// inherited by a run that follows an unfinished one: the cluster has already lost the original
+/// tombstone_gc modes and view definitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreRun {
+    /// The cluster restored into.
+    pub cluster_id: Uuid,
+    /// The restore task.
+    pub task_id: Uuid,
+    /// The run id, a time UUID shared with the [`TaskRun`].
+    pub id: Uuid,
+    /// The run this one continues or inherits from, if any.
+    pub prev_id: Option<Uuid>,
+    /// The snapshot tag restored.
+    pub snapshot_tag: SnapshotTag,
+    /// The stage reached.
+    pub stage: RestoreStage,
+    /// The post-restore repair's Scylla task id (vnode: the `repair_async` number as text;
+    /// tablets: the task manager's UUID), kept so a resumed run waits for it instead of starting
+    /// another.
+    pub repair_task_id: Option<String>,
+    /// The keyspaces and tables restored, with sizes and original tombstone_gc modes.
+    pub units: Vec<RestoreUnit>,
+    /// The views and secondary indexes dropped before DATA and recreated after.
+    pub views: Vec<RestoreView>,
+    /// When the run started.
+    pub start_time: DateTime<Utc>,
+}
+
+impl RestoreRun {
+    /// The key this run is stored under.
+    pub fn key(&self) -> RunKey {
+        RunKey {
+            cluster_id: self.cluster_id,
+            task_id: self.task_id,
+            run_id: self.id,
+        }
+    }
+}
+
+/// One keyspace of a restore (`restore_run.units`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreUnit {
+    /// The keyspace.
+    pub keyspace_name: String,
+    /// Bytes of the backup to restore into it.
+    pub size: u64,
+    /// Its restored tables.
+    pub tables: Vec<RestoreTable>,
+}
+
+/// One table of a restore unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreTable {
+    /// The table.
+    pub table_name: String,
+    /// Bytes of the backup to restore into it.
+    pub size: u64,
+    /// Its `tombstone_gc` mode before the restore (`timeout`, `repair`, `disabled`,
+    /// `immediate`), put back at ENABLE_TGC.
+    pub tombstone_gc: String,
+}
+
+/// A view or secondary index over a restored table (`restore_run.views`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreView {
+    /// Its keyspace.
+    pub keyspace_name: String,
+    /// The view's name (an index's own name, not its `_index` table).
+    pub view_name: String,
+    /// The base table.
+    pub base_table: String,
+    /// `MaterializedView` or `SecondaryIndex`, as upstream stores it.
+    pub view_type: String,
+    /// Its `CREATE ... IF NOT EXISTS` statement.
+    pub create_stmt: String,
+    /// Its build state as last seen: empty before RECREATE_VIEWS, then Scylla's
+    /// (`UNKNOWN`, `STARTED`, `SUCCESS`) for the least advanced node.
+    pub build_status: String,
+}
+
+/// One batch of one remote SSTable directory on one host in a restore run
+/// (`restore_run_progress`), keyed as upstream keys it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreRunProgress {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// The restore task.
+    pub task_id: Uuid,
+    /// The run.
+    pub run_id: Uuid,
+    /// The remote SSTable directory the batch comes from (relative to the location's root).
+    pub remote_sstable_dir: String,
+    /// The keyspace.
+    pub keyspace_name: String,
+    /// The table.
+    pub table_name: String,
+    /// The host (agent address) restoring it.
+    pub host: String,
+    /// The agent's download job.
+    pub agent_job_id: String,
+    /// Scylla's task for the load&stream, when Scylla gives one (empty otherwise).
+    pub scylla_task_id: String,
+    /// The SSTables of the batch (their generation ids).
+    pub sstable_id: Vec<String>,
+    /// When the download started.
+    pub download_started_at: Option<DateTime<Utc>>,
+    /// When the download completed.
+    pub download_completed_at: Option<DateTime<Utc>>,
+    /// When load&stream started.
+    pub restore_started_at: Option<DateTime<Utc>>,
+    /// When load&stream completed: the batch is restored.
+    pub restore_completed_at: Option<DateTime<Utc>>,
+    /// Bytes downloaded by the job.
+    pub downloaded: u64,
+    /// Bytes of versioned files downloaded one by one.
+    pub versioned_downloaded: u64,
+    /// Bytes found already in `upload/`, verified, and kept (a resumed batch).
+    pub skipped: u64,
+    /// Bytes restored (loaded and streamed).
+    pub restored: u64,
+    /// Bytes that failed.
+    pub failed: u64,
+    /// Why the batch failed, if it did.
+    pub error: Option<String>,
+    /// Shards of the host.
+    pub shard_cnt: u64,
+}
+
+impl RestoreRunProgress {
     /// The run this row belongs to.
     pub fn run_key(&self) -> RunKey {
         RunKey {
