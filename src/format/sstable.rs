@@ -320,10 +320,65 @@ pub fn split_versioned(file: &str) -> Option<(&str, SnapshotTag)> {
     (!name.is_empty()).then_some((name, tag))
 }
 
+/// The object holding `name` as snapshot `restored` saw it, among the file names `listing` of its
+/// remote directory (upstream's versioned-file rule): the version `<name>.sm_<T>` with the
+/// smallest tag `T` later than `restored` (a later snapshot replaced the file, keeping the
+/// restored one under its own tag), else `name` itself. `None` when neither is listed.
+pub fn version_for_tag<'a>(
+    name: &str,
+    restored: &SnapshotTag,
+    listing: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut plain = false;
+    let mut best: Option<SnapshotTag> = None;
+    for file in listing {
+        if file == name {
+            plain = true;
+        } else if let Some((base, tag)) = split_versioned(file)
+            && base == name
+            && tag > *restored
+            && best.as_ref().is_none_or(|b| tag < *b)
+        {
+            best = Some(tag);
+        }
+    }
+    match best {
+        Some(tag) => Some(versioned_name(name, &tag)),
+        None => plain.then(|| name.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_version_of_the_restored_tag_is_the_oldest_later_one() {
+        let t = |s: &str| s.parse::<SnapshotTag>().expect("tag");
+        let name = "mc-2-big-Data.db";
+        let listing = [
+            name,
+            "mc-2-big-Data.db.sm_20240101000000UTC",
+            "mc-2-big-Data.db.sm_20240301000000UTC",
+            "mc-2-big-Data.db.sm_20240201000000UTC",
+            "mc-3-big-Data.db.sm_20240115000000UTC",
+        ];
+        let pick = |tag: &str| version_for_tag(name, &t(tag), listing);
+        assert_eq!(
+            pick("sm_20240110000000UTC").as_deref(),
+            Some("mc-2-big-Data.db.sm_20240201000000UTC")
+        );
+        assert_eq!(
+            pick("sm_20231201000000UTC").as_deref(),
+            Some("mc-2-big-Data.db.sm_20240101000000UTC")
+        );
+        assert_eq!(pick("sm_20240301000000UTC").as_deref(), Some(name));
+        assert_eq!(
+            version_for_tag("mc-9-big-Data.db", &t("sm_20240101000000UTC"), listing),
+            None
+        );
+    }
 
     #[test]
     fn parses_scylla_reference_uuid_generation() {

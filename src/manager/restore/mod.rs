@@ -8,9 +8,15 @@
 //! | [`plan`] | what a run works from: target hosts, remote SSTable directories with the chosen files, units, views |
 //! | [`target`] | init: manifests of the tag, dc_mapping, units, tombstone_gc, views, the versioned-file rule; the dry run |
 //! | [`progress`] | the progress operators read: rollup, per-host rates, views, repair |
+//! | [`schema`] | schema restore: the backup's CQL applied in order, replication rewritten by dc_mapping |
+//! | [`tgc`] | DISABLE_TGC / ENABLE_TGC: schema agreement, tombstone_gc off and back |
+//! | [`views`] | DROP_VIEWS / RECREATE_VIEWS: views and indexes dropped, created again, awaited |
 
 pub mod plan;
 pub mod progress;
 pub mod properties;
+pub mod schema;
 pub mod stage;
 pub mod target;
+pub mod tgc;
+pub mod views;

