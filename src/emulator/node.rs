@@ -124,11 +124,15 @@ pub enum NodeStatus {
     Leaving,
 }
 
+/// One table's unflushed writes: bytes, and the ring ranges (start exclusive, end inclusive)
+/// their tokens fall in.
+type Memtable = (u64, Vec<(i64, i64)>);
+
 /// Mutable storage state, behind the node's mutex.
 #[derive(Debug, Default)]
 struct Disk {
     /// Unflushed bytes per (keyspace, table), with the token ranges the writes fall in.
-    memtables: BTreeMap<(String, String), (u64, Vec<(i64, i64)>)>,
+    memtables: BTreeMap<(String, String), Memtable>,
     /// Next integer generation per table directory.
     next_integer: HashMap<PathBuf, u64>,
     /// Last time (100 ns ticks) used for a UUID generation.

@@ -31,6 +31,9 @@ const TYPICAL_RECORD: u64 = 2048;
 /// Size of the buffer payload bytes are generated in.
 const CHUNK: usize = 1 << 16;
 
+/// The tokens an SSTable covers: (first, last, record count).
+pub type TokenSpan = (i64, i64, usize);
+
 /// What identifies a record wherever it is held.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RecordId {
@@ -139,7 +142,7 @@ pub fn group_for_files<'a>(records: &[Record<'a>]) -> Vec<Vec<Record<'a>>> {
 }
 
 /// The token range a set of records covers: (first, last, count), or `None` when empty.
-pub fn token_range(records: &[Record<'_>]) -> Option<(i64, i64, usize)> {
+pub fn token_range(records: &[Record<'_>]) -> Option<TokenSpan> {
     let first = records.iter().map(|r| r.token).min()?;
     let last = records.iter().map(|r| r.token).max()?;
     Some((first, last, records.len()))
@@ -162,7 +165,7 @@ impl Layout {
     }
 
     /// The first and last token and the record count.
-    pub fn token_range(&self) -> Option<(i64, i64, usize)> {
+    pub fn token_range(&self) -> Option<TokenSpan> {
         let first = self.records.first()?.0;
         let last = self.records.last()?.0;
         Some((first, last, self.records.len()))

@@ -103,10 +103,14 @@ async fn load_new_sstables(
             )));
         }
     }
-    let t = resolve_tables(&ctx.cluster, &[keyspace.clone()], &[cf.clone()])?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::bad_request(format!("Column family {keyspace}.{cf} not found")))?;
+    let t = resolve_tables(
+        &ctx.cluster,
+        std::slice::from_ref(&keyspace),
+        std::slice::from_ref(&cf),
+    )?
+    .into_iter()
+    .next()
+    .ok_or_else(|| ApiError::bad_request(format!("Column family {keyspace}.{cf} not found")))?;
     // Scylla streams tablet tables even when asked to refresh.
     load_and_stream |= ctx
         .cluster

@@ -17,7 +17,7 @@ use crate::format::sstable::{
 };
 
 use super::placement::pick_token;
-use super::records::{self, Record};
+use super::records::{self, Record, TokenSpan};
 use super::rng::Rng;
 
 /// The component whose head records the token range.
@@ -70,7 +70,7 @@ fn write_data(
     path: &Path,
     contents: Contents<'_>,
     rng: &mut Rng,
-) -> io::Result<(u64, u32, Option<(i64, i64, usize)>)> {
+) -> io::Result<(u64, u32, Option<TokenSpan>)> {
     let mut file = io::BufWriter::with_capacity(CHUNK, File::create(path)?);
     let out = match contents {
         Contents::Generated { bytes, ranges } => {
