@@ -1,7 +1,7 @@
 //! The agent's download job as a restore uses it, against a real agent process: versioned
 //! remote files landing under the plain names given in `names`, `keep_verified` keeping what is
 //! already there and right (by size on a directory location, by size and MD5 on S3, whose
-//! single-part ETags are MD5s) and fetching again what is truncated or corrupted, bad names
+//! single-part ETags are MD5s; moto serves it) and fetching again what is truncated or corrupted, bad names
 //! refused before anything starts, and a link planted in the destination never followed.
 
 mod common;
@@ -209,7 +209,7 @@ async fn keep_verified_keeps_a_right_file_and_fetches_a_truncated_one_by_size_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keep_verified_on_s3_fetches_a_same_size_corrupted_file_again() {
-    let Some(server) = S3Server::rclone().await else {
+    let Some(server) = S3Server::moto().await else {
         return;
     };
     let s = Setup::new(Some(&server)).await;
