@@ -209,7 +209,11 @@ pub async fn run(args: DownloadArgs, output: Format) -> Result<(), ClientError> 
     let tables: Vec<FilesMeta> = manifest
         .index
         .into_iter()
-        .filter(|t| filter.as_ref().is_none_or(|f| f.check(&t.keyspace, &t.table)))
+        .filter(|t| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.check(&t.keyspace, &t.table))
+        })
         .collect();
     if tables.is_empty() && filter.is_some() {
         return Err(ClientError::NotFound(format!(
@@ -225,7 +229,10 @@ pub async fn run(args: DownloadArgs, output: Format) -> Result<(), ClientError> 
 
     // The local table directories.
     std::fs::create_dir_all(&args.dest).map_err(|e| {
-        ClientError::Invalid(format!("--dest {}: cannot create: {e}", args.dest.display()))
+        ClientError::Invalid(format!(
+            "--dest {}: cannot create: {e}",
+            args.dest.display()
+        ))
     })?;
     check_dest(&args.dest)?;
     let root = ConfinedRoot::open(&args.dest).map_err(|e| {
@@ -346,7 +353,11 @@ async fn find_manifest(
         .await
         .map_err(offline::backups_error)?;
     let of_tag: Vec<&ManifestInfo> = all.iter().filter(|m| m.snapshot_tag == *tag).collect();
-    let of_node: Vec<&ManifestInfo> = of_tag.iter().copied().filter(|m| m.node_id == node).collect();
+    let of_node: Vec<&ManifestInfo> = of_tag
+        .iter()
+        .copied()
+        .filter(|m| m.node_id == node)
+        .collect();
     let finals: Vec<&ManifestInfo> = of_node.iter().copied().filter(|m| !m.temporary).collect();
     let mut clusters: Vec<uuid::Uuid> = finals.iter().map(|m| m.cluster_id).collect();
     clusters.sort_unstable();
@@ -397,7 +408,11 @@ async fn plan_tables(
             .map(|t| async move {
                 let dir = info.sstable_version_dir(&t.keyspace, &t.table, &t.version);
                 let prefix = object_path(&dir).map_err(|e| ClientError::Invalid(one_line(&e)))?;
-                let listing = remote.store.list(Some(&prefix)).try_collect::<Vec<_>>().await;
+                let listing = remote
+                    .store
+                    .list(Some(&prefix))
+                    .try_collect::<Vec<_>>()
+                    .await;
                 let objects = match listing {
                     Ok(objects) => objects,
                     Err(object_store::Error::NotFound { .. }) => Vec::new(),
@@ -450,7 +465,12 @@ async fn plan_tables(
             "{} file(s) of snapshot {tag} are missing from {}: {}{}; nothing was downloaded",
             missing.len(),
             remote.location,
-            missing.iter().take(NAMED).cloned().collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .take(NAMED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
             if missing.len() > NAMED { ", ..." } else { "" }
         )));
     }
@@ -562,11 +582,7 @@ impl Tally {
                 }
             })
             .collect();
-        let failures = self
-            .failures
-            .lock()
-            .map(|f| f.clone())
-            .unwrap_or_default();
+        let failures = self.failures.lock().map(|f| f.clone()).unwrap_or_default();
         DownloadSummary {
             location: args.location.clone(),
             cluster_id: info.cluster_id.to_string(),
@@ -685,7 +701,10 @@ fn summary_table(s: &DownloadSummary) -> String {
         "Snapshot {} of node {} ({}), cluster {}\n",
         s.snapshot_tag, s.node_id, s.dc, s.cluster_id
     );
-    out.push_str(&table(&["Table", "Files", "Size", "Kept", "Directory"], &rows));
+    out.push_str(&table(
+        &["Table", "Files", "Size", "Kept", "Directory"],
+        &rows,
+    ));
     out.push_str(&format!(
         "Downloaded {} files ({}), kept {} files already there ({}), {} failed\n",
         s.files_downloaded,
