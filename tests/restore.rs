@@ -44,7 +44,12 @@ fn backup_records(bucket: &Path, tag: &str, ks: &str, table: &str) -> BTreeSet<(
 
 /// Asserts that every replica of every range of `ks.table` in `cluster` holds exactly
 /// `expected`, and no node holds a record it does not replicate.
-async fn assert_placed(cluster: &common::TestCluster, ks: &str, table: &str, expected: &BTreeSet<(i64, String)>) {
+async fn assert_placed(
+    cluster: &common::TestCluster,
+    ks: &str,
+    table: &str,
+    expected: &BTreeSet<(i64, String)>,
+) {
     common::restore::assert_placed(cluster, ks, table, expected).await;
 }
 
@@ -54,7 +59,11 @@ async fn assert_autocompaction_on(cluster: &common::TestCluster, ks: &str, table
         let on = cluster
             .get(i, &format!("/column_family/autocompaction/{ks}:{table}"))
             .await;
-        assert_eq!(on, Value::Bool(true), "autocompaction of {ks}.{table} on node {i}");
+        assert_eq!(
+            on,
+            Value::Bool(true),
+            "autocompaction of {ks}.{table} on node {i}"
+        );
     }
 }
 
@@ -62,7 +71,10 @@ async fn assert_autocompaction_on(cluster: &common::TestCluster, ks: &str, table
 async fn assert_view_built(cluster: &common::TestCluster, ks: &str, view: &str) {
     for i in 0..cluster.emulator.nodes().len() {
         let statuses = cluster
-            .get(i, &format!("/storage_service/view_build_statuses/{ks}/{view}"))
+            .get(
+                i,
+                &format!("/storage_service/view_build_statuses/{ks}/{view}"),
+            )
             .await;
         let all: Vec<&str> = statuses
             .as_array()
@@ -101,15 +113,24 @@ async fn schema_then_tables_into_a_fresh_cluster_with_other_tokens() {
     let tag = s.backup("all", "store").await;
 
     // Schema first, then the tables.
-    let schema = s.restore("schema", &["-T", &tag, "--restore-schema"], 120).await;
+    let schema = s
+        .restore("schema", &["-T", &tag, "--restore-schema"], 120)
+        .await;
     assert_eq!(schema["run"]["status"], "DONE", "schema restore: {schema}");
     let tables = s
-        .restore("tables", &["-T", &tag, "--restore-tables", "-K", "store"], 300)
+        .restore(
+            "tables",
+            &["-T", &tag, "--restore-tables", "-K", "store"],
+            300,
+        )
         .await;
     assert_eq!(tables["run"]["status"], "DONE", "tables restore: {tables}");
     let progress = &tables["progress"];
     assert_eq!(progress["stage"], "DONE", "{progress}");
-    assert_eq!(progress["restored"], progress["size"], "every byte restored: {progress}");
+    assert_eq!(
+        progress["restored"], progress["size"],
+        "every byte restored: {progress}"
+    );
 
     let target = cql::session(&s.target).await;
     for table in STORE_TABLES {
@@ -132,7 +153,10 @@ async fn schema_then_tables_into_a_fresh_cluster_with_other_tokens() {
     .await;
     let expected_views: BTreeSet<(String, String)> = [
         ("store".to_string(), "orders_by_status".to_string()),
-        ("store".to_string(), "orders_placed_at_idx_index".to_string()),
+        (
+            "store".to_string(),
+            "orders_placed_at_idx_index".to_string(),
+        ),
     ]
     .into();
     assert_eq!(views, expected_views);
@@ -163,7 +187,9 @@ async fn dc_mapping_renames_the_dcs_of_the_schema_and_of_the_data() {
     let tag = s.backup("all", "store").await;
 
     // Without a mapping the schema names DCs the cluster lacks: refused before anything is made.
-    let refused = s.restore("unmapped", &["-T", &tag, "--restore-schema"], 120).await;
+    let refused = s
+        .restore("unmapped", &["-T", &tag, "--restore-schema"], 120)
+        .await;
     assert_eq!(refused["run"]["status"], "ERROR", "{refused}");
     let cause = refused["run"]["cause"].as_str().unwrap_or_default();
     assert!(
@@ -180,7 +206,11 @@ async fn dc_mapping_renames_the_dcs_of_the_schema_and_of_the_data() {
 
     let mapping = "dc1=east,dc2=west";
     let schema = s
-        .restore("schema", &["-T", &tag, "--restore-schema", "--dc-mapping", mapping], 120)
+        .restore(
+            "schema",
+            &["-T", &tag, "--restore-schema", "--dc-mapping", mapping],
+            120,
+        )
         .await;
     assert_eq!(schema["run"]["status"], "DONE", "{schema}");
     let described = {
@@ -197,7 +227,8 @@ async fn dc_mapping_renames_the_dcs_of_the_schema_and_of_the_data() {
         rows.into_iter().map(|r| r.3).next().unwrap_or_default()
     };
     assert!(
-        described.contains("'east': '2'") && described.contains("'west': '2'")
+        described.contains("'east': '2'")
+            && described.contains("'west': '2'")
             && !described.contains("dc1"),
         "replication rewritten: {described}"
     );
@@ -205,7 +236,15 @@ async fn dc_mapping_renames_the_dcs_of_the_schema_and_of_the_data() {
     let tables = s
         .restore(
             "tables",
-            &["-T", &tag, "--restore-tables", "-K", "store", "--dc-mapping", mapping],
+            &[
+                "-T",
+                &tag,
+                "--restore-tables",
+                "-K",
+                "store",
+                "--dc-mapping",
+                mapping,
+            ],
             300,
         )
         .await;
@@ -233,14 +272,30 @@ async fn versioned_files_restore_their_tag_and_a_dry_run_finds_what_would_fail()
     // The target has no schema yet: the dry run says which tables are missing and how to fix it.
     let dry = s
         .cairn(&[
-            "restore", "-c", "fresh", "-L", "localstorage:bkt", "-T", &tag, "--restore-tables",
+            "restore",
+            "-c",
+            "fresh",
+            "-L",
+            "localstorage:bkt",
+            "-T",
+            &tag,
+            "--restore-tables",
             "--dry-run",
         ])
         .await;
-    assert_ne!(dry.code, 0, "problems make the dry run fail: {}", dry.stdout);
+    assert_ne!(
+        dry.code, 0,
+        "problems make the dry run fail: {}",
+        dry.stdout
+    );
     let all = format!("{}{}", dry.stdout, dry.stderr);
-    assert!(all.contains("store.orders") && all.contains("--restore-schema"), "{all}");
-    let schema = s.restore("schema", &["-T", &tag, "--restore-schema"], 120).await;
+    assert!(
+        all.contains("store.orders") && all.contains("--restore-schema"),
+        "{all}"
+    );
+    let schema = s
+        .restore("schema", &["-T", &tag, "--restore-schema"], 120)
+        .await;
     assert_eq!(schema["run"]["status"], "DONE", "{schema}");
 
     // A later backup replaced a file under the same name: the restored tag's version is kept as
@@ -261,7 +316,11 @@ async fn versioned_files_restore_their_tag_and_a_dry_run_finds_what_would_fail()
         .collect();
     std::fs::write(&plain, other).expect("replace the plain file");
     let tables = s
-        .restore("tables", &["-T", &tag, "--restore-tables", "-K", "store.orders"], 300)
+        .restore(
+            "tables",
+            &["-T", &tag, "--restore-tables", "-K", "store.orders"],
+            300,
+        )
         .await;
     assert_eq!(tables["run"]["status"], "DONE", "{tables}");
     assert_placed(&s.target, "store", "orders", &expected).await;
@@ -271,11 +330,24 @@ async fn versioned_files_restore_their_tag_and_a_dry_run_finds_what_would_fail()
     std::fs::remove_file(s.bucket.join(format!("{data}.{later}"))).expect("and its version");
     let dry = s
         .cairn(&[
-            "restore", "-c", "fresh", "-L", "localstorage:bkt", "-T", &tag, "--restore-tables",
-            "--dry-run", "-o", "json",
+            "restore",
+            "-c",
+            "fresh",
+            "-L",
+            "localstorage:bkt",
+            "-T",
+            &tag,
+            "--restore-tables",
+            "--dry-run",
+            "-o",
+            "json",
         ])
         .await;
-    assert_ne!(dry.code, 0, "a missing object fails the dry run: {}", dry.stdout);
+    assert_ne!(
+        dry.code, 0,
+        "a missing object fails the dry run: {}",
+        dry.stdout
+    );
     let report: Value = serde_json::from_str(&dry.stdout)
         .unwrap_or_else(|e| panic!("dry run JSON ({e}): {} {}", dry.stdout, dry.stderr));
     let missing: Vec<&str> = report["missing_objects"]
@@ -290,7 +362,10 @@ async fn versioned_files_restore_their_tag_and_a_dry_run_finds_what_would_fail()
     );
     for i in 0..2 {
         let upload = s.target.table_dir(i, "store", "orders").join("upload");
-        assert!(common::files_in(&upload).is_empty(), "node {i} upload/ untouched");
+        assert!(
+            common::files_in(&upload).is_empty(),
+            "node {i} upload/ untouched"
+        );
     }
 }
 
@@ -307,7 +382,9 @@ async fn agent_bytes(agents: &[common::agent::AgentProcess]) -> u64 {
         let text = a.metrics().await;
         total += text
             .lines()
-            .filter(|l| l.starts_with("cairn_agent_bytes_total{") && l.contains("result=\"transferred\""))
+            .filter(|l| {
+                l.starts_with("cairn_agent_bytes_total{") && l.contains("result=\"transferred\"")
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64;
     }
@@ -341,7 +418,9 @@ async fn a_restore_killed_mid_data_resumes_at_data_and_downloads_only_what_is_mi
     )
     .await;
     let tag = s.backup("all", "store").await;
-    let schema = s.restore("schema", &["-T", &tag, "--restore-schema"], 120).await;
+    let schema = s
+        .restore("schema", &["-T", &tag, "--restore-schema"], 120)
+        .await;
     assert_eq!(schema["run"]["status"], "DONE", "{schema}");
     let size: u64 = STORE_TABLES
         .iter()
@@ -349,17 +428,33 @@ async fn a_restore_killed_mid_data_resumes_at_data_and_downloads_only_what_is_mi
             common::cli::files_under(&s.bucket)
                 .iter()
                 .filter(|p| p.contains(&format!("/keyspace/store/table/{t}/")))
-                .map(|p| std::fs::metadata(s.bucket.join(p)).map(|m| m.len()).unwrap_or(0))
+                .map(|p| {
+                    std::fs::metadata(s.bucket.join(p))
+                        .map(|m| m.len())
+                        .unwrap_or(0)
+                })
                 .sum::<u64>()
         })
         .sum();
 
     s.create_restore(
         "tables",
-        &["-T", &tag, "--restore-tables", "-K", "store", "--batch-size", "1", "--rate-limit", "2"],
+        &[
+            "-T",
+            &tag,
+            "--restore-tables",
+            "-K",
+            "store",
+            "--batch-size",
+            "1",
+            "--rate-limit",
+            "2",
+        ],
     )
     .await;
-    s.cairn(&["start", "-c", "fresh", "restore/tables"]).await.ok("start");
+    s.cairn(&["start", "-c", "fresh", "restore/tables"])
+        .await
+        .ok("start");
 
     // An agent dies while its host downloads, and comes back.
     wait_progress(&s, "tables", "downloading", |p| {
@@ -399,7 +494,10 @@ async fn a_restore_killed_mid_data_resumes_at_data_and_downloads_only_what_is_mi
     // What was verified in upload/ was kept, and no batch was downloaded twice whole.
     let progress = &end["progress"];
     let kept = progress["skipped"].as_u64().unwrap_or(0);
-    assert!(kept > 0, "files of the interrupted batch were kept: {progress}");
+    assert!(
+        kept > 0,
+        "files of the interrupted batch were kept: {progress}"
+    );
     let downloaded = before_kill + agent_bytes(&s.target_agents).await;
     assert!(
         downloaded < size + size / 4,
@@ -416,13 +514,25 @@ async fn a_restore_killed_mid_data_resumes_at_data_and_downloads_only_what_is_mi
 /// it: one node manifest per node (no Cairn fields), integer-generation `mc` SSTables whose
 /// `Data.db` is opaque bytes (a real, compressed SSTable to the emulator) with their true
 /// `Digest.crc32` and `TOC.txt`. Answers the snapshot tag.
-fn write_manager_backup(bucket: &Path, cluster_id: &str, nodes: &[&str], table_version: &str) -> String {
+fn write_manager_backup(
+    bucket: &Path,
+    cluster_id: &str,
+    nodes: &[&str],
+    table_version: &str,
+) -> String {
     use std::io::Write;
     let tag = "sm_20250102030405UTC";
     let task = "9f3c2f5e-5b55-4d8e-9d6a-0a8c1f0e5a11";
     let components = [
-        "CompressionInfo.db", "Data.db", "Digest.crc32", "Filter.db", "Index.db", "Scylla.db",
-        "Statistics.db", "Summary.db", "TOC.txt",
+        "CompressionInfo.db",
+        "Data.db",
+        "Digest.crc32",
+        "Filter.db",
+        "Index.db",
+        "Scylla.db",
+        "Statistics.db",
+        "Summary.db",
+        "TOC.txt",
     ];
     for (n, node) in nodes.iter().enumerate() {
         let dir = bucket.join(format!(
@@ -433,14 +543,22 @@ fn write_manager_backup(bucket: &Path, cluster_id: &str, nodes: &[&str], table_v
         let mut size = 0u64;
         for generation in [2 + n, 7 + n] {
             let data: Vec<u8> = (0..40_000u32)
-                .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(generation as u32 * 97) >> 13) as u8)
+                .map(|i| {
+                    (i.wrapping_mul(2_654_435_761)
+                        .wrapping_add(generation as u32 * 97)
+                        >> 13) as u8
+                })
                 .collect();
             for c in components {
                 let name = format!("mc-{generation}-big-{c}");
                 let bytes: Vec<u8> = match c {
                     "Data.db" => data.clone(),
                     "Digest.crc32" => crc32fast::hash(&data).to_string().into_bytes(),
-                    "TOC.txt" => components.iter().map(|c| format!("{c}\n")).collect::<String>().into_bytes(),
+                    "TOC.txt" => components
+                        .iter()
+                        .map(|c| format!("{c}\n"))
+                        .collect::<String>()
+                        .into_bytes(),
                     _ => vec![generation as u8; 64],
                 };
                 size += bytes.len() as u64;
@@ -458,9 +576,13 @@ fn write_manager_backup(bucket: &Path, cluster_id: &str, nodes: &[&str], table_v
             "tokens": [-4611686018427387904i64, 0, 4611686018427387903i64],
             "schema": "",
         });
-        let meta = bucket.join(format!("backup/meta/cluster/{cluster_id}/dc/dc1/node/{node}"));
+        let meta = bucket.join(format!(
+            "backup/meta/cluster/{cluster_id}/dc/dc1/node/{node}"
+        ));
         std::fs::create_dir_all(&meta).unwrap();
-        let file = std::fs::File::create(meta.join(format!("task_{task}_tag_{tag}_manifest.json.gz"))).unwrap();
+        let file =
+            std::fs::File::create(meta.join(format!("task_{task}_tag_{tag}_manifest.json.gz")))
+                .unwrap();
         let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
         gz.write_all(manifest.to_string().as_bytes()).unwrap();
         gz.finish().unwrap();
@@ -470,13 +592,21 @@ fn write_manager_backup(bucket: &Path, cluster_id: &str, nodes: &[&str], table_v
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_written_by_scylladb_manager_restores_like_one_of_cairns() {
-    let s = RestoreSetup::start("dc1:1", "dc1:3", |_| {}, |c| {
-        c.seed = 0x5c11_7000;
-        common::restore::empty_dataset(c);
-    })
+    let s = RestoreSetup::start(
+        "dc1:1",
+        "dc1:3",
+        |_| {},
+        |c| {
+            c.seed = 0x5c11_7000;
+            common::restore::empty_dataset(c);
+        },
+    )
     .await;
     let cluster_id = "6a0f2c1e-2d4b-4b7a-9a51-3f3c1d2e4b5a";
-    let nodes = ["2f1e0c4a-8a51-4d0b-b0a3-9f1d2c3e4a5b", "7c3d2e1f-0a9b-4c8d-a7e6-5f4d3c2b1a09"];
+    let nodes = [
+        "2f1e0c4a-8a51-4d0b-b0a3-9f1d2c3e4a5b",
+        "7c3d2e1f-0a9b-4c8d-a7e6-5f4d3c2b1a09",
+    ];
     let version = "3b1f6a20a9c111eea1d2000000000000";
     let tag = write_manager_backup(&s.bucket, cluster_id, &nodes, version);
     // The table exists in the target, as the operator created it (no schema file in the sample).
@@ -485,7 +615,10 @@ async fn a_backup_written_by_scylladb_manager_restores_like_one_of_cairns() {
         "CREATE KEYSPACE shop WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': '2'}",
         "CREATE TABLE shop.orders (id uuid PRIMARY KEY, total double)",
     ] {
-        target.query_unpaged(stmt, ()).await.unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        target
+            .query_unpaged(stmt, ())
+            .await
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
     }
     let end = s
         .restore("sm", &["-T", &tag, "--restore-tables", "-K", "shop"], 180)

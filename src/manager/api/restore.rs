@@ -158,7 +158,26 @@ async fn dry_run(
         (body, "")
     };
     let (props, _view) = check_restore_properties(&cluster, props, prefix).await?;
-    let init = Init::connect(&cluster).await.map_err(init_problem)?;
-    let report = init.dry_run(&props).await.map_err(init_problem)?;
+    // Init's future is not provably `Send` (rustc's higher-ranked lifetime limits with its
+    // fan-outs), which an axum handler must be: it runs on a blocking thread of the runtime.
+    let runtime = tokio::runtime::Handle::current();
+    let report = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            let init = Init::connect(&cluster).await?;
+            init.dry_run(&props).await
+        })
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the restore dry run failed: {e}"),
+        )
+    })?
+    .map_err(init_problem)?;
+    let mut report = report;
+    // Keyed by (keyspace, table) pairs, which JSON cannot hold as keys; the tables are in
+    // `plan.units` and their directories in `plan.dirs`.
+    report.plan.table_dirs.clear();
     Ok(Json(report))
 }
