@@ -265,3 +265,4 @@ impl DataPath {
         }
     }
 }
+
