@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::coalesce::Coalescer;
-use super::store::{BackupRunProgress, Store, StoreError};
+use super::store::{BackupRunProgress, RestoreRunProgress, Store, StoreError};
 
 /// How often accumulated updates are written when nobody asks for a flush.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -54,6 +54,31 @@ impl ProgressRow for BackupRunProgress {
 
     fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         Box::pin(async move { store.put_progress(&rows).await })
+    }
+}
+
+/// A restore run's row: one batch of one remote directory on one host. (Temporary copy on the
+/// engine branch until helper "store"'s lands.)
+impl ProgressRow for RestoreRunProgress {
+    /// Run, remote directory, keyspace, table, host, agent job, Scylla task.
+    type Key = (Uuid, Uuid, Uuid, String, String, String, String, String, String);
+
+    fn key(&self) -> Self::Key {
+        (
+            self.cluster_id,
+            self.task_id,
+            self.run_id,
+            self.remote_sstable_dir.clone(),
+            self.keyspace_name.clone(),
+            self.table_name.clone(),
+            self.host.clone(),
+            self.agent_job_id.clone(),
+            self.scylla_task_id.clone(),
+        )
+    }
+
+    fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { store.put_restore_progress(&rows).await })
     }
 }
 
