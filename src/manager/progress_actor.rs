@@ -61,7 +61,17 @@ impl ProgressRow for BackupRunProgress {
 /// engine branch until helper "store"'s lands.)
 impl ProgressRow for RestoreRunProgress {
     /// Run, remote directory, keyspace, table, host, agent job, Scylla task.
-    type Key = (Uuid, Uuid, Uuid, String, String, String, String, String, String);
+    type Key = (
+        Uuid,
+        Uuid,
+        Uuid,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
 
     fn key(&self) -> Self::Key {
         (

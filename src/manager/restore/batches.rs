@@ -213,7 +213,11 @@ impl BatchPool {
                 })
                 .count()
                 .max(1);
-            if fit >= shards { fit - fit % shards } else { fit }
+            if fit >= shards {
+                fit - fit % shards
+            } else {
+                fit
+            }
         };
         n = n.min(same.len());
         if same.len() - n < shards {
@@ -300,7 +304,10 @@ mod tests {
         RemoteSSTable {
             id: id.into(),
             uuid_generation: uuid,
-            files: vec![file("Data.db", size - 1, versioned), file("TOC.txt", 1, false)],
+            files: vec![
+                file("Data.db", size - 1, versioned),
+                file("TOC.txt", 1, false),
+            ],
             size,
         }
     }
@@ -341,7 +348,9 @@ mod tests {
             "d2",
             "dc1",
             "t2",
-            (1..=7).map(|i| sst(&i.to_string(), 100 + i, false, false)).collect(),
+            (1..=7)
+                .map(|i| sst(&i.to_string(), 100 + i, false, false))
+                .collect(),
         );
         let h = host("h1", 2, &["dc1"]);
         let mut pool = BatchPool::new(&[small, big], std::slice::from_ref(&h), 1, &BTreeSet::new());
@@ -385,7 +394,9 @@ mod tests {
             "d",
             "dc1",
             "t",
-            (0..100).map(|i| sst(&format!("{i:03}"), 10, false, false)).collect(),
+            (0..100)
+                .map(|i| sst(&format!("{i:03}"), 10, false, false))
+                .collect(),
         );
         let hosts = [host("a", 1, &["dc1"]), host("b", 1, &["dc1"])];
         let mut pool = BatchPool::new(&[d], &hosts, 0, &BTreeSet::new());
@@ -414,7 +425,9 @@ mod tests {
             "d",
             "dc1",
             "t",
-            (1..=4).map(|i| sst(&i.to_string(), 10 * i, false, false)).collect(),
+            (1..=4)
+                .map(|i| sst(&i.to_string(), 10 * i, false, false))
+                .collect(),
         );
         let h = host("h", 1, &["dc1"]);
         let restored = BTreeSet::from([("d".to_string(), "4".to_string())]);

@@ -397,7 +397,10 @@ mod tests {
         let ks = &p.keyspaces[0];
         assert_eq!(ks.counters.restored, 200);
         let a = &ks.tables[0];
-        assert_eq!((a.table.as_str(), a.tombstone_gc.as_str()), ("a", "timeout"));
+        assert_eq!(
+            (a.table.as_str(), a.tombstone_gc.as_str()),
+            ("a", "timeout")
+        );
         assert_eq!(a.started_at, at(0));
         assert_eq!(a.completed_at, at(115), "every byte of `a` is restored");
         assert_eq!(ks.tables[1].completed_at, None);
@@ -411,7 +414,10 @@ mod tests {
         assert_eq!(h2.download_bytes_per_second_per_shard, 0.0);
         assert_eq!(p.views[0].build_status, "STARTED");
         let repair = p.repair.unwrap();
-        assert_eq!((repair.status.as_str(), repair.tables_total), ("RUNNING", 2));
+        assert_eq!(
+            (repair.status.as_str(), repair.tables_total),
+            ("RUNNING", 2)
+        );
     }
 
     #[test]
