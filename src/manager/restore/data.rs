@@ -39,11 +39,11 @@ impl DataStage<'_> {
     /// Runs the stage.
     pub async fn run(self) -> RestoreResult<()> {
         let tables: Vec<(String, String)> = self.ctx.table_dirs.keys().cloned().collect();
-        if !self.allow_compaction {
-            if let Err(e) = self.autocompaction(&tables, false).await {
-                self.autocompaction(&tables, true).await.ok();
-                return Err(e.into());
-            }
+        if !self.allow_compaction
+            && let Err(e) = self.autocompaction(&tables, false).await
+        {
+            self.autocompaction(&tables, true).await.ok();
+            return Err(e.into());
         }
         let result = self.hosts_restore().await;
         if !self.allow_compaction

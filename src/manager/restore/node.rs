@@ -39,6 +39,9 @@ use crate::manager::store::RestoreRunProgress;
 pub const STAGING: &str = ".cairn-next";
 /// Pause before load&stream is asked again (Scylla is still loading, or the call timed out).
 const LOAD_RETRY: Duration = Duration::from_secs(10);
+/// How many times load&stream is asked again after the agent or Scylla could not be reached
+/// (the agent restarting), [`LOAD_RETRY`] apart.
+const LOAD_UNREACHABLE: u32 = 30;
 /// How many times a download job is started again when the agent lost it.
 const JOB_RESTARTS: u32 = 10;
 /// How long a job of the interrupted run may take to stop.
@@ -575,6 +578,7 @@ impl Inner {
     /// Asks Scylla to load the table's `upload/` until it answers that it did.
     async fn load_until_done(&self, batch: &Batch) -> Result<(), BatchError> {
         let cancel = &self.setup.ctx.cancel;
+        let mut unreachable = 0;
         loop {
             let r = tokio::select! {
                 r = self.setup.client.load_and_stream(&batch.keyspace, &batch.table, true) => r,
@@ -582,7 +586,10 @@ impl Inner {
             };
             match r {
                 Ok(()) => return Ok(()),
-                Err(e) if again(&e) => {
+                Err(e) if again(&e) || (e.retryable() && unreachable < LOAD_UNREACHABLE) => {
+                    if !again(&e) {
+                        unreachable += 1;
+                    }
                     tracing::debug!(host = self.host(), table = %batch.table, error = %e, "load&stream busy; asking again");
                     tokio::select! {
                         () = tokio::time::sleep(LOAD_RETRY) => {}

@@ -165,10 +165,7 @@ pub async fn wait(
 ) -> RestoreResult<()> {
     for i in 0..tasks.0.len() {
         let mut restarted = false;
-        loop {
-            let Some(task) = tasks.0.get(i).cloned() else {
-                break;
-            };
+        while let Some(task) = tasks.0.get(i).cloned() {
             let c = client.for_host(&task.host);
             let state = tokio::select! {
                 s = status(&c, &task) => s,
