@@ -204,7 +204,8 @@ fn a_stopped_restore_resumes_at_data_and_restores_nothing_twice() {
         env.scheduler
             .send(StopTask { task })
             .await
-            .expect("scheduler answers");
+            .expect("scheduler answers")
+            .expect("the run stops");
         let stopped = env.wait_run(task, first, RUN_LIMIT).await;
         assert_eq!(stopped.status, RunStatus::Stopped, "{}", stopped.cause);
         let (record, first_rows) = restore_state(&env, task, first).await;
