@@ -39,7 +39,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::backup::resume::AtStartup;
 use super::backup::run::{RunRequest, RunState};
 use super::backup::supervisor::RunFinished;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
@@ -482,25 +481,6 @@ impl Entry {
                 }
                 self.next = None;
                 self.schedule_problem = Some(problem);
-            }
-        }
-    }
-
-    /// Applies what start-up found for the task: a run the manager aborted is resumed now (or
-    /// when its window opens) as a retry; past `num_retries` the task says why it is not.
-    fn after_restart(&mut self, plan: AtStartup) {
-        match plan {
-            AtStartup::Nothing => {}
-            AtStartup::Resume { retry } => {
-                let now = Utc::now();
-                self.retries = retry;
-                self.resume_due = true;
-                self.next = in_window(&self.task.schedule, now).or(self.next);
-                tracing::info!(task = %self.task.key(), retry, "resuming the run the manager aborted");
-            }
-            AtStartup::GiveUp(why) => {
-                tracing::warn!(task = %self.task.key(), reason = %why, "a run the manager aborted is not resumed");
-                self.not_resumed = Some(why);
             }
         }
     }
