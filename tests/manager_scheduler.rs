@@ -222,7 +222,7 @@ fn two_tasks_of_a_type_never_run_together_on_a_cluster() {
             .await
             .unwrap();
         let err = match refused {
-            Err(e @ SchedulerError::Excluded { .. }) => e.to_string(),
+            Err(e @ SchedulerError::Excluded(_)) => e.to_string(),
             other => panic!("a second backup of the cluster must be refused: {other:?}"),
         };
         for part in [

@@ -43,7 +43,7 @@ use super::backup::run::{RunRequest, RunState};
 use super::backup::supervisor::RunFinished;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
-use exclusive::{Exclusion, excludes};
+use exclusive::{Excluded, excludes};
 use runner::{LiveRun, Runner};
 
 /// How often due tasks are looked for.
@@ -67,25 +67,8 @@ pub enum SchedulerError {
     #[error("task {0} is not running")]
     NotRunning(TaskKey),
     /// Another task of the cluster runs and may not run beside this one.
-    #[error(
-        "cannot start {} task {name:?} ({}): {} task {running_name:?} ({}) is running on its cluster \
-         (run {run}); {rule}",
-        task.task_type, task.task_id, running.task_type, running.task_id
-    )]
-    Excluded {
-        /// The task that was to start.
-        task: TaskKey,
-        /// Its name.
-        name: String,
-        /// The running task that excludes it.
-        running: TaskKey,
-        /// The running task's name.
-        running_name: String,
-        /// The running task's run.
-        run: Uuid,
-        /// The rule.
-        rule: Exclusion,
-    },
+    #[error(transparent)]
+    Excluded(Box<Excluded>),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -378,14 +361,14 @@ impl Scheduler {
             .find_map(|(_, e)| {
                 let (run, _) = e.running.as_ref()?;
                 let rule = excludes(starting.task_type, e.task.task_type)?;
-                Some(SchedulerError::Excluded {
+                Some(SchedulerError::Excluded(Box::new(Excluded {
                     task: starting.key(),
                     name: starting.name.clone(),
                     running: e.task.key(),
                     running_name: e.task.name.clone(),
                     run: *run,
                     rule,
-                })
+                })))
             })
     }
 
