@@ -1,7 +1,8 @@
 //! The scheduler with real runs: a stopped run keeps its snapshots and the next run resumes it;
 //! runs of one task never overlap; a failed run is retried after `retry_wait` and the retry
-//! resumes it; two tasks of a type never run together on a cluster (a start by hand is refused
-//! naming the running task, a scheduled run waits for it).
+//! resumes it; two tasks of a type never run together on a cluster, and a restore runs alone on
+//! its cluster (a start by hand is refused naming the running task, a scheduled run waits for
+//! it).
 
 mod common;
 
@@ -11,11 +12,76 @@ use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::scheduler::{
     GetLiveRun, GetSchedulerState, SchedulerError, StartTask, StopTask, TaskChanged,
 };
-use cairn::manager::store::{RunStatus, Schedule};
+use cairn::manager::store::{RunStatus, Schedule, Task, TaskKey, TaskType};
 use common::backup::{BackupEnv, in_actix};
 use serde_json::json;
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// Asserts that `started` was refused by exclusivity with a message holding every one of `parts`.
+fn assert_excluded(started: Result<uuid::Uuid, SchedulerError>, parts: &[String]) {
+    let err = match started {
+        Err(e @ SchedulerError::Excluded(_)) => e.to_string(),
+        other => panic!("the start must be refused by exclusivity: {other:?}"),
+    };
+    for part in parts {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
+}
+
+/// The name of a stored task.
+async fn name_of(env: &BackupEnv, task: TaskKey) -> String {
+    env.store.get_task(task).await.unwrap().unwrap().name
+}
+
+/// Makes a stored task due now by its schedule (enabled, one-off) and tells the scheduler.
+async fn make_due(env: &BackupEnv, key: TaskKey) {
+    let mut task = env.store.get_task(key).await.unwrap().unwrap();
+    task.enabled = true;
+    task.schedule = Schedule::default();
+    env.store.put_task(&task).await.unwrap();
+    env.scheduler.send(TaskChanged { task: key }).await.unwrap();
+}
+
+/// The scheduler's state of a task.
+async fn scheduler_state(env: &BackupEnv, key: TaskKey) -> cairn::manager::scheduler::TaskState {
+    let state = env.scheduler.send(GetSchedulerState).await.unwrap();
+    state
+        .tasks
+        .into_iter()
+        .find(|t| t.task_id == key.task_id)
+        .expect("the scheduler tracks the task")
+}
+
+/// Stores a disabled restore task of the `store` keyspace's tables from snapshot `tag`,
+/// restored slowly (1 MiB/s, one SSTable per batch).
+async fn slow_restore_task(env: &BackupEnv, tag: &str) -> TaskKey {
+    let task = Task {
+        cluster_id: env.cluster_id,
+        task_type: TaskType::Restore,
+        id: uuid::Uuid::new_v4(),
+        name: format!("restore-{}", uuid::Uuid::new_v4().simple()),
+        labels: Default::default(),
+        enabled: false,
+        deleted: false,
+        schedule: Schedule::default(),
+        properties: json!({
+            "location": [BackupEnv::location()],
+            "snapshot_tag": tag,
+            "keyspace": ["store"],
+            "restore_tables": true,
+            "batch_size": 1,
+            "rate_limit": ["1"],
+        }),
+        status: None,
+        success_count: 0,
+        error_count: 0,
+        last_success: None,
+        last_error: None,
+    };
+    env.store.put_task(&task).await.unwrap();
+    task.key()
+}
 
 #[test]
 fn a_stopped_run_keeps_its_snapshots_and_the_next_run_resumes_it_and_runs_never_overlap() {
@@ -205,11 +271,7 @@ fn two_tasks_of_a_type_never_run_together_on_a_cluster() {
         };
         let first = env.user_task(json!({"rate_limit": ["1"]})).await;
         let second = env.user_task(json!({})).await;
-        let name = |key| {
-            let store = env.store.clone();
-            async move { store.get_task(key).await.unwrap().unwrap().name }
-        };
-        let (first_name, second_name) = (name(first).await, name(second).await);
+        let (first_name, second_name) = (name_of(&env, first).await, name_of(&env, second).await);
         let running = env.start_run(first).await;
 
         // By hand: refused, naming the running task and its run.
@@ -221,18 +283,15 @@ fn two_tasks_of_a_type_never_run_together_on_a_cluster() {
             })
             .await
             .unwrap();
-        let err = match refused {
-            Err(e @ SchedulerError::Excluded { .. }) => e.to_string(),
-            other => panic!("a second backup of the cluster must be refused: {other:?}"),
-        };
-        for part in [
-            format!("backup task {second_name:?}"),
-            format!("backup task {first_name:?} ({})", first.task_id),
-            format!("run {running}"),
-            "at most one backup task runs on a cluster at a time".to_owned(),
-        ] {
-            assert!(err.contains(&part), "{part:?} missing from: {err}");
-        }
+        assert_excluded(
+            refused,
+            &[
+                format!("backup task {second_name:?}"),
+                format!("backup task {first_name:?} ({})", first.task_id),
+                format!("run {running}"),
+                "at most one backup task runs on a cluster at a time".to_owned(),
+            ],
+        );
         assert!(
             env.store
                 .list_task_runs(second, 5)
@@ -243,21 +302,9 @@ fn two_tasks_of_a_type_never_run_together_on_a_cluster() {
         );
 
         // By schedule: due now, it waits for the running task, keeping its activation.
-        let mut task = env.store.get_task(second).await.unwrap().unwrap();
-        task.enabled = true;
-        env.store.put_task(&task).await.unwrap();
-        env.scheduler
-            .send(TaskChanged { task: second })
-            .await
-            .unwrap();
+        make_due(&env, second).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let state = env.scheduler.send(GetSchedulerState).await.unwrap();
-        let waiting = state
-            .tasks
-            .iter()
-            .find(|t| t.task_id == second.task_id)
-            .unwrap()
-            .clone();
+        let waiting = scheduler_state(&env, second).await;
         assert_eq!(waiting.running, None, "{waiting:?}");
         assert!(
             waiting
@@ -306,12 +353,133 @@ fn two_tasks_of_a_type_never_run_together_on_a_cluster() {
         };
         let done = env.wait_run(second, started, RUN_LIMIT).await;
         assert_eq!(done.status, RunStatus::Done, "{}", done.cause);
-        let state = env.scheduler.send(GetSchedulerState).await.unwrap();
-        let after = state
-            .tasks
-            .iter()
-            .find(|t| t.task_id == second.task_id)
-            .unwrap();
+        let after = scheduler_state(&env, second).await;
         assert_eq!(after.waiting_for, None, "{after:?}");
+    });
+}
+
+#[test]
+fn a_restore_runs_alone_on_its_cluster_and_blocks_every_other_task() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start_with("dc1:2", BackupEnv::settings(), |c| {
+            c.dataset = cairn::emulator::Dataset::Bytes(8 << 20);
+        })
+        .await
+        else {
+            return;
+        };
+        let first_backup = env.user_task(json!({})).await;
+        let done = env.run(first_backup, RUN_LIMIT).await;
+        assert_eq!(done.status, RunStatus::Done, "backup: {}", done.cause);
+        let tag = env.last_run(first_backup).await.snapshot_tag.to_string();
+        let restore = slow_restore_task(&env, &tag).await;
+        let other_restore = slow_restore_task(&env, &tag).await;
+        let backup = env.user_task(json!({"rate_limit": ["1"]})).await;
+        let (restore_name, backup_name) =
+            (name_of(&env, restore).await, name_of(&env, backup).await);
+        let start = |task| StartTask { task, resume: true };
+
+        // A restore does not start beside a backup.
+        let backing_up = env.start_run(backup).await;
+        let refused = env.scheduler.send(start(restore)).await.unwrap();
+        assert_excluded(
+            refused,
+            &[
+                format!("restore task {restore_name:?}"),
+                format!("backup task {backup_name:?} ({})", backup.task_id),
+                format!("run {backing_up}"),
+                "a restore runs only when no other task of its cluster runs".to_owned(),
+            ],
+        );
+        assert!(
+            env.store
+                .list_task_runs(restore, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        env.scheduler
+            .send(StopTask { task: backup })
+            .await
+            .unwrap()
+            .unwrap();
+        env.wait_run(backup, backing_up, RUN_LIMIT).await;
+
+        // While a restore runs, neither a backup nor another restore starts by hand.
+        let restoring = env.start_run(restore).await;
+        let refused = env.scheduler.send(start(backup)).await.unwrap();
+        assert_excluded(
+            refused,
+            &[
+                format!("backup task {backup_name:?}"),
+                format!("restore task {restore_name:?} ({})", restore.task_id),
+                format!("run {restoring}"),
+                "no task of a cluster starts while a restore runs there".to_owned(),
+            ],
+        );
+        let refused = env.scheduler.send(start(other_restore)).await.unwrap();
+        assert_excluded(
+            refused,
+            &[
+                format!("restore task {restore_name:?} ({})", restore.task_id),
+                format!("run {restoring}"),
+                "at most one restore task runs on a cluster at a time".to_owned(),
+            ],
+        );
+
+        // A backup due by its schedule (a new one-off task) waits for the restore, then runs.
+        let scheduled = env.user_task(json!({})).await;
+        make_due(&env, scheduled).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let waiting = scheduler_state(&env, scheduled).await;
+        assert_eq!(waiting.running, None, "{waiting:?}");
+        assert!(
+            waiting
+                .waiting_for
+                .as_deref()
+                .is_some_and(|w| w.contains(&restore_name) && w.contains(&restoring.to_string())),
+            "{waiting:?}"
+        );
+        assert!(
+            waiting
+                .next_activation
+                .is_some_and(|n| n <= chrono::Utc::now()),
+            "the due activation is kept: {waiting:?}"
+        );
+        assert!(
+            env.store
+                .list_task_runs(scheduled, 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no run of the backup while the restore runs"
+        );
+        let restored = env.wait_run(restore, restoring, RUN_LIMIT).await;
+        assert_eq!(
+            restored.status,
+            RunStatus::Done,
+            "restore: {}",
+            restored.cause
+        );
+        let begun = std::time::Instant::now();
+        let after = loop {
+            if let Some(r) = env
+                .store
+                .list_task_runs(scheduled, 5)
+                .await
+                .unwrap()
+                .first()
+            {
+                break r.id;
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(10),
+                "the waiting backup did not start after the restore ended"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let run = env.wait_run(scheduled, after, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Done, "{}", run.cause);
+        assert_eq!(scheduler_state(&env, scheduled).await.waiting_for, None);
     });
 }

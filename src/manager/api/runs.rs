@@ -128,7 +128,7 @@ fn scheduler_error(e: SchedulerError) -> ApiError {
         SchedulerError::NotFound(_) => StatusCode::NOT_FOUND,
         SchedulerError::AlreadyRunning { .. }
         | SchedulerError::NotRunning(_)
-        | SchedulerError::Excluded { .. } => StatusCode::CONFLICT,
+        | SchedulerError::Excluded(_) => StatusCode::CONFLICT,
         SchedulerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, e.to_string())

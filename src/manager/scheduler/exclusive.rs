@@ -5,7 +5,31 @@
 
 use std::fmt;
 
-use crate::manager::store::TaskType;
+use uuid::Uuid;
+
+use crate::manager::store::{TaskKey, TaskType};
+
+/// A start refused because a run of the task's cluster excludes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot start {} task {name:?} ({}): {} task {running_name:?} ({}) is running on its cluster \
+     (run {run}); {rule}",
+    task.task_type, task.task_id, running.task_type, running.task_id
+)]
+pub struct Excluded {
+    /// The task that was to start.
+    pub task: TaskKey,
+    /// Its name.
+    pub name: String,
+    /// The running task that excludes it.
+    pub running: TaskKey,
+    /// The running task's name.
+    pub running_name: String,
+    /// The running task's run.
+    pub run: Uuid,
+    /// The rule.
+    pub rule: Exclusion,
+}
 
 /// The rule that keeps a task from starting beside a run of its cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,12 +39,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::backup::resume::AtStartup;
 use super::backup::run::{RunRequest, RunState};
 use super::backup::supervisor::RunFinished;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
-use exclusive::{Exclusion, excludes};
+use exclusive::{Excluded, excludes};
 use runner::{LiveRun, Runner};
 
 /// How often due tasks are looked for.
@@ -68,25 +67,8 @@ pub enum SchedulerError {
     #[error("task {0} is not running")]
     NotRunning(TaskKey),
     /// Another task of the cluster runs and may not run beside this one.
-    #[error(
-        "cannot start {} task {name:?} ({}): {} task {running_name:?} ({}) is running on its cluster \
-         (run {run}); {rule}",
-        task.task_type, task.task_id, running.task_type, running.task_id
-    )]
-    Excluded {
-        /// The task that was to start.
-        task: TaskKey,
-        /// Its name.
-        name: String,
-        /// The running task that excludes it.
-        running: TaskKey,
-        /// The running task's name.
-        running_name: String,
-        /// The running task's run.
-        run: Uuid,
-        /// The rule.
-        rule: Exclusion,
-    },
+    #[error(transparent)]
+    Excluded(Box<Excluded>),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -379,14 +361,14 @@ impl Scheduler {
             .find_map(|(_, e)| {
                 let (run, _) = e.running.as_ref()?;
                 let rule = excludes(starting.task_type, e.task.task_type)?;
-                Some(SchedulerError::Excluded {
+                Some(SchedulerError::Excluded(Box::new(Excluded {
                     task: starting.key(),
                     name: starting.name.clone(),
                     running: e.task.key(),
                     running_name: e.task.name.clone(),
                     run: *run,
                     rule,
-                })
+                })))
             })
     }
 
@@ -482,25 +464,6 @@ impl Entry {
                 }
                 self.next = None;
                 self.schedule_problem = Some(problem);
-            }
-        }
-    }
-
-    /// Applies what start-up found for the task: a run the manager aborted is resumed now (or
-    /// when its window opens) as a retry; past `num_retries` the task says why it is not.
-    fn after_restart(&mut self, plan: AtStartup) {
-        match plan {
-            AtStartup::Nothing => {}
-            AtStartup::Resume { retry } => {
-                let now = Utc::now();
-                self.retries = retry;
-                self.resume_due = true;
-                self.next = in_window(&self.task.schedule, now).or(self.next);
-                tracing::info!(task = %self.task.key(), retry, "resuming the run the manager aborted");
-            }
-            AtStartup::GiveUp(why) => {
-                tracing::warn!(task = %self.task.key(), reason = %why, "a run the manager aborted is not resumed");
-                self.not_resumed = Some(why);
             }
         }
     }

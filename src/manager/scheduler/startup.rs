@@ -1,10 +1,13 @@
 //! What the scheduler finds when the manager starts: every stored task, the runs a manager that
 //! died left unfinished (marked ABORTED, with the task's own status), and for each task of a
-//! type that has a runner whether its aborted run is resumed (see [`crate::manager::backup::resume`]).
+//! type that has a runner whether its aborted run is resumed (see [`crate::manager::backup::resume`]),
+//! and applying that to the task as the scheduler tracks it.
 
 use std::sync::Arc;
 
 use chrono::Utc;
+
+use super::{Entry, in_window};
 
 use crate::manager::backup::resume::{
     AtStartup, MANAGER_STOPPED, RESUME_LOOKBACK, at_startup, left_by_manager,
@@ -51,4 +54,25 @@ pub(super) async fn load_tasks(
         }
     }
     Ok(tasks)
+}
+
+impl Entry {
+    /// Applies what start-up found for the task: a run the manager aborted is resumed now (or
+    /// when its window opens) as a retry; past `num_retries` the task says why it is not.
+    pub(super) fn after_restart(&mut self, plan: AtStartup) {
+        match plan {
+            AtStartup::Nothing => {}
+            AtStartup::Resume { retry } => {
+                let now = Utc::now();
+                self.retries = retry;
+                self.resume_due = true;
+                self.next = in_window(&self.task.schedule, now).or(self.next);
+                tracing::info!(task = %self.task.key(), retry, "resuming the run the manager aborted");
+            }
+            AtStartup::GiveUp(why) => {
+                tracing::warn!(task = %self.task.key(), reason = %why, "a run the manager aborted is not resumed");
+                self.not_resumed = Some(why);
+            }
+        }
+    }
 }
