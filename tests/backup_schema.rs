@@ -8,13 +8,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::sync::Arc;
 
 use common::cli::{BackupSetup, files_under};
-use futures::TryStreamExt;
+use common::cql::pairs;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use scylla::policies::host_filter::AllowListHostFilter;
 use serde_json::Value;
 
 /// What a run or dry run without credentials and without `--skip-schema` is refused with.
@@ -28,35 +25,9 @@ fn schema_files(s: &BackupSetup) -> Vec<String> {
         .collect()
 }
 
-/// A CQL session to node 0 alone, on the port its Scylla API names, with the emulator's
-/// credentials: the test's own look at the schema.
+/// A CQL session to node 0 alone: the test's own look at the schema.
 async fn cql(s: &BackupSetup) -> Session {
-    let port = s.cluster.get(0, "/v2/config/native_transport_port").await;
-    let node = format!("{}:{}", s.cluster.address(0), port);
-    let (user, password) = s.cluster.cql_credentials();
-    SessionBuilder::new()
-        .known_node(&node)
-        .host_filter(Arc::new(AllowListHostFilter::new([node.as_str()]).unwrap()))
-        .user(user, password)
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("CQL session to {node}: {e}"))
-}
-
-/// `(keyspace, name)` of the rows of `query` (two text columns), user keyspaces only.
-async fn pairs(session: &Session, query: &str) -> BTreeSet<(String, String)> {
-    let rows: Vec<(String, String)> = session
-        .query_iter(query, ())
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {e}"))
-        .rows_stream::<(String, String)>()
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    rows.into_iter()
-        .filter(|(ks, _)| !ks.starts_with("system"))
-        .collect()
+    common::cql::session(&s.cluster).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

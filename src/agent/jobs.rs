@@ -22,16 +22,13 @@ use crate::format::sstable::versioned_name;
 use crate::format::tag::SnapshotTag;
 
 use super::confined::{ConfinedRoot, Dir, Kind, RelPath};
+use super::download::{DownloadEvents, Wanted, download_all};
 use super::files::FileError;
+use super::retry::with_retries;
 use super::storage::{Stores, object_path};
 use super::transfer::{DataPath, LocalFile, TransferError};
 use super::wire::{Bandwidth, DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob};
 
-/// How long a file keeps being retried after failures that may pass (an outage of the store),
-/// on top of the store client's own retries of single requests.
-const RETRY_WINDOW: Duration = Duration::from_secs(120);
-/// Longest pause between two tries of a file.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 /// How long finished jobs stay queryable.
 const KEEP_FINISHED: Duration = Duration::from_secs(3600);
 /// Most failures listed in a job's progress.
@@ -194,12 +191,25 @@ impl Jobs {
                 })?;
             files.push((path, name));
         }
+        check_names(&req.names, files.len())?;
+        for ((_, name), given) in files.iter_mut().zip(&req.names) {
+            name.clone_from(given);
+        }
         let dest = self.root.dir(&rel, true).map_err(FileError::from)?;
         self.apply_rate(req.rate_limit)?;
         let (id, job) = self.register("download", &req.location);
         let data = self.data.clone();
         tokio::spawn(async move {
-            let result = run_download(&data, &job, &dest, &remote, files, transfers).await;
+            let result = run_download(
+                &data,
+                &job,
+                &dest,
+                &remote,
+                files,
+                transfers,
+                req.keep_verified,
+            )
+            .await;
             finish(&job, result);
         });
         Ok(id)
@@ -292,34 +302,6 @@ fn fail_file(job: &Job, file: &str, size: u64, error: &TransferError) {
             });
         }
     });
-}
-
-/// Runs `attempt` again while its failures are retryable, with exponential backoff, for up to
-/// [`RETRY_WINDOW`].
-async fn with_retries<T, F, Fut>(job: &Job, mut attempt: F) -> Result<T, TransferError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, TransferError>>,
-{
-    let deadline = tokio::time::Instant::now() + RETRY_WINDOW;
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match attempt().await {
-            Err(e)
-                if e.retryable()
-                    && tokio::time::Instant::now() + delay < deadline
-                    && !job.cancel.is_cancelled() =>
-            {
-                tracing::info!(error = %e, retry_in = ?delay, "retrying file");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = job.cancel.cancelled() => return Err(TransferError::Stopped),
-                }
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
-            }
-            other => return other,
-        }
-    }
 }
 
 async fn run_upload(
@@ -445,7 +427,7 @@ async fn upload_one(
         let versioned = remote_dir_of(dest)
             .clone()
             .join(versioned_name(name, tag).as_str());
-        with_retries(job, || async {
+        with_retries(&job.cancel, || async {
             remote
                 .store
                 .copy(dest, &versioned)
@@ -455,7 +437,7 @@ async fn upload_one(
         .await?;
         job.progress.send_modify(|p| p.files_versioned += 1);
     }
-    with_retries(job, || async {
+    with_retries(&job.cancel, || async {
         let sent = std::sync::atomic::AtomicU64::new(0);
         let progress = |n: u64| {
             sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -484,49 +466,100 @@ async fn run_download(
     remote: &super::storage::Remote,
     files: Vec<(object_store::path::Path, String)>,
     transfers: usize,
+    keep_verified: bool,
 ) -> Result<(), String> {
-    let mut sized: Vec<(object_store::path::Path, String, u64)> = Vec::with_capacity(files.len());
+    let mut wanted = Vec::with_capacity(files.len());
     for (path, name) in files {
         let meta = remote
             .store
             .head(&path)
             .await
             .map_err(|e| format!("{}/{path}: {e}", remote.location))?;
-        sized.push((path, name, meta.size));
+        wanted.push(Wanted {
+            meta,
+            dir: dest.clone(),
+            name,
+        });
     }
     job.progress.send_modify(|p| {
-        p.files_total = sized.len() as u64;
-        p.bytes_total = sized.iter().map(|(_, _, s)| s).sum();
+        p.files_total = wanted.len() as u64;
+        p.bytes_total = wanted.iter().map(|w| w.meta.size).sum();
     });
-    futures::stream::iter(sized)
-        .for_each_concurrent(transfers, |(src, name, size)| async move {
-            if job.cancel.is_cancelled() {
-                return;
-            }
-            let result = with_retries(job, || async {
-                let got = std::sync::atomic::AtomicU64::new(0);
-                let progress = |n: u64| {
-                    got.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    job.progress.send_modify(|p| p.bytes_transferred += n);
-                };
-                let r = data
-                    .download(remote, &src, dest, &name, &progress, &job.cancel)
-                    .await;
-                if r.is_err() {
-                    let undo = got.load(std::sync::atomic::Ordering::Relaxed);
-                    job.progress.send_modify(|p| {
-                        p.bytes_transferred = p.bytes_transferred.saturating_sub(undo)
-                    });
-                }
-                r
-            })
-            .await;
-            match result {
-                Ok(_) => job.progress.send_modify(|p| p.files_transferred += 1),
-                Err(TransferError::Stopped) => {}
-                Err(e) => fail_file(job, &name, size, &e),
-            }
-        })
-        .await;
+    download_all(
+        data,
+        remote,
+        wanted,
+        transfers,
+        keep_verified,
+        job,
+        &job.cancel,
+    )
+    .await;
+    Ok(())
+}
+
+/// A download job's progress follows its files.
+impl DownloadEvents for Job {
+    fn transferred(&self, n: u64) {
+        metrics::counter!("cairn_agent_bytes_total", "result" => "transferred").increment(n);
+        self.progress.send_modify(|p| p.bytes_transferred += n);
+    }
+
+    fn retracted(&self, n: u64) {
+        self.progress
+            .send_modify(|p| p.bytes_transferred = p.bytes_transferred.saturating_sub(n));
+    }
+
+    fn kept(&self, file: &Wanted) {
+        metrics::counter!("cairn_agent_files_total", "result" => "skipped").increment(1);
+        metrics::counter!("cairn_agent_bytes_total", "result" => "skipped")
+            .increment(file.meta.size);
+        self.progress.send_modify(|p| {
+            p.files_skipped += 1;
+            p.bytes_skipped += file.meta.size;
+        });
+    }
+
+    fn downloaded(&self, _file: &Wanted) {
+        metrics::counter!("cairn_agent_files_total", "result" => "transferred").increment(1);
+        self.progress.send_modify(|p| p.files_transferred += 1);
+    }
+
+    fn failed(&self, file: &Wanted, error: &TransferError) {
+        fail_file(self, &file.name, file.meta.size, error);
+    }
+}
+
+/// Checks a download's `names`: empty, or one plain file name per file, no two alike.
+fn check_names(names: &[String], files: usize) -> Result<(), JobError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let invalid = |field: String, reason: String| JobError::Invalid { field, reason };
+    if names.len() != files {
+        return Err(invalid(
+            "names".into(),
+            format!(
+                "{} names for {files} files: give one name per file, or none",
+                names.len()
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let field = format!("names[{i}]");
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(invalid(field, format!("{name:?} is not a file name")));
+        }
+        if name.contains(['/', '\0']) {
+            return Err(invalid(
+                field,
+                format!("{name:?} must be a plain file name (no '/' or NUL)"),
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(invalid(field, format!("{name:?} is given for two files")));
+        }
+    }
     Ok(())
 }

@@ -13,7 +13,9 @@
 //! | [`files`] | file errors, local listings, what may be read, disk usage |
 //! | [`storage`] | one object store per location; retryable errors |
 //! | [`local_store`] | `localstorage` locations confined like the data directory |
-//! | [`transfer`] | streaming one file up or down: parts, buffers, checksums |
+//! | [`transfer`] | streaming one file up: parts, buffers, checksums |
+//! | [`download`] | downloading files into confined directories, keeping what is already there and verified |
+//! | [`retry`] | trying a file transfer again while its failures may pass |
 //! | [`bandwidth`] | the shared, adjustable token bucket |
 //! | [`jobs`] | asynchronous transfer jobs, progress, stop |
 //! | [`metrics`] | Prometheus metrics of the agent |
@@ -23,10 +25,12 @@ pub mod api;
 pub mod bandwidth;
 pub mod config;
 pub mod confined;
+pub mod download;
 pub mod files;
 pub mod jobs;
 pub mod local_store;
 pub mod metrics;
+pub mod retry;
 pub mod scylla;
 pub mod storage;
 pub mod tls;

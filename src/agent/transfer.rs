@@ -17,14 +17,14 @@ use futures::stream::FuturesUnordered;
 use md5::{Digest, Md5};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::bandwidth::Bandwidth;
 use super::config::Limits;
-use super::confined::{ConfinedError, Dir, part_name};
+use super::confined::{ConfinedError, Dir};
 use super::storage::{Remote, StorageError};
 
 /// Bytes read (and paid for in bandwidth) at a time.
@@ -96,7 +96,7 @@ impl TransferError {
     }
 }
 
-fn local_err(
+pub(super) fn local_err(
     op: &'static str,
     path: &Path,
 ) -> impl FnOnce(std::io::Error) -> TransferError + use<> {
@@ -105,7 +105,7 @@ fn local_err(
 }
 
 impl TransferError {
-    fn confined(op: &'static str, e: ConfinedError) -> Self {
+    pub(super) fn confined(op: &'static str, e: ConfinedError) -> Self {
         let path = match &e {
             ConfinedError::Io { path, .. } | ConfinedError::Escape { path, .. } => path.clone(),
             ConfinedError::BadInput { field, .. } => field.clone(),
@@ -176,7 +176,7 @@ pub enum Verified {
 
 /// MD5 digests of a file as a whole and of its parts.
 #[derive(Debug, Default)]
-struct Digests {
+pub(super) struct Digests {
     whole: Md5,
     parts: Vec<[u8; 16]>,
 }
@@ -184,7 +184,7 @@ struct Digests {
 impl Digests {
     /// Whether an ETag is consistent with these digests: `Some(true|false)` for MD5-style ETags,
     /// `None` when the ETag does not describe the content.
-    fn check(whole: &[u8; 16], parts: &[[u8; 16]], etag: &str) -> Option<bool> {
+    pub(super) fn check(whole: &[u8; 16], parts: &[[u8; 16]], etag: &str) -> Option<bool> {
         let etag = etag.trim_matches('"').to_ascii_lowercase();
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         match etag.split_once('-') {
@@ -563,93 +563,6 @@ impl DataPath {
             theirs.update(&chunk);
         }
         Ok(<[u8; 16]>::from(theirs.finalize()) == whole)
-    }
-
-    /// Downloads `src` into `name` in `dir` (through a temporary name in the same directory, so
-    /// a partial file is never visible under its final name; whatever holds the temporary name,
-    /// a planted link included, is replaced, never written through). Returns the bytes written.
-    pub async fn download(
-        &self,
-        remote: &Remote,
-        src: &ObjPath,
-        dir: &Dir,
-        name: &str,
-        progress: &(dyn Fn(u64) + Sync),
-        cancel: &CancellationToken,
-    ) -> Result<u64, TransferError> {
-        let result = remote
-            .store
-            .get(src)
-            .await
-            .map_err(remote.err("download", src))?;
-        let meta = result.meta.clone();
-        let tmp_name = part_name(name);
-        let tmp = Path::new(dir.shown()).join(&tmp_name);
-        let created = {
-            let (dir, tmp_name) = (dir.clone(), tmp_name.clone());
-            tokio::task::spawn_blocking(move || dir.create_replacing(&tmp_name))
-                .await
-                .map_err(|e| TransferError::Local {
-                    op: "create",
-                    path: tmp.display().to_string(),
-                    source: std::io::Error::other(e),
-                })?
-        };
-        let mut file =
-            tokio::fs::File::from_std(created.map_err(|e| TransferError::confined("create", e))?);
-        let mut stream = result.into_stream();
-        let mut md5 = Md5::new();
-        let mut written = 0u64;
-        let outcome: Result<(), TransferError> = async {
-            loop {
-                let next = tokio::select! {
-                    n = stream.next() => n,
-                    _ = cancel.cancelled() => return Err(TransferError::Stopped),
-                };
-                let Some(chunk) = next else { break };
-                let chunk = chunk.map_err(remote.err("download", src))?;
-                self.bandwidth.acquire(chunk.len() as u64).await;
-                md5.update(&chunk);
-                file.write_all(&chunk)
-                    .await
-                    .map_err(local_err("write", &tmp))?;
-                written += chunk.len() as u64;
-                progress(chunk.len() as u64);
-            }
-            file.flush().await.map_err(local_err("write", &tmp))?;
-            if written != meta.size {
-                return Err(TransferError::Integrity {
-                    path: src.to_string(),
-                    detail: format!("received {written} bytes of {}", meta.size),
-                });
-            }
-            let whole: [u8; 16] = md5.finalize().into();
-            if let Some(false) = meta
-                .e_tag
-                .as_deref()
-                .and_then(|e| Digests::check(&whole, &[], e).filter(|_| !e.contains('-')))
-            {
-                return Err(TransferError::Integrity {
-                    path: src.to_string(),
-                    detail: "content does not match the stored MD5".into(),
-                });
-            }
-            Ok(())
-        }
-        .await;
-        match outcome {
-            Ok(()) => {
-                drop(file);
-                dir.rename(&tmp_name, dir, name)
-                    .map_err(|e| TransferError::confined("rename", e))?;
-                Ok(written)
-            }
-            Err(e) => {
-                drop(file);
-                let _ = dir.remove_file(&tmp_name);
-                Err(e)
-            }
-        }
     }
 }
 

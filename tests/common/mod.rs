@@ -6,8 +6,10 @@
 pub mod agent;
 pub mod backup;
 pub mod cli;
+pub mod cql;
 pub mod gcs;
 pub mod manager;
+pub mod restore;
 pub mod servers;
 
 use std::net::Ipv4Addr;

@@ -346,4 +346,66 @@ impl AgentClient {
         )
         .await
     }
+
+    /// The node's shard count: the number of `scylla_database_total_writes` series on its
+    /// Prometheus metrics (upstream's way), read through the agent's `/metrics`.
+    pub async fn shard_count(&self) -> Result<u64, AgentError> {
+        let call = Call::new(Method::GET, "/metrics").param("name", SHARD_METRIC);
+        let name = call.name();
+        let text = self.fetch(&call).await?;
+        match count_series(&String::from_utf8_lossy(&text), SHARD_METRIC) {
+            0 => Err(AgentError::Decode {
+                host: self.host.clone(),
+                call: name,
+                reason: format!("no {SHARD_METRIC} series in the node's metrics"),
+            }),
+            n => Ok(n),
+        }
+    }
+
+    /// The build status of view `view` of `keyspace` (an index's `<index>_index`) on every node
+    /// that reports one, as (host ID, status: `UNKNOWN`, `STARTED`, `SUCCESS`).
+    pub async fn view_build_statuses(
+        &self,
+        keyspace: &str,
+        view: &str,
+    ) -> Result<Vec<(String, String)>, AgentError> {
+        let pairs: Vec<KeyValue> = self
+            .json(Call::new(
+                Method::GET,
+                format!(
+                    "/storage_service/view_build_statuses/{}/{}",
+                    segment(keyspace),
+                    segment(view)
+                ),
+            ))
+            .await?;
+        Ok(pairs.into_iter().map(|kv| (kv.key, kv.value)).collect())
+    }
+}
+
+/// The metric whose series count a node's shards.
+const SHARD_METRIC: &str = "scylla_database_total_writes";
+
+/// How many series of `metric` a Prometheus text exposition holds.
+fn count_series(text: &str, metric: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_the_series_of_the_writes_metric() {
+        let text = "# HELP scylla_database_total_writes Counts\n# TYPE scylla_database_total_writes counter\nscylla_database_total_writes{shard=\"0\"} 5\nscylla_database_total_writes{shard=\"1\"} 0\nscylla_database_total_writes_failed{shard=\"0\"} 0\n";
+        assert_eq!(count_series(text, SHARD_METRIC), 2);
+        assert_eq!(count_series("", SHARD_METRIC), 0);
+    }
 }

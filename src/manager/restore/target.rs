@@ -3,29 +3,213 @@
 //! directories with the versioned-file rule, and the dry run's checks on top ("would this
 //! restore succeed": every object with its size, every table in the target, room on every node).
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
 use scylla::client::session::Session;
 use serde::Serialize;
 
-use super::plan::RestorePlan;
+use super::cql::{self as restore_cql, TableInfo};
+use super::dc_mapping::{self, DcMappingError};
+use super::dirs;
+use super::index::{self, PARALLELISM, Source};
+use super::manifests;
+use super::plan::{RemoteDir, RestorePlan, TargetHost};
 use super::properties::RestoreProperties;
+use super::room;
+use super::schema_file::{self, SchemaFileError};
+use super::units::{self, Selection};
+use crate::format::filter::KeyspaceFilter;
+use crate::format::location::Location;
+use crate::format::sstable::SSTableNameError;
+use crate::format::tag::SnapshotTag;
 use crate::manager::agent_client::AgentClient;
-use crate::manager::discovery::ClusterView;
-use crate::manager::store::{Cluster, RestoreRun};
+use crate::manager::agent_client::error::AgentError;
+use crate::manager::agent_client::scylla::{KeyspaceKind, ReplicationKind};
+use crate::manager::discovery::{ClusterView, DiscoveryError, discover};
+use crate::manager::location::manifests::LocationError;
+use crate::manager::store::{Cluster, RestoreRun, RestoreView};
+
+/// How many missing objects an error names.
+const NAMED: usize = 5;
 
 /// Why init (or a CQL step of a restore: views, tombstone_gc, schema) failed; each message names
 /// what is wrong and, where the user can fix it, how.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    /// Placeholder until init is written.
-    #[error("restore init is not implemented yet")]
-    NotYet,
+    /// The cluster could not be discovered.
+    #[error("restore: {0}")]
+    Discovery(Box<DiscoveryError>),
+    /// Nodes are not up and normal, or their agents do not answer.
+    #[error(
+        "restore: every node must be up, normal and its agent reachable: {}; a retry may help once they are back",
+        .nodes.iter().map(|(h, r)| format!("{h} {r}")).collect::<Vec<_>>().join("; ")
+    )]
+    NodesDown {
+        /// Each node that cannot be used and why.
+        nodes: Vec<(String, String)>,
+    },
+    /// A call to an agent failed.
+    #[error("restore: {0}")]
+    Agent(Box<AgentError>),
+    /// A property is wrong.
+    #[error("restore properties: {0} (fix the task; a retry will not help)")]
+    Properties(String),
+    /// A location could not be read.
+    #[error("restore: {0}")]
+    Location(Box<LocationError>),
+    /// A temporary manifest of the tag has no final one: the backup did not finish.
+    #[error(
+        "restore: temporary manifest {path} not shadowed by a final one: the backup of this snapshot did not finish; restore another snapshot"
+    )]
+    Unshadowed {
+        /// The temporary manifest, with its location.
+        path: String,
+    },
+    /// No location holds a manifest of the tag.
+    #[error("restore: snapshot {tag} not found in {}; list the snapshots with cairn backup list", .locations.join(", "))]
+    NoSnapshot {
+        /// The tag.
+        tag: String,
+        /// The locations searched.
+        locations: Vec<String>,
+    },
+    /// `dc_mapping` does not fit the backup or the cluster, or a replication map cannot be placed.
+    #[error("restore: {0}")]
+    DcMapping(#[from] DcMappingError),
+    /// The keyspace filter selects no backed-up table.
+    #[error(
+        "restore: the keyspace filter [{}] selects no restorable table of snapshot {tag}; fix -K",
+        .patterns.join(", ")
+    )]
+    NoTables {
+        /// The filter as given.
+        patterns: Vec<String>,
+        /// The tag.
+        tag: String,
+    },
+    /// Backed-up tables the cluster restored into lacks.
+    #[error(
+        "restore: {} {} missing in the restored cluster: exclude {} with -K or restore the schema first with --restore-schema",
+        .tables.join(", "),
+        if .tables.len() == 1 { "is" } else { "are" },
+        if .tables.len() == 1 { "it" } else { "them" }
+    )]
+    MissingTables {
+        /// `ks.table` of each.
+        tables: Vec<String>,
+    },
+    /// Objects the restore needs are missing or of another size.
+    #[error(
+        "restore: {} object(s) of the snapshot are missing or of another size than the manifest says: {}; the backup is damaged (run cairn restore --dry-run for the full list)",
+        .objects.len(),
+        .objects.iter().take(NAMED).map(|o| match o.found_size {
+            Some(f) => format!("{} ({f} bytes, expected {})", o.path, o.expected_size),
+            None => format!("{} (missing)", o.path),
+        }).collect::<Vec<_>>().join(", ")
+    )]
+    MissingObjects {
+        /// Each object.
+        objects: Vec<MissingObject>,
+    },
+    /// A manifest lists a file that is not an SSTable component.
+    #[error("restore: {0} (the manifest is not one this restore reads; a retry will not help)")]
+    SSTableName(#[from] SSTableNameError),
+    /// A schema restore without the schema file.
+    #[error(
+        "restore: no CQL schema file found for snapshot {tag} in {location}: the backup was taken without the schema (e.g. --skip-schema or no CQL credentials); restore the schema by hand"
+    )]
+    NoSchemaFile {
+        /// The tag.
+        tag: String,
+        /// The location searched.
+        location: String,
+    },
+    /// The schema file could not be read.
+    #[error("restore: {0}")]
+    SchemaFile(#[from] SchemaFileError),
+    /// CQL is needed and the cluster has no credentials.
+    #[error(
+        "restore: CQL credentials are required to restore into cluster {cluster} (views, tombstone_gc, schema); add them with cairn cluster update -c {cluster} --username U --password P"
+    )]
+    NoCredentials {
+        /// The cluster's name.
+        cluster: String,
+    },
+    /// No node's CQL answered.
+    #[error("restore: no node's CQL could be reached: {failures}; a retry may help")]
+    CqlUnreachable {
+        /// Each node's failure.
+        failures: String,
+    },
+    /// A CQL statement failed.
+    #[error("restore: CQL {statement:?}: {reason}")]
+    Cql {
+        /// The statement.
+        statement: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The nodes did not agree on one schema version in time.
+    #[error(
+        "restore: no schema agreement after {waited_secs} s: {nodes}; a retry may help once the nodes agree"
+    )]
+    SchemaAgreement {
+        /// Each node's schema version.
+        nodes: String,
+        /// Seconds waited.
+        waited_secs: u64,
+    },
+    /// A schema statement failed; the keyspaces created so far were dropped.
+    #[error(
+        "restore schema: {statement:?} failed: {reason}; keyspaces created by this restore dropped again: [{}]",
+        .dropped.join(", ")
+    )]
+    SchemaStatement {
+        /// The statement.
+        statement: String,
+        /// What failed.
+        reason: String,
+        /// The keyspaces dropped again.
+        dropped: Vec<String>,
+    },
+}
+
+impl From<DiscoveryError> for InitError {
+    fn from(e: DiscoveryError) -> Self {
+        InitError::Discovery(Box::new(e))
+    }
+}
+
+impl From<AgentError> for InitError {
+    fn from(e: AgentError) -> Self {
+        InitError::Agent(Box::new(e))
+    }
+}
+
+impl From<LocationError> for InitError {
+    fn from(e: LocationError) -> Self {
+        InitError::Location(Box::new(e))
+    }
 }
 
 impl InitError {
     /// Whether a later attempt may get past it (a node or store briefly away), as opposed to a
     /// problem of the backup or the properties that a retry cannot fix.
     pub fn retryable(&self) -> bool {
-        false
+        match self {
+            InitError::Discovery(e) => e.retryable(),
+            InitError::Agent(e) => e.retryable(),
+            InitError::Location(e) => e.retryable(),
+            InitError::NodesDown { .. }
+            | InitError::CqlUnreachable { .. }
+            | InitError::SchemaAgreement { .. } => true,
+            InitError::Cql { reason, .. } => {
+                let r = reason.to_ascii_lowercase();
+                r.contains("timeout") || r.contains("timed out") || r.contains("connection")
+            }
+            _ => false,
+        }
     }
 }
 
@@ -40,11 +224,74 @@ pub struct Init {
     pub client: AgentClient,
 }
 
+/// What a plan build found wrong, collected (dry run) or failing at once (a run).
+#[derive(Debug, Default)]
+struct Findings {
+    /// Whether to collect instead of failing.
+    collect: bool,
+    /// Objects checked.
+    objects_checked: u64,
+    /// Objects missing or of another size.
+    missing_objects: Vec<MissingObject>,
+    /// Tables the target lacks.
+    missing_tables: Vec<String>,
+}
+
+impl Findings {
+    /// Records missing objects; fails unless collecting.
+    fn objects(&mut self, objects: Vec<MissingObject>) -> Result<(), InitError> {
+        if objects.is_empty() {
+            Ok(())
+        } else if self.collect {
+            self.missing_objects.extend(objects);
+            Ok(())
+        } else {
+            Err(InitError::MissingObjects { objects })
+        }
+    }
+
+    /// Records missing tables; fails unless collecting.
+    fn tables(&mut self, tables: Vec<String>) -> Result<(), InitError> {
+        if tables.is_empty() {
+            Ok(())
+        } else if self.collect {
+            self.missing_tables.extend(tables);
+            Ok(())
+        } else {
+            Err(InitError::MissingTables { tables })
+        }
+    }
+}
+
 impl Init {
     /// Discovers the cluster's nodes through its agents; every node must be up and normal.
     pub async fn connect(cluster: &Cluster) -> Result<Init, InitError> {
-        let _ = cluster;
-        Err(InitError::NotYet)
+        let view = discover(
+            &cluster.hosts,
+            cluster.agent_port,
+            &cluster.auth_token,
+            &cluster.agent_pins,
+        )
+        .await?;
+        let down: Vec<(String, String)> = view
+            .nodes
+            .iter()
+            .filter_map(|n| n.down_reason().map(|r| (n.address.clone(), r)))
+            .collect();
+        if !down.is_empty() {
+            return Err(InitError::NodesDown { nodes: down });
+        }
+        let client = AgentClient::new(
+            &view.contact,
+            cluster.agent_port,
+            &cluster.auth_token,
+            &cluster.agent_pins,
+        )?;
+        Ok(Init {
+            cluster: cluster.clone(),
+            view,
+            client,
+        })
     }
 
     /// The plan of a run of `props`: units and views inherited from `inherited` (the task's
@@ -54,21 +301,311 @@ impl Init {
         props: &RestoreProperties,
         inherited: Option<&RestoreRun>,
     ) -> Result<RestorePlan, InitError> {
-        let _ = (props, inherited);
-        Err(InitError::NotYet)
+        self.build(props, inherited, &mut Findings::default()).await
     }
 
     /// The dry run: the plan and every reason the restore would fail; touches nothing.
     pub async fn dry_run(&self, props: &RestoreProperties) -> Result<DryRunReport, InitError> {
-        let _ = props;
-        Err(InitError::NotYet)
+        let mut findings = Findings {
+            collect: true,
+            ..Findings::default()
+        };
+        let plan = self.build(props, None, &mut findings).await?;
+        let hosts = room::rooms(&plan, props.batch_size);
+        let mut problems: Vec<String> = Vec::new();
+        problems.extend(findings.missing_objects.iter().map(|o| match o.found_size {
+            Some(found) => format!(
+                "object {} holds {found} bytes, the manifest says {}",
+                o.path, o.expected_size
+            ),
+            None => format!("object {} is missing", o.path),
+        }));
+        problems.extend(findings.missing_tables.iter().map(|t| {
+            format!(
+                "{t} is missing in the restored cluster: exclude it with -K or restore the schema first with --restore-schema"
+            )
+        }));
+        problems.extend(hosts.iter().filter(|h| !h.ok).map(|h| {
+            format!(
+                "host {} ({}) needs {} in upload/ at once but has {} free, and {}% of its disk must stay free",
+                h.host,
+                h.dc,
+                crate::units::format_bytes(h.needed),
+                crate::units::format_bytes(h.free),
+                room::MIN_FREE_PERCENT
+            )
+        }));
+        Ok(DryRunReport {
+            plan,
+            objects_checked: findings.objects_checked,
+            missing_objects: findings.missing_objects,
+            missing_tables: findings.missing_tables,
+            hosts,
+            problems,
+        })
     }
 
     /// A CQL session with the cluster (the cluster's credentials), for views, tombstone_gc and
     /// the schema.
     pub async fn cql(&self) -> Result<Session, InitError> {
-        Err(InitError::NotYet)
+        restore_cql::open(self).await
     }
+
+    /// The DCs of the cluster.
+    pub fn dcs(&self) -> BTreeSet<String> {
+        self.view.dcs().into_iter().collect()
+    }
+
+    /// Builds the plan; problems of the backup and the target go to `findings`.
+    async fn build(
+        &self,
+        props: &RestoreProperties,
+        inherited: Option<&RestoreRun>,
+        findings: &mut Findings,
+    ) -> Result<RestorePlan, InitError> {
+        let tag: SnapshotTag = props
+            .snapshot_tag
+            .parse()
+            .map_err(|e| InitError::Properties(format!("snapshot_tag: {e}")))?;
+        let locations = props
+            .location
+            .iter()
+            .map(|l| {
+                l.parse::<Location>()
+                    .map_err(|e| InitError::Properties(format!("location {l:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if locations.is_empty() {
+            return Err(InitError::Properties("no location given".into()));
+        }
+        let mut sources = index::sources(self, &locations, &tag).await?;
+        let backup_dcs: BTreeSet<String> = sources.iter().flat_map(Source::dcs).collect();
+        if !props.dc_mapping.is_empty() {
+            dc_mapping::check(&props.dc_mapping, &backup_dcs, &self.dcs())?;
+        }
+        for s in &mut sources {
+            s.manifests =
+                manifests::of_mapped_dcs(std::mem::take(&mut s.manifests), &props.dc_mapping);
+        }
+        let hosts = self.hosts(&sources, &props.dc_mapping).await?;
+        let mut plan = RestorePlan {
+            tag: tag.clone(),
+            units: Vec::new(),
+            views: Vec::new(),
+            hosts,
+            dirs: Vec::new(),
+            table_dirs: BTreeMap::new(),
+            schema_file: None,
+        };
+        let first = sources.first();
+        let schema_path = match first {
+            Some(s) => index::schema_file_path(s, &tag).await?,
+            None => None,
+        };
+        if props.restore_schema {
+            let (Some(source), Some(path)) = (first, schema_path) else {
+                return Err(InitError::NoSchemaFile {
+                    tag: tag.to_string(),
+                    location: locations
+                        .first()
+                        .map(Location::to_string)
+                        .unwrap_or_default(),
+                });
+            };
+            plan.schema_file = Some((source.location.clone(), path));
+            return Ok(plan);
+        }
+
+        let session = self.cql().await?;
+        let tables = restore_cql::tables(&session).await?;
+        let cluster_views = restore_cql::views(&session).await?;
+        let selection = match inherited {
+            Some(run) => Selection::inherited(&run.units),
+            None => {
+                let mut views: BTreeSet<(String, String)> = cluster_views
+                    .iter()
+                    .map(|v| (v.keyspace.clone(), v.view_table()))
+                    .collect();
+                if let (Some(source), Some(path)) = (first, &schema_path) {
+                    views.extend(schema_file::view_tables(
+                        &index::schema_rows(source, path).await?,
+                    ));
+                }
+                Selection::Filter {
+                    filter: KeyspaceFilter::new(&props.keyspace)
+                        .map_err(|e| InitError::Properties(format!("keyspace: {e}")))?,
+                    local_keyspaces: self.local_keyspaces().await?,
+                    views,
+                }
+            }
+        };
+        let entries =
+            index::entries(&sources, &|e| selection.restores(&e.keyspace, &e.table)).await?;
+        let mut sizes: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for e in &entries {
+            *sizes
+                .entry((e.entry.keyspace.clone(), e.entry.table.clone()))
+                .or_default() += u64::try_from(e.entry.size).unwrap_or_default();
+        }
+        if sizes.is_empty() {
+            return Err(InitError::NoTables {
+                patterns: props.keyspace.clone(),
+                tag: tag.to_string(),
+            });
+        }
+
+        let existing: BTreeSet<(String, String)> =
+            self.client.table_names().await?.into_iter().collect();
+        let missing: Vec<String> = sizes
+            .keys()
+            .filter(|k| !existing.contains(*k) || !tables.contains_key(*k))
+            .map(|(ks, t)| format!("{ks}.{t}"))
+            .collect();
+        findings.tables(missing)?;
+
+        plan.units = match inherited {
+            Some(run) => run.units.clone(),
+            None => units::build(&sizes, &tables),
+        };
+        plan.views = match inherited {
+            Some(run) => run.views.clone(),
+            None => self.views(&session, &cluster_views, &sizes).await?,
+        };
+        plan.table_dirs = table_dirs(&sizes, &tables);
+        plan.dirs = self.dirs(&sources, &entries, &tag, findings).await?;
+        Ok(plan)
+    }
+
+    /// The cluster's keyspaces with `LocalStrategy`.
+    async fn local_keyspaces(&self) -> Result<BTreeSet<String>, InitError> {
+        let all = self
+            .client
+            .keyspaces(KeyspaceKind::All, ReplicationKind::All)
+            .await?;
+        let replicated: BTreeSet<String> = self
+            .client
+            .keyspaces(KeyspaceKind::NonLocalStrategy, ReplicationKind::All)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(all
+            .into_iter()
+            .filter(|k| !replicated.contains(k))
+            .collect())
+    }
+
+    /// Every node restored into, with its shards, disk and the source DCs it restores (of the
+    /// locations it can read).
+    async fn hosts(
+        &self,
+        sources: &[Source],
+        mapping: &BTreeMap<String, String>,
+    ) -> Result<Vec<TargetHost>, InitError> {
+        let asks = self.view.nodes.iter().map(|n| async move {
+            let agent = self.client.for_host(&n.address);
+            let shards = agent.shard_count().await?;
+            let disk = agent.disk().await?;
+            let readable: BTreeSet<String> = sources
+                .iter()
+                .filter(|s| s.readers.contains(&n.address))
+                .flat_map(Source::dcs)
+                .collect();
+            Ok::<_, InitError>(TargetHost {
+                address: n.address.clone(),
+                dc: n.dc.clone(),
+                host_id: n.host_id.clone(),
+                shards,
+                disk_free: disk.free,
+                disk_total: disk.total,
+                source_dcs: dc_mapping::source_dcs(mapping, &n.dc, &readable),
+            })
+        });
+        futures::stream::iter(asks)
+            .buffered(PARALLELISM)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// The views and indexes of the cluster over restored tables, with their statements.
+    async fn views(
+        &self,
+        session: &Session,
+        views: &[restore_cql::ViewInfo],
+        restored: &BTreeMap<(String, String), u64>,
+    ) -> Result<Vec<RestoreView>, InitError> {
+        let mut out = Vec::new();
+        for v in views
+            .iter()
+            .filter(|v| restored.contains_key(&(v.keyspace.clone(), v.base_table.clone())))
+        {
+            out.push(RestoreView {
+                keyspace_name: v.keyspace.clone(),
+                view_name: v.name.clone(),
+                base_table: v.base_table.clone(),
+                view_type: v.view_type.to_string(),
+                create_stmt: restore_cql::create_statement(session, v).await?,
+                build_status: String::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The remote directories of `entries`, each listed once, sorted for batches.
+    async fn dirs(
+        &self,
+        sources: &[Source],
+        entries: &[index::IndexEntry],
+        tag: &SnapshotTag,
+        findings: &mut Findings,
+    ) -> Result<Vec<RemoteDir>, InitError> {
+        let resolves = entries.iter().filter_map(|e| {
+            let source = sources.get(e.source)?;
+            Some(async move {
+                let dir = e.manifest.sstable_version_dir(
+                    &e.entry.keyspace,
+                    &e.entry.table,
+                    &e.entry.version,
+                );
+                let listing = index::listing(&source.client, &source.location, &dir).await?;
+                Ok::<_, InitError>(dirs::resolve(
+                    &source.location,
+                    &e.manifest,
+                    &e.entry,
+                    &listing,
+                    tag,
+                )?)
+            })
+        });
+        let mut stream = std::pin::pin!(futures::stream::iter(resolves).buffered(PARALLELISM));
+        let mut out = Vec::new();
+        let mut missing = Vec::new();
+        while let Some(r) = stream.next().await {
+            let r = r?;
+            findings.objects_checked += r.checked;
+            missing.extend(r.missing);
+            out.push(r.dir);
+        }
+        findings.objects(missing)?;
+        dirs::sort(&mut out);
+        Ok(out)
+    }
+}
+
+/// Each restored table's directory in the target (`<ks>/<table>-<id without dashes>`), for the
+/// tables the target has.
+fn table_dirs(
+    restored: &BTreeMap<(String, String), u64>,
+    tables: &BTreeMap<(String, String), TableInfo>,
+) -> BTreeMap<(String, String), String> {
+    restored
+        .keys()
+        .filter_map(|k| {
+            let info = tables.get(k)?;
+            Some((k.clone(), format!("{}/{}-{}", k.0, k.1, info.id.simple())))
+        })
+        .collect()
 }
 
 /// One object the restore needs that the location does not hold as the manifest says.
@@ -76,7 +613,7 @@ impl Init {
 pub struct MissingObject {
     /// The object, relative to the location's root, with the location (`provider:bucket/path`).
     pub path: String,
-    /// The size the manifest implies.
+    /// The size the manifest implies (0 for a single file: the manifest sums sizes per table).
     pub expected_size: u64,
     /// The size found, if the object exists with another size.
     pub found_size: Option<u64>,
@@ -112,4 +649,57 @@ pub struct DryRunReport {
     pub hosts: Vec<HostRoom>,
     /// Every problem in words; empty when the restore would go ahead.
     pub problems: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_what_to_do_and_whether_to_retry() {
+        let one = InitError::MissingTables {
+            tables: vec!["ks.t".into()],
+        };
+        assert_eq!(
+            one.to_string(),
+            "restore: ks.t is missing in the restored cluster: exclude it with -K or restore the schema first with --restore-schema"
+        );
+        assert!(!one.retryable());
+        let two = InitError::MissingTables {
+            tables: vec!["ks.t".into(), "ks.u".into()],
+        };
+        assert!(two.to_string().contains("ks.t, ks.u are missing"));
+        let down = InitError::NodesDown {
+            nodes: vec![("10.0.0.1".into(), "down in gossip".into())],
+        };
+        assert!(down.to_string().contains("10.0.0.1 down in gossip"));
+        assert!(down.retryable());
+        let tmp = InitError::Unshadowed {
+            path: "p.tmp".into(),
+        };
+        assert!(
+            tmp.to_string()
+                .contains("temporary manifest p.tmp not shadowed")
+        );
+    }
+
+    #[test]
+    fn table_dirs_use_the_id_without_dashes() {
+        let k = ("ks".to_string(), "t".to_string());
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let dirs = table_dirs(
+            &BTreeMap::from([(k.clone(), 1)]),
+            &BTreeMap::from([(
+                k.clone(),
+                TableInfo {
+                    id,
+                    tombstone_gc: "timeout".into(),
+                },
+            )]),
+        );
+        assert_eq!(
+            dirs.get(&k).map(String::as_str),
+            Some("ks/t-0123456789abcdef0123456789abcdef")
+        );
+    }
 }
