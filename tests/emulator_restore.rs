@@ -404,3 +404,33 @@ async fn an_empty_cluster_has_no_user_keyspaces() {
         "Scylla's own keyspaces remain"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_sstable_loads_as_one_partition_on_its_replicas() {
+    let c = TestCluster::start("dc1:4").await;
+    c.post_ok(0, "/emulator/tables?keyspace=restored&table=foreign")
+        .await;
+    let upload = c.table_dir(2, "restored", "foreign").join("upload");
+    // A ScyllaDB Manager backup's SSTable: integer generation, contents not emulator records.
+    let data = upload.join("mc-5-big-Data.db");
+    std::fs::write(&data, b"compressed partitions of a real Scylla SSTable").unwrap();
+    std::fs::write(upload.join("mc-5-big-TOC.txt"), "Data.db\nTOC.txt\n").unwrap();
+    let expected = records_of_file(&data).unwrap();
+    assert_eq!(expected.len(), 1, "one opaque partition");
+    c.post_ok(
+        2,
+        "/storage_service/sstables/restored?cf=foreign&load_and_stream=true",
+    )
+    .await;
+    let report = placement(&c, "restored", "foreign").await;
+    assert_eq!(
+        ids(&report),
+        BTreeSet::from([(expected[0].token, expected[0].hash.clone())])
+    );
+    assert_eq!(report["misplaced"], 0);
+    assert_eq!(
+        holdings(&report)[0].0.len(),
+        3,
+        "held by its three replicas"
+    );
+}

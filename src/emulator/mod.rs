@@ -10,7 +10,8 @@
 //! | [`config`] | cluster shape, addresses, dataset size, naming settings |
 //! | [`topology`] | node identities, DCs, racks, tokens, replica placement |
 //! | [`schema`] | keyspaces, replication, user types, tables, views and index views with their IDs, columns and options; the schema version |
-//! | [`node`] | one node's files: flush, compaction, snapshots, `upload/` loading |
+//! | [`node`] | one node's files: flush, compaction, snapshots |
+//! | [`upload`] | a table's `upload/`: completeness, refresh, reading and removing for load&stream |
 //! | [`sstable_writer`] | writing one SSTable's full component set |
 //! | [`dataset`] | the dataset's schema and the initial data of each node |
 //! | [`calls`] | the record of CQL statements and order-sensitive REST calls |
@@ -63,6 +64,7 @@ pub mod sstable_writer;
 pub mod tablets;
 pub mod tasks;
 pub mod topology;
+pub mod upload;
 pub mod view_builds;
 
 use std::sync::Arc;

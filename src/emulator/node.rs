@@ -31,7 +31,7 @@ use super::records::{self, Record, RecordId};
 use super::repair::Repairs;
 use super::rng::{Rng, mix};
 use super::schema::{Table, statements};
-use super::sstable_writer::{Contents, WrittenSSTable, read_toc, write_sstable};
+use super::sstable_writer::{Contents, WrittenSSTable, read_token_span, write_sstable};
 use super::topology::NodeIdentity;
 
 /// Directory under a table dir that holds snapshots.
@@ -82,7 +82,10 @@ pub enum NodeError {
 }
 
 /// Attaches the operation and path to an I/O error.
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> NodeError + 'a {
+pub(super) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> NodeError + 'a {
     move |source| NodeError::Io {
         op,
         path: path.to_path_buf(),
@@ -126,11 +129,11 @@ pub enum NodeStatus {
 
 /// One table's unflushed writes: bytes, and the ring ranges (start exclusive, end inclusive)
 /// their tokens fall in.
-type Memtable = (u64, Vec<(i64, i64)>);
+pub(super) type Memtable = (u64, Vec<(i64, i64)>);
 
 /// Mutable storage state, behind the node's mutex.
 #[derive(Debug, Default)]
-struct Disk {
+pub(super) struct Disk {
     /// Unflushed bytes per (keyspace, table), with the token ranges the writes fall in.
     memtables: BTreeMap<(String, String), Memtable>,
     /// Next integer generation per table directory.
@@ -210,7 +213,8 @@ impl Node {
         self.lock().wall_clock = true;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Disk> {
+    /// The node's storage state, locked.
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Disk> {
         self.disk.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -230,7 +234,11 @@ impl Node {
     }
 
     /// A fresh generation for a new SSTable in `dir`.
-    fn new_generation(&self, disk: &mut Disk, dir: &Path) -> Result<Generation, NodeError> {
+    pub(super) fn new_generation(
+        &self,
+        disk: &mut Disk,
+        dir: &Path,
+    ) -> Result<Generation, NodeError> {
         match self.name_format {
             NameFormat::Integer => {
                 let next = match disk.next_integer.get(dir) {
@@ -478,13 +486,15 @@ impl Node {
         Ok(())
     }
 
-    /// Scylla's per-table snapshot `manifest.json` (the newer, node-scoped form).
+    /// Scylla's per-table snapshot `manifest.json` (the newer, node-scoped form); each
+    /// SSTable's first and last token are those of its records.
     fn snapshot_manifest(
         &self,
         tag: &str,
         t: &TableRef,
         live: &BTreeMap<SSTableName, LiveSSTable>,
     ) -> String {
+        let dir = self.table_dir(t);
         let created_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -492,8 +502,13 @@ impl Node {
         let sstables: Vec<serde_json::Value> = live
             .iter()
             .map(|(name, s)| {
-                let mut rng = Rng::for_parts(self.seed, &["range", &name.to_string()]);
-                let (a, b) = (rng.next_u64() as i64, rng.next_u64() as i64);
+                let (a, b) = match read_token_span(&dir, name) {
+                    Some((first, last, _)) => (first, last),
+                    None => {
+                        let mut rng = Rng::for_parts(self.seed, &["range", &name.to_string()]);
+                        (rng.next_u64() as i64, rng.next_u64() as i64)
+                    }
+                };
                 serde_json::json!({
                     "id": name.generation.to_string(),
                     "toc_name": name.with_component(TOC_COMPONENT).to_string(),
@@ -575,76 +590,6 @@ impl Node {
         Ok(())
     }
 
-    /// Loads the SSTables found in the table's `upload/` directory: each complete SSTable is
-    /// moved into the table under a new generation. Returns how many were loaded. Incomplete
-    /// SSTables fail the call before anything moves.
-    pub fn load_uploaded(&self, t: &TableRef) -> Result<usize, NodeError> {
-        let mut disk = self.lock();
-        let dir = self.table_dir(t);
-        let upload = dir.join(UPLOAD_DIR);
-        let found = complete_uploads(&upload)?;
-        for (name, s) in &found {
-            let generation = self.new_generation(&mut disk, &dir)?;
-            let renamed = SSTableName {
-                generation,
-                ..name.clone()
-            };
-            // TOC last, so the SSTable becomes visible whole.
-            let mut files: Vec<&String> = s.files.iter().collect();
-            files.sort_by_key(|f| f.ends_with(TOC_COMPONENT));
-            for file in files {
-                let component = file
-                    .parse::<SSTableName>()
-                    .map(|n| n.component)
-                    .unwrap_or_default();
-                let (from, to) = (
-                    upload.join(file),
-                    dir.join(renamed.with_component(&component).to_string()),
-                );
-                fs::rename(&from, &to).map_err(io_err("move", &from))?;
-            }
-        }
-        Ok(found.len())
-    }
-
-    /// The complete SSTables of the table's `upload/` with the contents of their `Data.db`;
-    /// fails, reading nothing more, at the first incomplete one.
-    pub fn read_uploads(&self, t: &TableRef) -> Result<Vec<UploadedSSTable>, NodeError> {
-        let _disk = self.lock();
-        let upload = self.table_dir(t).join(UPLOAD_DIR);
-        complete_uploads(&upload)?
-            .into_iter()
-            .map(|(name, s)| {
-                let p = upload.join(name.with_component(DATA_COMPONENT).to_string());
-                let data = fs::read(&p).map_err(io_err("read", &p))?;
-                Ok(UploadedSSTable {
-                    files: s.files,
-                    data,
-                })
-            })
-            .collect()
-    }
-
-    /// Removes these SSTables from the table's `upload/` (TOC first, so none looks complete
-    /// half-removed).
-    pub fn remove_uploads(
-        &self,
-        t: &TableRef,
-        sstables: &[UploadedSSTable],
-    ) -> Result<(), NodeError> {
-        let _disk = self.lock();
-        let upload = self.table_dir(t).join(UPLOAD_DIR);
-        for s in sstables {
-            let mut files: Vec<&String> = s.files.iter().collect();
-            files.sort_by_key(|f| !f.ends_with(TOC_COMPONENT));
-            for file in files {
-                let p = upload.join(file);
-                fs::remove_file(&p).map_err(io_err("remove", &p))?;
-            }
-        }
-        Ok(())
-    }
-
     /// Bytes of the table's live SSTables.
     pub fn live_bytes(&self, t: &TableRef) -> Result<u64, NodeError> {
         Ok(live_sstables(&self.table_dir(t))?
@@ -665,43 +610,6 @@ impl Node {
         }
         Ok(())
     }
-}
-
-/// The SSTables in an `upload/` directory, each checked complete: a TOC, and every component it
-/// lists present. The first incomplete one fails the whole call.
-fn complete_uploads(upload: &Path) -> Result<BTreeMap<SSTableName, LiveSSTable>, NodeError> {
-    let found = live_sstables(upload)?;
-    for (name, s) in &found {
-        let toc = name.with_component(TOC_COMPONENT);
-        if !s.files.contains(&toc.to_string()) {
-            return Err(NodeError::Incomplete {
-                dir: upload.to_path_buf(),
-                sstable: name.to_string(),
-                component: TOC_COMPONENT.into(),
-            });
-        }
-        let listed = read_toc(upload, &toc).map_err(io_err("read", upload))?;
-        if let Some(missing) = listed
-            .iter()
-            .find(|c| !s.files.contains(&name.with_component(c).to_string()))
-        {
-            return Err(NodeError::Incomplete {
-                dir: upload.to_path_buf(),
-                sstable: toc.to_string(),
-                component: missing.clone(),
-            });
-        }
-    }
-    Ok(found)
-}
-
-/// One complete SSTable read from `upload/`.
-#[derive(Debug, Clone)]
-pub struct UploadedSSTable {
-    /// File names of its components in `upload/`.
-    pub files: Vec<String>,
-    /// The contents of its `Data.db`.
-    pub data: Vec<u8>,
 }
 
 /// The files of one SSTable found in a directory.

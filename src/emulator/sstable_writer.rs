@@ -163,6 +163,21 @@ fn write_small(dir: &Path, name: &SSTableName, bytes: &[u8]) -> io::Result<u64> 
     Ok(bytes.len() as u64)
 }
 
+/// The token span the head of an SSTable's `Statistics.db` records (as [`write_sstable`] writes
+/// it); `None` for an SSTable the emulator did not write.
+pub fn read_token_span(dir: &Path, name: &SSTableName) -> Option<TokenSpan> {
+    let mut head = [0u8; 128];
+    let path = dir.join(name.with_component(STATISTICS_COMPONENT).to_string());
+    let n = io::Read::read(&mut File::open(path).ok()?, &mut head).ok()?;
+    let text = String::from_utf8_lossy(head.get(..n)?);
+    let mut lines = text.lines();
+    let mut field = |key: &str| lines.next()?.strip_prefix(key)?.parse::<i64>().ok();
+    let first = field("first_token=")?;
+    let last = field("last_token=")?;
+    let count = field("records=")?;
+    Some((first, last, usize::try_from(count).ok()?))
+}
+
 /// The components `TOC.txt` of an SSTable lists.
 pub fn read_toc(dir: &Path, toc: &SSTableName) -> io::Result<Vec<String>> {
     let text = fs::read_to_string(dir.join(toc.to_string()))?;
@@ -172,4 +187,36 @@ pub fn read_toc(dir: &Path, toc: &SSTableName) -> io::Result<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::records::{encode, parse};
+    use crate::format::sstable::Generation;
+
+    #[test]
+    fn statistics_record_the_token_span_and_the_digest_is_true() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = [encode(-7, b"x"), encode(42, b"yy")].concat();
+        let records = parse(&data);
+        let name = SSTableName::new("me", Generation::Integer(3), DATA_COMPONENT);
+        let written = write_sstable(
+            dir.path(),
+            &name,
+            Contents::Records(&records),
+            Rng::for_parts(1, &["w"]),
+        )
+        .unwrap();
+        assert_eq!(written.data_size, data.len() as u64);
+        assert_eq!(read_token_span(dir.path(), &name), Some((-7, 42, 2)));
+        let digest = fs::read_to_string(
+            dir.path()
+                .join(name.with_component(DIGEST_COMPONENT).to_string()),
+        )
+        .unwrap();
+        assert_eq!(digest, crc32fast::hash(&data).to_string());
+        let other = SSTableName::new("me", Generation::Integer(4), DATA_COMPONENT);
+        assert_eq!(read_token_span(dir.path(), &other), None);
+    }
 }

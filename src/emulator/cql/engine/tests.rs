@@ -677,5 +677,21 @@ async fn views_report_their_build_status_per_node_over_rest() {
     assert_eq!(none, serde_json::json!([]));
     let missing = get("/storage_service/view_build_statuses/nope/v".into()).await;
     assert_eq!(missing.status(), reqwest::StatusCode::BAD_REQUEST);
+    // A view created while running is built for a moment before it reports SUCCESS.
+    let e = Engine::new(emu.cluster(), 0);
+    run(&e, None, "CREATE MATERIALIZED VIEW store.by_total AS SELECT * FROM store.orders WHERE total IS NOT NULL AND customer_id IS NOT NULL AND order_id IS NOT NULL PRIMARY KEY (total, customer_id, order_id)").unwrap();
+    let values = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = "/storage_service/view_build_statuses/store/by_total";
+    let building = values(get(path.into()).await.json().await.unwrap());
+    assert_eq!(building, vec!["STARTED"; 2]);
+    tokio::time::sleep(crate::emulator::view_builds::BUILD_TIME).await;
+    let built = values(get(path.into()).await.json().await.unwrap());
+    assert_eq!(built, vec!["SUCCESS"; 2]);
     emu.shutdown();
 }
