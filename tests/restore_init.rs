@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cairn::format::paths::ManifestInfo;
@@ -19,13 +18,12 @@ use cairn::manager::store::{Cluster, RunStatus};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
 use common::backup::{BUCKET, BackupEnv, in_actix};
+use common::cql;
 use common::manager::{agent_certificate_yaml, agent_pins};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use scylla::policies::host_filter::AllowListHostFilter;
 
 /// A cluster backed up once (user keyspaces, with the schema), its tag and its store record.
 async fn backed_up(nodes: &str) -> Option<(BackupEnv, String, Cluster)> {
@@ -51,20 +49,6 @@ fn tables_props(tag: &str) -> RestoreProperties {
         restore_tables: true,
         ..RestoreProperties::default()
     }
-}
-
-/// A CQL session to node 0 of `cluster` alone: the test's own look at the schema.
-async fn cql(cluster: &TestCluster) -> Session {
-    let port = cluster.get(0, "/v2/config/native_transport_port").await;
-    let node = format!("{}:{}", cluster.address(0), port);
-    let (user, password) = cluster.cql_credentials();
-    SessionBuilder::new()
-        .known_node(&node)
-        .host_filter(Arc::new(AllowListHostFilter::new([node.as_str()]).unwrap()))
-        .user(user, password)
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("CQL session to {node}: {e}"))
 }
 
 /// The rows of `query`, two text columns each.
@@ -164,7 +148,7 @@ fn a_backed_up_cluster_plans_its_units_views_dirs_and_hosts() {
         let plan = init.plan(&tables_props(&tag), None).await.expect("plan");
 
         // Units: every backed-up table that is not a view, with the bytes the manifests list.
-        let session = cql(&env.cluster).await;
+        let session = cql::session(&env.cluster).await;
         let views = view_tables(&session).await;
         let local = local_keyspaces(&session).await;
         assert!(local.contains("system_schema"), "{local:?}");
@@ -292,7 +276,7 @@ fn the_dry_run_names_a_missing_object_and_a_missing_table_and_runs_refuse() {
             .delete(&ObjectPath::from(lost.as_str()))
             .await
             .expect("delete");
-        let session = cql(&env.cluster).await;
+        let session = cql::session(&env.cluster).await;
         run(&session, "DROP TABLE store.order_items").await;
 
         let report = init.dry_run(&tables_props(&tag)).await.expect("dry run");
@@ -406,7 +390,7 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
         let Some((env, tag, _)) = backed_up("dc1:2").await else {
             return;
         };
-        let source = cql(&env.cluster).await;
+        let source = cql::session(&env.cluster).await;
         let source_rf = replication(&source, "store").await.expect("store");
         let source_tables = texts2(
             &source,
@@ -415,7 +399,7 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
         .await;
 
         let t = target(&env, "east:2").await;
-        let session = cql(&t.cluster).await;
+        let session = cql::session(&t.cluster).await;
         for ks in ["store", "telemetry"] {
             run(&session, &format!("DROP KEYSPACE {ks}")).await;
         }
