@@ -3,7 +3,8 @@
 //! and `restore_schema` called directly: the plan's units, views, directories and hosts match the
 //! backup and the cluster; a missing object, a missing table and an unfinished manifest are
 //! caught; the schema restores into a cluster with other DC names through dc_mapping, and a
-//! failing statement drops the keyspaces it created.
+//! failing statement drops the keyspaces it created; views are dropped and recreated (awaited
+//! through the agents) and tombstone_gc goes off and back.
 
 mod common;
 
@@ -14,6 +15,8 @@ use cairn::format::paths::ManifestInfo;
 use cairn::manager::restore::properties::RestoreProperties;
 use cairn::manager::restore::schema::restore_schema;
 use cairn::manager::restore::target::{Init, InitError};
+use cairn::manager::restore::tgc::set_tombstone_gc;
+use cairn::manager::restore::views::{drop_views, recreate_views};
 use cairn::manager::store::{Cluster, RunStatus};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
@@ -473,6 +476,83 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
             view_tables(&session).await,
             view_tables(&source).await,
             "views and indexes restored too"
+        );
+    });
+}
+
+/// `DESCRIBE TABLE ks.t`'s statement.
+async fn describe_table(session: &Session, ks: &str, t: &str) -> String {
+    let rows: Vec<(String, String, String, String)> = session
+        .query_iter(format!("DESCRIBE TABLE {ks}.{t}"), ())
+        .await
+        .unwrap()
+        .rows_stream::<(String, String, String, String)>()
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    rows.into_iter().next().expect("a row").3
+}
+
+#[test]
+fn views_drop_and_come_back_built_and_tombstone_gc_goes_off_and_back() {
+    in_actix(async {
+        let Some((env, tag, cluster)) = backed_up("dc1:2").await else {
+            return;
+        };
+        let init = Init::connect(&cluster).await.expect("connect");
+        let plan = init.plan(&tables_props(&tag), None).await.expect("plan");
+        let session = cql::session(&env.cluster).await;
+        let before = view_tables(&session).await;
+        assert!(!plan.views.is_empty());
+
+        // DROP_VIEWS: every view and index over restored tables is gone; twice is harmless.
+        let restore = init.cql().await.expect("CQL");
+        drop_views(&restore, &plan.views).await.expect("drop");
+        drop_views(&restore, &plan.views).await.expect("drop again");
+        let left = view_tables(&session).await;
+        for v in &plan.views {
+            let table = if v.view_type == "SecondaryIndex" {
+                format!("{}_index", v.view_name)
+            } else {
+                v.view_name.clone()
+            };
+            assert!(!left.contains(&(v.keyspace_name.clone(), table)), "{v:?}");
+        }
+
+        // DISABLE_TGC and ENABLE_TGC: every restored table off, then back to its mode.
+        set_tombstone_gc(&restore, &plan.units, false)
+            .await
+            .expect("disable");
+        for u in &plan.units {
+            for t in &u.tables {
+                let d = describe_table(&session, &u.keyspace_name, &t.table_name).await;
+                assert!(d.contains("'mode': 'disabled'"), "{d}");
+            }
+        }
+        set_tombstone_gc(&restore, &plan.units, true)
+            .await
+            .expect("enable");
+        for u in &plan.units {
+            for t in &u.tables {
+                let d = describe_table(&session, &u.keyspace_name, &t.table_name).await;
+                assert!(d.contains(&format!("'mode': '{}'", t.tombstone_gc)), "{d}");
+            }
+        }
+
+        // RECREATE_VIEWS: created again and awaited until every node built them.
+        let mut views = plan.views.clone();
+        let mut seen = Vec::new();
+        recreate_views(&restore, &init, &mut views, &mut |v| {
+            seen.push(v.iter().map(|v| v.build_status.clone()).collect::<Vec<_>>())
+        })
+        .await
+        .expect("recreate");
+        assert_eq!(view_tables(&session).await, before);
+        assert!(views.iter().all(|v| v.build_status == "SUCCESS"), "{views:?}");
+        assert!(
+            seen.last().is_some_and(|s| s.iter().all(|s| s == "SUCCESS")),
+            "progress told of the change: {seen:?}"
         );
     });
 }
