@@ -425,6 +425,12 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
             "{text}"
         );
         assert_eq!(replication(&session, "store").await, None);
+        let report = init.dry_run(&props).await.expect("dry run");
+        assert!(
+            report.problems.iter().any(|p| p.contains("--dc-mapping")),
+            "the dry run sees it: {:?}",
+            report.problems
+        );
 
         // A failing statement (telemetry exists already) drops the keyspaces made before it.
         props.dc_mapping = BTreeMap::from([("dc1".to_string(), "east".to_string())]);
@@ -434,6 +440,8 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
         )
         .await;
         let plan = init.plan(&props, None).await.expect("plan");
+        let report = init.dry_run(&props).await.expect("dry run");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
         let err = restore_schema(&init, &plan, &props).await.unwrap_err();
         match &err {
             InitError::SchemaStatement {
@@ -549,9 +557,13 @@ fn views_drop_and_come_back_built_and_tombstone_gc_goes_off_and_back() {
         .await
         .expect("recreate");
         assert_eq!(view_tables(&session).await, before);
-        assert!(views.iter().all(|v| v.build_status == "SUCCESS"), "{views:?}");
         assert!(
-            seen.last().is_some_and(|s| s.iter().all(|s| s == "SUCCESS")),
+            views.iter().all(|v| v.build_status == "SUCCESS"),
+            "{views:?}"
+        );
+        assert!(
+            seen.last()
+                .is_some_and(|s| s.iter().all(|s| s == "SUCCESS")),
             "progress told of the change: {seen:?}"
         );
     });

@@ -325,6 +325,12 @@ impl Init {
                 "{t} is missing in the restored cluster: exclude it with -K or restore the schema first with --restore-schema"
             )
         }));
+        if props.restore_schema {
+            let rows = super::schema::read(self, &plan).await?;
+            if let Err(e) = super::schema::statements(&rows, props, &self.dcs()) {
+                problems.push(e.to_string());
+            }
+        }
         problems.extend(hosts.iter().filter(|h| !h.ok).map(|h| {
             format!(
                 "host {} ({}) needs {} in upload/ at once but has {} free, and {}% of its disk must stay free",
