@@ -14,10 +14,11 @@ use std::time::Duration;
 use cairn::format::paths::ManifestInfo;
 use cairn::manager::restore::properties::RestoreProperties;
 use cairn::manager::restore::schema::restore_schema;
+use cairn::manager::restore::stage::RestoreStage;
 use cairn::manager::restore::target::{Init, InitError};
 use cairn::manager::restore::tgc::set_tombstone_gc;
 use cairn::manager::restore::views::{drop_views, recreate_views};
-use cairn::manager::store::{Cluster, RunStatus};
+use cairn::manager::store::{Cluster, RestoreRun, RunStatus};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
 use common::backup::{BUCKET, BackupEnv, in_actix};
@@ -255,6 +256,41 @@ fn a_backed_up_cluster_plans_its_units_views_dirs_and_hosts() {
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(report.objects_checked, files);
         assert!(report.hosts.iter().all(|h| h.ok && h.needed > 0));
+
+        // A run inheriting an unfinished run's units and views works from exactly those, even
+        // when the filter and the cluster say otherwise now.
+        let mut unit = plan.units[0].clone();
+        unit.tables.truncate(1);
+        unit.tables[0].tombstone_gc = "repair".into();
+        unit.size = unit.tables[0].size;
+        let prev = RestoreRun {
+            cluster_id: cluster.id,
+            task_id: uuid::Uuid::new_v4(),
+            id: uuid::Uuid::new_v4(),
+            prev_id: None,
+            snapshot_tag: tag.parse().unwrap(),
+            stage: RestoreStage::Data,
+            repair_task_id: None,
+            units: vec![unit.clone()],
+            views: Vec::new(),
+            start_time: chrono::Utc::now(),
+        };
+        let mut narrowed = tables_props(&tag);
+        narrowed.keyspace = vec!["nothing_matches".into()];
+        let again = init
+            .plan(&narrowed, Some(&prev))
+            .await
+            .expect("inherited plan");
+        assert_eq!(again.units, [unit.clone()]);
+        assert!(again.views.is_empty());
+        assert!(!again.dirs.is_empty());
+        assert!(
+            again
+                .dirs
+                .iter()
+                .all(|d| d.keyspace == unit.keyspace_name && d.table == unit.tables[0].table_name)
+        );
+        assert_eq!(again.dirs.iter().map(|d| d.size).sum::<u64>(), unit.size);
     });
 }
 
@@ -316,6 +352,17 @@ fn the_dry_run_names_a_missing_object_and_a_missing_table_and_runs_refuse() {
         others.keyspace = vec!["*".into(), "!store.order_items".into()];
         let err = init.plan(&others, None).await.unwrap_err();
         assert!(err.to_string().contains(&lost), "{err}");
+
+        // Without CQL credentials a tables restore is refused, saying how to add them.
+        let mut anonymous = cluster.clone();
+        anonymous.cql_username = None;
+        let bare = Init::connect(&anonymous).await.expect("connect");
+        let err = bare.plan(&others, None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("CQL credentials are required")
+                && err.to_string().contains("cairn cluster update"),
+            "{err}"
+        );
 
         // A temporary manifest that no final one shadows: the backup did not finish.
         let (m, _) = manifests_of(&env, &tag).await.remove(0);
