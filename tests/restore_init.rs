@@ -3,29 +3,31 @@
 //! and `restore_schema` called directly: the plan's units, views, directories and hosts match the
 //! backup and the cluster; a missing object, a missing table and an unfinished manifest are
 //! caught; the schema restores into a cluster with other DC names through dc_mapping, and a
-//! failing statement drops the keyspaces it created.
+//! failing statement drops the keyspaces it created; views are dropped and recreated (awaited
+//! through the agents) and tombstone_gc goes off and back.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cairn::format::paths::ManifestInfo;
 use cairn::manager::restore::properties::RestoreProperties;
 use cairn::manager::restore::schema::restore_schema;
+use cairn::manager::restore::stage::RestoreStage;
 use cairn::manager::restore::target::{Init, InitError};
-use cairn::manager::store::{Cluster, RunStatus};
+use cairn::manager::restore::tgc::set_tombstone_gc;
+use cairn::manager::restore::views::{drop_views, recreate_views};
+use cairn::manager::store::{Cluster, RestoreRun, RunStatus};
 use common::TestCluster;
 use common::agent::{AgentProcess, TOKEN, start_fleet};
 use common::backup::{BUCKET, BackupEnv, in_actix};
+use common::cql;
 use common::manager::{agent_certificate_yaml, agent_pins};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use scylla::policies::host_filter::AllowListHostFilter;
 
 /// A cluster backed up once (user keyspaces, with the schema), its tag and its store record.
 async fn backed_up(nodes: &str) -> Option<(BackupEnv, String, Cluster)> {
@@ -51,20 +53,6 @@ fn tables_props(tag: &str) -> RestoreProperties {
         restore_tables: true,
         ..RestoreProperties::default()
     }
-}
-
-/// A CQL session to node 0 of `cluster` alone: the test's own look at the schema.
-async fn cql(cluster: &TestCluster) -> Session {
-    let port = cluster.get(0, "/v2/config/native_transport_port").await;
-    let node = format!("{}:{}", cluster.address(0), port);
-    let (user, password) = cluster.cql_credentials();
-    SessionBuilder::new()
-        .known_node(&node)
-        .host_filter(Arc::new(AllowListHostFilter::new([node.as_str()]).unwrap()))
-        .user(user, password)
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("CQL session to {node}: {e}"))
 }
 
 /// The rows of `query`, two text columns each.
@@ -164,7 +152,7 @@ fn a_backed_up_cluster_plans_its_units_views_dirs_and_hosts() {
         let plan = init.plan(&tables_props(&tag), None).await.expect("plan");
 
         // Units: every backed-up table that is not a view, with the bytes the manifests list.
-        let session = cql(&env.cluster).await;
+        let session = cql::session(&env.cluster).await;
         let views = view_tables(&session).await;
         let local = local_keyspaces(&session).await;
         assert!(local.contains("system_schema"), "{local:?}");
@@ -268,6 +256,41 @@ fn a_backed_up_cluster_plans_its_units_views_dirs_and_hosts() {
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(report.objects_checked, files);
         assert!(report.hosts.iter().all(|h| h.ok && h.needed > 0));
+
+        // A run inheriting an unfinished run's units and views works from exactly those, even
+        // when the filter and the cluster say otherwise now.
+        let mut unit = plan.units[0].clone();
+        unit.tables.truncate(1);
+        unit.tables[0].tombstone_gc = "repair".into();
+        unit.size = unit.tables[0].size;
+        let prev = RestoreRun {
+            cluster_id: cluster.id,
+            task_id: uuid::Uuid::new_v4(),
+            id: uuid::Uuid::new_v4(),
+            prev_id: None,
+            snapshot_tag: tag.parse().unwrap(),
+            stage: RestoreStage::Data,
+            repair_task_id: None,
+            units: vec![unit.clone()],
+            views: Vec::new(),
+            start_time: chrono::Utc::now(),
+        };
+        let mut narrowed = tables_props(&tag);
+        narrowed.keyspace = vec!["nothing_matches".into()];
+        let again = init
+            .plan(&narrowed, Some(&prev))
+            .await
+            .expect("inherited plan");
+        assert_eq!(again.units, [unit.clone()]);
+        assert!(again.views.is_empty());
+        assert!(!again.dirs.is_empty());
+        assert!(
+            again
+                .dirs
+                .iter()
+                .all(|d| d.keyspace == unit.keyspace_name && d.table == unit.tables[0].table_name)
+        );
+        assert_eq!(again.dirs.iter().map(|d| d.size).sum::<u64>(), unit.size);
     });
 }
 
@@ -292,7 +315,7 @@ fn the_dry_run_names_a_missing_object_and_a_missing_table_and_runs_refuse() {
             .delete(&ObjectPath::from(lost.as_str()))
             .await
             .expect("delete");
-        let session = cql(&env.cluster).await;
+        let session = cql::session(&env.cluster).await;
         run(&session, "DROP TABLE store.order_items").await;
 
         let report = init.dry_run(&tables_props(&tag)).await.expect("dry run");
@@ -329,6 +352,17 @@ fn the_dry_run_names_a_missing_object_and_a_missing_table_and_runs_refuse() {
         others.keyspace = vec!["*".into(), "!store.order_items".into()];
         let err = init.plan(&others, None).await.unwrap_err();
         assert!(err.to_string().contains(&lost), "{err}");
+
+        // Without CQL credentials a tables restore is refused, saying how to add them.
+        let mut anonymous = cluster.clone();
+        anonymous.cql_username = None;
+        let bare = Init::connect(&anonymous).await.expect("connect");
+        let err = bare.plan(&others, None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("CQL credentials are required")
+                && err.to_string().contains("cairn cluster update"),
+            "{err}"
+        );
 
         // A temporary manifest that no final one shadows: the backup did not finish.
         let (m, _) = manifests_of(&env, &tag).await.remove(0);
@@ -406,7 +440,7 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
         let Some((env, tag, _)) = backed_up("dc1:2").await else {
             return;
         };
-        let source = cql(&env.cluster).await;
+        let source = cql::session(&env.cluster).await;
         let source_rf = replication(&source, "store").await.expect("store");
         let source_tables = texts2(
             &source,
@@ -415,7 +449,7 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
         .await;
 
         let t = target(&env, "east:2").await;
-        let session = cql(&t.cluster).await;
+        let session = cql::session(&t.cluster).await;
         for ks in ["store", "telemetry"] {
             run(&session, &format!("DROP KEYSPACE {ks}")).await;
         }
@@ -438,6 +472,12 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
             "{text}"
         );
         assert_eq!(replication(&session, "store").await, None);
+        let report = init.dry_run(&props).await.expect("dry run");
+        assert!(
+            report.problems.iter().any(|p| p.contains("--dc-mapping")),
+            "the dry run sees it: {:?}",
+            report.problems
+        );
 
         // A failing statement (telemetry exists already) drops the keyspaces made before it.
         props.dc_mapping = BTreeMap::from([("dc1".to_string(), "east".to_string())]);
@@ -447,6 +487,8 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
         )
         .await;
         let plan = init.plan(&props, None).await.expect("plan");
+        let report = init.dry_run(&props).await.expect("dry run");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
         let err = restore_schema(&init, &plan, &props).await.unwrap_err();
         match &err {
             InitError::SchemaStatement {
@@ -489,6 +531,87 @@ fn the_schema_restores_into_other_dc_names_and_a_failure_drops_what_it_created()
             view_tables(&session).await,
             view_tables(&source).await,
             "views and indexes restored too"
+        );
+    });
+}
+
+/// `DESCRIBE TABLE ks.t`'s statement.
+async fn describe_table(session: &Session, ks: &str, t: &str) -> String {
+    let rows: Vec<(String, String, String, String)> = session
+        .query_iter(format!("DESCRIBE TABLE {ks}.{t}"), ())
+        .await
+        .unwrap()
+        .rows_stream::<(String, String, String, String)>()
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    rows.into_iter().next().expect("a row").3
+}
+
+#[test]
+fn views_drop_and_come_back_built_and_tombstone_gc_goes_off_and_back() {
+    in_actix(async {
+        let Some((env, tag, cluster)) = backed_up("dc1:2").await else {
+            return;
+        };
+        let init = Init::connect(&cluster).await.expect("connect");
+        let plan = init.plan(&tables_props(&tag), None).await.expect("plan");
+        let session = cql::session(&env.cluster).await;
+        let before = view_tables(&session).await;
+        assert!(!plan.views.is_empty());
+
+        // DROP_VIEWS: every view and index over restored tables is gone; twice is harmless.
+        let restore = init.cql().await.expect("CQL");
+        drop_views(&restore, &plan.views).await.expect("drop");
+        drop_views(&restore, &plan.views).await.expect("drop again");
+        let left = view_tables(&session).await;
+        for v in &plan.views {
+            let table = if v.view_type == "SecondaryIndex" {
+                format!("{}_index", v.view_name)
+            } else {
+                v.view_name.clone()
+            };
+            assert!(!left.contains(&(v.keyspace_name.clone(), table)), "{v:?}");
+        }
+
+        // DISABLE_TGC and ENABLE_TGC: every restored table off, then back to its mode.
+        set_tombstone_gc(&restore, &plan.units, false)
+            .await
+            .expect("disable");
+        for u in &plan.units {
+            for t in &u.tables {
+                let d = describe_table(&session, &u.keyspace_name, &t.table_name).await;
+                assert!(d.contains("'mode': 'disabled'"), "{d}");
+            }
+        }
+        set_tombstone_gc(&restore, &plan.units, true)
+            .await
+            .expect("enable");
+        for u in &plan.units {
+            for t in &u.tables {
+                let d = describe_table(&session, &u.keyspace_name, &t.table_name).await;
+                assert!(d.contains(&format!("'mode': '{}'", t.tombstone_gc)), "{d}");
+            }
+        }
+
+        // RECREATE_VIEWS: created again and awaited until every node built them.
+        let mut views = plan.views.clone();
+        let mut seen = Vec::new();
+        recreate_views(&restore, &init, &mut views, &mut |v| {
+            seen.push(v.iter().map(|v| v.build_status.clone()).collect::<Vec<_>>())
+        })
+        .await
+        .expect("recreate");
+        assert_eq!(view_tables(&session).await, before);
+        assert!(
+            views.iter().all(|v| v.build_status == "SUCCESS"),
+            "{views:?}"
+        );
+        assert!(
+            seen.last()
+                .is_some_and(|s| s.iter().all(|s| s == "SUCCESS")),
+            "progress told of the change: {seen:?}"
         );
     });
 }

@@ -47,7 +47,6 @@ const ALLOWED: &[(Method, &str, bool)] = &[
     (Method::GET, "/storage_service/data_file/locations", false),
     (Method::GET, "/v2/config/", true),
     (Method::POST, "/storage_service/backup", false),
-    (Method::GET, "/storage_service/view_build_statuses/", true),
     (Method::GET, "/task_manager/task_status/", true),
     (Method::GET, "/task_manager/wait_task/", true),
     (Method::POST, "/task_manager/abort_task/", true),

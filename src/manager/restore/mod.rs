@@ -13,6 +13,7 @@
 //! | [`stage`] | the stages and their order |
 //! | [`plan`] | what a run works from: target hosts, remote SSTable directories with the chosen files, units, views |
 //! | [`target`] | init: the cluster's nodes, the plan of a run, the dry run; init's errors |
+//! | [`error`] | [`InitError`](error::InitError): why init or a CQL step of a restore failed |
 //! | [`index`] | what init reads of the locations: readers, manifests of the tag, index entries, listings, the schema file |
 //! | [`manifests`] | the manifests of the tag: temporary ones shadowed, only mapped DCs |
 //! | [`dc_mapping`] | `dc_mapping` checks, source DCs per node, replication maps rewritten |
@@ -31,6 +32,7 @@ pub mod cql;
 pub mod data;
 pub mod dc_mapping;
 pub mod dirs;
+pub mod error;
 pub mod index;
 pub mod manifests;
 pub mod node;

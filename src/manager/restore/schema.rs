@@ -9,7 +9,7 @@ use super::properties::RestoreProperties;
 use super::schema_file::{self, SchemaRow};
 use super::target::{Init, InitError};
 use super::tgc::await_schema_agreement;
-use crate::manager::location::manifests::location_client;
+use crate::manager::location::manifests::{LocationError, location_client};
 use crate::manager::location::reader::LocationReader;
 
 /// The keyspace of Scylla's audit log, never restored.
@@ -91,16 +91,12 @@ pub fn statements(
     Ok(out)
 }
 
-/// Applies the schema file of `plan` to the cluster.
-pub async fn restore_schema(
-    init: &Init,
-    plan: &RestorePlan,
-    props: &RestoreProperties,
-) -> Result<(), InitError> {
+/// Reads the rows of the schema file of `plan` through an agent that reaches its location.
+pub async fn read(init: &Init, plan: &RestorePlan) -> Result<Vec<SchemaRow>, InitError> {
     let Some((location, path)) = &plan.schema_file else {
         return Err(InitError::NoSchemaFile {
             tag: plan.tag.to_string(),
-            location: props.location.first().cloned().unwrap_or_default(),
+            location: "the first location".into(),
         });
     };
     let c = &init.cluster;
@@ -109,13 +105,20 @@ pub async fn restore_schema(
         location_client(&hosts, c.agent_port, &c.auth_token, &c.agent_pins, location).await?;
     let gz = LocationReader::read(&reader.client, location, path)
         .await
-        .map_err(
-            |source| crate::manager::location::manifests::LocationError::List {
-                location: location.to_string(),
-                source,
-            },
-        )?;
-    let rows = schema_file::read_rows(&location.remote_path(path), &gz)?;
+        .map_err(|source| LocationError::List {
+            location: location.to_string(),
+            source,
+        })?;
+    Ok(schema_file::read_rows(&location.remote_path(path), &gz)?)
+}
+
+/// Applies the schema file of `plan` to the cluster.
+pub async fn restore_schema(
+    init: &Init,
+    plan: &RestorePlan,
+    props: &RestoreProperties,
+) -> Result<(), InitError> {
+    let rows = read(init, plan).await?;
     let todo = statements(&rows, props, &init.dcs())?;
     let session = init.cql().await?;
     await_schema_agreement(&session).await?;

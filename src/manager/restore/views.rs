@@ -90,6 +90,29 @@ fn least_advanced(statuses: &[(String, String)], hosts: &[&str]) -> String {
         .to_string()
 }
 
+/// The build statuses of `view` on every node, asked through the first agent that answers.
+async fn build_statuses(
+    init: &Init,
+    view: &RestoreView,
+) -> Result<Vec<(String, String)>, InitError> {
+    let table = view_table(view);
+    let mut last = None;
+    for n in &init.view.nodes {
+        match init
+            .client
+            .for_host(&n.address)
+            .view_build_statuses(&view.keyspace_name, &table)
+            .await
+        {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map(InitError::from).unwrap_or(InitError::NodesDown {
+        nodes: vec![("-".into(), "the cluster has no nodes".into())],
+    }))
+}
+
 /// Creates `views` again and polls their build status on every node until all report
 /// `SUCCESS`; `on_change` is told each time a view's `build_status` changes (for progress).
 pub async fn recreate_views(
@@ -105,10 +128,7 @@ pub async fn recreate_views(
     loop {
         let mut changed = false;
         for v in views.iter_mut().filter(|v| v.build_status != SUCCESS) {
-            let statuses = init
-                .client
-                .view_build_statuses(&v.keyspace_name, &view_table(v))
-                .await?;
+            let statuses = build_statuses(init, v).await?;
             let status = least_advanced(&statuses, &hosts);
             if status != v.build_status {
                 v.build_status = status;
