@@ -40,7 +40,7 @@ use crate::format::paths::ManifestInfo;
 use crate::format::sstable::version_for_tag;
 use crate::format::tag::SnapshotTag;
 
-mod summary;
+pub mod summary;
 
 use self::summary::{Tally, draw_bar, summary_table};
 use crate::manager::location::manifests::{list_manifests, read_manifest};
