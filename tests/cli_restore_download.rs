@@ -263,6 +263,14 @@ async fn one_nodes_snapshot_is_downloaded_into_table_directories_without_a_manag
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 
+    // The help says how to load what was downloaded.
+    let help = offline(&["restore", "download", "--help"]).await;
+    assert!(
+        help.ok("help").contains("nodetool refresh"),
+        "{}",
+        help.stdout
+    );
+
     // Unknown node and no --offline.
     let mut args = base.to_vec();
     args[10] = "no-such-node";

@@ -62,7 +62,7 @@ pub trait DownloadEvents: Sync {
 /// `-N` ETags and opaque ones (Azure, local directories).
 pub fn etag_md5(etag: Option<&str>) -> Option<[u8; 16]> {
     let hex = etag?.trim_matches('"');
-    if hex.len() != 32 {
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 16];
@@ -263,5 +263,28 @@ impl DataPath {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_part_md5_etags_state_an_md5() {
+        let md5 = etag_md5(Some("\"5d41402abc4b2a76b9719d911017c592\""));
+        assert_eq!(
+            md5.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            Some("5d41402abc4b2a76b9719d911017c592".to_string())
+        );
+        for opaque in [
+            "\"5d41402abc4b2a76b9719d911017c592-3\"",
+            "0x8DBF1A2B3C4D5E6",
+            "+d41402abc4b2a76b9719d911017c592",
+            "1a2b-5f3e1c-1000",
+        ] {
+            assert_eq!(etag_md5(Some(opaque)), None, "{opaque}");
+        }
+        assert_eq!(etag_md5(None), None);
     }
 }

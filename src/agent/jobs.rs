@@ -4,7 +4,9 @@
 //! file is deleted only after its upload is confirmed, so a resumed job sees exactly what is
 //! left. A remote file with the same name and the same content is not sent again (its bytes count
 //! as skipped); one with different content is first kept as `<name>.sm_<tag>` (versioning). A
-//! download job copies remote files into a local directory. Jobs live in memory: after an agent
+//! download job copies remote files into a local directory, each under its own name or the one
+//! `names` gives it (a restore fetches `x.sm_<tag>` as `x`); with `keep_verified`, a file already
+//! there and verified is kept and counts as skipped. Jobs live in memory: after an agent
 //! restart an old ID answers `not_found`, and the manager starts the job again.
 
 use std::collections::HashMap;

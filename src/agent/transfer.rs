@@ -1,4 +1,5 @@
-//! Moving one file between the node's disk and a location, with bounded memory.
+//! Moving one file from the node's disk to a location, with bounded memory (downloads are in
+//! [`super::download`]).
 //!
 //! Uploads read the file in chunks, each paid for in the bandwidth budget, into part buffers
 //! whose total size over the whole agent is capped by a semaphore (`transfer.buffer_memory`).
