@@ -220,4 +220,3 @@ pub async fn add_cluster_named(manager_url: &str, name: &str, cluster: &TestClus
     .await
     .ok("cluster add");
 }
-
