@@ -23,8 +23,8 @@ use crate::format::tag::SnapshotTag;
 
 use super::confined::{ConfinedRoot, Dir, Kind, RelPath};
 use super::download::{DownloadEvents, Wanted, download_all};
-use super::retry::with_retries;
 use super::files::FileError;
+use super::retry::with_retries;
 use super::storage::{Stores, object_path};
 use super::transfer::{DataPath, LocalFile, TransferError};
 use super::wire::{Bandwidth, DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob};
@@ -558,10 +558,7 @@ fn check_names(names: &[String], files: usize) -> Result<(), JobError> {
             ));
         }
         if !seen.insert(name.as_str()) {
-            return Err(invalid(
-                field,
-                format!("{name:?} is given for two files"),
-            ));
+            return Err(invalid(field, format!("{name:?} is given for two files")));
         }
     }
     Ok(())

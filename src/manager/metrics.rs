@@ -13,6 +13,17 @@
 //! | `cairn_manager_backup_nodes_skipped` | cluster, task | nodes of the backed-up DCs the task's latest run leaves out (down when it started) |
 //! | `cairn_manager_backup_purge_files` | cluster, host | files the last purge set out to delete |
 //! | `cairn_manager_backup_purge_deleted_files` | cluster, host | files the last purge deleted |
+//! | `cairn_manager_restore_batch_size` | cluster, host | bytes of the batch the host took last |
+//! | `cairn_manager_restore_remaining_bytes` | cluster, keyspace, table | bytes of the table not restored yet |
+//! | `cairn_manager_restore_state` | cluster, host | 0 idle, 1 downloading, 2 loading, 3 downloading and loading, 4 done |
+//! | `cairn_manager_restore_restored_bytes` | cluster, host, keyspace, table | bytes restored (counter) |
+//! | `cairn_manager_restore_restore_duration` | same | seconds from a batch's download start to its load's end (counter) |
+//! | `cairn_manager_restore_downloaded_bytes` | same | bytes downloaded into `upload/` (counter) |
+//! | `cairn_manager_restore_download_duration` | same | seconds spent downloading (counter) |
+//! | `cairn_manager_restore_streamed_bytes` | same | bytes loaded with load&stream (counter) |
+//! | `cairn_manager_restore_stream_duration` | same | seconds spent in load&stream (counter) |
+//! | `cairn_manager_restore_progress` | cluster | percent of the run's bytes restored |
+//! | `cairn_manager_restore_view_build_status` | cluster, keyspace, view | 0 unknown, 1 started, 2 success |
 //! | `cairn_manager_progress_writes_total` | | batched progress writes to the store |
 //! | `cairn_manager_progress_rows_written_total` | | progress rows those writes stored |
 //! | `cairn_manager_scheduler_run_total` | cluster, type, task, status | runs that ended, by status |
@@ -21,7 +32,7 @@
 
 use metrics::gauge;
 
-use super::store::BackupRunProgress;
+use super::store::{BackupRunProgress, RestoreRunProgress};
 
 /// Publishes a table's progress row.
 pub fn table_progress(cluster: &str, keyspace: &str, row: &BackupRunProgress) {
@@ -79,4 +90,95 @@ pub fn task_run(cluster: &str, task_type: &str, task: &str, running: bool, statu
                 .set(chrono::Utc::now().timestamp() as f64);
         }
     }
+}
+
+/// What a host does in a restore's DATA stage (`cairn_manager_restore_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreHostState {
+    /// Waiting for work.
+    Idle = 0,
+    /// Downloading a batch.
+    Downloading = 1,
+    /// Loading a batch with load&stream.
+    Loading = 2,
+    /// Loading one batch while downloading the next.
+    DownloadingAndLoading = 3,
+    /// Finished.
+    Done = 4,
+}
+
+/// Publishes what a restoring host does.
+pub fn restore_state(cluster: &str, host: &str, state: RestoreHostState) {
+    let labels = [("cluster", cluster.to_string()), ("host", host.to_string())];
+    gauge!("cairn_manager_restore_state", &labels).set(state as u8 as f64);
+}
+
+/// Publishes the size of the batch a host took.
+pub fn restore_batch_size(cluster: &str, host: &str, bytes: u64) {
+    let labels = [("cluster", cluster.to_string()), ("host", host.to_string())];
+    gauge!("cairn_manager_restore_batch_size", &labels).set(bytes as f64);
+}
+
+/// Publishes the bytes of a table not restored yet.
+pub fn restore_remaining(cluster: &str, keyspace: &str, table: &str, bytes: u64) {
+    let labels = [
+        ("cluster", cluster.to_string()),
+        ("keyspace", keyspace.to_string()),
+        ("table", table.to_string()),
+    ];
+    gauge!("cairn_manager_restore_remaining_bytes", &labels).set(bytes as f64);
+}
+
+/// Publishes the percentage of a run's bytes restored.
+pub fn restore_progress(cluster: &str, percent: f64) {
+    gauge!("cairn_manager_restore_progress", "cluster" => cluster.to_string()).set(percent);
+}
+
+/// Counts a restored batch: its bytes and durations.
+pub fn restore_batch_done(cluster: &str, row: &RestoreRunProgress) {
+    let labels = [
+        ("cluster", cluster.to_string()),
+        ("host", row.host.clone()),
+        ("keyspace", row.keyspace_name.clone()),
+        ("table", row.table_name.clone()),
+    ];
+    let secs = |from: Option<chrono::DateTime<chrono::Utc>>,
+                to: Option<chrono::DateTime<chrono::Utc>>| match (from, to) {
+        (Some(f), Some(t)) if t > f => (t - f).num_milliseconds().max(0) as u64 / 1000,
+        _ => 0,
+    };
+    let add = |name: &'static str, v: u64| metrics::counter!(name, &labels).increment(v);
+    add("cairn_manager_restore_restored_bytes", row.restored);
+    add(
+        "cairn_manager_restore_downloaded_bytes",
+        row.downloaded + row.versioned_downloaded,
+    );
+    add("cairn_manager_restore_streamed_bytes", row.restored);
+    add(
+        "cairn_manager_restore_download_duration",
+        secs(row.download_started_at, row.download_completed_at),
+    );
+    add(
+        "cairn_manager_restore_stream_duration",
+        secs(row.restore_started_at, row.restore_completed_at),
+    );
+    add(
+        "cairn_manager_restore_restore_duration",
+        secs(row.download_started_at, row.restore_completed_at),
+    );
+}
+
+/// Publishes a recreated view's build status (`UNKNOWN`, `STARTED`, `SUCCESS`).
+pub fn restore_view_build_status(cluster: &str, keyspace: &str, view: &str, status: &str) {
+    let value = match status {
+        "SUCCESS" => 2.0,
+        "STARTED" => 1.0,
+        _ => 0.0,
+    };
+    let labels = [
+        ("cluster", cluster.to_string()),
+        ("keyspace", keyspace.to_string()),
+        ("view", view.to_string()),
+    ];
+    gauge!("cairn_manager_restore_view_build_status", &labels).set(value);
 }

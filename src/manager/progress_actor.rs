@@ -6,8 +6,8 @@
 //! run is never lost.
 //!
 //! The actor is generic over the kind of progress row ([`ProgressRow`]: its coalescing key and
-//! its batched store write); one actor serves each kind. A backup run's row
-//! ([`BackupRunProgress`]) is the one kind today.
+//! its batched store write); one actor serves each kind: a backup run's row
+//! ([`BackupRunProgress`]) and a restore run's ([`RestoreRunProgress`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::coalesce::Coalescer;
-use super::store::{BackupRunProgress, Store, StoreError};
+use super::store::{BackupRunProgress, RestoreRunProgress, Store, StoreError};
 
 /// How often accumulated updates are written when nobody asks for a flush.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -54,6 +54,41 @@ impl ProgressRow for BackupRunProgress {
 
     fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         Box::pin(async move { store.put_progress(&rows).await })
+    }
+}
+
+/// A restore run's row: one batch of one remote SSTable directory on one host.
+impl ProgressRow for RestoreRunProgress {
+    /// Run, remote SSTable directory, keyspace, table, host, agent job, Scylla task (upstream's
+    /// key of `restore_run_progress`).
+    type Key = (
+        Uuid,
+        Uuid,
+        Uuid,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
+
+    fn key(&self) -> Self::Key {
+        (
+            self.cluster_id,
+            self.task_id,
+            self.run_id,
+            self.remote_sstable_dir.clone(),
+            self.keyspace_name.clone(),
+            self.table_name.clone(),
+            self.host.clone(),
+            self.agent_job_id.clone(),
+            self.scylla_task_id.clone(),
+        )
+    }
+
+    fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { store.put_restore_progress(&rows).await })
     }
 }
 

@@ -1,4 +1,4 @@
-//! The manager's run-time, started and stopped in order: the progress actor, the rate-limit
+//! The manager's run-time, started and stopped in order: the progress actors (backup and restore rows), the rate-limit
 //! actor and the scheduler (with one runner per task type) over a store, then the servers in
 //! front of them. `cairn manager` and the end-to-end tests start the manager through here.
 //!
@@ -20,9 +20,10 @@ use super::backup::run::RunDeps;
 use super::backup::settings::RunSettings;
 use super::progress_actor::{FLUSH_EVERY, FlushProgress, ProgressActor};
 use super::rate_limit_actor::RateLimitActor;
+use super::restore::run::RestoreDeps;
 use super::scheduler::runner::Runner;
 use super::scheduler::{Scheduler, StopAll};
-use super::store::{BackupRunProgress, Store};
+use super::store::{BackupRunProgress, RestoreRunProgress, Store};
 
 /// How long the servers get to finish the requests in flight once told to stop.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +36,8 @@ pub struct Runtime {
     pub store: Arc<dyn Store>,
     /// Batched writes of backup progress rows.
     pub progress: Addr<ProgressActor<BackupRunProgress>>,
+    /// Batched writes of restore progress rows.
+    pub restore_progress: Addr<ProgressActor<RestoreRunProgress>>,
     /// Bandwidth budgets pushed to the agents.
     pub rate_limit: Addr<RateLimitActor>,
     /// When tasks run; starts and stops the runs.
@@ -49,17 +52,25 @@ impl Runtime {
     /// Starts the actors on the current actix system over `store`; backup runs get `settings`.
     pub fn start(store: Arc<dyn Store>, settings: RunSettings) -> Self {
         let progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
+        let restore_progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
         let rate_limit = RateLimitActor::new().start();
+        let settings = Arc::new(settings);
         let backup = Runner::Backup(RunDeps {
             store: store.clone(),
             progress: progress.clone(),
             rates: rate_limit.clone(),
-            settings: Arc::new(settings),
+            settings: settings.clone(),
         });
-        let scheduler = Scheduler::new(store.clone(), vec![backup]).start();
+        let restore = Runner::Restore(RestoreDeps {
+            store: store.clone(),
+            progress: restore_progress.clone(),
+            settings,
+        });
+        let scheduler = Scheduler::new(store.clone(), vec![backup, restore]).start();
         Runtime {
             store,
             progress,
+            restore_progress,
             rate_limit,
             scheduler,
             stop: CancellationToken::new(),
@@ -110,6 +121,16 @@ impl Runtime {
         // progress reaches the progress actor before the flush below.
         if let Err(e) = self.scheduler.send(StopAll).await {
             tracing::warn!(error = %e, "the scheduler did not answer the stop");
+        }
+        match tokio::time::timeout(FLUSH_TIMEOUT, self.restore_progress.send(FlushProgress)).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "pending restore progress could not be written")
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "the restore progress actor did not answer"),
+            Err(_) => {
+                tracing::error!("pending restore progress was not written within {FLUSH_TIMEOUT:?}")
+            }
         }
         match tokio::time::timeout(FLUSH_TIMEOUT, self.progress.send(FlushProgress)).await {
             Ok(Ok(Ok(()))) => tracing::info!("progress written; manager stopped"),

@@ -18,12 +18,14 @@
 //! | [`scylla`] | the Scylla calls through the agent's proxy and the types of Scylla's answers |
 //! | [`jobs`] | upload and download jobs, their progress, stop and removal; the bandwidth budget |
 //! | [`files`] | listings, reads, plain and conditional writes, deletes, moves, disk usage |
+//! | [`restore`] | a restore's Scylla calls: load&stream, autocompaction, vnode and tablet repair |
 //!
 //! The request and answer types of the agent's own API are in [`crate::agent::wire`].
 
 pub mod error;
 pub mod files;
 pub mod jobs;
+pub mod restore;
 pub mod scylla;
 
 use std::collections::BTreeMap;

@@ -126,9 +126,9 @@ pub async fn stop_if_running(state: &ApiState, task: TaskKey) -> Result<(), ApiE
 fn scheduler_error(e: SchedulerError) -> ApiError {
     let status = match &e {
         SchedulerError::NotFound(_) => StatusCode::NOT_FOUND,
-        SchedulerError::AlreadyRunning { .. } | SchedulerError::NotRunning(_) => {
-            StatusCode::CONFLICT
-        }
+        SchedulerError::AlreadyRunning { .. }
+        | SchedulerError::NotRunning(_)
+        | SchedulerError::Excluded { .. } => StatusCode::CONFLICT,
         SchedulerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, e.to_string())

@@ -3,6 +3,12 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`run`] | what a run is given and shares: its dependencies, its errors, the DATA stage's shared context |
+//! | [`supervisor`] | `RestoreSupervisor`: one run, its stages from the persisted one on, what it inherits |
+//! | [`batches`] | the pool of SSTables left and the batches hosts take from it (pure) |
+//! | [`data`] | DATA: autocompaction off and back on, one node actor per host, the final check |
+//! | [`node`] | `RestoreNode`: one host's pipelined batches (download N+1 while N loads), resume, failures |
+//! | [`repair`] | REPAIR: vnode and tablet repairs, their ids persisted and awaited |
 //! | [`properties`] | the task's properties (upstream's keys), their validation, what `restore update` may change |
 //! | [`stage`] | the stages and their order |
 //! | [`plan`] | what a run works from: target hosts, remote SSTable directories with the chosen files, units, views |
@@ -20,18 +26,24 @@
 //! | [`tgc`] | DISABLE_TGC / ENABLE_TGC: schema agreement, tombstone_gc off and back |
 //! | [`views`] | DROP_VIEWS / RECREATE_VIEWS: views and indexes dropped, created again, awaited |
 
+pub mod batches;
 pub mod cql;
+pub mod data;
 pub mod dc_mapping;
 pub mod dirs;
 pub mod index;
 pub mod manifests;
+pub mod node;
 pub mod plan;
 pub mod progress;
 pub mod properties;
+pub mod repair;
 pub mod room;
+pub mod run;
 pub mod schema;
 pub mod schema_file;
 pub mod stage;
+pub mod supervisor;
 pub mod target;
 pub mod tgc;
 pub mod units;

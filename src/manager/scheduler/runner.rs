@@ -1,6 +1,6 @@
 //! One runner per task type: how the scheduler starts a run of a task, and the live run it gets
-//! back (stop it, ask its state). The scheduler decides when; a runner decides how. Backup is
-//! the one runner today; a new task type adds a [`Runner`] variant and a [`LiveRun`] variant
+//! back (stop it, ask its state). The scheduler decides when; a runner decides how. Backup and
+//! restore have runners; a new task type adds a [`Runner`] variant and a [`LiveRun`] variant
 //! here, and the scheduler's timing logic stays as it is. Tasks of a type with no runner are not
 //! scheduled (and cannot be started).
 
@@ -9,6 +9,8 @@ use futures::future::BoxFuture;
 
 use crate::manager::backup::run::{RunDeps, RunRequest, RunState};
 use crate::manager::backup::supervisor::{BackupSupervisor, GetRunState, RunFinished, StopRun};
+use crate::manager::restore::run::RestoreDeps;
+use crate::manager::restore::supervisor::RestoreSupervisor;
 use crate::manager::store::{RunStatus, TaskType};
 
 /// Starts the runs of one task type.
@@ -16,6 +18,8 @@ use crate::manager::store::{RunStatus, TaskType};
 pub enum Runner {
     /// Backup runs: one `BackupSupervisor` each, made with these parts.
     Backup(RunDeps),
+    /// Restore runs: one `RestoreSupervisor` each, made with these parts.
+    Restore(RestoreDeps),
 }
 
 impl Runner {
@@ -23,6 +27,7 @@ impl Runner {
     pub fn task_type(&self) -> TaskType {
         match self {
             Runner::Backup(_) => TaskType::Backup,
+            Runner::Restore(_) => TaskType::Restore,
         }
     }
 
@@ -30,6 +35,7 @@ impl Runner {
     pub fn owner(&self) -> String {
         match self {
             Runner::Backup(deps) => deps.settings.owner.clone(),
+            Runner::Restore(deps) => deps.settings.owner.clone(),
         }
     }
 
@@ -38,6 +44,9 @@ impl Runner {
         match self {
             Runner::Backup(deps) => {
                 LiveRun::Backup(BackupSupervisor::new(deps.clone(), request, finished).start())
+            }
+            Runner::Restore(deps) => {
+                LiveRun::Restore(RestoreSupervisor::new(deps.clone(), request, finished).start())
             }
         }
     }
@@ -48,6 +57,8 @@ impl Runner {
 pub enum LiveRun {
     /// A backup run's supervisor.
     Backup(Addr<BackupSupervisor>),
+    /// A restore run's supervisor.
+    Restore(Addr<RestoreSupervisor>),
 }
 
 impl LiveRun {
@@ -55,6 +66,7 @@ impl LiveRun {
     pub fn connected(&self) -> bool {
         match self {
             LiveRun::Backup(addr) => addr.connected(),
+            LiveRun::Restore(addr) => addr.connected(),
         }
     }
 
@@ -62,16 +74,19 @@ impl LiveRun {
     pub fn stop(&self, status: RunStatus) {
         match self {
             LiveRun::Backup(addr) => addr.do_send(StopRun { status }),
+            LiveRun::Restore(addr) => addr.do_send(StopRun { status }),
         }
     }
 
-    /// The run's observable state; `None` when it did not answer.
+    /// The run's observable state; `None` when it did not answer, and for a restore (whose
+    /// progress is read from the store: `restore::progress::rollup`).
     pub fn state(&self) -> BoxFuture<'static, Option<RunState>> {
         match self {
             LiveRun::Backup(addr) => {
                 let addr = addr.clone();
                 Box::pin(async move { addr.send(GetRunState).await.ok() })
             }
+            LiveRun::Restore(_) => Box::pin(async { None }),
         }
     }
 }
