@@ -1,12 +1,15 @@
 //! `cairn demo`: an emulated two-DC cluster, an agent per node and a manager on this machine,
-//! two backups to a local directory (the second one deduplicated), then a summary.
+//! two backups to a local directory (the second one deduplicated), a summary, then a restore of
+//! the second backup into a fresh emulated cluster whose data is compared with the backup's.
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`process`] | the child processes (agents, manager) and the demo's secrets, files and ports |
+//! | [`restore`] | the end: the second backup restored into a fresh emulated cluster (schema, then tables), its data compared with the backup's |
 //! | [`script`] | the scripted part: the cluster and task added, two backups with their progress, the listing |
 
 mod process;
+mod restore;
 mod script;
 
 use std::io::Write as _;
@@ -18,7 +21,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use self::process::{
-    Proc, Tokens, create_private_dir, free_port, random_token, stop_signal, write_private,
+    Agents, Proc, Tokens, create_private_dir, free_port, random_token, start_agents, stop_signal,
+    write_private,
 };
 use self::script::script;
 use crate::emulator::{Dataset, Emulator, EmulatorConfig, EmulatorError};
@@ -236,7 +240,6 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
         began,
         stop,
     } = stage;
-    let nodes = emulator.nodes();
     let tokens = Tokens {
         agent: random_token(),
         api: random_token(),
@@ -244,27 +247,18 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
     };
     write_private(&tokens.api_file, &format!("{}\n", tokens.api))?;
     let agent_port = free_port(BASE_ADDRESS)?;
-    for (i, node) in nodes.iter().enumerate() {
-        let yaml = format!(
-            "auth_token: {token}\nhttps: {addr}:{agent_port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\nstate_directory: {state}\n",
-            state = dir.join(format!("agent{i}-state")).display(),
-            addr = node.address,
-            api = emulator.api_port(),
-            prom = emulator.prometheus_port(),
-            bucket = bucket.display(),
-            token = tokens.agent,
-        );
-        let config = dir.join(format!("agent{i}.yaml"));
-        write_private(&config, &yaml)?;
-        let config = config.display().to_string();
-        let name = format!("agent{i}");
-        children.push(tokio::task::block_in_place(|| {
-            Proc::start(&name, &["agent", "--config", &config], dir)
-        })?);
-        if stop.is_cancelled() {
-            return Err(DemoError::Interrupted);
-        }
-    }
+    start_agents(
+        Agents {
+            emulator,
+            dir,
+            bucket,
+            token: &tokens.agent,
+            port: agent_port,
+            prefix: "agent",
+        },
+        children,
+        stop,
+    )?;
     println!(
         "{} agents listening on port {agent_port} (one per node)",
         children.len()
@@ -296,6 +290,11 @@ async fn run_children(stage: Stage<'_>, children: &mut Vec<Proc>) -> Result<(), 
         () = stop.cancelled() => Err(DemoError::Interrupted),
     };
     let second_tag = scripted?;
+    let restored = tokio::select! {
+        r = restore::restore(stage, &url, &tokens, agent_port, &second_tag, children) => r,
+        () = stop.cancelled() => Err(DemoError::Interrupted),
+    };
+    restored?;
 
     // 5. Keep running when asked.
     if keep_running {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{DemoError, START_TIMEOUT, io};
+use crate::emulator::Emulator;
 
 /// A child `cairn` process, stopped with SIGTERM when dropped.
 pub(super) struct Proc {
@@ -190,4 +191,52 @@ pub(super) fn free_port(address: Ipv4Addr) -> Result<u16, DemoError> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(io(format!("finding a free port on {address}")))
+}
+
+/// The agents of one emulated cluster, as [`start_agents`] starts them.
+pub(super) struct Agents<'a> {
+    /// The emulated cluster.
+    pub(super) emulator: &'a Emulator,
+    /// The demo's directory (configurations, state, logs).
+    pub(super) dir: &'a Path,
+    /// The bucket's directory (`localstorage:demo`).
+    pub(super) bucket: &'a Path,
+    /// The agents' token.
+    pub(super) token: &'a str,
+    /// The port every agent listens on (on its node's address).
+    pub(super) port: u16,
+    /// The agents' names: `<prefix><index>`, also naming their files.
+    pub(super) prefix: &'a str,
+}
+
+/// Starts an agent per node of `a.emulator` into `children`; ends early with
+/// [`DemoError::Interrupted`] once `stop` is cancelled.
+pub(super) fn start_agents(
+    a: Agents<'_>,
+    children: &mut Vec<Proc>,
+    stop: &CancellationToken,
+) -> Result<(), DemoError> {
+    for (i, node) in a.emulator.nodes().iter().enumerate() {
+        let name = format!("{}{i}", a.prefix);
+        let yaml = format!(
+            "auth_token: {token}\nhttps: {addr}:{port}\nprometheus: \"\"\nscylla:\n  api_address: {addr}\n  api_port: {api}\n  prometheus_port: {prom}\nlocalstorage:\n  demo: {bucket}\nstate_directory: {state}\n",
+            state = a.dir.join(format!("{name}-state")).display(),
+            addr = node.address,
+            port = a.port,
+            api = a.emulator.api_port(),
+            prom = a.emulator.prometheus_port(),
+            bucket = a.bucket.display(),
+            token = a.token,
+        );
+        let config = a.dir.join(format!("{name}.yaml"));
+        write_private(&config, &yaml)?;
+        let config = config.display().to_string();
+        children.push(tokio::task::block_in_place(|| {
+            Proc::start(&name, &["agent", "--config", &config], a.dir)
+        })?);
+        if stop.is_cancelled() {
+            return Err(DemoError::Interrupted);
+        }
+    }
+    Ok(())
 }

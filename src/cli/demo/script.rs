@@ -14,14 +14,29 @@ use crate::emulator::Emulator;
 use crate::units::format_bytes;
 
 /// A client of the manager's and the emulator's HTTP APIs.
-struct Api {
+pub(super) struct Api {
     /// The HTTP client.
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
 }
 
 impl Api {
+    /// A client sending the manager's API token.
+    pub(super) fn new(tokens: &Tokens) -> Result<Api, DemoError> {
+        Ok(Api {
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .default_headers(bearer(&tokens.api)?)
+                .build()
+                .map_err(|source| DemoError::Http {
+                    what: "building the HTTP client".into(),
+                    source,
+                })?,
+        })
+    }
+
     /// Sends a request and returns its JSON answer (Null when empty).
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         url: &str,
@@ -92,17 +107,7 @@ pub(super) async fn script(
     let nodes = emulator.nodes();
     // The emulator's CQL credentials: the cluster is added with them so backups carry a schema.
     let config = &emulator.cluster().config;
-    let api = Api {
-        http: reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(60))
-            .default_headers(bearer(&tokens.api)?)
-            .build()
-            .map_err(|source| DemoError::Http {
-                what: "building the HTTP client".into(),
-                source,
-            })?,
-    };
+    let api = Api::new(tokens)?;
 
     // 2. The cluster, the task, the first backup.
     api.call(
