@@ -96,8 +96,8 @@ pub enum DemoError {
         /// The answer's body.
         body: String,
     },
-    /// A backup did not end DONE.
-    #[error("backup {0}")]
+    /// A backup or restore did not end DONE, or restored other data than the backup holds.
+    #[error("{0}")]
     Run(String),
     /// SIGINT or SIGTERM came before the scripted part ended; everything was stopped.
     #[error("interrupted; the emulated cluster, the agents and the manager were stopped")]

@@ -315,7 +315,7 @@ async fn backup(api: &Api, url: &str) -> Result<RunSummary, DemoError> {
         }
         if started.elapsed() > RUN_TIMEOUT {
             return Err(DemoError::Run(format!(
-                "still running after {} s",
+                "backup still running after {} s",
                 RUN_TIMEOUT.as_secs()
             )));
         }
@@ -325,7 +325,7 @@ async fn backup(api: &Api, url: &str) -> Result<RunSummary, DemoError> {
     let status = details["run"]["status"].as_str().unwrap_or_default();
     if status != "DONE" {
         return Err(DemoError::Run(format!(
-            "ended {status}: {}",
+            "backup ended {status}: {}",
             details["run"]["cause"].as_str().unwrap_or_default()
         )));
     }
