@@ -12,6 +12,20 @@ use serde_json::{Value, json};
 /// A tag no backup has.
 const NO_SUCH_TAG: &str = "sm_20200101000000UTC";
 
+/// The rows of the table of `text` whose header is `header` (up to the next empty line).
+fn section(text: &str, header: &[&str]) -> Vec<Vec<String>> {
+    let start = text
+        .lines()
+        .position(|l| common::cli::cells(l) == header)
+        .unwrap_or_else(|| panic!("no table {header:?} in:\n{text}"));
+    let body: Vec<&str> = text
+        .lines()
+        .skip(start)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    common::cli::table_rows(&body.join("\n"), header)
+}
+
 impl BackupSetup {
     /// The restore tasks of `prod` (disabled ones too), as `cairn tasks -o json` prints them.
     async fn restore_tasks(&self) -> Vec<Value> {
@@ -200,10 +214,6 @@ async fn restore_tasks_are_created_from_flags_refused_by_field_and_updated_withi
         .await;
     let native = native.one_line_error("native");
     assert!(native.contains("not supported: use rclone"), "{native}");
-    assert!(
-        native.contains("invalid restore task properties"),
-        "{native}"
-    );
     assert_eq!(s.restore_tasks().await.len(), before, "nothing created");
 
     // Updated: the changeable flags change, the others stay.
@@ -306,12 +316,12 @@ async fn the_dry_run_of_a_backup_prints_what_would_be_restored_and_fails_on_prob
         text.starts_with(&format!("Snapshot Tag: {tag}\n")),
         "{text}"
     );
-    let tables = common::cli::table_rows(text, &["KEYSPACE", "TABLE", "SIZE", "TOMBSTONE_GC"]);
+    let tables = section(text, &["KEYSPACE", "TABLE", "SIZE", "TOMBSTONE_GC"]);
     assert!(
         tables.iter().any(|r| r[0] == "store" && r[1] == "orders"),
         "{text}"
     );
-    let hosts = common::cli::table_rows(text, &["HOST", "DC", "SHARDS", "SHARE", "FREE", "OK"]);
+    let hosts = section(text, &["HOST", "DC", "SHARDS", "SHARE", "FREE", "OK"]);
     assert_eq!(hosts.len(), s.cluster.emulator.nodes().len(), "{text}");
     assert!(hosts.iter().all(|h| h[5] == "ok"), "{text}");
     assert!(text.contains("missing or of another size: 0"), "{text}");

@@ -202,7 +202,7 @@ impl RestoreProperties {
             "rclone" | "auto" => {}
             "native" => problem(
                 "method",
-                "native (Scylla's own download) is not supported by Cairn: use rclone".into(),
+                "native (Scylla's own download) is not supported: use rclone".into(),
             ),
             m => problem(
                 "method",
