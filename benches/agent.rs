@@ -1,13 +1,15 @@
 //! Agent throughput benchmark: the agent uploading a snapshot directory to a local S3 server,
 //! side by side with `rclone copy` (the upstream agent's transfer engine) on the same files, the
 //! same server and the same parallelism; the agent's peak RSS; and the measured rate under
-//! bandwidth budgets. Run with `scripts/bench` (which installs the S3 server and rclone).
+//! bandwidth budgets; then the agent's download job against `rclone copy` from the same server to
+//! local disk, with the agent's peak RSS while downloading. Run with `scripts/bench` (which installs the S3 server and rclone).
 //!
 //! Figures are from one run and meant as ratios: absolute times on shared 2-core machines drift.
 //! Client and server share the cores, so each side's CPU time is reported beside the ratio.
 //!
 //! Environment: `CAIRN_TOOLS` (tools cache), `CAIRN_BENCH_TRANSFERS` (default 8),
-//! `CAIRN_BENCH_SCALE` (a divisor for quick runs, default 1).
+//! `CAIRN_BENCH_SCALE` (a divisor for quick runs, default 1), `CAIRN_BENCH_ONLY` (`large`,
+//! `small`: that upload set alone; `download`: the downloads alone).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -144,8 +146,117 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Downloads `files` (paths in the bucket) into `dest` (relative to the data dir) with a
+    /// download job; returns (seconds, job).
+    fn download(&self, files: &[String], dest: &str, transfers: u64) -> (f64, Value) {
+        let started = Instant::now();
+        let body = json!({"location": format!("s3:{BUCKET}"), "files": files, "dest_dir": dest, "transfers": transfers});
+        let v = self.http.call(
+            reqwest::Method::POST,
+            &format!("{}/agent/jobs/download", self.url),
+            Some(body),
+        );
+        let id = v["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("job refused: {v}"))
+            .to_string();
+        loop {
+            let p = self.http.call(
+                reqwest::Method::GET,
+                &format!("{}/agent/jobs/{id}?wait=5", self.url),
+                None,
+            );
+            if p["status"] != "running" {
+                assert_eq!(p["status"], "success", "{p}");
+                return (started.elapsed().as_secs_f64(), p);
+            }
+        }
+    }
+}
+
+/// The agent's download job against `rclone copy` from the same server to local disk, for each
+/// set: both read the same objects (put there by rclone first), with the same transfers, each
+/// from a fresh server process; the agent is fresh too, so its peak RSS is the download's.
+fn downloads(
+    say: &mut dyn FnMut(String),
+    work: &Path,
+    data: &Path,
+    sets: &[(&str, usize, usize)],
+    transfers: u64,
+) {
+    say(format!("\n## Downloads (transfers {transfers})\n"));
+    say("| set | files | MiB | agent s | agent MiB/s | rclone s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | agent peak RSS MiB |".into());
+    say("|---|---|---|---|---|---|---|---|---|---|---|".into());
+    for &(name, count, size) in sets {
+        let dir = work.join("src").join(format!("dl-{name}"));
+        make_files(&dir, count.max(1), size);
+        let bytes = dir_bytes(&dir);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let s3root = work.join(format!("s3-dl-{name}"));
+        let s3 = start_s3(&s3root);
+        rclone(&dir, &s3.endpoint, &format!("dl-{name}"), transfers);
+        let files: Vec<String> = names
+            .iter()
+            .map(|n| format!("rclone/dl-{name}/{n}"))
+            .collect();
+
+        let agent = start_agent(work, data, &s3.endpoint, 0);
+        // SAFETY: sync(2) has no preconditions.
+        unsafe { libc::sync() };
+        let cpu0 = cpu_seconds(agent.proc.0.id());
+        let (secs, p) = agent.download(&files, &format!("dl/{name}"), transfers);
+        let agent_cpu = cpu_seconds(agent.proc.0.id()) - cpu0;
+        let rss = peak_rss_mib(agent.proc.0.id());
+        assert_eq!(p["bytes_transferred"], bytes, "{p}");
+        drop(agent);
+        let _ = std::fs::remove_dir_all(data.join("dl"));
+
+        let local = work.join(format!("rclone-dl-{name}"));
+        // SAFETY: as above.
+        unsafe { libc::sync() };
+        let (rsecs, rcpu) = rclone_copy(
+            std::ffi::OsStr::new(&format!("bench:{BUCKET}/rclone/dl-{name}")),
+            local.as_os_str(),
+            &s3.endpoint,
+            transfers,
+        );
+        assert_eq!(dir_bytes(&local), bytes, "rclone downloaded everything");
+        drop(s3);
+        let _ = std::fs::remove_dir_all(&s3root);
+        let _ = std::fs::remove_dir_all(&local);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a, r) = (mib_s(bytes, secs), mib_s(bytes, rsecs));
+        say(format!(
+            "| {name} | {count} | {:.0} | {secs:.2} | {a:.1} | {rsecs:.2} | {r:.1} | {:.2}x | {agent_cpu:.2} | {rcpu:.2} | {rss:.1} |",
+            bytes as f64 / (1 << 20) as f64,
+            a / r
+        ));
+    }
+}
+
 /// `rclone copy` of `src` to the same server; returns (seconds, rclone CPU seconds).
 fn rclone(src: &Path, endpoint: &str, name: &str, transfers: u64) -> (f64, f64) {
+    rclone_copy(
+        src.as_os_str(),
+        std::ffi::OsStr::new(&format!("bench:{BUCKET}/rclone/{name}")),
+        endpoint,
+        transfers,
+    )
+}
+
+/// `rclone copy FROM TO` with the bench server as remote `bench:`; returns (seconds, rclone CPU
+/// seconds).
+fn rclone_copy(
+    from: &std::ffi::OsStr,
+    to: &std::ffi::OsStr,
+    endpoint: &str,
+    transfers: u64,
+) -> (f64, f64) {
     let bin = tools().join("venv/bin/rclone");
     assert!(
         bin.exists(),
@@ -163,8 +274,8 @@ fn rclone(src: &Path, endpoint: &str, name: &str, transfers: u64) -> (f64, f64) 
             &transfers.to_string(),
             "--s3-no-check-bucket",
         ])
-        .arg(src)
-        .arg(format!("bench:{BUCKET}/rclone/{name}"))
+        .arg(from)
+        .arg(to)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_default())
@@ -214,6 +325,10 @@ fn main() {
     say("| set | files | MiB | agent s | agent MiB/s | rclone s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | server CPU s (agent / rclone) |".into());
     say("|---|---|---|---|---|---|---|---|---|---|---|".into());
     let only = std::env::var("CAIRN_BENCH_ONLY").unwrap_or_default();
+    if only == "download" {
+        downloads(&mut say, work.path(), &data, &sets, transfers);
+        return;
+    }
     for (name, count, size) in sets
         .into_iter()
         .filter(|(n, _, _)| only.is_empty() || only == *n)
@@ -293,6 +408,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&s3root);
         let _ = std::fs::remove_dir_all(&set);
     }
+    downloads(&mut say, work.path(), &data, &sets, transfers);
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-agent.md");
     std::fs::write(&out, &report).unwrap();
     println!("\nReport written to {}", out.display());

@@ -1,6 +1,7 @@
 //! The scheduler with real runs: a stopped run keeps its snapshots and the next run resumes it;
 //! runs of one task never overlap; a failed run is retried after `retry_wait` and the retry
-//! resumes it.
+//! resumes it; two tasks of a type never run together on a cluster (a start by hand is refused
+//! naming the running task, a scheduled run waits for it).
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::scheduler::{
-    GetLiveRun, GetSchedulerState, SchedulerError, StartTask, StopTask,
+    GetLiveRun, GetSchedulerState, SchedulerError, StartTask, StopTask, TaskChanged,
 };
 use cairn::manager::store::{RunStatus, Schedule};
 use common::backup::{BackupEnv, in_actix};
@@ -193,5 +194,124 @@ fn a_failed_run_is_retried_after_retry_wait_and_the_retry_resumes_it() {
         assert_eq!(run.prev_id, Some(first));
         let t = env.store.get_task(key).await.unwrap().unwrap();
         assert_eq!((t.success_count, t.error_count), (1, 1));
+    });
+}
+
+#[test]
+fn two_tasks_of_a_type_never_run_together_on_a_cluster() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start("dc1:2", BackupEnv::settings()).await else {
+            return;
+        };
+        let first = env.user_task(json!({"rate_limit": ["1"]})).await;
+        let second = env.user_task(json!({})).await;
+        let name = |key| {
+            let store = env.store.clone();
+            async move { store.get_task(key).await.unwrap().unwrap().name }
+        };
+        let (first_name, second_name) = (name(first).await, name(second).await);
+        let running = env.start_run(first).await;
+
+        // By hand: refused, naming the running task and its run.
+        let refused = env
+            .scheduler
+            .send(StartTask {
+                task: second,
+                resume: true,
+            })
+            .await
+            .unwrap();
+        let err = match refused {
+            Err(e @ SchedulerError::Excluded { .. }) => e.to_string(),
+            other => panic!("a second backup of the cluster must be refused: {other:?}"),
+        };
+        for part in [
+            format!("backup task {second_name:?}"),
+            format!("backup task {first_name:?} ({})", first.task_id),
+            format!("run {running}"),
+            "at most one backup task runs on a cluster at a time".to_owned(),
+        ] {
+            assert!(err.contains(&part), "{part:?} missing from: {err}");
+        }
+        assert!(
+            env.store
+                .list_task_runs(second, 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a refused start leaves no run"
+        );
+
+        // By schedule: due now, it waits for the running task, keeping its activation.
+        let mut task = env.store.get_task(second).await.unwrap().unwrap();
+        task.enabled = true;
+        env.store.put_task(&task).await.unwrap();
+        env.scheduler
+            .send(TaskChanged { task: second })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let state = env.scheduler.send(GetSchedulerState).await.unwrap();
+        let waiting = state
+            .tasks
+            .iter()
+            .find(|t| t.task_id == second.task_id)
+            .unwrap()
+            .clone();
+        assert_eq!(waiting.running, None, "{waiting:?}");
+        assert!(
+            waiting
+                .next_activation
+                .is_some_and(|n| n <= chrono::Utc::now()),
+            "the due activation is kept: {waiting:?}"
+        );
+        let why = waiting.waiting_for.clone().unwrap_or_default();
+        assert!(
+            why.contains(&first_name) && why.contains(&running.to_string()),
+            "it says which run it waits for: {waiting:?}"
+        );
+        assert_eq!(waiting.problem, None, "waiting is not a schedule problem");
+        assert!(
+            env.store
+                .list_task_runs(second, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let stored = env.store.get_task(second).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.status, stored.error_count),
+            (None, 0),
+            "waiting is not a failure"
+        );
+
+        // Once the first run ends, the waiting run starts by itself and completes.
+        env.scheduler
+            .send(StopTask { task: first })
+            .await
+            .unwrap()
+            .unwrap();
+        let stopped = env.wait_run(first, running, RUN_LIMIT).await;
+        assert_eq!(stopped.status, RunStatus::Stopped, "{}", stopped.cause);
+        let begun = std::time::Instant::now();
+        let started = loop {
+            if let Some(r) = env.store.list_task_runs(second, 5).await.unwrap().first() {
+                break r.id;
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(10),
+                "the waiting run did not start after the first ended"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let done = env.wait_run(second, started, RUN_LIMIT).await;
+        assert_eq!(done.status, RunStatus::Done, "{}", done.cause);
+        let state = env.scheduler.send(GetSchedulerState).await.unwrap();
+        let after = state
+            .tasks
+            .iter()
+            .find(|t| t.task_id == second.task_id)
+            .unwrap();
+        assert_eq!(after.waiting_for, None, "{after:?}");
     });
 }

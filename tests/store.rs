@@ -1,6 +1,9 @@
 //! The manager's state store: one behavioural suite run against every store implementation
 //! (SQLite always; ScyllaDB when `CAIRN_TEST_SCYLLA` names a node as `host:port`), plus what is
-//! particular to the SQLite file.
+//! particular to the SQLite file. The restore tables' part of the suite is in `store/restore.rs`.
+
+#[path = "store/restore.rs"]
+mod restore;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,6 +150,7 @@ async fn behaves_as_a_store(store: Arc<dyn Store>) {
     backup_runs_list_newest_first_and_record_stages(&*store).await;
     progress_batches_overwrite_by_key(&*store).await;
     run_ids_must_be_time_uuids(&*store).await;
+    restore::behaves_as_a_restore_store(&*store).await;
     deleting_a_cluster_removes_everything_under_it(&*store).await;
 }
 
@@ -557,7 +561,22 @@ async fn deleting_a_cluster_removes_everything_under_it(store: &dyn Store) {
                 .put_progress(&[progress(&r, "10.0.0.1", 0, "t1", 3)])
                 .await
                 .expect("put progress");
-            runs.push((c.id, t, r));
+            let restore_run = restore::restore_run(&t, now());
+            store
+                .put_restore_run(&restore_run)
+                .await
+                .expect("put restore run");
+            store
+                .put_restore_progress(&[restore::restore_progress(
+                    &restore_run,
+                    "10.0.0.1",
+                    "orders",
+                    "n1",
+                    "1",
+                )])
+                .await
+                .expect("put restore progress");
+            runs.push((c.id, t, r, restore_run));
         }
     }
     store
@@ -567,7 +586,7 @@ async fn deleting_a_cluster_removes_everything_under_it(store: &dyn Store) {
 
     assert_eq!(store.get_cluster(doomed.id).await.expect("get"), None);
     assert!(store.get_cluster(kept.id).await.expect("get").is_some());
-    for (cluster_id, t, r) in &runs {
+    for (cluster_id, t, r, restore_run) in &runs {
         let alive = *cluster_id == kept.id;
         let what = if alive { "kept" } else { "removed" };
         assert_eq!(
@@ -589,6 +608,24 @@ async fn deleting_a_cluster_removes_everything_under_it(store: &dyn Store) {
             store.list_progress(r.key()).await.expect("progress").len(),
             usize::from(alive),
             "progress {what}"
+        );
+        assert_eq!(
+            store
+                .get_restore_run(restore_run.key())
+                .await
+                .expect("restore run")
+                .is_some(),
+            alive,
+            "restore run {what}"
+        );
+        assert_eq!(
+            store
+                .list_restore_progress(restore_run.key())
+                .await
+                .expect("restore progress")
+                .len(),
+            usize::from(alive),
+            "restore progress {what}"
         );
     }
     assert!(
@@ -655,7 +692,10 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let r = backup_run(&t, now());
     {
         let first = store::sqlite::SqliteStore::open(&path).await.expect("open");
-        assert_eq!(first.schema_versions().await.expect("versions"), [1, 2, 3]);
+        assert_eq!(
+            first.schema_versions().await.expect("versions"),
+            [1, 2, 3, 4]
+        );
         first.put_cluster(&c).await.expect("put cluster");
         first.put_task(&t).await.expect("put task");
         first.put_backup_run(&r).await.expect("put run");
@@ -669,7 +709,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("reopen");
     assert_eq!(
         second.schema_versions().await.expect("versions"),
-        [1, 2, 3],
+        [1, 2, 3, 4],
         "migrations are not applied twice"
     );
     // The WAL file may still hold the first connection's writes: still visible here.
@@ -692,7 +732,10 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
     let rerun = store::sqlite::SqliteStore::open(&path)
         .await
         .expect("migrations run again");
-    assert_eq!(rerun.schema_versions().await.expect("versions"), [1, 2, 3]);
+    assert_eq!(
+        rerun.schema_versions().await.expect("versions"),
+        [1, 2, 3, 4]
+    );
     assert_eq!(
         rerun.list_clusters().await.expect("list").len(),
         1,
@@ -713,10 +756,66 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("migrated");
     assert_eq!(
         upgraded.schema_versions().await.expect("versions"),
-        [1, 2, 3]
+        [1, 2, 3, 4]
     );
     let old = upgraded.get_backup_run(r.key()).await.expect("get run");
     assert_eq!(old.map(|r| r.skipped_hosts), Some(Vec::new()));
+}
+
+#[tokio::test]
+async fn sqlite_corrupt_restore_rows_are_refused_naming_the_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("manager.db");
+    let store = store::sqlite::SqliteStore::open(&path).await.expect("open");
+    let c = cluster("corrupt");
+    let t = task(c.id, TaskType::Restore, "restore");
+    let run = restore::restore_run(&t, now());
+    store.put_restore_run(&run).await.expect("put restore run");
+    let row = restore::restore_progress(&run, "10.0.0.1", "orders", "n1", "1");
+    store
+        .put_restore_progress(&[row])
+        .await
+        .expect("put progress");
+
+    // A stage this build does not know (a newer build's, or a hand edit).
+    let raw = rusqlite::Connection::open(&path).expect("open the file directly");
+    raw.execute("UPDATE restore_run SET stage = 'UPLOAD'", [])
+        .expect("corrupt the stage");
+    let err = store
+        .get_restore_run(run.key())
+        .await
+        .expect_err("an unknown stage");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("restore_run.stage"), "{msg}");
+    assert!(msg.contains("UPLOAD"), "{msg}");
+    let err = store
+        .list_restore_runs(c.id, t.id, 10)
+        .await
+        .expect_err("listing reads the stage too");
+    assert!(err.to_string().contains("restore_run.stage"), "{err}");
+
+    // Units that are not the model's JSON, and a negative counter.
+    raw.execute(
+        "UPDATE restore_run SET stage = 'DATA', units = '{\"keyspace\": 1}'",
+        [],
+    )
+    .expect("corrupt the units");
+    let err = store
+        .get_restore_run(run.key())
+        .await
+        .expect_err("units of another shape");
+    assert!(err.to_string().contains("restore_run.units"), "{err}");
+    raw.execute("UPDATE restore_run_progress SET restored = -1", [])
+        .expect("corrupt a counter");
+    let err = store
+        .list_restore_progress(run.key())
+        .await
+        .expect_err("a negative counter");
+    assert!(
+        err.to_string().contains("restore_run_progress.restored"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -51,6 +51,16 @@ const ALLOWED: &[(Method, &str, bool)] = &[
     (Method::GET, "/task_manager/task_status/", true),
     (Method::GET, "/task_manager/wait_task/", true),
     (Method::POST, "/task_manager/abort_task/", true),
+    // Restore: autocompaction off while loading, repair, tablet repair, view builds.
+    (Method::GET, "/column_family/autocompaction/", true),
+    (Method::POST, "/column_family/autocompaction/", true),
+    (Method::DELETE, "/column_family/autocompaction/", true),
+    (Method::POST, "/storage_service/repair_async/", true),
+    (Method::GET, "/storage_service/repair_async/", true),
+    (Method::GET, "/storage_service/repair_status", false),
+    (Method::GET, "/storage_service/repair_status/", false),
+    (Method::POST, "/storage_service/tablets/repair", false),
+    (Method::GET, "/storage_service/view_build_statuses/", true),
 ];
 
 /// Checks a path exactly as received, before the allow-list is consulted: every segment,
@@ -252,6 +262,34 @@ mod tests {
         assert!(!allowed(&Method::POST, "/storage_service/decommission"));
         assert!(!allowed(&Method::POST, "/storage_service/host_id"));
         assert!(!allowed(&Method::DELETE, "/column_family/name"));
+        // What restore calls.
+        for (m, p) in [
+            (Method::GET, "/column_family/autocompaction/ks:t"),
+            (Method::POST, "/column_family/autocompaction/ks:t"),
+            (Method::DELETE, "/column_family/autocompaction/ks:t"),
+            (Method::POST, "/storage_service/repair_async/ks"),
+            (Method::GET, "/storage_service/repair_status"),
+            (Method::POST, "/storage_service/tablets/repair"),
+            (Method::GET, "/storage_service/view_build_statuses/ks/mv"),
+            (Method::POST, "/storage_service/sstables/ks"),
+            (Method::GET, "/task_manager/wait_task/some-id"),
+        ] {
+            assert!(allowed(&m, p), "{m} {p} refused");
+        }
+        assert!(!allowed(&Method::POST, "/column_family/autocompaction/"));
+        assert!(!allowed(
+            &Method::DELETE,
+            "/storage_service/repair_async/ks"
+        ));
+        assert!(!allowed(&Method::GET, "/storage_service/tablets/repair"));
+        assert!(!allowed(
+            &Method::POST,
+            "/storage_service/view_build_statuses/ks/mv"
+        ));
+        assert!(!allowed(
+            &Method::POST,
+            "/storage_service/force_terminate_repair"
+        ));
     }
 
     #[test]

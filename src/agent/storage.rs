@@ -231,6 +231,15 @@ impl Stores {
         }
     }
 
+    /// Stores for a command that transfers files someone waits on: requests as patient as the
+    /// daemon's, the S3 region possibly from the environment (as [`Stores::interactive`]).
+    pub fn for_transfers(config: AgentConfig) -> Self {
+        Stores {
+            region_from_env: true,
+            ..Stores::new(config)
+        }
+    }
+
     /// The store of a `provider:bucket` location (a `dc:` prefix is ignored).
     pub fn get(&self, location: &str) -> Result<Remote, StorageError> {
         let parsed: Location =

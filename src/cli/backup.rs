@@ -26,7 +26,7 @@ use super::client::{ClientError, Connection, ManagerClient, parse, print, print_
 use super::cluster::ClusterRef;
 use super::offline::{self, OfflineArgs};
 use super::output::Format;
-use super::tasks::find_task;
+use super::tasks::{TaskSettings, print_task, update_task};
 use crate::manager::api::tasks::TaskInfo;
 use crate::manager::backup::target::Target;
 use crate::manager::store::TaskType;
@@ -121,33 +121,9 @@ pub struct TaskFlags {
     /// Run only the purge of old snapshots.
     #[arg(long)]
     pub purge_only: bool,
-    /// A 5-field cron line for the runs.
-    #[arg(long, value_name = "CRON")]
-    pub cron: Option<String>,
-    /// Time between runs, e.g. 12h (0: none).
-    #[arg(long, value_name = "DURATION")]
-    pub interval: Option<String>,
-    /// First run: RFC 3339, now, or now+DURATION.
-    #[arg(long, value_name = "TIME")]
-    pub start_date: Option<String>,
-    /// Weekly window bounds `[weekday-]HH:MM`, in start/end pairs (repeatable or comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "POINT")]
-    pub window: Vec<String>,
-    /// Time zone of the cron line and windows.
-    #[arg(long, value_name = "TZ")]
-    pub timezone: Option<String>,
-    /// Retries of a failed run.
-    #[arg(long, value_name = "N")]
-    pub num_retries: Option<u32>,
-    /// First wait before a retry, e.g. 10m.
-    #[arg(long, value_name = "DURATION")]
-    pub retry_wait: Option<String>,
-    /// Whether the scheduler runs the task (`--enabled false` to disable).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub enabled: Option<bool>,
-    /// The task's name.
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
+    /// The schedule, name and enabled state.
+    #[command(flatten)]
+    pub task: TaskSettings,
 }
 
 /// Arguments of `cairn backup update`.
@@ -362,57 +338,10 @@ impl TaskFlags {
         p
     }
 
-    /// The schedule fields given, as JSON keys.
-    fn schedule(&self) -> Map<String, Value> {
-        let mut s = Map::new();
-        for (key, value) in [
-            ("cron", &self.cron),
-            ("interval", &self.interval),
-            ("start_date", &self.start_date),
-            ("timezone", &self.timezone),
-            ("retry_wait", &self.retry_wait),
-        ] {
-            if let Some(v) = value {
-                s.insert(key.into(), json!(v));
-            }
-        }
-        if !self.window.is_empty() {
-            s.insert("window".into(), json!(self.window));
-        }
-        if let Some(n) = self.num_retries {
-            s.insert("num_retries".into(), json!(n));
-        }
-        s
-    }
-
     /// The task body with the fields given; `properties` replaces the given properties when set.
     fn body(&self, properties: Option<Map<String, Value>>) -> Map<String, Value> {
-        let mut body = Map::new();
-        if let Some(name) = &self.name {
-            body.insert("name".into(), json!(name));
-        }
-        if let Some(enabled) = self.enabled {
-            body.insert("enabled".into(), json!(enabled));
-        }
-        let schedule = self.schedule();
-        if !schedule.is_empty() {
-            body.insert("schedule".into(), Value::Object(schedule));
-        }
-        if let Some(p) = properties {
-            body.insert("properties".into(), Value::Object(p));
-        }
-        body
+        self.task.body(properties)
     }
-}
-
-/// Prints a task as `backup/NAME`, or its document with `-o json`.
-fn print_task(answer: &Value, request: &str, format: Format) -> Result<(), ClientError> {
-    let task: TaskInfo = parse(answer, request)?;
-    match format {
-        Format::Json => print(format, answer, &[], &[]),
-        Format::Table => print_text(&format!("{}/{}\n", task.task_type, task.name)),
-    }
-    Ok(())
 }
 
 /// `cairn backup -c C ...`: creates the task.
@@ -433,36 +362,16 @@ async fn create(
 
 /// `cairn backup update -c C TASK ...`: changes the fields given, keeping the other properties.
 async fn update(client: &ManagerClient, a: UpdateArgs, format: Format) -> Result<(), ClientError> {
-    let cluster = &a.cluster.cluster;
-    let spec = if a.task.contains('/') {
-        a.task.clone()
-    } else {
-        format!("backup/{}", a.task)
-    };
-    let task = find_task(client, cluster, &spec).await?;
-    let given = a.flags.properties();
-    let properties = if given.is_empty() {
-        None
-    } else {
-        // The manager replaces the properties as a whole: keep those not given.
-        let mut p = task.properties.as_object().cloned().unwrap_or_default();
-        p.extend(given);
-        Some(p)
-    };
-    let body = a.flags.body(properties);
-    if body.is_empty() {
-        return Err(ClientError::Usage(
-            "nothing to change: give at least one flag (see cairn backup update --help)".into(),
-        ));
-    }
-    let path = format!(
-        "/api/v1/cluster/{}/task/backup/{}",
-        task.cluster_id, task.id
-    );
-    let answer = client
-        .call(Method::PUT, &path, Some(&Value::Object(body)))
-        .await?;
-    print_task(&answer, &format!("PUT {path}"), format)
+    update_task(
+        client,
+        &a.cluster.cluster,
+        TaskType::Backup,
+        &a.task,
+        a.flags.properties(),
+        &a.flags.task,
+        format,
+    )
+    .await
 }
 
 /// `cairn backup --dry-run`: prints the target of the properties given.
@@ -1045,7 +954,7 @@ mod tests {
         );
         let b = parse_backup(&["-c", "p", "--retention", "-1", "--enabled"]);
         assert_eq!(b.flags.retention, Some(-1));
-        assert_eq!(b.flags.enabled, Some(true));
+        assert_eq!(b.flags.task.enabled, Some(true));
         assert!(TaskFlags::default().body(None).is_empty());
     }
 

@@ -55,6 +55,12 @@ pub struct EmulatorArgs {
     /// Dataset keyspaces that use tablets instead of vnodes (store, telemetry).
     #[arg(long, value_delimiter = ',', value_name = "KEYSPACE,...")]
     pub tablet_keyspaces: Vec<String>,
+    /// Streaming rate of load&stream and repair in MiB/s per shard (0: unlimited).
+    #[arg(long, default_value_t = 0, value_name = "MIB")]
+    pub stream_rate: u64,
+    /// Start with no user keyspaces (only Scylla's own), for a schema restore to fill.
+    #[arg(long)]
+    pub empty: bool,
 }
 
 /// Runs `cairn emulator` until Ctrl-C.
@@ -72,6 +78,8 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
     config.cql_user = args.cql_user;
     config.cql_password = args.cql_password;
     config.tablet_keyspaces = args.tablet_keyspaces;
+    config.stream_rate = args.stream_rate;
+    config.empty = args.empty;
     tracing::info!(data_dir = %args.data_dir.display(), dataset = %args.dataset, "starting emulated cluster");
     let emulator = Emulator::start(config)
         .await
@@ -83,6 +91,8 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
                 "api_port": emulator.api_port(),
                 "prometheus_port": emulator.prometheus_port(),
                 "cql_port": emulator.cql_port(),
+                "shards": args.shards,
+                "stream_rate": args.stream_rate,
                 "nodes": nodes,
             });
             println!("{doc}");

@@ -109,7 +109,7 @@ fn storage_config(path: Option<&Path>) -> Result<AgentConfig, ClientError> {
 }
 
 /// A store client per location given; nothing is created in any of them.
-fn readers(
+pub(crate) fn readers(
     args: &OfflineArgs,
     given: &[String],
 ) -> Result<Vec<LocationClient<Remote>>, ClientError> {
@@ -120,20 +120,37 @@ fn readers(
     }
     let config = storage_config(args.storage_config.as_deref())?;
     let stores = Stores::interactive(config.clone());
-    let mut out = Vec::with_capacity(given.len());
-    for text in given {
-        let location: Location = text
-            .parse()
-            .map_err(|e| ClientError::Invalid(format!("-L/--location: {e}")))?;
-        if location.provider == Provider::LocalStorage {
-            local_dir(&config, &location, args.storage_config.as_deref())?;
-        }
-        let client = stores
-            .get(text)
-            .map_err(|e| ClientError::Invalid(one_line(&e)))?;
-        out.push(LocationClient { location, client });
+    given
+        .iter()
+        .map(|text| open(args, &config, &stores, text))
+        .collect()
+}
+
+/// The store of `location` for downloading files: patient requests, as the agent's transfers
+/// (a listing's quick retries and short requests would cut large files off).
+pub(crate) fn transfer_store(args: &OfflineArgs, location: &str) -> Result<Remote, ClientError> {
+    let config = storage_config(args.storage_config.as_deref())?;
+    let stores = Stores::for_transfers(config.clone());
+    Ok(open(args, &config, &stores, location)?.client)
+}
+
+/// The client of one location given with `-L`.
+fn open(
+    args: &OfflineArgs,
+    config: &AgentConfig,
+    stores: &Stores,
+    text: &str,
+) -> Result<LocationClient<Remote>, ClientError> {
+    let location: Location = text
+        .parse()
+        .map_err(|e| ClientError::Invalid(format!("-L/--location: {e}")))?;
+    if location.provider == Provider::LocalStorage {
+        local_dir(config, &location, args.storage_config.as_deref())?;
     }
-    Ok(out)
+    let client = stores
+        .get(text)
+        .map_err(|e| ClientError::Invalid(one_line(&e)))?;
+    Ok(LocationClient { location, client })
 }
 
 /// Checks that a `localstorage` location's directory is configured and exists (the agent would
@@ -163,7 +180,7 @@ fn local_dir(
 }
 
 /// `-K` as a filter.
-fn keyspace(patterns: &[String]) -> Result<Option<KeyspaceFilter>, ClientError> {
+pub(crate) fn keyspace(patterns: &[String]) -> Result<Option<KeyspaceFilter>, ClientError> {
     if patterns.is_empty() {
         return Ok(None);
     }
@@ -181,7 +198,7 @@ fn date(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ClientE
 
 /// The cluster `-c` names: an ID as is; a name by the `cluster_name` its manifests carry (the
 /// manager that knew the names may be gone). `None` (every cluster) without `-c`.
-async fn cluster_id(
+pub(crate) async fn cluster_id(
     readers: &[LocationClient<Remote>],
     given: Option<&str>,
 ) -> Result<Option<Uuid>, ClientError> {
@@ -254,7 +271,7 @@ async fn cluster_id(
 /// A failure reading the locations as one line: an unknown snapshot is not found; anything
 /// else is the store's answer (refused credentials, a missing bucket, a server down), which the
 /// message quotes.
-fn backups_error(e: LocationError) -> ClientError {
+pub(crate) fn backups_error(e: LocationError) -> ClientError {
     let text = one_line(&e);
     if e.is_not_found() {
         ClientError::NotFound(text)

@@ -1,5 +1,6 @@
 //! `cairn progress -c CLUSTER TASK [--details] [--run ID] [--watch]`: a backup run's progress
-//! as `sctool progress` shows it (spec section 6).
+//! as `sctool progress` shows it (spec section 6); a restore run's is drawn by
+//! [`super::restore::progress`].
 //!
 //! The view is a header (run, status with the stage while running, times, the upstream progress
 //! figure, snapshot tag, DCs, the cause and table errors) and a per-host table; `--details` adds
@@ -17,8 +18,10 @@ use serde_json::Value;
 
 use super::client::{ClientError, Connection, ManagerClient, duration, print_text, segment, time};
 use super::output::{Format, table};
+use super::restore::progress as restore;
 use super::tasks::{TaskRef, find_task};
 use crate::manager::backup::progress::Counters;
+use crate::manager::store::TaskType;
 use crate::units::format_bytes;
 
 /// How often `--watch` asks the manager.
@@ -33,7 +36,7 @@ const FINAL: [&str; 4] = ["DONE", "ERROR", "STOPPED", "ABORTED"];
 /// Arguments of `cairn progress`.
 #[derive(Debug, Args)]
 pub struct ProgressArgs {
-    /// The task (a backup task).
+    /// The task (a backup or restore task).
     #[command(flatten)]
     pub task: TaskRef,
     /// Show every keyspace and table of every host, with their start and completion times.
@@ -115,13 +118,14 @@ pub async fn run(
             Format::Table if stdout.is_terminal() => Live::Bars,
             Format::Table => Live::Lines,
         };
-        watch(&client, &path, live, &mut stdout).await?
+        watch(&client, &path, found.task_type, live, &mut stdout).await?
     } else {
         client.get(&path).await?
     };
-    match format {
-        Format::Json => print_text(&format!("{doc:#}\n")),
-        Format::Table => print_text(&render(&doc, args.details)),
+    match (format, found.task_type) {
+        (Format::Json, _) => print_text(&format!("{doc:#}\n")),
+        (Format::Table, TaskType::Restore) => print_text(&restore::render(&doc, args.details)),
+        (Format::Table, _) => print_text(&render(&doc, args.details)),
     }
     if args.watch {
         let status = text(&doc["run"]["status"]);
@@ -152,11 +156,12 @@ pub enum Live {
     Bars,
 }
 
-/// Asks `GET path` (a run's details) about once a second until the run has ended, printing its
-/// progress to `out` as `live` says; answers the final document.
+/// Asks `GET path` (a run's details of a `task_type` task) about once a second until the run
+/// has ended, printing its progress to `out` as `live` says; answers the final document.
 pub async fn watch(
     client: &ManagerClient,
     path: &str,
+    task_type: TaskType,
     live: Live,
     out: &mut dyn Write,
 ) -> Result<Value, ClientError> {
@@ -176,11 +181,17 @@ pub async fn watch(
             .as_ref()
             .map(|(before, at)| rates(before, &doc, now - *at))
             .unwrap_or_default();
+        let restoring = task_type == TaskType::Restore;
         let text = match live {
             Live::Quiet => String::new(),
+            Live::Lines if restoring => format!("{}\n", restore::progress_line(&doc)),
             Live::Lines => format!("{}\n", progress_line(&doc)),
             Live::Bars => {
-                let lines = bar_lines(&doc, &rates);
+                let lines = if restoring {
+                    restore::bar_lines(&doc)
+                } else {
+                    bar_lines(&doc, &rates)
+                };
                 let mut text = String::new();
                 if drawn > 0 {
                     text.push_str(&format!("\x1b[{drawn}A"));
@@ -287,21 +298,7 @@ pub fn bar_lines(details: &Value, rates: &[(String, f64)]) -> Vec<String> {
 pub fn render(details: &Value, show_details: bool) -> String {
     let run = &details["run"];
     let progress = details.get("progress").filter(|p| !p.is_null());
-    let start = timestamp(&run["start_time"]);
-    let end = timestamp(&run["end_time"]);
-    let mut header: Vec<(&str, String)> = vec![
-        ("Run", text(&run["id"])),
-        ("Status", text(&details["status_text"])),
-        ("Start time", start.map_or("-".into(), time)),
-        ("End time", end.map_or("-".into(), time)),
-        (
-            "Duration",
-            start.map_or("-".into(), |s| {
-                let secs = (end.unwrap_or_else(Utc::now) - s).num_seconds().max(0);
-                duration(secs as u64)
-            }),
-        ),
-    ];
+    let mut header = run_header(details);
     if let Some(p) = progress {
         let shown = if has_hosts(p) {
             counters(p).percent()
@@ -320,10 +317,7 @@ pub fn render(details: &Value, show_details: bool) -> String {
     if !cause.is_empty() {
         header.push(("Cause", cause.replace('\n', " ")));
     }
-    let mut out = String::new();
-    for (label, value) in &header {
-        out.push_str(&format!("{:<14}{value}\n", format!("{label}:")));
-    }
+    let mut out = header_text(&header);
     let Some(p) = progress else {
         return out;
     };
@@ -409,6 +403,35 @@ pub fn render(details: &Value, show_details: bool) -> String {
     out
 }
 
+/// The header lines every run's view starts with: run, status, start and end times, duration.
+pub(crate) fn run_header(details: &Value) -> Vec<(&'static str, String)> {
+    let run = &details["run"];
+    let start = timestamp(&run["start_time"]);
+    let end = timestamp(&run["end_time"]);
+    vec![
+        ("Run", text(&run["id"])),
+        ("Status", text(&details["status_text"])),
+        ("Start time", start.map_or("-".into(), time)),
+        ("End time", end.map_or("-".into(), time)),
+        (
+            "Duration",
+            start.map_or("-".into(), |s| {
+                let secs = (end.unwrap_or_else(Utc::now) - s).num_seconds().max(0);
+                duration(secs as u64)
+            }),
+        ),
+    ]
+}
+
+/// Header lines as `Label:       value`, values aligned.
+pub(crate) fn header_text(header: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    for (label, value) in header {
+        out.push_str(&format!("{:<14}{value}\n", format!("{label}:")));
+    }
+    out
+}
+
 /// The Progress, Size, Success, Deduplicated and Failed cells of one level.
 fn counter_cells(c: &Counters) -> [String; 5] {
     [
@@ -452,12 +475,12 @@ fn keyspaces(host: &Value) -> &[Value] {
 }
 
 /// An array's items; none when `v` is not an array.
-fn list(v: &Value) -> &[Value] {
+pub(crate) fn list(v: &Value) -> &[Value] {
     v.as_array().map_or(&[], Vec::as_slice)
 }
 
 /// A string value, or the JSON text of anything else (empty for null).
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),

@@ -19,8 +19,10 @@ use super::node::{Node, NodeError, NodeStatus, TableRef};
 use super::schema::{Replication, Schema, SchemaError};
 use super::server::{CqlServer, Server, bind_all, bind_one};
 use super::tablets::Balancing;
+use super::tasks::Tasks;
 use super::topology::Topology;
-use super::{controls, scylla_api};
+use super::view_builds::ViewBuilds;
+use super::{controls, restore_api, scylla_api};
 
 /// File under the data directory recording what cluster the directory holds.
 const CLUSTER_FILE: &str = "cluster.json";
@@ -77,17 +79,21 @@ struct ClusterRecord {
     /// Dataset keyspaces made with tablets.
     #[serde(default)]
     tablet_keyspaces: Vec<String>,
+    /// Whether the cluster started with no user keyspaces.
+    #[serde(default)]
+    empty: bool,
 }
 
 impl ClusterRecord {
     fn describe(&self) -> String {
         format!(
-            "--nodes {} --base-address {} --seed {} --sstable-names {:?} --tablet-keyspaces {:?}",
+            "--nodes {} --base-address {} --seed {} --sstable-names {:?} --tablet-keyspaces {:?}{}",
             self.nodes,
             self.base_address,
             self.seed,
             self.name_format,
-            self.tablet_keyspaces.join(",")
+            self.tablet_keyspaces.join(","),
+            if self.empty { " --empty" } else { "" }
         )
         .to_lowercase()
     }
@@ -108,6 +114,10 @@ pub struct Cluster {
     pub balancing: Balancing,
     /// CQL statements and order-sensitive REST calls, in order.
     pub calls: CallLog,
+    /// Task manager tasks (tablet repairs).
+    pub tasks: Tasks,
+    /// Build state of views created while running.
+    pub view_builds: ViewBuilds,
     /// The running API, Prometheus and CQL servers per node; `None` while the node is down.
     servers: Mutex<Vec<Option<(Server, Server, CqlServer)>>>,
 }
@@ -148,7 +158,8 @@ impl Cluster {
         let schema = {
             let config = config.clone();
             let nodes = nodes.clone();
-            tokio::task::spawn_blocking(move || open_or_create(&config, &nodes))
+            let topology = topology.clone();
+            tokio::task::spawn_blocking(move || open_or_create(&config, &topology, &nodes))
                 .await
                 .map_err(|e| EmulatorError::Io {
                     what: "preparing data".into(),
@@ -162,6 +173,8 @@ impl Cluster {
             servers: Mutex::new(Vec::new()),
             balancing: Balancing::default(),
             calls: CallLog::default(),
+            tasks: Tasks::default(),
+            view_builds: ViewBuilds::default(),
             nodes,
         });
         let servers = api
@@ -182,8 +195,9 @@ impl Cluster {
         prom: tokio::net::TcpListener,
         cql: tokio::net::TcpListener,
     ) -> (Server, Server, CqlServer) {
-        let api_router =
-            scylla_api::router(self.clone(), i).merge(controls::router(self.clone(), i));
+        let api_router = scylla_api::router(self.clone(), i)
+            .merge(restore_api::router(self.clone(), i))
+            .merge(controls::router(self.clone(), i));
         let address = self.nodes[i].id.address.to_string();
         let cluster = Arc::downgrade(self);
         let service = Service::new(
@@ -330,6 +344,9 @@ impl Cluster {
             for node in &self.nodes {
                 node.create_table_dir(t).map_err(EmulatorError::from)?;
             }
+            if t.table.is_view() {
+                self.view_builds.created(&t.keyspace, &t.table.name);
+            }
         }
         for t in before.iter().filter(|t| !after.iter().any(|a| same(a, t))) {
             for node in &self.nodes {
@@ -339,6 +356,21 @@ impl Cluster {
         save_schema(&self.config.data_dir, &next)?;
         *schema = next;
         Ok(out)
+    }
+
+    /// The replication of a keyspace (LocalStrategy for one that does not exist).
+    pub fn replication(&self, keyspace: &str) -> Replication {
+        self.schema()
+            .keyspaces
+            .get(keyspace)
+            .map(|k| k.replication.clone())
+            .unwrap_or(Replication::Local)
+    }
+
+    /// The token ranges node `index` replicates for `keyspace`.
+    pub fn owned_ranges(&self, keyspace: &str, index: usize) -> Vec<(i64, i64)> {
+        self.topology
+            .owned_ranges(&self.replication(keyspace), index, false)
     }
 
     /// Gossip view: (address, up) of every node.
@@ -360,7 +392,11 @@ impl Cluster {
 }
 
 /// Reopens a data directory made with the same settings, or creates and populates a new one.
-fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema, EmulatorError> {
+fn open_or_create(
+    config: &EmulatorConfig,
+    topology: &Topology,
+    nodes: &[Arc<Node>],
+) -> Result<Schema, EmulatorError> {
     dataset::check_tablet_keyspaces(&config.tablet_keyspaces)?;
     let record = ClusterRecord {
         nodes: config.nodes.to_string(),
@@ -369,6 +405,7 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
         name_format: config.name_format,
         tokens_per_node: config.tokens_per_node,
         tablet_keyspaces: config.tablet_keyspaces.clone(),
+        empty: config.empty,
     };
     let record_path = config.data_dir.join(CLUSTER_FILE);
     let schema_path = config.data_dir.join(SCHEMA_FILE);
@@ -396,13 +433,20 @@ fn open_or_create(config: &EmulatorConfig, nodes: &[Arc<Node>]) -> Result<Schema
     }
     fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
-    let schema = dataset::schema(config.seed, &config.nodes.0, &config.tablet_keyspaces)
-        .map_err(|e| io("creating the dataset schema".into())(io::Error::other(e.message)))?;
+    let schema = dataset::schema(
+        config.seed,
+        &config.nodes.0,
+        &config.tablet_keyspaces,
+        config.empty,
+    )
+    .map_err(|e| io("creating the dataset schema".into())(io::Error::other(e.message)))?;
     let bytes = config.dataset.bytes_per_node();
     std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
-            .map(|node| scope.spawn(|| dataset::populate(node, &schema, config.seed, bytes)))
+            .map(|node| {
+                scope.spawn(|| dataset::populate(node, topology, &schema, config.seed, bytes))
+            })
             .collect();
         handles
             .into_iter()

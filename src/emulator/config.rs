@@ -200,6 +200,10 @@ pub struct EmulatorConfig {
     pub cql_password: String,
     /// Dataset keyspaces created with tablets instead of vnodes.
     pub tablet_keyspaces: Vec<String>,
+    /// Streaming rate in MiB/s per shard for load&stream and repair; 0 means unlimited.
+    pub stream_rate: u64,
+    /// Start with no user keyspaces (only Scylla's own), for a schema restore to fill.
+    pub empty: bool,
 }
 
 impl EmulatorConfig {
@@ -222,6 +226,8 @@ impl EmulatorConfig {
             cql_user: "cassandra".to_string(),
             cql_password: "cassandra".to_string(),
             tablet_keyspaces: Vec::new(),
+            stream_rate: 0,
+            empty: false,
         }
     }
 

@@ -13,7 +13,10 @@
 //! | `DELETE /emulator/tables?keyspace=&table=` | drops a table on every node |
 //! | `GET /emulator/calls` | the cluster's call record ([`super::calls`]): CQL statements and order-sensitive REST calls, numbered |
 //! | `GET /emulator/tablets/balancing` | tablet balancing now and its record ([`super::tablets`]): `{enabled, events}` |
+//! | `GET /emulator/placement/{keyspace}/{table}` | every record of the table held anywhere ([`super::placement::PlacementReport`]): token, hash, the nodes holding it, its replicas now; and the count misplaced |
+//! | `GET /emulator/autocompaction` | per node address, the tables (`ks.table`) whose autocompaction is disabled |
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -26,6 +29,8 @@ use super::cluster::Cluster;
 use super::config::parse_size;
 use super::faults::Fault;
 use super::node::NodeStatus;
+use super::placement::{self, PlacementReport};
+use super::records::RecordId;
 use super::schema::Replication;
 use super::scylla_api::{ApiError, ApiResult, NodeCtx, blocking, flag, resolve_tables};
 
@@ -54,6 +59,8 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
         .route("/emulator/tables", post(create_table).delete(drop_table))
         .route("/emulator/calls", get(calls))
         .route("/emulator/tablets/balancing", get(balancing))
+        .route("/emulator/placement/{keyspace}/{table}", get(placement))
+        .route("/emulator/autocompaction", get(autocompaction))
         .with_state(NodeCtx { cluster, index })
 }
 
@@ -81,6 +88,53 @@ async fn balancing(State(ctx): State<NodeCtx>) -> Json<Value> {
     Json(json!({"enabled": b.enabled(), "events": b.events()}))
 }
 
+async fn placement(
+    State(ctx): State<NodeCtx>,
+    Path((keyspace, table)): Path<(String, String)>,
+) -> ApiResult<Json<PlacementReport>> {
+    let t = resolve_tables(&ctx.cluster, &[keyspace], &[table])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::bad_request("no such table"))?;
+    let (cluster, local) = (ctx.cluster.clone(), ctx.index);
+    let report = blocking(move || {
+        let mut held: BTreeMap<RecordId, BTreeSet<usize>> = BTreeMap::new();
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            for id in node.held_records(&t)? {
+                held.entry(id).or_default().insert(i);
+            }
+        }
+        let replication = cluster.replication(&t.keyspace);
+        Ok(placement::report(
+            &held,
+            |token| {
+                cluster
+                    .topology
+                    .replicas_of_token(&replication, token, local)
+            },
+            |i| {
+                cluster
+                    .nodes
+                    .get(i)
+                    .map(|n| n.id.address.to_string())
+                    .unwrap_or_default()
+            },
+        ))
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+async fn autocompaction(State(ctx): State<NodeCtx>) -> Json<BTreeMap<String, Vec<String>>> {
+    Json(
+        ctx.cluster
+            .nodes
+            .iter()
+            .map(|n| (n.id.address.to_string(), n.autocompaction.disabled()))
+            .collect(),
+    )
+}
+
 async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {
     let c = &ctx.cluster;
     let nodes: Vec<Value> = c
@@ -103,6 +157,8 @@ async fn describe(State(ctx): State<NodeCtx>) -> Json<Value> {
         "prometheus_port": c.config.prometheus_port,
         "cql_port": c.config.cql_port,
         "scylla_version": c.config.scylla_version,
+        "shards": c.config.shards,
+        "stream_rate": c.config.stream_rate,
         "nodes": nodes,
     }))
 }
@@ -125,7 +181,8 @@ async fn write(
         &[required(&q, "table")?.clone()],
     )?
     .remove(0);
-    ctx.cluster.nodes[i].write(&t, bytes);
+    let ranges = ctx.cluster.owned_ranges(&t.keyspace, i);
+    ctx.cluster.nodes[i].write(&t, bytes, ranges);
     Ok(StatusCode::OK)
 }
 

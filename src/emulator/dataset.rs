@@ -9,6 +9,7 @@ use super::cql::outcome::CqlError;
 use super::node::{Node, NodeError, TableRef};
 use super::rng::{Rng, uuid_for};
 use super::schema::{Replication, Schema};
+use super::topology::Topology;
 
 /// The dataset's keyspaces.
 pub const KEYSPACES: &[&str] = &["store", "telemetry"];
@@ -55,11 +56,13 @@ const DATASET_CQL: &[&str] = &[
 ];
 
 /// The schema of a fresh cluster: Scylla's own keyspaces and the dataset's, replicated with
-/// NetworkTopologyStrategy at RF min(3, nodes) per DC, with tablets for `tablet_keyspaces`.
+/// NetworkTopologyStrategy at RF min(3, nodes) per DC, with tablets for `tablet_keyspaces`;
+/// only Scylla's own keyspaces when `empty`.
 pub fn schema(
     seed: u64,
     dcs: &[(String, usize)],
     tablet_keyspaces: &[String],
+    empty: bool,
 ) -> Result<Schema, CqlError> {
     let mut schema = Schema::system(seed, system_tables::schema_columns);
     let replication = Replication::NetworkTopology(
@@ -72,7 +75,8 @@ pub fn schema(
         .into_iter()
         .map(|(dc, rf)| format!(", '{dc}': '{rf}'"))
         .collect();
-    for text in DATASET_CQL {
+    let dataset: &[&str] = if empty { &[] } else { DATASET_CQL };
+    for text in dataset {
         let mut cql = text.to_string();
         while let Some(start) = cql
             .find('{')
@@ -132,9 +136,11 @@ pub fn tier_sizes(rng: &mut Rng, bytes: u64) -> Vec<u64> {
 }
 
 /// Writes a node's initial SSTables: `bytes_per_node` of user data over the dataset's tables,
-/// and small SSTables in every system table.
+/// and small SSTables in every system table; every record's token is one the node replicates
+/// for the table's keyspace.
 pub fn populate(
     node: &Node,
+    topology: &Topology,
     schema: &Schema,
     seed: u64,
     bytes_per_node: u64,
@@ -163,7 +169,8 @@ pub fn populate(
                 .map(|_| rng.range(1 << 10, 24 << 10))
                 .collect(),
         };
-        node.seed_table(&t, &sizes)?;
+        let ranges = topology.owned_ranges(&keyspace.replication, node.id.index, false);
+        node.seed_table(&t, &sizes, &ranges)?;
     }
     node.use_wall_clock();
     Ok(())

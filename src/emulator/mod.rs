@@ -22,7 +22,26 @@
 //! | [`server`] | listeners per node address |
 //! | [`rng`] | seeded pseudo-randomness |
 //! | [`tablets`] | the tablet balancing switch and its record |
+//! | [`records`] | the `Data.db` record format: partition records with tokens, their identities |
+//! | [`placement`] | tokens inside owned ranges, splitting records by owner, the placement report |
+//! | [`load_stream`] | loading `upload/`: refresh, load&stream, one load per table, the stream rate |
+//! | [`repair`] | vnode and tablet repair: replicas end up holding the union |
+//! | [`tasks`] | the task manager's tasks (tablet repair) |
+//! | [`autocompaction`] | the per-table autocompaction switch |
+//! | [`view_builds`] | `STARTED` then `SUCCESS` for views created while running |
+//! | [`restore_api`] | the Scylla REST routes of restore: load, autocompaction, repair, tasks |
+//!
+//! ## Checking a restore by content
+//!
+//! Every `Data.db` is a sequence of partition records, each with a token
+//! ([`records`]); a node writes only tokens it replicates. A test reads the records of a
+//! backup's `Data.db` files with [`records::records_of_file`] and compares them with
+//! `GET /emulator/placement/{keyspace}/{table}`, which lists every record held anywhere with the
+//! nodes holding it and the nodes that should (its replicas in the current topology, by the
+//! vnode ring even for tablet keyspaces) and counts the misplaced: a correct restore holds every
+//! backed-up record on exactly its replicas.
 
+pub mod autocompaction;
 pub mod calls;
 pub mod cluster;
 pub mod config;
@@ -30,14 +49,21 @@ pub mod controls;
 pub mod cql;
 pub mod dataset;
 pub mod faults;
+pub mod load_stream;
 pub mod node;
+pub mod placement;
+pub mod records;
+pub mod repair;
+pub mod restore_api;
 pub mod rng;
 pub mod schema;
 pub mod scylla_api;
 pub mod server;
 pub mod sstable_writer;
 pub mod tablets;
+pub mod tasks;
 pub mod topology;
+pub mod view_builds;
 
 use std::sync::Arc;
 

@@ -23,11 +23,15 @@ use serde::Serialize;
 
 use crate::format::sstable::{DATA_COMPONENT, Generation, SSTableName, TOC_COMPONENT};
 
+use super::autocompaction::Autocompaction;
 use super::config::NameFormat;
 use super::faults::Faults;
+use super::load_stream::Loading;
+use super::records::{self, Record, RecordId};
+use super::repair::Repairs;
 use super::rng::{Rng, mix};
 use super::schema::{Table, statements};
-use super::sstable_writer::{WrittenSSTable, read_toc, write_sstable};
+use super::sstable_writer::{Contents, WrittenSSTable, read_toc, write_sstable};
 use super::topology::NodeIdentity;
 
 /// Directory under a table dir that holds snapshots.
@@ -120,11 +124,15 @@ pub enum NodeStatus {
     Leaving,
 }
 
+/// One table's unflushed writes: bytes, and the ring ranges (start exclusive, end inclusive)
+/// their tokens fall in.
+type Memtable = (u64, Vec<(i64, i64)>);
+
 /// Mutable storage state, behind the node's mutex.
 #[derive(Debug, Default)]
 struct Disk {
-    /// Unflushed bytes per (keyspace, table).
-    memtables: BTreeMap<(String, String), u64>,
+    /// Unflushed bytes per (keyspace, table), with the token ranges the writes fall in.
+    memtables: BTreeMap<(String, String), Memtable>,
     /// Next integer generation per table directory.
     next_integer: HashMap<PathBuf, u64>,
     /// Last time (100 ns ticks) used for a UUID generation.
@@ -154,6 +162,12 @@ pub struct Node {
     pub faults: Faults,
     /// Writes counted per shard, for `scylla_database_total_writes`.
     pub writes: Vec<AtomicU64>,
+    /// Tables with a load of `upload/` under way.
+    pub loading: Loading,
+    /// Tables whose autocompaction the user disabled.
+    pub autocompaction: Autocompaction,
+    /// Repairs this node coordinates (`repair_async`).
+    pub repairs: Repairs,
 }
 
 impl Node {
@@ -180,6 +194,9 @@ impl Node {
             status: Mutex::new(NodeStatus::Normal),
             faults: Faults::default(),
             writes: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
+            loading: Loading::default(),
+            autocompaction: Autocompaction::default(),
+            repairs: Repairs::default(),
         }
     }
 
@@ -254,12 +271,12 @@ impl Node {
         }
     }
 
-    /// Writes a new SSTable of `data` bytes into the table; used for flushes and the dataset.
+    /// Writes a new SSTable holding `contents` into the table.
     fn write_new(
         &self,
         disk: &mut Disk,
         t: &TableRef,
-        data: u64,
+        contents: Contents<'_>,
     ) -> Result<WrittenSSTable, NodeError> {
         let dir = self.table_dir(t);
         let generation = self.new_generation(disk, &dir)?;
@@ -274,25 +291,78 @@ impl Node {
                 &generation.to_string(),
             ],
         );
-        write_sstable(&dir, &name, data, rng).map_err(io_err("write SSTable in", &dir))
+        write_sstable(&dir, &name, contents, rng).map_err(io_err("write SSTable in", &dir))
     }
 
-    /// Writes the initial SSTables of a table with the given `Data.db` sizes.
-    pub fn seed_table(&self, t: &TableRef, data_sizes: &[u64]) -> Result<(), NodeError> {
+    /// Writes `records` into the table as new SSTables (the framed records in one, each
+    /// opaque record in its own); used by load&stream and repair.
+    pub fn add_records(
+        &self,
+        t: &TableRef,
+        records: &[Record<'_>],
+    ) -> Result<Vec<WrittenSSTable>, NodeError> {
+        let mut disk = self.lock();
+        records::group_for_files(records)
+            .iter()
+            .map(|group| self.write_new(&mut disk, t, Contents::Records(group)))
+            .collect()
+    }
+
+    /// Writes the initial SSTables of a table with the given `Data.db` sizes, their records'
+    /// tokens inside `ranges` (the ranges the node replicates for the table's keyspace).
+    pub fn seed_table(
+        &self,
+        t: &TableRef,
+        data_sizes: &[u64],
+        ranges: &[(i64, i64)],
+    ) -> Result<(), NodeError> {
         let mut disk = self.lock();
         for size in data_sizes {
-            self.write_new(&mut disk, t, *size)?;
+            self.write_new(
+                &mut disk,
+                t,
+                Contents::Generated {
+                    bytes: *size,
+                    ranges,
+                },
+            )?;
         }
         Ok(())
     }
 
-    /// Adds `bytes` of writes to the table's memtable; they become an SSTable at the next flush.
-    pub fn write(&self, t: &TableRef, bytes: u64) {
-        *self
-            .lock()
+    /// The contents of every live `Data.db` of the table.
+    pub fn live_data(&self, t: &TableRef) -> Result<Vec<Vec<u8>>, NodeError> {
+        let _disk = self.lock();
+        let dir = self.table_dir(t);
+        live_sstables(&dir)?
+            .keys()
+            .map(|name| {
+                let p = dir.join(name.with_component(DATA_COMPONENT).to_string());
+                fs::read(&p).map_err(io_err("read", &p))
+            })
+            .collect()
+    }
+
+    /// The identities of the records the table's live SSTables hold.
+    pub fn held_records(&self, t: &TableRef) -> Result<Vec<RecordId>, NodeError> {
+        Ok(self
+            .live_data(t)?
+            .iter()
+            .flat_map(|d| records::ids(d))
+            .collect())
+    }
+
+    /// Adds `bytes` of writes to the table's memtable, at tokens inside `ranges` (those the
+    /// node replicates); they become an SSTable at the next flush.
+    pub fn write(&self, t: &TableRef, bytes: u64, ranges: Vec<(i64, i64)>) {
+        let mut disk = self.lock();
+        let entry = disk
             .memtables
             .entry((t.keyspace.clone(), t.table.name.clone()))
-            .or_default() += bytes;
+            .or_default();
+        entry.0 += bytes;
+        entry.1 = ranges;
+        drop(disk);
         let shard = (bytes as usize) % self.writes.len();
         self.writes[shard].fetch_add(bytes / 100 + 1, Ordering::Relaxed);
     }
@@ -311,15 +381,20 @@ impl Node {
         let mut written = Vec::new();
         for t in tables {
             let key = (t.keyspace.clone(), t.table.name.clone());
-            if let Some(bytes) = disk.memtables.remove(&key).filter(|b| *b > 0) {
-                written.push(self.write_new(disk, t, bytes)?);
+            if let Some((bytes, ranges)) = disk.memtables.remove(&key).filter(|m| m.0 > 0) {
+                let contents = Contents::Generated {
+                    bytes,
+                    ranges: &ranges,
+                };
+                written.push(self.write_new(disk, t, contents)?);
             }
         }
         Ok(written)
     }
 
     /// Major compaction: all live SSTables of each table are replaced by one new SSTable holding
-    /// their data (10% smaller, as overwritten cells are dropped). Snapshots keep the old files.
+    /// their records, each once (an opaque record keeps an SSTable of its own). Snapshots keep
+    /// the old files.
     pub fn compact(&self, tables: &[TableRef], flush_memtables: bool) -> Result<(), NodeError> {
         let mut disk = self.lock();
         if flush_memtables {
@@ -331,8 +406,20 @@ impl Node {
             if live.is_empty() {
                 continue;
             }
-            let data: u64 = live.values().map(|s| s.data_size).sum();
-            self.write_new(&mut disk, t, (data - data / 10).max(1))?;
+            let mut data = Vec::new();
+            for name in live.keys() {
+                let p = dir.join(name.with_component(DATA_COMPONENT).to_string());
+                data.push(fs::read(&p).map_err(io_err("read", &p))?);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let merged: Vec<Record<'_>> = data
+                .iter()
+                .flat_map(|d| records::parse(d))
+                .filter(|r| seen.insert(r.id()))
+                .collect();
+            for group in records::group_for_files(&merged) {
+                self.write_new(&mut disk, t, Contents::Records(&group))?;
+            }
             for (name, sstable) in &live {
                 // TOC first, so a crash never leaves a complete-looking partial SSTable.
                 let toc = dir.join(name.with_component(TOC_COMPONENT).to_string());
@@ -495,28 +582,7 @@ impl Node {
         let mut disk = self.lock();
         let dir = self.table_dir(t);
         let upload = dir.join(UPLOAD_DIR);
-        let found = live_sstables(&upload)?;
-        for (name, s) in &found {
-            let toc = name.with_component(TOC_COMPONENT);
-            if !s.files.contains(&toc.to_string()) {
-                return Err(NodeError::Incomplete {
-                    dir: upload,
-                    sstable: name.to_string(),
-                    component: TOC_COMPONENT.into(),
-                });
-            }
-            let listed = read_toc(&upload, &toc).map_err(io_err("read", &upload))?;
-            if let Some(missing) = listed
-                .iter()
-                .find(|c| !s.files.contains(&name.with_component(c).to_string()))
-            {
-                return Err(NodeError::Incomplete {
-                    dir: upload,
-                    sstable: toc.to_string(),
-                    component: missing.clone(),
-                });
-            }
-        }
+        let found = complete_uploads(&upload)?;
         for (name, s) in &found {
             let generation = self.new_generation(&mut disk, &dir)?;
             let renamed = SSTableName {
@@ -541,6 +607,44 @@ impl Node {
         Ok(found.len())
     }
 
+    /// The complete SSTables of the table's `upload/` with the contents of their `Data.db`;
+    /// fails, reading nothing more, at the first incomplete one.
+    pub fn read_uploads(&self, t: &TableRef) -> Result<Vec<UploadedSSTable>, NodeError> {
+        let _disk = self.lock();
+        let upload = self.table_dir(t).join(UPLOAD_DIR);
+        complete_uploads(&upload)?
+            .into_iter()
+            .map(|(name, s)| {
+                let p = upload.join(name.with_component(DATA_COMPONENT).to_string());
+                let data = fs::read(&p).map_err(io_err("read", &p))?;
+                Ok(UploadedSSTable {
+                    files: s.files,
+                    data,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes these SSTables from the table's `upload/` (TOC first, so none looks complete
+    /// half-removed).
+    pub fn remove_uploads(
+        &self,
+        t: &TableRef,
+        sstables: &[UploadedSSTable],
+    ) -> Result<(), NodeError> {
+        let _disk = self.lock();
+        let upload = self.table_dir(t).join(UPLOAD_DIR);
+        for s in sstables {
+            let mut files: Vec<&String> = s.files.iter().collect();
+            files.sort_by_key(|f| !f.ends_with(TOC_COMPONENT));
+            for file in files {
+                let p = upload.join(file);
+                fs::remove_file(&p).map_err(io_err("remove", &p))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes of the table's live SSTables.
     pub fn live_bytes(&self, t: &TableRef) -> Result<u64, NodeError> {
         Ok(live_sstables(&self.table_dir(t))?
@@ -561,6 +665,43 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The SSTables in an `upload/` directory, each checked complete: a TOC, and every component it
+/// lists present. The first incomplete one fails the whole call.
+fn complete_uploads(upload: &Path) -> Result<BTreeMap<SSTableName, LiveSSTable>, NodeError> {
+    let found = live_sstables(upload)?;
+    for (name, s) in &found {
+        let toc = name.with_component(TOC_COMPONENT);
+        if !s.files.contains(&toc.to_string()) {
+            return Err(NodeError::Incomplete {
+                dir: upload.to_path_buf(),
+                sstable: name.to_string(),
+                component: TOC_COMPONENT.into(),
+            });
+        }
+        let listed = read_toc(upload, &toc).map_err(io_err("read", upload))?;
+        if let Some(missing) = listed
+            .iter()
+            .find(|c| !s.files.contains(&name.with_component(c).to_string()))
+        {
+            return Err(NodeError::Incomplete {
+                dir: upload.to_path_buf(),
+                sstable: toc.to_string(),
+                component: missing.clone(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// One complete SSTable read from `upload/`.
+#[derive(Debug, Clone)]
+pub struct UploadedSSTable {
+    /// File names of its components in `upload/`.
+    pub files: Vec<String>,
+    /// The contents of its `Data.db`.
+    pub data: Vec<u8>,
 }
 
 /// The files of one SSTable found in a directory.

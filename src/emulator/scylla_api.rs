@@ -117,7 +117,7 @@ pub fn flag(q: &HashMap<String, String>, name: &str) -> ApiResult<Option<bool>> 
 }
 
 /// Splits a comma-separated list parameter, dropping blanks.
-fn list(v: Option<&String>) -> Vec<String> {
+pub fn list(v: Option<&String>) -> Vec<String> {
     v.map(|s| {
         s.split(',')
             .map(str::trim)
@@ -168,7 +168,7 @@ pub fn resolve_tables(
 }
 
 /// Resolves a `ks:table` path parameter.
-fn resolve_name(cluster: &Cluster, name: &str) -> ApiResult<TableRef> {
+pub fn resolve_name(cluster: &Cluster, name: &str) -> ApiResult<TableRef> {
     let (ks, table) = name.split_once(':').ok_or_else(|| {
         ApiError::bad_request(format!(
             "Column family name {name:?} should be in keyspace:table format"
@@ -260,10 +260,6 @@ pub fn router(cluster: Arc<Cluster>, index: usize) -> Router {
             post(major_compaction),
         )
         .route("/storage_service/compact", post(compact_all))
-        .route(
-            "/storage_service/sstables/{keyspace}",
-            post(load_new_sstables),
-        )
         .route(
             "/storage_service/data_file/locations",
             get(data_file_locations),
@@ -503,8 +499,8 @@ async fn describe_ring(
 }
 
 /// The build status of a view (for an index, its `<index>_index` view) on every node, as
-/// `{key: host ID, value: status}`; the emulator's views are built as soon as they exist, and
-/// a view it does not know has no statuses, as in Scylla.
+/// `{key: host ID, value: status}`: `STARTED` for a moment after the view is created
+/// ([`super::view_builds`]), then `SUCCESS`; a view it does not know has no statuses, as in Scylla.
 async fn view_build_statuses(
     State(ctx): State<NodeCtx>,
     Path((keyspace, view)): Path<(String, String)>,
@@ -512,12 +508,14 @@ async fn view_build_statuses(
     let schema = ctx.cluster.schema();
     let ks = schema.keyspace(&keyspace)?;
     let statuses: Vec<Value> = match ks.tables.get(&view) {
-        Some(v) if v.is_view() => ctx
-            .cluster
-            .nodes
-            .iter()
-            .map(|n| json!({"key": n.id.host_id.to_string(), "value": "SUCCESS"}))
-            .collect(),
+        Some(v) if v.is_view() => {
+            let status = ctx.cluster.view_builds.status(&keyspace, &view);
+            ctx.cluster
+                .nodes
+                .iter()
+                .map(|n| json!({"key": n.id.host_id.to_string(), "value": status}))
+                .collect()
+        }
         _ => Vec::new(),
     };
     Ok(Json(Value::Array(statuses)))
@@ -647,38 +645,6 @@ async fn major_compaction(
 async fn compact_all(State(ctx): State<NodeCtx>, q: Params) -> ApiResult<StatusCode> {
     let tables = resolve_tables(&ctx.cluster, &[], &[])?;
     compact(&ctx, tables, &q).await
-}
-
-async fn load_new_sstables(
-    State(ctx): State<NodeCtx>,
-    Path(keyspace): Path<String>,
-    q: Params,
-) -> ApiResult<StatusCode> {
-    let cf = q
-        .get("cf")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::bad_request("Missing mandatory parameter 'cf'"))?;
-    let load_and_stream = flag(&q, "load_and_stream")?.unwrap_or(false);
-    for p in ["skip_cleanup", "skip_reshape"] {
-        if load_and_stream && flag(&q, p)?.unwrap_or(false) {
-            return Err(ApiError::bad_request(format!(
-                "{p} is invalid together with load_and_stream"
-            )));
-        }
-    }
-    flag(&q, "primary_replica_only")?;
-    if let Some(scope) = q
-        .get("scope")
-        .filter(|s| !["all", "dc", "rack", "node"].contains(&s.as_str()))
-    {
-        return Err(ApiError::bad_request(format!(
-            "Parameter scope: invalid value {scope:?} (all, dc, rack, node)"
-        )));
-    }
-    let t = resolve_tables(&ctx.cluster, &[keyspace], std::slice::from_ref(cf))?.remove(0);
-    let node = ctx.node().clone();
-    blocking(move || Ok(node.load_uploaded(&t)?)).await?;
-    Ok(StatusCode::OK)
 }
 
 async fn data_file_locations(State(ctx): State<NodeCtx>) -> Json<Vec<String>> {

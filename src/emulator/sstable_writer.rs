@@ -1,7 +1,9 @@
 //! Writes one SSTable: the full component set, streamed, with a true `Digest.crc32`.
 //!
-//! Contents are filler bytes from the seed (SSTables are compressed, so random bytes are what a
-//! real `Data.db` looks like to a transfer tool). Sizes follow a real SSTable's proportions:
+//! `Data.db` is a sequence of partition records ([`super::records`]) whose payloads are bytes
+//! from the seed (SSTables are compressed, so random bytes are what a real `Data.db` looks like
+//! to a transfer tool); the other components are filler, but `Statistics.db` starts with the
+//! SSTable's token range and record count. Sizes follow a real SSTable's proportions:
 //! `Data.db` dominates, the index is a few percent, the rest is small. `TOC.txt` is written last,
 //! as Scylla makes it visible last, so a directory scan never sees a half-written SSTable as
 //! complete.
@@ -14,7 +16,12 @@ use crate::format::sstable::{
     COMPONENTS, DATA_COMPONENT, DIGEST_COMPONENT, SSTableName, TOC_COMPONENT,
 };
 
+use super::placement::pick_token;
+use super::records::{self, Record, TokenSpan};
 use super::rng::Rng;
+
+/// The component whose head records the token range.
+const STATISTICS_COMPONENT: &str = "Statistics.db";
 
 /// Size of the buffer data is generated and written in.
 const CHUNK: usize = 1 << 20;
@@ -44,36 +51,95 @@ pub struct WrittenSSTable {
     pub total_size: u64,
 }
 
-/// Writes an SSTable named like `name` (any component) into `dir` with `data` bytes of data.
+/// What an SSTable's `Data.db` holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Contents<'a> {
+    /// New records of `bytes` bytes in all, their tokens inside `ranges` (a flush, the dataset).
+    Generated {
+        /// Bytes of `Data.db`.
+        bytes: u64,
+        /// The token ranges (start exclusive, end inclusive) the records fall in.
+        ranges: &'a [(i64, i64)],
+    },
+    /// These records, in this order (load&stream, repair, compaction).
+    Records(&'a [Record<'a>]),
+}
+
+/// Writes `Data.db` into `path`; returns its size, CRC-32 and token range.
+fn write_data(
+    path: &Path,
+    contents: Contents<'_>,
+    rng: &mut Rng,
+) -> io::Result<(u64, u32, Option<TokenSpan>)> {
+    let mut file = io::BufWriter::with_capacity(CHUNK, File::create(path)?);
+    let out = match contents {
+        Contents::Generated { bytes, ranges } => {
+            match records::plan(rng, bytes, |r| pick_token(r, ranges)) {
+                Some(layout) => {
+                    let crc = records::write_layout(&mut file, &layout, rng)?;
+                    (layout.size(), crc, layout.token_range())
+                }
+                None => {
+                    // Too small for one record: filler, which reads back as an opaque record.
+                    let mut buf = vec![0u8; bytes as usize];
+                    rng.fill(&mut buf);
+                    file.write_all(&buf)?;
+                    let token = records::opaque_token(&buf);
+                    (bytes, crc32fast::hash(&buf), Some((token, token, 1)))
+                }
+            }
+        }
+        Contents::Records(list) => {
+            let mut crc = crc32fast::Hasher::new();
+            let mut size = 0u64;
+            for r in list {
+                crc.update(r.bytes);
+                file.write_all(r.bytes)?;
+                size += r.bytes.len() as u64;
+            }
+            (size, crc.finalize(), records::token_range(list))
+        }
+    };
+    file.flush()?;
+    Ok(out)
+}
+
+/// Writes an SSTable named like `name` (any component) into `dir` holding `contents`. The
+/// token range and record count go into the head of `Statistics.db`.
 pub fn write_sstable(
     dir: &Path,
     name: &SSTableName,
-    data: u64,
+    contents: Contents<'_>,
     mut rng: Rng,
 ) -> io::Result<WrittenSSTable> {
+    let data_path = dir.join(name.with_component(DATA_COMPONENT).to_string());
+    let (data, crc, range) = write_data(&data_path, contents, &mut rng)?;
+    let mut total = data;
     let mut buf = vec![0u8; CHUNK];
-    let mut total = 0;
-    let mut crc = crc32fast::Hasher::new();
     for component in COMPONENTS {
-        if component == DIGEST_COMPONENT || component == TOC_COMPONENT {
+        if [DATA_COMPONENT, DIGEST_COMPONENT, TOC_COMPONENT].contains(&component) {
             continue;
         }
         let path = dir.join(name.with_component(component).to_string());
         let mut file = io::BufWriter::with_capacity(CHUNK, File::create(&path)?);
         let mut left = component_size(component, data);
         total += left;
+        if component == STATISTICS_COMPONENT {
+            let (first, last, count) = range.unwrap_or((0, 0, 0));
+            let head = format!("first_token={first}\nlast_token={last}\nrecords={count}\n");
+            let head = &head.as_bytes()[..head.len().min(left as usize)];
+            file.write_all(head)?;
+            left -= head.len() as u64;
+        }
         while left > 0 {
             let n = left.min(CHUNK as u64) as usize;
             rng.fill(&mut buf[..n]);
-            if component == DATA_COMPONENT {
-                crc.update(&buf[..n]);
-            }
             file.write_all(&buf[..n])?;
             left -= n as u64;
         }
         file.flush()?;
     }
-    let digest = crc.finalize().to_string();
+    let digest = crc.to_string();
     total += write_small(
         dir,
         &name.with_component(DIGEST_COMPONENT),

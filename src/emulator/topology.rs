@@ -147,6 +147,61 @@ impl Topology {
             .collect()
     }
 
+    /// Every range of the ring as (start exclusive, end inclusive), in ring order; one token
+    /// alone makes one range covering the whole ring (start == end).
+    pub fn ranges(&self) -> Vec<(i64, i64)> {
+        let n = self.ring.len();
+        (0..n)
+            .filter_map(|i| {
+                let start = self.ring.get((i + n - 1) % n)?.0;
+                Some((start, self.ring.get(i)?.0))
+            })
+            .collect()
+    }
+
+    /// The ring position of the range that holds `token`: the first token at or after it,
+    /// wrapping to the first.
+    fn position_of(&self, token: i64) -> usize {
+        let i = self.ring.partition_point(|(t, _)| *t < token);
+        if i == self.ring.len() { 0 } else { i }
+    }
+
+    /// Replica indexes of the partition at `token`, primary first (`local` answers for
+    /// LocalStrategy).
+    pub fn replicas_of_token(
+        &self,
+        replication: &Replication,
+        token: i64,
+        local: usize,
+    ) -> Vec<usize> {
+        if self.ring.is_empty() {
+            return Vec::new();
+        }
+        self.replicas(replication, self.position_of(token), local)
+    }
+
+    /// The ranges node `node` replicates (only those it is primary for with `primary_only`).
+    pub fn owned_ranges(
+        &self,
+        replication: &Replication,
+        node: usize,
+        primary_only: bool,
+    ) -> Vec<(i64, i64)> {
+        self.ranges()
+            .into_iter()
+            .enumerate()
+            .filter(|(pos, _)| {
+                let replicas = self.replicas(replication, *pos, node);
+                if primary_only {
+                    replicas.first() == Some(&node)
+                } else {
+                    replicas.contains(&node)
+                }
+            })
+            .map(|(_, r)| r)
+            .collect()
+    }
+
     /// Replica indexes of the range ending at ring position `pos`, walking the ring clockwise.
     fn replicas(&self, replication: &Replication, pos: usize, local: usize) -> Vec<usize> {
         let wanted: BTreeMap<Option<&str>, usize> = match replication {

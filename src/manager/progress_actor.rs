@@ -6,8 +6,8 @@
 //! run is never lost.
 //!
 //! The actor is generic over the kind of progress row ([`ProgressRow`]: its coalescing key and
-//! its batched store write); one actor serves each kind. A backup run's row
-//! ([`BackupRunProgress`]) is the one kind today.
+//! its batched store write); one actor serves each kind: a backup run's row
+//! ([`BackupRunProgress`]) and a restore run's ([`RestoreRunProgress`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,10 +57,10 @@ impl ProgressRow for BackupRunProgress {
     }
 }
 
-/// A restore run's row: one batch of one remote directory on one host. (Temporary copy on the
-/// engine branch until helper "store"'s lands.)
+/// A restore run's row: one batch of one remote SSTable directory on one host.
 impl ProgressRow for RestoreRunProgress {
-    /// Run, remote directory, keyspace, table, host, agent job, Scylla task.
+    /// Run, remote SSTable directory, keyspace, table, host, agent job, Scylla task (upstream's
+    /// key of `restore_run_progress`).
     type Key = (
         Uuid,
         Uuid,

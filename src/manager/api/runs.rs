@@ -8,12 +8,14 @@
 //! | `PUT` | `/api/v1/cluster/{cluster}/task/{type}/{task}/stop` | 204 |
 //! | `GET` | `/api/v1/cluster/{cluster}/task/{type}/{task}/history?limit=` | [`RunInfo`]s, newest first |
 //! | `GET` | `/api/v1/cluster/{cluster}/task/backup/{task}/{run}` | [`RunDetails`] of a run id or `latest` |
+//! | `GET` | `/api/v1/cluster/{cluster}/task/restore/{task}/{run}` | [`RestoreRunDetails`](super::restore::RestoreRunDetails) (see [`super::restore`]) |
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -124,9 +126,9 @@ pub async fn stop_if_running(state: &ApiState, task: TaskKey) -> Result<(), ApiE
 fn scheduler_error(e: SchedulerError) -> ApiError {
     let status = match &e {
         SchedulerError::NotFound(_) => StatusCode::NOT_FOUND,
-        SchedulerError::AlreadyRunning { .. } | SchedulerError::NotRunning(_) => {
-            StatusCode::CONFLICT
-        }
+        SchedulerError::AlreadyRunning { .. }
+        | SchedulerError::NotRunning(_)
+        | SchedulerError::Excluded { .. } => StatusCode::CONFLICT,
         SchedulerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, e.to_string())
@@ -202,16 +204,17 @@ async fn history(
     Ok(Json(runs.into_iter().map(RunInfo::from).collect()))
 }
 
-/// `GET /api/v1/cluster/{cluster}/task/backup/{task}/{run}`: a run (its id, or `latest`) with its
-/// progress tree.
+/// `GET /api/v1/cluster/{cluster}/task/{backup|restore}/{task}/{run}`: a run (its id, or
+/// `latest`) with its progress: [`RunDetails`] for a backup,
+/// [`RestoreRunDetails`](super::restore::RestoreRunDetails) for a restore.
 async fn run_details(
     State(state): State<ApiState>,
     Path((cluster, task_type, task, run)): Path<(String, String, String, String)>,
-) -> Result<Json<RunDetails>, ApiError> {
+) -> Result<Response, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
-    if task_type != TaskType::Backup.as_str() {
+    if task_type != TaskType::Backup.as_str() && task_type != TaskType::Restore.as_str() {
         return Err(ApiError::not_found(format!(
-            "progress of {task_type} runs (only backup runs have progress)"
+            "progress of {task_type} runs (only backup and restore runs have progress)"
         )));
     }
     let task = find_task(&state, &cluster, &task_type, &task).await?;
@@ -233,6 +236,10 @@ async fn run_details(
             .map_err(store_error)?
     }
     .ok_or_else(not_found)?;
+    if task.task_type == TaskType::Restore {
+        let details = super::restore::run_details(&state, &task, task_run).await?;
+        return Ok(Json(details).into_response());
+    }
     let key = RunKey {
         cluster_id: cluster.id,
         task_id: task.id,
@@ -263,5 +270,6 @@ async fn run_details(
         status_text,
         progress,
         live,
-    }))
+    })
+    .into_response())
 }

@@ -1,6 +1,6 @@
 //! A task body read and checked: the request body of `POST .../tasks` and `PUT .../task/...`,
-//! the schedule's fields one by one, the name, the labels, and the backup properties checked
-//! against the cluster (its DCs, and whether the agents can use the locations). Every refusal is
+//! the schedule's fields one by one, the name, the labels, and the backup or restore properties
+//! checked against the cluster (its DCs, and whether the agents can use the locations). Every refusal is
 //! a 400 (a taken name a 409) naming the field at fault.
 
 use std::collections::BTreeMap;
@@ -17,7 +17,8 @@ use super::error::{ApiError, store_error};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::backup::properties::{CheckedProperties, PropertiesError, TaskProperties};
 use crate::manager::discovery::{ClusterView, discover};
-use crate::manager::location::check::check_locations;
+use crate::manager::location::check::{check_locations, check_readable};
+use crate::manager::restore::properties::RestoreProperties;
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::store::{Cluster, Schedule, TaskType};
 use crate::units::parse_duration;
@@ -38,7 +39,7 @@ const MAX_LABEL_CHARS: usize = 256;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct TaskBody {
-    /// The task type; only `backup` for now.
+    /// The task type: `backup` or `restore`.
     #[serde(rename = "type")]
     pub(super) task_type: Option<String>,
     /// The name, unique per cluster and type.
@@ -49,7 +50,7 @@ pub(super) struct TaskBody {
     pub(super) labels: Option<BTreeMap<String, String>>,
     /// When it runs ([`ScheduleBody`]).
     pub(super) schedule: Option<Value>,
-    /// The task properties ([`TaskProperties`]).
+    /// The task properties ([`TaskProperties`] or [`RestoreProperties`]).
     pub(super) properties: Option<Value>,
 }
 
@@ -73,17 +74,17 @@ struct ScheduleBody {
     retry_wait: Option<Value>,
 }
 
-/// The type of a task body: only backup tasks are accepted for now.
+/// The type of a task body: backup and restore tasks are accepted.
 pub(super) fn body_type(text: &str) -> Result<TaskType, ApiError> {
     match text.parse::<TaskType>() {
-        Ok(TaskType::Backup) => Ok(TaskType::Backup),
+        Ok(t @ (TaskType::Backup | TaskType::Restore)) => Ok(t),
         Ok(other) => Err(ApiError::bad_field(
             "type",
-            format!("{other} tasks are not supported yet (only backup)"),
+            format!("{other} tasks are not supported yet (only backup and restore)"),
         )),
         Err(_) => Err(ApiError::bad_field(
             "type",
-            format!("unknown task type {text:?} (expected backup)"),
+            format!("unknown task type {text:?} (expected backup or restore)"),
         )),
     }
 }
@@ -237,9 +238,45 @@ pub(super) async fn cluster_view(cluster: &Cluster) -> Result<ClusterView, ApiEr
     })
 }
 
+/// Parses the properties of a `task_type` task (fields named under `prefix`) and validates them
+/// against the cluster's DCs and agents.
+pub(super) async fn check_properties(
+    cluster: &Cluster,
+    task_type: TaskType,
+    value: Value,
+    prefix: &str,
+) -> Result<(), ApiError> {
+    match task_type {
+        TaskType::Restore => check_restore_properties(cluster, value, prefix)
+            .await
+            .map(drop),
+        _ => check_backup_properties(cluster, value, prefix)
+            .await
+            .map(drop),
+    }
+}
+
+/// Parses restore task properties (fields named under `prefix`), validates them against the
+/// cluster's DCs, and asks the agents whether they can read the locations.
+pub(super) async fn check_restore_properties(
+    cluster: &Cluster,
+    value: Value,
+    prefix: &str,
+) -> Result<(RestoreProperties, ClusterView), ApiError> {
+    let props: RestoreProperties = parse_value(value, prefix)?;
+    let view = cluster_view(cluster).await?;
+    let checked = props
+        .validate(&view.dcs())
+        .map_err(|e| properties_problem(&e, prefix))?;
+    check_readable(&contact_client(cluster, &view)?, &view, &checked.location)
+        .await
+        .map_err(|e| ApiError::bad_field(format!("{prefix}location[{}]", e.index), e))?;
+    Ok((props, view))
+}
+
 /// Parses backup task properties (fields named under `prefix`) and validates them against the
 /// cluster's DCs.
-pub(super) async fn check_properties(
+pub(super) async fn check_backup_properties(
     cluster: &Cluster,
     value: Value,
     prefix: &str,

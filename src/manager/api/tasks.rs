@@ -1,4 +1,5 @@
-//! REST endpoints of tasks and the backup dry run (their runs: [`super::runs`]).
+//! REST endpoints of tasks and the backup dry run (their runs: [`super::runs`]; the restore dry
+//! run: [`super::restore`]).
 //!
 //! | method | path | answer |
 //! |---|---|---|
@@ -9,7 +10,8 @@
 //! | `DELETE` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | 204; its runs stay for history |
 //! | `POST` | `/api/v1/cluster/{cluster}/backups/target` | the [`Target`] of the properties given (dry run) |
 //!
-//! `{task}` is the task's id or its name. Every bad input is a 400 naming its field
+//! `{task}` is the task's id or its name. A restore task's `PUT` refuses to change its location,
+//! keyspace, snapshot_tag, type or dc_mapping, naming the field. Every bad input is a 400 naming its field
 //! (`schedule.cron`, `properties.location[0]`, ...) and nothing is stored.
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +39,7 @@ use super::task_body::{
 use super::{ApiState, find_cluster, find_task};
 use crate::manager::backup::properties::TaskProperties;
 use crate::manager::backup::target::{Target, TargetError, build_target};
+use crate::manager::restore::properties::RestoreProperties;
 use crate::manager::scheduler::{GetSchedulerState, SchedulerState, TaskChanged};
 use crate::manager::store::{
     RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskType,
@@ -188,7 +191,7 @@ async fn create(
     let task_type = body_type(
         body.task_type
             .as_deref()
-            .ok_or_else(|| ApiError::bad_field("type", "required (backup)"))?,
+            .ok_or_else(|| ApiError::bad_field("type", "required (backup or restore)"))?,
     )?;
     let id = Uuid::new_v4();
     let name = body
@@ -206,7 +209,7 @@ async fn create(
     let properties = body
         .properties
         .unwrap_or_else(|| Value::Object(Default::default()));
-    check_properties(&cluster, properties.clone(), "properties.").await?;
+    check_properties(&cluster, task_type, properties.clone(), "properties.").await?;
     let task = Task {
         cluster_id: cluster.id,
         task_type,
@@ -308,7 +311,10 @@ async fn update(
     }
     task.schedule = apply_schedule(task.schedule, body.schedule)?;
     if let Some(properties) = body.properties {
-        check_properties(&cluster, properties.clone(), "properties.").await?;
+        if task.task_type == TaskType::Restore {
+            check_restore_update(&task.properties, &properties)?;
+        }
+        check_properties(&cluster, task.task_type, properties.clone(), "properties.").await?;
         task.properties = properties;
     }
     state.store.put_task(&task).await.map_err(store_error)?;
@@ -335,6 +341,18 @@ async fn remove(
     tracing::info!(cluster = %cluster.name, task = %task.key(), "task deleted");
     tell_scheduler(&state, task.key()).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses new restore properties that change what `restore update` may not change (location,
+/// keyspace, snapshot_tag, the restore type, dc_mapping), naming the field.
+fn check_restore_update(old: &Value, new: &Value) -> Result<(), ApiError> {
+    let new: RestoreProperties = parse_value(new.clone(), "properties.")?;
+    // A stored document that no longer parses is replaced by a valid one.
+    let Ok(old) = serde_json::from_value::<RestoreProperties>(old.clone()) else {
+        return Ok(());
+    };
+    new.check_update(&old)
+        .map_err(|e| properties_problem(&e, "properties."))
 }
 
 /// A target error as an answer: the field at fault for what the properties can fix, 503 for what

@@ -10,6 +10,7 @@ use crate::format::MAX_TRANSFERS;
 use crate::format::dclimit::DcLimits;
 use crate::format::filter::{DcFilter, KeyspaceFilter};
 use crate::format::location::Location;
+use crate::manager::store::TaskType;
 
 /// The per-host rate limit when none is given, MiB/s.
 pub(super) const DEFAULT_RATE_LIMIT: &str = "100";
@@ -108,18 +109,40 @@ pub struct PropertyProblem {
     pub reason: String,
 }
 
-/// Task properties that cannot be used; every problem found is listed.
+/// Task properties that cannot be used, of any task type; every problem found is listed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid backup task properties: {} (fix the properties; a retry will not help)",
+    "invalid {task_type} task properties: {} (fix the properties; a retry will not help)",
     .problems.iter().map(|p| format!("{}: {}", p.field, p.reason)).collect::<Vec<_>>().join("; ")
 )]
 pub struct PropertiesError {
+    /// The type of the task whose properties these are.
+    pub task_type: TaskType,
     /// The problems, in field order.
     pub problems: Vec<PropertyProblem>,
 }
 
 impl PropertiesError {
+    /// The error of a `task_type` task's properties with these problems.
+    pub fn new(task_type: TaskType, problems: Vec<PropertyProblem>) -> Self {
+        PropertiesError {
+            task_type,
+            problems,
+        }
+    }
+
+    /// A document that does not parse (malformed JSON, an unknown key), as a problem of the
+    /// whole document.
+    pub fn document(task_type: TaskType, e: &serde_json::Error) -> Self {
+        PropertiesError::new(
+            task_type,
+            vec![PropertyProblem {
+                field: "properties".into(),
+                reason: e.to_string(),
+            }],
+        )
+    }
+
     /// The problem of `field`, if there is one.
     pub fn problem(&self, field: &str) -> Option<&PropertyProblem> {
         self.problems.iter().find(|p| p.field == field)
@@ -153,12 +176,7 @@ impl TaskProperties {
     /// Parses properties JSON over the defaults; a malformed document or an unknown key is
     /// reported as a problem of the whole document.
     pub fn from_json(json: &str) -> Result<TaskProperties, PropertiesError> {
-        serde_json::from_str(json).map_err(|e| PropertiesError {
-            problems: vec![PropertyProblem {
-                field: "properties".into(),
-                reason: e.to_string(),
-            }],
-        })
+        serde_json::from_str(json).map_err(|e| PropertiesError::document(TaskType::Backup, &e))
     }
 
     /// Checks every rule of spec 4.3 against a cluster with DCs `cluster_dcs`, and applies the
@@ -351,7 +369,7 @@ impl TaskProperties {
                 snapshot_parallel,
                 upload_parallel,
             }),
-            _ => Err(PropertiesError { problems }),
+            _ => Err(PropertiesError::new(TaskType::Backup, problems)),
         }
     }
 }
@@ -406,6 +424,11 @@ mod tests {
             assert!(e.problem(field).is_some(), "{field}: {e}");
         }
         assert!(e.problem("rate_limit").unwrap().reason.contains("dc9"));
+        assert!(
+            e.to_string()
+                .starts_with("invalid backup task properties: "),
+            "{e}"
+        );
         assert!(
             e.problem("method")
                 .unwrap()

@@ -1,8 +1,10 @@
 //! Whether the agents can use a task's locations, asked when a task is created or changed and by
-//! the dry run (as upstream's permission check does): every agent of the DCs a location serves
-//! lists the location's `backup` directory. An agent that answers that the location is not
-//! configured (or otherwise refuses it) makes the location refused, naming the hosts; an agent
-//! that does not answer in time is only logged, as the run checks again.
+//! the dry run: every agent of the DCs a location serves lists the location's `backup`
+//! directory. The check only reads (a listing), so read-only credentials pass it: a backup
+//! task's uploads need write permission, which its run finds out; a restore task needs no more
+//! than reading (upstream demands write permission for both). An agent that answers that the
+//! location is not configured (or otherwise refuses it) makes the location refused, naming the
+//! hosts; an agent that does not answer in time is only logged, as the run checks again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -48,16 +50,61 @@ fn hosts_of(view: &ClusterView, checked: &CheckedProperties, location: &Location
         .collect()
 }
 
-/// Asks the agents about every location of `checked`; the first location refused is the error.
+/// The hosts that read location `location` in a restore: the nodes of its DC when the cluster
+/// has that DC, else every node (a restore's location DC may name a DC of the backed-up cluster).
+fn readers_of(view: &ClusterView, location: &Location) -> Vec<String> {
+    let own_dc = location
+        .dc
+        .as_deref()
+        .filter(|dc| view.nodes.iter().any(|n| n.dc == *dc));
+    view.nodes
+        .iter()
+        .filter(|n| own_dc.is_none_or(|dc| n.dc == dc))
+        .filter(|n| n.agent_ok)
+        .map(|n| n.address.clone())
+        .collect()
+}
+
+/// Asks the agents about every location of a backup task's `checked` properties; the first
+/// location refused is the error.
 pub async fn check_locations(
     client: &AgentClient,
     view: &ClusterView,
     checked: &CheckedProperties,
 ) -> Result<(), LocationRefused> {
+    let asks = checked
+        .location
+        .iter()
+        .enumerate()
+        .map(|(index, location)| (index, location, hosts_of(view, checked, location)))
+        .collect();
+    ask_agents(client, asks).await
+}
+
+/// Asks the agents whether they can read a restore task's `locations` (a listing, never a
+/// write: read-only credentials suffice); the first location refused is the error.
+pub async fn check_readable(
+    client: &AgentClient,
+    view: &ClusterView,
+    locations: &[Location],
+) -> Result<(), LocationRefused> {
+    let asks = locations
+        .iter()
+        .enumerate()
+        .map(|(index, location)| (index, location, readers_of(view, location)))
+        .collect();
+    ask_agents(client, asks).await
+}
+
+/// Has each host of each `(index, location, hosts)` list the location's `backup` directory.
+async fn ask_agents(
+    client: &AgentClient,
+    locations: Vec<(usize, &Location, Vec<String>)>,
+) -> Result<(), LocationRefused> {
     let client = client.clone().with_retry(RetryPolicy::none());
     let mut asks = Vec::new();
-    for (index, location) in checked.location.iter().enumerate() {
-        for host in hosts_of(view, checked, location) {
+    for (index, location, hosts) in locations {
+        for host in hosts {
             let agent = client.for_host(&host);
             let location = location.clone();
             asks.push(async move {

@@ -246,10 +246,10 @@ pub fn if_not_exists(stmt: &str) -> String {
         "create custom index ",
         "create index ",
     ] {
-        if let Some(at) = lower.find(kind) {
-            if let Some((head, tail)) = stmt.split_at_checked(at + kind.len()) {
-                return format!("{head}IF NOT EXISTS {tail}");
-            }
+        if let Some(at) = lower.find(kind)
+            && let Some((head, tail)) = stmt.split_at_checked(at + kind.len())
+        {
+            return format!("{head}IF NOT EXISTS {tail}");
         }
     }
     stmt.to_string()

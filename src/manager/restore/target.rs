@@ -39,7 +39,7 @@ const NAMED: usize = 5;
 pub enum InitError {
     /// The cluster could not be discovered.
     #[error("restore: {0}")]
-    Discovery(#[from] DiscoveryError),
+    Discovery(Box<DiscoveryError>),
     /// Nodes are not up and normal, or their agents do not answer.
     #[error(
         "restore: every node must be up, normal and its agent reachable: {}; a retry may help once they are back",
@@ -51,13 +51,13 @@ pub enum InitError {
     },
     /// A call to an agent failed.
     #[error("restore: {0}")]
-    Agent(#[from] AgentError),
+    Agent(Box<AgentError>),
     /// A property is wrong.
     #[error("restore properties: {0} (fix the task; a retry will not help)")]
     Properties(String),
     /// A location could not be read.
     #[error("restore: {0}")]
-    Location(#[from] LocationError),
+    Location(Box<LocationError>),
     /// A temporary manifest of the tag has no final one: the backup did not finish.
     #[error(
         "restore: temporary manifest {path} not shadowed by a final one: the backup of this snapshot did not finish; restore another snapshot"
@@ -173,6 +173,24 @@ pub enum InitError {
         /// The keyspaces dropped again.
         dropped: Vec<String>,
     },
+}
+
+impl From<DiscoveryError> for InitError {
+    fn from(e: DiscoveryError) -> Self {
+        InitError::Discovery(Box::new(e))
+    }
+}
+
+impl From<AgentError> for InitError {
+    fn from(e: AgentError) -> Self {
+        InitError::Agent(Box::new(e))
+    }
+}
+
+impl From<LocationError> for InitError {
+    fn from(e: LocationError) -> Self {
+        InitError::Location(Box::new(e))
+    }
 }
 
 impl InitError {

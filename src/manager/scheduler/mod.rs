@@ -7,9 +7,28 @@
 //! shutdown) is resumed as soon as the manager is back, as a retry of its task. A stored task
 //! whose schedule cannot be used (out of bounds, or not computable) is not scheduled and says
 //! why; the other tasks keep their schedule. Tasks of a type with no runner are not scheduled.
+//!
+//! Exclusivity ([`exclusive`]): a restore runs only when no other task of its cluster runs, no
+//! task of a cluster starts while a restore runs there, and at most one task of a type runs on a
+//! cluster. A start by hand that breaks a rule is refused ([`SchedulerError::Excluded`], naming
+//! the running task and its run). A run due by its schedule, a retry or a resume is not started
+//! then: it waits, keeping its next activation (so `cairn tasks` shows it due, "(now)", with its
+//! last status unchanged, and the scheduler's [`TaskState::waiting_for`] says which run it waits
+//! for), is not counted as a failure, and starts at the first tick after the run it waits for
+//! ends (at its next window opening when its window closed meanwhile).
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | this one | the [`Scheduler`] actor and its messages |
+//! | [`runner`] | one runner per task type: how a run starts, its live run |
+//! | [`exclusive`] | which task types of one cluster may not run side by side |
+//! | `startup` | what the scheduler finds when the manager starts |
 
+pub mod exclusive;
 pub mod runner;
 mod startup;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +44,7 @@ use super::backup::run::{RunRequest, RunState};
 use super::backup::supervisor::RunFinished;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
+use exclusive::{Exclusion, excludes};
 use runner::{LiveRun, Runner};
 
 /// How often due tasks are looked for.
@@ -47,6 +67,26 @@ pub enum SchedulerError {
     /// The task is not running, so there is nothing to stop.
     #[error("task {0} is not running")]
     NotRunning(TaskKey),
+    /// Another task of the cluster runs and may not run beside this one.
+    #[error(
+        "cannot start {} task {name:?} ({}): {} task {running_name:?} ({}) is running on its cluster \
+         (run {run}); {rule}",
+        task.task_type, task.task_id, running.task_type, running.task_id
+    )]
+    Excluded {
+        /// The task that was to start.
+        task: TaskKey,
+        /// Its name.
+        name: String,
+        /// The running task that excludes it.
+        running: TaskKey,
+        /// The running task's name.
+        running_name: String,
+        /// The running task's run.
+        run: Uuid,
+        /// The rule.
+        rule: Exclusion,
+    },
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -98,6 +138,8 @@ pub struct TaskState {
     pub retries: u32,
     /// Why the task is not scheduled (a schedule it cannot use, or a run not resumed).
     pub problem: Option<String>,
+    /// Why its due run has not started: the run of its cluster it waits for (exclusivity).
+    pub waiting_for: Option<String>,
 }
 
 /// The scheduler's observable state.
@@ -140,6 +182,8 @@ struct Entry {
     /// A run the manager aborted is to be resumed at `next`, even if the task is disabled (the
     /// run was started, by the schedule or by hand, before the manager stopped).
     resume_due: bool,
+    /// Why its due run waits (the run of its cluster that excludes it); cleared when it starts.
+    waiting_for: Option<String>,
 }
 
 /// The scheduler of the manager.
@@ -210,6 +254,7 @@ impl Scheduler {
             schedule_problem: None,
             not_resumed: None,
             resume_due: false,
+            waiting_for: None,
         });
         // A retry already planned keeps its time.
         let retry_at = (e.retries > 0 && task.enabled).then_some(e.next).flatten();
@@ -233,20 +278,26 @@ impl Scheduler {
         resume: bool,
         ctx: &mut Context<Self>,
     ) -> Result<Uuid, SchedulerError> {
-        let entry = self
-            .tasks
-            .get_mut(&key)
-            .ok_or(SchedulerError::NotFound(TaskKey {
+        // A task the scheduler does not track (no runner for its type) is not found; its type
+        // is not known here.
+        let untracked = || {
+            SchedulerError::NotFound(TaskKey {
                 cluster_id: key.0,
                 task_type: TaskType::Backup,
                 task_id: key.1,
-            }))?;
+            })
+        };
+        let entry = self.tasks.get(&key).ok_or_else(untracked)?;
         if let Some((run, _)) = &entry.running {
             return Err(SchedulerError::AlreadyRunning {
                 task: entry.task.key(),
                 run: *run,
             });
         }
+        if let Some(excluded) = self.exclusion(key) {
+            return Err(excluded);
+        }
+        let entry = self.tasks.get_mut(&key).ok_or_else(untracked)?;
         let runner = runner_for(&self.runners, entry.task.task_type)
             .cloned()
             .ok_or(SchedulerError::NotFound(entry.task.key()))?;
@@ -313,8 +364,55 @@ impl Scheduler {
         entry.pending_stop = None;
         entry.not_resumed = None;
         entry.resume_due = false;
+        entry.waiting_for = None;
         tracing::info!(task = %entry.task.key(), run = %run_id, "starting a run");
         Ok(run_id)
+    }
+
+    /// The refusal of starting the tracked task `key` now, when a run of its cluster excludes
+    /// it.
+    fn exclusion(&self, key: (Uuid, Uuid)) -> Option<SchedulerError> {
+        let starting = &self.tasks.get(&key)?.task;
+        self.tasks
+            .iter()
+            .filter(|(k, _)| k.0 == key.0 && **k != key)
+            .find_map(|(_, e)| {
+                let (run, _) = e.running.as_ref()?;
+                let rule = excludes(starting.task_type, e.task.task_type)?;
+                Some(SchedulerError::Excluded {
+                    task: starting.key(),
+                    name: starting.name.clone(),
+                    running: e.task.key(),
+                    running_name: e.task.name.clone(),
+                    run: *run,
+                    rule,
+                })
+            })
+    }
+
+    /// Whether the due task `key` must wait instead of starting: a run of its cluster excludes
+    /// it (said once in the log), or it waited past its window's close (its next activation
+    /// moves to the window's next opening).
+    fn must_wait(&mut self, key: (Uuid, Uuid), now: DateTime<Utc>) -> bool {
+        let excluded = self.exclusion(key).map(|e| e.to_string());
+        let Some(e) = self.tasks.get_mut(&key) else {
+            return true;
+        };
+        if let Some(why) = excluded {
+            if e.waiting_for.as_ref() != Some(&why) {
+                tracing::info!(task = %e.task.key(), reason = %why, "a due run waits");
+                e.waiting_for = Some(why);
+            }
+            return true;
+        }
+        if e.waiting_for.take().is_some() {
+            let open = in_window(&e.task.schedule, now);
+            if open != Some(now) {
+                e.next = open;
+                return true;
+            }
+        }
+        false
     }
 
     /// Starts due runs and stops runs whose window closed.
@@ -343,6 +441,9 @@ impl Scheduler {
             }
         }
         for key in due {
+            if self.must_wait(key, now) {
+                continue;
+            }
             if let Some(e) = self.tasks.get_mut(&key) {
                 e.next = None;
             }
@@ -594,100 +695,9 @@ impl Handler<GetSchedulerState> for Scheduler {
                 running: e.running.as_ref().map(|(id, _)| *id),
                 retries: e.retries,
                 problem: e.schedule_problem.clone().or_else(|| e.not_resumed.clone()),
+                waiting_for: e.waiting_for.clone(),
             })
             .collect();
         MessageResult(SchedulerState { tasks })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use chrono::TimeZone;
-
-    use super::*;
-    use crate::manager::store::Schedule;
-
-    fn task(schedule: Schedule) -> Task {
-        Task {
-            cluster_id: Uuid::nil(),
-            task_type: TaskType::Backup,
-            id: Uuid::nil(),
-            name: "t".into(),
-            labels: BTreeMap::new(),
-            enabled: true,
-            deleted: false,
-            schedule,
-            properties: serde_json::json!({}),
-            status: None,
-            success_count: 0,
-            error_count: 0,
-            last_success: None,
-            last_error: None,
-        }
-    }
-
-    #[test]
-    fn next_activations_follow_start_date_trigger_window_and_enablement() {
-        // Monday 2026-11-23 10:00 UTC.
-        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
-        let once = task(Schedule::default());
-        assert_eq!(
-            Scheduler::next_activation(&once, now).unwrap(),
-            Some(now),
-            "a new one-off task runs now"
-        );
-        let ran = Task {
-            status: Some(RunStatus::Done),
-            ..once.clone()
-        };
-        assert_eq!(
-            Scheduler::next_activation(&ran, now).unwrap(),
-            None,
-            "and only once"
-        );
-        let later = now + chrono::Duration::hours(2);
-        let dated = task(Schedule {
-            start_date: Some(later),
-            ..Schedule::default()
-        });
-        assert_eq!(
-            Scheduler::next_activation(&dated, now).unwrap(),
-            Some(later)
-        );
-        let disabled = Task {
-            enabled: false,
-            ..dated.clone()
-        };
-        assert_eq!(Scheduler::next_activation(&disabled, now).unwrap(), None);
-
-        let hourly = task(Schedule {
-            interval_seconds: 3600,
-            start_date: Some(now - chrono::Duration::minutes(90)),
-            ..Schedule::default()
-        });
-        assert_eq!(
-            Scheduler::next_activation(&hourly, now).unwrap(),
-            Some(now + chrono::Duration::minutes(30))
-        );
-        let nightly = task(Schedule {
-            cron: Some("0 2 * * *".into()),
-            ..Schedule::default()
-        });
-        assert_eq!(
-            Scheduler::next_activation(&nightly, now).unwrap(),
-            Some(Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap())
-        );
-        // A window on Saturdays only moves the next activation to its opening.
-        let weekend = task(Schedule {
-            cron: Some("0 2 * * *".into()),
-            window: vec!["sat-00:00".into(), "sat-23:59".into()],
-            ..Schedule::default()
-        });
-        assert_eq!(
-            Scheduler::next_activation(&weekend, now).unwrap(),
-            Some(Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap())
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! The manager's state store: clusters, tasks, task runs, backup runs and their per-table
+//! The manager's state store: clusters, tasks, task runs, backup and restore runs and their
 //! progress, with ScyllaDB Manager's data model (spec section 3).
 //!
 //! The manager holds one `Arc<dyn Store>` made by [`open`] from a [`StoreConfig`]. Two
@@ -11,16 +11,17 @@
 //! | --- | --- |
 //! | this one | the [`Store`] trait, [`StoreError`], [`open`] and [`time_uuid`] |
 //! | `config` | [`StoreConfig`] and [`ScyllaConfig`]: which store, and how to reach it (the manager's `store:` section) |
-//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`]) and their keys |
-//! | `stored_text` | `text_enum!`: enums kept as fixed text ([`TaskType`], [`RunStatus`], `BackupStage`), and [`UnknownName`] |
-//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here |
+//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`]) and their keys |
+//! | `stored_text` | `text_enum!`: enums kept as fixed text ([`TaskType`], [`RunStatus`], `BackupStage`, `RestoreStage`), and [`UnknownName`] |
+//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here (`rows::restore`: the restore tables) |
 //! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
 //! | [`scylla`] | the ScyllaDB store: `schema` (keyspace and migrations), `row` (its encoding of the neutral values and its row reader) |
 //!
 //! Conventions shared by both stores:
 //! - times are kept to the millisecond (CQL `timestamp`): finer parts are dropped on write;
-//! - run ids ([`TaskRun::id`], [`BackupRun::id`], [`BackupRun::prev_id`]) must be version-1 time
-//!   UUIDs (CQL `timeuuid`), made with [`time_uuid`]; lists of runs are newest first by that time;
+//! - run ids ([`TaskRun::id`], [`BackupRun::id`], [`BackupRun::prev_id`], [`RestoreRun::id`],
+//!   [`RestoreRun::prev_id`]) must be version-1 time UUIDs (CQL `timeuuid`), made with
+//!   [`time_uuid`]; lists of runs are newest first by that time;
 //! - unsigned counters must fit a signed 64-bit column, unit indexes a signed 32-bit one;
 //! - no row expires: unlike upstream there is no 180-day TTL, retention is the manager's job.
 
@@ -165,8 +166,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn get_cluster(&self, id: Uuid) -> StoreResult<Option<Cluster>>;
     /// Every cluster, by name then id.
     async fn list_clusters(&self) -> StoreResult<Vec<Cluster>>;
-    /// Removes a cluster with its tasks, task runs, backup runs and progress; a missing cluster
-    /// is not an error.
+    /// Removes a cluster with its tasks, task runs, backup and restore runs and their progress;
+    /// a missing cluster is not an error.
     async fn delete_cluster(&self, id: Uuid) -> StoreResult<()>;
 
     /// Inserts or replaces a task.
@@ -230,49 +231,26 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes the progress rows of a run.
     async fn delete_progress(&self, run: RunKey) -> StoreResult<()>;
 
-    // ---- restore runs (placeholders until both stores implement them) ----
-
     /// Inserts or replaces a restore run.
-    async fn put_restore_run(&self, run: &RestoreRun) -> StoreResult<()> {
-        let _ = run;
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    async fn put_restore_run(&self, run: &RestoreRun) -> StoreResult<()>;
     /// The restore run with this key, if any.
-    async fn get_restore_run(&self, key: RunKey) -> StoreResult<Option<RestoreRun>> {
-        let _ = key;
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    async fn get_restore_run(&self, key: RunKey) -> StoreResult<Option<RestoreRun>>;
     /// The restore runs of a task, newest first, at most `limit`.
     async fn list_restore_runs(
         &self,
         cluster_id: Uuid,
         task_id: Uuid,
         limit: usize,
-    ) -> StoreResult<Vec<RestoreRun>> {
-        let _ = (cluster_id, task_id, limit);
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    ) -> StoreResult<Vec<RestoreRun>>;
     /// Upserts a batch of restore progress rows (keyed as [`RestoreRunProgress`] says), in one
     /// transaction (SQLite) or in batches of at most [`PROGRESS_BATCH_ROWS`] rows (ScyllaDB).
-    async fn put_restore_progress(&self, rows: &[RestoreRunProgress]) -> StoreResult<()> {
-        let _ = rows;
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    async fn put_restore_progress(&self, rows: &[RestoreRunProgress]) -> StoreResult<()>;
     /// The restore progress rows of a run, by host, keyspace, table, remote directory, job.
-    async fn list_restore_progress(&self, run: RunKey) -> StoreResult<Vec<RestoreRunProgress>> {
-        let _ = run;
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    async fn list_restore_progress(&self, run: RunKey) -> StoreResult<Vec<RestoreRunProgress>>;
     /// Removes one restore progress row (by its key); a missing row is not an error.
-    async fn delete_restore_progress_row(&self, row: &RestoreRunProgress) -> StoreResult<()> {
-        let _ = row;
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    async fn delete_restore_progress_row(&self, row: &RestoreRunProgress) -> StoreResult<()>;
     /// Removes the restore progress rows of a run.
-    async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()> {
-        let _ = run;
-        Err(StoreError::Config("restore runs are not stored yet".into()))
-    }
+    async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()>;
 }
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.
@@ -350,6 +328,21 @@ pub(crate) fn finish_task_list(mut tasks: Vec<Task>, include_deleted: bool) -> V
 /// Sorts progress rows as [`Store::list_progress`] returns them.
 pub(crate) fn sort_progress(rows: &mut [BackupRunProgress]) {
     rows.sort_by(|a, b| (&a.host, a.unit, &a.table_name).cmp(&(&b.host, b.unit, &b.table_name)));
+}
+
+/// Sorts restore progress rows as [`Store::list_restore_progress`] returns them.
+pub(crate) fn sort_restore_progress(rows: &mut [RestoreRunProgress]) {
+    let order = |p: &RestoreRunProgress| {
+        (
+            p.host.clone(),
+            p.keyspace_name.clone(),
+            p.table_name.clone(),
+            p.remote_sstable_dir.clone(),
+            p.agent_job_id.clone(),
+            p.scylla_task_id.clone(),
+        )
+    };
+    rows.sort_by_cached_key(order);
 }
 
 #[cfg(test)]

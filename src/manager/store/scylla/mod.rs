@@ -5,12 +5,23 @@
 //! column that is not a partition key), so runs and progress written under a task that was never
 //! stored are not reached; the manager always stores a task before running it.
 //!
-//! Differences from upstream's tables: the schedule and the backup units are JSON text instead
-//! of user-defined types (the serde model is the one schema), `nodes` is a list (the model keeps
-//! its order), counters are `bigint`, `agent_job_id` is text, and no table has a TTL.
+//! Differences from upstream's tables: the schedule, the backup units and the restore units and
+//! views are JSON text instead of user-defined types (the serde model is the one schema), `nodes`
+//! is a list (the model keeps its order), counters are `bigint`, `agent_job_id` is text, and no
+//! table has a TTL.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | this one | [`ScyllaStore`]: the session, statement helpers, the [`Store`] methods |
+//! | `row` | its encoding of the neutral values and its row reader |
+//! | `schema` | keyspace and migrations |
+//! | `restore` | the restore tables' operations |
 
+mod restore;
 mod row;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::time::Duration;
@@ -22,7 +33,7 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
-use scylla::value::{CqlTimeuuid, Row};
+use scylla::value::{CqlTimeuuid, CqlValue, Row};
 use uuid::Uuid;
 
 use self::row::{CqlRow, cql_values};
@@ -32,9 +43,9 @@ use super::rows::{
     task_run_values, task_values,
 };
 use super::{
-    BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RunKey, ScyllaConfig,
-    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, finish_task_list, readable_tasks,
-    sort_clusters, sort_progress, time_uuid_ticks,
+    BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RestoreRun,
+    RestoreRunProgress, RunKey, ScyllaConfig, Store, StoreError, StoreResult, Task, TaskKey,
+    TaskRun, finish_task_list, readable_tasks, sort_clusters, sort_progress, time_uuid_ticks,
 };
 
 /// Prepared statements kept per session (every statement this store issues fits).
@@ -173,6 +184,35 @@ impl ScyllaStore {
     }
 }
 
+impl ScyllaStore {
+    /// Writes rows of a table partitioned by run, in CQL batches of at most
+    /// [`PROGRESS_BATCH_ROWS`] rows; every row is given with the run it belongs to.
+    async fn put_run_rows(
+        &self,
+        op: &'static str,
+        table: &Table,
+        rows: &[(RunKey, Vec<Option<CqlValue>>)],
+    ) -> StoreResult<()> {
+        let insert = self.insert_all(table);
+        for chunk in rows.chunks(PROGRESS_BATCH_ROWS) {
+            // One partition per run: a batch within one run is unlogged (atomic and isolated
+            // per partition already); one spanning runs is logged so it applies whole.
+            let one_run = chunk.windows(2).all(|w| w[0].0 == w[1].0);
+            let mut batch = Batch::new(if one_run {
+                BatchType::Unlogged
+            } else {
+                BatchType::Logged
+            });
+            let values: Vec<&Vec<Option<CqlValue>>> = chunk.iter().map(|(_, v)| v).collect();
+            for _ in &values {
+                batch.append_statement(insert.as_str());
+            }
+            self.session.batch(&batch, values).await.map_err(cql(op))?;
+        }
+        Ok(())
+    }
+}
+
 /// A CQL `LIMIT` value (a positive 32-bit count).
 fn cql_limit(limit: usize) -> i32 {
     i32::try_from(limit).unwrap_or(i32::MAX)
@@ -217,16 +257,21 @@ impl Store for ScyllaStore {
             .await?;
         // Children first: an interrupted delete leaves the cluster to be deleted again.
         for (task_type, task_id) in &tasks {
-            let mut runs: Vec<Uuid> = self
-                .select::<(CqlTimeuuid,)>(
-                    OP,
-                    &self.q("SELECT id FROM {ks}.backup_run WHERE cluster_id = ? AND task_id = ?"),
-                    (id, *task_id),
-                )
-                .await?
-                .into_iter()
-                .map(|(r,)| r.into())
-                .collect();
+            let mut runs: Vec<Uuid> = Vec::new();
+            for run_table in ["backup_run", "restore_run"] {
+                runs.extend(
+                    self.select::<(CqlTimeuuid,)>(
+                        OP,
+                        &self.q(&format!(
+                            "SELECT id FROM {{ks}}.{run_table} WHERE cluster_id = ? AND task_id = ?"
+                        )),
+                        (id, *task_id),
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|(r,)| Uuid::from(r)),
+                );
+            }
             runs.extend(
                 self.select::<(CqlTimeuuid,)>(
                     OP,
@@ -241,19 +286,24 @@ impl Store for ScyllaStore {
             runs.sort_unstable();
             runs.dedup();
             for run_id in runs {
-                self.delete_progress(RunKey {
+                let run = RunKey {
                     cluster_id: id,
                     task_id: *task_id,
                     run_id,
-                })
+                };
+                self.delete_progress(run).await?;
+                self.remove_restore_progress(run).await?;
+            }
+            for run_table in ["backup_run", "restore_run"] {
+                self.exec(
+                    OP,
+                    &self.q(&format!(
+                        "DELETE FROM {{ks}}.{run_table} WHERE cluster_id = ? AND task_id = ?"
+                    )),
+                    (id, *task_id),
+                )
                 .await?;
             }
-            self.exec(
-                OP,
-                &self.q("DELETE FROM {ks}.backup_run WHERE cluster_id = ? AND task_id = ?"),
-                (id, *task_id),
-            )
-            .await?;
             self.exec(
                 OP,
                 &self.q("DELETE FROM {ks}.scheduler_task_run \
@@ -434,32 +484,11 @@ impl Store for ScyllaStore {
     }
 
     async fn put_progress(&self, rows: &[BackupRunProgress]) -> StoreResult<()> {
-        const OP: &str = "put progress";
-        let values = rows
+        let rows = rows
             .iter()
-            .map(|p| Ok(cql_values(progress_values(p)?)))
+            .map(|p| Ok((p.run_key(), cql_values(progress_values(p)?))))
             .collect::<StoreResult<Vec<_>>>()?;
-        let insert = self.insert_all(&PROGRESS);
-        for (chunk, chunk_rows) in values
-            .chunks(PROGRESS_BATCH_ROWS)
-            .zip(rows.chunks(PROGRESS_BATCH_ROWS))
-        {
-            // One partition per run: a batch within one run is unlogged (atomic and isolated
-            // per partition already); one spanning runs is logged so it applies whole.
-            let one_run = chunk_rows
-                .windows(2)
-                .all(|w| w[0].run_key() == w[1].run_key());
-            let mut batch = Batch::new(if one_run {
-                BatchType::Unlogged
-            } else {
-                BatchType::Logged
-            });
-            for _ in chunk {
-                batch.append_statement(insert.as_str());
-            }
-            self.session.batch(&batch, chunk).await.map_err(cql(OP))?;
-        }
-        Ok(())
+        self.put_run_rows("put progress", &PROGRESS, &rows).await
     }
 
     async fn list_progress(&self, run: RunKey) -> StoreResult<Vec<BackupRunProgress>> {
@@ -485,321 +514,37 @@ impl Store for ScyllaStore {
         )
         .await
     }
-}
 
-#[cfg(test)]
-mod tests {
-    //! Without a ScyllaDB node, these check every row type and every INSERT's values against
-    //! the column types the migrations create, as the driver does when a statement runs.
-
-    use super::schema::MIGRATIONS;
-    use super::*;
-    use crate::manager::store::rows::Value;
-    use crate::manager::store::{RunStatus, Schedule, TaskType, time_uuid};
-    use bytes::Bytes;
-    use chrono::DateTime;
-    use scylla::deserialize::FrameSlice;
-    use scylla::frame::response::result::{
-        CollectionType, ColumnSpec, ColumnType, NativeType, TableSpec,
-    };
-    use scylla::serialize::row::RowSerializationContext;
-    use scylla::serialize::writers::CellWriter;
-    use scylla::serialize::writers::RowWriter;
-    use scylla::value::CqlValue;
-    use std::collections::BTreeMap;
-
-    /// The CQL type named in the migrations.
-    fn cql_type(name: &str) -> ColumnType<'static> {
-        let native = |n| ColumnType::Native(n);
-        let text = || Box::new(native(NativeType::Text));
-        match name {
-            "uuid" => native(NativeType::Uuid),
-            "timeuuid" => native(NativeType::Timeuuid),
-            "text" => native(NativeType::Text),
-            "int" => native(NativeType::Int),
-            "bigint" => native(NativeType::BigInt),
-            "boolean" => native(NativeType::Boolean),
-            "blob" => native(NativeType::Blob),
-            "timestamp" => native(NativeType::Timestamp),
-            "list<text>" => ColumnType::Collection {
-                frozen: false,
-                typ: CollectionType::List(text()),
-            },
-            "map<text, text>" => ColumnType::Collection {
-                frozen: false,
-                typ: CollectionType::Map(text(), text()),
-            },
-            other => panic!("the test does not know CQL type {other}"),
-        }
+    async fn put_restore_run(&self, run: &RestoreRun) -> StoreResult<()> {
+        self.write_restore_run(run).await
     }
 
-    /// The columns of `table` as the migrations create them, with the given names in order.
-    fn specs(table: &'static str, columns: &str) -> Vec<ColumnSpec<'static>> {
-        let ddl = MIGRATIONS
-            .iter()
-            .flat_map(|(_, _, statements)| statements.iter())
-            .find(|s| s.contains(&format!("{{ks}}.{table} (")))
-            .unwrap_or_else(|| panic!("no migration creates {table}"));
-        let mut types: BTreeMap<&str, &str> = ddl
-            .lines()
-            .skip(1)
-            .map(str::trim)
-            .filter(|l| !l.starts_with("PRIMARY KEY") && !l.starts_with("WITH"))
-            .filter_map(|l| l.split_once(' '))
-            .map(|(name, typ)| {
-                let typ = typ.trim_end_matches([',', ')']);
-                (name, typ.strip_suffix(" PRIMARY KEY").unwrap_or(typ))
-            })
-            .collect();
-        // Columns later migrations add.
-        let alter = format!("ALTER TABLE {{ks}}.{table} ADD ");
-        types.extend(
-            MIGRATIONS
-                .iter()
-                .flat_map(|(_, _, statements)| statements.iter())
-                .filter_map(|s| s.strip_prefix(alter.as_str()))
-                .filter_map(|l| l.split_once(' ')),
-        );
-        columns
-            .split(',')
-            .map(str::trim)
-            .map(|name| {
-                let typ = types
-                    .get(name)
-                    .unwrap_or_else(|| panic!("{table} has no column {name}"));
-                ColumnSpec::owned(
-                    name.to_owned(),
-                    cql_type(typ),
-                    TableSpec::borrowed("ks", table),
-                )
-            })
-            .collect()
+    async fn get_restore_run(&self, key: RunKey) -> StoreResult<Option<RestoreRun>> {
+        self.read_restore_run(key).await
     }
 
-    /// Serializes `values` for the given columns, as the driver does before sending.
-    fn serializes(values: &impl SerializeRow, specs: &[ColumnSpec<'_>]) {
-        let mut buf = Vec::new();
-        let ctx = RowSerializationContext::from_specs(specs);
-        if let Err(e) = values.serialize(&ctx, &mut RowWriter::new(&mut buf)) {
-            panic!("values do not fit the columns: {e}");
-        }
+    async fn list_restore_runs(
+        &self,
+        cluster_id: Uuid,
+        task_id: Uuid,
+        limit: usize,
+    ) -> StoreResult<Vec<RestoreRun>> {
+        self.read_restore_runs(cluster_id, task_id, limit).await
     }
 
-    fn type_checks<R: for<'f, 'm> DeserializeRow<'f, 'm>>(specs: &[ColumnSpec<'_>]) {
-        if let Err(e) = R::type_check(specs) {
-            panic!(
-                "{} does not read the columns: {e}",
-                std::any::type_name::<R>()
-            );
-        }
+    async fn put_restore_progress(&self, rows: &[RestoreRunProgress]) -> StoreResult<()> {
+        self.write_restore_progress(rows).await
     }
 
-    #[test]
-    fn row_types_read_the_tables_the_migrations_create() {
-        type_checks::<(String, Uuid)>(&specs("scheduler_task", "type, id"));
-        type_checks::<(CqlTimeuuid,)>(&specs("backup_run", "id"));
-        type_checks::<(CqlTimeuuid,)>(&specs("scheduler_task_run", "id"));
-        // The check has teeth: a plain UUID does not read a timeuuid column.
-        assert!(<(Uuid,)>::type_check(&specs("backup_run", "id")).is_err());
+    async fn list_restore_progress(&self, run: RunKey) -> StoreResult<Vec<RestoreRunProgress>> {
+        self.read_restore_progress(run).await
     }
 
-    /// One value of each row type, its times whole milliseconds as the stores keep them.
-    fn samples() -> (Cluster, Task, TaskRun, BackupRun, BackupRunProgress) {
-        let now = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
-        let cluster = Cluster {
-            id: Uuid::new_v4(),
-            name: "c".to_owned(),
-            hosts: vec!["h".to_owned()],
-            agent_port: 10001,
-            auth_token: "t".to_owned(),
-            cql_username: None,
-            cql_password: Some("p".to_owned()),
-            created_at: now,
-            agent_pins: [("h".to_owned(), "ab".repeat(32))].into_iter().collect(),
-        };
-        let task = Task {
-            cluster_id: cluster.id,
-            task_type: TaskType::Backup,
-            id: Uuid::new_v4(),
-            name: "n".to_owned(),
-            labels: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
-            enabled: true,
-            deleted: false,
-            schedule: Schedule::default(),
-            properties: serde_json::json!({"retention": 3}),
-            status: Some(RunStatus::Done),
-            success_count: 1,
-            error_count: 0,
-            last_success: Some(now),
-            last_error: None,
-        };
-        let run = TaskRun {
-            cluster_id: cluster.id,
-            task_type: TaskType::Backup,
-            task_id: task.id,
-            id: time_uuid(now),
-            status: RunStatus::Running,
-            cause: String::new(),
-            owner: "o".to_owned(),
-            start_time: now,
-            end_time: None,
-        };
-        let backup = BackupRun {
-            cluster_id: cluster.id,
-            task_id: task.id,
-            id: run.id,
-            prev_id: Some(time_uuid(now)),
-            snapshot_tag: crate::format::tag::SnapshotTag::from_time(now),
-            units: Vec::new(),
-            dc: vec!["dc1".to_owned()],
-            location: vec!["s3:b".parse().expect("a location")],
-            nodes: vec!["n1".to_owned()],
-            start_time: now,
-            stage: BackupStage::Upload,
-            skipped_hosts: vec![crate::manager::store::SkippedHost {
-                host: "10.0.0.4".to_owned(),
-                reason: "down in gossip".to_owned(),
-            }],
-        };
-        let progress = BackupRunProgress {
-            cluster_id: cluster.id,
-            task_id: task.id,
-            run_id: run.id,
-            host: "h".to_owned(),
-            unit: 0,
-            table_name: "t".to_owned(),
-            agent_job_id: Some("1".to_owned()),
-            started_at: Some(now),
-            completed_at: None,
-            error: None,
-            size: 1,
-            uploaded: 1,
-            skipped: 0,
-            failed: 0,
-            files_count: 1,
-            files_skipped_count: 0,
-        };
-        (cluster, task, run, backup, progress)
+    async fn delete_restore_progress_row(&self, row: &RestoreRunProgress) -> StoreResult<()> {
+        self.remove_restore_progress_row(row).await
     }
 
-    /// Writes `values` into the columns of `table` as the migrations create them, then reads
-    /// each cell back as the driver does, as a row of the store.
-    fn round_trip(table: &'static Table, values: Vec<Value>) -> CqlRow {
-        let specs = specs(table.name, &table.column_list());
-        let columns = cql_values(values)
-            .into_iter()
-            .zip(&specs)
-            .map(|(cell, spec)| {
-                let mut buf = Vec::new();
-                if let Err(e) = scylla::serialize::value::SerializeValue::serialize(
-                    &cell,
-                    spec.typ(),
-                    CellWriter::new(&mut buf),
-                ) {
-                    panic!("{} does not fit {}: {e}", table.name, spec.name());
-                }
-                let (len, bytes) = buf.split_at(4);
-                if i32::from_be_bytes([len[0], len[1], len[2], len[3]]) < 0 {
-                    return None;
-                }
-                let bytes = Bytes::copy_from_slice(bytes);
-                match <CqlValue as scylla::deserialize::value::DeserializeValue>::deserialize(
-                    spec.typ(),
-                    Some(FrameSlice::new(&bytes)),
-                ) {
-                    Ok(v) => Some(v),
-                    Err(e) => panic!("{} does not read {}: {e}", table.name, spec.name()),
-                }
-            })
-            .collect();
-        CqlRow {
-            row: Row { columns },
-            table,
-        }
-    }
-
-    #[test]
-    fn rows_read_back_as_they_were_written() {
-        let (cluster, task, run, backup, progress) = samples();
-        let values = cluster_values(&cluster);
-        assert_eq!(
-            cluster_from(&round_trip(&CLUSTER, values)).ok(),
-            Some(cluster)
-        );
-        let values = task_values(&task).expect("task values");
-        assert_eq!(task_from(&round_trip(&TASK, values)).ok(), Some(task));
-        let values = task_run_values(&run).expect("task run values");
-        assert_eq!(
-            task_run_from(&round_trip(&TASK_RUN, values)).ok(),
-            Some(run.clone())
-        );
-        let values = backup_run_values(&backup).expect("backup run values");
-        assert_eq!(
-            backup_run_from(&round_trip(&BACKUP_RUN, values)).ok(),
-            Some(backup)
-        );
-        let values = progress_values(&progress).expect("progress values");
-        assert_eq!(
-            progress_from(&round_trip(&PROGRESS, values)).ok(),
-            Some(progress)
-        );
-        // A cell of another kind is refused naming its column, and so is a missing value.
-        let mut bad = round_trip(&TASK_RUN, task_run_values(&run).expect("task run values"));
-        bad.row.columns[4] = Some(CqlValue::Int(1));
-        let err = task_run_from(&bad).unwrap_err().to_string();
-        assert!(err.contains("scheduler_task_run.status"), "{err}");
-        bad.row.columns[4] = None;
-        let err = task_run_from(&bad).unwrap_err().to_string();
-        assert!(err.contains("scheduler_task_run.status"), "{err}");
-    }
-
-    #[test]
-    fn insert_values_fit_the_tables_the_migrations_create() {
-        let (cluster, task, run, backup, progress) = samples();
-        serializes(
-            &cql_values(cluster_values(&cluster)),
-            &specs("cluster", &CLUSTER.column_list()),
-        );
-        let values = cql_values(task_values(&task).expect("task values"));
-        serializes(&values, &specs("scheduler_task", &TASK.column_list()));
-        let values = cql_values(task_run_values(&run).expect("task run values"));
-        serializes(
-            &values,
-            &specs("scheduler_task_run", &TASK_RUN.column_list()),
-        );
-        let values = cql_values(backup_run_values(&backup).expect("backup run values"));
-        serializes(&values, &specs("backup_run", &BACKUP_RUN.column_list()));
-        let values = cql_values(progress_values(&progress).expect("progress values"));
-        serializes(
-            &values,
-            &specs("backup_run_progress", &PROGRESS.column_list()),
-        );
-        // The check has teeth: a plain UUID is refused for a timeuuid column.
-        let mut buf = Vec::new();
-        let backup_id = specs("backup_run", "id");
-        let ctx = RowSerializationContext::from_specs(&backup_id);
-        assert!(
-            (run.id,)
-                .serialize(&ctx, &mut RowWriter::new(&mut buf))
-                .is_err()
-        );
-        // The key-only statements.
-        let run_id = CqlTimeuuid::from(run.id);
-        serializes(
-            &(BackupStage::Done.as_str(), cluster.id, task.id, run_id),
-            &specs("backup_run", "stage, cluster_id, task_id, id"),
-        );
-        serializes(
-            &(cluster.id, "backup", task.id, cql_limit(5)),
-            &[
-                specs("scheduler_task_run", "cluster_id, type, task_id"),
-                vec![ColumnSpec::owned(
-                    "[limit]".to_owned(),
-                    cql_type("int"),
-                    TableSpec::borrowed("ks", "scheduler_task_run"),
-                )],
-            ]
-            .concat(),
-        );
+    async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()> {
+        self.remove_restore_progress(run).await
     }
 }

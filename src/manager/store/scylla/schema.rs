@@ -97,6 +97,48 @@ pub(super) const MIGRATIONS: &[(u32, &str, &[&str])] = &[
         "agent certificate pins",
         &["ALTER TABLE {ks}.cluster ADD agent_pins map<text, text>"],
     ),
+    (
+        4,
+        "restore tables",
+        &[
+            "CREATE TABLE IF NOT EXISTS {ks}.restore_run (
+            cluster_id uuid,
+            task_id uuid,
+            id timeuuid,
+            prev_id timeuuid,
+            snapshot_tag text,
+            stage text,
+            repair_task_id text,
+            units text,
+            views text,
+            start_time timestamp,
+            PRIMARY KEY ((cluster_id, task_id), id))
+            WITH CLUSTERING ORDER BY (id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.restore_run_progress (
+            cluster_id uuid,
+            task_id uuid,
+            run_id uuid,
+            remote_sstable_dir text,
+            keyspace_name text,
+            table_name text,
+            host text,
+            agent_job_id text,
+            scylla_task_id text,
+            sstable_id list<text>,
+            download_started_at timestamp,
+            download_completed_at timestamp,
+            restore_started_at timestamp,
+            restore_completed_at timestamp,
+            downloaded bigint,
+            versioned_downloaded bigint,
+            skipped bigint,
+            restored bigint,
+            failed bigint,
+            error text,
+            shard_cnt bigint,
+            PRIMARY KEY ((cluster_id, task_id, run_id), remote_sstable_dir, keyspace_name, table_name, host, agent_job_id, scylla_task_id))",
+        ],
+    ),
 ];
 
 impl ScyllaStore {

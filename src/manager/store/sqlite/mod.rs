@@ -1,7 +1,15 @@
 //! The embedded [`Store`]: one SQLite file in WAL mode, one connection behind a mutex, used from
 //! `tokio::task::spawn_blocking`. Tables follow upstream's CQL tables; collections and
 //! user-defined types are JSON text columns, times are integer milliseconds, UUIDs are text.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | this one | [`SqliteStore`]: the connection, its blocking worker, the [`Store`] methods |
+//! | `row` | its encoding of the neutral values, its row reader, its statements |
+//! | `schema` | migrations, opening the file |
+//! | `restore` | the restore tables' operations |
 
+mod restore;
 mod row;
 mod schema;
 
@@ -21,9 +29,9 @@ use super::rows::{
     task_run_from, task_run_values, task_values,
 };
 use super::{
-    BackupRun, BackupRunProgress, BackupStage, Cluster, RunKey, Store, StoreError, StoreResult,
-    Task, TaskKey, TaskRun, finish_task_list, readable_tasks, sort_clusters, sort_progress,
-    time_uuid_ticks,
+    BackupRun, BackupRunProgress, BackupStage, Cluster, RestoreRun, RestoreRunProgress, RunKey,
+    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, finish_task_list, readable_tasks,
+    sort_clusters, sort_progress, time_uuid_ticks,
 };
 
 /// The [`Store`] kept in one SQLite file.
@@ -172,6 +180,8 @@ impl Store for SqliteStore {
             let tx = conn.transaction().map_err(sql(OP))?;
             let id = id.to_string();
             for table in [
+                "restore_run_progress",
+                "restore_run",
                 "backup_run_progress",
                 "backup_run",
                 "scheduler_task_run",
@@ -374,5 +384,38 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn put_restore_run(&self, run: &RestoreRun) -> StoreResult<()> {
+        self.write_restore_run(run).await
+    }
+
+    async fn get_restore_run(&self, key: RunKey) -> StoreResult<Option<RestoreRun>> {
+        self.read_restore_run(key).await
+    }
+
+    async fn list_restore_runs(
+        &self,
+        cluster_id: Uuid,
+        task_id: Uuid,
+        limit: usize,
+    ) -> StoreResult<Vec<RestoreRun>> {
+        self.read_restore_runs(cluster_id, task_id, limit).await
+    }
+
+    async fn put_restore_progress(&self, rows: &[RestoreRunProgress]) -> StoreResult<()> {
+        self.write_restore_progress(rows).await
+    }
+
+    async fn list_restore_progress(&self, run: RunKey) -> StoreResult<Vec<RestoreRunProgress>> {
+        self.read_restore_progress(run).await
+    }
+
+    async fn delete_restore_progress_row(&self, row: &RestoreRunProgress) -> StoreResult<()> {
+        self.remove_restore_progress_row(row).await
+    }
+
+    async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()> {
+        self.remove_restore_progress(run).await
     }
 }

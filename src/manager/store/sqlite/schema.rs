@@ -107,6 +107,53 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "agent certificate pins",
         "ALTER TABLE cluster ADD COLUMN agent_pins TEXT NOT NULL DEFAULT '{}';",
     ),
+    (
+        4,
+        "restore tables",
+        "
+    CREATE TABLE IF NOT EXISTS restore_run (
+        cluster_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        id_time INTEGER NOT NULL,
+        prev_id TEXT,
+        snapshot_tag TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        repair_task_id TEXT,
+        units TEXT NOT NULL,
+        views TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        PRIMARY KEY (cluster_id, task_id, id)
+    );
+    CREATE INDEX IF NOT EXISTS restore_run_newest
+        ON restore_run (cluster_id, task_id, id_time DESC, id DESC);
+    CREATE TABLE IF NOT EXISTS restore_run_progress (
+        cluster_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        remote_sstable_dir TEXT NOT NULL,
+        keyspace_name TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        host TEXT NOT NULL,
+        agent_job_id TEXT NOT NULL,
+        scylla_task_id TEXT NOT NULL,
+        sstable_id TEXT NOT NULL,
+        download_started_at INTEGER,
+        download_completed_at INTEGER,
+        restore_started_at INTEGER,
+        restore_completed_at INTEGER,
+        downloaded INTEGER NOT NULL,
+        versioned_downloaded INTEGER NOT NULL,
+        skipped INTEGER NOT NULL,
+        restored INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        error TEXT,
+        shard_cnt INTEGER NOT NULL,
+        PRIMARY KEY (cluster_id, task_id, run_id, remote_sstable_dir, keyspace_name,
+            table_name, host, agent_job_id, scylla_task_id)
+    );
+    ",
+    ),
 ];
 
 /// Opens the connection and migrates the schema.

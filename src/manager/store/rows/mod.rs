@@ -10,6 +10,18 @@
 //! A stored value that cannot be read as its model type (a bad UUID, a negative counter, an
 //! unknown stage) is a [`StoreError::Corrupt`] naming the column as `table.column`; a model value
 //! that does not fit its column is a [`StoreError::OutOfRange`] or [`StoreError::NotTimeUuid`].
+//!
+//! | module | tables |
+//! | --- | --- |
+//! | this one | the neutral [`Value`] and [`RowReader`]; `cluster`, `scheduler_task`, `scheduler_task_run`, `backup_run`, `backup_run_progress` |
+//! | `restore` | `restore_run`, `restore_run_progress` |
+
+mod restore;
+
+pub(crate) use restore::{
+    RESTORE_PROGRESS, RESTORE_RUN, restore_progress_from, restore_progress_row_key,
+    restore_progress_values, restore_run_from, restore_run_values,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
