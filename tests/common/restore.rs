@@ -2,10 +2,15 @@
 //! second, fresh cluster restored into, each emulated with an agent beside every node, one manager
 //! managing both (`prod` and `fresh`), all real processes on loopback.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn::emulator::EmulatorConfig;
+use cairn::emulator::records::records_of_file;
+use cairn::format::manifest::Manifest;
+use cairn::format::sstable::version_for_tag;
+use cairn::format::tag::SnapshotTag;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -105,33 +110,10 @@ impl RestoreSetup {
             body["run"]["status"], "DONE",
             "backup ended otherwise: {body}"
         );
-        self.latest_tag(name).await
-    }
-
-    /// The snapshot tag of the latest backup run of `prod`'s task `name`.
-    async fn latest_tag(&self, name: &str) -> String {
-        let listed = self
-            .cairn(&[
-                "backup",
-                "list",
-                "-c",
-                "prod",
-                "-L",
-                "localstorage:bkt",
-                "-o",
-                "json",
-            ])
-            .await
-            .json("backup list");
-        let tags: Vec<String> = listed
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|item| item["snapshots"].as_array().cloned().unwrap_or_default())
-            .filter_map(|s| s["snapshot_tag"].as_str().map(str::to_string))
-            .collect();
-        let _ = name;
-        tags.into_iter().max().expect("a snapshot in the bucket")
+        body["progress"]["snapshot_tag"]
+            .as_str()
+            .expect("the run's snapshot tag")
+            .to_string()
     }
 
     /// Creates the disabled restore task `name` on `fresh` with `args` after the cluster and
@@ -219,4 +201,94 @@ pub async fn add_cluster_named(manager_url: &str, name: &str, cluster: &TestClus
     )
     .await
     .ok("cluster add");
+}
+
+/// Makes a cluster start with no user keyspace (the emulator's `--empty`), as a cluster built to
+/// receive a restore does.
+pub fn empty_dataset(config: &mut EmulatorConfig) {
+    config.empty = true;
+}
+
+/// The backed-up data of `ks.table` in snapshot `tag`: the `(token, hash)` of every record of
+/// every `Data.db` the tag's final manifests in `bucket` list, the versioned copy chosen as a
+/// restore chooses it.
+pub fn backup_records(bucket: &Path, tag: &str, ks: &str, table: &str) -> BTreeSet<(i64, String)> {
+    let restored: SnapshotTag = tag.parse().expect("a snapshot tag");
+    let suffix = format!("_tag_{tag}_manifest.json.gz");
+    let mut out = BTreeSet::new();
+    for rel in super::cli::files_under(bucket) {
+        if !rel.starts_with("backup/meta/") || !rel.ends_with(&suffix) {
+            continue;
+        }
+        let file = std::fs::File::open(bucket.join(&rel)).expect("manifest opens");
+        let manifest = Manifest::read_gzip(file).expect("manifest reads");
+        // backup/meta/cluster/<c>/dc/<dc>/node/<n>/<file>: the node's identity is in its path
+        // (ScyllaDB Manager's manifests do not repeat it).
+        let parts: Vec<&str> = rel.split('/').collect();
+        let (cluster, dc, node) = (parts[3], parts[5], parts[7]);
+        for entry in &manifest.index {
+            if entry.keyspace != ks || entry.table != table {
+                continue;
+            }
+            let dir = bucket.join(format!(
+                "backup/sst/cluster/{cluster}/dc/{dc}/node/{node}/keyspace/{ks}/table/{table}/{}",
+                entry.version
+            ));
+            let listing = super::files_in(&dir);
+            for f in entry.files.iter().filter(|f| f.ends_with("-Data.db")) {
+                let chosen = version_for_tag(f, &restored, listing.iter().map(String::as_str))
+                    .unwrap_or_else(|| panic!("{f} of {} is in the bucket", dir.display()));
+                let records = records_of_file(&dir.join(&chosen))
+                    .unwrap_or_else(|e| panic!("reading {chosen}: {e}"));
+                out.extend(records.into_iter().map(|r| (r.token, r.hash)));
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that every record of `ks.table` in `cluster` is held by exactly its replicas (no node
+/// lacks one it replicates, no node holds one it does not) and that the records are exactly
+/// `expected`, as the emulator's placement report shows them.
+pub async fn assert_placed(
+    cluster: &TestCluster,
+    ks: &str,
+    table: &str,
+    expected: &BTreeSet<(i64, String)>,
+) {
+    let report = cluster
+        .get(0, &format!("/emulator/placement/{ks}/{table}"))
+        .await;
+    let records = report["records"].as_array().cloned().unwrap_or_default();
+    let misplaced: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            let set = |k: &str| -> BTreeSet<String> {
+                r[k].as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            };
+            set("held_by") != set("replicas")
+        })
+        .take(3)
+        .collect();
+    assert!(
+        misplaced.is_empty() && report["misplaced"] == 0,
+        "{ks}.{table}: {} records not held by exactly their replicas, e.g. {misplaced:?}",
+        report["misplaced"]
+    );
+    let held: BTreeSet<(i64, String)> = records
+        .iter()
+        .filter_map(|r| Some((r["token"].as_i64()?, r["hash"].as_str()?.to_string())))
+        .collect();
+    let lost: Vec<_> = expected.difference(&held).take(3).collect();
+    let extra: Vec<_> = held.difference(expected).take(3).collect();
+    assert!(
+        lost.is_empty() && extra.is_empty(),
+        "{ks}.{table}: {} backed-up records missing (e.g. {lost:?}), {} records not in the backup (e.g. {extra:?})",
+        expected.difference(&held).count(),
+        held.difference(expected).count()
+    );
 }
