@@ -243,3 +243,52 @@ fn a_stopped_restore_resumes_at_data_and_restores_nothing_twice() {
         }
     });
 }
+
+#[test]
+fn a_host_downloads_its_next_batch_while_the_current_one_is_loaded() {
+    in_actix(async {
+        let Some(env) = BackupEnv::start_with("dc1:2", BackupEnv::settings(), |c| {
+            c.dataset = cairn::emulator::Dataset::Bytes(4 << 20);
+            // Load&stream as slow as the download: pipelining has something to hide.
+            c.stream_rate = 1;
+        })
+        .await
+        else {
+            return;
+        };
+        let tag = backup(&env).await;
+        let task = restore_task(
+            &env,
+            &tag,
+            "store",
+            json!({"batch_size": 1, "rate_limit": ["1"]}),
+        )
+        .await;
+        let run = env.run(task, RUN_LIMIT).await;
+        assert_eq!(run.status, RunStatus::Done, "restore: {}", run.cause);
+        let (record, rows) = restore_state(&env, task, run.id).await;
+        assert_all_restored(&record, &rows);
+        // Some batch of a host was downloading while another batch of that host was loading.
+        let overlapping = rows.iter().any(|a| {
+            rows.iter().any(|b| {
+                a.agent_job_id != b.agent_job_id
+                    && a.host == b.host
+                    && a.download_started_at < b.restore_completed_at
+                    && a.download_completed_at > b.restore_started_at
+            })
+        });
+        let windows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    &r.host,
+                    r.download_started_at,
+                    r.download_completed_at,
+                    r.restore_started_at,
+                    r.restore_completed_at,
+                )
+            })
+            .collect();
+        assert!(overlapping, "no download overlapped a load: {windows:#?}");
+    });
+}
