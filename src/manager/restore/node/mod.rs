@@ -48,7 +48,9 @@ const LOAD_RETRY: Duration = Duration::from_secs(10);
 /// How many times load&stream is asked again after the agent or Scylla could not be reached
 /// (the agent restarting), [`LOAD_RETRY`] apart.
 const LOAD_UNREACHABLE: u32 = 30;
-/// How many times a download job is started again when the agent lost it.
+/// Pause before a download is started again after its agent could not be reached.
+const AGENT_AWAY: Duration = Duration::from_secs(2);
+/// How many times a download job is started again when the agent lost it or was away.
 const JOB_RESTARTS: u32 = 10;
 /// How long a job of the interrupted run may take to stop.
 const JOB_STOP_WAIT: Duration = Duration::from_secs(60);
@@ -472,6 +474,18 @@ impl Inner {
             let p = match followed {
                 Ok(p) => p,
                 Err(JobError::Stopped) => return Err(BatchError::Stopped),
+                Err(JobError::Agent(e)) if e.retryable() && restarts < JOB_RESTARTS => {
+                    // The agent is away (restarting): once it answers, the job is started
+                    // again, keeping what it verified.
+                    restarts += 1;
+                    tracing::warn!(host = self.host(), job = %id, error = %e, "the agent is away; starting the download again");
+                    tokio::select! {
+                        () = tokio::time::sleep(AGENT_AWAY) => {}
+                        () = ctx.cancel.cancelled() => return Err(BatchError::Stopped),
+                    }
+                    let _ = client.stop_job(&id).await;
+                    continue;
+                }
                 Err(e) => {
                     let _ = client.stop_job(&id).await;
                     return Err(BatchError::Failed(e.to_string()));
