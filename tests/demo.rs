@@ -154,4 +154,49 @@ fn demo_runs_two_backups_and_deduplicates_the_second() {
             .any(|r| r["type"] == "table" && r["keyspace"] == "store" && r["name"] == "orders"),
         "{json}"
     );
+    // It ends with a restore of the second backup into a fresh cluster, schema then tables,
+    // and every restored table's data matches the backup, each record on exactly its replicas.
+    let second_tag = second
+        .split_whitespace()
+        .find(|w| w.starts_with("sm_"))
+        .expect("the second backup's tag");
+    assert!(
+        out.contains(&format!(
+            "restore of {second_tag} into a fresh emulated cluster"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("restore/schema DONE"), "{out}");
+    assert!(out.contains("restore/tables DONE"), "{out}");
+    let tables: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("every restored table against the backup"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(
+        tables
+            .iter()
+            .any(|l| l.trim_start().starts_with("store.orders ")),
+        "store.orders restored: {tables:?}"
+    );
+    for line in &tables {
+        assert!(line.ends_with(" 0 misplaced: matches the backup"), "{line}");
+    }
+    let orders = tables
+        .iter()
+        .find(|l| l.trim_start().starts_with("store.orders "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        orders.is_some_and(|n| n > 0),
+        "records of store.orders: {tables:?}"
+    );
+    assert!(
+        out.contains(&format!(
+            "restore: every table's data matches the backup ({} tables)",
+            tables.len()
+        )),
+        "{out}"
+    );
 }

@@ -339,7 +339,7 @@ async fn tasks_are_validated_naming_the_field_then_stored_listed_updated_and_del
             400,
             "schedule.timezone",
         ),
-        (json!({"type": "restore"}), 400, "type"),
+        (json!({"type": "repair"}), 400, "type"),
         (json!({"type": "validate_backup"}), 400, "type"),
         (json!({"name": "nightly"}), 409, "name"),
     ] {

@@ -8,9 +8,9 @@
 //! | [`restore`] | the end: the second backup restored into a fresh emulated cluster (schema, then tables), its data compared with the backup's |
 //! | [`script`] | the scripted part: the cluster and task added, two backups with their progress, the listing |
 
-mod process;
-mod restore;
-mod script;
+pub mod process;
+pub mod restore;
+pub mod script;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
