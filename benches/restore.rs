@@ -104,8 +104,10 @@ fn add_cluster(http: &Http, api: &str, name: &str, first: &str, port: u16) {
     let c = http.call(
         Method::POST,
         &format!("{api}/api/v1/clusters"),
-        Some(json!({"name": name, "hosts": [first], "port": port, "auth_token": TOKEN,
-            "username": "cassandra", "password": "cassandra"})),
+        Some(
+            json!({"name": name, "hosts": [first], "port": port, "auth_token": TOKEN,
+            "username": "cassandra", "password": "cassandra"}),
+        ),
     );
     assert!(c["id"].is_string(), "cluster {name} refused: {c}");
 }
@@ -145,7 +147,11 @@ fn run_task(
         std::thread::sleep(Duration::from_millis(200));
     };
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(done["run"]["status"], "DONE", "{kind}/{name}: {}", done["run"]);
+    assert_eq!(
+        done["run"]["status"], "DONE",
+        "{kind}/{name}: {}",
+        done["run"]
+    );
     (done, secs)
 }
 
@@ -271,8 +277,18 @@ fn main() {
     ));
     report.push_str("| restore | wall s | restored MiB | MiB/s | download MiB/s/shard | load&stream MiB/s/shard | manager CPU s |\n|---|---|---|---|---|---|---|\n");
     for (name, doc, secs, cpu) in [
-        ("pipelined (Cairn)", &pipelined, pipelined_secs, pipelined_cpu),
-        ("sequential (upstream's flow)", &sequential, sequential_secs, sequential_cpu),
+        (
+            "pipelined (Cairn)",
+            &pipelined,
+            pipelined_secs,
+            pipelined_cpu,
+        ),
+        (
+            "sequential (upstream's flow)",
+            &sequential,
+            sequential_secs,
+            sequential_cpu,
+        ),
     ] {
         let p = &doc["progress"];
         report.push_str(&format!(

@@ -96,7 +96,10 @@ async fn serve(config: ManagerConfig, checked: Checked) -> anyhow::Result<()> {
         ttl: checked.lease_ttl,
     });
     metrics::install();
-    let mut runtime = Runtime::start(store, RunSettings::from_config(&config.backup, &checked));
+    let mut runtime = Runtime::start(
+        store,
+        RunSettings::from_config(&config.backup, &config.restore, &checked),
+    );
     let router = api::auth::require_token(api::router(runtime.api()), checked.auth_token.clone());
     if checked.insecure_no_auth {
         tracing::warn!(

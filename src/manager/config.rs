@@ -48,6 +48,9 @@ pub struct ManagerConfig {
     /// Backup settings (upstream `backup:` section).
     #[serde(default)]
     pub backup: BackupSettings,
+    /// Restore settings (`restore:` section).
+    #[serde(default)]
+    pub restore: RestoreSettings,
     /// The file keeping this manager's identity (a UUID made on first start, named in the
     /// storage lease); default `manager.id` beside the SQLite file, `/var/lib/cairn/manager.id`
     /// with a ScyllaDB store.
@@ -94,6 +97,29 @@ impl Default for BackupSettings {
             lease_ttl: default_lease_ttl(),
         }
     }
+}
+
+/// Restore settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSettings {
+    /// Download a host's next batch while its current one is loaded (default); `false` runs
+    /// upstream's sequential flow (download, then load&stream, per batch), e.g. for a node whose
+    /// disk cannot hold two batches, or to compare.
+    #[serde(default = "default_pipeline")]
+    pub pipeline: bool,
+}
+
+impl Default for RestoreSettings {
+    fn default() -> Self {
+        RestoreSettings {
+            pipeline: default_pipeline(),
+        }
+    }
+}
+
+fn default_pipeline() -> bool {
+    true
 }
 
 fn default_free_min() -> u8 {

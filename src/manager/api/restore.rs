@@ -175,9 +175,5 @@ async fn dry_run(
         )
     })?
     .map_err(init_problem)?;
-    let mut report = report;
-    // Keyed by (keyspace, table) pairs, which JSON cannot hold as keys; the tables are in
-    // `plan.units` and their directories in `plan.dirs`.
-    report.plan.table_dirs.clear();
     Ok(Json(report))
 }

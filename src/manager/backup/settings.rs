@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::manager::config::{BackupSettings, Checked};
+use crate::manager::config::{BackupSettings, Checked, RestoreSettings};
 use crate::manager::lease::hostname;
 
 /// Run settings from the manager's configuration.
@@ -21,13 +21,21 @@ pub struct RunSettings {
     pub host_restart_backoff: Duration,
     /// The manager instance running the run (`scheduler_task_run.owner`).
     pub owner: String,
+    /// Whether a restoring host downloads its next batch while the current one is loaded
+    /// (Cairn's default); off, it downloads then loads each batch in turn, as upstream does.
+    pub restore_pipeline: bool,
 }
 
 impl RunSettings {
     /// The settings of a checked configuration.
-    pub fn from_config(backup: &BackupSettings, checked: &Checked) -> Self {
+    pub fn from_config(
+        backup: &BackupSettings,
+        restore: &RestoreSettings,
+        checked: &Checked,
+    ) -> Self {
         RunSettings {
             disk_free_min_percent: backup.disk_space_free_min_percent,
+            restore_pipeline: restore.pipeline,
             long_poll: checked.long_poll,
             age_max: checked.age_max,
             ..RunSettings::default()
@@ -44,6 +52,7 @@ impl Default for RunSettings {
             host_restarts: 2,
             host_restart_backoff: Duration::from_secs(2),
             owner: hostname(),
+            restore_pipeline: true,
         }
     }
 }

@@ -101,7 +101,9 @@ pub struct RestorePlan {
     /// The remote SSTable directories, largest table first, then largest directory.
     pub dirs: Vec<RemoteDir>,
     /// Each restored table's directory in the target's data directory
-    /// (`<ks>/<table>-<id without dashes>`), by (keyspace, table).
+    /// (`<ks>/<table>-<id without dashes>`), by (keyspace, table); not serialized (JSON keys
+    /// are text, and the tables are in `units`, their remote directories in `dirs`).
+    #[serde(skip)]
     pub table_dirs: BTreeMap<(String, String), String>,
     /// For a schema restore: the location and path of the schema file.
     pub schema_file: Option<(Location, String)>,

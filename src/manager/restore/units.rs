@@ -1,6 +1,8 @@
 //! Which backed-up tables a tables restore restores (spec §2.3: the keyspace filter, minus local
 //! keyspaces, `system_auth`, `system_distributed.service_levels`, CDC log tables, `*$paxos` and
-//! every view and index table) and the units it records: bytes summed per keyspace and table from
+//! every view and index table; beyond upstream, every Scylla keyspace named `system*`, e.g.
+//! `system_traces` and `system_distributed`'s CDC generations: Scylla owns them, and their tables
+//! refuse the tombstone_gc change a restore makes) and the units it records: bytes summed per keyspace and table from
 //! the manifests' index, with each table's tombstone_gc mode. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,9 +65,8 @@ pub fn excluded(
     views: &BTreeSet<(String, String)>,
 ) -> bool {
     local_keyspaces.contains(keyspace)
-        || keyspace == "system_schema"
-        || keyspace == "system_auth"
-        || (keyspace == "system_distributed" && table == "service_levels")
+        || keyspace == "system"
+        || keyspace.starts_with("system_")
         || table.ends_with("_scylla_cdc_log")
         || table.ends_with("$paxos")
         || views.contains(&(keyspace.to_string(), table.to_string()))
@@ -118,7 +119,8 @@ mod tests {
             views: BTreeSet::from([pair("shop", "by_city"), pair("shop", "idx_index")]),
         };
         assert!(sel.restores("shop", "orders"));
-        assert!(sel.restores("system_distributed", "view_build_status"));
+        assert!(!sel.restores("system_distributed", "view_build_status"));
+        assert!(!sel.restores("system_traces", "sessions"));
         for (ks, t) in [
             ("system", "local"),
             ("system_schema", "tables"),

@@ -327,9 +327,10 @@ impl Inner {
         Some(batch)
     }
 
-    /// The next batch, if the host's disk keeps its free-space floor with it downloaded too.
+    /// The next batch, if the host's disk keeps its free-space floor with it downloaded too;
+    /// none when the manager runs restores unpipelined (`restore.pipeline: false`).
     async fn next_with_room(&self, queue: &mut VecDeque<Batch>) -> Option<Batch> {
-        if self.setup.ctx.cancel.is_cancelled() {
+        if self.setup.ctx.cancel.is_cancelled() || !self.setup.ctx.settings.restore_pipeline {
             return None;
         }
         let from_queue = !queue.is_empty();
