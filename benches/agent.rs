@@ -22,8 +22,6 @@ mod common;
 
 use common::*;
 
-const TOKEN: &str = "bench-token-0123456789";
-
 /// CPU seconds of all waited-for children of this process.
 fn children_cpu() -> f64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

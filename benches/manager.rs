@@ -16,65 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use reqwest::Method;
-use serde_json::{Value, json};
-
-const TOKEN: &str = "bench-token-0123456789";
-
-/// `cairn emulator` as a child; answers it and its JSON description.
-fn start_emulator(work: &Path, nodes: &str, dataset: &str) -> (Proc, Value) {
-    let (proc, line) = spawn_first_line(
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["emulator", "--data-dir"])
-            .arg(work.join("cluster"))
-            .args([
-                "--nodes",
-                nodes,
-                "--dataset",
-                dataset,
-                "--base-address",
-                "127.77.0.11",
-            ])
-            .args(["--api-port", &free_port().to_string()])
-            .args(["--prometheus-port", &free_port().to_string()])
-            .args(["--cql-port", &free_port().to_string()])
-            .args(["-o", "json"])
-            .env("CAIRN_LOG", "warn"),
-        "cairn emulator",
-    );
-    let doc: Value = serde_json::from_str(&line).expect("emulator prints its nodes as JSON");
-    (proc, doc)
-}
-
-/// One agent per node, all on `port`.
-fn start_agents(work: &Path, emulator: &Value, port: u16, endpoint: &str) -> Vec<Proc> {
-    let api = emulator["api_port"].as_u64().unwrap();
-    let prom = emulator["prometheus_port"].as_u64().unwrap();
-    emulator["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let address = n["address"].as_str().unwrap();
-            let config = work.join(format!("agent-{address}.yaml"));
-            std::fs::write(
-                &config,
-                format!(
-                    "auth_token: {TOKEN}\nhttps: {address}:{port}\nprometheus: \"\"\nscylla:\n  api_address: {address}\n  api_port: {api}\n  prometheus_port: {prom}\ns3:\n  endpoint: {endpoint}\n  access_key_id: {ACCESS}\n  secret_access_key: {SECRET}\n"
-                ),
-            )
-            .unwrap();
-            let (proc, line) = spawn_first_line(
-                Command::new(env!("CARGO_BIN_EXE_cairn"))
-                    .args(["agent", "--config"])
-                    .arg(&config)
-                    .env("CAIRN_LOG", "warn"),
-                "cairn agent",
-            );
-            assert!(line.contains("https://"), "agent did not start: {line}");
-            proc
-        })
-        .collect()
-}
+use serde_json::json;
 
 /// `cairn manager` with SQLite in `work`; answers it and its API URL and metrics URL.
 fn start_manager(work: &Path) -> (Proc, String, String) {
@@ -192,7 +134,12 @@ fn main() {
         .unwrap();
     // rclone's S3 server: s3s-fs answers 500 to some of the many concurrent small writes.
     let s3 = start_rclone_s3(&work.path().join("s3"));
-    let (_emulator, doc) = start_emulator(work.path(), &nodes, &dataset);
+    let (_emulator, doc) = start_emulator(
+        work.path(),
+        "cluster",
+        "127.77.0.11",
+        &["--nodes", &nodes, "--dataset", &dataset],
+    );
     let first = doc["nodes"][0]["address"].as_str().unwrap().to_string();
     let port = free_port();
     let _agents = start_agents(work.path(), &doc, port, &s3.endpoint);

@@ -433,8 +433,8 @@ async fn walkthrough() {
     let children = demo.children();
     assert_eq!(
         children.len(),
-        session.node_count + 1,
-        "an agent per node and a manager: {children:?}"
+        2 * session.node_count + 1,
+        "an agent per node of the demo's cluster and of the fresh one it restores into, and a manager: {children:?}"
     );
     demo.signal(libc::SIGINT);
     let status = tokio::task::block_in_place(|| demo.wait_exit(STOP_TIMEOUT));
@@ -706,8 +706,9 @@ async fn cluster_list_and_status(session: &Session) {
     readable(&run, "cluster list");
     let rows = run.table("cluster list", &CLUSTER_LIST);
     let doc = session.json("cluster list").await;
-    assert_eq!(rows.len(), 1, "{}", run.stdout);
-    assert_eq!(doc.as_array().map(Vec::len), Some(1), "{doc:#}");
+    // The demo's cluster, and the fresh one it restores into.
+    assert_eq!(rows.len(), 2, "{}", run.stdout);
+    assert_eq!(doc.as_array().map(Vec::len), Some(2), "{doc:#}");
     let created: chrono::DateTime<chrono::Utc> =
         s(&doc[0]["created_at"]).parse().expect("created_at");
     let hosts: Vec<String> = doc[0]["hosts"].as_array().unwrap().iter().map(s).collect();
@@ -723,6 +724,7 @@ async fn cluster_list_and_status(session: &Session) {
         "table and JSON of cluster list"
     );
     assert_eq!(rows[0][1], "demo");
+    assert_eq!(rows[1][1], "fresh");
 
     let run = session.cairn("cluster status -c demo").await;
     readable(&run, "cluster status");
@@ -1171,7 +1173,11 @@ fn sigterm_stops_the_demo_and_everything_it_started() {
     let mut demo = Demo::start();
     demo.wait_for(READY_LINE, READY_TIMEOUT);
     let children = demo.children();
-    assert_eq!(children.len(), 5, "4 agents and a manager: {children:?}");
+    assert_eq!(
+        children.len(),
+        9,
+        "4 agents of the demo's cluster, 4 of the fresh one it restores into, and a manager: {children:?}"
+    );
     demo.signal(libc::SIGTERM);
     let status = demo.wait_exit(STOP_TIMEOUT);
     // Give what it started the time to stop, if it was told to.

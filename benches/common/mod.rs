@@ -240,3 +240,56 @@ pub fn start_rclone_s3(root: &Path) -> S3 {
         endpoint: format!("http://127.0.0.1:{port}"),
     }
 }
+
+/// The token of every agent the benchmarks start.
+pub const TOKEN: &str = "bench-token-0123456789";
+
+/// `cairn emulator` as a child, with extra arguments; answers it and its JSON description.
+pub fn start_emulator(work: &Path, name: &str, base: &str, extra: &[&str]) -> (Proc, Value) {
+    let (proc, line) = spawn_first_line(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["emulator", "--data-dir"])
+            .arg(work.join(name))
+            .args(["--base-address", base])
+            .args(["--api-port", &free_port().to_string()])
+            .args(["--prometheus-port", &free_port().to_string()])
+            .args(["--cql-port", &free_port().to_string()])
+            .args(extra)
+            .args(["-o", "json"])
+            .env("CAIRN_LOG", "warn"),
+        "cairn emulator",
+    );
+    let doc: Value = serde_json::from_str(&line).expect("emulator prints its nodes as JSON");
+    (proc, doc)
+}
+
+/// One agent per node of `emulator`, all on `port`, with the S3 location.
+pub fn start_agents(work: &Path, emulator: &Value, port: u16, endpoint: &str) -> Vec<Proc> {
+    let api = emulator["api_port"].as_u64().unwrap();
+    let prom = emulator["prometheus_port"].as_u64().unwrap();
+    emulator["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let address = n["address"].as_str().unwrap();
+            let config = work.join(format!("agent-{address}.yaml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "auth_token: {TOKEN}\nhttps: {address}:{port}\nprometheus: \"\"\nscylla:\n  api_address: {address}\n  api_port: {api}\n  prometheus_port: {prom}\ns3:\n  endpoint: {endpoint}\n  access_key_id: {ACCESS}\n  secret_access_key: {SECRET}\n"
+                ),
+            )
+            .unwrap();
+            let (proc, line) = spawn_first_line(
+                Command::new(env!("CARGO_BIN_EXE_cairn"))
+                    .args(["agent", "--config"])
+                    .arg(&config)
+                    .env("CAIRN_LOG", "warn"),
+                "cairn agent",
+            );
+            assert!(line.contains("https://"), "agent did not start: {line}");
+            proc
+        })
+        .collect()
+}
