@@ -205,24 +205,10 @@ impl Flow {
 
     /// Records the run's outcome on the task row.
     async fn record_on_task(&self, status: RunStatus) -> Result<(), StoreError> {
-        let store = &self.deps.store;
-        let Some(mut task) = store.get_task(self.task_key()).await? else {
-            return Ok(());
-        };
-        task.status = Some(status);
-        let now = Utc::now();
-        match status {
-            RunStatus::Done => {
-                task.success_count += 1;
-                task.last_success = Some(now);
-            }
-            RunStatus::Error => {
-                task.error_count += 1;
-                task.last_error = Some(now);
-            }
-            _ => {}
-        }
-        store.put_task(&task).await
+        self.deps
+            .store
+            .record_task_outcome(self.task_key(), status)
+            .await
     }
 
     /// Runs `work` unless the run is stopped first.

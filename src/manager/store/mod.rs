@@ -190,6 +190,28 @@ pub trait Store: Send + Sync + fmt::Debug {
         self.put_task(&task).await
     }
 
+    /// Records a run's outcome on its task (status, success or error count and time), for every
+    /// task type; nothing when the task row is gone.
+    async fn record_task_outcome(&self, key: TaskKey, status: RunStatus) -> StoreResult<()> {
+        let Some(mut task) = self.get_task(key).await? else {
+            return Ok(());
+        };
+        task.status = Some(status);
+        let now = Utc::now();
+        match status {
+            RunStatus::Done => {
+                task.success_count += 1;
+                task.last_success = Some(now);
+            }
+            RunStatus::Error => {
+                task.error_count += 1;
+                task.last_error = Some(now);
+            }
+            _ => {}
+        }
+        self.put_task(&task).await
+    }
+
     /// Inserts or replaces a task run.
     async fn put_task_run(&self, run: &TaskRun) -> StoreResult<()>;
     /// The run `run_id` of a task, if any.
