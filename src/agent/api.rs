@@ -435,6 +435,7 @@ async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiRe
                 path: relative(&m.location),
                 size: m.size,
                 dir: false,
+                modified: Some(m.last_modified),
             })
             .map_err(|e| e.to_string())
         });
@@ -450,6 +451,7 @@ async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiRe
                 path: relative(p),
                 size: 0,
                 dir: true,
+                modified: None,
             })
         });
         let files = listing.objects.iter().map(|m| {
@@ -457,6 +459,7 @@ async fn list_files(State(s): St, JsonBody(req): JsonBody<ListRequest>) -> ApiRe
                 path: relative(&m.location),
                 size: m.size,
                 dir: false,
+                modified: Some(m.last_modified),
             })
         });
         let all: Vec<Result<Entry, String>> = dirs.chain(files).collect();

@@ -59,6 +59,7 @@ pub fn list_local(dir: Dir, recursive: bool) -> mpsc::Receiver<Result<Entry, Fil
                     path: rel,
                     size: e.size,
                     dir: is_dir,
+                    modified: None,
                 };
                 if tx.blocking_send(Ok(entry)).is_err() {
                     return;

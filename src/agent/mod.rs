@@ -15,6 +15,7 @@
 //! | [`local_store`] | `localstorage` locations confined like the data directory |
 //! | [`transfer`] | streaming one file up: parts, buffers, checksums |
 //! | [`download`] | downloading files into confined directories, keeping what is already there and verified |
+//! | [`check`] | checking stored SSTables' content (Data.db CRC-32 against Digest.crc32, TOC.txt, MD5 against the store's) for validate |
 //! | [`retry`] | trying a file transfer again while its failures may pass |
 //! | [`bandwidth`] | the shared, adjustable token bucket |
 //! | [`jobs`] | asynchronous transfer jobs, progress, stop |
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod bandwidth;
+pub mod check;
 pub mod config;
 pub mod confined;
 pub mod download;

@@ -133,6 +133,99 @@ pub struct DownloadJob {
     pub rate_limit: Option<f64>,
 }
 
+/// `POST /agent/jobs/check`: the content of stored SSTables checked against themselves (validate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckJob {
+    /// `provider:bucket` (a DC prefix is dropped).
+    pub location: String,
+    /// The SSTables to check.
+    pub sstables: Vec<SSTableCheck>,
+    /// Also compare each object's MD5 with the one the store keeps (S3 single-part ETag, GCS
+    /// md5Hash, Azure Content-MD5) where it keeps one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub md5: bool,
+    /// SSTables in parallel; the agent's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<usize>,
+    /// New bandwidth budget of the whole agent, MiB/s (0: unlimited); unchanged when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+}
+
+/// One stored SSTable to check: its component files in one remote directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SSTableCheck {
+    /// The remote table version directory, relative to the location's root.
+    pub dir: String,
+    /// Every component file the manifests reference, as stored in `dir`.
+    pub files: Vec<CheckedFile>,
+}
+
+/// One component file of an [`SSTableCheck`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckedFile {
+    /// The component's file name as the manifest lists it (`me-3g7k_..-big-Data.db`).
+    pub name: String,
+    /// The object's name in the directory: `name`, or a versioned `name.sm_<tag>` copy holding
+    /// the snapshot's bytes.
+    pub object: String,
+    /// The object's size as listed.
+    pub size: u64,
+}
+
+/// What a content check found wrong with one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentFinding {
+    /// The object, relative to the location's root.
+    pub file: String,
+    /// Which check failed.
+    pub kind: FindingKind,
+    /// What was expected and what was found.
+    pub detail: String,
+}
+
+/// Which content check a [`ContentFinding`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// `Data.db`'s CRC-32 is not the one its `Digest.crc32` holds (or the digest is unreadable).
+    Digest,
+    /// `TOC.txt` does not list exactly the components present (or is unreadable).
+    Toc,
+    /// The bytes read are not the listed size.
+    Size,
+    /// The object's MD5 is not the one the store keeps.
+    Md5,
+}
+
+impl FindingKind {
+    /// The name used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Digest => "digest",
+            FindingKind::Toc => "toc",
+            FindingKind::Size => "size",
+            FindingKind::Md5 => "md5",
+        }
+    }
+}
+
+/// What a check job found, in its progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// SSTables whose check finished (clean or not).
+    pub sstables_checked: u64,
+    /// Objects whose MD5 was compared with the store's.
+    pub md5_checked: u64,
+    /// Objects for which the store keeps no MD5 (multipart uploads, directories).
+    pub md5_unavailable: u64,
+    /// Every problem found, in the order found.
+    pub findings: Vec<ContentFinding>,
+}
+
 /// The answer to a job start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStarted {
@@ -211,6 +304,9 @@ pub struct JobProgress {
     pub files_versioned: u64,
     /// The first failures.
     pub failures: Vec<FileFailure>,
+    /// What a check job found; absent for transfers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckOutcome>,
 }
 
 impl JobProgress {
@@ -234,6 +330,7 @@ impl JobProgress {
             bytes_failed: 0,
             files_versioned: 0,
             failures: Vec::new(),
+            check: None,
         }
     }
 
@@ -311,6 +408,9 @@ pub struct Entry {
     pub size: u64,
     /// Whether the entry is a directory.
     pub dir: bool,
+    /// When the object was last written, where the listing gives it (remote objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<DateTime<Utc>>,
 }
 
 /// The NDJSON line that ends a listing broken off by an error: a line with an `error` field.

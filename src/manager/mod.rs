@@ -27,6 +27,7 @@
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
 //! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones; what it finds at start-up (`scheduler::startup`) |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally; `store/rows.rs` holds each table's column list and row mapping once for both |
+//! | [`validate`] | validate (`validate_backup`): the per-node check shared by the online run (`ValidateSupervisor`, through the agents) and `--offline` (straight from the store): missing files, broken snapshots, sizes, SSTable content, orphans and their safe deletion (see its table) |
 
 pub mod agent_client;
 pub mod agent_jobs;
@@ -48,3 +49,4 @@ pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
 pub mod store;
+pub mod validate;

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::coalesce::Coalescer;
-use super::store::{BackupRunProgress, RestoreRunProgress, Store, StoreError};
+use super::store::{BackupRunProgress, RestoreRunProgress, Store, StoreError, ValidateRunProgress};
 
 /// How often accumulated updates are written when nobody asks for a flush.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -89,6 +89,27 @@ impl ProgressRow for RestoreRunProgress {
 
     fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         Box::pin(async move { store.put_restore_progress(&rows).await })
+    }
+}
+
+/// A validate run's row: one host in one location.
+impl ProgressRow for ValidateRunProgress {
+    /// Run, DC, host, location (upstream's key of `validate_backup_run_progress`).
+    type Key = (Uuid, Uuid, Uuid, String, String, String);
+
+    fn key(&self) -> Self::Key {
+        (
+            self.cluster_id,
+            self.task_id,
+            self.run_id,
+            self.dc.clone(),
+            self.host.clone(),
+            self.location.clone(),
+        )
+    }
+
+    fn put(store: Arc<dyn Store>, rows: Vec<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { store.put_validate_progress(&rows).await })
     }
 }
 

@@ -11,6 +11,7 @@
 //! | [`runs`] | a task's runs: start, stop, history, a run with its progress; asking the scheduler (timeout, stopping a run before a deletion, its refusals as answers) |
 //! | [`task_body`] | a task body read and checked: schedule fields, name, labels, and backup or restore properties against the cluster's DCs and agents; every refusal names its field |
 //! | [`tasks`] | tasks: create, update, delete, list (with next run and last status); the backup target dry run |
+//! | [`validate`] | validate tasks' own endpoints: a validate run with its progress rows and report |
 //!
 //! A path's cluster and task are found by [`find_cluster`] and [`find_task`].
 
@@ -23,6 +24,7 @@ pub mod restore;
 pub mod runs;
 pub mod task_body;
 pub mod tasks;
+pub mod validate;
 
 use std::sync::Arc;
 

@@ -36,7 +36,7 @@ pub use config::{DEFAULT_KEYSPACE, ScyllaConfig, StoreConfig};
 pub use model::{
     BackupRun, BackupRunProgress, Cluster, RestoreRun, RestoreRunProgress, RestoreTable,
     RestoreUnit, RestoreView, RunKey, RunStatus, Schedule, SkippedHost, Task, TaskKey, TaskRun,
-    TaskType,
+    TaskType, ValidateRunProgress,
 };
 pub use stored_text::UnknownName;
 pub(crate) use stored_text::text_enum;
@@ -273,6 +273,24 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn delete_restore_progress_row(&self, row: &RestoreRunProgress) -> StoreResult<()>;
     /// Removes the restore progress rows of a run.
     async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()>;
+
+    /// Inserts or replaces validate progress rows (by their key).
+    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()> {
+        let _ = rows;
+        Err(StoreError::Config(
+            "validate progress is not stored yet".into(),
+        ))
+    }
+    /// The validate progress rows of a run, by DC, host and location.
+    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>> {
+        let _ = run;
+        Ok(Vec::new())
+    }
+    /// Removes the validate progress rows of a run.
+    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
+        let _ = run;
+        Ok(())
+    }
 }
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.

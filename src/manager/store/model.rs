@@ -456,3 +456,59 @@ impl RestoreRunProgress {
         }
     }
 }
+
+/// What one host found in one location in a validate run (`validate_backup_run_progress`), keyed
+/// as upstream keys it: run, DC, host, location. Upstream's counters, plus Cairn's content and
+/// size counters and the report of each node directory the host checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidateRunProgress {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// The validate task.
+    pub task_id: Uuid,
+    /// The run.
+    pub run_id: Uuid,
+    /// The host's DC.
+    pub dc: String,
+    /// The host (agent address) that checked.
+    pub host: String,
+    /// The location (`[dc:]provider:bucket`).
+    pub location: String,
+    /// Final manifests read.
+    pub manifests: u64,
+    /// Files listed.
+    pub scanned_files: u64,
+    /// Referenced files not listed.
+    pub missing_files: u64,
+    /// Listed files nothing references.
+    pub orphaned_files: u64,
+    /// Their bytes.
+    pub orphaned_bytes: u64,
+    /// Orphans deleted.
+    pub deleted_files: u64,
+    /// Snapshot tags referencing a missing, mis-sized or corrupt file.
+    pub broken_snapshots: Vec<String>,
+    /// When the host started on this location.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// SSTables whose content was checked (Cairn).
+    pub sstables_checked: u64,
+    /// Files whose content is wrong (Cairn).
+    pub corrupt_files: u64,
+    /// Table directories whose sizes do not add up (Cairn).
+    pub size_mismatches: u64,
+    /// The report of each node directory the host checked (Cairn; JSON text in the store).
+    pub nodes: Vec<crate::manager::validate::report::NodeReport>,
+}
+
+impl ValidateRunProgress {
+    /// The run this row belongs to.
+    pub fn run_key(&self) -> RunKey {
+        RunKey {
+            cluster_id: self.cluster_id,
+            task_id: self.task_id,
+            run_id: self.run_id,
+        }
+    }
+}

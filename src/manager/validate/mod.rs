@@ -1,0 +1,28 @@
+//! Validate (`validate_backup`): proving that a location's backups are whole and that their bytes
+//! are the node's. One run checks, per location, every node directory of the cluster through the
+//! agents (online) or straight from the store (`cairn backup validate --offline`); both share the
+//! per-node check, so what is found does not depend on how the location is reached.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`properties`] | the task's properties (upstream's keys, Cairn's `content`, `sample`, `orphan_grace`) and their validation |
+//! | [`report`] | what a check found, per node directory and per location: counts, missing files, broken snapshots, size mismatches, corrupt files, orphans; shared by the run, the offline check, the API and the CLI |
+//! | [`source`] | `ValidateSource`: listing with sizes and times, deleting, checking SSTable content; through an agent or straight from the store |
+//! | [`location`] | a location's manifests for validate: this cluster's (or every cluster's), temporary ones shadowed by final ones dropped, grouped by node directory |
+//! | [`node`] | the check of one node directory: referenced files against the listing, sizes, content (sampled), orphans and their safe deletion |
+//! | [`sample`] | which SSTables a run checks the content of: a deterministic share, rotating between runs |
+//! | [`orphans`] | which listed files are orphans, and which of those may be deleted (the safety rules) |
+//! | [`offline`] | the whole check of a location from the store alone, for `--offline` |
+//! | [`run`] | what a validate run is given (`ValidateDeps`) and its live state |
+//! | [`supervisor`] | `ValidateSupervisor`: one online run: hosts per location, node directories fanned out to them, progress rows, metrics, the run's outcome |
+
+pub mod location;
+pub mod node;
+pub mod offline;
+pub mod orphans;
+pub mod properties;
+pub mod report;
+pub mod run;
+pub mod sample;
+pub mod source;
+pub mod supervisor;
