@@ -274,23 +274,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes the restore progress rows of a run.
     async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()>;
 
-    /// Inserts or replaces validate progress rows (by their key).
-    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()> {
-        let _ = rows;
-        Err(StoreError::Config(
-            "validate progress is not stored yet".into(),
-        ))
-    }
+    /// Upserts a batch of validate progress rows (keyed by run, DC, host and location), in one
+    /// transaction (SQLite) or in batches of at most [`PROGRESS_BATCH_ROWS`] rows (ScyllaDB).
+    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()>;
     /// The validate progress rows of a run, by DC, host and location.
-    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>> {
-        let _ = run;
-        Ok(Vec::new())
-    }
+    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>>;
     /// Removes the validate progress rows of a run.
-    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
-        let _ = run;
-        Ok(())
-    }
+    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()>;
 }
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.
@@ -383,6 +373,11 @@ pub(crate) fn sort_restore_progress(rows: &mut [RestoreRunProgress]) {
         )
     };
     rows.sort_by_cached_key(order);
+}
+
+/// Sorts validate progress rows as [`Store::list_validate_progress`] returns them.
+pub(crate) fn sort_validate_progress(rows: &mut [ValidateRunProgress]) {
+    rows.sort_by(|a, b| (&a.dc, &a.host, &a.location).cmp(&(&b.dc, &b.host, &b.location)));
 }
 
 #[cfg(test)]
