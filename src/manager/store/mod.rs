@@ -1,5 +1,5 @@
 //! The manager's state store: clusters, tasks, task runs, backup and restore runs and their
-//! progress, with ScyllaDB Manager's data model (spec section 3).
+//! progress, validate progress, with ScyllaDB Manager's data model (spec section 3).
 //!
 //! The manager holds one `Arc<dyn Store>` made by [`open`] from a [`StoreConfig`]. Two
 //! implementations exist: [`sqlite::SqliteStore`] (the embedded default, one file) and
@@ -11,9 +11,9 @@
 //! | --- | --- |
 //! | this one | the [`Store`] trait, [`StoreError`], [`open`] and [`time_uuid`] |
 //! | `config` | [`StoreConfig`] and [`ScyllaConfig`]: which store, and how to reach it (the manager's `store:` section) |
-//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`]) and their keys |
+//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`], [`ValidateRunProgress`]) and their keys |
 //! | `stored_text` | `text_enum!`: enums kept as fixed text ([`TaskType`], [`RunStatus`], `BackupStage`, `RestoreStage`), and [`UnknownName`] |
-//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here (`rows::restore`: the restore tables) |
+//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here (`rows::restore`: the restore tables; `rows::validate`: validate progress) |
 //! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
 //! | [`scylla`] | the ScyllaDB store: `schema` (keyspace and migrations), `row` (its encoding of the neutral values and its row reader) |
 //!
@@ -166,8 +166,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn get_cluster(&self, id: Uuid) -> StoreResult<Option<Cluster>>;
     /// Every cluster, by name then id.
     async fn list_clusters(&self) -> StoreResult<Vec<Cluster>>;
-    /// Removes a cluster with its tasks, task runs, backup and restore runs and their progress;
-    /// a missing cluster is not an error.
+    /// Removes a cluster with its tasks, task runs, backup and restore runs and their progress,
+    /// and its validate progress; a missing cluster is not an error.
     async fn delete_cluster(&self, id: Uuid) -> StoreResult<()>;
 
     /// Inserts or replaces a task.
