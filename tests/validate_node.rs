@@ -483,6 +483,19 @@ async fn orphans_are_counted_and_fail_the_run_unless_deleted() {
     opts.find_orphans = false;
     let reports = check(&b.source(), &opts).await;
     assert_eq!(reports[0].orphaned_files, 0, "orphans not looked for");
+    // A file written while the check runs (here: stamped later) belongs to a backup whose
+    // manifest the check could not read: not an orphan.
+    let later = format!("{}/me-7-big-Data.db", b.dir("n2"));
+    b.put(&later, b"uploading");
+    std::fs::File::options()
+        .write(true)
+        .open(b.path(&later))
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(3600))
+        .unwrap();
+    let reports = check(&b.source(), &options()).await;
+    assert_eq!(reports[0].orphans, vec![stray]);
+    assert_eq!(reports[1].orphaned_files, 0, "{:?}", reports[1].orphans);
 }
 
 #[tokio::test]
@@ -732,5 +745,46 @@ async fn offline_keeps_files_of_unfinished_runs_and_reports_every_node() {
             .nodes
             .iter()
             .all(|n| n.orphaned_files == 0 && n.manifests == 1)
+    );
+}
+
+#[tokio::test]
+async fn progress_is_reported_every_thousand_files_and_as_content_checks_finish() {
+    let b = Bucket::new();
+    let files: Vec<String> = (1..=350).flat_map(sstable).collect();
+    b.upload("n1", &files);
+    b.manifest("n1", T1, &files, false);
+    let src = b.source();
+    let n = &nodes(&src).await[0];
+    let mut opts = options();
+    opts.content = ContentCheck::Digest;
+    let seen = Mutex::new(Vec::new());
+    let on_progress = |r: &NodeReport| {
+        seen.lock()
+            .unwrap()
+            .push((r.scanned_files, r.sstables_checked))
+    };
+    let r = validate_node(
+        &src,
+        &location(),
+        n,
+        &opts,
+        &CancellationToken::new(),
+        &on_progress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.scanned_files, 1051);
+    assert_eq!(r.sstables_checked, 350);
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.contains(&(1000, 0)), "{:?}", &seen[..3]);
+    let checked: Vec<u64> = seen.iter().map(|(_, c)| *c).filter(|c| *c > 0).collect();
+    assert!(checked.windows(2).all(|w| w[0] <= w[1]), "{checked:?}");
+    let mut steps = checked.clone();
+    steps.dedup();
+    assert_eq!(
+        steps,
+        (1..=350).collect::<Vec<u64>>(),
+        "a report per SSTable checked"
     );
 }

@@ -563,7 +563,8 @@ async fn check_content<S: ValidateSource>(
     report.corrupt_files = corrupt.len() as u64;
 }
 
-/// Finds the orphans of the listing and, when asked, deletes those the safety rules allow.
+/// Finds the orphans of the listing (files written since the check started are not) and, when
+/// asked, deletes those the safety rules allow.
 async fn orphans<S: ValidateSource>(
     source: &S,
     location: &Location,
@@ -573,10 +574,14 @@ async fn orphans<S: ValidateSource>(
     report: &mut NodeReport,
     cancel: &CancellationToken,
 ) {
+    // A file written after this check started belongs to a backup the manifests read could not
+    // know of (upstream: "modified after validation started is fine").
+    let started = report.started_at.unwrap_or_else(Utc::now);
     let mut found: Vec<(String, Listed)> = Vec::new();
     for (dir, d) in listing.dirs {
         for (name, listed) in d.files {
-            if !refs.is_referenced(&dir, &name) {
+            let fresh = listed.modified.is_some_and(|m| m > started);
+            if !fresh && !refs.is_referenced(&dir, &name) {
                 found.push((format!("{dir}/{name}"), listed));
             }
         }
