@@ -52,7 +52,7 @@ pub enum TargetError {
         cluster: String,
         /// What failed.
         #[source]
-        source: DiscoveryError,
+        source: Box<DiscoveryError>,
     },
     /// No node of the cluster is up with its agent answering.
     #[error("cluster {cluster}: no node is up with its agent answering")]
@@ -70,13 +70,19 @@ pub enum TargetError {
     },
     /// The location could not be read.
     #[error(transparent)]
-    Location(#[from] LocationError),
+    Location(Box<LocationError>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// No location given and none to default to.
     #[error("{NO_DEFAULT_LOCATION}")]
     NoLocation,
+}
+
+impl From<LocationError> for TargetError {
+    fn from(e: LocationError) -> Self {
+        TargetError::Location(Box::new(e))
+    }
 }
 
 /// The locations of the cluster's enabled backup tasks, each once, in task order.
@@ -137,7 +143,7 @@ pub async fn live_hosts(cluster: &Cluster) -> Result<(ClusterView, Vec<Host>), T
     .await
     .map_err(|source| TargetError::Discovery {
         cluster: cluster.name.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let hosts: Vec<Host> = view
         .nodes
