@@ -266,7 +266,7 @@ fn data_files(bucket: &Path, node: &str) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn validate_in_a_directory_finds_damage_and_deletes_old_orphans_only() {
-    let b = Backed::start("localstorage:bkt", |dir| {
+    let mut b = Backed::start("localstorage:bkt", |dir| {
         let bucket = dir.join("bkt");
         std::fs::create_dir_all(&bucket).unwrap();
         format!("localstorage:\n  bkt: {}", bucket.display())
@@ -465,6 +465,36 @@ async fn validate_in_a_directory_finds_damage_and_deletes_old_orphans_only() {
             "cairn_manager_validate_backup_last_run_timestamp_seconds",
             &task_id
         ) > 0.0
+    );
+}
+
+/// With one node's agent down, the other hosts check its directory too.
+async fn a_node_without_its_agent_is_checked_by_another_host(
+    b: &mut Backed,
+    owners: &[(String, String)],
+) {
+    let (down_node, down_host) = owners
+        .iter()
+        .find(|(_, h)| *h == b.fleet.cluster.address(2))
+        .cloned()
+        .unwrap();
+    b.fleet.agents[2].kill();
+    let run = b.run("validate_backup", "check").await;
+    assert_eq!(run["run"]["status"], "DONE", "{run}");
+    let rows = run["progress"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "rows of the two live hosts: {rows:?}");
+    assert!(rows.iter().all(|r| r["host"] != down_host.as_str()));
+    let nodes = run["report"]["locations"][0]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "every directory checked: {nodes:?}");
+    let orphaned = nodes
+        .iter()
+        .find(|n| n["node_id"] == down_node.as_str())
+        .unwrap();
+    assert!(orphaned["error"].is_null(), "{orphaned}");
+    assert_ne!(orphaned["checked_by"], down_host.as_str());
+    assert!(
+        rows.iter().any(|r| r["host"] == orphaned["checked_by"]),
+        "{orphaned}"
     );
 }
 
