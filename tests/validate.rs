@@ -466,6 +466,8 @@ async fn validate_in_a_directory_finds_damage_and_deletes_old_orphans_only() {
             &task_id
         ) > 0.0
     );
+
+    a_node_without_its_agent_is_checked_by_another_host(&mut b, &owners).await;
 }
 
 /// With one node's agent down, the other hosts check its directory too.
