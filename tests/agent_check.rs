@@ -226,13 +226,34 @@ impl Setup {
     }
 }
 
-/// The outcome in a finished check job's progress, after checking the job's own counts.
-fn outcome_of(progress: &Value) -> CheckOutcome {
+/// The bytes a check of [`fixtures`] reads: the stored objects of each Data.db, Digest.crc32
+/// and TOC.txt, and with `md5` of every file.
+fn bytes_read(stored: &[Stored], md5: bool) -> u64 {
+    let mut total = 0;
+    for s in stored {
+        for f in &s.check.files {
+            let read = md5
+                || ["-Data.db", "-Digest.crc32", "-TOC.txt"]
+                    .iter()
+                    .any(|c| f.name.ends_with(c));
+            if let Some((_, bytes)) = s.objects.iter().find(|(n, _)| *n == f.object)
+                && read
+            {
+                total += bytes.len() as u64;
+            }
+        }
+    }
+    total
+}
+
+/// The outcome in a finished check job's progress, after checking the job's own counts (that it
+/// read `bytes`).
+fn outcome_of(progress: &Value, bytes: u64) -> CheckOutcome {
     assert_eq!(progress["status"], "success", "{progress}");
     assert_eq!(progress["kind"], "check");
     assert_eq!(progress["files_total"], 6);
     assert_eq!(progress["files_transferred"], 6);
-    assert!(progress["bytes_transferred"].as_u64().unwrap() > 1_000_000);
+    assert_eq!(progress["bytes_transferred"], bytes, "{progress}");
     serde_json::from_value(progress["check"].clone()).expect("check outcome")
 }
 
@@ -249,7 +270,7 @@ async fn the_agent_checks_sstables_in_a_directory_location() {
             "md5": true, "transfers": 3}),
         )
         .await;
-    let outcome = outcome_of(&progress);
+    let outcome = outcome_of(&progress, bytes_read(&stored, true));
     assert_findings(&outcome);
     // A directory keeps no MD5: every object read is unavailable, none compared.
     assert_eq!(outcome.md5_checked, 0);
@@ -317,7 +338,7 @@ async fn the_agent_checks_sstables_on_s3_and_compares_md5s() {
     let progress = s
         .check(json!({"location": location, "sstables": requests(&stored)}))
         .await;
-    let outcome = outcome_of(&progress);
+    let outcome = outcome_of(&progress, bytes_read(&stored, false));
     assert_findings(&outcome);
     assert_eq!((outcome.md5_checked, outcome.md5_unavailable), (0, 0));
 
@@ -325,7 +346,7 @@ async fn the_agent_checks_sstables_on_s3_and_compares_md5s() {
     let progress = s
         .check(json!({"location": location, "sstables": requests(&stored), "md5": true}))
         .await;
-    let outcome = outcome_of(&progress);
+    let outcome = outcome_of(&progress, bytes_read(&stored, true));
     assert_findings(&outcome);
     let objects: u64 = stored
         .iter()
@@ -371,6 +392,10 @@ async fn an_offline_check_reads_the_store_itself() {
     assert_eq!(seen.len(), 6);
     assert_eq!(seen.last().map(|p| p.sstables), Some(6));
     assert!(seen.windows(2).all(|w| w[0].bytes <= w[1].bytes));
+    assert_eq!(
+        seen.last().map(|p| p.bytes),
+        Some(bytes_read(&stored, false))
+    );
 
     // The listing validate compares manifests with: files with sizes and times.
     let entries = remote.list_entries(&location, DIR).await.unwrap();
