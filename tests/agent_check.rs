@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use cairn::agent::storage::Remote;
 use cairn::agent::wire::{CheckOutcome, CheckedFile, FindingKind, SSTableCheck};
+use cairn::manager::agent_client::AgentClient;
 use cairn::manager::validate::source::{CheckOptions, CheckProgress, ValidateSource};
 use common::TestCluster;
-use common::agent::{AgentProcess, config_yaml};
+use common::agent::{AgentProcess, TOKEN, config_yaml};
 use common::servers::S3Server;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -214,6 +215,23 @@ impl Setup {
         }
     }
 
+    /// A manager's client of the agent, trusting its certificate.
+    async fn client(&self) -> AgentClient {
+        let port: u16 = self
+            .agent
+            .url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.agent.url));
+        let pins = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port)
+            .await
+            .map(|f| [("127.0.0.1".to_string(), f)].into_iter().collect())
+            .unwrap();
+        AgentClient::new("127.0.0.1", port, TOKEN, &pins).unwrap()
+    }
+
     /// Runs a check job to its end; returns its last progress.
     async fn check(&self, body: Value) -> Value {
         let (status, v) = self
@@ -276,9 +294,57 @@ async fn the_agent_checks_sstables_in_a_directory_location() {
     assert_eq!(outcome.md5_checked, 0);
     assert!(outcome.md5_unavailable >= 20, "{outcome:?}");
 
+    // The manager's way: ValidateSource for AgentClient starts the job and follows it.
+    let client = s.client().await;
+    let location: cairn::format::location::Location = "localstorage:bkt".parse().unwrap();
+    let seen = Mutex::new(Vec::new());
+    let on_progress = |p: CheckProgress| seen.lock().unwrap().push(p);
+    let options = CheckOptions {
+        md5: false,
+        transfers: Some(2),
+        rate_limit: None,
+    };
+    let outcome = client
+        .check_content(
+            &location,
+            requests(&stored),
+            options,
+            &CancellationToken::new(),
+            &on_progress,
+        )
+        .await
+        .unwrap();
+    assert_findings(&outcome);
+    assert_eq!(
+        seen.lock().unwrap().last().copied(),
+        Some(CheckProgress {
+            sstables: 6,
+            bytes: bytes_read(&stored, false)
+        })
+    );
+    let entries = client.list_entries(&location, DIR).await.unwrap();
+    assert_eq!(entries.len(), 24, "{entries:?}");
+    let data = entries
+        .iter()
+        .find(|e| e.path == "me-1-big-Data.db")
+        .expect("listed");
+    assert_eq!(data.size, 201_000);
+    assert!(data.modified.is_some());
+    assert!(
+        client
+            .list_entries(&location, "backup/none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let gone = vec![file("me-1-big-Index.db"), file("me-1-big-never.db")];
+    assert_eq!(client.delete(&location, &gone).await.unwrap(), 2);
+    assert!(!s.bucket.join(DIR).join("me-1-big-Index.db").exists());
+    assert_eq!(client.checked_by(), "127.0.0.1");
+
     let metrics = s.agent.metrics().await;
     assert!(
-        metrics.contains("cairn_agent_check_findings_total{kind=\"digest\"} 2"),
+        metrics.contains("cairn_agent_check_findings_total{kind=\"digest\"} 4"),
         "{metrics}"
     );
     assert!(
