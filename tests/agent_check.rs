@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use cairn::agent::storage::Remote;
 use cairn::agent::wire::{CheckOutcome, CheckedFile, FindingKind, SSTableCheck};
+use cairn::manager::agent_client::AgentClient;
 use cairn::manager::validate::source::{CheckOptions, CheckProgress, ValidateSource};
 use common::TestCluster;
-use common::agent::{AgentProcess, config_yaml};
+use common::agent::{AgentProcess, TOKEN, config_yaml};
 use common::servers::S3Server;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -214,6 +215,23 @@ impl Setup {
         }
     }
 
+    /// A manager's client of the agent, trusting its certificate.
+    async fn client(&self) -> AgentClient {
+        let port: u16 = self
+            .agent
+            .url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.agent.url));
+        let pins = cairn::manager::agent_trust::fetch_fingerprint("127.0.0.1", port)
+            .await
+            .map(|f| [("127.0.0.1".to_string(), f)].into_iter().collect())
+            .unwrap();
+        AgentClient::new("127.0.0.1", port, TOKEN, &pins).unwrap()
+    }
+
     /// Runs a check job to its end; returns its last progress.
     async fn check(&self, body: Value) -> Value {
         let (status, v) = self
@@ -226,13 +244,34 @@ impl Setup {
     }
 }
 
-/// The outcome in a finished check job's progress, after checking the job's own counts.
-fn outcome_of(progress: &Value) -> CheckOutcome {
+/// The bytes a check of [`fixtures`] reads: the stored objects of each Data.db, Digest.crc32
+/// and TOC.txt, and with `md5` of every file.
+fn bytes_read(stored: &[Stored], md5: bool) -> u64 {
+    let mut total = 0;
+    for s in stored {
+        for f in &s.check.files {
+            let read = md5
+                || ["-Data.db", "-Digest.crc32", "-TOC.txt"]
+                    .iter()
+                    .any(|c| f.name.ends_with(c));
+            if let Some((_, bytes)) = s.objects.iter().find(|(n, _)| *n == f.object)
+                && read
+            {
+                total += bytes.len() as u64;
+            }
+        }
+    }
+    total
+}
+
+/// The outcome in a finished check job's progress, after checking the job's own counts (that it
+/// read `bytes`).
+fn outcome_of(progress: &Value, bytes: u64) -> CheckOutcome {
     assert_eq!(progress["status"], "success", "{progress}");
     assert_eq!(progress["kind"], "check");
     assert_eq!(progress["files_total"], 6);
     assert_eq!(progress["files_transferred"], 6);
-    assert!(progress["bytes_transferred"].as_u64().unwrap() > 1_000_000);
+    assert_eq!(progress["bytes_transferred"], bytes, "{progress}");
     serde_json::from_value(progress["check"].clone()).expect("check outcome")
 }
 
@@ -249,15 +288,63 @@ async fn the_agent_checks_sstables_in_a_directory_location() {
             "md5": true, "transfers": 3}),
         )
         .await;
-    let outcome = outcome_of(&progress);
+    let outcome = outcome_of(&progress, bytes_read(&stored, true));
     assert_findings(&outcome);
     // A directory keeps no MD5: every object read is unavailable, none compared.
     assert_eq!(outcome.md5_checked, 0);
     assert!(outcome.md5_unavailable >= 20, "{outcome:?}");
 
+    // The manager's way: ValidateSource for AgentClient starts the job and follows it.
+    let client = s.client().await;
+    let location: cairn::format::location::Location = "localstorage:bkt".parse().unwrap();
+    let seen = Mutex::new(Vec::new());
+    let on_progress = |p: CheckProgress| seen.lock().unwrap().push(p);
+    let options = CheckOptions {
+        md5: false,
+        transfers: Some(2),
+        rate_limit: None,
+    };
+    let outcome = client
+        .check_content(
+            &location,
+            requests(&stored),
+            options,
+            &CancellationToken::new(),
+            &on_progress,
+        )
+        .await
+        .unwrap();
+    assert_findings(&outcome);
+    assert_eq!(
+        seen.lock().unwrap().last().copied(),
+        Some(CheckProgress {
+            sstables: 6,
+            bytes: bytes_read(&stored, false)
+        })
+    );
+    let entries = client.list_entries(&location, DIR).await.unwrap();
+    assert_eq!(entries.len(), 24, "{entries:?}");
+    let data = entries
+        .iter()
+        .find(|e| e.path == "me-1-big-Data.db")
+        .expect("listed");
+    assert_eq!(data.size, 201_000);
+    assert!(data.modified.is_some());
+    assert!(
+        client
+            .list_entries(&location, "backup/none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let gone = vec![file("me-1-big-Index.db"), file("me-1-big-never.db")];
+    assert_eq!(client.delete(&location, &gone).await.unwrap(), 2);
+    assert!(!s.bucket.join(DIR).join("me-1-big-Index.db").exists());
+    assert_eq!(client.checked_by(), "127.0.0.1");
+
     let metrics = s.agent.metrics().await;
     assert!(
-        metrics.contains("cairn_agent_check_findings_total{kind=\"digest\"} 2"),
+        metrics.contains("cairn_agent_check_findings_total{kind=\"digest\"} 4"),
         "{metrics}"
     );
     assert!(
@@ -317,7 +404,7 @@ async fn the_agent_checks_sstables_on_s3_and_compares_md5s() {
     let progress = s
         .check(json!({"location": location, "sstables": requests(&stored)}))
         .await;
-    let outcome = outcome_of(&progress);
+    let outcome = outcome_of(&progress, bytes_read(&stored, false));
     assert_findings(&outcome);
     assert_eq!((outcome.md5_checked, outcome.md5_unavailable), (0, 0));
 
@@ -325,7 +412,7 @@ async fn the_agent_checks_sstables_on_s3_and_compares_md5s() {
     let progress = s
         .check(json!({"location": location, "sstables": requests(&stored), "md5": true}))
         .await;
-    let outcome = outcome_of(&progress);
+    let outcome = outcome_of(&progress, bytes_read(&stored, true));
     assert_findings(&outcome);
     let objects: u64 = stored
         .iter()
@@ -371,6 +458,10 @@ async fn an_offline_check_reads_the_store_itself() {
     assert_eq!(seen.len(), 6);
     assert_eq!(seen.last().map(|p| p.sstables), Some(6));
     assert!(seen.windows(2).all(|w| w[0].bytes <= w[1].bytes));
+    assert_eq!(
+        seen.last().map(|p| p.bytes),
+        Some(bytes_read(&stored, false))
+    );
 
     // The listing validate compares manifests with: files with sizes and times.
     let entries = remote.list_entries(&location, DIR).await.unwrap();

@@ -183,7 +183,7 @@ async fn agent_check(
             }
         };
         match p.status {
-            JobStatus::Success | JobStatus::Stopped => {
+            JobStatus::Success => {
                 report(&p);
                 let _ = client.remove_job(&id).await;
                 return Ok(p.check.unwrap_or_default());
