@@ -2,14 +2,16 @@
 //! side by side with `rclone copy` (the upstream agent's transfer engine) on the same files, the
 //! same server and the same parallelism; the agent's peak RSS; and the measured rate under
 //! bandwidth budgets; then the agent's download job against `rclone copy` from the same server to
-//! local disk, with the agent's peak RSS while downloading. Run with `scripts/bench` (which installs the S3 server and rclone).
+//! local disk, with the agent's peak RSS while downloading; then the agent's check job (validate's
+//! digest check) against `rclone md5sum --download` of the same objects. Run with `scripts/bench` (which installs the S3 server and rclone).
 //!
 //! Figures are from one run and meant as ratios: absolute times on shared 2-core machines drift.
 //! Client and server share the cores, so each side's CPU time is reported beside the ratio.
 //!
 //! Environment: `CAIRN_TOOLS` (tools cache), `CAIRN_BENCH_TRANSFERS` (default 8),
 //! `CAIRN_BENCH_SCALE` (a divisor for quick runs, default 1), `CAIRN_BENCH_ONLY` (`large`,
-//! `small`: that upload set alone; `download`: the downloads alone).
+//! `small`: that upload set alone; `download`: the downloads alone; `check`: the content check
+//! alone).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -247,6 +249,138 @@ fn rclone(src: &Path, endpoint: &str, name: &str, transfers: u64) -> (f64, f64) 
     )
 }
 
+/// rclone with the bench server as remote `bench:` and nothing else from the environment.
+fn rclone_command(endpoint: &str) -> Command {
+    let bin = tools().join("venv/bin/rclone");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test or scripts/bench",
+        bin.display()
+    );
+    let mut command = Command::new(bin);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("RCLONE_CONFIG_BENCH_TYPE", "s3")
+        .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_BENCH_ENDPOINT", endpoint)
+        .env("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", ACCESS)
+        .env("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", SECRET)
+        .env("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true");
+    command
+}
+
+/// Writes `count` SSTables into `dir`, each a `Data.db` of `size` pseudo-random bytes, its true
+/// `Digest.crc32` and a `TOC.txt`; returns the check request's `sstables` for them under
+/// `remote_dir`.
+fn make_sstables(dir: &Path, remote_dir: &str, count: usize, size: usize) -> Vec<Value> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut data = vec![0u8; size];
+    (1..=count)
+        .map(|g| {
+            for b in data.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+            }
+            let files = [
+                ("Data.db", data.clone()),
+                (
+                    "Digest.crc32",
+                    crc32fast::hash(&data).to_string().into_bytes(),
+                ),
+                ("TOC.txt", b"Data.db\nDigest.crc32\nTOC.txt\n".to_vec()),
+            ];
+            let listed: Vec<Value> = files
+                .iter()
+                .map(|(component, bytes)| {
+                    let name = format!("me-{g}-big-{component}");
+                    std::fs::write(dir.join(&name), bytes).unwrap();
+                    json!({"name": name, "object": name, "size": bytes.len()})
+                })
+                .collect();
+            json!({"dir": remote_dir, "files": listed})
+        })
+        .collect()
+}
+
+/// The agent's check job (validate's digest check: every `Data.db` streamed and its CRC-32
+/// compared) against `rclone md5sum --download` of the same objects with the same parallelism,
+/// from the same server; the agent is fresh, so its peak RSS is the check's.
+fn checks(say: &mut dyn FnMut(String), work: &Path, data: &Path, scale: usize, transfers: u64) {
+    let (count, size) = (64 / scale.min(64), 4usize << 20);
+    let dir = work.join("src").join("chk");
+    let sstables = make_sstables(&dir, "rclone/chk", count, size);
+    let bytes = dir_bytes(&dir);
+    let s3root = work.join("s3-chk");
+    let s3 = start_s3(&s3root);
+    rclone(&dir, &s3.endpoint, "chk", transfers);
+
+    let agent = start_agent(work, data, &s3.endpoint, 0);
+    let cpu0 = cpu_seconds(agent.proc.0.id());
+    let started = Instant::now();
+    let body =
+        json!({"location": format!("s3:{BUCKET}"), "sstables": sstables, "transfers": transfers});
+    let v = agent.http.call(
+        reqwest::Method::POST,
+        &format!("{}/agent/jobs/check", agent.url),
+        Some(body),
+    );
+    let id = v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("job refused: {v}"))
+        .to_string();
+    let p = loop {
+        let p = agent.http.call(
+            reqwest::Method::GET,
+            &format!("{}/agent/jobs/{id}?wait=5", agent.url),
+            None,
+        );
+        if p["status"] != "running" {
+            break p;
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let agent_cpu = cpu_seconds(agent.proc.0.id()) - cpu0;
+    let rss = peak_rss_mib(agent.proc.0.id());
+    assert_eq!(p["status"], "success", "{p}");
+    assert_eq!(p["check"]["sstables_checked"], count, "{p}");
+    assert_eq!(p["check"]["findings"], json!([]), "{p}");
+    assert_eq!(p["bytes_transferred"], bytes, "{p}");
+    drop(agent);
+
+    let cpu = children_cpu();
+    let started = Instant::now();
+    let out = rclone_command(&s3.endpoint)
+        .args(["md5sum", "--download", "--checkers", &transfers.to_string()])
+        .arg(format!("bench:{BUCKET}/rclone/chk"))
+        .output()
+        .expect("rclone runs");
+    let rsecs = started.elapsed().as_secs_f64();
+    let rcpu = children_cpu() - cpu;
+    assert!(out.status.success(), "rclone md5sum failed");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        3 * count,
+        "rclone hashed every object"
+    );
+    drop(s3);
+    let _ = std::fs::remove_dir_all(&s3root);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (a, r) = (mib_s(bytes, secs), mib_s(bytes, rsecs));
+    say(format!("\n## Content check (transfers {transfers})\n"));
+    say("| SSTables | MiB | agent check s | agent MiB/s | rclone md5sum --download s | rclone MiB/s | ratio | agent CPU s | rclone CPU s | agent peak RSS MiB |".into());
+    say("|---|---|---|---|---|---|---|---|---|---|".into());
+    say(format!(
+        "| {count} | {:.0} | {secs:.2} | {a:.1} | {rsecs:.2} | {r:.1} | {:.2}x | {agent_cpu:.2} | {rcpu:.2} | {rss:.1} |",
+        bytes as f64 / (1 << 20) as f64,
+        a / r
+    ));
+}
+
 /// `rclone copy FROM TO` with the bench server as remote `bench:`; returns (seconds, rclone CPU
 /// seconds).
 fn rclone_copy(
@@ -255,15 +389,9 @@ fn rclone_copy(
     endpoint: &str,
     transfers: u64,
 ) -> (f64, f64) {
-    let bin = tools().join("venv/bin/rclone");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test or scripts/bench",
-        bin.display()
-    );
     let cpu = children_cpu();
     let started = Instant::now();
-    let status = Command::new(bin)
+    let status = rclone_command(endpoint)
         .args([
             "copy",
             "--transfers",
@@ -274,15 +402,6 @@ fn rclone_copy(
         ])
         .arg(from)
         .arg(to)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .env("RCLONE_CONFIG_BENCH_TYPE", "s3")
-        .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
-        .env("RCLONE_CONFIG_BENCH_ENDPOINT", endpoint)
-        .env("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", ACCESS)
-        .env("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", SECRET)
-        .env("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true")
         .status()
         .expect("rclone runs");
     assert!(status.success(), "rclone failed");
@@ -325,6 +444,10 @@ fn main() {
     let only = std::env::var("CAIRN_BENCH_ONLY").unwrap_or_default();
     if only == "download" {
         downloads(&mut say, work.path(), &data, &sets, transfers);
+        return;
+    }
+    if only == "check" {
+        checks(&mut say, work.path(), &data, scale, transfers);
         return;
     }
     for (name, count, size) in sets
@@ -407,6 +530,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&set);
     }
     downloads(&mut say, work.path(), &data, &sets, transfers);
+    checks(&mut say, work.path(), &data, scale, transfers);
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-agent.md");
     std::fs::write(&out, &report).unwrap();
     println!("\nReport written to {}", out.display());

@@ -6,6 +6,7 @@
 //! | `GET /ping`, `GET /version` | liveness and version, no token needed |
 //! | `GET /agent/node_info` | addresses, CQL address and port, CPUs, memory, storage, Scylla version, data dir, SSTable naming |
 //! | `POST /agent/jobs/upload`, `POST /agent/jobs/download` | start a transfer job → `{"id"}` |
+//! | `POST /agent/jobs/check` | start a content check of stored SSTables (validate) → `{"id"}` |
 //! | `GET /agent/jobs/{id}?wait=S` | progress, returned when the job ends or after S seconds |
 //! | `POST /agent/jobs/{id}/stop`, `DELETE /agent/jobs/{id}`, `GET /agent/jobs` | stop, forget, list |
 //! | `GET`/`PUT /agent/bandwidth` | read or change the bandwidth budget (`{"rate_limit": MiB/s}`) |
@@ -40,10 +41,10 @@ use super::jobs::{JobError, Jobs};
 use super::scylla::{Scylla, allowed, check_path};
 use super::storage::{StorageError, Stores, object_path};
 use super::wire::{
-    self, AgentVersion, DATA_LOCATION, DEFAULT_CQL_PORT, DeleteRequest, Deleted, DiskUsage, Done,
-    DownloadJob, Entry, ErrorAnswer, FileQuery, JobProgress, JobStarted, JobStatus, JobWait,
-    ListRequest, ListingError, MoveRequest, NodeInfo, SetBandwidth, UploadJob, VERSION_HEADER,
-    WriteMode, WriteQuery, Written,
+    self, AgentVersion, CheckJob, DATA_LOCATION, DEFAULT_CQL_PORT, DeleteRequest, Deleted,
+    DiskUsage, Done, DownloadJob, Entry, ErrorAnswer, FileQuery, JobProgress, JobStarted,
+    JobStatus, JobWait, ListRequest, ListingError, MoveRequest, NodeInfo, SetBandwidth, UploadJob,
+    VERSION_HEADER, WriteMode, WriteQuery, Written,
 };
 use crate::auth::{bearer, token_matches};
 
@@ -213,6 +214,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route("/agent/jobs", get(list_jobs))
         .route("/agent/jobs/upload", post(start_upload))
         .route("/agent/jobs/download", post(start_download))
+        .route("/agent/jobs/check", post(start_check))
         .route("/agent/jobs/{id}", get(job_progress).delete(remove_job))
         .route("/agent/jobs/{id}/stop", post(stop_job))
         .route("/agent/bandwidth", get(get_bandwidth).put(set_bandwidth))
@@ -324,6 +326,15 @@ async fn start_download(
 ) -> ApiResult<Json<JobStarted>> {
     Ok(Json(JobStarted {
         id: s.jobs.start_download(req)?,
+    }))
+}
+
+async fn start_check(
+    State(s): St,
+    JsonBody(req): JsonBody<CheckJob>,
+) -> ApiResult<Json<JobStarted>> {
+    Ok(Json(JobStarted {
+        id: s.jobs.start_check(req)?,
     }))
 }
 

@@ -6,7 +6,9 @@
 //! as skipped); one with different content is first kept as `<name>.sm_<tag>` (versioning). A
 //! download job copies remote files into a local directory, each under its own name or the one
 //! `names` gives it (a restore fetches `x.sm_<tag>` as `x`); with `keep_verified`, a file already
-//! there and verified is kept and counts as skipped. Jobs live in memory: after an agent
+//! there and verified is kept and counts as skipped. A check job (validate's content check,
+//! [`super::check`]) reads stored SSTables and reports what it found in `check`; its SSTables
+//! count as files. Jobs live in memory: after an agent
 //! restart an old ID answers `not_found`, and the manager starts the job again.
 
 use std::collections::HashMap;
@@ -29,7 +31,9 @@ use super::files::FileError;
 use super::retry::with_retries;
 use super::storage::{Stores, object_path};
 use super::transfer::{DataPath, LocalFile, TransferError};
-use super::wire::{Bandwidth, DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob};
+use super::wire::{
+    Bandwidth, CheckJob, CheckOutcome, DownloadJob, FileFailure, JobProgress, JobStatus, UploadJob,
+};
 
 /// How long finished jobs stay queryable.
 const KEEP_FINISHED: Duration = Duration::from_secs(3600);
@@ -217,6 +221,28 @@ impl Jobs {
         Ok(id)
     }
 
+    /// Starts a check job (validate's content check); returns its ID.
+    pub fn start_check(&self, req: CheckJob) -> Result<String, JobError> {
+        let transfers = self.transfers(req.transfers)?;
+        let remote = self.stores.get(&req.location)?;
+        for (i, s) in req.sstables.iter().enumerate() {
+            remote_path(&format!("sstables[{i}].dir"), &s.dir)?;
+            for (j, f) in s.files.iter().enumerate() {
+                for (field, value) in [("name", &f.name), ("object", &f.object)] {
+                    plain_name(&format!("sstables[{i}].files[{j}].{field}"), value)?;
+                }
+            }
+        }
+        self.apply_rate(req.rate_limit)?;
+        let (id, job) = self.register("check", &req.location);
+        let data = self.data.clone();
+        tokio::spawn(async move {
+            let result = run_check(&data, &job, &remote, req.sstables, req.md5, transfers).await;
+            finish(&job, result);
+        });
+        Ok(id)
+    }
+
     /// The job's progress once it finishes or `wait` passes, whichever is first.
     pub async fn progress(&self, id: &str, wait: Duration) -> JobProgress {
         let Some(job) = self.map.get(id).map(|j| j.clone()) else {
@@ -263,6 +289,22 @@ fn remote_path(field: &str, path: &str) -> Result<object_store::path::Path, JobE
         field: field.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// Checks that `name` is one plain file name (no `/`, not `.` or `..`, no control character).
+fn plain_name(field: &str, name: &str) -> Result<(), JobError> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(JobError::Invalid {
+            field: field.to_string(),
+            reason: format!("{name:?} must be a plain file name"),
+        });
+    }
+    Ok(())
 }
 
 /// Records the end of a job.
@@ -497,6 +539,56 @@ async fn run_download(
         &job.cancel,
     )
     .await;
+    Ok(())
+}
+
+/// Runs a check job: SSTables are its files, the bytes read its bytes transferred, and what it
+/// found so far is in `check`.
+async fn run_check(
+    data: &DataPath,
+    job: &Job,
+    remote: &super::storage::Remote,
+    sstables: Vec<super::wire::SSTableCheck>,
+    md5: bool,
+    transfers: usize,
+) -> Result<(), String> {
+    job.progress.send_modify(|p| {
+        p.files_total = sstables.len() as u64;
+        p.bytes_total = super::check::bytes_to_read(&sstables, md5);
+        p.check = Some(CheckOutcome::default());
+    });
+    let counted = std::sync::Mutex::new((0u64, 0usize));
+    let on_progress = |outcome: &CheckOutcome, bytes: u64| {
+        {
+            let mut c = counted.lock().unwrap_or_else(|p| p.into_inner());
+            metrics::counter!("cairn_agent_check_bytes_total").increment(bytes.saturating_sub(c.0));
+            for f in outcome.findings.iter().skip(c.1) {
+                metrics::counter!("cairn_agent_check_findings_total", "kind" => f.kind.as_str())
+                    .increment(1);
+            }
+            *c = (c.0.max(bytes), c.1.max(outcome.findings.len()));
+        }
+        job.progress.send_modify(|p| {
+            p.files_transferred = outcome.sstables_checked;
+            p.bytes_transferred = bytes;
+            p.check = Some(outcome.clone());
+        });
+    };
+    let outcome = super::check::check_sstables(
+        remote,
+        sstables,
+        md5,
+        transfers,
+        Some(&data.bandwidth),
+        &job.cancel,
+        &on_progress,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    job.progress.send_modify(|p| {
+        p.files_transferred = outcome.sstables_checked;
+        p.check = Some(outcome);
+    });
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | `cairn_agent_bytes_total` | `result` = transferred, skipped, failed | bytes moved by transfer jobs |
 //! | `cairn_agent_files_total` | `result` | files moved by transfer jobs |
+//! | `cairn_agent_check_bytes_total` | | bytes read by check jobs (validate's content check) |
+//! | `cairn_agent_check_findings_total` | `kind` = digest, toc, size, md5 | problems check jobs found |
 //! | `cairn_agent_jobs_started_total` | `kind` | jobs started |
 //! | `cairn_agent_jobs_finished_total` | `kind`, `status` | jobs ended |
 //! | `cairn_agent_bandwidth_limit_bytes` | | current budget, bytes/s (0 unlimited) |

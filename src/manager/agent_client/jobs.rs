@@ -1,4 +1,4 @@
-//! Transfer jobs on an agent: starting uploads and downloads, following a job by long poll,
+//! Transfer jobs on an agent: starting uploads, downloads and content checks, following a job by long poll,
 //! stopping and forgetting it, and the agent's bandwidth budget the jobs share.
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use reqwest::Method;
 use super::error::AgentError;
 use super::{AgentClient, Call, LONG_CALL_TIMEOUT, POLL_SLACK, segment};
 use crate::agent::wire::{
-    Bandwidth, DownloadJob, JobProgress, JobStarted, JobWait, SetBandwidth, UploadJob,
+    Bandwidth, CheckJob, DownloadJob, JobProgress, JobStarted, JobWait, SetBandwidth, UploadJob,
 };
 
 impl AgentClient {
@@ -20,6 +20,11 @@ impl AgentClient {
     /// Starts a download job and returns its ID.
     pub async fn start_download(&self, job: &DownloadJob) -> Result<String, AgentError> {
         self.start_job("/agent/jobs/download", job).await
+    }
+
+    /// Starts a check job (validate's content check of stored SSTables) and returns its ID.
+    pub async fn start_check(&self, job: &CheckJob) -> Result<String, AgentError> {
+        self.start_job("/agent/jobs/check", job).await
     }
 
     /// Starts a job and returns its ID.

@@ -16,7 +16,7 @@
 //! | this one | [`AgentClient`]: one call (`Call`), its URL, token, timeouts and retries; ping, node info |
 //! | [`error`] | [`AgentError`] and [`RetryPolicy`] |
 //! | [`scylla`] | the Scylla calls through the agent's proxy and the types of Scylla's answers |
-//! | [`jobs`] | upload and download jobs, their progress, stop and removal; the bandwidth budget |
+//! | [`jobs`] | upload, download and check jobs, their progress, stop and removal; the bandwidth budget |
 //! | [`files`] | listings, reads, plain and conditional writes, deletes, moves, disk usage |
 //! | [`restore`] | a restore's Scylla calls: load&stream, autocompaction, vnode and tablet repair |
 //!

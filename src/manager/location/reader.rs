@@ -83,30 +83,42 @@ impl LocationReader for AgentClient {
     }
 }
 
+/// Every object under `dir` in `remote` (recursively), with its path relative to `dir`; none when
+/// `dir` does not exist.
+pub async fn list_objects(
+    remote: &Remote,
+    dir: &str,
+) -> Result<Vec<(String, object_store::ObjectMeta)>, ReadError> {
+    let prefix = object_path(dir)?;
+    let strip = format!("{prefix}/");
+    let listed: Vec<_> = remote
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .or_else(|e| match e {
+            // A directory not made yet. (On S3 a missing prefix lists empty, and a 404 means the
+            // bucket is missing, which must not pass for "no backups".)
+            object_store::Error::NotFound { .. } if remote.local_dir.is_some() => Ok(Vec::new()),
+            e => Err(remote.err("list", &prefix)(e)),
+        })?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|meta| {
+            let full = meta.location.to_string();
+            let relative = full.strip_prefix(&strip)?.to_string();
+            Some((relative, meta))
+        })
+        .collect())
+}
+
 /// A store reached directly; the `location` argument is the one the store was built for.
 impl LocationReader for Remote {
     async fn list_files(&self, _location: &Location, dir: &str) -> Result<Vec<String>, ReadError> {
-        let prefix = object_path(dir)?;
-        let strip = format!("{prefix}/");
-        let listed: Vec<_> =
-            self.store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .or_else(|e| match e {
-                    // A directory not made yet. (On S3 a missing prefix lists empty, and a 404 means
-                    // the bucket is missing, which must not pass for "no backups".)
-                    object_store::Error::NotFound { .. } if self.local_dir.is_some() => {
-                        Ok(Vec::new())
-                    }
-                    e => Err(self.err("list", &prefix)(e)),
-                })?;
-        Ok(listed
+        Ok(list_objects(self, dir)
+            .await?
             .into_iter()
-            .filter_map(|meta| {
-                let full = meta.location.to_string();
-                full.strip_prefix(&strip).map(str::to_string)
-            })
+            .map(|(path, _)| path)
             .collect())
     }
 

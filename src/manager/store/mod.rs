@@ -1,5 +1,5 @@
 //! The manager's state store: clusters, tasks, task runs, backup and restore runs and their
-//! progress, with ScyllaDB Manager's data model (spec section 3).
+//! progress, validate progress, with ScyllaDB Manager's data model (spec section 3).
 //!
 //! The manager holds one `Arc<dyn Store>` made by [`open`] from a [`StoreConfig`]. Two
 //! implementations exist: [`sqlite::SqliteStore`] (the embedded default, one file) and
@@ -11,9 +11,9 @@
 //! | --- | --- |
 //! | this one | the [`Store`] trait, [`StoreError`], [`open`] and [`time_uuid`] |
 //! | `config` | [`StoreConfig`] and [`ScyllaConfig`]: which store, and how to reach it (the manager's `store:` section) |
-//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`]) and their keys |
+//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`], [`ValidateRunProgress`]) and their keys |
 //! | `stored_text` | `text_enum!`: enums kept as fixed text ([`TaskType`], [`RunStatus`], `BackupStage`, `RestoreStage`), and [`UnknownName`] |
-//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here (`rows::restore`: the restore tables) |
+//! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here (`rows::restore`: the restore tables; `rows::validate`: validate progress) |
 //! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
 //! | [`scylla`] | the ScyllaDB store: `schema` (keyspace and migrations), `row` (its encoding of the neutral values and its row reader) |
 //!
@@ -166,8 +166,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn get_cluster(&self, id: Uuid) -> StoreResult<Option<Cluster>>;
     /// Every cluster, by name then id.
     async fn list_clusters(&self) -> StoreResult<Vec<Cluster>>;
-    /// Removes a cluster with its tasks, task runs, backup and restore runs and their progress;
-    /// a missing cluster is not an error.
+    /// Removes a cluster with its tasks, task runs, backup and restore runs and their progress,
+    /// and its validate progress; a missing cluster is not an error.
     async fn delete_cluster(&self, id: Uuid) -> StoreResult<()>;
 
     /// Inserts or replaces a task.
@@ -274,23 +274,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes the restore progress rows of a run.
     async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()>;
 
-    /// Inserts or replaces validate progress rows (by their key).
-    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()> {
-        let _ = rows;
-        Err(StoreError::Config(
-            "validate progress is not stored yet".into(),
-        ))
-    }
+    /// Upserts a batch of validate progress rows (keyed by run, DC, host and location), in one
+    /// transaction (SQLite) or in batches of at most [`PROGRESS_BATCH_ROWS`] rows (ScyllaDB).
+    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()>;
     /// The validate progress rows of a run, by DC, host and location.
-    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>> {
-        let _ = run;
-        Ok(Vec::new())
-    }
+    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>>;
     /// Removes the validate progress rows of a run.
-    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
-        let _ = run;
-        Ok(())
-    }
+    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()>;
 }
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.
@@ -383,6 +373,11 @@ pub(crate) fn sort_restore_progress(rows: &mut [RestoreRunProgress]) {
         )
     };
     rows.sort_by_cached_key(order);
+}
+
+/// Sorts validate progress rows as [`Store::list_validate_progress`] returns them.
+pub(crate) fn sort_validate_progress(rows: &mut [ValidateRunProgress]) {
+    rows.sort_by(|a, b| (&a.dc, &a.host, &a.location).cmp(&(&b.dc, &b.host, &b.location)));
 }
 
 #[cfg(test)]

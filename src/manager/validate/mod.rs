@@ -9,10 +9,10 @@
 //! | [`report`] | what a check found, per node directory and per location: counts, missing files, broken snapshots, size mismatches, corrupt files, orphans; shared by the run, the offline check, the API and the CLI |
 //! | [`source`] | `ValidateSource`: listing with sizes and times, deleting, checking SSTable content; through an agent or straight from the store |
 //! | [`location`] | a location's manifests for validate: this cluster's (or every cluster's), temporary ones shadowed by final ones dropped, grouped by node directory |
-//! | [`node`] | the check of one node directory: referenced files against the listing, sizes, content (sampled), orphans and their safe deletion |
+//! | [`node`] | the check of one node directory: its listing, then each manifest streamed against it (missing files, schema files, sizes), content (sampled), orphans and their safe deletion |
 //! | [`sample`] | which SSTables a run checks the content of: a deterministic share, rotating between runs |
-//! | [`orphans`] | which listed files are orphans, and which of those may be deleted (the safety rules) |
-//! | [`offline`] | the whole check of a location from the store alone, for `--offline` |
+//! | [`orphans`] | which listed files are orphans (the referenced files, versioned copies included), and which of those may be deleted (the safety rules) |
+//! | [`offline`] | the whole check of a location from the store alone, for `--offline`; the deletion cut-off lowered to unfinished runs |
 //! | [`run`] | what a validate run is given (`ValidateDeps`) and its live state |
 //! | [`supervisor`] | `ValidateSupervisor`: one online run: hosts per location, node directories fanned out to them, progress rows, metrics, the run's outcome |
 

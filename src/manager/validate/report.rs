@@ -1,7 +1,8 @@
 //! What a validate check found: per node directory ([`NodeReport`]), per location
 //! ([`LocationReport`]) and in all ([`ValidateReport`]). The online run stores node reports in its
 //! progress rows, the offline check builds them directly; the CLI's tables and `-o json`, the API
-//! and the metrics read the same types.
+//! and the metrics read the same types. Reports are stored (in progress rows) and read back by
+//! later builds, so each struct takes its defaults for the fields it does not find.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,7 @@ pub struct SizeMismatch {
 
 /// What the check of one node directory found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NodeReport {
     /// The node's DC (from its directory).
     pub dc: String,
@@ -99,6 +101,7 @@ impl NodeReport {
 
 /// What the check of one location found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LocationReport {
     /// The location (`[dc:]provider:bucket`).
     pub location: String,
@@ -110,6 +113,7 @@ pub struct LocationReport {
 
 /// What a whole validate found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ValidateReport {
     /// How much content was checked (`none`, `digest`, `full`).
     pub content: String,

@@ -16,12 +16,14 @@
 //! | `row` | its encoding of the neutral values and its row reader |
 //! | `schema` | keyspace and migrations |
 //! | `restore` | the restore tables' operations |
+//! | `validate` | the validate table's operations |
 
 mod restore;
 mod row;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use std::fmt;
 use std::time::Duration;
@@ -45,7 +47,8 @@ use super::rows::{
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RestoreRun,
     RestoreRunProgress, RunKey, ScyllaConfig, Store, StoreError, StoreResult, Task, TaskKey,
-    TaskRun, finish_task_list, readable_tasks, sort_clusters, sort_progress, time_uuid_ticks,
+    TaskRun, ValidateRunProgress, finish_task_list, readable_tasks, sort_clusters, sort_progress,
+    time_uuid_ticks,
 };
 
 /// Prepared statements kept per session (every statement this store issues fits).
@@ -293,6 +296,7 @@ impl Store for ScyllaStore {
                 };
                 self.delete_progress(run).await?;
                 self.remove_restore_progress(run).await?;
+                self.remove_validate_progress(run).await?;
             }
             for run_table in ["backup_run", "restore_run"] {
                 self.exec(
@@ -546,5 +550,17 @@ impl Store for ScyllaStore {
 
     async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()> {
         self.remove_restore_progress(run).await
+    }
+
+    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()> {
+        self.write_validate_progress(rows).await
+    }
+
+    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>> {
+        self.read_validate_progress(run).await
+    }
+
+    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
+        self.remove_validate_progress(run).await
     }
 }

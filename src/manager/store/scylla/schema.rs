@@ -139,6 +139,31 @@ pub(super) const MIGRATIONS: &[(u32, &str, &[&str])] = &[
             PRIMARY KEY ((cluster_id, task_id, run_id), remote_sstable_dir, keyspace_name, table_name, host, agent_job_id, scylla_task_id))",
         ],
     ),
+    (
+        5,
+        "validate tables",
+        &["CREATE TABLE IF NOT EXISTS {ks}.validate_backup_run_progress (
+            cluster_id uuid,
+            task_id uuid,
+            run_id uuid,
+            dc text,
+            host text,
+            location text,
+            manifests bigint,
+            scanned_files bigint,
+            missing_files bigint,
+            orphaned_files bigint,
+            orphaned_bytes bigint,
+            deleted_files bigint,
+            broken_snapshots list<text>,
+            started_at timestamp,
+            completed_at timestamp,
+            sstables_checked bigint,
+            corrupt_files bigint,
+            size_mismatches bigint,
+            nodes text,
+            PRIMARY KEY ((cluster_id, task_id, run_id), dc, host, location))"],
+    ),
 ];
 
 impl ScyllaStore {

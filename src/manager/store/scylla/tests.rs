@@ -5,10 +5,11 @@
 use super::schema::MIGRATIONS;
 use super::*;
 use crate::manager::store::rows::{
-    RESTORE_PROGRESS, RESTORE_RUN, Value, restore_progress_from, restore_progress_values,
-    restore_run_from, restore_run_values,
+    RESTORE_PROGRESS, RESTORE_RUN, VALIDATE_PROGRESS, Value, restore_progress_from,
+    restore_progress_values, restore_run_from, restore_run_values, validate_progress_from,
+    validate_progress_values,
 };
-use crate::manager::store::{RunStatus, Schedule, TaskType, time_uuid};
+use crate::manager::store::{RunStatus, Schedule, TaskType, ValidateRunProgress, time_uuid};
 use bytes::Bytes;
 use chrono::DateTime;
 use scylla::deserialize::FrameSlice;
@@ -417,5 +418,120 @@ fn restore_rows_fit_and_read_back_from_the_tables_the_migrations_create() {
     serializes(
         &(run.cluster_id, run.task_id, run.id),
         &specs("restore_run_progress", "cluster_id, task_id, run_id"),
+    );
+}
+
+/// One validate progress row, every optional field set, with a node report that found things.
+fn validate_sample() -> ValidateRunProgress {
+    use crate::manager::validate::report::{ContentFinding, FindingKind, NodeReport, SizeMismatch};
+    let now = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
+    let node = NodeReport {
+        dc: "dc1".to_owned(),
+        node_id: "7f3c".to_owned(),
+        checked_by: "10.0.0.1".to_owned(),
+        manifests: 2,
+        files: 9,
+        scanned_files: 10,
+        missing_files: 1,
+        missing: vec!["sst/a/me-1-big-Data.db".to_owned()],
+        broken_snapshots: vec!["sm_20240101000000UTC".to_owned()],
+        size_mismatches: vec![SizeMismatch {
+            dir: "sst/ks/t/1".to_owned(),
+            keyspace: "ks".to_owned(),
+            table: "t".to_owned(),
+            snapshots: vec!["sm_20240101000000UTC".to_owned()],
+            expected: 10,
+            found: 9,
+            files: vec![
+                ("me-2-big-Data.db".to_owned(), Some(9)),
+                ("x".to_owned(), None),
+            ],
+        }],
+        sstables_checked: 3,
+        corrupt_files: 1,
+        findings: vec![ContentFinding {
+            file: "sst/ks/t/1/me-3-big-Data.db".to_owned(),
+            kind: FindingKind::Digest,
+            detail: "crc32 1 != 2".to_owned(),
+        }],
+        orphaned_files: 1,
+        orphaned_bytes: 5,
+        orphans: vec!["sst/ks/t/1/me-9-big-Data.db".to_owned()],
+        started_at: Some(now),
+        error: Some("e".to_owned()),
+        ..NodeReport::default()
+    };
+    ValidateRunProgress {
+        cluster_id: Uuid::new_v4(),
+        task_id: Uuid::new_v4(),
+        run_id: time_uuid(now),
+        dc: "dc1".to_owned(),
+        host: "10.0.0.1".to_owned(),
+        location: "dc1:s3:bucket".to_owned(),
+        manifests: 2,
+        scanned_files: 10,
+        missing_files: 1,
+        orphaned_files: 1,
+        orphaned_bytes: 5,
+        deleted_files: 0,
+        broken_snapshots: vec!["sm_20240101000000UTC".to_owned()],
+        started_at: Some(now),
+        completed_at: Some(now),
+        sstables_checked: 3,
+        corrupt_files: 1,
+        size_mismatches: 1,
+        nodes: vec![node],
+    }
+}
+
+#[test]
+fn validate_rows_fit_and_read_back_from_the_table_the_migrations_create() {
+    let progress = validate_sample();
+    let values = validate_progress_values(&progress).expect("validate progress values");
+    serializes(
+        &cql_values(values.clone()),
+        &specs(
+            "validate_backup_run_progress",
+            &VALIDATE_PROGRESS.column_list(),
+        ),
+    );
+    assert_eq!(
+        validate_progress_from(&round_trip(&VALIDATE_PROGRESS, values)).ok(),
+        Some(progress.clone())
+    );
+    // No broken snapshot is kept as no value, and read back empty; no times read back as none.
+    let mut clean = progress.clone();
+    clean.broken_snapshots.clear();
+    clean.started_at = None;
+    clean.completed_at = None;
+    clean.nodes.clear();
+    let values = validate_progress_values(&clean).expect("validate progress values");
+    assert_eq!(
+        validate_progress_from(&round_trip(&VALIDATE_PROGRESS, values)).ok(),
+        Some(clean)
+    );
+    // Node reports that are not the model's JSON are refused naming the column.
+    let nodes = VALIDATE_PROGRESS
+        .index("validate_backup_run_progress.nodes")
+        .expect("a column");
+    let mut bad = round_trip(
+        &VALIDATE_PROGRESS,
+        validate_progress_values(&progress).expect("validate progress values"),
+    );
+    bad.row.columns[nodes] = Some(CqlValue::Text("[{\"dc\": 1}]".to_owned()));
+    let err = validate_progress_from(&bad).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("validate_backup_run_progress.nodes"),
+        "{err}"
+    );
+    // The key-only statements.
+    serializes(
+        &(progress.cluster_id, progress.task_id, progress.run_id),
+        &specs(
+            "validate_backup_run_progress",
+            "cluster_id, task_id, run_id",
+        ),
     );
 }

@@ -8,10 +8,12 @@
 //! | `row` | its encoding of the neutral values, its row reader, its statements |
 //! | `schema` | migrations, opening the file |
 //! | `restore` | the restore tables' operations |
+//! | `validate` | the validate table's operations |
 
 mod restore;
 mod row;
 mod schema;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,8 +32,8 @@ use super::rows::{
 };
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RestoreRun, RestoreRunProgress, RunKey,
-    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, finish_task_list, readable_tasks,
-    sort_clusters, sort_progress, time_uuid_ticks,
+    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, ValidateRunProgress, finish_task_list,
+    readable_tasks, sort_clusters, sort_progress, time_uuid_ticks,
 };
 
 /// The [`Store`] kept in one SQLite file.
@@ -180,6 +182,7 @@ impl Store for SqliteStore {
             let tx = conn.transaction().map_err(sql(OP))?;
             let id = id.to_string();
             for table in [
+                "validate_backup_run_progress",
                 "restore_run_progress",
                 "restore_run",
                 "backup_run_progress",
@@ -417,5 +420,17 @@ impl Store for SqliteStore {
 
     async fn delete_restore_progress(&self, run: RunKey) -> StoreResult<()> {
         self.remove_restore_progress(run).await
+    }
+
+    async fn put_validate_progress(&self, rows: &[ValidateRunProgress]) -> StoreResult<()> {
+        self.write_validate_progress(rows).await
+    }
+
+    async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>> {
+        self.read_validate_progress(run).await
+    }
+
+    async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
+        self.remove_validate_progress(run).await
     }
 }

@@ -154,6 +154,34 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
     );
     ",
     ),
+    (
+        5,
+        "validate tables",
+        "
+    CREATE TABLE IF NOT EXISTS validate_backup_run_progress (
+        cluster_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        dc TEXT NOT NULL,
+        host TEXT NOT NULL,
+        location TEXT NOT NULL,
+        manifests INTEGER NOT NULL,
+        scanned_files INTEGER NOT NULL,
+        missing_files INTEGER NOT NULL,
+        orphaned_files INTEGER NOT NULL,
+        orphaned_bytes INTEGER NOT NULL,
+        deleted_files INTEGER NOT NULL,
+        broken_snapshots TEXT NOT NULL,
+        started_at INTEGER,
+        completed_at INTEGER,
+        sstables_checked INTEGER NOT NULL,
+        corrupt_files INTEGER NOT NULL,
+        size_mismatches INTEGER NOT NULL,
+        nodes TEXT NOT NULL,
+        PRIMARY KEY (cluster_id, task_id, run_id, dc, host, location)
+    );
+    ",
+    ),
 ];
 
 /// Opens the connection and migrates the schema.
