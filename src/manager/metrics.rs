@@ -24,6 +24,16 @@
 //! | `cairn_manager_restore_stream_duration` | same | seconds spent in load&stream (counter) |
 //! | `cairn_manager_restore_progress` | cluster | percent of the run's bytes restored |
 //! | `cairn_manager_restore_view_build_status` | cluster, keyspace, view | 0 unknown, 1 started, 2 success |
+//! | `cairn_manager_validate_backup_missing_files` | cluster, task | referenced files the task's last validate run did not find |
+//! | `cairn_manager_validate_backup_broken_snapshots` | cluster, task | snapshots (per node) referencing a missing, mis-sized or corrupt file |
+//! | `cairn_manager_validate_backup_size_mismatches` | cluster, task | table directories whose files do not add up to the manifest's size |
+//! | `cairn_manager_validate_backup_corrupt_files` | cluster, task | files whose content check failed |
+//! | `cairn_manager_validate_backup_orphaned_files` | cluster, task | files no manifest references |
+//! | `cairn_manager_validate_backup_orphaned_bytes` | cluster, task | their bytes |
+//! | `cairn_manager_validate_backup_deleted_files` | cluster, task | orphans the run deleted |
+//! | `cairn_manager_validate_backup_sstables_checked` | cluster, task | SSTables whose content the run checked |
+//! | `cairn_manager_validate_backup_last_success` | cluster, task | 1 when the last run found nothing wrong, else 0 |
+//! | `cairn_manager_validate_backup_last_run_timestamp_seconds` | cluster, task | Unix time the last run ended |
 //! | `cairn_manager_progress_writes_total` | | batched progress writes to the store |
 //! | `cairn_manager_progress_rows_written_total` | | progress rows those writes stored |
 //! | `cairn_manager_scheduler_run_total` | cluster, type, task, status | runs that ended, by status |
@@ -33,6 +43,7 @@
 use metrics::gauge;
 
 use super::store::{BackupRunProgress, RestoreRunProgress};
+use super::validate::report::Totals;
 
 /// Publishes a table's progress row.
 pub fn table_progress(cluster: &str, keyspace: &str, row: &BackupRunProgress) {
@@ -181,4 +192,51 @@ pub fn restore_view_build_status(cluster: &str, keyspace: &str, view: &str, stat
         ("view", view.to_string()),
     ];
     gauge!("cairn_manager_restore_view_build_status", &labels).set(value);
+}
+
+/// Publishes what a validate task's last run found (`healthy`: nothing wrong).
+pub fn validate_run(cluster: &str, task: &str, totals: &Totals, healthy: bool) {
+    let labels = [("cluster", cluster.to_string()), ("task", task.to_string())];
+    let set = |name: &'static str, v: u64| gauge!(name, &labels).set(v as f64);
+    set(
+        "cairn_manager_validate_backup_missing_files",
+        totals.missing_files,
+    );
+    set(
+        "cairn_manager_validate_backup_broken_snapshots",
+        totals.broken_snapshots,
+    );
+    set(
+        "cairn_manager_validate_backup_size_mismatches",
+        totals.size_mismatches,
+    );
+    set(
+        "cairn_manager_validate_backup_corrupt_files",
+        totals.corrupt_files,
+    );
+    set(
+        "cairn_manager_validate_backup_orphaned_files",
+        totals.orphaned_files,
+    );
+    set(
+        "cairn_manager_validate_backup_orphaned_bytes",
+        totals.orphaned_bytes,
+    );
+    set(
+        "cairn_manager_validate_backup_deleted_files",
+        totals.deleted_files,
+    );
+    set(
+        "cairn_manager_validate_backup_sstables_checked",
+        totals.sstables_checked,
+    );
+    set(
+        "cairn_manager_validate_backup_last_success",
+        u64::from(healthy),
+    );
+    gauge!(
+        "cairn_manager_validate_backup_last_run_timestamp_seconds",
+        &labels
+    )
+    .set(chrono::Utc::now().timestamp() as f64);
 }

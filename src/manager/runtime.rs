@@ -1,4 +1,4 @@
-//! The manager's run-time, started and stopped in order: the progress actors (backup and restore rows), the rate-limit
+//! The manager's run-time, started and stopped in order: the progress actors (backup, restore and validate rows), the rate-limit
 //! actor and the scheduler (with one runner per task type) over a store, then the servers in
 //! front of them. `cairn manager` and the end-to-end tests start the manager through here.
 //!
@@ -23,7 +23,8 @@ use super::rate_limit_actor::RateLimitActor;
 use super::restore::run::RestoreDeps;
 use super::scheduler::runner::Runner;
 use super::scheduler::{Scheduler, StopAll};
-use super::store::{BackupRunProgress, RestoreRunProgress, Store};
+use super::store::{BackupRunProgress, RestoreRunProgress, Store, ValidateRunProgress};
+use super::validate::run::ValidateDeps;
 
 /// How long the servers get to finish the requests in flight once told to stop.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +39,8 @@ pub struct Runtime {
     pub progress: Addr<ProgressActor<BackupRunProgress>>,
     /// Batched writes of restore progress rows.
     pub restore_progress: Addr<ProgressActor<RestoreRunProgress>>,
+    /// Batched writes of validate progress rows.
+    pub validate_progress: Addr<ProgressActor<ValidateRunProgress>>,
     /// Bandwidth budgets pushed to the agents.
     pub rate_limit: Addr<RateLimitActor>,
     /// When tasks run; starts and stops the runs.
@@ -53,6 +56,7 @@ impl Runtime {
     pub fn start(store: Arc<dyn Store>, settings: RunSettings) -> Self {
         let progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
         let restore_progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
+        let validate_progress = ProgressActor::new(store.clone(), FLUSH_EVERY).start();
         let rate_limit = RateLimitActor::new().start();
         let settings = Arc::new(settings);
         let backup = Runner::Backup(RunDeps {
@@ -64,13 +68,19 @@ impl Runtime {
         let restore = Runner::Restore(RestoreDeps {
             store: store.clone(),
             progress: restore_progress.clone(),
+            settings: settings.clone(),
+        });
+        let validate = Runner::Validate(ValidateDeps {
+            store: store.clone(),
+            progress: validate_progress.clone(),
             settings,
         });
-        let scheduler = Scheduler::new(store.clone(), vec![backup, restore]).start();
+        let scheduler = Scheduler::new(store.clone(), vec![backup, restore, validate]).start();
         Runtime {
             store,
             progress,
             restore_progress,
+            validate_progress,
             rate_limit,
             scheduler,
             stop: CancellationToken::new(),
@@ -121,6 +131,19 @@ impl Runtime {
         // progress reaches the progress actor before the flush below.
         if let Err(e) = self.scheduler.send(StopAll).await {
             tracing::warn!(error = %e, "the scheduler did not answer the stop");
+        }
+        match tokio::time::timeout(FLUSH_TIMEOUT, self.validate_progress.send(FlushProgress)).await
+        {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "pending validate progress could not be written")
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "the validate progress actor did not answer"),
+            Err(_) => {
+                tracing::error!(
+                    "pending validate progress was not written within {FLUSH_TIMEOUT:?}"
+                )
+            }
         }
         match tokio::time::timeout(FLUSH_TIMEOUT, self.restore_progress.send(FlushProgress)).await {
             Ok(Ok(Ok(()))) => {}

@@ -9,9 +9,9 @@
 //! | [`error`] | the error body every endpoint answers with: status, message, and the field at fault; also for unknown paths (404), wrong methods (405) and bodies over [`MAX_BODY`] (413); store and scheduler failures as answers |
 //! | [`restore`] | restore tasks' own endpoints: the dry run, a restore run with its progress |
 //! | [`runs`] | a task's runs: start, stop, history, a run with its progress; asking the scheduler (timeout, stopping a run before a deletion, its refusals as answers) |
-//! | [`task_body`] | a task body read and checked: schedule fields, name, labels, and backup or restore properties against the cluster's DCs and agents; every refusal names its field |
+//! | [`task_body`] | a task body read and checked: schedule fields, name, labels, and backup, restore or validate properties against the cluster's DCs and agents; every refusal names its field |
 //! | [`tasks`] | tasks: create, update, delete, list (with next run and last status); the backup target dry run |
-//! | [`validate`] | validate tasks' own endpoints: a validate run with its progress rows and report |
+//! | [`validate`] | validate tasks' own endpoints: the dry run (hosts and node directories per location), a validate run with its progress rows and report |
 //!
 //! A path's cluster and task are found by [`find_cluster`] and [`find_task`].
 
@@ -57,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(restore::routes())
+        .merge(validate::routes())
         .merge(backups::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(error::standard_body))

@@ -9,6 +9,7 @@
 //! | `GET` | `/api/v1/cluster/{cluster}/task/{type}/{task}/history?limit=` | [`RunInfo`]s, newest first |
 //! | `GET` | `/api/v1/cluster/{cluster}/task/backup/{task}/{run}` | [`RunDetails`] of a run id or `latest` |
 //! | `GET` | `/api/v1/cluster/{cluster}/task/restore/{task}/{run}` | [`RestoreRunDetails`](super::restore::RestoreRunDetails) (see [`super::restore`]) |
+//! | `GET` | `/api/v1/cluster/{cluster}/task/validate_backup/{task}/{run}` | [`ValidateRunDetails`](super::validate::ValidateRunDetails) (see [`super::validate`]) |
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -204,17 +205,25 @@ async fn history(
     Ok(Json(runs.into_iter().map(RunInfo::from).collect()))
 }
 
-/// `GET /api/v1/cluster/{cluster}/task/{backup|restore}/{task}/{run}`: a run (its id, or
-/// `latest`) with its progress: [`RunDetails`] for a backup,
-/// [`RestoreRunDetails`](super::restore::RestoreRunDetails) for a restore.
+/// `GET /api/v1/cluster/{cluster}/task/{backup|restore|validate_backup}/{task}/{run}`: a run (its
+/// id, or `latest`) with its progress: [`RunDetails`] for a backup,
+/// [`RestoreRunDetails`](super::restore::RestoreRunDetails) for a restore,
+/// [`ValidateRunDetails`](super::validate::ValidateRunDetails) for a validate.
 async fn run_details(
     State(state): State<ApiState>,
     Path((cluster, task_type, task, run)): Path<(String, String, String, String)>,
 ) -> Result<Response, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
-    if task_type != TaskType::Backup.as_str() && task_type != TaskType::Restore.as_str() {
+    if ![
+        TaskType::Backup,
+        TaskType::Restore,
+        TaskType::ValidateBackup,
+    ]
+    .iter()
+    .any(|t| t.as_str() == task_type)
+    {
         return Err(ApiError::not_found(format!(
-            "progress of {task_type} runs (only backup and restore runs have progress)"
+            "progress of {task_type} runs (only backup, restore and validate_backup runs have progress)"
         )));
     }
     let task = find_task(&state, &cluster, &task_type, &task).await?;
@@ -238,6 +247,10 @@ async fn run_details(
     .ok_or_else(not_found)?;
     if task.task_type == TaskType::Restore {
         let details = super::restore::run_details(&state, &task, task_run).await?;
+        return Ok(Json(details).into_response());
+    }
+    if task.task_type == TaskType::ValidateBackup {
+        let details = super::validate::run_details(&state, &task, task_run).await?;
         return Ok(Json(details).into_response());
     }
     let key = RunKey {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::ApiState;
 use super::body::parse_value;
 use super::error::{ApiError, store_error};
+use crate::format::location::Location;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::backup::properties::{CheckedProperties, PropertiesError, TaskProperties};
 use crate::manager::discovery::{ClusterView, discover};
@@ -21,6 +22,8 @@ use crate::manager::location::check::{check_locations, check_readable};
 use crate::manager::restore::properties::RestoreProperties;
 use crate::manager::schedule::{ScheduleError, check as check_schedule, check_start_date};
 use crate::manager::store::{Cluster, Schedule, TaskType};
+use crate::manager::validate::properties::ValidateProperties;
+use crate::manager::validate::targets::{NO_DEFAULT_LOCATION, default_locations, unknown_dcs};
 use crate::units::parse_duration;
 
 /// Retries of a failed run when the schedule does not say (upstream's `--num-retries`).
@@ -39,7 +42,7 @@ const MAX_LABEL_CHARS: usize = 256;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct TaskBody {
-    /// The task type: `backup` or `restore`.
+    /// The task type: `backup`, `restore` or `validate_backup`.
     #[serde(rename = "type")]
     pub(super) task_type: Option<String>,
     /// The name, unique per cluster and type.
@@ -50,7 +53,7 @@ pub(super) struct TaskBody {
     pub(super) labels: Option<BTreeMap<String, String>>,
     /// When it runs ([`ScheduleBody`]).
     pub(super) schedule: Option<Value>,
-    /// The task properties ([`TaskProperties`] or [`RestoreProperties`]).
+    /// The task properties ([`TaskProperties`], [`RestoreProperties`] or [`ValidateProperties`]).
     pub(super) properties: Option<Value>,
 }
 
@@ -74,19 +77,14 @@ struct ScheduleBody {
     retry_wait: Option<Value>,
 }
 
-/// The type of a task body: backup and restore tasks are accepted.
+/// The type of a task body: every task type (backup, restore, validate_backup).
 pub(super) fn body_type(text: &str) -> Result<TaskType, ApiError> {
-    match text.parse::<TaskType>() {
-        Ok(t @ (TaskType::Backup | TaskType::Restore)) => Ok(t),
-        Ok(other) => Err(ApiError::bad_field(
+    text.parse::<TaskType>().map_err(|_| {
+        ApiError::bad_field(
             "type",
-            format!("{other} tasks are not supported yet (only backup and restore)"),
-        )),
-        Err(_) => Err(ApiError::bad_field(
-            "type",
-            format!("unknown task type {text:?} (expected backup or restore)"),
-        )),
-    }
+            format!("unknown task type {text:?} (expected backup, restore or validate_backup)"),
+        )
+    })
 }
 
 /// A duration given as seconds or as text such as `12h`.
@@ -239,21 +237,80 @@ pub(super) async fn cluster_view(cluster: &Cluster) -> Result<ClusterView, ApiEr
 }
 
 /// Parses the properties of a `task_type` task (fields named under `prefix`) and validates them
-/// against the cluster's DCs and agents.
+/// against the cluster's DCs and agents; returns the properties to store (a validate task's
+/// empty `location` filled with the backup tasks' locations, other documents as given).
 pub(super) async fn check_properties(
+    state: &ApiState,
     cluster: &Cluster,
     task_type: TaskType,
     value: Value,
     prefix: &str,
-) -> Result<(), ApiError> {
+) -> Result<Value, ApiError> {
     match task_type {
-        TaskType::Restore => check_restore_properties(cluster, value, prefix)
+        TaskType::Restore => check_restore_properties(cluster, value.clone(), prefix)
             .await
-            .map(drop),
-        _ => check_backup_properties(cluster, value, prefix)
+            .map(|_| value),
+        TaskType::ValidateBackup => {
+            let (props, _) =
+                check_validate_properties(state, cluster, value.clone(), prefix).await?;
+            let mut value = value;
+            if let Value::Object(map) = &mut value {
+                map.insert("location".into(), Value::from(props.location));
+            }
+            Ok(value)
+        }
+        _ => check_backup_properties(cluster, value.clone(), prefix)
             .await
-            .map(drop),
+            .map(|_| value),
     }
+}
+
+/// Parses validate task properties (fields named under `prefix`) and validates them: values,
+/// locations (an empty list takes the cluster's enabled backup tasks' locations), their DCs
+/// against the cluster's, and whether the agents can read them.
+pub(super) async fn check_validate_properties(
+    state: &ApiState,
+    cluster: &Cluster,
+    value: Value,
+    prefix: &str,
+) -> Result<(ValidateProperties, ClusterView), ApiError> {
+    let mut props: ValidateProperties = parse_value(value, prefix)?;
+    props
+        .validate()
+        .map_err(|e| properties_problem(&e, prefix))?;
+    if props.location.is_empty() {
+        props.location = default_locations(state.store.as_ref(), cluster.id)
+            .await
+            .map_err(store_error)?;
+        if props.location.is_empty() {
+            return Err(ApiError::bad_field(
+                format!("{prefix}location"),
+                NO_DEFAULT_LOCATION,
+            ));
+        }
+    }
+    let mut locations = Vec::new();
+    for (i, l) in props.location.iter().enumerate() {
+        locations.push(l.parse::<Location>().map_err(|e| {
+            ApiError::bad_field(format!("{prefix}location[{i}]"), format!("{l}: {e}"))
+        })?);
+    }
+    let view = cluster_view(cluster).await?;
+    let dcs = view.dcs();
+    if let Some((i, dc)) = unknown_dcs(&locations, &dcs).into_iter().next() {
+        return Err(ApiError::bad_field(
+            format!("{prefix}location[{i}]"),
+            format!(
+                "DC {dc:?} is not a DC of cluster {} (its DCs: {})",
+                cluster.name,
+                dcs.join(", ")
+            ),
+        ));
+    }
+    check_readable(&contact_client(cluster, &view)?, &view, &locations)
+        .await
+        .map_err(|e| ApiError::bad_field(format!("{prefix}location[{}]", e.index), e))?;
+    Ok((props, view))
 }
 
 /// Parses restore task properties (fields named under `prefix`), validates them against the

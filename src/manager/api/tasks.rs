@@ -11,7 +11,9 @@
 //! | `POST` | `/api/v1/cluster/{cluster}/backups/target` | the [`Target`] of the properties given (dry run) |
 //!
 //! `{task}` is the task's id or its name. A restore task's `PUT` refuses to change its location,
-//! keyspace, snapshot_tag, type or dc_mapping, naming the field. Every bad input is a 400 naming its field
+//! keyspace, snapshot_tag, type or dc_mapping, naming the field; a validate task's may change
+//! everything (an empty `location` is filled, at creation and update, with the locations of the
+//! cluster's enabled backup tasks). Every bad input is a 400 naming its field
 //! (`schedule.cron`, `properties.location[0]`, ...) and nothing is stored.
 
 use std::collections::{BTreeMap, HashMap};
@@ -188,11 +190,9 @@ async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
     let body: TaskBody = parse_body(&body)?;
-    let task_type = body_type(
-        body.task_type
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_field("type", "required (backup or restore)"))?,
-    )?;
+    let task_type = body_type(body.task_type.as_deref().ok_or_else(|| {
+        ApiError::bad_field("type", "required (backup, restore or validate_backup)")
+    })?)?;
     let id = Uuid::new_v4();
     let name = body
         .name
@@ -209,7 +209,8 @@ async fn create(
     let properties = body
         .properties
         .unwrap_or_else(|| Value::Object(Default::default()));
-    check_properties(&cluster, task_type, properties.clone(), "properties.").await?;
+    let properties =
+        check_properties(&state, &cluster, task_type, properties, "properties.").await?;
     let task = Task {
         cluster_id: cluster.id,
         task_type,
@@ -314,8 +315,8 @@ async fn update(
         if task.task_type == TaskType::Restore {
             check_restore_update(&task.properties, &properties)?;
         }
-        check_properties(&cluster, task.task_type, properties.clone(), "properties.").await?;
-        task.properties = properties;
+        task.properties =
+            check_properties(&state, &cluster, task.task_type, properties, "properties.").await?;
     }
     state.store.put_task(&task).await.map_err(store_error)?;
     tracing::info!(cluster = %cluster.name, task = %task.key(), "task updated");

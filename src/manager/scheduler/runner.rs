@@ -1,6 +1,6 @@
 //! One runner per task type: how the scheduler starts a run of a task, and the live run it gets
-//! back (stop it, ask its state). The scheduler decides when; a runner decides how. Backup and
-//! restore have runners; a new task type adds a [`Runner`] variant and a [`LiveRun`] variant
+//! back (stop it, ask its state). The scheduler decides when; a runner decides how. Backup,
+//! restore and validate have runners; a new task type adds a [`Runner`] variant and a [`LiveRun`] variant
 //! here, and the scheduler's timing logic stays as it is. Tasks of a type with no runner are not
 //! scheduled (and cannot be started).
 
@@ -12,6 +12,8 @@ use crate::manager::backup::supervisor::{BackupSupervisor, GetRunState, RunFinis
 use crate::manager::restore::run::RestoreDeps;
 use crate::manager::restore::supervisor::RestoreSupervisor;
 use crate::manager::store::{RunStatus, TaskType};
+use crate::manager::validate::run::ValidateDeps;
+use crate::manager::validate::supervisor::ValidateSupervisor;
 
 /// Starts the runs of one task type.
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub enum Runner {
     Backup(RunDeps),
     /// Restore runs: one `RestoreSupervisor` each, made with these parts.
     Restore(RestoreDeps),
+    /// Validate runs: one `ValidateSupervisor` each, made with these parts.
+    Validate(ValidateDeps),
 }
 
 impl Runner {
@@ -28,6 +32,7 @@ impl Runner {
         match self {
             Runner::Backup(_) => TaskType::Backup,
             Runner::Restore(_) => TaskType::Restore,
+            Runner::Validate(_) => TaskType::ValidateBackup,
         }
     }
 
@@ -36,6 +41,7 @@ impl Runner {
         match self {
             Runner::Backup(deps) => deps.settings.owner.clone(),
             Runner::Restore(deps) => deps.settings.owner.clone(),
+            Runner::Validate(deps) => deps.settings.owner.clone(),
         }
     }
 
@@ -48,6 +54,9 @@ impl Runner {
             Runner::Restore(deps) => {
                 LiveRun::Restore(RestoreSupervisor::new(deps.clone(), request, finished).start())
             }
+            Runner::Validate(deps) => {
+                LiveRun::Validate(ValidateSupervisor::new(deps.clone(), request, finished).start())
+            }
         }
     }
 }
@@ -59,6 +68,8 @@ pub enum LiveRun {
     Backup(Addr<BackupSupervisor>),
     /// A restore run's supervisor.
     Restore(Addr<RestoreSupervisor>),
+    /// A validate run's supervisor.
+    Validate(Addr<ValidateSupervisor>),
 }
 
 impl LiveRun {
@@ -67,6 +78,7 @@ impl LiveRun {
         match self {
             LiveRun::Backup(addr) => addr.connected(),
             LiveRun::Restore(addr) => addr.connected(),
+            LiveRun::Validate(addr) => addr.connected(),
         }
     }
 
@@ -75,18 +87,20 @@ impl LiveRun {
         match self {
             LiveRun::Backup(addr) => addr.do_send(StopRun { status }),
             LiveRun::Restore(addr) => addr.do_send(StopRun { status }),
+            LiveRun::Validate(addr) => addr.do_send(StopRun { status }),
         }
     }
 
-    /// The run's observable state; `None` when it did not answer, and for a restore (whose
-    /// progress is read from the store: `restore::progress::rollup`).
+    /// The run's observable state; `None` when it did not answer, and for a restore or a
+    /// validate (whose progress is read from the store: `restore::progress::rollup`,
+    /// `validate::progress::report_from_rows`).
     pub fn state(&self) -> BoxFuture<'static, Option<RunState>> {
         match self {
             LiveRun::Backup(addr) => {
                 let addr = addr.clone();
                 Box::pin(async move { addr.send(GetRunState).await.ok() })
             }
-            LiveRun::Restore(_) => Box::pin(async { None }),
+            LiveRun::Restore(_) | LiveRun::Validate(_) => Box::pin(async { None }),
         }
     }
 }

@@ -13,6 +13,9 @@
 //! | [`sample`] | which SSTables a run checks the content of: a deterministic share, rotating between runs |
 //! | [`orphans`] | which listed files are orphans (the referenced files, versioned copies included), and which of those may be deleted (the safety rules) |
 //! | [`offline`] | the whole check of a location from the store alone, for `--offline`; the deletion cut-off lowered to unfinished runs |
+//! | [`targets`] | what an online run works on: the task's locations (defaulting to the backup tasks'), the live hosts, per location the hosts reaching it and its node directories |
+//! | [`work`] | one location's node directories fanned out to its hosts: own directory first, then a shared queue; failing hosts dropped and their directories given back |
+//! | [`progress`] | progress rows: a host's row from its node reports, a run's rows read back as a report |
 //! | [`run`] | what a validate run is given (`ValidateDeps`) and its live state |
 //! | [`supervisor`] | `ValidateSupervisor`: one online run: hosts per location, node directories fanned out to them, progress rows, metrics, the run's outcome |
 
@@ -20,9 +23,12 @@ pub mod location;
 pub mod node;
 pub mod offline;
 pub mod orphans;
+pub mod progress;
 pub mod properties;
 pub mod report;
 pub mod run;
 pub mod sample;
 pub mod source;
 pub mod supervisor;
+pub mod targets;
+pub mod work;

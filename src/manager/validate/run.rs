@@ -31,6 +31,12 @@ pub enum ValidateError {
     /// A location could not be read.
     #[error(transparent)]
     Location(#[from] crate::manager::location::manifests::LocationError),
+    /// The run's nodes or locations could not be found.
+    #[error(transparent)]
+    Target(#[from] super::targets::TargetError),
+    /// A location's lease could not be taken or was lost while orphans were deleted.
+    #[error(transparent)]
+    Lease(#[from] crate::manager::lease::LeaseError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
