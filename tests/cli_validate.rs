@@ -465,7 +465,7 @@ async fn a_scheduled_validate_task_runs_and_shows_its_tables() {
         "the dry run created nothing: {tasks}"
     );
 
-    // A scheduled task: it runs on its own (interval, starting now).
+    // A scheduled task: it runs on its own (every 24 h from 3 s from now).
     let created = s
         .cairn(&[
             "backup",
@@ -479,7 +479,7 @@ async fn a_scheduled_validate_task_runs_and_shows_its_tables() {
             "--interval",
             "24h",
             "--start-date",
-            "now",
+            "now+3s",
             "--name",
             "daily",
         ])

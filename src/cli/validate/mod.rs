@@ -17,11 +17,12 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::client::{ClientError, Connection, ManagerClient, print, print_text, segment};
+use super::client::{ClientError, Connection, ManagerClient, parse, print, print_text, segment};
 use super::cluster::ClusterRef;
 use super::offline::OfflineArgs;
 use super::output::{Format, table};
 use super::tasks::{TaskSettings, print_task, update_task};
+use crate::manager::api::validate::ValidateTarget;
 use crate::manager::store::TaskType;
 
 /// Arguments of `cairn backup validate`: `update`, or the flags of a new task (or of an offline
@@ -208,50 +209,61 @@ async fn dry_run(
     let answer = client
         .call(Method::POST, &path, Some(&Value::Object(body)))
         .await?;
+    let target: ValidateTarget = parse(&answer, &format!("POST {path}"))?;
     match format {
         Format::Json => print(format, &answer, &[], &[]),
-        Format::Table => print_text(&target_text(&answer)),
+        Format::Table => print_text(&target_text(&target)),
     }
     Ok(())
 }
 
-/// The items of a JSON array (none when it is not one).
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map_or(&[], Vec::as_slice)
-}
-
-/// A JSON value as a cell (strings bare, null empty).
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// The dry run's target: per location, the hosts that would check it and a table of its node
-/// directories with their manifests.
-fn target_text(target: &Value) -> String {
-    let mut out = String::new();
-    for l in items(&target["locations"]) {
-        out.push_str(&format!("Location {}:\n", cell(&l["location"])));
-        let hosts: Vec<String> = items(&l["hosts"]).iter().map(cell).collect();
-        out.push_str(&format!("  Hosts: {}\n", hosts.join(", ")));
-        let rows: Vec<Vec<String>> = items(&l["nodes"])
+/// The dry run's target: the settings, then per location the hosts that would check it, those
+/// that cannot reach it, and a table of its node directories with their manifests and the host
+/// that checks each first.
+fn target_text(t: &ValidateTarget) -> String {
+    let deletion = if t.delete_orphaned_files {
+        format!("deleted (grace {})", t.orphan_grace)
+    } else {
+        "counted, not deleted".to_string()
+    };
+    let parallel = match t.parallel {
+        0 => "all".to_string(),
+        n => n.to_string(),
+    };
+    let mut out = format!(
+        "Content: {} ({}% of SSTables a run)\nOrphans: {deletion}\nHosts at once per location: {parallel}\n\n",
+        t.content.as_str(),
+        t.sample
+    );
+    for l in &t.locations {
+        out.push_str(&format!("Location {}:\n", l.location));
+        out.push_str(&format!("  Hosts: {}\n", l.hosts.join(", ")));
+        for u in &l.unreachable {
+            out.push_str(&format!("  Unreachable: {}: {}\n", u.host, u.reason));
+        }
+        if let Some(e) = &l.error {
+            out.push_str(&format!("  Error: {}\n", e.replace('\n', " ")));
+        }
+        let rows: Vec<Vec<String>> = l
+            .nodes
             .iter()
             .map(|n| {
                 vec![
-                    cell(&n["node_id"]),
-                    cell(&n["dc"]),
-                    cell(&n["manifests"]),
-                    cell(&n["temporary_manifests"]),
+                    n.node_id.clone(),
+                    n.dc.clone(),
+                    n.manifests.to_string(),
+                    n.temporary_manifests.to_string(),
+                    n.own_host.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
             .collect();
         if rows.is_empty() {
             out.push_str("  no backups of this cluster here\n");
         } else {
-            out.push_str(&table(&["NODE", "DC", "MANIFESTS", "TEMPORARY"], &rows));
+            out.push_str(&table(
+                &["NODE", "DC", "MANIFESTS", "TEMPORARY", "CHECKED BY"],
+                &rows,
+            ));
         }
         out.push('\n');
     }
@@ -359,14 +371,23 @@ mod tests {
 
     #[test]
     fn the_target_is_a_table_per_location() {
-        let text = target_text(&json!({"locations": [{
-            "location": "s3:b",
-            "hosts": ["127.0.0.1", "127.0.0.2"],
-            "nodes": [{"dc": "dc1", "node_id": "n1", "manifests": 2, "temporary_manifests": 0}],
-        }]}));
+        let target: ValidateTarget = serde_json::from_value(json!({
+            "content": "digest", "sample": 10, "delete_orphaned_files": true,
+            "orphan_grace": "24h", "parallel": 0,
+            "locations": [{
+                "location": "s3:b",
+                "hosts": ["127.0.0.1", "127.0.0.2"],
+                "unreachable": [{"host": "127.0.0.3", "reason": "agent down"}],
+                "nodes": [{"dc": "dc1", "node_id": "n1", "manifests": 2,
+                           "temporary_manifests": 0, "own_host": "127.0.0.1"}],
+            }]
+        }))
+        .unwrap();
         assert_eq!(
-            text,
-            "Location s3:b:\n  Hosts: 127.0.0.1, 127.0.0.2\nNODE  DC   MANIFESTS  TEMPORARY\nn1    dc1  2          0\n\n"
+            target_text(&target),
+            "Content: digest (10% of SSTables a run)\nOrphans: deleted (grace 24h)\nHosts at once per location: all\n\n\
+             Location s3:b:\n  Hosts: 127.0.0.1, 127.0.0.2\n  Unreachable: 127.0.0.3: agent down\n\
+             NODE  DC   MANIFESTS  TEMPORARY  CHECKED BY\nn1    dc1  2          0          127.0.0.1\n\n"
         );
     }
 }
