@@ -55,7 +55,11 @@ pub(super) async fn validate(api: &Api, url: &str) -> Result<(), DemoError> {
     let report: Option<ValidateReport> = serde_json::from_value(details["report"].clone()).ok();
     if let Some(r) = &report {
         for line in report_text(r).lines() {
-            println!("  {line}");
+            if line.is_empty() {
+                println!();
+            } else {
+                println!("  {line}");
+            }
         }
     }
     let status = details["run"]["status"].as_str().unwrap_or_default();
