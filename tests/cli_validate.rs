@@ -515,6 +515,31 @@ async fn a_scheduled_validate_task_runs_and_shows_its_tables() {
     );
     assert!(text.contains("Backups are whole."), "{text}");
 
+    // --watch of a run that has ended shows the same final view and exits 0 (DONE); -o json is
+    // the run's details with the report.
+    let watched = s
+        .cairn(&["progress", "-c", "prod", "validate_backup/daily", "--watch"])
+        .await;
+    assert!(
+        watched.ok("watch").contains("Backups are whole."),
+        "{}",
+        watched.stdout
+    );
+    let doc = s
+        .cairn(&[
+            "progress",
+            "-c",
+            "prod",
+            "validate_backup/daily",
+            "-o",
+            "json",
+        ])
+        .await
+        .json("progress json");
+    assert_eq!(doc["run"]["status"], "DONE", "{doc}");
+    assert_eq!(nodes(&doc["report"]).len(), 3, "{doc}");
+    assert_eq!(doc["report"]["content"], "digest", "{doc}");
+
     // update changes the content check and keeps the rest.
     let updated = s
         .cairn(&[
