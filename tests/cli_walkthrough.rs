@@ -657,16 +657,31 @@ async fn the_printed_commands_work(session: &mut Session, out: &str) {
             }
             ["tasks", ..] => {
                 let rows = run.table(line, &TASKS);
-                assert_eq!(rows.len(), 1, "{text}");
+                // The demo's backup task, and the validate task it ran after the second backup.
+                assert_eq!(rows.len(), 2, "{text}");
+                let row = |name: &str| {
+                    rows.iter()
+                        .find(|r| r[0] == name)
+                        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+                };
                 assert_eq!(
-                    rows[0][..4],
+                    row("backup/demo")[..4],
                     ["backup/demo", "once", "disabled", "DONE (2 ok, 0 failed)"],
                     "{text}"
                 );
-                assert!(
-                    rows[0][4].parse::<uuid::Uuid>().is_ok(),
-                    "the task's ID: {text}"
+                assert_eq!(
+                    row("validate_backup/demo")[..4],
+                    [
+                        "validate_backup/demo",
+                        "once",
+                        "disabled",
+                        "DONE (1 ok, 0 failed)"
+                    ],
+                    "{text}"
                 );
+                for r in &rows {
+                    assert!(r[4].parse::<uuid::Uuid>().is_ok(), "the task's ID: {text}");
+                }
             }
             ["start", ..] => {
                 let id = text.trim();
@@ -759,10 +774,20 @@ async fn cluster_list_and_status(session: &Session) {
 async fn tasks_and_progress(session: &Session) {
     let run = session.cairn("tasks -c demo --all").await;
     readable(&run, "tasks --all");
-    let rows = run.table("tasks --all", &TASKS);
+    let all_rows = run.table("tasks --all", &TASKS);
     let tasks = session.json("tasks -c demo --all").await;
-    assert_eq!(tasks.as_array().map(Vec::len), Some(1), "{tasks:#}");
-    let task = &tasks[0];
+    // The demo's backup task and its validate task.
+    assert_eq!(tasks.as_array().map(Vec::len), Some(2), "{tasks:#}");
+    assert_eq!(all_rows.len(), 2, "{all_rows:?}");
+    let task = tasks
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["type"] == "backup"))
+        .unwrap_or_else(|| panic!("the backup task: {tasks:#}"));
+    let rows: Vec<Vec<String>> = all_rows
+        .iter()
+        .filter(|r| r[0] == "backup/demo")
+        .cloned()
+        .collect();
     assert_eq!(task["enabled"], json!(false), "{task:#}");
     assert!(task["schedule"]["cron"].is_null(), "{task:#}");
     assert_eq!(task["schedule"]["interval_seconds"], json!(0), "{task:#}");

@@ -97,6 +97,24 @@ fn demo_runs_two_backups_and_deduplicates_the_second() {
         "second backup deduplicated {dedup}%: {second}"
     );
     assert!(out.contains("two backups"), "{out}");
+    // Both backups validated through the manager with content digests: a row per node, clean.
+    assert!(out.contains("validate_backup/demo DONE"), "{out}");
+    let validated: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("NODE  "))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        validated.len(),
+        4,
+        "a row per node of the 4-node demo:\n{out}"
+    );
+    assert!(
+        out.contains(": 0 missing, 0 mis-sized, 0 corrupt"),
+        "a clean validate:\n{out}"
+    );
+    assert!(out.contains("Backups are whole."), "{out}");
     assert!(out.contains("stopped the agents and the manager"), "{out}");
 
     // The bucket it names holds both snapshots' manifests for every node.

@@ -340,7 +340,11 @@ async fn tasks_are_validated_naming_the_field_then_stored_listed_updated_and_del
             "schedule.timezone",
         ),
         (json!({"type": "repair"}), 400, "type"),
-        (json!({"type": "validate_backup"}), 400, "properties.keyspace"),
+        (
+            json!({"type": "validate_backup"}),
+            400,
+            "properties.keyspace",
+        ),
         (json!({"name": "nightly"}), 409, "name"),
     ] {
         let answer = s.call(Method::POST, tasks, Some(with(patch.clone()))).await;

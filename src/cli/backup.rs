@@ -10,6 +10,7 @@
 //! | `cairn backup files -c C -T TAG` | `GET .../backups/files` | one line per file: `LOCATION:PATH  KEYSPACE/TABLE` |
 //! | `cairn backup list\|files --offline -L LOC ...` | none: the locations are read directly ([`super::offline`]) | the same as online, tasks by ID |
 //! | `cairn backup delete -c C -T TAG` | `DELETE .../backups?snapshot_tags=` | what was deleted |
+//! | `cairn backup validate ...` | see [`super::validate`] | `validate_backup/NAME`, a dry run's target, or an offline report |
 //! | `cairn backup delete local-snapshot -c C` | `DELETE .../backups/local_snapshots` | a table of nodes and snapshots deleted |
 //!
 //! Only the flags given are sent; the manager checks every value and names the field at fault.
@@ -69,6 +70,9 @@ pub enum BackupCommand {
     Files(FilesArgs),
     /// Delete snapshots from the backup locations, or the nodes' local snapshots.
     Delete(DeleteArgs),
+    /// Check that backups are whole (files present, sizes, content), find and delete orphaned
+    /// files: a validate task, its update, or --offline.
+    Validate(Box<super::validate::ValidateArgs>),
 }
 
 /// The settings of a backup task, as sctool's flags; each is sent only when given.
@@ -281,6 +285,9 @@ pub async fn run(
         Some(BackupCommand::Files(a)) if a.at.offline.offline => {
             return files_offline(a, format).await;
         }
+        Some(BackupCommand::Validate(a)) => {
+            return super::validate::run(*a, manager, format).await;
+        }
         _ => {}
     }
     let client = ManagerClient::new(manager)?;
@@ -289,6 +296,7 @@ pub async fn run(
         Some(BackupCommand::List(a)) => list(&client, a, format).await,
         Some(BackupCommand::Files(a)) => files(&client, a, format).await,
         Some(BackupCommand::Delete(a)) => delete(&client, a, format).await,
+        Some(BackupCommand::Validate(a)) => super::validate::run(*a, manager, format).await,
         None => {
             let cluster = args.cluster.ok_or_else(|| {
                 ClientError::Usage("give the cluster with -c/--cluster or CAIRN_CLUSTER".into())

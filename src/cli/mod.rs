@@ -14,6 +14,7 @@
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 //! | [`progress`] | `cairn progress`: a backup run's progress, once or followed with `--watch` |
 //! | [`restore`] | `cairn restore [update\|download]`: restore tasks (and their dry run) through the manager; one node's SSTables downloaded without a manager |
+//! | [`validate`] | `cairn backup validate [update]`: validate tasks through the manager, their dry run, and the offline check of a location |
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
 
 pub mod agent;
@@ -29,6 +30,7 @@ pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod tasks;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -72,7 +74,7 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Create a restore task (or --dry-run it); update one; download a node's SSTables offline.
     Restore(restore::RestoreArgs),
-    /// Show a backup run's progress (the latest run unless --run), or follow it with --watch.
+    /// Show a backup, restore or validate run's progress (the latest run unless --run), or follow it with --watch.
     Progress(progress::ProgressArgs),
     /// Run a whole demo on this machine: an emulated cluster, agents, a manager, two backups.
     Demo(demo::DemoArgs),

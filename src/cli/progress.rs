@@ -1,6 +1,6 @@
 //! `cairn progress -c CLUSTER TASK [--details] [--run ID] [--watch]`: a backup run's progress
 //! as `sctool progress` shows it (spec section 6); a restore run's is drawn by
-//! [`super::restore::progress`].
+//! [`super::restore::progress`], a validate run's report by [`super::validate::render`].
 //!
 //! The view is a header (run, status with the stage while running, times, the upstream progress
 //! figure, snapshot tag, DCs, the cause and table errors) and a per-host table; `--details` adds
@@ -20,6 +20,7 @@ use super::client::{ClientError, Connection, ManagerClient, duration, print_text
 use super::output::{Format, table};
 use super::restore::progress as restore;
 use super::tasks::{TaskRef, find_task};
+use super::validate::render as validate;
 use crate::manager::backup::progress::Counters;
 use crate::manager::store::TaskType;
 use crate::units::format_bytes;
@@ -125,6 +126,7 @@ pub async fn run(
     match (format, found.task_type) {
         (Format::Json, _) => print_text(&format!("{doc:#}\n")),
         (Format::Table, TaskType::Restore) => print_text(&restore::render(&doc, args.details)),
+        (Format::Table, TaskType::ValidateBackup) => print_text(&validate::render(&doc)),
         (Format::Table, _) => print_text(&render(&doc, args.details)),
     }
     if args.watch {
@@ -182,13 +184,17 @@ pub async fn watch(
             .map(|(before, at)| rates(before, &doc, now - *at))
             .unwrap_or_default();
         let restoring = task_type == TaskType::Restore;
+        let validating = task_type == TaskType::ValidateBackup;
         let text = match live {
             Live::Quiet => String::new(),
             Live::Lines if restoring => format!("{}\n", restore::progress_line(&doc)),
+            Live::Lines if validating => format!("{}\n", validate::progress_line(&doc)),
             Live::Lines => format!("{}\n", progress_line(&doc)),
             Live::Bars => {
                 let lines = if restoring {
                     restore::bar_lines(&doc)
+                } else if validating {
+                    validate::bar_lines(&doc)
                 } else {
                     bar_lines(&doc, &rates)
                 };

@@ -11,6 +11,7 @@ pub mod gcs;
 pub mod manager;
 pub mod restore;
 pub mod servers;
+pub mod sm_layout;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};

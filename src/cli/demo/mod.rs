@@ -1,16 +1,19 @@
 //! `cairn demo`: an emulated two-DC cluster, an agent per node and a manager on this machine,
-//! two backups to a local directory (the second one deduplicated), a summary, then a restore of
-//! the second backup into a fresh emulated cluster whose data is compared with the backup's.
+//! two backups to a local directory (the second one deduplicated), a validate of them (content
+//! digests), a summary, then a restore of the second backup into a fresh emulated cluster whose
+//! data is compared with the backup's.
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`process`] | the child processes (agents, manager) and the demo's secrets, files and ports |
 //! | [`restore`] | the end: the second backup restored into a fresh emulated cluster (schema, then tables), its data compared with the backup's |
 //! | [`script`] | the scripted part: the cluster and task added, two backups with their progress, the listing |
+//! | [`validate`] | after the second backup: a validate task with content digests run through the manager, its report's tables |
 
 pub mod process;
 pub mod restore;
 pub mod script;
+pub mod validate;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;

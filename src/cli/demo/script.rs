@@ -1,5 +1,5 @@
 //! The demo's scripted part: the cluster and the backup task added, two backups with their
-//! progress drawn, the backups listed and a few files shown, then where everything is.
+//! progress drawn, a validate of them, the backups listed and a few files shown, then where everything is.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
@@ -160,6 +160,7 @@ pub(super) async fn script(
     println!("backup 2: only what changed is uploaded");
     let second = backup(&api, url).await?;
     let scripted_took = scripted.elapsed();
+    super::validate::validate(&api, url).await?;
 
     // 4. The backups in the location, a few files of the last one.
     let list = api
