@@ -216,7 +216,63 @@ async fn clean_validate(b: &Backed) -> Vec<(String, String)> {
     );
     let run = b.run("validate_backup", "check").await;
     assert_clean(&run, &b.location, &owners);
+    offline_matches_online(b, &run).await;
     owners
+}
+
+/// `cairn backup validate --offline` with an agent's own configuration, no manager asked: the
+/// same node directories, counts and a clean verdict as the online run's report.
+async fn offline_matches_online(b: &Backed, run: &Value) {
+    let config = b.fleet.dir.path().join("agent0/agent.yaml");
+    let config = config.to_str().unwrap();
+    let offline = common::cli::cairn_as_given(&[
+        "backup",
+        "validate",
+        "--offline",
+        "-L",
+        &b.location,
+        "-c",
+        "prod",
+        "--content",
+        "digest",
+        "--storage-config",
+        config,
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(offline.code, 0, "offline validate: {}", offline.stderr);
+    let doc = offline.json("offline validate");
+    let counts = |report: &Value| -> Vec<(String, u64, u64, u64, u64)> {
+        let mut rows: Vec<_> = report["locations"][0]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["node_id"].as_str().unwrap().to_string(),
+                    n["manifests"].as_u64().unwrap(),
+                    n["files"].as_u64().unwrap(),
+                    n["scanned_files"].as_u64().unwrap(),
+                    n["sstables_checked"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let online = counts(&run["report"]);
+    assert_eq!(online.len(), 3, "{run}");
+    assert!(
+        online.iter().all(|r| r.4 > 0),
+        "content checked: {online:?}"
+    );
+    assert_eq!(counts(&doc), online, "offline: {doc}");
+    for n in doc["locations"][0]["nodes"].as_array().unwrap() {
+        assert_eq!(n["checked_by"], "offline", "{n}");
+        assert_eq!(n["missing_files"], 0, "{n}");
+        assert_eq!(n["corrupt_files"], 0, "{n}");
+    }
 }
 
 /// The value of metric `name` for the task `task` (cluster `prod`).
