@@ -13,20 +13,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::body::{parse_body, parse_value};
 use super::error::{ApiError, store_error};
 use super::runs::RunInfo;
-use super::task_body::{
-    TaskBody, apply_schedule, check_labels, check_restore_properties, check_task_name,
-};
+use super::task_body::{check_restore_properties, dry_run_properties};
 use super::{ApiState, find_cluster};
 use crate::manager::restore::progress::{RestoreProgress, rollup};
 use crate::manager::restore::properties::RestoreProperties;
 use crate::manager::restore::stage::RestoreStage;
 use crate::manager::restore::target::{DryRunReport, Init, InitError};
-use crate::manager::store::{RunKey, RunStatus, Schedule, Task, TaskRun, TaskType};
+use crate::manager::store::{RunKey, RunStatus, Task, TaskRun, TaskType};
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
@@ -134,29 +130,7 @@ async fn dry_run(
     body: Bytes,
 ) -> Result<Json<DryRunReport>, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
-    let body: Value = parse_body(&body)?;
-    let (props, prefix) = if body.get("properties").is_some() {
-        let task: TaskBody = parse_value(body, "")?;
-        if let Some(t) = &task.task_type
-            && t != TaskType::Restore.as_str()
-        {
-            return Err(ApiError::bad_field(
-                "type",
-                format!("{t:?}: expected restore"),
-            ));
-        }
-        if let Some(name) = &task.name {
-            check_task_name(&state, cluster.id, TaskType::Restore, name, None).await?;
-        }
-        apply_schedule(Schedule::default(), task.schedule)?;
-        check_labels(&task.labels.unwrap_or_default())?;
-        let props = task
-            .properties
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        (props, "properties.")
-    } else {
-        (body, "")
-    };
+    let (props, prefix) = dry_run_properties(&state, &cluster, &body, TaskType::Restore).await?;
     let (props, _view) = check_restore_properties(&cluster, props, prefix).await?;
     // Init's future is not provably `Send` (rustc's higher-ranked lifetime limits with its
     // fan-outs), which an axum handler must be: it runs on a blocking thread of the runtime.

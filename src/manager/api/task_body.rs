@@ -470,6 +470,39 @@ pub(super) fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiE
     Ok(())
 }
 
+/// The properties a dry run checks, with the prefix its refusals name fields with: `body` is a
+/// whole task body of type `task_type` (its type, name, schedule and labels checked as creation
+/// checks them, `properties.` prefixed) or the properties alone.
+pub(super) async fn dry_run_properties(
+    state: &ApiState,
+    cluster: &Cluster,
+    body: &[u8],
+    task_type: TaskType,
+) -> Result<(Value, &'static str), ApiError> {
+    let body: Value = super::body::parse_body(body)?;
+    if body.get("properties").is_none() {
+        return Ok((body, ""));
+    }
+    let task: TaskBody = parse_value(body, "")?;
+    if let Some(t) = &task.task_type
+        && t != task_type.as_str()
+    {
+        return Err(ApiError::bad_field(
+            "type",
+            format!("{t:?}: expected {task_type}"),
+        ));
+    }
+    if let Some(name) = &task.name {
+        check_task_name(state, cluster.id, task_type, name, None).await?;
+    }
+    apply_schedule(Schedule::default(), task.schedule)?;
+    check_labels(&task.labels.unwrap_or_default())?;
+    let props = task
+        .properties
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    Ok((props, "properties."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,17 +13,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::body::{parse_body, parse_value};
 use super::error::{ApiError, store_error};
-use super::task_body::{
-    TaskBody, apply_schedule, check_labels, check_task_name, check_validate_properties,
-};
+use super::task_body::{check_validate_properties, dry_run_properties};
 use super::{ApiState, find_cluster};
-use crate::manager::store::{
-    RunKey, RunStatus, Schedule, Task, TaskRun, TaskType, ValidateRunProgress,
-};
+use crate::manager::store::{RunKey, RunStatus, Task, TaskRun, TaskType, ValidateRunProgress};
 use crate::manager::validate::progress::report_from_rows;
 use crate::manager::validate::properties::{ContentCheck, ValidateProperties};
 use crate::manager::validate::report::ValidateReport;
@@ -153,29 +147,8 @@ async fn dry_run(
     body: Bytes,
 ) -> Result<Json<ValidateTarget>, ApiError> {
     let cluster = find_cluster(&state, &cluster).await?;
-    let body: Value = parse_body(&body)?;
-    let (props, prefix) = if body.get("properties").is_some() {
-        let task: TaskBody = parse_value(body, "")?;
-        if let Some(t) = &task.task_type
-            && t != TaskType::ValidateBackup.as_str()
-        {
-            return Err(ApiError::bad_field(
-                "type",
-                format!("{t:?}: expected validate_backup"),
-            ));
-        }
-        if let Some(name) = &task.name {
-            check_task_name(&state, cluster.id, TaskType::ValidateBackup, name, None).await?;
-        }
-        apply_schedule(Schedule::default(), task.schedule)?;
-        check_labels(&task.labels.unwrap_or_default())?;
-        let props = task
-            .properties
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        (props, "properties.")
-    } else {
-        (body, "")
-    };
+    let (props, prefix) =
+        dry_run_properties(&state, &cluster, &body, TaskType::ValidateBackup).await?;
     let (props, view) = check_validate_properties(&state, &cluster, props, prefix).await?;
     let hosts: Vec<Host> = view
         .nodes

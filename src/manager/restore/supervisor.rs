@@ -12,103 +12,38 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use actix::prelude::*;
 use chrono::Utc;
 use scylla::client::session::Session;
-use tokio_util::sync::CancellationToken;
 
 use super::batches::BatchPool;
 use super::data::DataStage;
 use super::plan::RestorePlan;
 use super::properties::RestoreProperties;
 use super::repair::{self, RepairTasks};
-use super::run::{DataContext, RestoreDeps, RestoreError, RestoreResult, RunRequest};
+use super::run::{DataContext, RestoreDeps, RestoreError, RestoreResult};
 use super::stage::RestoreStage;
 use super::target::Init;
 use super::{schema, tgc, views};
 use crate::format::dclimit::DcLimits;
-use crate::manager::backup::supervisor::{RunFinished, StopRun};
+use crate::manager::backup::supervisor::RunFinished;
 use crate::manager::metrics;
 use crate::manager::progress_actor::FlushProgress;
+use crate::manager::run_actor::{RunActor, RunContext, RunFlow};
 use crate::manager::store::{
     RestoreRun, RestoreRunProgress, RestoreView, RunKey, RunStatus, StoreError, TaskKey, TaskRun,
     TaskType,
 };
 
-/// The supervisor of one restore run.
-pub struct RestoreSupervisor {
-    /// The manager's parts.
-    deps: RestoreDeps,
-    /// What to run (taken when the run starts).
-    request: Option<RunRequest>,
-    /// Whom to tell when the run ends.
-    finished: Recipient<RunFinished>,
-    /// Cancelled to stop the run.
-    cancel: CancellationToken,
-    /// The status a stop ends the run with.
-    stop_status: Arc<Mutex<RunStatus>>,
-}
-
-impl RestoreSupervisor {
-    /// A supervisor that will run `request` and tell `finished` when it ends.
-    pub fn new(deps: RestoreDeps, request: RunRequest, finished: Recipient<RunFinished>) -> Self {
-        RestoreSupervisor {
-            deps,
-            request: Some(request),
-            finished,
-            cancel: CancellationToken::new(),
-            stop_status: Arc::new(Mutex::new(RunStatus::Stopped)),
-        }
-    }
-}
-
-impl Actor for RestoreSupervisor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(request) = self.request.take() else {
-            return;
-        };
-        let flow = Flow {
-            deps: self.deps.clone(),
-            request,
-            cancel: self.cancel.clone(),
-            stop_status: self.stop_status.clone(),
-        };
-        let finished = self.finished.clone();
-        ctx.spawn(
-            async move { flow.run().await }
-                .into_actor(self)
-                .map(move |report, _, ctx| {
-                    finished.do_send(report);
-                    ctx.stop();
-                }),
-        );
-    }
-}
-
-impl Handler<StopRun> for RestoreSupervisor {
-    type Result = ();
-    fn handle(&mut self, msg: StopRun, _: &mut Self::Context) {
-        if !self.cancel.is_cancelled()
-            && let Ok(mut s) = self.stop_status.lock()
-        {
-            *s = msg.status;
-        }
-        self.cancel.cancel();
-    }
-}
+/// The supervisor of one restore run: the run actor of [`RestoreDeps`].
+pub type RestoreSupervisor = RunActor<RestoreDeps>;
 
 /// The run in progress: what its future owns.
-struct Flow {
-    /// The manager's parts.
-    deps: RestoreDeps,
-    /// What to run.
-    request: RunRequest,
-    /// Cancelled to stop the run.
-    cancel: CancellationToken,
-    /// The status a stop ends the run with.
-    stop_status: Arc<Mutex<RunStatus>>,
+type Flow = RunContext<RestoreDeps>;
+
+impl RunFlow for RestoreDeps {
+    fn run(run: Flow) -> impl std::future::Future<Output = RunFinished> + 'static {
+        run.run_flow()
+    }
 }
 
 /// What a run continues from the task's unfinished run.
@@ -134,7 +69,7 @@ impl Flow {
     }
 
     /// Runs the whole run and records how it ended.
-    async fn run(self) -> RunFinished {
+    async fn run_flow(self) -> RunFinished {
         let store = self.deps.store.clone();
         let req = &self.request;
         let start = TaskRun {

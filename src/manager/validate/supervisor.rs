@@ -10,105 +10,38 @@
 //! The messages are the backup's ([`StopRun`], [`RunFinished`]): the scheduler treats every
 //! kind of run alike.
 
-use std::sync::{Arc, Mutex};
-
-use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
 use super::node::NodeOptions;
 use super::progress::report_from_rows;
 use super::properties::{ContentCheck, ValidateProperties};
 use super::report::ValidateReport;
-use super::run::{RunRequest, ValidateDeps, ValidateError};
+use super::run::{ValidateDeps, ValidateError};
 use super::source::CheckOptions;
 use super::targets::{self, Host};
 use super::work::{LocationWork, validate_location};
 use crate::format::location::Location;
 use crate::manager::backup::stage::BackupStage;
-use crate::manager::backup::supervisor::{RunFinished, StopRun};
+use crate::manager::backup::supervisor::RunFinished;
 use crate::manager::lease::{self, Holder, Lease, LeaseError};
 use crate::manager::metrics;
 use crate::manager::progress_actor::FlushProgress;
+use crate::manager::run_actor::{RunActor, RunContext, RunFlow};
 use crate::manager::store::{RunKey, RunStatus, TaskKey, TaskRun, TaskType, ValidateRunProgress};
 
 /// Most earlier runs counted for the sample's round.
 const ROUND_LOOKBACK: usize = 100_000;
 
-/// The supervisor of one validate run.
-pub struct ValidateSupervisor {
-    /// The manager's parts.
-    deps: ValidateDeps,
-    /// What to run (taken when the run starts).
-    request: Option<RunRequest>,
-    /// Whom to tell when the run ends.
-    finished: Recipient<RunFinished>,
-    /// Cancelled to stop the run.
-    cancel: CancellationToken,
-    /// The status a stop ends the run with.
-    stop_status: Arc<Mutex<RunStatus>>,
-}
-
-impl ValidateSupervisor {
-    /// A supervisor that will run `request` and tell `finished` when it ends.
-    pub fn new(deps: ValidateDeps, request: RunRequest, finished: Recipient<RunFinished>) -> Self {
-        ValidateSupervisor {
-            deps,
-            request: Some(request),
-            finished,
-            cancel: CancellationToken::new(),
-            stop_status: Arc::new(Mutex::new(RunStatus::Stopped)),
-        }
-    }
-}
-
-impl Actor for ValidateSupervisor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(request) = self.request.take() else {
-            return;
-        };
-        let flow = Flow {
-            deps: self.deps.clone(),
-            request,
-            cancel: self.cancel.clone(),
-            stop_status: self.stop_status.clone(),
-        };
-        let finished = self.finished.clone();
-        ctx.spawn(
-            async move { flow.run().await }
-                .into_actor(self)
-                .map(move |report, _, ctx| {
-                    finished.do_send(report);
-                    ctx.stop();
-                }),
-        );
-    }
-}
-
-impl Handler<StopRun> for ValidateSupervisor {
-    type Result = ();
-    fn handle(&mut self, msg: StopRun, _: &mut Self::Context) {
-        if !self.cancel.is_cancelled()
-            && let Ok(mut s) = self.stop_status.lock()
-        {
-            *s = msg.status;
-        }
-        self.cancel.cancel();
-    }
-}
+/// The supervisor of one validate run: the run actor of [`ValidateDeps`].
+pub type ValidateSupervisor = RunActor<ValidateDeps>;
 
 /// The run in progress: what its future owns.
-struct Flow {
-    /// The manager's parts.
-    deps: ValidateDeps,
-    /// What to run.
-    request: RunRequest,
-    /// Cancelled to stop the run.
-    cancel: CancellationToken,
-    /// The status a stop ends the run with.
-    stop_status: Arc<Mutex<RunStatus>>,
+type Flow = RunContext<ValidateDeps>;
+
+impl RunFlow for ValidateDeps {
+    fn run(run: Flow) -> impl std::future::Future<Output = RunFinished> + 'static {
+        run.run_flow()
+    }
 }
 
 impl Flow {
@@ -123,7 +56,7 @@ impl Flow {
     }
 
     /// Runs the whole run and records how it ended.
-    async fn run(self) -> RunFinished {
+    async fn run_flow(self) -> RunFinished {
         let store = self.deps.store.clone();
         let req = &self.request;
         let start = TaskRun {
