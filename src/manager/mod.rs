@@ -24,6 +24,7 @@
 //! | [`rate_limit_actor`] | `RateLimitActor`: divides each DC's budget (`DcKey`: cluster and DC) among its uploading hosts and pushes rates to their agents, through the client each `StartUpload` brings |
 //! | [`rate_share`] | dividing a DC's bandwidth budget among the hosts uploading now (max-min fair, under per-host caps) |
 //! | [`run_actor`] | `RunActor`: the actor shell of a restore or validate run (start its flow, pass on a stop, report its end); each kind of run gives its flow (`RunFlow`) |
+//! | [`run_record`] | the bookkeeping around a run of any kind: its task run row and its task's outcome at start and end, the run metrics, what the scheduler is told |
 //! | [`runtime`] | `Runtime`: starts the progress, rate-limit and scheduler actors (with one runner per task type) and the servers in order, and stops them in reverse; used by `cairn manager` and the tests |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
 //! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones; what it finds at start-up (`scheduler::startup`) |
@@ -47,6 +48,7 @@ pub mod rate_limit_actor;
 pub mod rate_share;
 pub mod restore;
 pub mod run_actor;
+pub mod run_record;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

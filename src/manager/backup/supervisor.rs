@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -38,7 +37,8 @@ use crate::manager::fleet::{Fleet, Respawn, Restarts};
 use crate::manager::lease::{self, Holder, Lease};
 use crate::manager::progress_actor::FlushProgress;
 use crate::manager::rate_limit_actor::DcKey;
-use crate::manager::store::{BackupRunProgress, RunKey, RunStatus, StoreError, TaskKey, TaskRun};
+use crate::manager::run_record::{self, RunEnd};
+use crate::manager::store::{BackupRunProgress, RunKey, RunStatus, TaskKey};
 
 /// Most hosts writing manifests at once (bounds the manager's memory, as upstream).
 const MANIFEST_PARALLEL: u64 = 12;
@@ -191,11 +191,6 @@ struct Flow {
 }
 
 impl Flow {
-    /// The task this run belongs to.
-    fn task_key(&self) -> TaskKey {
-        self.request.task_key()
-    }
-
     /// The run's key.
     fn key(&self) -> RunKey {
         self.request.key()
@@ -219,83 +214,27 @@ impl Flow {
     async fn run(self) -> RunFinished {
         let store = self.deps.store.clone();
         let req = &self.request;
-        let start = TaskRun {
-            cluster_id: req.cluster.id,
-            task_type: req.task.task_type,
-            task_id: req.task.id,
-            id: req.run_id,
-            status: RunStatus::Running,
-            cause: String::new(),
-            owner: self.deps.settings.owner.clone(),
-            start_time: Utc::now(),
-            end_time: None,
-        };
-        let task_label = req.task.id.to_string();
-        crate::manager::metrics::task_run(&req.cluster.name, "backup", &task_label, true, None);
-        let mut result = match store.put_task_run(&start).await {
-            Ok(()) => match self.record_on_task(RunStatus::Running).await {
-                Ok(()) => self.stages().await,
-                Err(e) => Err(e.into()),
-            },
+        let start = run_record::start_row(req, &self.deps.settings.owner);
+        let mut result = match run_record::begin(&*store, &req.cluster.name, &start).await {
+            Ok(()) => self.stages().await,
             Err(e) => Err(e.into()),
         };
         if self.shared.cancel.is_cancelled()
-            && result.is_err()
             && !matches!(result, Err(RunError::LeaseLost(_)))
+            && result.is_err()
         {
             result = Err(RunError::Stopped);
         }
         let _ = self.deps.progress.send(FlushProgress).await;
-        let (status, cause) = match &result {
-            Ok(()) => (RunStatus::Done, String::new()),
-            Err(RunError::Stopped) => (
-                self.shared
-                    .stop_status
-                    .lock()
-                    .map(|s| *s)
-                    .unwrap_or(RunStatus::Stopped),
-                "stopped".to_string(),
-            ),
-            Err(e) => (RunStatus::Error, e.to_string()),
+        let end = match result {
+            Ok(()) => RunEnd::Done,
+            Err(RunError::Stopped) => RunEnd::Stopped,
+            Err(e) => RunEnd::Failed(e.to_string()),
         };
-        match &result {
-            Ok(()) => tracing::info!(run = %self.key(), "backup run done"),
-            Err(e) => tracing::warn!(run = %self.key(), error = %e, ?status, "backup run ended"),
-        }
-        let end = TaskRun {
-            status,
-            cause: cause.clone(),
-            end_time: Some(Utc::now()),
-            ..start
-        };
-        if let Err(e) = store.put_task_run(&end).await {
-            tracing::error!(run = %self.key(), error = %e, "could not record the end of the run");
-        }
-        if let Err(e) = self.record_on_task(status).await {
-            tracing::error!(run = %self.key(), error = %e, "could not update the task");
-        }
-        crate::manager::metrics::task_run(
-            &req.cluster.name,
-            "backup",
-            &task_label,
-            false,
-            Some(status.as_str()),
-        );
-        self.with_state(|s| s.status = Some(status));
-        RunFinished {
-            task: self.task_key(),
-            run_id: req.run_id,
-            status,
-            cause,
-        }
-    }
-
-    /// Records the run's outcome on the task row.
-    async fn record_on_task(&self, status: RunStatus) -> Result<(), StoreError> {
-        self.deps
-            .store
-            .record_task_outcome(self.task_key(), status)
-            .await
+        let stop_status = &self.shared.stop_status;
+        let finished = run_record::end(&*store, &req.cluster.name, start, end, stop_status).await;
+        self.with_state(|s| s.status = Some(finished.status));
+        finished
     }
 
     /// Initialises the run and runs its stages holding the lease of its locations: taken before

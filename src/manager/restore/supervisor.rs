@@ -29,10 +29,8 @@ use crate::manager::backup::supervisor::RunFinished;
 use crate::manager::metrics;
 use crate::manager::progress_actor::FlushProgress;
 use crate::manager::run_actor::{RunActor, RunContext, RunFlow};
-use crate::manager::store::{
-    RestoreRun, RestoreRunProgress, RestoreView, RunKey, RunStatus, StoreError, TaskKey, TaskRun,
-    TaskType,
-};
+use crate::manager::run_record::{self, RunEnd};
+use crate::manager::store::{RestoreRun, RestoreRunProgress, RestoreView, RunKey};
 
 /// The supervisor of one restore run: the run actor of [`RestoreDeps`].
 pub type RestoreSupervisor = RunActor<RestoreDeps>;
@@ -63,87 +61,26 @@ impl Flow {
         self.request.key()
     }
 
-    /// The task's key.
-    fn task_key(&self) -> TaskKey {
-        self.request.task_key()
-    }
-
     /// Runs the whole run and records how it ended.
     async fn run_flow(self) -> RunFinished {
         let store = self.deps.store.clone();
         let req = &self.request;
-        let start = TaskRun {
-            cluster_id: req.cluster.id,
-            task_type: TaskType::Restore,
-            task_id: req.task.id,
-            id: req.run_id,
-            status: RunStatus::Running,
-            cause: String::new(),
-            owner: self.deps.settings.owner.clone(),
-            start_time: Utc::now(),
-            end_time: None,
-        };
-        let task_label = req.task.id.to_string();
-        metrics::task_run(&req.cluster.name, "restore", &task_label, true, None);
-        let mut result = match store.put_task_run(&start).await {
-            Ok(()) => match self.record_on_task(RunStatus::Running).await {
-                Ok(()) => self.stages().await,
-                Err(e) => Err(e.into()),
-            },
+        let start = run_record::start_row(req, &self.deps.settings.owner);
+        let mut result = match run_record::begin(&*store, &req.cluster.name, &start).await {
+            Ok(()) => self.stages().await,
             Err(e) => Err(e.into()),
         };
         if self.cancel.is_cancelled() && result.is_err() {
             result = Err(RestoreError::Stopped);
         }
         let _ = self.deps.progress.send(FlushProgress).await;
-        let (status, cause) = match &result {
-            Ok(()) => (RunStatus::Done, String::new()),
-            Err(RestoreError::Stopped) => (
-                self.stop_status
-                    .lock()
-                    .map(|s| *s)
-                    .unwrap_or(RunStatus::Stopped),
-                "stopped".to_string(),
-            ),
-            Err(e) => (RunStatus::Error, e.to_string()),
+        let end = match result {
+            Ok(()) => RunEnd::Done,
+            Err(RestoreError::Stopped) => RunEnd::Stopped,
+            Err(e) => RunEnd::Failed(e.to_string()),
         };
-        match &result {
-            Ok(()) => tracing::info!(run = %self.key(), "restore run done"),
-            Err(e) => tracing::warn!(run = %self.key(), error = %e, ?status, "restore run ended"),
-        }
-        let end = TaskRun {
-            status,
-            cause: cause.clone(),
-            end_time: Some(Utc::now()),
-            ..start
-        };
-        if let Err(e) = store.put_task_run(&end).await {
-            tracing::error!(run = %self.key(), error = %e, "could not record the end of the run");
-        }
-        if let Err(e) = self.record_on_task(status).await {
-            tracing::error!(run = %self.key(), error = %e, "could not update the task");
-        }
-        metrics::task_run(
-            &req.cluster.name,
-            "restore",
-            &task_label,
-            false,
-            Some(status.as_str()),
-        );
-        RunFinished {
-            task: self.task_key(),
-            run_id: req.run_id,
-            status,
-            cause,
-        }
-    }
-
-    /// Records the run's outcome on the task row.
-    async fn record_on_task(&self, status: RunStatus) -> Result<(), StoreError> {
-        self.deps
-            .store
-            .record_task_outcome(self.task_key(), status)
-            .await
+        let stop_status = &self.stop_status;
+        run_record::end(&*store, &req.cluster.name, start, end, stop_status).await
     }
 
     /// Runs `work` unless the run is stopped first.

@@ -27,7 +27,8 @@ use crate::manager::lease::{self, Holder, Lease, LeaseError};
 use crate::manager::metrics;
 use crate::manager::progress_actor::FlushProgress;
 use crate::manager::run_actor::{RunActor, RunContext, RunFlow};
-use crate::manager::store::{RunKey, RunStatus, TaskKey, TaskRun, TaskType, ValidateRunProgress};
+use crate::manager::run_record::{self, RunEnd};
+use crate::manager::store::{RunKey, TaskKey, TaskType, ValidateRunProgress};
 
 /// Most earlier runs counted for the sample's round.
 const ROUND_LOOKBACK: usize = 100_000;
@@ -59,79 +60,22 @@ impl Flow {
     async fn run_flow(self) -> RunFinished {
         let store = self.deps.store.clone();
         let req = &self.request;
-        let start = TaskRun {
-            cluster_id: req.cluster.id,
-            task_type: TaskType::ValidateBackup,
-            task_id: req.task.id,
-            id: req.run_id,
-            status: RunStatus::Running,
-            cause: String::new(),
-            owner: self.deps.settings.owner.clone(),
-            start_time: Utc::now(),
-            end_time: None,
-        };
-        let task_label = req.task.id.to_string();
-        metrics::task_run(
-            &req.cluster.name,
-            "validate_backup",
-            &task_label,
-            true,
-            None,
-        );
-        let mut result = match store.put_task_run(&start).await {
-            Ok(()) => match store
-                .record_task_outcome(self.task_key(), RunStatus::Running)
-                .await
-            {
-                Ok(()) => self.validate(start.start_time).await,
-                Err(e) => Err(e.into()),
-            },
+        let start = run_record::start_row(req, &self.deps.settings.owner);
+        let mut result = match run_record::begin(&*store, &req.cluster.name, &start).await {
+            Ok(()) => self.validate(start.start_time).await,
             Err(e) => Err(e.into()),
         };
         if self.cancel.is_cancelled() && result.is_err() {
             result = Err(ValidateError::Stopped);
         }
         let _ = self.deps.progress.send(FlushProgress).await;
-        let (status, cause) = match &result {
-            Ok(()) => (RunStatus::Done, String::new()),
-            Err(ValidateError::Stopped) => (
-                self.stop_status
-                    .lock()
-                    .map(|s| *s)
-                    .unwrap_or(RunStatus::Stopped),
-                "stopped".to_string(),
-            ),
-            Err(e) => (RunStatus::Error, e.to_string()),
+        let end = match result {
+            Ok(()) => RunEnd::Done,
+            Err(ValidateError::Stopped) => RunEnd::Stopped,
+            Err(e) => RunEnd::Failed(e.to_string()),
         };
-        match &result {
-            Ok(()) => tracing::info!(run = %self.key(), "validate run done"),
-            Err(e) => tracing::warn!(run = %self.key(), error = %e, ?status, "validate run ended"),
-        }
-        let end = TaskRun {
-            status,
-            cause: cause.clone(),
-            end_time: Some(Utc::now()),
-            ..start
-        };
-        if let Err(e) = store.put_task_run(&end).await {
-            tracing::error!(run = %self.key(), error = %e, "could not record the end of the run");
-        }
-        if let Err(e) = store.record_task_outcome(self.task_key(), status).await {
-            tracing::error!(run = %self.key(), error = %e, "could not update the task");
-        }
-        metrics::task_run(
-            &req.cluster.name,
-            "validate_backup",
-            &task_label,
-            false,
-            Some(status.as_str()),
-        );
-        RunFinished {
-            task: self.task_key(),
-            run_id: req.run_id,
-            status,
-            cause,
-        }
+        let stop_status = &self.stop_status;
+        run_record::end(&*store, &req.cluster.name, start, end, stop_status).await
     }
 
     /// Validates every location; the report's failure (and unreachable locations) fail it.
