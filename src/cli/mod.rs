@@ -13,6 +13,7 @@
 //! | [`offline`] | `cairn backup list\|files --offline`: reading a location straight from its store, without the manager |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
 //! | [`progress`] | `cairn progress`: a backup run's progress, once or followed with `--watch` |
+//! | [`run_header`] | the lines every run's progress starts with (run, status, times, duration) and their value helpers |
 //! | [`restore`] | `cairn restore [update\|download]`: restore tasks (and their dry run) through the manager; one node's SSTables downloaded without a manager |
 //! | [`validate`] | `cairn backup validate [update]`: validate tasks through the manager, their dry run, and the offline check of a location |
 //! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
@@ -29,6 +30,7 @@ pub mod offline;
 pub mod output;
 pub mod progress;
 pub mod restore;
+pub mod run_header;
 pub mod tasks;
 pub mod validate;
 

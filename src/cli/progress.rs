@@ -12,13 +12,13 @@
 use std::io::{IsTerminal as _, Write};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::Value;
 
-use super::client::{ClientError, Connection, ManagerClient, duration, print_text, segment, time};
+use super::client::{ClientError, Connection, ManagerClient, print_text, segment, time};
 use super::output::{Format, table};
 use super::restore::progress as restore;
+use super::run_header::{header_text, run_header, text, timestamp};
 use super::tasks::{TaskRef, find_task};
 use super::validate::render as validate;
 use crate::manager::backup::progress::Counters;
@@ -409,35 +409,6 @@ pub fn render(details: &Value, show_details: bool) -> String {
     out
 }
 
-/// The header lines every run's view starts with: run, status, start and end times, duration.
-pub(crate) fn run_header(details: &Value) -> Vec<(&'static str, String)> {
-    let run = &details["run"];
-    let start = timestamp(&run["start_time"]);
-    let end = timestamp(&run["end_time"]);
-    vec![
-        ("Run", text(&run["id"])),
-        ("Status", text(&details["status_text"])),
-        ("Start time", start.map_or("-".into(), time)),
-        ("End time", end.map_or("-".into(), time)),
-        (
-            "Duration",
-            start.map_or("-".into(), |s| {
-                let secs = (end.unwrap_or_else(Utc::now) - s).num_seconds().max(0);
-                duration(secs as u64)
-            }),
-        ),
-    ]
-}
-
-/// Header lines as `Label:       value`, values aligned.
-pub(crate) fn header_text(header: &[(&str, String)]) -> String {
-    let mut out = String::new();
-    for (label, value) in header {
-        out.push_str(&format!("{:<14}{value}\n", format!("{label}:")));
-    }
-    out
-}
-
 /// The Progress, Size, Success, Deduplicated and Failed cells of one level.
 fn counter_cells(c: &Counters) -> [String; 5] {
     [
@@ -483,20 +454,6 @@ fn keyspaces(host: &Value) -> &[Value] {
 /// An array's items; none when `v` is not an array.
 pub(crate) fn list(v: &Value) -> &[Value] {
     v.as_array().map_or(&[], Vec::as_slice)
-}
-
-/// A string value, or the JSON text of anything else (empty for null).
-pub(crate) fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        v => v.to_string(),
-    }
-}
-
-/// An RFC 3339 time value.
-fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str().and_then(|s| s.parse().ok())
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `RunActor`: the actor shell a restore or validate run lives in. It starts the run's flow when
 //! started, passes on a stop (the status the run should end with, and a cancellation), reports
 //! the flow's end to the scheduler ([`RunFinished`]) and stops. What a run does is its flow
-//! ([`RunFlow`], implemented by the run kind's deps on its [`RunContext`]); the messages are the backup's, so the scheduler treats every kind of run alike.
+//! ([`RunFlow`], implemented by the run kind's deps on its [`RunContext`]). The messages every
+//! kind of run answers and sends ([`StopRun`], [`RunFinished`]) are written here, so the
+//! scheduler treats every kind alike.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -10,8 +12,32 @@ use actix::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::manager::backup::run::RunRequest;
-use crate::manager::backup::supervisor::{RunFinished, StopRun};
-use crate::manager::store::RunStatus;
+use uuid::Uuid;
+
+use crate::manager::store::{RunStatus, TaskKey};
+
+/// Tells the scheduler a run ended.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct RunFinished {
+    /// The task.
+    pub task: TaskKey,
+    /// The run.
+    pub run_id: Uuid,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Why, when it did not succeed.
+    pub cause: String,
+}
+
+/// Stops a run (a backup's in-flight jobs are stopped, its snapshots stay for the next run).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopRun {
+    /// The status the run ends with: STOPPED (by a user), WAITING (its window closed) or
+    /// ABORTED (the manager shuts down).
+    pub status: RunStatus,
+}
 
 /// What one run owns while it runs; each kind of run implements its flow on its own
 /// `RunContext<ItsDeps>`.

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use chrono::Utc;
 
 use crate::manager::backup::run::RunRequest;
-use crate::manager::backup::supervisor::RunFinished;
 use crate::manager::metrics;
+use crate::manager::run_actor::RunFinished;
 use crate::manager::store::{RunKey, RunStatus, Store, StoreError, TaskRun};
 
 /// How a run's work ended, as its flow saw it.

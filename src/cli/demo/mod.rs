@@ -5,11 +5,13 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`api`] | the demo's client of the manager's and the emulator's HTTP APIs |
 //! | [`process`] | the child processes (agents, manager) and the demo's secrets, files and ports |
 //! | [`restore`] | the end: the second backup restored into a fresh emulated cluster (schema, then tables), its data compared with the backup's |
 //! | [`script`] | the scripted part: the cluster and task added, two backups with their progress, the listing |
 //! | [`validate`] | after the second backup: a validate task with content digests run through the manager, its report's tables |
 
+pub mod api;
 pub mod process;
 pub mod restore;
 pub mod script;

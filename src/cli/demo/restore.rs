@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::api::Api;
 use super::process::{Agents, Proc, Tokens, start_agents};
-use super::script::Api;
 use super::{DemoError, LOCATION, NAME, RECORD_GRACE, REFRESH, RUN_TIMEOUT, Stage};
 use crate::cli::restore::progress::progress_line;
 use crate::emulator::records::records_of_file;

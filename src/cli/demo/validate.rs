@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::script::Api;
+use super::api::Api;
 use super::{DemoError, LOCATION, NAME, RECORD_GRACE, REFRESH, RUN_TIMEOUT};
 use crate::cli::progress::is_final;
 use crate::cli::validate::render::report_text;

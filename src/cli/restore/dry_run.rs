@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::cli::client::{ClientError, ManagerClient, print_text, segment};
 use crate::cli::output::{Format, table};
-use crate::cli::progress::{list, text};
+use crate::cli::progress::list;
+use crate::cli::run_header::text;
 use crate::units::format_bytes;
 
 /// Most missing objects listed one by one; the rest are counted.

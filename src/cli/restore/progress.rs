@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::cli::output::table;
-use crate::cli::progress::{header_text, run_header, text};
+use crate::cli::run_header::{header_text, run_header, text};
 use crate::manager::restore::progress::{RestoreCounters, RestoreProgress};
 use crate::units::format_bytes;
 

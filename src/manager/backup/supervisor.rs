@@ -15,7 +15,6 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::node::commit::CommitManifest;
 use super::node::dedup::Deduplicate;
@@ -37,34 +36,12 @@ use crate::manager::fleet::{Fleet, Respawn, Restarts};
 use crate::manager::lease::{self, Holder, Lease};
 use crate::manager::progress_actor::FlushProgress;
 use crate::manager::rate_limit_actor::DcKey;
+use crate::manager::run_actor::{RunFinished, StopRun};
 use crate::manager::run_record::{self, RunEnd};
-use crate::manager::store::{BackupRunProgress, RunKey, RunStatus, TaskKey};
+use crate::manager::store::{BackupRunProgress, RunKey, RunStatus};
 
 /// Most hosts writing manifests at once (bounds the manager's memory, as upstream).
 const MANIFEST_PARALLEL: u64 = 12;
-
-/// Tells the scheduler a run ended.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct RunFinished {
-    /// The task.
-    pub task: TaskKey,
-    /// The run.
-    pub run_id: Uuid,
-    /// How it ended.
-    pub status: RunStatus,
-    /// Why, when it did not succeed.
-    pub cause: String,
-}
-
-/// Stops the run: the in-flight jobs are stopped, the snapshots stay for the next run.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct StopRun {
-    /// The status the run ends with: STOPPED (by a user), WAITING (its window closed) or
-    /// ABORTED (the manager shuts down).
-    pub status: RunStatus,
-}
 
 /// Asks for the run's observable state.
 #[derive(Message, Debug, Clone, Copy)]

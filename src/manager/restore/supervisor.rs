@@ -5,9 +5,8 @@
 //! schema or goes through [`RestoreStage::RUN`] from the persisted stage, persisting each stage
 //! when it is reached. A stop cancels the stage in progress; the run stays resumable.
 //!
-//! This file holds the actor and the run's course; the DATA stage is [`super::data`], its node
-//! actors [`super::node`], the repair [`super::repair`]. The messages are the backup's
-//! ([`StopRun`], [`RunFinished`]): the scheduler treats both kinds of runs alike.
+//! This file holds the run's course; the actor shell is [`crate::manager::run_actor`], the DATA
+//! stage [`super::data`], its node actors [`super::node`], the repair [`super::repair`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,9 +24,9 @@ use super::stage::RestoreStage;
 use super::target::Init;
 use super::{schema, tgc, views};
 use crate::format::dclimit::DcLimits;
-use crate::manager::backup::supervisor::RunFinished;
 use crate::manager::metrics;
 use crate::manager::progress_actor::FlushProgress;
+use crate::manager::run_actor::RunFinished;
 use crate::manager::run_actor::{RunActor, RunContext, RunFlow};
 use crate::manager::run_record::{self, RunEnd};
 use crate::manager::store::{RestoreRun, RestoreRunProgress, RestoreView, RunKey};

@@ -40,7 +40,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::backup::run::{RunRequest, RunState};
-use super::backup::supervisor::RunFinished;
+use super::run_actor::RunFinished;
 use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
 use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 use exclusive::{Excluded, excludes};

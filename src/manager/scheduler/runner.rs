@@ -8,9 +8,10 @@ use actix::prelude::*;
 use futures::future::BoxFuture;
 
 use crate::manager::backup::run::{RunDeps, RunRequest, RunState};
-use crate::manager::backup::supervisor::{BackupSupervisor, GetRunState, RunFinished, StopRun};
+use crate::manager::backup::supervisor::{BackupSupervisor, GetRunState};
 use crate::manager::restore::run::RestoreDeps;
 use crate::manager::restore::supervisor::RestoreSupervisor;
+use crate::manager::run_actor::{RunFinished, StopRun};
 use crate::manager::store::{RunStatus, TaskType};
 use crate::manager::validate::run::ValidateDeps;
 use crate::manager::validate::supervisor::ValidateSupervisor;

@@ -7,8 +7,8 @@
 //! cluster's last validate are set. With `delete_orphaned_files` the location's lease is held
 //! while its directories are checked, as a purge holds it.
 //!
-//! The messages are the backup's ([`StopRun`], [`RunFinished`]): the scheduler treats every
-//! kind of run alike.
+//! This file holds the run's course; the actor shell, its messages and the run's bookkeeping
+//! are shared with restore ([`crate::manager::run_actor`], [`crate::manager::run_record`]).
 
 use chrono::{DateTime, Utc};
 
@@ -22,10 +22,10 @@ use super::targets::{self, Host};
 use super::work::{LocationWork, validate_location};
 use crate::format::location::Location;
 use crate::manager::backup::stage::BackupStage;
-use crate::manager::backup::supervisor::RunFinished;
 use crate::manager::lease::{self, Holder, Lease, LeaseError};
 use crate::manager::metrics;
 use crate::manager::progress_actor::FlushProgress;
+use crate::manager::run_actor::RunFinished;
 use crate::manager::run_actor::{RunActor, RunContext, RunFlow};
 use crate::manager::run_record::{self, RunEnd};
 use crate::manager::store::{RunKey, TaskKey, TaskType, ValidateRunProgress};
