@@ -24,6 +24,8 @@
 //! | a stage's work on one host (message, handler, work) | [`manager::backup::node`]`::<stage>` (`snapshot`, `index`, `manifest`, `dedup`, `upload`, `commit`) |
 //! | a run's actor and its messages | [`manager::backup::supervisor`]; what it is given and shows: [`manager::backup::run`]; what it works from: [`manager::backup::plan`] |
 //! | fan-out to per-host actors, supervised restarts | [`manager::fleet`] |
+//! | a restore or validate run's actor shell and messages; a run's task-run bookkeeping | [`manager::run_actor`], [`manager::run_record`] |
+//! | validate: the check of one node directory (shared online and offline), the online run, offline | [`manager::validate`] (`node`, `supervisor`, `offline`); content checks: [`agent::check`] |
 //! | following one agent job (long poll, lost job, stop) | [`manager::agent_jobs`] |
 //! | batched progress writes, bandwidth budgets | [`manager::progress_actor`] (generic over a progress row), [`manager::rate_limit_actor`] |
 //! | reading a location: listings, manifests, "every file of this manifest is there" | [`manager::location`] |
