@@ -64,7 +64,11 @@ pub fn report_text(report: &ValidateReport) -> String {
     for l in &report.locations {
         out.push_str(&location_heading(l));
         if l.nodes.is_empty() {
-            out.push_str("  no backups of this cluster here\n");
+            out.push_str(if l.cluster_id.is_some() {
+                "  no backups of this cluster here\n"
+            } else {
+                "  no backups here\n"
+            });
         } else {
             let rows: Vec<Vec<String>> = l.nodes.iter().map(node_row).collect();
             out.push_str(&table(&NODE_HEADER, &rows));
@@ -182,7 +186,9 @@ pub fn summary(report: &ValidateReport) -> String {
         ));
     }
     line.push('\n');
-    line.push_str(if report.healthy() {
+    line.push_str(if t.manifests == 0 && report.healthy() {
+        "No backups found: nothing was validated (check the location and the cluster).\n"
+    } else if report.healthy() {
         "Backups are whole.\n"
     } else {
         "Backups are DAMAGED or not fully checked.\n"
