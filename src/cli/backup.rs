@@ -27,7 +27,7 @@ use super::client::{ClientError, Connection, ManagerClient, parse, print, print_
 use super::cluster::ClusterRef;
 use super::offline::{self, OfflineArgs};
 use super::output::Format;
-use super::tasks::{TaskSettings, print_task, update_task};
+use super::tasks::{TaskSettings, create_task, update_task};
 use crate::manager::api::tasks::TaskInfo;
 use crate::manager::backup::target::Target;
 use crate::manager::store::TaskType;
@@ -359,13 +359,8 @@ async fn create(
     flags: &TaskFlags,
     format: Format,
 ) -> Result<(), ClientError> {
-    let mut body = flags.body(Some(flags.properties()));
-    body.insert("type".into(), json!(TaskType::Backup.as_str()));
-    let path = format!("/api/v1/cluster/{}/tasks", segment(cluster));
-    let answer = client
-        .call(Method::POST, &path, Some(&Value::Object(body)))
-        .await?;
-    print_task(&answer, &format!("POST {path}"), format)
+    let body = flags.body(Some(flags.properties()));
+    create_task(client, cluster, TaskType::Backup, body, format).await
 }
 
 /// `cairn backup update -c C TASK ...`: changes the fields given, keeping the other properties.

@@ -298,6 +298,23 @@ pub(crate) fn print_task(answer: &Value, request: &str, format: Format) -> Resul
     Ok(())
 }
 
+/// `cairn backup|restore|backup validate -c C ...`: creates a task of `task_type` from `body`
+/// (settings and properties) and prints it.
+pub(crate) async fn create_task(
+    client: &ManagerClient,
+    cluster: &str,
+    task_type: TaskType,
+    mut body: Map<String, Value>,
+    format: Format,
+) -> Result<(), ClientError> {
+    body.insert("type".into(), json!(task_type.as_str()));
+    let path = format!("/api/v1/cluster/{}/tasks", segment(cluster));
+    let answer = client
+        .call(Method::POST, &path, Some(&Value::Object(body)))
+        .await?;
+    print_task(&answer, &format!("POST {path}"), format)
+}
+
 /// `cairn backup|restore update -c C TASK ...`: changes the settings and the properties given
 /// (`given`), keeping the other properties (the manager replaces them as a whole).
 pub(crate) async fn update_task(

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::manager::backup::run::RunRequest;
 use crate::manager::metrics;
 use crate::manager::run_actor::RunFinished;
-use crate::manager::store::{RunKey, RunStatus, Store, StoreError, TaskRun};
+use crate::manager::store::{RunStatus, Store, StoreError, TaskRun};
 
 /// How a run's work ended, as its flow saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +59,7 @@ pub async fn end(
     stop_status: &Mutex<RunStatus>,
 ) -> RunFinished {
     let kind = start.task_type.as_str();
-    let run = RunKey {
-        cluster_id: start.cluster_id,
-        task_id: start.task_id,
-        run_id: start.id,
-    };
+    let run = start.run_key();
     let (status, cause) = match end {
         RunEnd::Done => (RunStatus::Done, String::new()),
         RunEnd::Stopped => (

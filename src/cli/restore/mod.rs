@@ -22,13 +22,12 @@ pub mod dry_run;
 pub mod progress;
 
 use clap::{Args, Subcommand};
-use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::client::{ClientError, Connection, ManagerClient, segment};
+use super::client::{ClientError, Connection, ManagerClient};
 use super::cluster::ClusterRef;
 use super::output::Format;
-use super::tasks::{TaskSettings, print_task, update_task};
+use super::tasks::{TaskSettings, create_task, update_task};
 use crate::manager::store::TaskType;
 
 /// `cairn restore ...`: a subcommand, or the flags of a new restore task.
@@ -266,13 +265,7 @@ async fn create(
     flags: &RestoreFlags,
     format: Format,
 ) -> Result<(), ClientError> {
-    let mut body = flags.body()?;
-    body.insert("type".into(), json!(TaskType::Restore.as_str()));
-    let path = format!("/api/v1/cluster/{}/tasks", segment(cluster));
-    let answer = client
-        .call(Method::POST, &path, Some(&Value::Object(body)))
-        .await?;
-    print_task(&answer, &format!("POST {path}"), format)
+    create_task(client, cluster, TaskType::Restore, flags.body()?, format).await
 }
 
 #[cfg(test)]

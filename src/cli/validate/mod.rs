@@ -21,7 +21,7 @@ use super::client::{ClientError, Connection, ManagerClient, parse, print, print_
 use super::cluster::ClusterRef;
 use super::offline::OfflineArgs;
 use super::output::{Format, table};
-use super::tasks::{TaskSettings, print_task, update_task};
+use super::tasks::{TaskSettings, create_task, update_task};
 use crate::manager::api::validate::ValidateTarget;
 use crate::manager::store::TaskType;
 
@@ -184,15 +184,10 @@ pub async fn run(
 async fn create(
     client: &ManagerClient,
     cluster: &str,
-    mut body: Map<String, Value>,
+    body: Map<String, Value>,
     format: Format,
 ) -> Result<(), ClientError> {
-    body.insert("type".into(), json!(TaskType::ValidateBackup.as_str()));
-    let path = format!("/api/v1/cluster/{}/tasks", segment(cluster));
-    let answer = client
-        .call(Method::POST, &path, Some(&Value::Object(body)))
-        .await?;
-    print_task(&answer, &format!("POST {path}"), format)
+    create_task(client, cluster, TaskType::ValidateBackup, body, format).await
 }
 
 /// `cairn backup validate --dry-run`: prints what a run of these settings would check.

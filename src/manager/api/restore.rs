@@ -22,7 +22,7 @@ use crate::manager::restore::progress::{RestoreProgress, rollup};
 use crate::manager::restore::properties::RestoreProperties;
 use crate::manager::restore::stage::RestoreStage;
 use crate::manager::restore::target::{DryRunReport, Init, InitError};
-use crate::manager::store::{RunKey, RunStatus, Task, TaskRun, TaskType};
+use crate::manager::store::{RunStatus, Task, TaskRun, TaskType};
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
@@ -77,11 +77,7 @@ pub(super) async fn run_details(
     task: &Task,
     run: TaskRun,
 ) -> Result<RestoreRunDetails, ApiError> {
-    let key = RunKey {
-        cluster_id: task.cluster_id,
-        task_id: task.id,
-        run_id: run.id,
-    };
+    let key = run.run_key();
     // A stored document that no longer parses shows as a tables restore.
     let restore_schema = serde_json::from_value::<RestoreProperties>(task.properties.clone())
         .map(|p| p.restore_schema)

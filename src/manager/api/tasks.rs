@@ -43,9 +43,7 @@ use crate::manager::backup::properties::TaskProperties;
 use crate::manager::backup::target::{Target, TargetError, build_target};
 use crate::manager::restore::properties::RestoreProperties;
 use crate::manager::scheduler::{GetSchedulerState, SchedulerState, TaskChanged};
-use crate::manager::store::{
-    RunKey, RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskType,
-};
+use crate::manager::store::{RunStatus, Schedule, SkippedHost, Store, Task, TaskKey, TaskType};
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
@@ -138,15 +136,13 @@ impl TaskInfo {
             task_id: self.id,
         };
         let latest = store.list_task_runs(key, 1).await.map_err(store_error)?;
-        if let Some(run) = latest.first() {
-            let run_key = RunKey {
-                cluster_id: self.cluster_id,
-                task_id: self.id,
-                run_id: run.id,
-            };
-            if let Some(b) = store.get_backup_run(run_key).await.map_err(store_error)? {
-                self.skipped_hosts = b.skipped_hosts;
-            }
+        if let Some(run) = latest.first()
+            && let Some(b) = store
+                .get_backup_run(run.run_key())
+                .await
+                .map_err(store_error)?
+        {
+            self.skipped_hosts = b.skipped_hosts;
         }
         Ok(self)
     }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, store_error};
 use super::task_body::{check_validate_properties, dry_run_properties};
 use super::{ApiState, find_cluster};
-use crate::manager::store::{RunKey, RunStatus, Task, TaskRun, TaskType, ValidateRunProgress};
+use crate::manager::store::{RunStatus, Task, TaskRun, TaskType, ValidateRunProgress};
 use crate::manager::validate::progress::report_from_rows;
 use crate::manager::validate::properties::{ContentCheck, ValidateProperties};
 use crate::manager::validate::report::ValidateReport;
@@ -117,11 +117,7 @@ pub(super) async fn run_details(
     task: &Task,
     run: TaskRun,
 ) -> Result<ValidateRunDetails, ApiError> {
-    let key = RunKey {
-        cluster_id: task.cluster_id,
-        task_id: task.id,
-        run_id: run.id,
-    };
+    let key = run.run_key();
     let rows = state
         .store
         .list_validate_progress(key)

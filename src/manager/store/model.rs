@@ -193,6 +193,15 @@ pub struct TaskRun {
 }
 
 impl TaskRun {
+    /// The key of this run (and of its kind's run row and progress rows).
+    pub fn run_key(&self) -> RunKey {
+        RunKey {
+            cluster_id: self.cluster_id,
+            task_id: self.task_id,
+            run_id: self.id,
+        }
+    }
+
     /// The key of the task this run belongs to.
     pub fn task_key(&self) -> TaskKey {
         TaskKey {
