@@ -514,7 +514,7 @@ async fn a_restore_killed_mid_data_resumes_at_data_and_downloads_only_what_is_mi
         "files of the interrupted batch were kept: {progress}"
     );
     // Besides the whole backup, at most the batch prefetched into `upload/.cairn-next/` when the
-    // agent was killed is fetched again (its staging is not kept across an agent restart).
+    // agent was killed may be fetched again after the restart.
     let downloaded = before_kill + agent_bytes(&s.target_agents).await;
     assert!(
         downloaded < size + size / 2,
