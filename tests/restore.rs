@@ -565,3 +565,145 @@ async fn a_backup_written_by_scylladb_manager_restores_like_one_of_cairns() {
     assert_eq!(expected.len(), 4, "four opaque SSTables");
     assert_placed(&s.target, "shop", "orders", &expected).await;
 }
+
+/// `dc:rack:host_id` of every node of `cluster`, in node order.
+fn mapped_nodes(cluster: &common::TestCluster) -> Vec<String> {
+    cluster
+        .emulator
+        .cluster()
+        .topology
+        .nodes
+        .iter()
+        .map(|n| format!("{}:{}:{}", n.dc, n.rack, n.host_id))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_1_1_restore_loads_each_node_into_its_mirror_without_streaming() {
+    // The target has the source's ring (same seed: same tokens and racks) with other host IDs.
+    let s = RestoreSetup::start(
+        "dc1:3",
+        "dc1:3",
+        |_| {},
+        |c| {
+            c.host_id_seed = Some(0x1_1);
+            common::restore::empty_dataset(c);
+        },
+    )
+    .await;
+    let tag = s.backup("all", "store").await;
+    let source_cluster = common::cli::files_under(&s.bucket)
+        .into_iter()
+        .find_map(|p| {
+            p.strip_prefix("backup/meta/cluster/")
+                .and_then(|r| r.split('/').next())
+                .map(str::to_string)
+        })
+        .expect("the backup's cluster ID");
+    let schema = s
+        .restore("schema", &["-T", &tag, "--restore-schema"], 120)
+        .await;
+    assert_eq!(schema["run"]["status"], "DONE", "schema restore: {schema}");
+
+    let (sources, targets) = (mapped_nodes(&s.source), mapped_nodes(&s.target));
+    let mapping_file = s.dir.path().join("mapping.txt");
+    let write_mapping = |pairs: &[(usize, usize)]| {
+        let text: String = pairs
+            .iter()
+            .map(|(a, b)| format!("{}={}\n", sources[*a], targets[*b]))
+            .collect();
+        std::fs::write(&mapping_file, text).unwrap();
+    };
+    let mapping = mapping_file.to_str().unwrap();
+    let one_to_one = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "restore",
+            "1-1-restore",
+            "-c",
+            "fresh",
+            "-L",
+            "localstorage:bkt",
+            "-T",
+            &tag,
+            "--source-cluster-id",
+            &source_cluster,
+            "--nodes-mapping",
+            mapping,
+            "-K",
+            "store",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+
+    // Nodes swapped: each target owns other tokens; the dry run names them and creates nothing.
+    write_mapping(&[(0, 1), (1, 0), (2, 2)]);
+    let dry = s.cairn(&one_to_one(&["--dry-run"])).await;
+    assert_eq!(dry.code, 1, "a wrong mapping fails the dry run: {dry:?}");
+    assert!(
+        dry.stdout
+            .contains("does not own the tokens of source node"),
+        "{dry:?}"
+    );
+    // A mapping file without '=' is refused naming the file and the line.
+    std::fs::write(&mapping_file, format!("{}\n{}\n", sources[0], targets[0])).unwrap();
+    let bad = s.cairn(&one_to_one(&[])).await;
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(
+        bad.stderr.contains("--nodes-mapping") && bad.stderr.contains("line 1"),
+        "{bad:?}"
+    );
+
+    // The mirror: each node restores its twin's SSTables in place.
+    write_mapping(&[(0, 0), (1, 1), (2, 2)]);
+    let dry = s.cairn(&one_to_one(&["--dry-run"])).await;
+    assert_eq!(dry.code, 0, "the mirror passes the dry run: {dry:?}");
+    let created = s
+        .cairn(&one_to_one(&["--enabled", "false", "--name", "mirror"]))
+        .await;
+    assert_eq!(created.ok("1-1 restore create"), "restore/mirror\n");
+    s.cairn(&["start", "-c", "fresh", "restore/mirror"])
+        .await
+        .ok("start 1-1 restore");
+    let run = s.wait("fresh", "restore", "mirror", 300).await;
+    assert_eq!(run["run"]["status"], "DONE", "1-1 restore: {run}");
+    assert_eq!(
+        run["progress"]["restored"], run["progress"]["size"],
+        "every byte restored: {run}"
+    );
+    for table in STORE_TABLES {
+        let expected = backup_records(&s.bucket, &tag, "store", table);
+        assert!(!expected.is_empty(), "store.{table} has backed-up data");
+        assert_placed(&s.target, "store", table, &expected).await;
+    }
+    // Every node loaded its own twin's files in place: no load streamed.
+    let calls = s.target.get(0, "/emulator/calls").await;
+    let loads: Vec<(String, String)> = calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let what = c["what"].as_str()?;
+            what.starts_with("POST /storage_service/sstables/")
+                .then(|| {
+                    (
+                        c["node"].as_str().unwrap_or_default().to_string(),
+                        what.to_string(),
+                    )
+                })
+        })
+        .collect();
+    assert!(!loads.is_empty(), "{calls}");
+    assert!(
+        loads
+            .iter()
+            .all(|(_, w)| w.contains("load_and_stream=false")),
+        "{loads:#?}"
+    );
+    let hosts: BTreeSet<&str> = loads.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(
+        hosts.len(),
+        3,
+        "every node loaded its own twin's SSTables: {loads:#?}"
+    );
+}

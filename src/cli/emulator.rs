@@ -61,6 +61,10 @@ pub struct EmulatorArgs {
     /// Start with no user keyspaces (only Scylla's own), for a schema restore to fill.
     #[arg(long)]
     pub empty: bool,
+    /// Seed of the host IDs when not --seed: the same tokens with other nodes (a cluster to
+    /// receive a 1-1 restore of the cluster of --seed).
+    #[arg(long, value_name = "SEED")]
+    pub host_id_seed: Option<u64>,
 }
 
 /// Runs `cairn emulator` until Ctrl-C.
@@ -71,6 +75,7 @@ pub async fn run(args: EmulatorArgs, format: Format) -> anyhow::Result<()> {
     config.prometheus_port = args.prometheus_port;
     config.dataset = args.dataset;
     config.seed = args.seed;
+    config.host_id_seed = args.host_id_seed;
     config.name_format = args.sstable_names;
     config.shards = args.shards;
     config.scylla_version = args.scylla_version;

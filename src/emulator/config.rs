@@ -204,6 +204,9 @@ pub struct EmulatorConfig {
     pub stream_rate: u64,
     /// Start with no user keyspaces (only Scylla's own), for a schema restore to fill.
     pub empty: bool,
+    /// Seed of the nodes' host IDs when not `seed`: the same ring (tokens follow `seed`) with
+    /// other nodes, as a cluster built to receive a 1-1 restore.
+    pub host_id_seed: Option<u64>,
 }
 
 impl EmulatorConfig {
@@ -228,6 +231,7 @@ impl EmulatorConfig {
             tablet_keyspaces: Vec::new(),
             stream_rate: 0,
             empty: false,
+            host_id_seed: None,
         }
     }
 

@@ -84,7 +84,10 @@ impl Topology {
                 nodes.push(NodeIdentity {
                     index,
                     address,
-                    host_id: uuid_for(config.seed, &["host", &index.to_string()]),
+                    host_id: uuid_for(
+                        config.host_id_seed.unwrap_or(config.seed),
+                        &["host", &index.to_string()],
+                    ),
                     dc: dc.clone(),
                     rack: format!("rack{}", i % RACKS_PER_DC + 1),
                     tokens,

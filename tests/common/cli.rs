@@ -14,6 +14,7 @@ use super::agent::{AgentProcess, TOKEN};
 use super::manager::{Fleet, ManagerProcess, api_token};
 
 /// What a run of `cairn` printed and how it exited.
+#[derive(Debug)]
 pub struct Run {
     /// The exit status (-1 when killed by a signal).
     pub code: i32,

@@ -6,6 +6,7 @@
 //! | `cairn restore -c C -L LOC -T TAG (--restore-tables\|--restore-schema) [flags]` | `POST .../tasks` (type restore) | `restore/NAME` |
 //! | `cairn restore ... --dry-run [--show-tables]` | `POST .../tasks/restore/target` | what would be restored, the hosts' room, missing objects and tables, problems ([`dry_run`]); exit status 1 when there are problems |
 //! | `cairn restore update -c C TASK [flags]` | `PUT .../task/restore/{id}` | `restore/NAME` |
+//! | `cairn restore 1-1-restore -c C -L LOC -T TAG --source-cluster-id ID --nodes-mapping FILE [--dry-run]` | as a restore (`nodes_mapping`, `source_cluster_id`) | `restore/NAME`, or the dry run |
 //!
 //! Only the flags given are sent; the manager checks every value and names the field at fault
 //! (also the fields an update may not change: location, keyspace, snapshot_tag, the restore type,
@@ -15,10 +16,12 @@
 //! |---|---|
 //! | [`download`] | `cairn restore download --offline`: one node's SSTables of a snapshot into per-table directories ready for `nodetool refresh` |
 //! | [`dry_run`] | the dry run's report as tables |
+//! | [`one_to_one`] | `cairn restore 1-1-restore`: a restore into a cluster mirroring the backed-up one, node to node, without streaming |
 //! | [`progress`] | a restore run's progress as `cairn progress` shows it, and its `--watch` lines and bars |
 
 pub mod download;
 pub mod dry_run;
+pub mod one_to_one;
 pub mod progress;
 
 use clap::{Args, Subcommand};
@@ -64,6 +67,10 @@ pub enum RestoreCommand {
     Update(UpdateArgs),
     /// Download one node's SSTables of a snapshot into per-table directories, without a manager.
     Download(download::DownloadArgs),
+    /// Restore tables into a cluster that mirrors the backed-up one (DCs, racks, nodes and
+    /// tokens), each node loading its mapped node's SSTables without streaming.
+    #[command(name = "1-1-restore")]
+    OneToOne(Box<one_to_one::OneToOneArgs>),
 }
 
 /// Arguments of `cairn restore update`.
@@ -238,6 +245,7 @@ pub async fn run(args: RestoreArgs, conn: &Connection, output: Format) -> Result
             .await
         }
         Some(RestoreCommand::Download(_)) => Ok(()),
+        Some(RestoreCommand::OneToOne(a)) => one_to_one::run(&client, *a, output).await,
         None => {
             let cluster = args.cluster.ok_or_else(|| {
                 ClientError::Usage("give the cluster with -c/--cluster or CAIRN_CLUSTER".into())

@@ -44,27 +44,43 @@ struct TabletRepair {
     tablet_task_id: String,
 }
 
+/// How Scylla loads the SSTables put in a table's `upload/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Load&stream: each SSTable streamed to the nodes owning its ranges (with
+    /// `primary_replica_only`, to the primary owner only).
+    Stream {
+        /// Whether only the primary owner receives each range.
+        primary_replica_only: bool,
+    },
+    /// Kept on this node as they are (a refresh): its tokens are those of the node that was
+    /// backed up (1-1 restore).
+    Local,
+}
+
 impl AgentClient {
-    /// Loads the SSTables in `upload/` of `keyspace.table` (`load_and_stream=true`, each
-    /// SSTable streamed to the nodes owning its range; with `primary_replica_only`, to the
-    /// primary owner only). Returns when Scylla has loaded them all.
-    pub async fn load_and_stream(
+    /// Loads the SSTables in `upload/` of `keyspace.table` as `how` says. Returns when Scylla
+    /// has loaded them all.
+    pub async fn load_sstables(
         &self,
         keyspace: &str,
         table: &str,
-        primary_replica_only: bool,
+        how: Load,
     ) -> Result<(), AgentError> {
-        self.void(
-            Call::new(
-                Method::POST,
-                format!("/storage_service/sstables/{}", segment(keyspace)),
-            )
-            .param("cf", table)
-            .param("load_and_stream", "true")
-            .param("primary_replica_only", primary_replica_only.to_string())
-            .timeout(LOAD_TIMEOUT),
+        let call = Call::new(
+            Method::POST,
+            format!("/storage_service/sstables/{}", segment(keyspace)),
         )
-        .await
+        .param("cf", table);
+        let call = match how {
+            Load::Stream {
+                primary_replica_only,
+            } => call
+                .param("load_and_stream", "true")
+                .param("primary_replica_only", primary_replica_only.to_string()),
+            Load::Local => call.param("load_and_stream", "false"),
+        };
+        self.void(call.timeout(LOAD_TIMEOUT)).await
     }
 
     /// Turns the autocompaction of `keyspace.table` on or off on this node.

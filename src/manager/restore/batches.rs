@@ -141,13 +141,14 @@ impl BatchPool {
         }
     }
 
-    /// Whether `host` may take from `dc`.
-    fn may_take(&self, host: &TargetHost, dc: &str) -> bool {
-        host.source_dcs.iter().any(|d| d == dc)
+    /// Whether `host` may take from `dir`: it restores it ([`TargetHost::restores`]) and has not
+    /// failed on its source DC.
+    fn may_take(&self, host: &TargetHost, dir: &RemoteDir) -> bool {
+        host.restores(dir)
             && !self
                 .barred
                 .get(&host.address)
-                .is_some_and(|b| b.contains(dc))
+                .is_some_and(|b| b.contains(&dir.source_dc))
     }
 
     /// The next batch for `host`, or `None` when nothing is left that it may restore.
@@ -156,7 +157,7 @@ impl BatchPool {
             .dirs
             .iter()
             .enumerate()
-            .filter(|(_, d)| !d.left.is_empty() && self.may_take(host, &d.dir.source_dc))
+            .filter(|(_, d)| !d.left.is_empty() && self.may_take(host, &d.dir))
             // The first of the largest: ties keep the plan's order.
             .fold(None::<(usize, u64)>, |best, (i, d)| {
                 let bytes = d.bytes();
@@ -334,6 +335,7 @@ mod tests {
             disk_free: 0,
             disk_total: 0,
             source_dcs: dcs.iter().map(|s| s.to_string()).collect(),
+            source_node: None,
         }
     }
 

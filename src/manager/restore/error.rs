@@ -95,6 +95,15 @@ pub enum InitError {
     /// A manifest lists a file that is not an SSTable component.
     #[error("restore: {0} (the manifest is not one this restore reads; a retry will not help)")]
     SSTableName(#[from] SSTableNameError),
+    /// A 1-1 restore's cluster does not mirror the backed-up one as its node mapping says.
+    #[error(
+        "restore: 1-1 restore: the cluster does not mirror the backup as nodes_mapping says: {}; fix the mapping or use a regular restore (a retry will not help)",
+        .problems.join("; ")
+    )]
+    OneToOne {
+        /// Each problem, naming the nodes.
+        problems: Vec<String>,
+    },
     /// A schema restore without the schema file.
     #[error(
         "restore: no CQL schema file found for snapshot {tag} in {location}: the backup was taken without the schema (e.g. --skip-schema or no CQL credentials); restore the schema by hand"

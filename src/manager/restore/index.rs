@@ -11,7 +11,7 @@ use super::manifests;
 use super::schema_file::{self, SchemaRow};
 use super::target::{Init, InitError};
 use crate::format::location::Location;
-use crate::format::manifest::FilesMeta;
+use crate::format::manifest::{FilesMeta, ManifestContent};
 use crate::format::paths::ManifestInfo;
 use crate::format::tag::SnapshotTag;
 use crate::manager::agent_client::AgentClient;
@@ -126,11 +126,12 @@ pub struct IndexEntry {
     pub entry: FilesMeta,
 }
 
-/// The index entries of every manifest of `sources` that `keep` selects.
+/// The index entries of every manifest of `sources` that `keep` selects, and every manifest's
+/// header (what it says of its node: tokens, rack, shards).
 pub async fn entries(
     sources: &[Source],
     keep: &(dyn Fn(&FilesMeta) -> bool + Sync),
-) -> Result<Vec<IndexEntry>, InitError> {
+) -> Result<(Vec<IndexEntry>, Vec<(ManifestInfo, ManifestContent)>), InitError> {
     let reads = sources.iter().enumerate().flat_map(|(i, s)| {
         s.manifests.iter().map(move |m| async move {
             let mut kept = Vec::new();
@@ -144,7 +145,7 @@ pub async fn entries(
                 }
             })
             .await
-            .map(|_| kept)
+            .map(|header| (kept, (m.clone(), header)))
             .map_err(|source| LocationError::Read {
                 location: s.location.to_string(),
                 source,
@@ -152,11 +153,14 @@ pub async fn entries(
         })
     });
     let mut out = Vec::new();
+    let mut headers = Vec::new();
     let mut stream = std::pin::pin!(futures::stream::iter(reads).buffered(PARALLELISM));
     while let Some(r) = stream.next().await {
-        out.extend(r?);
+        let (kept, header) = r?;
+        out.extend(kept);
+        headers.push(header);
     }
-    Ok(out)
+    Ok((out, headers))
 }
 
 /// Name → size of every object directly in `dir` of `location` (none when it does not exist).

@@ -17,6 +17,7 @@
 //! | [`index`] | what init reads of the locations: readers, manifests of the tag, index entries, listings, the schema file |
 //! | [`manifests`] | the manifests of the tag: temporary ones shadowed, only mapped DCs |
 //! | [`dc_mapping`] | `dc_mapping` checks, source DCs per node, replication maps rewritten |
+//! | [`one_to_one`] | 1-1 restore: the node mapping, its checks against the backup and the cluster (same racks, tokens, shards), each host's source node |
 //! | [`units`] | which backed-up tables are restored, and the units recorded |
 //! | [`dirs`] | remote SSTable directories: files grouped by SSTable, the versioned-file rule, sizes checked |
 //! | [`room`] | the dry run's check of each node's room for two batches |
@@ -36,6 +37,7 @@ pub mod error;
 pub mod index;
 pub mod manifests;
 pub mod node;
+pub mod one_to_one;
 pub mod plan;
 pub mod progress;
 pub mod properties;

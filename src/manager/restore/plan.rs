@@ -85,6 +85,19 @@ pub struct TargetHost {
     /// The source DCs whose SSTables it may restore (with `dc_mapping`: those mapped to its DC;
     /// without: every source DC of a location it can read).
     pub source_dcs: Vec<String>,
+    /// A 1-1 restore: the host ID of the backed-up node whose SSTables it loads, and only those,
+    /// without streaming them; `None` for a regular restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_node: Option<String>,
+}
+
+impl TargetHost {
+    /// Whether it restores SSTables of `dir`: one of its source DCs', and with a 1-1 restore its
+    /// source node's only.
+    pub fn restores(&self, dir: &RemoteDir) -> bool {
+        self.source_dcs.contains(&dir.source_dc)
+            && self.source_node.as_ref().is_none_or(|n| *n == dir.node_id)
+    }
 }
 
 /// Everything a restore run (or its dry run) works from.

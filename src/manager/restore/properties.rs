@@ -12,6 +12,9 @@ use crate::format::location::Location;
 use crate::format::tag::SnapshotTag;
 use crate::manager::backup::properties::{MAX_RATE_MIB, PropertiesError, PropertyProblem};
 use crate::manager::store::TaskType;
+use uuid::Uuid;
+
+use super::one_to_one::{self, NodeMapping};
 
 /// The properties of a restore task, with upstream's JSON keys and defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +50,14 @@ pub struct RestoreProperties {
     pub dc_mapping: BTreeMap<String, String>,
     /// `rclone` or `auto` (both the agent's download jobs here); `native` is refused.
     pub method: String,
+    /// Only the manifests of this cluster ID are read (any cluster's when unset); required by a
+    /// 1-1 restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_cluster_id: Option<Uuid>,
+    /// A 1-1 restore ([`one_to_one`](super::one_to_one)): each backed-up node and the node of
+    /// this cluster that loads its SSTables without streaming; empty for a regular restore.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes_mapping: Vec<NodeMapping>,
 }
 
 impl Default for RestoreProperties {
@@ -66,6 +77,8 @@ impl Default for RestoreProperties {
             continue_: true,
             dc_mapping: BTreeMap::new(),
             method: "rclone".into(),
+            source_cluster_id: None,
+            nodes_mapping: Vec::new(),
         }
     }
 }
@@ -92,8 +105,15 @@ pub struct CheckedRestoreProperties {
 
 /// The properties `restore update` may never change, as their JSON keys (`type` stands for the
 /// pair restore_schema / restore_tables).
-pub const FIXED_ON_UPDATE: &[&str] =
-    &["location", "keyspace", "snapshot_tag", "type", "dc_mapping"];
+pub const FIXED_ON_UPDATE: &[&str] = &[
+    "location",
+    "keyspace",
+    "snapshot_tag",
+    "type",
+    "dc_mapping",
+    "source_cluster_id",
+    "nodes_mapping",
+];
 
 impl RestoreProperties {
     /// Parses properties JSON over the defaults; a malformed document or an unknown key is
@@ -254,6 +274,30 @@ impl RestoreProperties {
             }
         }
 
+        if !self.nodes_mapping.is_empty() {
+            if !self.restore_tables {
+                problem(
+                    "nodes_mapping",
+                    "a 1-1 restore restores tables: set restore_tables (restore the schema first with a regular restore)".into(),
+                );
+            }
+            if !self.dc_mapping.is_empty() {
+                problem(
+                    "dc_mapping",
+                    "a 1-1 restore maps nodes with nodes_mapping: dc_mapping does not apply".into(),
+                );
+            }
+            if self.source_cluster_id.is_none() {
+                problem(
+                    "source_cluster_id",
+                    "required with nodes_mapping: the cluster ID of the backup (cairn backup list --all-clusters shows it)".into(),
+                );
+            }
+            for (field, reason) in one_to_one::property_problems(&self.nodes_mapping, cluster_dcs) {
+                problem(&field, reason);
+            }
+        }
+
         match (snapshot_tag, keyspace) {
             (Some(snapshot_tag), Some(keyspace)) if problems.is_empty() => {
                 Ok(CheckedRestoreProperties {
@@ -280,6 +324,11 @@ impl RestoreProperties {
                     != (old.restore_schema, old.restore_tables),
             ),
             ("dc_mapping", self.dc_mapping != old.dc_mapping),
+            (
+                "source_cluster_id",
+                self.source_cluster_id != old.source_cluster_id,
+            ),
+            ("nodes_mapping", self.nodes_mapping != old.nodes_mapping),
         ];
         let problems: Vec<PropertyProblem> = changed
             .into_iter()

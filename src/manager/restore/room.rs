@@ -18,7 +18,7 @@ pub fn needed(host: &TargetHost, plan: &RestorePlan, batch_size: i64) -> u64 {
     let mut sizes: Vec<u64> = plan
         .dirs
         .iter()
-        .filter(|d| host.source_dcs.contains(&d.source_dc))
+        .filter(|d| host.restores(d))
         .flat_map(|d| d.sstables.iter().map(|s| s.size))
         .collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
@@ -85,6 +85,7 @@ mod tests {
                 disk_free: free,
                 disk_total: 1000,
                 source_dcs: vec!["dc1".into()],
+                source_node: None,
             }],
             dirs: vec![RemoteDir {
                 location: "s3:b".parse().unwrap(),

@@ -16,6 +16,7 @@ use super::dc_mapping;
 use super::dirs;
 use super::index::{self, PARALLELISM, Source};
 use super::manifests;
+use super::one_to_one::{self, SourceNode, TargetNode};
 use super::plan::{RemoteDir, RestorePlan, TargetHost};
 use super::properties::RestoreProperties;
 use super::room;
@@ -23,6 +24,8 @@ use super::schema_file;
 use super::units::{self, Selection};
 use crate::format::filter::KeyspaceFilter;
 use crate::format::location::Location;
+use crate::format::manifest::{ManifestContent, ReplicationType};
+use crate::format::paths::ManifestInfo;
 use crate::format::tag::SnapshotTag;
 use crate::manager::agent_client::AgentClient;
 use crate::manager::agent_client::scylla::{KeyspaceKind, ReplicationKind};
@@ -51,6 +54,8 @@ struct Findings {
     missing_objects: Vec<MissingObject>,
     /// Tables the target lacks.
     missing_tables: Vec<String>,
+    /// How the cluster fails to mirror the backup as a 1-1 restore's mapping says.
+    not_mirrored: Vec<String>,
 }
 
 impl Findings {
@@ -63,6 +68,18 @@ impl Findings {
             Ok(())
         } else {
             Err(InitError::MissingObjects { objects })
+        }
+    }
+
+    /// Records how the cluster fails to mirror the backup (1-1 restore); fails unless collecting.
+    fn mirror(&mut self, problems: Vec<String>) -> Result<(), InitError> {
+        if problems.is_empty() {
+            Ok(())
+        } else if self.collect {
+            self.not_mirrored.extend(problems);
+            Ok(())
+        } else {
+            Err(InitError::OneToOne { problems })
         }
     }
 
@@ -136,6 +153,12 @@ impl Init {
             ),
             None => format!("object {} is missing", o.path),
         }));
+        problems.extend(
+            findings
+                .not_mirrored
+                .iter()
+                .map(|p| format!("1-1 restore: {p}")),
+        );
         problems.extend(findings.missing_tables.iter().map(|t| {
             format!(
                 "{t} is missing in the restored cluster: exclude it with -K or restore the schema first with --restore-schema"
@@ -201,6 +224,17 @@ impl Init {
             return Err(InitError::Properties("no location given".into()));
         }
         let mut sources = index::sources(self, &locations, &tag).await?;
+        if let Some(cluster) = props.source_cluster_id {
+            for s in &mut sources {
+                s.manifests.retain(|m| m.cluster_id == cluster);
+            }
+            if sources.iter().all(|s| s.manifests.is_empty()) {
+                return Err(InitError::NoSnapshot {
+                    tag: format!("{tag} of cluster {cluster}"),
+                    locations: locations.iter().map(Location::to_string).collect(),
+                });
+            }
+        }
         let backup_dcs: BTreeSet<String> = sources.iter().flat_map(Source::dcs).collect();
         if !props.dc_mapping.is_empty() {
             dc_mapping::check(&props.dc_mapping, &backup_dcs, &self.dcs())?;
@@ -261,8 +295,12 @@ impl Init {
                 }
             }
         };
-        let entries =
+        let (entries, headers) =
             index::entries(&sources, &|e| selection.restores(&e.keyspace, &e.table)).await?;
+        if !props.nodes_mapping.is_empty() {
+            self.mirror(props, &entries, &headers, &mut plan.hosts, findings)
+                .await?;
+        }
         let mut sizes: BTreeMap<(String, String), u64> = BTreeMap::new();
         for e in &entries {
             *sizes
@@ -296,6 +334,63 @@ impl Init {
         plan.table_dirs = table_dirs(&sizes, &tables);
         plan.dirs = self.dirs(&sources, &entries, &tag, findings).await?;
         Ok(plan)
+    }
+
+    /// A 1-1 restore: checks that the cluster mirrors the backed-up nodes as the mapping says
+    /// (racks, tokens, shards; vnode tables only) and gives each host its source node.
+    async fn mirror(
+        &self,
+        props: &RestoreProperties,
+        entries: &[index::IndexEntry],
+        headers: &[(ManifestInfo, ManifestContent)],
+        hosts: &mut [TargetHost],
+        findings: &mut Findings,
+    ) -> Result<(), InitError> {
+        let mut problems: Vec<String> = entries
+            .iter()
+            .filter(|e| e.entry.replication_type == Some(ReplicationType::Tablets))
+            .map(|e| format!("{}.{}", e.entry.keyspace, e.entry.table))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|t| {
+                format!(
+                    "{t} uses tablets: 1-1 restore takes vnode tables only (exclude it with -K)"
+                )
+            })
+            .collect();
+        let sources: Vec<SourceNode> = headers
+            .iter()
+            .map(|(m, h)| SourceNode {
+                dc: m.dc.clone(),
+                rack: h.rack.clone(),
+                host_id: m.node_id.clone(),
+                tokens: h.tokens.clone(),
+                shard_count: u64::from(h.shard_count),
+            })
+            .collect();
+        let mut targets = Vec::with_capacity(self.view.nodes.len());
+        for n in &self.view.nodes {
+            targets.push(TargetNode {
+                address: n.address.clone(),
+                dc: n.dc.clone(),
+                rack: n.rack.clone(),
+                host_id: n.host_id.clone(),
+                tokens: self.client.tokens(&n.address).await?,
+                shards: hosts
+                    .iter()
+                    .find(|h| h.address == n.address)
+                    .map_or(0, |h| h.shards),
+            });
+        }
+        match one_to_one::check_topology(&props.nodes_mapping, &sources, &targets) {
+            Ok(source_of) => {
+                for h in hosts.iter_mut() {
+                    h.source_node = source_of.get(&h.address).cloned();
+                }
+            }
+            Err(found) => problems.extend(found),
+        }
+        findings.mirror(problems)
     }
 
     /// The cluster's keyspaces with `LocalStrategy`.
@@ -340,6 +435,7 @@ impl Init {
                 disk_free: disk.free,
                 disk_total: disk.total,
                 source_dcs: dc_mapping::source_dcs(mapping, &n.dc, &readable),
+                source_node: None,
             })
         });
         futures::stream::iter(asks)

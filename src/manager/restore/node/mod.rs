@@ -36,6 +36,7 @@ use crate::agent::wire::{DownloadJob, JobProgress, JobStatus};
 use crate::manager::agent_client::AgentClient;
 use crate::manager::agent_client::error::AgentError;
 use crate::manager::agent_client::files::Root;
+use crate::manager::agent_client::restore::Load;
 use crate::manager::agent_jobs::{self, JobError};
 use crate::manager::metrics::{self, RestoreHostState};
 use crate::manager::store::RestoreRunProgress;
@@ -596,13 +597,24 @@ impl Inner {
         Ok(())
     }
 
+    /// How this host's batches are loaded: streamed to their primary owners, or with a 1-1
+    /// restore kept where they are.
+    fn load_mode(&self) -> Load {
+        match self.setup.host.source_node {
+            Some(_) => Load::Local,
+            None => Load::Stream {
+                primary_replica_only: true,
+            },
+        }
+    }
+
     /// Asks Scylla to load the table's `upload/` until it answers that it did.
     async fn load_until_done(&self, batch: &Batch) -> Result<(), BatchError> {
         let cancel = &self.setup.ctx.cancel;
         let mut unreachable = 0;
         loop {
             let r = tokio::select! {
-                r = self.setup.client.load_and_stream(&batch.keyspace, &batch.table, true) => r,
+                r = self.setup.client.load_sstables(&batch.keyspace, &batch.table, self.load_mode()) => r,
                 () = cancel.cancelled() => return Err(BatchError::Stopped),
             };
             match r {
