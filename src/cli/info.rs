@@ -62,14 +62,7 @@ fn info_text(task: &TaskInfo, runs: &[RunInfo], full_cause: bool, now: DateTime<
         ("ID", task.id.to_string()),
         ("Enabled", task.enabled.to_string()),
         ("Schedule", schedule_cell(s)),
-        (
-            "Retries",
-            format!(
-                "{} (first after {})",
-                s.num_retries,
-                duration(s.retry_wait_seconds)
-            ),
-        ),
+        ("Retries", retries_text(s.num_retries, s.retry_wait_seconds)),
         ("Next run", next_cell(task, now)),
         ("Last status", status_cell(task)),
         (
@@ -105,6 +98,14 @@ fn info_text(task: &TaskInfo, runs: &[RunInfo], full_cause: bool, now: DateTime<
         out.push_str(&history_table(runs, full_cause, now));
     }
     out
+}
+
+/// The retries of a failed run: `3 (first after 10m)`, or `none`.
+fn retries_text(retries: u32, wait_seconds: u64) -> String {
+    if retries == 0 {
+        return "none".into();
+    }
+    format!("{retries} (first after {})", duration(wait_seconds))
 }
 
 /// The runs as a table: ID, START, END, DURATION, STATUS, and CAUSE when a run has one.
@@ -249,5 +250,6 @@ mod tests {
         assert!(text.contains(&long), "{text}");
         let text = info_text(&task(), &[], false, now);
         assert!(text.ends_with("\n\nNo runs yet.\n"), "{text}");
+        assert_eq!(retries_text(0, 600), "none");
     }
 }
