@@ -493,6 +493,12 @@ async fn info_shows_a_task_and_its_history_and_tasks_filter_sort_and_show_labels
         "{line}"
     );
     assert_eq!(run.code, 2, "{line}");
+    let (status, body) = s
+        .manager
+        .call(Method::GET, "/api/v1/cluster/prod/tasks?status=FINE", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("status"), "{body}");
     let run = s.cairn(&[&all[..], &["--sort", "name"]].concat()).await;
     let line = run.one_line_error("tasks --sort name");
     assert!(

@@ -712,6 +712,37 @@ mod tests {
     }
 
     #[test]
+    fn every_task_command_takes_label() {
+        use clap::Parser;
+        for args in [
+            &["backup", "-c", "x", "-L", "s3:b"][..],
+            &["backup", "update", "-c", "x", "t"],
+            &[
+                "restore",
+                "-c",
+                "x",
+                "-L",
+                "s3:b",
+                "-T",
+                "sm_20260101000000UTC",
+            ],
+            &["restore", "update", "-c", "x", "t"],
+            &["backup", "validate", "-c", "x"],
+            &["backup", "validate", "update", "-c", "x", "t"],
+        ] {
+            let with = |label: &str| {
+                let mut all = vec!["cairn"];
+                all.extend_from_slice(args);
+                all.extend(["--label", label]);
+                crate::cli::Cli::try_parse_from(all)
+            };
+            assert!(with("team=db,env-").is_ok(), "{args:?}");
+            let e = with("team").unwrap_err().to_string();
+            assert!(e.contains("--label"), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
     fn task_types_are_checked() {
         assert_eq!(task_type("backup"), Ok(TaskType::Backup));
         assert_eq!(task_type("restore"), Ok(TaskType::Restore));
