@@ -1,7 +1,8 @@
-//! The client commands (`cairn cluster ...`, `cairn tasks`, `cairn start|stop`) run as a user
-//! runs them: the real binary against a real `cairn manager` process over an emulated
-//! `dc1:2,dc2:1` cluster with a real `cairn agent` beside every node. The tests check what a user
-//! sees: the tables, valid JSON with `-o json`, one-line errors and non-zero exit statuses.
+//! The client commands (`cairn cluster ...`, `cairn tasks`, `cairn info`, `cairn start|stop`,
+//! `--label`) run as a user runs them: the real binary against a real `cairn manager` process
+//! over an emulated `dc1:2,dc2:1` cluster with a real `cairn agent` beside every node. The tests
+//! check what a user sees: the tables, valid JSON with `-o json`, one-line errors and non-zero
+//! exit statuses.
 
 mod common;
 
@@ -9,11 +10,11 @@ use std::process::Command;
 
 use chrono::{Duration, Timelike, Utc};
 use common::agent::TOKEN;
-use common::cli::{Run, cairn, cairn_with_env, table_rows};
+use common::cli::{BackupSetup, Run, cairn, cairn_with_env, table_rows};
 use common::manager::{Fleet, ManagerProcess};
 use common::servers::free_port;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// What every test here runs against: an emulated cluster, its agents and a manager.
 type Setup = Fleet;
@@ -273,6 +274,239 @@ async fn tasks_are_listed_and_unknown_or_idle_ones_refused_in_one_line() {
         .await;
     let line = run.one_line_error("delete of a deleted task").to_string();
     assert_eq!(run.code, 4, "{line}");
+}
+
+/// Starts a run of `backup/{name}` with `cairn start` and waits (at most 90 s) until that run
+/// (not an earlier one, as `BackupSetup::wait_run` may see) has ended; answers `GET .../{run}`.
+async fn run_to_end(s: &BackupSetup, name: &str) -> Value {
+    let task = format!("backup/{name}");
+    let started = s.cairn(&["start", "-c", "prod", &task]).await;
+    let run_id = started.ok("start").trim().to_string();
+    let path = format!("/api/v1/cluster/prod/task/{task}/{run_id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (status, body) = s.manager.call(Method::GET, &path, None).await;
+        // 404 until the run has recorded its start.
+        assert!(status == 200 || status == 404, "{status}: {body}");
+        if matches!(
+            body["run"]["status"].as_str(),
+            Some("DONE" | "ERROR" | "ABORTED" | "STOPPED")
+        ) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run not ended: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// The TASK cells of the table `cairn ARGS` prints under `header`.
+async fn task_names(s: &BackupSetup, args: &[&str], header: &[&str]) -> Vec<String> {
+    let run = s.cairn(args).await;
+    table_rows(run.ok(&args.join(" ")), header)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn info_shows_a_task_and_its_history_and_tasks_filter_sort_and_show_labels() {
+    let s = BackupSetup::new().await;
+    s.create_backup_with(
+        "weekly",
+        "store",
+        &["--retention", "3", "--label", "team=db,env=prod"],
+    )
+    .await;
+
+    // A bare type names the only task of that type; labels and properties are shown.
+    let info = s.cairn(&["info", "-c", "prod", "backup"]).await;
+    let text = info.ok("info of the only backup task");
+    assert!(text.starts_with("Task:         backup/weekly\n"), "{text}");
+    assert!(
+        text.contains("\nLabels:       env=prod,team=db\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n  retention: 3\n"), "{text}");
+    assert!(text.contains("\n  location:  localstorage:bkt\n"), "{text}");
+    assert!(text.ends_with("\n\nNo runs yet.\n"), "{text}");
+
+    // --label KEY- removes one label and keeps the others; bad labels are refused naming --label.
+    s.cairn(&[
+        "backup", "update", "-c", "prod", "weekly", "--label", "env-",
+    ])
+    .await
+    .ok("update --label env-");
+    let doc = s
+        .cairn(&["info", "-c", "prod", "backup/weekly", "-o", "json"])
+        .await
+        .json("info -o json");
+    assert_eq!(doc["task"]["labels"], json!({"team": "db"}), "{doc}");
+    assert_eq!(doc["runs"], json!([]), "{doc}");
+    for (args, code) in [
+        (
+            &[
+                "backup",
+                "-c",
+                "prod",
+                "-L",
+                "localstorage:bkt",
+                "--label",
+                "=db",
+            ][..],
+            2,
+        ),
+        (
+            &[
+                "backup",
+                "-c",
+                "prod",
+                "-L",
+                "localstorage:bkt",
+                "--label",
+                "a=b=c",
+            ],
+            2,
+        ),
+        (
+            &[
+                "backup", "update", "-c", "prod", "weekly", "--label", "x=1,x-",
+            ],
+            2,
+        ),
+    ] {
+        let run = s.cairn(args).await;
+        let line = run.one_line_error(&args.join(" "));
+        assert!(line.contains("--label"), "{args:?}: {line}");
+        assert_eq!(run.code, code, "{args:?}: {line}");
+    }
+
+    // weekly succeeds; nightly succeeds, then fails once its bucket is a file; idle never runs.
+    s.create_backup_with("nightly", "store", &["--num-retries", "0"])
+        .await;
+    s.create_backup("idle", "store").await;
+    assert_eq!(run_to_end(&s, "weekly").await["run"]["status"], "DONE");
+    assert_eq!(run_to_end(&s, "nightly").await["run"]["status"], "DONE");
+    std::fs::remove_dir_all(&s.bucket).unwrap();
+    std::fs::write(&s.bucket, b"not a directory").unwrap();
+    let failed = run_to_end(&s, "nightly").await;
+    assert_eq!(failed["run"]["status"], "ERROR", "{failed}");
+    let cause = failed["run"]["cause"].as_str().unwrap().to_string();
+    assert!(!cause.is_empty(), "{failed}");
+
+    // info: the history newest first, with the failed run's cause (in full with --cause).
+    let history = ["ID", "START", "END", "DURATION", "STATUS", "CAUSE"];
+    let info = s.cairn(&["info", "-c", "prod", "nightly", "--cause"]).await;
+    let text = info.ok("info nightly");
+    let table = &text[text.find("\nID ").expect("a history table") + 1..];
+    let rows = table_rows(table, &history);
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!(rows[0][0], failed["run"]["id"].as_str().unwrap());
+    assert_eq!(rows[0][4], "ERROR", "{text}");
+    assert_eq!(
+        rows[0][5],
+        cause.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    assert_eq!(rows[1][4..], ["DONE", "-"], "{text}");
+    let info = s
+        .cairn(&["info", "-c", "prod", "nightly", "--limit", "1"])
+        .await;
+    let text = info.ok("info --limit 1");
+    let rows = table_rows(&text[text.find("\nID ").unwrap() + 1..], &history);
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0][4], "ERROR", "{text}");
+    let doc = s
+        .cairn(&["info", "-c", "prod", "nightly", "-o", "json"])
+        .await
+        .json("info nightly -o json");
+    assert_eq!(doc["task"]["name"], "nightly", "{doc}");
+    assert_eq!(doc["runs"][0]["status"], "ERROR", "{doc}");
+    assert_eq!(doc["runs"][0]["cause"], json!(cause), "{doc}");
+    assert_eq!(doc["runs"][1]["status"], "DONE", "{doc}");
+
+    // tasks --status filters by the last run's status; --sort status orders as sctool.
+    let header = [
+        "TASK",
+        "LABELS",
+        "SCHEDULE",
+        "NEXT RUN",
+        "LAST STATUS",
+        "ID",
+    ];
+    let all = ["tasks", "-c", "prod", "--all"];
+    let without_labels: Vec<_> = header.iter().filter(|h| **h != "LABELS").copied().collect();
+    assert_eq!(
+        task_names(&s, &[&all[..], &["--status", "DONE"]].concat(), &header).await,
+        ["backup/weekly"]
+    );
+    assert_eq!(
+        task_names(&s, &[&all[..], &["-s", "error"]].concat(), &without_labels).await,
+        ["backup/nightly"]
+    );
+    assert_eq!(
+        task_names(&s, &[&all[..], &["--sort", "status"]].concat(), &header).await,
+        ["backup/idle", "backup/weekly", "backup/nightly"]
+    );
+    let listed = s
+        .cairn(&[&all[..], &["--status", "NEW", "--show-properties"]].concat())
+        .await;
+    let rows = table_rows(
+        listed.ok("tasks --show-properties"),
+        &[
+            "TASK",
+            "SCHEDULE",
+            "NEXT RUN",
+            "LAST STATUS",
+            "ID",
+            "PROPERTIES",
+        ],
+    );
+    assert_eq!(rows.len(), 1, "{}", listed.stdout);
+    assert_eq!(rows[0][0], "backup/idle");
+    assert_eq!(rows[0][5], "keyspace=store location=localstorage:bkt");
+    let rows = table_rows(
+        s.cairn(&[&all[..], &["--show-properties"]].concat())
+            .await
+            .ok("tasks --show-properties"),
+        &[&header[..], &["PROPERTIES"]].concat(),
+    );
+    let weekly = rows.iter().find(|r| r[0] == "backup/weekly").unwrap();
+    assert_eq!(weekly[1], "team=db");
+    assert_eq!(
+        weekly[6],
+        "keyspace=store location=localstorage:bkt retention=3"
+    );
+    let doc = s
+        .cairn(&[&all[..], &["--status", "ERROR", "-o", "json"]].concat())
+        .await
+        .json("tasks --status -o json");
+    assert_eq!(doc.as_array().map(Vec::len), Some(1), "{doc}");
+    assert_eq!(doc[0]["name"], "nightly");
+
+    // An unknown status or sort key: one line naming the flag and the accepted values, exit 2.
+    let run = s.cairn(&[&all[..], &["--status", "FINE"]].concat()).await;
+    let line = run.one_line_error("tasks --status FINE");
+    assert!(
+        line.contains("--status")
+            && line.contains("NEW, RUNNING, STOPPING, STOPPED, WAITING, DONE, ERROR, ABORTED"),
+        "{line}"
+    );
+    assert_eq!(run.code, 2, "{line}");
+    let (status, body) = s
+        .manager
+        .call(Method::GET, "/api/v1/cluster/prod/tasks?status=FINE", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("status"), "{body}");
+    let run = s.cairn(&[&all[..], &["--sort", "name"]].concat()).await;
+    let line = run.one_line_error("tasks --sort name");
+    assert!(
+        line.contains("--sort") && line.contains("next-activation"),
+        "{line}"
+    );
+    assert_eq!(run.code, 2, "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,6 +9,7 @@
 //! | [`completions`] | `cairn completions SHELL`: shell completion scripts generated from the command line |
 //! | [`demo`] | `cairn demo`: an emulated cluster, agents and a manager on this machine, two backups |
 //! | [`emulator`] | `cairn emulator`: start an emulated Scylla cluster and serve until interrupted |
+//! | [`info`] | `cairn info`: a task's settings, properties and run history |
 //! | [`manager`] | `cairn manager`: the manager daemon (REST API, actors, scheduler, metrics) |
 //! | [`offline`] | `cairn backup list\|files --offline`: reading a location straight from its store, without the manager |
 //! | [`output`] | printing results as aligned tables or JSON (`-o json`) |
@@ -25,6 +26,7 @@ pub mod cluster;
 pub mod completions;
 pub mod demo;
 pub mod emulator;
+pub mod info;
 pub mod manager;
 pub mod offline;
 pub mod output;
@@ -66,6 +68,8 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// List a cluster's tasks with their schedule, next run and last status.
     Tasks(tasks::TasksArgs),
+    /// Show a task's settings, properties and run history (newest first).
+    Info(info::InfoArgs),
     /// Start a run of a task now (continuing its last run unless --no-continue).
     Start(tasks::StartArgs),
     /// Stop a task's run in progress (snapshots stay for a resume); --disable or --delete the task too.
@@ -141,6 +145,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tasks(args) => {
             client::finish(runtime()?.block_on(tasks::run_list(args, &cli.manager, cli.output)))
+        }
+        Command::Info(args) => {
+            client::finish(runtime()?.block_on(info::run(args, &cli.manager, cli.output)))
         }
         Command::Start(args) => client::finish(runtime()?.block_on(tasks::run_action(
             args.task,

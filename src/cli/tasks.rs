@@ -2,7 +2,16 @@
 //! `sctool tasks` shows them) and `cairn start|stop [--disable|--delete]|resume` of one task.
 //!
 //! A task is named as `TYPE/NAME`, `TYPE/ID`, `NAME` or `ID` (the way sctool takes `type/id`);
-//! without a type, the name or id must be unique among the cluster's tasks.
+//! without a type, the name or id must be unique among the cluster's tasks. A bare `TYPE` (e.g.
+//! `backup`) names the cluster's only task of that type, as in sctool, when no task is named so.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`labels`] | `--label k=v,k2-` of task creation and update, and labels as the tables print them |
+//! | [`properties`] | a task's properties as `tasks --show-properties` and `info` print them |
+
+pub mod labels;
+pub mod properties;
 
 use chrono::Utc;
 use clap::Args;
@@ -15,9 +24,10 @@ use super::client::{
 use super::cluster::ClusterRef;
 use super::output::Format;
 use crate::manager::api::runs::Started;
-use crate::manager::api::tasks::TaskInfo;
+use crate::manager::api::tasks::{TaskInfo, parse_status};
 use crate::manager::backup::progress::skipped_summary;
-use crate::manager::store::{Schedule, TaskType};
+use crate::manager::store::{RunStatus, Schedule, TaskType};
+use labels::LabelEdit;
 
 /// Arguments of `cairn tasks`.
 #[derive(Debug, Args)]
@@ -26,11 +36,31 @@ pub struct TasksArgs {
     #[command(flatten)]
     pub cluster: ClusterRef,
     /// List disabled tasks too.
-    #[arg(long)]
+    #[arg(short = 'a', long)]
     pub all: bool,
     /// Only tasks of this type (backup, restore or validate_backup).
     #[arg(short = 't', long = "type", value_name = "TYPE")]
     pub task_type: Option<String>,
+    /// Only tasks whose last run has this status: NEW (never run), RUNNING, STOPPING, STOPPED,
+    /// WAITING, DONE, ERROR or ABORTED.
+    #[arg(short = 's', long, value_name = "STATUS", value_parser = parse_status)]
+    pub status: Option<RunStatus>,
+    /// Order the tasks by their next run (those without one last) or by status (in the order
+    /// of --status's values, as sctool).
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub sort: Option<SortKey>,
+    /// Add a PROPERTIES column: the properties set, e.g. `keyspace=ks1 location=s3:b retention=3`.
+    #[arg(long)]
+    pub show_properties: bool,
+}
+
+/// What `cairn tasks --sort` orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortKey {
+    /// The next run, soonest first; tasks without one (disabled, or done for good) last.
+    NextActivation,
+    /// The last run's status: NEW, RUNNING, STOPPING, STOPPED, WAITING, DONE, ERROR, ABORTED.
+    Status,
 }
 
 /// A task of a cluster: `-c CLUSTER TASK`.
@@ -95,8 +125,59 @@ impl StopArgs {
     }
 }
 
-/// The columns of `cairn tasks`.
-const HEADER: [&str; 5] = ["TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"];
+/// The columns of `cairn tasks` beyond TASK, SCHEDULE, NEXT RUN, LAST STATUS and ID.
+#[derive(Debug, Clone, Copy, Default)]
+struct Columns {
+    /// LABELS, after TASK (shown when a task listed has labels).
+    labels: bool,
+    /// PROPERTIES, last (`--show-properties`).
+    properties: bool,
+}
+
+impl Columns {
+    /// The header row.
+    fn header(self) -> Vec<&'static str> {
+        let mut header = vec!["TASK"];
+        if self.labels {
+            header.push("LABELS");
+        }
+        header.extend(["SCHEDULE", "NEXT RUN", "LAST STATUS", "ID"]);
+        if self.properties {
+            header.push("PROPERTIES");
+        }
+        header
+    }
+
+    /// The row of `t`; an empty cell is `-`.
+    fn row(self, t: &TaskInfo, now: chrono::DateTime<Utc>) -> Vec<String> {
+        let or_dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
+        let mut row = vec![format!("{}/{}", t.task_type, t.name)];
+        if self.labels {
+            row.push(or_dash(labels::labels_text(&t.labels)));
+        }
+        row.extend([
+            schedule_cell(&t.schedule),
+            next_cell(t, now),
+            status_cell(t),
+            t.id.to_string(),
+        ]);
+        if self.properties {
+            row.push(or_dash(properties::properties_cell(&t.properties)));
+        }
+        row
+    }
+}
+
+/// Orders `tasks` (each with its document) by `key`, keeping the manager's order among equals.
+fn sort_tasks<D>(tasks: &mut [(TaskInfo, D)], key: SortKey) {
+    match key {
+        SortKey::NextActivation => tasks.sort_by_key(|(t, _)| {
+            let next = t.next_activation.filter(|_| t.enabled);
+            (next.is_none(), next)
+        }),
+        SortKey::Status => tasks.sort_by_key(|(t, _)| t.current_status()),
+    }
+}
 
 /// Runs `cairn tasks` against the manager `manager` reaches.
 pub async fn run_list(
@@ -116,11 +197,27 @@ pub async fn run_list(
     if let Some(t) = &args.task_type {
         path.push_str(&format!("&type={}", segment(t)));
     }
+    if let Some(s) = args.status {
+        path.push_str(&format!("&status={s}"));
+    }
     let answer = client.get(&path).await?;
-    let tasks: Vec<TaskInfo> = parse(&answer, &format!("GET {path}"))?;
+    let request = format!("GET {path}");
+    let documents: Vec<Value> = parse(&answer, &request)?;
+    let mut tasks = documents
+        .into_iter()
+        .map(|d| Ok((parse::<TaskInfo>(&d, &request)?, d)))
+        .collect::<Result<Vec<_>, ClientError>>()?;
+    if let Some(key) = args.sort {
+        sort_tasks(&mut tasks, key);
+    }
+    let columns = Columns {
+        labels: tasks.iter().any(|(t, _)| !t.labels.is_empty()),
+        properties: args.show_properties,
+    };
     let now = Utc::now();
-    let rows: Vec<_> = tasks.iter().map(|t| row(t, now)).collect();
-    print(format, &answer, &HEADER, &rows);
+    let rows: Vec<_> = tasks.iter().map(|(t, _)| columns.row(t, now)).collect();
+    let document = Value::Array(tasks.into_iter().map(|(_, d)| d).collect());
+    print(format, &document, &columns.header(), &rows);
     Ok(())
 }
 
@@ -211,8 +308,8 @@ fn print_done(format: Format, task: &str, done: &str, stopped: Option<bool>) {
     }
 }
 
-/// The settings every task type shares, as sctool's flags: its schedule, name and enabled state;
-/// each is sent only when given.
+/// The settings every task type shares, as sctool's flags: its schedule, name, enabled state and
+/// labels; each is sent only when given.
 #[derive(Debug, Args, Default)]
 pub struct TaskSettings {
     /// A 5-field cron line for the runs.
@@ -242,6 +339,10 @@ pub struct TaskSettings {
     /// The task's name.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Label changes, comma-separated or repeated: `KEY=VALUE` sets a label, `KEY-` removes one
+    /// (on update; the other labels are kept).
+    #[arg(long = "label", value_delimiter = ',', value_name = "K=V,K-", value_parser = labels::parse_label_edit)]
+    pub label: Vec<LabelEdit>,
 }
 
 impl TaskSettings {
@@ -268,11 +369,16 @@ impl TaskSettings {
         s
     }
 
-    /// The task body with the fields given, and `properties` when set.
+    /// The task body with the fields given, and `properties` when set; the labels are those
+    /// `--label` sets (a new task's: an update merges them with the task's, see `update_task`).
     pub fn body(&self, properties: Option<Map<String, Value>>) -> Map<String, Value> {
         let mut body = Map::new();
         if let Some(name) = &self.name {
             body.insert("name".into(), json!(name));
+        }
+        let labels = labels::new_labels(&self.label);
+        if !labels.is_empty() {
+            body.insert("labels".into(), json!(labels));
         }
         if let Some(enabled) = self.enabled {
             body.insert("enabled".into(), json!(enabled));
@@ -316,7 +422,7 @@ pub(crate) async fn create_task(
 }
 
 /// `cairn backup|restore update -c C TASK ...`: changes the settings and the properties given
-/// (`given`), keeping the other properties (the manager replaces them as a whole).
+/// (`given`), keeping the other properties and labels (the manager replaces each as a whole).
 pub(crate) async fn update_task(
     client: &ManagerClient,
     cluster: &str,
@@ -345,7 +451,11 @@ pub(crate) async fn update_task(
         p.extend(given);
         Some(p)
     };
-    let body = settings.body(properties);
+    let mut body = settings.body(properties);
+    if !settings.label.is_empty() {
+        let labels = labels::merged_labels(&task.labels, &settings.label)?;
+        body.insert("labels".into(), json!(labels));
+    }
     if body.is_empty() {
         return Err(ClientError::Usage(format!(
             "nothing to change: give at least one flag (see cairn {task_type} update --help)"
@@ -385,11 +495,19 @@ pub(crate) async fn find_task(
     let path = format!("/api/v1/cluster/{}/tasks?all=true", segment(cluster));
     let answer = client.get(&path).await?;
     let tasks: Vec<TaskInfo> = parse(&answer, &format!("GET {path}"))?;
-    let matches: Vec<_> = tasks
-        .into_iter()
+    let named: Vec<_> = tasks
+        .iter()
         .filter(|t| kind.is_none_or(|k| t.task_type == k))
         .filter(|t| t.id.to_string() == name || t.name == name)
+        .cloned()
         .collect();
+    // A bare type names the only task of that type, as in sctool.
+    let matches = match spec.parse::<TaskType>() {
+        Ok(alone) if named.is_empty() && kind.is_none() => {
+            tasks.into_iter().filter(|t| t.task_type == alone).collect()
+        }
+        _ => named,
+    };
     match <[TaskInfo; 1]>::try_from(matches) {
         Ok([t]) => Ok(t),
         Err(m) if m.is_empty() => Err(ClientError::NotFound(format!(
@@ -410,7 +528,7 @@ pub(crate) async fn find_task(
 
 /// The SCHEDULE cell: the cron line, `every INTERVAL`, or `once`; then the time zone, the start
 /// date and the windows when set.
-fn schedule_cell(s: &Schedule) -> String {
+pub(crate) fn schedule_cell(s: &Schedule) -> String {
     let mut text = match (&s.cron, s.interval_seconds) {
         (Some(cron), _) => cron.clone(),
         (None, 0) => "once".to_string(),
@@ -429,7 +547,7 @@ fn schedule_cell(s: &Schedule) -> String {
 }
 
 /// The NEXT RUN cell: the time and how far it is, `disabled`, or `-`.
-fn next_cell(t: &TaskInfo, now: chrono::DateTime<Utc>) -> String {
+pub(crate) fn next_cell(t: &TaskInfo, now: chrono::DateTime<Utc>) -> String {
     match t.next_activation {
         _ if !t.enabled => "disabled".into(),
         Some(next) => {
@@ -448,7 +566,7 @@ fn next_cell(t: &TaskInfo, now: chrono::DateTime<Utc>) -> String {
 
 /// The LAST STATUS cell: the latest run's status with the success and error counts, and the
 /// nodes the latest run left out.
-fn status_cell(t: &TaskInfo) -> String {
+pub(crate) fn status_cell(t: &TaskInfo) -> String {
     let status = match (t.status, t.running_run_id) {
         (Some(s), _) => s.to_string(),
         (None, Some(_)) => "RUNNING".into(),
@@ -467,17 +585,6 @@ fn status_cell(t: &TaskInfo) -> String {
         text.push_str(&format!(" NOT SCHEDULED: {problem}"));
     }
     text
-}
-
-/// A row of the task table.
-fn row(t: &TaskInfo, now: chrono::DateTime<Utc>) -> Vec<String> {
-    vec![
-        format!("{}/{}", t.task_type, t.name),
-        schedule_cell(&t.schedule),
-        next_cell(t, now),
-        status_cell(t),
-        t.id.to_string(),
-    ]
 }
 
 #[cfg(test)]
@@ -520,7 +627,7 @@ mod tests {
         let mut t = task();
         t.next_activation = Some(Utc.with_ymd_and_hms(2026, 1, 1, 2, 0, 0).unwrap());
         assert_eq!(
-            row(&t, now),
+            Columns::default().row(&t, now),
             [
                 "backup/nightly",
                 "0 2 * * *",
@@ -540,7 +647,7 @@ mod tests {
         t.retries = 2;
         t.enabled = false;
         assert_eq!(
-            row(&t, now)[1..4],
+            Columns::default().row(&t, now)[1..4],
             [
                 "every 12h in windows *-22:00,*-06:00",
                 "disabled",
@@ -549,6 +656,90 @@ mod tests {
         );
         t.schedule = Schedule::default();
         assert_eq!(schedule_cell(&t.schedule), "once");
+    }
+
+    #[test]
+    fn labels_and_properties_have_their_columns_and_tasks_sort() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut t = task();
+        t.labels = [("team".to_string(), "db".to_string())].into();
+        t.properties = serde_json::json!({"location": ["s3:b"], "retention": 3});
+        let columns = Columns {
+            labels: true,
+            properties: true,
+        };
+        assert_eq!(
+            columns.header(),
+            [
+                "TASK",
+                "LABELS",
+                "SCHEDULE",
+                "NEXT RUN",
+                "LAST STATUS",
+                "ID",
+                "PROPERTIES"
+            ]
+        );
+        let row = columns.row(&t, now);
+        assert_eq!(row[1], "team=db");
+        assert_eq!(row[6], "location=s3:b retention=3");
+        t.labels.clear();
+        t.properties = Value::Null;
+        let row = columns.row(&t, now);
+        assert_eq!((row[1].as_str(), row[6].as_str()), ("-", "-"));
+
+        let at = |h| Some(Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0).unwrap());
+        let with = |name: &str, status, next| {
+            let mut t = task();
+            t.name = name.into();
+            t.status = status;
+            t.next_activation = next;
+            (t, ())
+        };
+        let mut tasks = vec![
+            with("none", Some(RunStatus::Error), None),
+            with("late", Some(RunStatus::Done), at(5)),
+            with("new", None, at(3)),
+            with("aborted", Some(RunStatus::Aborted), at(1)),
+        ];
+        let names = |tasks: &[(TaskInfo, ())]| -> Vec<String> {
+            tasks.iter().map(|(t, _)| t.name.clone()).collect()
+        };
+        sort_tasks(&mut tasks, SortKey::NextActivation);
+        assert_eq!(names(&tasks), ["aborted", "new", "late", "none"]);
+        sort_tasks(&mut tasks, SortKey::Status);
+        assert_eq!(names(&tasks), ["new", "late", "none", "aborted"]);
+    }
+
+    #[test]
+    fn every_task_command_takes_label() {
+        use clap::Parser;
+        for args in [
+            &["backup", "-c", "x", "-L", "s3:b"][..],
+            &["backup", "update", "-c", "x", "t"],
+            &[
+                "restore",
+                "-c",
+                "x",
+                "-L",
+                "s3:b",
+                "-T",
+                "sm_20260101000000UTC",
+            ],
+            &["restore", "update", "-c", "x", "t"],
+            &["backup", "validate", "-c", "x"],
+            &["backup", "validate", "update", "-c", "x", "t"],
+        ] {
+            let with = |label: &str| {
+                let mut all = vec!["cairn"];
+                all.extend_from_slice(args);
+                all.extend(["--label", label]);
+                crate::cli::Cli::try_parse_from(all)
+            };
+            assert!(with("team=db,env-").is_ok(), "{args:?}");
+            let e = with("team").unwrap_err().to_string();
+            assert!(e.contains("--label"), "{args:?}: {e}");
+        }
     }
 
     #[test]

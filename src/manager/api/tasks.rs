@@ -4,7 +4,7 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | `POST` | `/api/v1/cluster/{cluster}/tasks` | 201, the [`TaskInfo`] stored |
-//! | `GET` | `/api/v1/cluster/{cluster}/tasks?type=&all=` | [`TaskInfo`]s (enabled ones; `all=true` adds disabled ones) |
+//! | `GET` | `/api/v1/cluster/{cluster}/tasks?type=&all=&status=` | [`TaskInfo`]s (enabled ones; `all=true` adds disabled ones; `status=` keeps those whose [`TaskInfo::current_status`] it is) |
 //! | `GET` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | the [`TaskInfo`] |
 //! | `PUT` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | the [`TaskInfo`] after the change |
 //! | `DELETE` | `/api/v1/cluster/{cluster}/task/{type}/{task}` | 204; its runs stay for history |
@@ -100,6 +100,16 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
+    /// The task's status as sctool names it: its latest run's, `RUNNING` while a run is in
+    /// progress that has not recorded one yet, `NEW` when it never ran.
+    pub fn current_status(&self) -> RunStatus {
+        match (self.status, self.running_run_id) {
+            (Some(s), _) => s,
+            (None, Some(_)) => RunStatus::Running,
+            (None, None) => RunStatus::New,
+        }
+    }
+
     /// The answer for `task`, with the scheduler's view of it.
     fn new(task: Task, scheduler: &SchedulerState) -> Self {
         let known = scheduler.tasks.iter().find(|t| t.task_id == task.id);
@@ -231,7 +241,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-/// `GET /api/v1/cluster/{cluster}/tasks?type=&all=`.
+/// `GET /api/v1/cluster/{cluster}/tasks?type=&all=&status=`.
 async fn list(
     State(state): State<ApiState>,
     Path(cluster): Path<String>,
@@ -246,6 +256,10 @@ async fn list(
         ),
     };
     let all = query_bool(&query, "all", false)?;
+    let status = match query.get("status").map(String::as_str) {
+        None | Some("") => None,
+        Some(s) => Some(parse_status(s).map_err(|e| ApiError::bad_field("status", e))?),
+    };
     let tasks = state
         .store
         .list_tasks(cluster.id, false)
@@ -257,13 +271,25 @@ async fn list(
         .into_iter()
         .filter(|t| task_type.is_none_or(|k| t.task_type == k) && (all || t.enabled))
     {
-        infos.push(
-            TaskInfo::new(t, &scheduler)
-                .with_latest_run(state.store.as_ref())
-                .await?,
-        );
+        let info = TaskInfo::new(t, &scheduler);
+        if status.is_some_and(|s| info.current_status() != s) {
+            continue;
+        }
+        infos.push(info.with_latest_run(state.store.as_ref()).await?);
     }
     Ok(Json(infos))
+}
+
+/// A task status as sctool's `--status` takes it (any case), or why not, with the accepted
+/// values.
+pub fn parse_status(text: &str) -> Result<RunStatus, String> {
+    text.to_ascii_uppercase().parse().map_err(|_| {
+        let known: Vec<_> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!(
+            "unknown status {text:?} (accepted values: {})",
+            known.join(", ")
+        )
+    })
 }
 
 /// `GET /api/v1/cluster/{cluster}/task/{type}/{task}`.
