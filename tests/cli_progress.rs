@@ -283,6 +283,57 @@ async fn progress_is_watched_to_the_end_and_shown_with_hosts_tables_and_json() {
         assert_eq!(r.code, 2, "{line}");
     }
 
+    // A validate run's view: the node directories the host checked, the run's summary whole.
+    let created = s
+        .cairn(&[
+            "backup",
+            "validate",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "--name",
+            "check",
+            "--enabled",
+            "false",
+        ])
+        .await;
+    assert_eq!(created.ok("validate create"), "validate_backup/check\n");
+    s.cairn(&["start", "-c", "prod", "validate_backup/check"])
+        .await
+        .ok("start validate");
+    let task = "validate_backup/check";
+    let whole = s.cairn(&["progress", "-c", "prod", task, "--watch"]).await;
+    let whole = whole.ok("validate progress --watch");
+    let summary = |view: &str| {
+        view.lines()
+            .find(|l| l.contains(" manifests, "))
+            .unwrap_or_else(|| panic!("a summary line in:\n{view}"))
+            .to_string()
+    };
+    assert_eq!(table_after(whole, "NODE").len(), 3, "{whole}");
+    let shown = s
+        .cairn(&["progress", "-c", "prod", task, "--host", one])
+        .await;
+    let view = shown.ok("validate progress --host");
+    let rows = table_after(view, "NODE");
+    assert_eq!(rows.len(), 1, "{view}");
+    assert_eq!(&rows[0][2], one, "checked by the host: {view}");
+    assert_eq!(
+        summary(view),
+        summary(whole),
+        "the run's summary stays whole"
+    );
+    let none = s
+        .cairn(&["progress", "-c", "prod", task, "--host", "192.0.2.*"])
+        .await;
+    let view = none.ok("validate progress --host unmatched");
+    assert!(
+        view.contains("\nno host matches --host 192.0.2.*\n"),
+        "{view}"
+    );
+    assert!(!view.contains("NODE"), "{view}");
+
     // Unknown tasks and runs: one line, non-zero.
     for (args, code) in [
         (vec!["progress", "-c", "prod", "backup/nosuch"], 4),

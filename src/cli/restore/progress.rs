@@ -402,6 +402,43 @@ mod tests {
     }
 
     #[test]
+    fn host_and_keyspace_patterns_keep_rows_and_the_header_stays_whole() {
+        let d = details(RestoreStage::Data);
+        let patterns = |h: &[&str], k: &[&str]| {
+            let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            ProgressFilter::new(&owned(h), &owned(k)).unwrap()
+        };
+        let text = render(
+            &patterns(&["10.9.*"], &[]).apply(TaskType::Restore, &d),
+            true,
+        );
+        assert!(
+            text.contains("Restored:     25% (1.0 MiB of 4.0 MiB)\n"),
+            "{text}"
+        );
+        assert!(text.contains("Filter:       --host 10.9.*\n"), "{text}");
+        assert!(
+            text.ends_with("\nno host matches --host 10.9.*\n"),
+            "{text}"
+        );
+        let text = render(
+            &patterns(&[], &["other"]).apply(TaskType::Restore, &d),
+            true,
+        );
+        assert!(
+            text.ends_with("\nno keyspace or table matches -K other\n"),
+            "{text}"
+        );
+        let text = render(
+            &patterns(&["10.0.0.1"], &["ks.t1"]).apply(TaskType::Restore, &d),
+            true,
+        );
+        assert!(text.contains("          t1     repair"), "{text}");
+        assert!(text.contains("10.0.0.1  2 "), "{text}");
+        assert!(text.contains("by_v"), "{text}");
+    }
+
+    #[test]
     fn watching_draws_restored_and_downloaded_bars() {
         let d = details(RestoreStage::Data);
         assert_eq!(
