@@ -10,7 +10,7 @@ use super::client::{
     ClientError, Connection, ManagerClient, parse, print, print_text, segment, time,
 };
 use super::output::Format;
-use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus};
+use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus, parse_cluster_id};
 use crate::manager::config::Secret;
 use crate::units::format_bytes;
 
@@ -114,18 +114,6 @@ pub struct UpdateArgs {
     /// added to the cluster later); repeat or separate with commas; `all` for every node.
     #[arg(long = "repin", value_delimiter = ',', value_name = "HOST")]
     pub repin: Vec<String>,
-}
-
-/// Reads `--id`: a UUID other than the nil one.
-fn parse_cluster_id(s: &str) -> Result<Uuid, String> {
-    let id = s
-        .trim()
-        .parse::<Uuid>()
-        .map_err(|e| format!("not a UUID ({e}); give the cluster's id as sctool shows it"))?;
-    if id.is_nil() {
-        return Err("the nil UUID is not a cluster id; give the cluster's own id".into());
-    }
-    Ok(id)
 }
 
 /// The columns of `cairn cluster list`.
@@ -321,6 +309,7 @@ async fn status(client: &ManagerClient, cluster: &str, format: Format) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manager::api::clusters::ClusterIdError;
 
     #[test]
     fn status_rows_show_each_node_and_its_agent() {
@@ -402,12 +391,12 @@ mod tests {
         assert!(
             parse_cluster_id("prod")
                 .unwrap_err()
-                .starts_with("not a UUID")
+                .to_string()
+                .starts_with("\"prod\" is not a UUID")
         );
-        assert!(
-            parse_cluster_id("00000000-0000-0000-0000-000000000000")
-                .unwrap_err()
-                .contains("nil UUID")
+        assert_eq!(
+            parse_cluster_id("00000000-0000-0000-0000-000000000000"),
+            Err(ClusterIdError::Nil)
         );
     }
 

@@ -23,6 +23,7 @@
 //! never answered.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use axum::Json;
@@ -284,22 +285,48 @@ fn pins_of_nodes(view: &ClusterView) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Reads the `id` a cluster is added with: a UUID other than the nil one.
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    let parsed = id.trim().parse::<Uuid>().map_err(|e| {
-        ApiError::bad_field(
-            "id",
-            format!("{id:?} is not a UUID ({e}); give the cluster's id as ScyllaDB Manager shows it, e.g. 7d1f2b3c-0a4e-4c1b-9d55-3f2a1b0c9e8d"),
-        )
-    })?;
-    if parsed.is_nil() {
-        return Err(ApiError::bad_field(
-            "id",
-            "the nil UUID is not a cluster id; give the cluster's own id, or none for a new one",
-        ));
-    }
-    Ok(parsed)
+/// Why an id given for a cluster is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterIdError {
+    /// Not a UUID.
+    #[error(
+        "{given:?} is not a UUID ({reason}); give the cluster's id as ScyllaDB Manager shows it (sctool cluster list)"
+    )]
+    Malformed {
+        /// The id as given.
+        given: String,
+        /// What the UUID parser found wrong.
+        reason: String,
+    },
+    /// The nil UUID (all zeros), which no cluster has.
+    #[error("the nil UUID is not a cluster id; give the cluster's own id, or none for a new one")]
+    Nil,
 }
+
+/// Reads the id a cluster is added with (`cairn cluster add --id`, the API's `id`): a UUID
+/// other than the nil one.
+pub fn parse_cluster_id(given: &str) -> Result<Uuid, ClusterIdError> {
+    let id = given
+        .trim()
+        .parse::<Uuid>()
+        .map_err(|e| ClusterIdError::Malformed {
+            given: given.to_string(),
+            reason: e.to_string(),
+        })?;
+    if id.is_nil() {
+        return Err(ClusterIdError::Nil);
+    }
+    Ok(id)
+}
+
+/// The `id` of a request body, as [`parse_cluster_id`] reads it.
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    parse_cluster_id(id).map_err(|e| ApiError::bad_field("id", e))
+}
+
+/// Serializes the last checks and the storing of cluster creations: the store replaces a row
+/// with the same id, so two requests must not both find an id (or a name) free.
+static CREATING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
 /// Refuses `id` when a cluster has it already.
 async fn check_id_free(state: &ApiState, id: Uuid) -> Result<(), ApiError> {
@@ -376,8 +403,9 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoR
         created_at: Utc::now().trunc_subsecs(3),
         agent_pins: pins_of_nodes(&view),
     };
-    // Checked again just before storing: another request may have taken the name or the id
-    // meanwhile.
+    // Checked again just before storing, one creation at a time: another request may have taken
+    // the name or the id meanwhile.
+    let _creating = CREATING.lock().await;
     check_id_free(&state, cluster.id).await?;
     check_unique(&state, &cluster.name, None).await?;
     state
