@@ -13,8 +13,8 @@
 //!   Keyspaces left without a table go. A backup host's and keyspace's figures, and a restore
 //!   keyspace's, are summed anew from the tables kept; a restore host's and a validate node's
 //!   cover every table (they are not kept per table). A restore view is kept when its base table
-//!   or itself is selected; a validate run's listed files (missing, mis-sized, corrupt) when
-//!   their table is (files of no table, such as schema files, stay).
+//!   or itself is selected; a validate run's listed files (missing, mis-sized, corrupt,
+//!   orphaned, deleted) when their table is (files of no table, such as schema files, stay).
 //!
 //! Patterns that select nothing are not an error: [`View::unmatched`] says so, and the view
 //! prints it instead of the tables.
@@ -242,14 +242,17 @@ impl ProgressFilter {
         (had_nodes && !kept_nodes).then(|| self.no_host()).flatten()
     }
 
-    /// Keeps, of a validate node's listed files, those of a selected table or of no table.
+    /// Keeps, of a validate node's listed files (missing, orphaned, deleted, corrupt, mis-sized),
+    /// those of a selected table or of no table.
     fn keep_files(&self, node: &mut Value) {
         let of_selected = |path: String| match SSTableDirInfo::parse(&path) {
             Ok((dir, _)) => self.table(&dir.keyspace, &dir.table),
             Err(_) => true,
         };
-        if let Some(missing) = node.get_mut("missing").and_then(Value::as_array_mut) {
-            missing.retain(|f| of_selected(text(f)));
+        for listed in ["missing", "orphans", "deleted"] {
+            if let Some(files) = node.get_mut(listed).and_then(Value::as_array_mut) {
+                files.retain(|f| of_selected(text(f)));
+            }
         }
         if let Some(findings) = node.get_mut("findings").and_then(Value::as_array_mut) {
             findings.retain(|f| of_selected(text(&f["file"])));
