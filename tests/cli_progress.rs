@@ -1,7 +1,8 @@
 //! `cairn progress` as a user runs it: the real binary against a real `cairn manager` process
 //! backing up an emulated `dc1:2,dc2:1` cluster through real agents to a `localstorage:bkt`
 //! location. The tests check what a user sees: the header, the per-host and per-table tables,
-//! `--watch` returning when the run ends, valid JSON with `-o json`, one-line errors.
+//! `--watch` returning when the run ends, valid JSON with `-o json`, the hosts and tables
+//! `--host` and `-K` keep, one-line errors.
 
 mod common;
 
@@ -165,6 +166,173 @@ async fn progress_is_watched_to_the_end_and_shown_with_hosts_tables_and_json() {
     )
     .expect("JSON alone on stdout");
     assert_eq!(watched["run"]["status"], json!("DONE"));
+
+    // --host keeps the hosts whose address matches; the run's progress stays whole.
+    let one = &hosts[0];
+    let filtered = s
+        .cairn(&["progress", "-c", "prod", "nightly", "--host", one])
+        .await;
+    let view = filtered.ok("progress --host");
+    assert_eq!(header(view, "Progress"), "100%");
+    assert_eq!(header(view, "Filter"), format!("--host {one}"));
+    let rows = table_after(view, "HOST");
+    assert_eq!(rows.len(), 1, "{view}");
+    assert_eq!(&rows[0][0], one, "{view}");
+    let others = format!("*,!{one}");
+    let view = s
+        .cairn(&[
+            "progress", "-c", "prod", "nightly", "--host", &others, "--watch",
+        ])
+        .await;
+    let rows = table_after(view.ok("progress --host --watch"), "HOST");
+    assert_eq!(rows.len(), 2, "{}", view.stdout);
+    assert!(rows.iter().all(|r| &r[0] != one), "{}", view.stdout);
+    let doc: Value = serde_json::from_str(
+        s.cairn(&[
+            "progress", "-c", "prod", "nightly", "--host", one, "-o", "json",
+        ])
+        .await
+        .ok("progress --host -o json"),
+    )
+    .expect("JSON");
+    assert_eq!(doc["progress"]["hosts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(doc["progress"]["hosts"][0]["host"], json!(one));
+
+    // A pattern matching no host: the header and a line saying so, not an error.
+    let none = s
+        .cairn(&["progress", "-c", "prod", "nightly", "--host", "192.0.2.*"])
+        .await;
+    let view = none.ok("progress --host unmatched");
+    assert_eq!(header(view, "Status"), "DONE");
+    assert!(
+        view.ends_with("\nno host matches --host 192.0.2.*\n"),
+        "{view}"
+    );
+    assert!(!view.contains("HOST"), "{view}");
+
+    // -K keeps the keyspaces and tables that match; the hosts' figures count those only.
+    let detailed = s
+        .cairn(&[
+            "progress",
+            "-c",
+            "prod",
+            "nightly",
+            "--details",
+            "-K",
+            "store",
+            "--host",
+            one,
+        ])
+        .await;
+    let view = detailed.ok("progress -K --details");
+    assert_eq!(header(view, "Progress"), "100%");
+    let per_table = table_after(view, &format!("Host: {one}"));
+    assert!(per_table.len() >= 2, "{view}");
+    assert!(per_table[1..].iter().all(|r| r[0] == "store"), "{view}");
+    let whole: Value = serde_json::from_str(
+        s.cairn(&["progress", "-c", "prod", "nightly", "-o", "json"])
+            .await
+            .ok("progress -o json"),
+    )
+    .expect("JSON");
+    let store_size: u64 = whole["progress"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["host"] == json!(one))
+        .flat_map(|h| h["keyspaces"].as_array().unwrap())
+        .filter(|k| k["keyspace"] == "store")
+        .map(|k| k["size"].as_u64().unwrap())
+        .sum();
+    let doc: Value = serde_json::from_str(
+        s.cairn(&[
+            "progress", "-c", "prod", "nightly", "-K", "store", "--host", one, "-o", "json",
+        ])
+        .await
+        .ok("progress -K -o json"),
+    )
+    .expect("JSON");
+    let host = &doc["progress"]["hosts"][0];
+    assert_eq!(host["size"], json!(store_size), "{host}");
+    assert_eq!(
+        host["keyspaces"].as_array().map(Vec::len),
+        Some(1),
+        "{host}"
+    );
+    assert_eq!(
+        doc["progress"]["size"], whole["progress"]["size"],
+        "the run stays whole"
+    );
+    let none = s
+        .cairn(&["progress", "-c", "prod", "nightly", "-K", "nosuch"])
+        .await;
+    assert!(
+        none.ok("progress -K unmatched")
+            .ends_with("\nno keyspace or table matches -K nosuch\n"),
+        "{}",
+        none.stdout
+    );
+
+    // A bad glob: one line naming the flag.
+    for (flag, pattern) in [("--host", "10.[0"), ("-K", "store.{a")] {
+        let r = s
+            .cairn(&["progress", "-c", "prod", "nightly", flag, pattern])
+            .await;
+        let line = r.one_line_error("a bad glob");
+        assert!(line.contains(flag), "{line}");
+        assert_eq!(r.code, 2, "{line}");
+    }
+
+    // A validate run's view: the node directories the host checked, the run's summary whole.
+    let created = s
+        .cairn(&[
+            "backup",
+            "validate",
+            "-c",
+            "prod",
+            "-L",
+            "localstorage:bkt",
+            "--name",
+            "check",
+            "--enabled",
+            "false",
+        ])
+        .await;
+    assert_eq!(created.ok("validate create"), "validate_backup/check\n");
+    s.cairn(&["start", "-c", "prod", "validate_backup/check"])
+        .await
+        .ok("start validate");
+    let task = "validate_backup/check";
+    let whole = s.cairn(&["progress", "-c", "prod", task, "--watch"]).await;
+    let whole = whole.ok("validate progress --watch");
+    let summary = |view: &str| {
+        view.lines()
+            .find(|l| l.contains(" manifests, "))
+            .unwrap_or_else(|| panic!("a summary line in:\n{view}"))
+            .to_string()
+    };
+    assert_eq!(table_after(whole, "NODE").len(), 3, "{whole}");
+    let shown = s
+        .cairn(&["progress", "-c", "prod", task, "--host", one])
+        .await;
+    let view = shown.ok("validate progress --host");
+    let rows = table_after(view, "NODE");
+    assert_eq!(rows.len(), 1, "{view}");
+    assert_eq!(&rows[0][2], one, "checked by the host: {view}");
+    assert_eq!(
+        summary(view),
+        summary(whole),
+        "the run's summary stays whole"
+    );
+    let none = s
+        .cairn(&["progress", "-c", "prod", task, "--host", "192.0.2.*"])
+        .await;
+    let view = none.ok("validate progress --host unmatched");
+    assert!(
+        view.contains("\nno host matches --host 192.0.2.*\n"),
+        "{view}"
+    );
+    assert!(!view.contains("NODE"), "{view}");
 
     // Unknown tasks and runs: one line, non-zero.
     for (args, code) in [

@@ -4,12 +4,13 @@
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use super::client::{
     ClientError, Connection, ManagerClient, parse, print, print_text, segment, time,
 };
 use super::output::Format;
-use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus};
+use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus, parse_cluster_id};
 use crate::manager::config::Secret;
 use crate::units::format_bytes;
 
@@ -25,7 +26,8 @@ pub struct ClusterArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Add a cluster: every node is discovered through the agents of the hosts given, and the
-    /// token is checked before anything is stored. Prints the new cluster's id.
+    /// token is checked before anything is stored. Prints the new cluster's id (`--id` keeps the
+    /// id of a cluster moved from ScyllaDB Manager, and with it its backups).
     Add(AddArgs),
     /// List the clusters.
     List,
@@ -54,6 +56,11 @@ pub struct ClusterRef {
 /// Arguments of `cairn cluster add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
+    /// The id the cluster keeps, e.g. the one ScyllaDB Manager gave it: the backups in its
+    /// locations under that id stay this cluster's (listed, deduplicated against, restored,
+    /// purged by age). A new id when absent.
+    #[arg(long, value_name = "UUID", value_parser = parse_cluster_id)]
+    pub id: Option<Uuid>,
     /// The name the cluster is known by (unique).
     #[arg(long)]
     pub name: String,
@@ -159,6 +166,7 @@ fn body<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
 /// `cairn cluster add`: prints the new id (with `-o json`, the cluster).
 async fn add(client: &ManagerClient, a: AddArgs, format: Format) -> Result<(), ClientError> {
     let body = body([
+        ("id", a.id.map(|id| json!(id))),
         ("name", Some(json!(a.name))),
         ("hosts", Some(json!(a.hosts))),
         ("port", a.port.map(|p| json!(p))),
@@ -301,6 +309,7 @@ async fn status(client: &ManagerClient, cluster: &str, format: Format) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manager::api::clusters::ClusterIdError;
 
     #[test]
     fn status_rows_show_each_node_and_its_agent() {
@@ -370,6 +379,25 @@ mod tests {
         let many: Vec<String> = (1..=3).map(|i| format!("sm_2026010100000{i}UTC")).collect();
         assert_eq!(snapshots_cell(&many), "3 (newest sm_20260101000003UTC)");
         assert_eq!(snapshots_cell(&[]), "0");
+    }
+
+    #[test]
+    fn an_id_must_be_a_uuid_and_not_the_nil_one() {
+        let id = "7D1F2B3C-0A4E-4C1B-9D55-3F2A1B0C9E8D";
+        assert_eq!(
+            parse_cluster_id(id).map(|u| u.to_string()),
+            Ok(id.to_lowercase())
+        );
+        assert!(
+            parse_cluster_id("prod")
+                .unwrap_err()
+                .to_string()
+                .starts_with("\"prod\" is not a UUID")
+        );
+        assert_eq!(
+            parse_cluster_id("00000000-0000-0000-0000-000000000000"),
+            Err(ClusterIdError::Nil)
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `cairn progress -c CLUSTER TASK [--details] [--run ID] [--watch]`: a backup run's progress
-//! as `sctool progress` shows it (spec section 6); a restore run's is drawn by
-//! [`super::restore::progress`], a validate run's report by [`super::validate::render`].
+//! `cairn progress -c CLUSTER TASK [--details] [--run ID] [--watch] [--host GLOB] [-K GLOB]`: a
+//! backup run's progress as `sctool progress` shows it (spec section 6); a restore run's is drawn
+//! by [`super::restore::progress`], a validate run's report by [`super::validate::render`].
+//! `--host` and `-K` keep only the hosts and keyspaces/tables they match in the tables, the
+//! drawings and `-o json` ([`filter`]); the run's totals stay whole.
 //!
 //! The view is a header (run, status with the stage while running, times, the upstream progress
 //! figure, snapshot tag, DCs, the cause and table errors) and a per-host table; `--details` adds
@@ -9,12 +11,15 @@
 //! final view; it exits 0 if the run ended DONE and 7 if it ended otherwise (ERROR, STOPPED,
 //! ABORTED). `-o json` prints the manager's document (with `--watch`, the final one).
 
+pub mod filter;
+
 use std::io::{IsTerminal as _, Write};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::Value;
 
+use self::filter::{ProgressFilter, View};
 use super::client::{ClientError, Connection, ManagerClient, print_text, segment, time};
 use super::output::{Format, table};
 use super::restore::progress as restore;
@@ -49,6 +54,19 @@ pub struct ProgressArgs {
     /// Follow the run with a progress bar per host until it ends, then show the final view.
     #[arg(long)]
     pub watch: bool,
+    /// Show only the hosts whose address matches: glob patterns, `!` to exclude, the last
+    /// matching one decides (repeatable or comma-separated), e.g. `10.0.1.*,!10.0.1.7`.
+    #[arg(long = "host", value_delimiter = ',', value_name = "GLOB")]
+    pub host: Vec<String>,
+    /// Show only the keyspaces and tables that match, as backup's `-K` (repeatable or
+    /// comma-separated), e.g. `store,!store.tmp_*`.
+    #[arg(
+        short = 'K',
+        long = "keyspace",
+        value_delimiter = ',',
+        value_name = "GLOB"
+    )]
+    pub keyspace: Vec<String>,
 }
 
 /// Why `cairn progress` failed; every message is one line.
@@ -95,6 +113,7 @@ pub async fn run(
     manager: &Connection,
     format: Format,
 ) -> Result<(), ProgressError> {
+    let filter = ProgressFilter::new(&args.host, &args.keyspace)?;
     let client = ManagerClient::new(manager)?;
     let found = find_task(&client, &args.task.cluster.cluster, &args.task.task).await?;
     let path = format!(
@@ -119,15 +138,16 @@ pub async fn run(
             Format::Table if stdout.is_terminal() => Live::Bars,
             Format::Table => Live::Lines,
         };
-        watch(&client, &path, found.task_type, live, &mut stdout).await?
+        watch(&client, &path, found.task_type, &filter, live, &mut stdout).await?
     } else {
         client.get(&path).await?
     };
+    let view = filter.apply(found.task_type, &doc);
     match (format, found.task_type) {
-        (Format::Json, _) => print_text(&format!("{doc:#}\n")),
-        (Format::Table, TaskType::Restore) => print_text(&restore::render(&doc, args.details)),
-        (Format::Table, TaskType::ValidateBackup) => print_text(&validate::render(&doc)),
-        (Format::Table, _) => print_text(&render(&doc, args.details)),
+        (Format::Json, _) => print_text(&format!("{:#}\n", view.shown)),
+        (Format::Table, TaskType::Restore) => print_text(&restore::render(&view, args.details)),
+        (Format::Table, TaskType::ValidateBackup) => print_text(&validate::render(&view)),
+        (Format::Table, _) => print_text(&render(&view, args.details)),
     }
     if args.watch {
         let status = text(&doc["run"]["status"]);
@@ -159,11 +179,13 @@ pub enum Live {
 }
 
 /// Asks `GET path` (a run's details of a `task_type` task) about once a second until the run
-/// has ended, printing its progress to `out` as `live` says; answers the final document.
+/// has ended, printing its progress to `out` as `live` says (the hosts `filter` keeps); answers
+/// the final document.
 pub async fn watch(
     client: &ManagerClient,
     path: &str,
     task_type: TaskType,
+    filter: &ProgressFilter,
     live: Live,
     out: &mut dyn Write,
 ) -> Result<Value, ClientError> {
@@ -179,9 +201,10 @@ pub async fn watch(
             }
             return Ok(doc);
         }
+        let view = filter.apply(task_type, &doc);
         let rates = previous
             .as_ref()
-            .map(|(before, at)| rates(before, &doc, now - *at))
+            .map(|(before, at)| rates(before, &view.shown, now - *at))
             .unwrap_or_default();
         let restoring = task_type == TaskType::Restore;
         let validating = task_type == TaskType::ValidateBackup;
@@ -192,11 +215,11 @@ pub async fn watch(
             Live::Lines => format!("{}\n", progress_line(&doc)),
             Live::Bars => {
                 let lines = if restoring {
-                    restore::bar_lines(&doc)
+                    restore::bar_lines(&view.shown)
                 } else if validating {
-                    validate::bar_lines(&doc)
+                    validate::bar_lines(&view)
                 } else {
-                    bar_lines(&doc, &rates)
+                    bar_lines(&view.shown, &rates)
                 };
                 let mut text = String::new();
                 if drawn > 0 {
@@ -215,7 +238,7 @@ pub async fn watch(
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
-        previous = Some((doc, now));
+        previous = Some((view.shown, now));
         tokio::time::sleep(REFRESH).await;
     }
 }
@@ -300,8 +323,10 @@ pub fn bar_lines(details: &Value, rates: &[(String, f64)]) -> Vec<String> {
 }
 
 /// The view of a run's details (`GET .../task/backup/{task}/{run}`) as `sctool progress` shows
-/// it: the header, the per-host table, and with `show_details` a per-table table for each host.
-pub fn render(details: &Value, show_details: bool) -> String {
+/// it: the header and errors (of the whole run), the per-host table, and with `show_details` a
+/// per-table table for each host (of the hosts and tables shown).
+pub fn render(view: &View, show_details: bool) -> String {
+    let details = view.whole;
     let run = &details["run"];
     let progress = details.get("progress").filter(|p| !p.is_null());
     let mut header = run_header(details);
@@ -323,6 +348,7 @@ pub fn render(details: &Value, show_details: bool) -> String {
     if !cause.is_empty() {
         header.push(("Cause", cause.replace('\n', " ")));
     }
+    view.push_filter_line(&mut header);
     let mut out = header_text(&header);
     let Some(p) = progress else {
         return out;
@@ -351,6 +377,11 @@ pub fn render(details: &Value, show_details: bool) -> String {
             out.push('\n');
         }
     }
+    if let Some(unmatched) = &view.unmatched {
+        out.push_str(&format!("\n{unmatched}\n"));
+        return out;
+    }
+    let p = &view.shown["progress"];
     if !has_hosts(p) {
         return out;
     }
@@ -489,9 +520,17 @@ mod tests {
         })
     }
 
+    /// The view of `details` with no pattern given.
+    fn whole(details: &Value, show_details: bool) -> String {
+        render(
+            &ProgressFilter::default().apply(TaskType::Backup, details),
+            show_details,
+        )
+    }
+
     #[test]
     fn the_view_has_the_header_and_a_row_per_host() {
-        let view = render(&details("RUNNING", 512, 0), false);
+        let view = whole(&details("RUNNING", 512, 0), false);
         assert!(view.starts_with("Run:          r1\n"), "{view}");
         assert!(
             view.contains("Status:       RUNNING (uploading data)\n"),
@@ -505,7 +544,7 @@ mod tests {
             "{view}"
         );
         assert!(!view.contains("STARTED AT"), "no details: {view}");
-        let detailed = render(&details("RUNNING", 512, 0), true);
+        let detailed = whole(&details("RUNNING", 512, 0), true);
         assert!(
             detailed.contains("\nHost: 10.0.0.1\nKEYSPACE  TABLE"),
             "{detailed}"

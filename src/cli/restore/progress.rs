@@ -3,10 +3,13 @@
 //! and load&stream per shard), a keyspace/table table with each table's tombstone_gc mode,
 //! `--details` a per-host table (shards, rates, state), the views with their build status and
 //! the post-restore repair. `--watch` draws two bars (restored, downloaded) and a line per host.
+//! With `--host`/`-K` ([`crate::cli::progress::filter`]) the tables show the hosts, keyspaces,
+//! tables and views selected; the header (figures, bandwidth, repair) and errors stay the run's.
 
 use serde_json::Value;
 
 use crate::cli::output::table;
+use crate::cli::progress::filter::View;
 use crate::cli::run_header::{header_text, run_header, text};
 use crate::manager::restore::progress::{RestoreCounters, RestoreProgress};
 use crate::units::format_bytes;
@@ -123,8 +126,10 @@ fn mean_rate(rates: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// The view of a restore run's details (`GET .../task/restore/{task}/{run}`).
-pub fn render(details: &Value, show_details: bool) -> String {
+/// The view of a restore run's details (`GET .../task/restore/{task}/{run}`): the header and
+/// errors of the whole run, the tables of what `view` shows.
+pub fn render(view: &View, show_details: bool) -> String {
+    let details = view.whole;
     let mut header = run_header(details);
     let progress = progress_of(details);
     if let Some(p) = &progress {
@@ -188,6 +193,7 @@ pub fn render(details: &Value, show_details: bool) -> String {
     if !cause.is_empty() {
         header.push(("Cause", cause.replace('\n', " ")));
     }
+    view.push_filter_line(&mut header);
     let mut out = header_text(&header);
     let Some(p) = progress else {
         return out;
@@ -198,6 +204,13 @@ pub fn render(details: &Value, show_details: bool) -> String {
             out.push_str(&format!("  - {}\n", e.replace('\n', " ")));
         }
     }
+    if let Some(unmatched) = &view.unmatched {
+        out.push_str(&format!("\n{unmatched}\n"));
+        return out;
+    }
+    let Some(p) = progress_of(&view.shown) else {
+        return out;
+    };
     if !p.keyspaces.is_empty() {
         let mut rows = Vec::new();
         for k in &p.keyspaces {
@@ -285,11 +298,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cli::progress::filter::ProgressFilter;
     use crate::manager::restore::progress::{
         RestoreHostProgress, RestoreKeyspaceProgress, RestoreRepairProgress, RestoreTableProgress,
         RestoreViewProgress,
     };
     use crate::manager::restore::stage::RestoreStage;
+    use crate::manager::store::TaskType;
 
     const MIB: u64 = 1 << 20;
 
@@ -353,9 +368,17 @@ mod tests {
         })
     }
 
+    /// The view of `details` with no pattern given.
+    fn whole(details: &Value, show_details: bool) -> String {
+        render(
+            &ProgressFilter::default().apply(TaskType::Restore, details),
+            show_details,
+        )
+    }
+
     #[test]
     fn the_view_shows_stage_percentages_rates_tables_views_and_repair() {
-        let text = render(&details(RestoreStage::Data), false);
+        let text = whole(&details(RestoreStage::Data), false);
         for line in [
             "Status:       RUNNING (restoring data)\n",
             "Stage:        DATA\n",
@@ -371,11 +394,48 @@ mod tests {
             assert!(text.contains(line), "{line:?} in:\n{text}");
         }
         assert!(!text.contains("SHARDS"), "{text}");
-        let detailed = render(&details(RestoreStage::Data), true);
+        let detailed = whole(&details(RestoreStage::Data), true);
         assert!(
             detailed.contains("10.0.0.1  2       4.0 MiB  25%       75%         0 B     2.0 MiB/s       1.0 MiB/s          downloading+loading"),
             "{detailed}"
         );
+    }
+
+    #[test]
+    fn host_and_keyspace_patterns_keep_rows_and_the_header_stays_whole() {
+        let d = details(RestoreStage::Data);
+        let patterns = |h: &[&str], k: &[&str]| {
+            let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            ProgressFilter::new(&owned(h), &owned(k)).unwrap()
+        };
+        let text = render(
+            &patterns(&["10.9.*"], &[]).apply(TaskType::Restore, &d),
+            true,
+        );
+        assert!(
+            text.contains("Restored:     25% (1.0 MiB of 4.0 MiB)\n"),
+            "{text}"
+        );
+        assert!(text.contains("Filter:       --host 10.9.*\n"), "{text}");
+        assert!(
+            text.ends_with("\nno host matches --host 10.9.*\n"),
+            "{text}"
+        );
+        let text = render(
+            &patterns(&[], &["other"]).apply(TaskType::Restore, &d),
+            true,
+        );
+        assert!(
+            text.ends_with("\nno keyspace or table matches -K other\n"),
+            "{text}"
+        );
+        let text = render(
+            &patterns(&["10.0.0.1"], &["ks.t1"]).apply(TaskType::Restore, &d),
+            true,
+        );
+        assert!(text.contains("          t1     repair"), "{text}");
+        assert!(text.contains("10.0.0.1  2 "), "{text}");
+        assert!(text.contains("by_v"), "{text}");
     }
 
     #[test]
@@ -401,7 +461,7 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(
-            render(&json!({"run": {}, "status_text": "NEW"}), false)
+            whole(&json!({"run": {}, "status_text": "NEW"}), false)
                 .lines()
                 .count(),
             5

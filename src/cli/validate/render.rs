@@ -1,11 +1,13 @@
 //! The tables of a validate report, shared by `cairn backup validate --offline` and `cairn
 //! progress validate_backup/NAME`: one table per location with a row per node directory, then the
 //! broken snapshots, size mismatches, content findings, node errors and deleted files, and a
-//! summary line.
+//! summary line. With `--host`/`-K` ([`crate::cli::progress::filter`]) the tables show the node
+//! directories and files selected; the summary line stays the run's.
 
 use serde_json::Value;
 
 use crate::cli::output::table;
+use crate::cli::progress::filter::View;
 use crate::cli::run_header::{header_text, run_header, text};
 use crate::manager::validate::report::{LocationReport, NodeReport, ValidateReport};
 use crate::units::format_bytes;
@@ -60,6 +62,13 @@ fn location_heading(l: &LocationReport) -> String {
 
 /// The whole report as people read it.
 pub fn report_text(report: &ValidateReport) -> String {
+    let mut out = tables_text(report);
+    out.push_str(&summary(report));
+    out
+}
+
+/// The report's tables and lists, without the summary line.
+fn tables_text(report: &ValidateReport) -> String {
     let mut out = String::new();
     for l in &report.locations {
         out.push_str(&location_heading(l));
@@ -157,7 +166,6 @@ pub fn report_text(report: &ValidateReport) -> String {
         out.push_str(&table(&["LOCATION", "NODE", "ERROR"], &errors));
         out.push('\n');
     }
-    out.push_str(&summary(report));
     out
 }
 
@@ -201,20 +209,27 @@ fn details_report(details: &Value) -> Option<ValidateReport> {
     serde_json::from_value(details.get("report")?.clone()).ok()
 }
 
-/// A validate run's details (`GET .../task/validate_backup/{task}/{run}`): the run header, then
-/// the report's tables.
-pub fn render(details: &Value) -> String {
+/// A validate run's details (`GET .../task/validate_backup/{task}/{run}`): the run header, the
+/// report's tables of what `view` shows, and the whole run's summary line.
+pub fn render(view: &View) -> String {
+    let details = view.whole;
     let mut header = run_header(details);
     let cause = text(&details["run"]["cause"]);
     if !cause.is_empty() {
         header.push(("Cause", cause.replace('\n', " ")));
     }
+    view.push_filter_line(&mut header);
     let mut out = header_text(&header);
     out.push('\n');
-    match details_report(details) {
-        Some(r) => out.push_str(&report_text(&r)),
-        None => out.push_str("(the run's report could not be read)\n"),
+    let (Some(whole), Some(shown)) = (details_report(details), details_report(&view.shown)) else {
+        out.push_str("(the run's report could not be read)\n");
+        return out;
+    };
+    match &view.unmatched {
+        Some(unmatched) => out.push_str(&format!("{unmatched}\n\n")),
+        None => out.push_str(&tables_text(&shown)),
     }
+    out.push_str(&summary(&whole));
     out
 }
 
@@ -233,11 +248,11 @@ pub fn progress_line(details: &Value) -> String {
     )
 }
 
-/// The `--watch` drawing: the status line, then a line per node directory with what it found so
-/// far.
-pub fn bar_lines(details: &Value) -> Vec<String> {
-    let mut lines = vec![progress_line(details)];
-    if let Some(r) = details_report(details) {
+/// The `--watch` drawing: the whole run's status line, then a line per node directory shown with
+/// what it found so far.
+pub fn bar_lines(view: &View) -> Vec<String> {
+    let mut lines = vec![progress_line(view.whole)];
+    if let Some(r) = details_report(&view.shown) {
         for (l, n) in r.nodes() {
             let state = if n.error.is_some() {
                 "failed"
@@ -265,6 +280,8 @@ pub fn bar_lines(details: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::progress::filter::ProgressFilter;
+    use crate::manager::store::TaskType;
     use crate::manager::validate::report::{ContentFinding, FindingKind, SizeMismatch};
 
     fn node(id: &str) -> NodeReport {
@@ -363,13 +380,14 @@ mod tests {
                 "locations": [{"location": "s3:b", "cluster_id": null, "nodes": [node("n1")]}]
             }
         });
-        let text = render(&details);
+        let view = ProgressFilter::default().apply(TaskType::ValidateBackup, &details);
+        let text = render(&view);
         assert!(text.starts_with("Run:          r1\n"), "{text}");
         assert!(text.contains("NODE  DC   CHECKED BY"), "{text}");
         assert_eq!(
             progress_line(&details),
             "RUNNING  0/1 nodes  40 files  0 missing  0 corrupt  0 orphaned"
         );
-        assert_eq!(bar_lines(&details).len(), 2);
+        assert_eq!(bar_lines(&view).len(), 2);
     }
 }

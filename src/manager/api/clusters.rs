@@ -10,6 +10,11 @@
 //! | `DELETE` | `/api/v1/cluster/{cluster}` | 204; its tasks, runs and progress go too |
 //! | `GET` | `/api/v1/cluster/{cluster}/status` | [`ClusterStatus`]: every node as its agent reports it |
 //!
+//! Adding a cluster may give its `id` (upstream's `sctool cluster add --id`): a cluster moved
+//! from ScyllaDB Manager keeps its ID, so the backups under `backup/meta/cluster/<id>` and
+//! `backup/sst/cluster/<id>` stay its own (listed, deduplicated against, restored, purged by
+//! age). An id another cluster has is refused with 409; the nil UUID is refused.
+//!
 //! Adding a cluster pins every agent's certificate on first use (see
 //! [`crate::manager::agent_trust`]); an update contacts only pinned agents, and pins anew the
 //! hosts its `repin` names (`["all"]`: every host).
@@ -18,6 +23,7 @@
 //! never answered.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use axum::Json;
@@ -67,6 +73,9 @@ pub fn routes() -> Router<ApiState> {
 #[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ClusterBody {
+    /// Add only: the id the cluster keeps (a cluster moved from ScyllaDB Manager); a new one
+    /// when absent. On update, only the cluster's own id is accepted.
+    id: Option<String>,
     /// The name users know the cluster by; unique.
     name: Option<String>,
     /// Addresses of one or more nodes; every other node is discovered through them.
@@ -276,6 +285,61 @@ fn pins_of_nodes(view: &ClusterView) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Why an id given for a cluster is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterIdError {
+    /// Not a UUID.
+    #[error(
+        "{given:?} is not a UUID ({reason}); give the cluster's id as ScyllaDB Manager shows it (sctool cluster list)"
+    )]
+    Malformed {
+        /// The id as given.
+        given: String,
+        /// What the UUID parser found wrong.
+        reason: String,
+    },
+    /// The nil UUID (all zeros), which no cluster has.
+    #[error("the nil UUID is not a cluster id; give the cluster's own id, or none for a new one")]
+    Nil,
+}
+
+/// Reads the id a cluster is added with (`cairn cluster add --id`, the API's `id`): a UUID
+/// other than the nil one.
+pub fn parse_cluster_id(given: &str) -> Result<Uuid, ClusterIdError> {
+    let id = given
+        .trim()
+        .parse::<Uuid>()
+        .map_err(|e| ClusterIdError::Malformed {
+            given: given.to_string(),
+            reason: e.to_string(),
+        })?;
+    if id.is_nil() {
+        return Err(ClusterIdError::Nil);
+    }
+    Ok(id)
+}
+
+/// The `id` of a request body, as [`parse_cluster_id`] reads it.
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    parse_cluster_id(id).map_err(|e| ApiError::bad_field("id", e))
+}
+
+/// Serializes the last checks and the storing of cluster creations: the store replaces a row
+/// with the same id, so two requests must not both find an id (or a name) free.
+static CREATING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+/// Refuses `id` when a cluster has it already.
+async fn check_id_free(state: &ApiState, id: Uuid) -> Result<(), ApiError> {
+    if let Some(other) = state.store.get_cluster(id).await.map_err(store_error)? {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!("id: cluster {:?} has the id {id} already", other.name),
+            field: Some("id".into()),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses `name` when another cluster than `except` has it.
 async fn check_unique(state: &ApiState, name: &str, except: Option<Uuid>) -> Result<(), ApiError> {
     let clusters = state.store.list_clusters().await.map_err(store_error)?;
@@ -313,6 +377,11 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoR
     if port == 0 {
         return Err(ApiError::bad_field("port", "must be 1 to 65535"));
     }
+    let id = match body.id.as_deref() {
+        Some(id) => parse_id(id)?,
+        None => Uuid::new_v4(),
+    };
+    check_id_free(&state, id).await?;
     check_unique(&state, &name, None).await?;
     if body.repin.is_some() {
         return Err(ApiError::bad_field(
@@ -323,7 +392,7 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoR
     let token = body.auth_token.unwrap_or_default();
     let view = discover_checked(&hosts, port, &token, BTreeMap::new(), FirstUse::All).await?;
     let cluster = Cluster {
-        id: Uuid::new_v4(),
+        id,
         name,
         hosts: view.nodes.iter().map(|n| n.address.clone()).collect(),
         agent_port: port,
@@ -334,14 +403,17 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Result<impl IntoR
         created_at: Utc::now().trunc_subsecs(3),
         agent_pins: pins_of_nodes(&view),
     };
-    // Checked again just before storing: another request may have taken the name meanwhile.
+    // Checked again just before storing, one creation at a time: another request may have taken
+    // the name or the id meanwhile.
+    let _creating = CREATING.lock().await;
+    check_id_free(&state, cluster.id).await?;
     check_unique(&state, &cluster.name, None).await?;
     state
         .store
         .put_cluster(&cluster)
         .await
         .map_err(store_error)?;
-    tracing::info!(cluster = %cluster.name, id = %cluster.id, nodes = cluster.hosts.len(), "cluster added");
+    tracing::info!(cluster = %cluster.name, id = %cluster.id, nodes = cluster.hosts.len(), id_given = body.id.is_some(), "cluster added");
     Ok((StatusCode::CREATED, Json(ClusterInfo::from(&cluster))))
 }
 
@@ -369,6 +441,17 @@ async fn update(
 ) -> Result<Json<ClusterInfo>, ApiError> {
     let body: ClusterBody = parse_body(&body)?;
     let mut cluster = find_cluster(&state, &cluster).await?;
+    if let Some(id) = body.id.as_deref()
+        && parse_id(id)? != cluster.id
+    {
+        return Err(ApiError::bad_field(
+            "id",
+            format!(
+                "a cluster's id does not change (this one's is {}); add the cluster anew to give another",
+                cluster.id
+            ),
+        ));
+    }
     if let Some(name) = body.name {
         check_name(&name)?;
         check_unique(&state, &name, Some(cluster.id)).await?;

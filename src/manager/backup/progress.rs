@@ -39,7 +39,7 @@ impl Counters {
 
     /// Sums children: byte counters add up, the start is the earliest, the completion the
     /// latest (and none if a child has not completed).
-    fn sum<'a>(children: impl IntoIterator<Item = &'a Counters>) -> Self {
+    pub fn sum<'a>(children: impl IntoIterator<Item = &'a Counters>) -> Self {
         let mut out = Counters::default();
         let mut all_done = true;
         let mut any = false;

@@ -225,7 +225,7 @@ impl RestoreCounters {
     }
 
     /// Adds another level's bytes.
-    fn add(&mut self, other: &RestoreCounters) {
+    pub fn add(&mut self, other: &RestoreCounters) {
         self.size += other.size;
         self.restored += other.restored;
         self.downloaded += other.downloaded;
