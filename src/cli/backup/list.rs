@@ -8,11 +8,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{BackupsAt, location_query, locations};
+use chrono::SecondsFormat;
+
+use super::{BackupsAt, location_query, locations, report_skipped};
 use crate::cli::client::{ClientError, ManagerClient, parse, print, segment};
 use crate::cli::offline;
 use crate::cli::output::Format;
 use crate::manager::api::tasks::TaskInfo;
+use crate::manager::location::listing::{SkippedManifest, parse_date};
 use crate::units::format_bytes;
 
 /// Arguments of `cairn backup list`.
@@ -21,9 +24,6 @@ pub struct ListArgs {
     /// The cluster and locations.
     #[command(flatten)]
     pub at: BackupsAt,
-    /// Snapshots of every cluster in the locations, not only this one.
-    #[arg(long)]
-    pub all_clusters: bool,
     /// Only snapshots holding tables these glob patterns select.
     #[arg(
         short = 'K',
@@ -32,10 +32,11 @@ pub struct ListArgs {
         value_name = "GLOB"
     )]
     pub keyspace: Vec<String>,
-    /// Only snapshots taken at or after this time (RFC 3339).
+    /// Only snapshots taken at or after this time: RFC 3339, now, now-DURATION or
+    /// now+DURATION (e.g. now-7d, now-12h30m).
     #[arg(long, value_name = "TIME")]
     pub min_date: Option<String>,
-    /// Only snapshots taken at or before this time (RFC 3339).
+    /// Only snapshots taken at or before this time (as --min-date).
     #[arg(long, value_name = "TIME")]
     pub max_date: Option<String>,
     /// Name the tables of every keyspace.
@@ -76,6 +77,34 @@ struct ListEntry {
     snapshot_info: Vec<ListSnapshot>,
 }
 
+/// An answer of `GET .../backups?with_skipped=true` (and of `--offline`).
+#[derive(Debug, Deserialize)]
+struct ListAnswer {
+    /// Per cluster and task.
+    backups: Vec<ListEntry>,
+    /// The manifests passed over.
+    #[serde(default)]
+    skipped: Vec<SkippedManifest>,
+}
+
+/// `--min-date` and `--max-date` resolved to RFC 3339 times (`now-1h` is resolved here, so the
+/// manager and `--offline` get the same instant); a value that does not parse names its flag.
+fn dates(a: &ListArgs) -> Result<[(&'static str, Option<String>); 2], ClientError> {
+    let resolve = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                parse_date(t)
+                    .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .map_err(|e| ClientError::Invalid(format!("{flag} {e}")))
+            })
+            .transpose()
+    };
+    Ok([
+        ("min_date", resolve("--min-date", &a.min_date)?),
+        ("max_date", resolve("--max-date", &a.max_date)?),
+    ])
+}
+
 /// The columns of `cairn backup list`.
 const LIST_HEADER: [&str; 5] = ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"];
 
@@ -86,10 +115,11 @@ pub(super) async fn list(
     format: Format,
 ) -> Result<(), ClientError> {
     let cluster = a.at.online_cluster()?;
+    let dates = dates(&a)?;
     let mut path = format!(
-        "/api/v1/cluster/{}/backups?all_clusters={}",
+        "/api/v1/cluster/{}/backups?with_skipped=true{}",
         segment(cluster),
-        a.all_clusters
+        a.at.cluster_query()
     );
     path.push_str(&location_query(
         &locations(client, cluster, &a.at.location).await?,
@@ -97,7 +127,7 @@ pub(super) async fn list(
     if !a.keyspace.is_empty() {
         path.push_str(&format!("&keyspace={}", segment(&a.keyspace.join(","))));
     }
-    for (key, value) in [("min_date", &a.min_date), ("max_date", &a.max_date)] {
+    for (key, value) in &dates {
         if let Some(v) = value {
             path.push_str(&format!("&{key}={}", segment(v)));
         }
@@ -112,39 +142,22 @@ pub(super) async fn list(
             .collect(),
         Err(_) => BTreeMap::new(),
     };
-    print_list(
-        &answer,
-        &names,
-        &a,
-        a.all_clusters,
-        format,
-        &format!("GET {path}"),
-    )
+    print_list(&answer, &names, &a, format, &format!("GET {path}"))
 }
 
 /// `cairn backup list --offline`: the same listing read from the locations; tasks by ID.
 pub(super) async fn list_offline(a: ListArgs, format: Format) -> Result<(), ClientError> {
-    let cluster = if a.all_clusters {
-        None
-    } else {
-        a.at.cluster.as_deref()
-    };
+    let [(_, min_date), (_, max_date)] = dates(&a)?;
+    let cluster = a.at.offline_cluster();
     let query = offline::ListQuery {
         locations: &a.at.location,
-        cluster,
+        cluster: cluster.as_deref(),
         keyspace: &a.keyspace,
-        min_date: a.min_date.as_deref(),
-        max_date: a.max_date.as_deref(),
+        min_date: min_date.as_deref(),
+        max_date: max_date.as_deref(),
     };
     let answer = offline::list(&a.at.offline, query).await?;
-    print_list(
-        &answer,
-        &BTreeMap::new(),
-        &a,
-        cluster.is_none(),
-        format,
-        "the listing",
-    )
+    print_list(&answer, &BTreeMap::new(), &a, format, "the listing")
 }
 
 /// How wide the KEYSPACES cell of `backup list --show-tables` grows before it wraps.
@@ -171,20 +184,23 @@ fn wrap_tables(keyspace: &str, tables: &[String], width: usize) -> Vec<String> {
 }
 
 /// Prints a `backup list` document: one row per snapshot, tasks by name when `names` has them
-/// (prefixed with their cluster when `all_clusters`).
+/// (prefixed with their cluster when other clusters' backups are asked for); then names the
+/// manifests skipped on stderr.
 fn print_list(
     answer: &Value,
     names: &BTreeMap<Uuid, String>,
     a: &ListArgs,
-    all_clusters: bool,
     format: Format,
     request: &str,
 ) -> Result<(), ClientError> {
-    let entries: Vec<ListEntry> = parse(answer, request)?;
+    let ListAnswer {
+        backups: entries,
+        skipped,
+    } = parse(answer, request)?;
     let mut rows = Vec::new();
     for e in &entries {
         let task = names.get(&e.task_id).cloned().unwrap_or_else(|| {
-            if all_clusters {
+            if a.at.other_clusters() {
                 format!("{}/{}", e.cluster_id, e.task_id)
             } else {
                 e.task_id.to_string()
@@ -226,7 +242,7 @@ fn print_list(
         }
     }
     print(format, answer, &LIST_HEADER, &rows);
-    Ok(())
+    report_skipped(&skipped)
 }
 
 #[cfg(test)]

@@ -27,12 +27,16 @@ pub mod files;
 pub mod list;
 pub mod task;
 
+use std::io::Write as _;
+
 use clap::{Args, Subcommand};
+use uuid::Uuid;
 
 use super::client::{ClientError, Connection, ManagerClient, parse, segment};
 use super::offline::OfflineArgs;
 use super::output::Format;
 use crate::manager::api::tasks::TaskInfo;
+use crate::manager::location::listing::SkippedManifest;
 pub use delete::{DeleteArgs, DeleteCommand};
 pub use files::FilesArgs;
 pub use list::ListArgs;
@@ -102,6 +106,13 @@ pub struct BackupsAt {
         value_name = "LOCATION"
     )]
     pub location: Vec<String>,
+    /// Backups of every cluster in the locations, not only this one.
+    #[arg(long, conflicts_with = "query_cluster_id")]
+    pub all_clusters: bool,
+    /// Backups of this other cluster (its ID) in the locations, read through -c's agents (with
+    /// --offline, the same as -c ID).
+    #[arg(long, value_name = "ID")]
+    pub query_cluster_id: Option<Uuid>,
     /// Reading the locations without the manager.
     #[command(flatten)]
     pub offline: OfflineArgs,
@@ -114,6 +125,55 @@ impl BackupsAt {
             ClientError::Usage("give the cluster with -c/--cluster or CAIRN_CLUSTER".into())
         })
     }
+
+    /// Whether backups of clusters other than -c's may be shown.
+    fn other_clusters(&self) -> bool {
+        self.all_clusters || self.query_cluster_id.is_some()
+    }
+
+    /// The query parameters choosing whose backups the manager reads.
+    fn cluster_query(&self) -> String {
+        match (self.all_clusters, self.query_cluster_id) {
+            (true, _) => "&all_clusters=true".to_string(),
+            (false, Some(id)) => format!("&query_cluster_id={id}"),
+            (false, None) => String::new(),
+        }
+    }
+
+    /// The cluster whose backups `--offline` reads (an ID or a name); every cluster's when
+    /// `None`.
+    fn offline_cluster(&self) -> Option<String> {
+        match (self.all_clusters, self.query_cluster_id) {
+            (true, _) => None,
+            (false, Some(id)) => Some(id.to_string()),
+            (false, None) => self.cluster.clone(),
+        }
+    }
+}
+
+/// Names each manifest a listing passed over on stderr (location, path, reason); a partial
+/// failure (exit status 7) when there is any.
+fn report_skipped(skipped: &[SkippedManifest]) -> Result<(), ClientError> {
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    for s in skipped {
+        let _ = writeln!(
+            err,
+            "skipped manifest {} in {}: {}",
+            s.path, s.location, s.reason
+        );
+    }
+    let n = skipped.len();
+    let (manifests, was) = if n == 1 {
+        ("manifest", "was")
+    } else {
+        ("manifests", "were")
+    };
+    Err(ClientError::Partial(format!(
+        "{n} {manifests} could not be read and {was} skipped (named above); everything else is listed"
+    )))
 }
 
 /// Runs `cairn backup ...` against the manager `manager` reaches.

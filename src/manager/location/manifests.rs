@@ -47,6 +47,32 @@ pub enum ManifestReadError {
 }
 
 impl ManifestReadError {
+    /// Whether a listing passes over this manifest (reporting it) instead of failing: it is
+    /// malformed, or it vanished between listing and reading. A failed fetch is not.
+    pub fn skippable(&self) -> bool {
+        matches!(self, ManifestReadError::Malformed { .. }) || self.is_not_found()
+    }
+
+    /// The manifest's path.
+    pub fn path(&self) -> &str {
+        match self {
+            ManifestReadError::Fetch { path, .. } | ManifestReadError::Malformed { path, .. } => {
+                path
+            }
+        }
+    }
+
+    /// What was wrong, without the path.
+    pub fn reason(&self) -> String {
+        match self {
+            ManifestReadError::Fetch { source, .. } if source.is_not_found() => {
+                "it vanished between listing and reading".to_string()
+            }
+            ManifestReadError::Fetch { source, .. } => source.to_string(),
+            ManifestReadError::Malformed { source, .. } => source.to_string(),
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn retryable(&self) -> bool {
         match self {
@@ -262,11 +288,24 @@ pub async fn walk_manifest(
             path: path.clone(),
             source,
         })?;
-    stream_index(&bytes[..], |e| {
+    let content = stream_index(&bytes[..], |e| {
         on_entry(e);
         Ok::<(), ManifestError>(())
     })
-    .map_err(|source| ManifestReadError::Malformed { path, source })
+    .map_err(|source| ManifestReadError::Malformed {
+        path: path.clone(),
+        source,
+    })?;
+    if !content.is_known_version() {
+        // Upstream reads any version as v2's layout; so does Cairn, saying so.
+        tracing::warn!(
+            %location,
+            %path,
+            version = %content.version,
+            "manifest version is not v2; read as v2"
+        );
+    }
+    Ok(content)
 }
 
 /// Reads a whole manifest (for manifests small enough to hold; [`walk_manifest`] otherwise).
