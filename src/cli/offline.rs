@@ -27,7 +27,7 @@ use crate::format::location::{Location, Provider};
 use crate::format::tag::SnapshotTag;
 use crate::manager::location::listing::{ListFilter, list_backups, parse_date, snapshot_files};
 use crate::manager::location::manifests::{
-    LocationClient, LocationError, list_manifests, walk_manifest,
+    LocationClient, LocationError, list_manifests, walk_any_version,
 };
 
 /// `--offline` and where its credentials come from.
@@ -220,7 +220,7 @@ pub(crate) async fn cluster_id(
             if names.contains_key(&m.cluster_id) {
                 continue;
             }
-            let content = match walk_manifest(&lc.client, &lc.location, m, |_| {}).await {
+            let content = match walk_any_version(&lc.client, &lc.location, m, |_| {}).await {
                 Ok(content) => content,
                 // The listing names it; an older manifest may tell the name.
                 Err(e) if e.skippable() => continue,

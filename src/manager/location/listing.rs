@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::manifests::{
-    LocationClient, LocationError, ManifestReadError, list_manifests, run_bounded, walk_manifest,
+    LocationClient, LocationError, ManifestReadError, list_manifests, run_bounded, walk_any_version,
 };
 use super::reader::LocationReader;
 use crate::format::filter::{KeyspaceFilter, Unit};
@@ -198,7 +198,7 @@ pub async fn list_backups<R: LocationReader>(
         .map(|(lc, m)| {
             async move {
                 let mut s = ManifestSummary::default();
-                let read = walk_manifest(&lc.client, &lc.location, &m, |e| {
+                let read = walk_any_version(&lc.client, &lc.location, &m, |e| {
                     s.seen
                         .entry(e.keyspace.clone())
                         .or_default()
@@ -316,7 +316,7 @@ pub async fn snapshot_files<R: LocationReader>(
         .map(|(lc, m)| {
             async move {
                 let mut files = Vec::new();
-                let read = walk_manifest(&lc.client, &lc.location, &m, |mut e| {
+                let read = walk_any_version(&lc.client, &lc.location, &m, |mut e| {
                     if keyspace.is_none_or(|f| f.check(&e.keyspace, &e.table)) {
                         e.path = Some(m.sstable_version_dir(&e.keyspace, &e.table, &e.version));
                         files.push(e);

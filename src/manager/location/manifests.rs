@@ -274,7 +274,28 @@ pub async fn list_manifests(
 }
 
 /// Reads a manifest, handing each index entry to `on_entry` as it is parsed; returns the header.
+/// A manifest of a version other than v2 (or of none) is read as v2, as upstream reads it, with
+/// a warning in the log: restore, validate and purge act on it.
 pub async fn walk_manifest(
+    client: &impl LocationReader,
+    location: &Location,
+    info: &ManifestInfo,
+    on_entry: impl FnMut(FilesMeta),
+) -> Result<ManifestContent, ManifestReadError> {
+    let content = walk_any_version(client, location, info, on_entry).await?;
+    if !content.is_known_version() {
+        tracing::warn!(
+            %location,
+            path = %info.path(),
+            version = %content.version,
+            "manifest version is not v2; read as v2"
+        );
+    }
+    Ok(content)
+}
+
+/// [`walk_manifest`] without the warning, for the listings, which show every version as read.
+pub async fn walk_any_version(
     client: &impl LocationReader,
     location: &Location,
     info: &ManifestInfo,
@@ -288,24 +309,11 @@ pub async fn walk_manifest(
             path: path.clone(),
             source,
         })?;
-    let content = stream_index(&bytes[..], |e| {
+    stream_index(&bytes[..], |e| {
         on_entry(e);
         Ok::<(), ManifestError>(())
     })
-    .map_err(|source| ManifestReadError::Malformed {
-        path: path.clone(),
-        source,
-    })?;
-    if !content.is_known_version() {
-        // Upstream reads any version as v2's layout; so does Cairn, saying so.
-        tracing::warn!(
-            %location,
-            %path,
-            version = %content.version,
-            "manifest version is not v2; read as v2"
-        );
-    }
-    Ok(content)
+    .map_err(|source| ManifestReadError::Malformed { path, source })
 }
 
 /// Reads a whole manifest (for manifests small enough to hold; [`walk_manifest`] otherwise).
