@@ -13,7 +13,7 @@
 //! | 4 | no such cluster or task |
 //! | 5 | a conflict with the current state (a name taken, a task already running or not running) |
 //! | 6 | the manager failed (a 5xx answer) |
-//! | 7 | listed, but some manifests could not be read: `backup list`/`files` (online or `--offline`) printed everything else and named each skipped manifest on stderr (and in `-o json`'s `skipped`) |
+//! | 7 | the work was done but not all is well: `progress --watch`, the run ended other than DONE; `backup list`/`files` (online or `--offline`), listed, but some manifests could not be read (everything else printed, each skipped manifest named on stderr and in `-o json`'s `skipped`) |
 //! | 8 | the manager refused the API token (401): set `--api-token`/`CAIRN_API_TOKEN` or `--api-token-file`/`CAIRN_API_TOKEN_FILE` to its `auth_token` |
 //!
 //! The API token is sent as `Authorization: Bearer <token>`. (`--auth-token`/`CAIRN_AUTH_TOKEN`

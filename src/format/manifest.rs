@@ -741,7 +741,7 @@ mod tests {
                 .contains(r#""replication_type":"future""#)
         );
         let err = serde_json::from_str::<FilesMeta>(r#"{"replication_type":7}"#).unwrap_err();
-        assert!(err.to_string().contains("a replication type"), "{err}");
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 
     #[test]

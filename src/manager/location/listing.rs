@@ -62,13 +62,13 @@ pub struct SkippedManifest {
     pub reason: String,
 }
 
-/// The outcome of reading one manifest: what it gave, the manifest passed over, or a failure
-/// of the whole listing.
-fn settle<T>(
+/// Awaits the reading of one manifest in `location`: what it gave, the manifest passed over, or
+/// a failure of the whole listing.
+async fn settle<T>(
     location: &Location,
-    read: Result<T, ManifestReadError>,
+    read: impl Future<Output = Result<T, ManifestReadError>>,
 ) -> Result<Result<T, SkippedManifest>, LocationError> {
-    match read {
+    match read.await {
         Ok(t) => Ok(Ok(t)),
         Err(e) if e.skippable() => Ok(Err(SkippedManifest {
             location: location.to_string(),
@@ -196,9 +196,9 @@ pub async fn list_backups<R: LocationReader>(
     let reads = wanted
         .into_iter()
         .map(|(lc, m)| {
-            async move {
+            let read = async move {
                 let mut s = ManifestSummary::default();
-                let read = walk_any_version(&lc.client, &lc.location, &m, |e| {
+                walk_any_version(&lc.client, &lc.location, &m, |e| {
                     s.seen
                         .entry(e.keyspace.clone())
                         .or_default()
@@ -208,10 +208,10 @@ pub async fn list_backups<R: LocationReader>(
                         s.selected.entry(e.keyspace).or_default().insert(e.table);
                     }
                 })
-                .await;
-                settle(&lc.location, read.map(|_| (m, s)))
-            }
-            .boxed()
+                .await?;
+                Ok((m, s))
+            };
+            settle(&lc.location, read).boxed()
         })
         .collect();
     let (summaries, skipped) = partition(run_bounded(reads, READS_IN_PARALLEL).await?);
@@ -314,26 +314,25 @@ pub async fn snapshot_files<R: LocationReader>(
     let reads = wanted
         .into_iter()
         .map(|(lc, m)| {
-            async move {
+            let read = async move {
                 let mut files = Vec::new();
-                let read = walk_any_version(&lc.client, &lc.location, &m, |mut e| {
+                let content = walk_any_version(&lc.client, &lc.location, &m, |mut e| {
                     if keyspace.is_none_or(|f| f.check(&e.keyspace, &e.table)) {
                         e.path = Some(m.sstable_version_dir(&e.keyspace, &e.table, &e.version));
                         files.push(e);
                     }
                 })
-                .await;
-                let info = read.map(|content| FilesInfo {
+                .await?;
+                Ok(FilesInfo {
                     location: lc.location.to_string(),
                     dc: m.dc.clone(),
                     node_id: m.node_id.clone(),
                     task_id: m.task_id,
                     schema: content.schema,
                     files,
-                });
-                settle(&lc.location, info)
-            }
-            .boxed()
+                })
+            };
+            settle(&lc.location, read).boxed()
         })
         .collect();
     let (out, skipped) = partition(run_bounded(reads, READS_IN_PARALLEL).await?);
