@@ -1,4 +1,4 @@
-//! Byte sizes and rates as operators write and read them.
+//! Byte sizes, rates, durations and times as operators write and read them.
 //!
 //! Sizes: a whole number of bytes, or a whole number with a unit. `KiB`, `MiB`, `GiB`, `TiB`
 //! (and the short `K`, `M`, `G`, `T`) are binary multiples (`64MiB` = 64·2²⁰); `KB`, `MB`, `GB`,
@@ -113,6 +113,37 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     (any && number.is_empty()).then_some(std::time::Duration::from_secs(total))
 }
 
+/// Parses a time as sctool's flags take it: RFC 3339 (`2026-01-31T12:00:00Z`), `now`,
+/// `now+DURATION` or `now-DURATION` (durations as [`parse_duration`], e.g. `now-7d`,
+/// `now+12h30m`), relative to `now`; the error names what was expected.
+pub fn parse_time(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = text.trim();
+    let expected = "expected RFC 3339 such as 2026-01-31T12:00:00Z, now, now-7d or now+1h30m";
+    if let Some(rest) = text.strip_prefix("now") {
+        let (sign, duration) = match rest.chars().next() {
+            None => (1, "0"),
+            Some('+') => (1, &rest[1..]),
+            Some('-') => (-1, &rest[1..]),
+            Some(_) => return Err(format!("{text:?}: {expected}")),
+        };
+        let offset = parse_duration(duration)
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .ok_or_else(|| format!("{text:?}: {duration:?} is not a duration ({expected})"))?;
+        let moved = if sign > 0 {
+            now.checked_add_signed(offset)
+        } else {
+            now.checked_sub_signed(offset)
+        };
+        return moved.ok_or_else(|| format!("{text:?} is out of range"));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{text:?}: {e} ({expected})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +199,28 @@ mod tests {
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         for bad in ["", "h", "10", "10x", "5m3"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_relative_to_now() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+        let at = |t: &str| parse_time(t, now).map(|d| d.to_rfc3339());
+        assert_eq!(at("now").unwrap(), "2026-03-10T12:00:00+00:00");
+        assert_eq!(at("now-7d").unwrap(), "2026-03-03T12:00:00+00:00");
+        assert_eq!(at("now+12h30m").unwrap(), "2026-03-11T00:30:00+00:00");
+        assert_eq!(
+            at(" 2026-01-31T12:00:00+01:00 ").unwrap(),
+            "2026-01-31T11:00:00+00:00"
+        );
+        for bad in [
+            "now-",
+            "now*2h",
+            "now-3w",
+            "yesterday",
+            "now-99999999999999d",
+        ] {
+            assert!(at(bad).unwrap_err().contains(bad), "{bad}");
         }
     }
 }

@@ -2,11 +2,14 @@
 //! over an emulated `dc1:2,dc2:1` cluster with real agents serving a `localstorage:bkt` location.
 //! The tests check what a user sees: `backup/NAME` for a new task with its flags stored, the dry
 //! run's target, one-line errors that create nothing, and a real backup listed, its files shown
-//! (files that exist in the bucket) and deleted.
+//! (files that exist in the bucket) and deleted. Another cluster's backups in the same bucket,
+//! with every kind of manifest (unknown versions, an empty index, a corrupt one), are listed
+//! through the manager as far as they can be, the damaged manifest named (exit status 7).
 
 mod common;
 
-use common::cli::{BackupSetup, files_under};
+use common::cli::{BackupSetup, Run, files_under, table_rows};
+use common::sm_layout::{ODD_TAG, ODD_TASK, ODD_VERSION, write_odd_manifests};
 use serde_json::{Value, json};
 
 impl BackupSetup {
@@ -253,7 +256,11 @@ async fn a_backup_is_listed_its_files_shown_and_deleted() {
         ])
         .await
         .json("backup list -o json");
-    assert_eq!(doc[0]["snapshot_info"][0]["snapshot_tag"], json!(tag));
+    assert_eq!(
+        doc["backups"][0]["snapshot_info"][0]["snapshot_tag"],
+        json!(tag)
+    );
+    assert_eq!(doc["skipped"], json!([]), "nothing skipped");
 
     // Files: one line per file, each in the bucket.
     let files = s
@@ -298,7 +305,13 @@ async fn a_backup_is_listed_its_files_shown_and_deleted() {
         .cairn(&["backup", "files", "-c", "prod", "-T", &tag, "-o", "json"])
         .await
         .json("files -o json");
-    assert_eq!(doc.as_array().map(Vec::len), Some(3), "a manifest per node");
+    assert_eq!(
+        doc["files"].as_array().map(Vec::len),
+        Some(3),
+        "a manifest per node"
+    );
+
+    another_clusters_odd_manifests_are_read_through_the_manager(&s, &tag).await;
 
     // Unknown tag: one line, not found.
     let unknown = s
@@ -363,4 +376,120 @@ async fn a_backup_is_listed_its_files_shown_and_deleted() {
         .await
         .json("delete local-snapshot");
     assert_eq!(local["hosts"].as_array().map(Vec::len), Some(3), "{local}");
+}
+
+/// Asserts a partial listing: exit status 7, the damaged manifest named on stderr with its
+/// location, then the warning.
+fn assert_partial(run: &Run, damaged: &str, what: &str) {
+    assert_eq!(run.code, 7, "{what}:\n{}\n{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{what}: {lines:?}");
+    let named = format!("skipped manifest {damaged} in localstorage:bkt: ");
+    assert!(
+        lines[0].starts_with(&named) && lines[0].len() > named.len(),
+        "{what}: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("warning: 1 manifest could not be read"),
+        "{what}: {}",
+        lines[1]
+    );
+}
+
+/// Another cluster's snapshot in prod's bucket, with odd and damaged manifests: listed through
+/// prod's agents with --query-cluster-id and --all-clusters, the damaged manifest named; dates
+/// relative to now; sctool's file lines.
+async fn another_clusters_odd_manifests_are_read_through_the_manager(s: &BackupSetup, tag: &str) {
+    let odd = "0b5e1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+    let damaged = write_odd_manifests(&s.bucket, odd);
+    let header = ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"];
+    let list = |extra: &'static [&'static str]| async move {
+        s.cairn(&[&["backup", "list", "-c", "prod"][..], extra].concat())
+            .await
+    };
+
+    // prod's own listing does not read the other cluster's manifests.
+    let own = list(&[]).await;
+    assert_eq!(table_rows(own.ok("prod's list"), &header).len(), 1);
+    let theirs = s
+        .cairn(&["backup", "list", "-c", "prod", "--query-cluster-id", odd])
+        .await;
+    assert_partial(&theirs, &damaged, "list --query-cluster-id");
+    assert_eq!(
+        table_rows(&theirs.stdout, &header),
+        [[
+            format!("{odd}/{ODD_TASK}"),
+            ODD_TAG.to_string(),
+            "4".to_string(),
+            "200 B".to_string(),
+            "shop(1)".to_string()
+        ]],
+        "the v2, future, v3 and version-less manifests; not the empty one"
+    );
+    let json = list(&["--all-clusters", "-o", "json"]).await;
+    assert_partial(&json, &damaged, "list --all-clusters -o json");
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["backups"].as_array().map(Vec::len), Some(2), "{doc}");
+    assert_eq!(doc["skipped"][0]["path"], json!(damaged));
+    assert_eq!(doc["skipped"][0]["location"], json!("localstorage:bkt"));
+
+    // prod's backup was taken just now.
+    let recent = list(&["--min-date", "now-1h", "--max-date", "now+1h"]).await;
+    let rows = table_rows(recent.ok("list --min-date now-1h"), &header);
+    assert_eq!(rows.len(), 1, "{}", recent.stdout);
+    assert_eq!(rows[0][1], tag);
+    let later = list(&["--min-date", "now+1h"]).await;
+    assert!(table_rows(later.ok("--min-date now+1h"), &header).is_empty());
+    let bad = list(&["--max-date", "soon"]).await;
+    let line = bad.one_line_error("--max-date soon");
+    assert_eq!(bad.code, 1, "{line}");
+    assert!(
+        line.contains("--max-date") && line.contains("soon"),
+        "{line}"
+    );
+
+    // The other cluster's files as sctool prints them, byte for byte.
+    let files = s
+        .cairn(&[
+            "backup",
+            "files",
+            "-c",
+            "prod",
+            "--query-cluster-id",
+            odd,
+            "-T",
+            ODD_TAG,
+            "--sctool",
+        ])
+        .await;
+    assert_partial(&files, &damaged, "files --sctool");
+    let mut expected = format!(
+        "localstorage://bkt/backup/schema/cluster/{odd}/task_{ODD_TASK}_tag_{ODD_TAG}_schema.tar.gz \t ./\n"
+    );
+    for (node, file) in [
+        ("n1", "mc-1-big-Data.db"),
+        ("n1", "mc-1-big-TOC.txt"),
+        ("n2", "mc-2-big-Data.db"),
+        ("n3", "mc-3-big-Data.db"),
+        ("n4", "mc-4-big-Data.db"),
+    ] {
+        expected.push_str(&format!(
+            "localstorage://bkt/backup/sst/cluster/{odd}/dc/dc1/node/{node}/keyspace/shop/table/orders/{ODD_VERSION}/{file} \t shop/orders\n"
+        ));
+    }
+    assert_eq!(files.stdout, expected);
+    let all = s
+        .cairn(&[
+            "backup",
+            "files",
+            "-c",
+            "prod",
+            "--all-clusters",
+            "-T",
+            ODD_TAG,
+        ])
+        .await;
+    assert_partial(&all, &damaged, "files --all-clusters");
+    assert_eq!(all.stdout.lines().count(), 6, "{}", all.stdout);
 }

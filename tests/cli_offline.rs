@@ -3,16 +3,21 @@
 //! list are read straight from the location — a `localstorage` directory named by an agent's own
 //! configuration file, then a real S3 server (rclone) and Azurite holding the same objects, with
 //! the credentials in the environment, and the GCS contract server with them in a file. Bad
-//! input gives one line and changes nothing.
+//! input gives one line and changes nothing. A bucket holding every kind of manifest (unknown
+//! versions and replication types, an empty index, a corrupt one) is listed as far as it can be,
+//! the damaged manifest named, without any manager.
 
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use common::cli::{BackupSetup, Run, cairn_with_env, files_under};
+use common::cli::{BackupSetup, Run, cairn_with_env, files_under, table_rows};
 use common::gcs::GcsServer;
 use common::servers::{Azurite, S3Server};
+use common::sm_layout::{
+    ODD_TAG, ODD_TASK, ODD_VERSION, write_manager_backup, write_odd_manifests,
+};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
@@ -39,7 +44,7 @@ async fn copy_tree(from: &Path, store: &Arc<dyn ObjectStore>) {
 /// `doc` with every `"location"` value replaced by `location` (the file list names it).
 fn with_location(doc: &Value, location: &str) -> Value {
     let mut doc = doc.clone();
-    for node in doc.as_array_mut().into_iter().flatten() {
+    for node in doc["files"].as_array_mut().into_iter().flatten() {
         node["location"] = json!(location);
     }
     doc
@@ -56,7 +61,7 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         .cairn(&["backup", "list", "-c", "prod", "-o", "json"])
         .await
         .json("online list");
-    let items = online_list.as_array().expect("a list");
+    let items = online_list["backups"].as_array().expect("a list");
     assert_eq!(items.len(), 2, "two tasks: {online_list}");
     let cluster_id = items[0]["cluster_id"].as_str().unwrap().to_string();
     let tag = items[0]["snapshot_info"][0]["snapshot_tag"]
@@ -371,4 +376,185 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
         assert!(line.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{line}");
         assert_eq!(run.code, 1, "a configuration to fix: {line}");
     }
+}
+
+/// Stdout as JSON, whatever the exit status.
+fn stdout_json(run: &Run, what: &str) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", run.stdout))
+}
+
+/// Asserts a partial listing: exit status 7, the damaged manifest named on stderr with its
+/// location, then the warning.
+fn assert_partial(run: &Run, damaged: &str, what: &str) {
+    assert_eq!(run.code, 7, "{what}:\n{}\n{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{what}: {lines:?}");
+    let named = format!("skipped manifest {damaged} in localstorage:bkt: ");
+    assert!(
+        lines[0].starts_with(&named) && lines[0].len() > named.len(),
+        "{what}: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("warning: 1 manifest could not be read"),
+        "{what}: {}",
+        lines[1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("bkt");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let yaml = dir.path().join("storage.yaml");
+    std::fs::write(
+        &yaml,
+        format!("localstorage:\n  bkt: {}\n", bucket.display()),
+    )
+    .unwrap();
+    let odd = "0b5e1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+    let other = "7a7a7a7a-1b1b-4c4c-8d8d-9e9e9e9e9e9e";
+    let damaged = write_odd_manifests(&bucket, odd);
+    write_manager_backup(&bucket, other, &["a", "b"], ODD_VERSION);
+    let at = |sub: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["backup", sub, "--offline", "-L", "localstorage:bkt"];
+        args.extend(["--storage-config", yaml.to_str().unwrap()]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        offline(&args, &[]).await
+    };
+    let header = ["TASK", "SNAPSHOT", "NODES", "SIZE", "KEYSPACES"];
+
+    // The v2, `future`, v3 and version-less manifests are listed; the empty one is no node.
+    let list = run(at("list", &["-c", odd])).await;
+    assert_partial(&list, &damaged, "list");
+    let rows = table_rows(&list.stdout, &header);
+    assert_eq!(
+        rows,
+        [[ODD_TASK, ODD_TAG, "4", "200 B", "shop(1)"]],
+        "{}",
+        list.stdout
+    );
+    let json = run(at("list", &["-c", odd, "-o", "json"])).await;
+    assert_partial(&json, &damaged, "list -o json");
+    let doc = stdout_json(&json, "list -o json");
+    assert_eq!(doc["backups"][0]["snapshot_info"][0]["nodes"], json!(4));
+    assert_eq!(doc["skipped"].as_array().map(Vec::len), Some(1), "{doc}");
+    assert_eq!(doc["skipped"][0]["location"], json!("localstorage:bkt"));
+    assert_eq!(doc["skipped"][0]["path"], json!(damaged));
+    assert!(
+        doc["skipped"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+
+    // Every cluster's backups, or only the other one's (which has nothing damaged: exit 0).
+    let all = run(at("list", &["--all-clusters"])).await;
+    assert_partial(&all, &damaged, "list --all-clusters");
+    let tasks: Vec<String> = table_rows(&all.stdout, &header)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            format!("{odd}/{ODD_TASK}"),
+            format!("{other}/9f3c2f5e-5b55-4d8e-9d6a-0a8c1f0e5a11")
+        ]
+    );
+    let only_other = run(at("list", &["--query-cluster-id", other])).await;
+    let rows = table_rows(only_other.ok("list --query-cluster-id"), &header);
+    assert_eq!(rows.len(), 1, "{}", only_other.stdout);
+    assert_eq!(rows[0][2], "2", "{rows:?}");
+    assert_eq!(only_other.stderr, "");
+
+    // Dates relative to now (the snapshot is of 2025).
+    let recent = run(at("list", &["-c", odd, "--min-date", "now-1h"])).await;
+    assert!(table_rows(recent.ok("--min-date now-1h"), &header).is_empty());
+    let until_now = run(at("list", &["-c", odd, "--max-date", "now+1h"])).await;
+    assert_partial(&until_now, &damaged, "--max-date now+1h");
+    assert_eq!(table_rows(&until_now.stdout, &header).len(), 1);
+    for (flag, value) in [("--min-date", "now-1y"), ("--max-date", "now+")] {
+        let bad = run(at("list", &["-c", odd, flag, value])).await;
+        let line = bad.one_line_error(value);
+        assert_eq!(bad.code, 1, "{line}");
+        assert!(line.contains(flag) && line.contains(value), "{line}");
+    }
+
+    // Files: the schema file once, a line per file of the readable manifests.
+    let sst = |node: &str, file: &str| {
+        format!(
+            "localstorage:bkt/backup/sst/cluster/{odd}/dc/dc1/node/{node}/keyspace/shop/table/orders/{ODD_VERSION}/{file}"
+        )
+    };
+    let schema = format!("backup/schema/cluster/{odd}/task_{ODD_TASK}_tag_{ODD_TAG}_schema.tar.gz");
+    let files = run(at("files", &["-c", odd, "-T", ODD_TAG])).await;
+    assert_partial(&files, &damaged, "files");
+    let mut expected = vec![format!("localstorage:bkt/{schema}  schema")];
+    let data = [
+        ("n1", "mc-1-big-Data.db"),
+        ("n1", "mc-1-big-TOC.txt"),
+        ("n2", "mc-2-big-Data.db"),
+        ("n3", "mc-3-big-Data.db"),
+        ("n4", "mc-4-big-Data.db"),
+    ];
+    expected.extend(
+        data.iter()
+            .map(|(n, f)| format!("{}  shop/orders", sst(n, f))),
+    );
+    assert_eq!(files.stdout.lines().collect::<Vec<_>>(), expected);
+    let doc = stdout_json(
+        &run(at("files", &["-c", odd, "-T", ODD_TAG, "-o", "json"])).await,
+        "files",
+    );
+    assert_eq!(
+        doc["files"].as_array().map(Vec::len),
+        Some(4),
+        "no entry for n5: {doc}"
+    );
+    assert_eq!(doc["skipped"][0]["path"], json!(damaged));
+    let comma = run(at("files", &["-c", odd, "-T", ODD_TAG, "-d", ","])).await;
+    assert!(
+        comma
+            .stdout
+            .ends_with(&format!("{},shop/orders\n", sst("n4", "mc-4-big-Data.db"))),
+        "{}",
+        comma.stdout
+    );
+
+    // sctool's output, byte for byte: schema files first, `provider://`, Fprintln's spaces.
+    let sctool = run(at(
+        "files",
+        &["-c", odd, "-T", ODD_TAG, "--sctool", "--with-version"],
+    ))
+    .await;
+    assert_partial(&sctool, &damaged, "files --sctool");
+    let mut expected = format!("localstorage://bkt/{schema} \t ./\n");
+    for (n, f) in data {
+        let url = sst(n, f).replacen(':', "://", 1);
+        expected.push_str(&format!("{url} \t shop/orders-{ODD_VERSION}\n"));
+    }
+    assert_eq!(sctool.stdout, expected);
+
+    // Another cluster's files in the same location, or every cluster's.
+    let theirs = run(at("files", &["--query-cluster-id", other, "-T", ODD_TAG])).await;
+    let text = theirs.ok("files --query-cluster-id");
+    assert!(
+        text.lines()
+            .all(|l| l.contains(&format!("/cluster/{other}/"))),
+        "{text}"
+    );
+    let everyone = run(at("files", &["--all-clusters", "-T", ODD_TAG])).await;
+    assert_partial(&everyone, &damaged, "files --all-clusters");
+    assert_eq!(
+        everyone.stdout.lines().count(),
+        text.lines().count() + expected.lines().count(),
+        "{}",
+        everyone.stdout
+    );
 }

@@ -613,6 +613,17 @@ fn the_api_lists_backups_and_files_and_refuses_bad_parameters() {
             json!([{"snapshot_tag": tag(2).to_string(), "nodes": 1, "size": 100}])
         );
 
+        // With with_skipped=true the same listing in an object that names skipped manifests.
+        let (status, both) = env
+            .call(Method::GET, &format!("/backups?{LOC}&with_skipped=true"))
+            .await;
+        assert_eq!(status, 200, "{both}");
+        assert_eq!(both, json!({"backups": list, "skipped": []}));
+        let (status, _) = env
+            .call(Method::GET, &format!("/backups?{LOC}&with_skipped=maybe"))
+            .await;
+        assert_eq!(status, 400, "with_skipped is a boolean");
+
         // Filters: keyspace (sizes count only the selected tables), dates, task, cluster.
         let (_, list) = env
             .call(Method::GET, &format!("/backups?{LOC}&keyspace=telemetry"))

@@ -595,7 +595,7 @@ async fn two_managers(store: &Store) {
         "{name}: the lease was not released"
     );
     let list = cairn(a.url(), &["backup", "list", "-c", "prod", "-o", "json"]).await;
-    let tag = list.json("backup list")[0]["snapshot_info"][0]["snapshot_tag"]
+    let tag = list.json("backup list")["backups"][0]["snapshot_info"][0]["snapshot_tag"]
         .as_str()
         .unwrap()
         .to_string();

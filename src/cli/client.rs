@@ -13,6 +13,7 @@
 //! | 4 | no such cluster or task |
 //! | 5 | a conflict with the current state (a name taken, a task already running or not running) |
 //! | 6 | the manager failed (a 5xx answer) |
+//! | 7 | the work was done but not all is well: `progress --watch`, the run ended other than DONE; `backup list`/`files` (online or `--offline`), listed, but some manifests could not be read (everything else printed, each skipped manifest named on stderr and in `-o json`'s `skipped`) |
 //! | 8 | the manager refused the API token (401): set `--api-token`/`CAIRN_API_TOKEN` or `--api-token-file`/`CAIRN_API_TOKEN_FILE` to its `auth_token` |
 //!
 //! The API token is sent as `Authorization: Bearer <token>`. (`--auth-token`/`CAIRN_AUTH_TOKEN`
@@ -119,6 +120,9 @@ pub enum ClientError {
     /// A location read directly (`--offline`) could not be read; the store's answer is quoted.
     #[error("{0}")]
     Storage(String),
+    /// A listing was printed, but some manifests could not be read (each was named on stderr).
+    #[error("{0}")]
+    Partial(String),
 }
 
 impl ClientError {
@@ -136,6 +140,7 @@ impl ClientError {
             ClientError::NotFound(_) | ClientError::Api { status: 404, .. } => 4,
             ClientError::Api { status: 409, .. } => 5,
             ClientError::Api { status, .. } if *status >= 500 => 6,
+            ClientError::Partial(_) => 7,
             ClientError::Unauthorized { .. } => 8,
             ClientError::Api { .. } | ClientError::Invalid(_) => 1,
         }
@@ -146,7 +151,12 @@ impl ClientError {
 /// [`ClientError::exit_code`].
 pub fn finish(result: Result<(), ClientError>) -> anyhow::Result<()> {
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        // A partial listing did its work; what it missed is a warning.
+        let kind = match e {
+            ClientError::Partial(_) => "warning",
+            _ => "error",
+        };
+        eprintln!("{kind}: {e}");
         std::process::exit(e.exit_code().into());
     }
     Ok(())

@@ -6,9 +6,9 @@
 //! reads them) or from `--storage-config FILE`: a file in the agent's format, of which only the
 //! `s3`, `gcs`, `azure` and `localstorage` sections are used, so a node's own
 //! `/etc/cairn/agent.yaml` works as is. The answers are the documents the manager's API gives
-//! ([`ListItem`](crate::manager::location::listing::ListItem),
-//! [`FilesInfo`](crate::manager::location::listing::FilesInfo)), so `-o json` is the same online
-//! and offline.
+//! with `with_skipped=true` ([`BackupList`](crate::manager::location::listing::BackupList),
+//! [`SnapshotFiles`](crate::manager::location::listing::SnapshotFiles)), so `-o json` is the same
+//! online and offline, unreadable manifests listed in `skipped` as the manager lists them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ use crate::format::location::{Location, Provider};
 use crate::format::tag::SnapshotTag;
 use crate::manager::location::listing::{ListFilter, list_backups, parse_date, snapshot_files};
 use crate::manager::location::manifests::{
-    LocationClient, LocationError, list_manifests, walk_manifest,
+    LocationClient, LocationError, list_manifests, walk_any_version,
 };
 
 /// `--offline` and where its credentials come from.
@@ -220,14 +220,17 @@ pub(crate) async fn cluster_id(
             if names.contains_key(&m.cluster_id) {
                 continue;
             }
-            let content = walk_manifest(&lc.client, &lc.location, m, |_| {})
-                .await
-                .map_err(|source| {
-                    backups_error(LocationError::Read {
+            let content = match walk_any_version(&lc.client, &lc.location, m, |_| {}).await {
+                Ok(content) => content,
+                // The listing names it; an older manifest may tell the name.
+                Err(e) if e.skippable() => continue,
+                Err(source) => {
+                    return Err(backups_error(LocationError::Read {
                         location: lc.location.to_string(),
                         source,
-                    })
-                })?;
+                    }));
+                }
+            };
             names.insert(m.cluster_id, content.cluster_name);
         }
     }

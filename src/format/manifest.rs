@@ -11,11 +11,13 @@
 //! header fields in upstream order, then `index`, compact, with `<`, `>`, `&`, U+2028 and U+2029
 //! escaped, and a trailing newline. Readers accept what upstream writes: unknown fields are
 //! ignored, absent fields take their defaults, and Go's `null` for an empty list reads as empty.
-//! Only version `"v2"` is accepted.
+//! Like upstream, which decodes them as plain strings, readers are lenient about values they do
+//! not know: any `version` (or none) is read and kept in [`ManifestContent::version`] for the
+//! caller to judge ([`ManifestContent::is_known_version`]), and an unknown `replication_type` is
+//! kept as [`ReplicationType::Other`] and written back unchanged.
 
 use std::fmt;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::marker::PhantomData;
 use std::str::FromStr;
 
 use flate2::Compression;
@@ -30,7 +32,7 @@ use uuid::Uuid;
 use crate::format::location::serde_as_string;
 use crate::format::tag::SnapshotTag;
 
-/// The only manifest version this crate reads and writes.
+/// The manifest version this crate writes, and the only one whose layout it knows.
 pub const MANIFEST_VERSION: &str = "v2";
 
 /// What reading or writing a manifest found wrong.
@@ -42,15 +44,6 @@ pub enum ManifestError {
     /// The content is not the expected JSON; the message carries the line and column.
     #[error("malformed manifest JSON: {0}")]
     Json(#[source] serde_json::Error),
-    /// The `version` field names a version other than `"v2"`.
-    #[error("unsupported manifest version {found:?} (only {MANIFEST_VERSION:?} is supported)")]
-    UnsupportedVersion {
-        /// The version found.
-        found: String,
-    },
-    /// The object has no `version` field (or an empty one).
-    #[error("manifest has no \"version\" field (expected {MANIFEST_VERSION:?})")]
-    MissingVersion,
 }
 
 impl From<serde_json::Error> for ManifestError {
@@ -117,10 +110,10 @@ pub struct InstanceDetails {
 /// The header of a node manifest: everything but the index, in upstream serialisation order.
 ///
 /// Every field is optional on input. [`Default`] gives an empty header with version `"v2"`;
-/// a field absent from JSON reads as empty (so an absent `version` is reported by the readers).
+/// a field absent from JSON reads as empty (an absent `version` too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestContent {
-    /// Manifest format version, `"v2"`.
+    /// Manifest format version: `"v2"` as written; whatever the manifest holds as read.
     #[serde(default, deserialize_with = "nullable")]
     pub version: String,
     /// Scylla version of the node, from `node_info`.
@@ -202,38 +195,33 @@ impl Default for ManifestContent {
 }
 
 impl ManifestContent {
-    /// Fails unless the version is `"v2"`.
-    pub fn check_version(&self) -> Result<(), ManifestError> {
-        check_version(&self.version)
-    }
-}
-
-/// Fails unless `version` is `"v2"`.
-fn check_version(version: &str) -> Result<(), ManifestError> {
-    match version {
-        MANIFEST_VERSION => Ok(()),
-        "" => Err(ManifestError::MissingVersion),
-        v => Err(ManifestError::UnsupportedVersion {
-            found: v.to_owned(),
-        }),
+    /// Whether the version is `"v2"`, the one layout this crate knows; a reader of another (or
+    /// of none) decides what to do with it (Cairn's readers warn and read it as v2, as upstream
+    /// reads any version).
+    pub fn is_known_version(&self) -> bool {
+        self.version == MANIFEST_VERSION
     }
 }
 
 /// How a table's keyspace distributes its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReplicationType {
     /// Token ranges owned through vnodes.
     Vnodes,
     /// Tablets.
     Tablets,
+    /// A value this crate does not know (a newer writer's), kept as read and written back as is;
+    /// only code that must act on the type decides what it means.
+    Other(String),
 }
 
 impl ReplicationType {
-    /// The JSON text: `vnodes` or `tablets`.
-    pub fn as_str(self) -> &'static str {
+    /// The JSON text: `vnodes`, `tablets`, or the unknown value as read.
+    pub fn as_str(&self) -> &str {
         match self {
             ReplicationType::Vnodes => "vnodes",
             ReplicationType::Tablets => "tablets",
+            ReplicationType::Other(s) => s,
         }
     }
 }
@@ -244,27 +232,20 @@ impl fmt::Display for ReplicationType {
     }
 }
 
-/// The text that was not a known replication type.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown replication type {0:?} (expected vnodes or tablets)")]
-pub struct UnknownReplicationType(
-    /// The text as given.
-    pub String,
-);
-
 impl FromStr for ReplicationType {
-    type Err = UnknownReplicationType;
+    type Err = std::convert::Infallible;
 
+    /// Never fails: a value other than `vnodes` or `tablets` is [`ReplicationType::Other`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "vnodes" => Ok(ReplicationType::Vnodes),
-            "tablets" => Ok(ReplicationType::Tablets),
-            _ => Err(UnknownReplicationType(s.to_owned())),
-        }
+        Ok(match s {
+            "vnodes" => ReplicationType::Vnodes,
+            "tablets" => ReplicationType::Tablets,
+            other => ReplicationType::Other(other.to_owned()),
+        })
     }
 }
 
-serde_as_string!(ReplicationType, "a replication type: vnodes or tablets");
+serde_as_string!(ReplicationType, "a replication type (a string)");
 
 /// One index entry: the files of one table version in the snapshot of one node.
 ///
@@ -356,10 +337,9 @@ impl Manifest {
 /// Reads a gzip-compressed manifest, handing each index entry to `on_entry` as soon as it is
 /// parsed, and returns the header.
 ///
-/// Memory stays bounded by one entry whatever the index size. When `version` precedes `index`
-/// (as upstream writes it) an unsupported version fails before any entry is handed over;
-/// otherwise entries may have been handed over before the failure. An error from `on_entry`
-/// stops reading and is returned as is.
+/// Memory stays bounded by one entry whatever the index size. Any `version` is read (see
+/// [`ManifestContent::is_known_version`]). An error from `on_entry` stops reading and is
+/// returned as is.
 pub fn stream_index<R, F, E>(reader: R, on_entry: F) -> Result<ManifestContent, E>
 where
     R: Read,
@@ -389,16 +369,14 @@ where
     if let Some(failure) = sink.failure {
         return Err(failure);
     }
-    let content = parsed.map_err(ManifestError::from)?;
-    content.check_version()?;
-    Ok(content)
+    Ok(parsed.map_err(ManifestError::from)?)
 }
 
 /// Where the streaming reader delivers what it meets, and the first failure it caused.
 struct Sink<F, E> {
     /// The caller's per-entry callback.
     on_entry: F,
-    /// The failure that stopped reading: the callback's error or a version mismatch.
+    /// The failure that stopped reading: the callback's error.
     failure: Option<E>,
 }
 
@@ -413,11 +391,6 @@ where
         X::custom("manifest reading stopped")
     }
 
-    /// Checks the version as soon as it is read.
-    fn version<X: de::Error>(&mut self, version: Option<&str>) -> Result<(), X> {
-        check_version(version.unwrap_or("")).map_err(|e| self.fail(e.into()))
-    }
-
     /// Hands one entry to the callback.
     fn entry<X: de::Error>(&mut self, entry: FilesMeta) -> Result<(), X> {
         (self.on_entry)(entry).map_err(|e| self.fail(e))
@@ -425,12 +398,11 @@ where
 }
 
 /// A deserializer that reads a JSON object through `inner`, diverting the `index` array into
-/// `sink` entry by entry and checking `version` as soon as it is read; every other field goes to
-/// the visitor (the derived `ManifestContent` one) with its position information intact.
+/// `sink` entry by entry; every other field goes to the visitor (the derived `ManifestContent` one) with its position information intact.
 struct Intercept<'s, D, S> {
     /// The JSON deserializer.
     inner: D,
-    /// Receives the version and the index entries.
+    /// Receives the index entries.
     sink: &'s mut S,
 }
 
@@ -460,7 +432,7 @@ where
 struct InterceptVisitor<'s, V, S> {
     /// The visitor of the header fields.
     visitor: V,
-    /// Receives the version and the index entries.
+    /// Receives the index entries.
     sink: &'s mut S,
 }
 
@@ -480,7 +452,6 @@ where
         self.visitor.visit_map(InterceptMap {
             inner: map,
             sink: self.sink,
-            version_next: false,
         })
     }
 }
@@ -489,10 +460,8 @@ where
 struct InterceptMap<'s, A, S> {
     /// The JSON object's map access.
     inner: A,
-    /// Receives the version and the index entries.
+    /// Receives the index entries.
     sink: &'s mut S,
-    /// Whether the value about to be read is the `version` field's.
-    version_next: bool,
 }
 
 impl<'de, A, F, E> MapAccess<'de> for InterceptMap<'_, A, Sink<F, E>>
@@ -512,46 +481,13 @@ where
                 self.inner.next_value_seed(IndexSeed { sink: self.sink })?;
                 continue;
             }
-            self.version_next = key == "version";
             return seed.deserialize(key.into_deserializer()).map(Some);
         }
         Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        if !std::mem::take(&mut self.version_next) {
-            return self.inner.next_value_seed(seed);
-        }
-        let version: Option<String> = self.inner.next_value()?;
-        self.sink.version(version.as_deref())?;
-        seed.deserialize(NullableString(version, PhantomData))
-    }
-}
-
-/// Replays a JSON string-or-null value already read, for the `version` field.
-struct NullableString<X>(Option<String>, PhantomData<X>);
-
-impl<'de, X: de::Error> Deserializer<'de> for NullableString<X> {
-    type Error = X;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, X> {
-        match self.0 {
-            Some(s) => visitor.visit_string(s),
-            None => visitor.visit_unit(),
-        }
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, X> {
-        match self.0 {
-            Some(s) => visitor.visit_some(s.into_deserializer()),
-            None => visitor.visit_none(),
-        }
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
-        ignored_any
+        self.inner.next_value_seed(seed)
     }
 }
 
@@ -791,12 +727,21 @@ mod tests {
         assert!(e.files.is_empty() && e.scylla_manifests.is_empty());
         assert_eq!(e.path, None);
 
-        let err = serde_json::from_str::<FilesMeta>(r#"{"replication_type":"ring"}"#).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains(r#"unknown replication type "ring""#),
-            "{err}"
+        // An unknown type is kept as read and written back unchanged; a wrong JSON type is not.
+        let e: FilesMeta = serde_json::from_str(r#"{"replication_type":"future"}"#).unwrap();
+        assert_eq!(
+            e.replication_type,
+            Some(ReplicationType::Other("future".into()))
         );
+        let mut out = Vec::new();
+        write_go_json(&mut out, &e).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(r#""replication_type":"future""#)
+        );
+        let err = serde_json::from_str::<FilesMeta>(r#"{"replication_type":7}"#).unwrap_err();
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 
     #[test]
@@ -812,27 +757,20 @@ mod tests {
     }
 
     #[test]
-    fn version_is_checked() {
-        let e = Manifest::read_json(r#"{"version":"v1","index":[]}"#.as_bytes()).unwrap_err();
-        assert!(matches!(&e, ManifestError::UnsupportedVersion { found } if found == "v1"));
-        assert_eq!(
-            e.to_string(),
-            r#"unsupported manifest version "v1" (only "v2" is supported)"#
-        );
-        let e = Manifest::read_json(r#"{"index":[]}"#.as_bytes()).unwrap_err();
-        assert!(matches!(e, ManifestError::MissingVersion), "{e}");
-        let e = Manifest::read_json(r#"{"version":null}"#.as_bytes()).unwrap_err();
-        assert!(matches!(e, ManifestError::MissingVersion), "{e}");
-
-        // With `version` first, no entry is handed over from a manifest of the wrong version.
-        let mut seen = 0;
-        let e = stream_index_json(r#"{"version":"v3","index":[{},{}]}"#.as_bytes(), |_| {
-            seen += 1;
-            Ok::<_, ManifestError>(())
-        })
-        .unwrap_err();
-        assert!(matches!(e, ManifestError::UnsupportedVersion { .. }), "{e}");
-        assert_eq!(seen, 0);
+    fn any_version_is_read_and_kept() {
+        let m = Manifest::read_json(r#"{"version":"v3","index":[{},{}]}"#.as_bytes()).unwrap();
+        assert_eq!(m.content.version, "v3");
+        assert!(!m.content.is_known_version());
+        assert_eq!(m.index.len(), 2);
+        for absent in [r#"{"index":[]}"#, r#"{"version":null}"#] {
+            let m = Manifest::read_json(absent.as_bytes()).unwrap();
+            assert_eq!(m.content.version, "", "{absent}");
+            assert!(!m.content.is_known_version());
+        }
+        assert!(Manifest::default().content.is_known_version());
+        // A version of the wrong JSON type is still malformed.
+        let e = Manifest::read_json(r#"{"version":2}"#.as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::Json(_)), "{e}");
     }
 
     #[test]

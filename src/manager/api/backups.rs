@@ -3,15 +3,20 @@
 //!
 //! | method | path | parameters | answer |
 //! |---|---|---|---|
-//! | `GET` | `/api/v1/cluster/{cluster}/backups` | `location`…, `keyspace`, `min_date`, `max_date`, `all_clusters`, `query_cluster_id`, `task_id` | [`ListItem`]s: per cluster and task, the snapshots with node count and size |
-//! | `GET` | `/api/v1/cluster/{cluster}/backups/files` | `snapshot_tag`, `location`…, `keyspace`, `all_clusters`, `query_cluster_id` | [`FilesInfo`] per node manifest; 404 for an unknown tag |
+//! | `GET` | `/api/v1/cluster/{cluster}/backups` | `location`…, `keyspace`, `min_date`, `max_date`, `all_clusters`, `query_cluster_id`, `task_id`, `with_skipped` | [`ListItem`]s: per cluster and task, the snapshots with node count and size; with `with_skipped=true`, [`BackupList`] `{backups, skipped}` |
+//! | `GET` | `/api/v1/cluster/{cluster}/backups/files` | `snapshot_tag`, `location`…, `keyspace`, `all_clusters`, `query_cluster_id`, `with_skipped` | [`FilesInfo`] per node manifest; with `with_skipped=true`, [`SnapshotFiles`] `{files, skipped}`; 404 for an unknown tag |
 //! | `DELETE` | `/api/v1/cluster/{cluster}/backups` | `snapshot_tags`, `location`… | `{deleted_manifests, deleted_files}`; 404 (nothing changed) for an unknown tag |
 //! | `DELETE` | `/api/v1/cluster/{cluster}/backups/local_snapshots` | — | per node, the `sm_*` snapshots deleted |
 //!
 //! Locations are given as `location=a&location=b` or `locations=a,b` (both may mix); without
 //! any, those of the cluster's enabled backup tasks are used. Lists (`keyspace`, `snapshot_tags`)
-//! take commas or repeated parameters. Dates are RFC 3339. An unknown parameter, or a value that
-//! does not parse, is a 400 naming the parameter.
+//! take commas or repeated parameters. Dates are RFC 3339, `now`, `now-DURATION` or
+//! `now+DURATION`. An unknown parameter, or a value that does not parse, is a 400 naming the
+//! parameter.
+//!
+//! Manifests that cannot be read are passed over ([`listing`]'s module documentation); the plain
+//! arrays, kept for old clients, do not say so; `with_skipped=true` answers an object that lists
+//! them, which the CLI always asks for.
 
 use std::collections::BTreeSet;
 
@@ -29,7 +34,9 @@ use crate::format::filter::KeyspaceFilter;
 use crate::format::location::Location;
 use crate::format::tag::SnapshotTag;
 use crate::manager::backup::delete::{self, DeleteError, DeleteReport};
-use crate::manager::location::listing::{self, FilesInfo, ListFilter, ListItem};
+use crate::manager::location::listing::{
+    self, BackupList, FilesInfo, ListFilter, ListItem, SnapshotFiles,
+};
 use crate::manager::location::manifests::{self, LocationClient, LocationError};
 use crate::manager::store::{Cluster, TaskType};
 
@@ -238,12 +245,30 @@ fn delete_error(e: DeleteError) -> ApiError {
     ApiError::new(status, e.to_string())
 }
 
+/// A listing's answer: the plain array old clients read, or, with `with_skipped=true`, the
+/// object naming the manifests passed over.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Answer<Plain, WithSkipped> {
+    /// Without `with_skipped`.
+    Plain(Plain),
+    /// With `with_skipped=true`.
+    WithSkipped(WithSkipped),
+}
+
+impl Params {
+    /// Whether `with_skipped=true` was given.
+    fn with_skipped(&self) -> Result<bool, ApiError> {
+        Ok(self.parsed::<bool>("with_skipped")?.unwrap_or(false))
+    }
+}
+
 /// `GET /api/v1/cluster/{cluster}/backups`.
 async fn list(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Vec<ListItem>>, ApiError> {
+) -> Result<Json<Answer<Vec<ListItem>, BackupList>>, ApiError> {
     let p = params(
         pairs,
         &[
@@ -253,8 +278,10 @@ async fn list(
             "all_clusters",
             "query_cluster_id",
             "task_id",
+            "with_skipped",
         ],
     )?;
+    let with_skipped = p.with_skipped()?;
     let cluster = find_cluster(&state, &name).await?;
     let filter = ListFilter {
         cluster: p.cluster(cluster.id)?,
@@ -267,10 +294,14 @@ async fn list(
         .check_dates()
         .map_err(|e| ApiError::bad_field("max_date", e))?;
     let locations = location_clients(&state, &cluster, &p).await?;
-    listing::list_backups(&locations, &filter)
+    let list = listing::list_backups(&locations, &filter)
         .await
-        .map(Json)
-        .map_err(location_error)
+        .map_err(location_error)?;
+    Ok(Json(if with_skipped {
+        Answer::WithSkipped(list)
+    } else {
+        Answer::Plain(list.backups)
+    }))
 }
 
 /// `GET /api/v1/cluster/{cluster}/backups/files`.
@@ -278,7 +309,7 @@ async fn files(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Vec<FilesInfo>>, ApiError> {
+) -> Result<Json<Answer<Vec<FilesInfo>, SnapshotFiles>>, ApiError> {
     let p = params(
         pairs,
         &[
@@ -286,8 +317,10 @@ async fn files(
             "keyspace",
             "all_clusters",
             "query_cluster_id",
+            "with_skipped",
         ],
     )?;
+    let with_skipped = p.with_skipped()?;
     let tag: SnapshotTag = p
         .parsed("snapshot_tag")?
         .ok_or_else(|| ApiError::bad_field("snapshot_tag", "required"))?;
@@ -295,10 +328,14 @@ async fn files(
     let cluster = find_cluster(&state, &name).await?;
     let query_cluster = p.cluster(cluster.id)?;
     let locations = location_clients(&state, &cluster, &p).await?;
-    listing::snapshot_files(&locations, query_cluster, &tag, keyspace.as_ref())
+    let files = listing::snapshot_files(&locations, query_cluster, &tag, keyspace.as_ref())
         .await
-        .map(Json)
-        .map_err(location_error)
+        .map_err(location_error)?;
+    Ok(Json(if with_skipped {
+        Answer::WithSkipped(files)
+    } else {
+        Answer::Plain(files.files)
+    }))
 }
 
 /// `DELETE /api/v1/cluster/{cluster}/backups`.

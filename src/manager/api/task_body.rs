@@ -118,29 +118,13 @@ fn start_date(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
             format!("{text:?} is out of range (from 1970 to ten years from now)"),
         )
     };
-    if let Some(rest) = text.strip_prefix("now") {
-        let after = match rest.strip_prefix('+') {
-            None if rest.is_empty() => Some(std::time::Duration::ZERO),
-            Some(d) => parse_duration(d),
-            None => None,
-        };
-        if let Some(after) = after {
-            let date = chrono::Duration::from_std(after)
-                .ok()
-                .and_then(|d| now.checked_add_signed(d))
-                .ok_or_else(out_of_range)?;
-            check_start_date(date, now).map_err(|_| out_of_range())?;
-            return Ok(Some(date));
-        }
+    if text.starts_with("now-") {
+        return Err(ApiError::bad_field(
+            field,
+            format!("{text:?} is in the past (use now or now+DURATION)"),
+        ));
     }
-    let date = DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            ApiError::bad_field(
-                field,
-                format!("{text:?} is not a time such as 2025-06-01T02:00:00Z, now or now+1h ({e})"),
-            )
-        })?;
+    let date = crate::units::parse_time(text, now).map_err(|e| ApiError::bad_field(field, e))?;
     check_start_date(date, now).map_err(|_| out_of_range())?;
     Ok(Some(date))
 }

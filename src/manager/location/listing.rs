@@ -3,17 +3,26 @@
 //! files of one snapshot per node manifest ([`snapshot_files`]). Written once against
 //! [`LocationReader`], so the manager (through an agent) and `--offline` (straight from the
 //! store) answer the same documents.
+//!
+//! A recovery tool reads what it can: a manifest that cannot be read (corrupt gzip, invalid
+//! JSON, a field of the wrong type, gone between listing and reading) is passed over and
+//! reported in the answer's `skipped` list ([`SkippedManifest`]) while the rest is listed; only a
+//! failure that may pass (the store or the agent unreachable) fails the listing. A manifest with
+//! an empty index is not shown, as upstream (it is no node of 0 B, nor a node without files).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::manifests::{LocationClient, LocationError, list_manifests, run_bounded, walk_manifest};
+use super::manifests::{
+    LocationClient, LocationError, ManifestReadError, list_manifests, run_bounded, walk_any_version,
+};
 use super::reader::LocationReader;
 use crate::format::filter::{KeyspaceFilter, Unit};
+use crate::format::location::Location;
 use crate::format::manifest::FilesMeta;
 use crate::format::paths::ManifestInfo;
 use crate::format::tag::SnapshotTag;
@@ -36,11 +45,55 @@ pub struct ListFilter {
     pub max_date: Option<DateTime<Utc>>,
 }
 
-/// A `min_date` / `max_date` as given: RFC 3339; the error says what is expected.
+/// A `min_date` / `max_date` as given: RFC 3339, `now`, `now-DURATION` or `now+DURATION`
+/// (sctool's forms); the error says what is expected.
 pub fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| format!("{text:?}: {e} (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)"))
+    crate::units::parse_time(text, Utc::now())
+}
+
+/// A manifest a listing passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SkippedManifest {
+    /// The location holding it.
+    pub location: String,
+    /// Its path in the location.
+    pub path: String,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+/// Awaits the reading of one manifest in `location`: what it gave, the manifest passed over, or
+/// a failure of the whole listing.
+async fn settle<T>(
+    location: &Location,
+    read: impl Future<Output = Result<T, ManifestReadError>>,
+) -> Result<Result<T, SkippedManifest>, LocationError> {
+    match read.await {
+        Ok(t) => Ok(Ok(t)),
+        Err(e) if e.skippable() => Ok(Err(SkippedManifest {
+            location: location.to_string(),
+            path: e.path().to_string(),
+            reason: e.reason(),
+        })),
+        Err(source) => Err(LocationError::Read {
+            location: location.to_string(),
+            source,
+        }),
+    }
+}
+
+/// What the manifests gave, and the skipped ones sorted by location and path.
+fn partition<T>(reads: Vec<Result<T, SkippedManifest>>) -> (Vec<T>, Vec<SkippedManifest>) {
+    let mut read = Vec::with_capacity(reads.len());
+    let mut skipped = Vec::new();
+    for r in reads {
+        match r {
+            Ok(t) => read.push(t),
+            Err(s) => skipped.push(s),
+        }
+    }
+    skipped.sort();
+    (read, skipped)
 }
 
 impl ListFilter {
@@ -101,8 +154,6 @@ struct ManifestSummary {
     selected: BTreeMap<String, BTreeSet<String>>,
     /// Bytes of the selected tables.
     size: u64,
-    /// Whether the index is empty.
-    empty: bool,
 }
 
 /// One task's listing being built.
@@ -116,13 +167,23 @@ struct TaskAggregate {
     selected: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// The `backup list` answer: the listing and the manifests passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupList {
+    /// Per cluster and task, the snapshots.
+    pub backups: Vec<ListItem>,
+    /// The manifests that could not be read, by location and path.
+    pub skipped: Vec<SkippedManifest>,
+}
+
 /// The `backup list` aggregate over `locations`: per cluster and task, the snapshots with node
 /// count and summed size, and the union of selected keyspaces and tables. Temporary manifests
-/// (runs in progress or failed) are not shown; a manifest present in two locations counts once.
+/// (runs in progress or failed) and manifests with an empty index are not shown; a manifest
+/// present in two locations counts once; unreadable manifests are skipped (see the module).
 pub async fn list_backups<R: LocationReader>(
     locations: &[LocationClient<R>],
     filter: &ListFilter,
-) -> Result<Vec<ListItem>, LocationError> {
+) -> Result<BackupList, LocationError> {
     let mut wanted: Vec<(&LocationClient<R>, ManifestInfo)> = Vec::new();
     let mut seen = HashSet::new();
     for lc in locations {
@@ -135,13 +196,9 @@ pub async fn list_backups<R: LocationReader>(
     let reads = wanted
         .into_iter()
         .map(|(lc, m)| {
-            async move {
-                let mut s = ManifestSummary {
-                    empty: true,
-                    ..ManifestSummary::default()
-                };
-                walk_manifest(&lc.client, &lc.location, &m, |e| {
-                    s.empty = false;
+            let read = async move {
+                let mut s = ManifestSummary::default();
+                walk_any_version(&lc.client, &lc.location, &m, |e| {
                     s.seen
                         .entry(e.keyspace.clone())
                         .or_default()
@@ -151,25 +208,20 @@ pub async fn list_backups<R: LocationReader>(
                         s.selected.entry(e.keyspace).or_default().insert(e.table);
                     }
                 })
-                .await
-                .map_err(|source| LocationError::Read {
-                    location: lc.location.to_string(),
-                    source,
-                })?;
-                Ok::<_, LocationError>((m, s))
-            }
-            .boxed()
+                .await?;
+                Ok((m, s))
+            };
+            settle(&lc.location, read).boxed()
         })
         .collect();
-    let summaries: Vec<(ManifestInfo, ManifestSummary)> =
-        run_bounded(reads, READS_IN_PARALLEL).await?;
+    let (summaries, skipped) = partition(run_bounded(reads, READS_IN_PARALLEL).await?);
 
     let mut tasks: BTreeMap<(Uuid, Uuid), TaskAggregate> = BTreeMap::new();
-    for (m, s) in summaries {
-        let counts = !s.selected.is_empty() || (s.empty && filter.keyspace.is_none());
-        if !counts {
-            continue;
-        }
+    // A manifest counts when it holds a selected table (an empty index holds none).
+    for (m, s) in summaries
+        .into_iter()
+        .filter(|(_, s)| !s.selected.is_empty())
+    {
         let agg = tasks.entry((m.cluster_id, m.task_id)).or_default();
         let (nodes, size) = agg.tags.entry(m.snapshot_tag.clone()).or_default();
         nodes.insert((m.dc.clone(), m.node_id.clone()));
@@ -180,7 +232,7 @@ pub async fn list_backups<R: LocationReader>(
             }
         }
     }
-    Ok(tasks
+    let backups = tasks
         .into_iter()
         .map(|((cluster_id, task_id), agg)| ListItem {
             cluster_id,
@@ -205,7 +257,8 @@ pub async fn list_backups<R: LocationReader>(
                 })
                 .collect(),
         })
-        .collect())
+        .collect();
+    Ok(BackupList { backups, skipped })
 }
 
 /// The files of one node's manifest of a snapshot.
@@ -225,15 +278,25 @@ pub struct FilesInfo {
     pub files: Vec<FilesMeta>,
 }
 
+/// The `backup files` answer: the files per node manifest and the manifests passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotFiles {
+    /// Per node manifest, the selected tables' files.
+    pub files: Vec<FilesInfo>,
+    /// The manifests that could not be read, by location and path.
+    pub skipped: Vec<SkippedManifest>,
+}
+
 /// The files of snapshot `tag` in `locations` (of `cluster`, or any cluster when `None`), per
-/// node manifest, limited to the tables `keyspace` selects; fails when no location holds the
+/// node manifest, limited to the tables `keyspace` selects; a manifest giving no file is left
+/// out and unreadable ones are skipped (see the module); fails when no location holds the
 /// snapshot.
 pub async fn snapshot_files<R: LocationReader>(
     locations: &[LocationClient<R>],
     cluster: Option<Uuid>,
     tag: &SnapshotTag,
     keyspace: Option<&KeyspaceFilter>,
-) -> Result<Vec<FilesInfo>, LocationError> {
+) -> Result<SnapshotFiles, LocationError> {
     let mut wanted = Vec::new();
     for lc in locations {
         for m in list_manifests(&lc.client, &lc.location, cluster).await? {
@@ -251,20 +314,16 @@ pub async fn snapshot_files<R: LocationReader>(
     let reads = wanted
         .into_iter()
         .map(|(lc, m)| {
-            async move {
+            let read = async move {
                 let mut files = Vec::new();
-                let content = walk_manifest(&lc.client, &lc.location, &m, |mut e| {
+                let content = walk_any_version(&lc.client, &lc.location, &m, |mut e| {
                     if keyspace.is_none_or(|f| f.check(&e.keyspace, &e.table)) {
                         e.path = Some(m.sstable_version_dir(&e.keyspace, &e.table, &e.version));
                         files.push(e);
                     }
                 })
-                .await
-                .map_err(|source| LocationError::Read {
-                    location: lc.location.to_string(),
-                    source,
-                })?;
-                Ok::<_, LocationError>(FilesInfo {
+                .await?;
+                Ok(FilesInfo {
                     location: lc.location.to_string(),
                     dc: m.dc.clone(),
                     node_id: m.node_id.clone(),
@@ -272,11 +331,12 @@ pub async fn snapshot_files<R: LocationReader>(
                     schema: content.schema,
                     files,
                 })
-            }
-            .boxed()
+            };
+            settle(&lc.location, read).boxed()
         })
         .collect();
-    let mut out: Vec<FilesInfo> = run_bounded(reads, READS_IN_PARALLEL).await?;
+    let (out, skipped) = partition(run_bounded(reads, READS_IN_PARALLEL).await?);
+    let mut out: Vec<FilesInfo> = out.into_iter().filter(|f| !f.files.is_empty()).collect();
     out.sort_by(|a, b| {
         (&a.location, &a.dc, &a.node_id, a.task_id).cmp(&(
             &b.location,
@@ -285,7 +345,10 @@ pub async fn snapshot_files<R: LocationReader>(
             b.task_id,
         ))
     });
-    Ok(out)
+    Ok(SnapshotFiles {
+        files: out,
+        skipped,
+    })
 }
 
 #[cfg(test)]

@@ -47,6 +47,32 @@ pub enum ManifestReadError {
 }
 
 impl ManifestReadError {
+    /// Whether a listing passes over this manifest (reporting it) instead of failing: it is
+    /// malformed, or it vanished between listing and reading. A failed fetch is not.
+    pub fn skippable(&self) -> bool {
+        matches!(self, ManifestReadError::Malformed { .. }) || self.is_not_found()
+    }
+
+    /// The manifest's path.
+    pub fn path(&self) -> &str {
+        match self {
+            ManifestReadError::Fetch { path, .. } | ManifestReadError::Malformed { path, .. } => {
+                path
+            }
+        }
+    }
+
+    /// What was wrong, without the path.
+    pub fn reason(&self) -> String {
+        match self {
+            ManifestReadError::Fetch { source, .. } if source.is_not_found() => {
+                "it vanished between listing and reading".to_string()
+            }
+            ManifestReadError::Fetch { source, .. } => source.to_string(),
+            ManifestReadError::Malformed { source, .. } => source.to_string(),
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn retryable(&self) -> bool {
         match self {
@@ -248,7 +274,28 @@ pub async fn list_manifests(
 }
 
 /// Reads a manifest, handing each index entry to `on_entry` as it is parsed; returns the header.
+/// A manifest of a version other than v2 (or of none) is read as v2, as upstream reads it, with
+/// a warning in the log: restore, validate and purge act on it.
 pub async fn walk_manifest(
+    client: &impl LocationReader,
+    location: &Location,
+    info: &ManifestInfo,
+    on_entry: impl FnMut(FilesMeta),
+) -> Result<ManifestContent, ManifestReadError> {
+    let content = walk_any_version(client, location, info, on_entry).await?;
+    if !content.is_known_version() {
+        tracing::warn!(
+            %location,
+            path = %info.path(),
+            version = %content.version,
+            "manifest version is not v2; read as v2"
+        );
+    }
+    Ok(content)
+}
+
+/// [`walk_manifest`] without the warning, for the listings, which show every version as read.
+pub async fn walk_any_version(
     client: &impl LocationReader,
     location: &Location,
     info: &ManifestInfo,

@@ -9,7 +9,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`check`] | whether the agents of a task's DCs can use its locations, asked at task creation and by the dry run |
-//! | [`listing`] | the `backup list` aggregate (per cluster and task: snapshots, nodes, sizes, tables) and the files of one snapshot |
+//! | [`listing`] | the `backup list` aggregate (per cluster and task: snapshots, nodes, sizes, tables) and the files of one snapshot, with the manifests that could not be read skipped and named |
 //! | [`manifests`] | the manifests of a location: the agent that reaches it, listing, reading streaming or whole; the errors of reading a location |
 //! | [`reader`] | `LocationReader`: listing and reading a location's objects through an agent or straight from its store |
 //! | [`verify`] | whether every file a node manifest lists is in the location with its size (a backup's commit; validate) |
