@@ -11,7 +11,7 @@
 //! | [`manager`] | `cairn manager`: the state store, the REST API, the scheduler and the run actors that drive the agents (see the map below). |
 //! | [`auth`] | bearer tokens as both daemons check them: the `Authorization` header's scheme in any case, constant-time comparison |
 //! | [`config_file`] | reading a daemon's YAML configuration; errors naming the file or the key |
-//! | [`units`] | byte sizes as operators write and read them. |
+//! | [`units`] | byte sizes, rates, durations and times (`now±DURATION`) as operators write and read them. |
 //! | [`cli`] | the `cairn` command line: argument parsing and the subcommands' entry points. |
 //!
 //! Where to find a concept of the manager in one hop:
