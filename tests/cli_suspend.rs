@@ -72,7 +72,7 @@ async fn wait_latest(s: &BackupSetup, what: &str, check: impl Fn(&Value) -> bool
 /// Whether the run is RUNNING with bytes uploaded.
 fn uploading(body: &Value) -> bool {
     body["run"]["status"] == "RUNNING"
-        && body["progress"]["counters"]["uploaded"].as_u64() > Some(0)
+        && body["progress"]["uploaded"].as_u64() > Some(0)
 }
 
 /// Whether the cluster is suspended, as the API says.
@@ -278,7 +278,7 @@ async fn suspend_stops_and_holds_a_cluster_and_resume_continues_its_tasks() {
         "one snapshot, continued"
     );
     assert!(
-        done["progress"]["counters"]["skipped"].as_u64() > Some(0),
+        done["progress"]["skipped"].as_u64() > Some(0),
         "what the stopped runs uploaded is not uploaded again: {done}"
     );
     assert_eq!(suspended_gauge(&s).await.as_deref(), Some("0"));
