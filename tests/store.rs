@@ -1,7 +1,8 @@
 //! The manager's state store: one behavioural suite run against every store implementation
 //! (SQLite always; ScyllaDB when `CAIRN_TEST_SCYLLA` names a node as `host:port`), plus what is
 //! particular to each store (`store/sqlite.rs`, `store/scylla.rs`). The restore tables' part of the suite is
-//! in `store/restore.rs`, the validate table's in `store/validate.rs`.
+//! in `store/restore.rs`, the validate table's in `store/validate.rs`, the suspension table's in
+//! `store/suspension.rs`.
 
 #[path = "store/restore.rs"]
 mod restore;
@@ -9,6 +10,8 @@ mod restore;
 mod scylla;
 #[path = "store/sqlite.rs"]
 mod sqlite;
+#[path = "store/suspension.rs"]
+mod suspension;
 #[path = "store/validate.rs"]
 mod validate;
 
@@ -159,6 +162,7 @@ async fn behaves_as_a_store(store: Arc<dyn Store>) {
     run_ids_must_be_time_uuids(&*store).await;
     restore::behaves_as_a_restore_store(&*store).await;
     validate::behaves_as_a_validate_store(&*store).await;
+    suspension::behaves_as_a_suspension_store(&*store).await;
     deleting_a_cluster_removes_everything_under_it(&*store).await;
 }
 

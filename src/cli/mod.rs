@@ -17,7 +17,8 @@
 //! | [`run_header`] | the lines every run's progress starts with (run, status, times, duration) and their value helpers |
 //! | [`restore`] | `cairn restore [update\|download]`: restore tasks (and their dry run) through the manager; one node's SSTables downloaded without a manager |
 //! | [`validate`] | `cairn backup validate [update]`: validate tasks through the manager, their dry run, and the offline check of a location |
-//! | [`tasks`] | `cairn tasks`, `cairn start\|stop\|resume`: a cluster's tasks through the manager's API |
+//! | [`suspend`] | `cairn suspend`, `cairn resume`: a whole cluster's tasks stopped and held, and resumed |
+//! | [`tasks`] | `cairn tasks`, `cairn start\|stop`: a cluster's tasks through the manager's API |
 
 pub mod agent;
 pub mod backup;
@@ -33,6 +34,7 @@ pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod run_header;
+pub mod suspend;
 pub mod tasks;
 pub mod validate;
 
@@ -74,8 +76,10 @@ pub enum Command {
     Start(tasks::StartArgs),
     /// Stop a task's run in progress (snapshots stay for a resume); --disable or --delete the task too.
     Stop(tasks::StopArgs),
-    /// Start a task again, continuing its last run where it stopped.
-    Resume(tasks::TaskRef),
+    /// Stop every task of a cluster and start none (by schedule or by hand) until it is resumed.
+    Suspend(suspend::SuspendArgs),
+    /// Resume a suspended cluster: reschedule its tasks (--start-tasks: start those the suspend stopped).
+    Resume(suspend::ResumeArgs),
     /// Create a backup task (or --dry-run it); update one; list, show the files of, or delete backups.
     Backup(backup::BackupArgs),
     /// Create a restore task (or --dry-run it); update one; download a node's SSTables offline.
@@ -167,12 +171,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => {
             client::finish(runtime()?.block_on(backup::run(args, &cli.manager, cli.output)))
         }
-        Command::Resume(task) => client::finish(runtime()?.block_on(tasks::run_action(
-            task,
-            tasks::Action::Start(true),
+        Command::Suspend(args) => client::finish(runtime()?.block_on(suspend::run_suspend(
+            args,
             &cli.manager,
             cli.output,
         ))),
+        Command::Resume(args) => {
+            client::finish(runtime()?.block_on(suspend::run_resume(args, &cli.manager, cli.output)))
+        }
         Command::Restore(args) => {
             client::finish(runtime()?.block_on(restore::run(args, &cli.manager, cli.output)))
         }

@@ -39,6 +39,7 @@
 //! | `cairn_manager_scheduler_run_total` | cluster, type, task, status | runs that ended, by status |
 //! | `cairn_manager_scheduler_run_indicator` | cluster, type, task | 1 while the task runs |
 //! | `cairn_manager_scheduler_last_success` | cluster, type, task | Unix time of the last successful run |
+//! | `cairn_manager_scheduler_suspended` | cluster | 1 while the cluster is suspended (`cairn suspend`), else 0 |
 
 use metrics::gauge;
 
@@ -101,6 +102,12 @@ pub fn task_run(cluster: &str, task_type: &str, task: &str, running: bool, statu
                 .set(chrono::Utc::now().timestamp() as f64);
         }
     }
+}
+
+/// Publishes whether a cluster is suspended.
+pub fn scheduler_suspended(cluster: &str, suspended: bool) {
+    gauge!("cairn_manager_scheduler_suspended", "cluster" => cluster.to_string())
+        .set(if suspended { 1.0 } else { 0.0 });
 }
 
 /// What a host does in a restore's DATA stage (`cairn_manager_restore_state`).

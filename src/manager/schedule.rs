@@ -269,6 +269,24 @@ impl Trigger {
     }
 }
 
+/// Whether a task that never ran runs at once (at `now`): an interval task whose start date is
+/// unset, or now, or passed less than one interval ago. `--start-date now` is resolved moments
+/// before the scheduler sees the task, and a first activation missed while the manager was down
+/// is run when it is back; the runs after follow the start date's grid. Other triggers follow
+/// [`Trigger::next`].
+pub fn first_run_now(trigger: &Trigger, start: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    let Trigger::Interval(every) = trigger else {
+        return false;
+    };
+    match start {
+        None => true,
+        Some(start) if start > now => false,
+        Some(start) => TimeDelta::from_std(*every)
+            .ok()
+            .is_some_and(|every| now.signed_duration_since(start) < every),
+    }
+}
+
 /// Whether `cron` matches at least once in the `days` after `from`.
 fn fires_within(cron: &croner::Cron, from: DateTime<Utc>, days: i64) -> bool {
     let horizon = from.checked_add_signed(TimeDelta::days(days));
@@ -493,6 +511,36 @@ mod tests {
             None,
             "a one-off in the past does not run again"
         );
+    }
+
+    #[test]
+    fn a_new_interval_task_starting_now_or_just_now_runs_at_once() {
+        let daily = Trigger::new(None, 86_400).unwrap();
+        let now = at("2026-11-24T10:00:00Z");
+        assert!(first_run_now(&daily, None, now), "no start date");
+        assert!(first_run_now(&daily, Some(now), now), "--start-date now");
+        assert!(
+            first_run_now(&daily, Some(at("2026-11-24T09:59:59Z")), now),
+            "now, resolved a moment before the scheduler saw it"
+        );
+        assert!(
+            first_run_now(&daily, Some(at("2026-11-23T10:00:01Z")), now),
+            "a first activation missed less than an interval ago"
+        );
+        assert!(
+            !first_run_now(&daily, Some(at("2026-11-23T10:00:00Z")), now),
+            "a whole interval ago: the grid's next point"
+        );
+        assert!(
+            !first_run_now(&daily, Some(at("2026-11-24T10:00:01Z")), now),
+            "a start date ahead"
+        );
+        let nightly = Trigger::new(Some("30 2 * * *"), 0).unwrap();
+        assert!(
+            !first_run_now(&nightly, Some(now), now),
+            "cron follows its line"
+        );
+        assert!(!first_run_now(&Trigger::Once, Some(now), now));
     }
 
     #[test]

@@ -18,7 +18,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         let first = store::sqlite::SqliteStore::open(&path).await.expect("open");
         assert_eq!(
             first.schema_versions().await.expect("versions"),
-            [1, 2, 3, 4, 5]
+            [1, 2, 3, 4, 5, 6]
         );
         first.put_cluster(&c).await.expect("put cluster");
         first.put_task(&t).await.expect("put task");
@@ -33,7 +33,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("reopen");
     assert_eq!(
         second.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4, 5, 6],
         "migrations are not applied twice"
     );
     // The WAL file may still hold the first connection's writes: still visible here.
@@ -58,7 +58,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("migrations run again");
     assert_eq!(
         rerun.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5]
+        [1, 2, 3, 4, 5, 6]
     );
     assert_eq!(
         rerun.list_clusters().await.expect("list").len(),
@@ -80,7 +80,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("migrated");
     assert_eq!(
         upgraded.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5]
+        [1, 2, 3, 4, 5, 6]
     );
     let old = upgraded.get_backup_run(r.key()).await.expect("get run");
     assert_eq!(old.map(|r| r.skipped_hosts), Some(Vec::new()));

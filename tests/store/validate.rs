@@ -409,7 +409,7 @@ async fn sqlite_database_of_schema_4_migrates_to_5_keeping_its_rows() {
         .expect("migrated");
     assert_eq!(
         upgraded.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5]
+        [1, 2, 3, 4, 5, 6]
     );
     assert_eq!(
         upgraded.get_cluster(c.id).await.expect("get"),
@@ -439,7 +439,7 @@ async fn sqlite_database_of_schema_4_migrates_to_5_keeping_its_rows() {
         .expect("reopen");
     assert_eq!(
         again.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5]
+        [1, 2, 3, 4, 5, 6]
     );
     assert_eq!(
         again

@@ -9,6 +9,7 @@
 //! | [`error`] | the error body every endpoint answers with: status, message, and the field at fault; also for unknown paths (404), wrong methods (405) and bodies over [`MAX_BODY`] (413); store and scheduler failures as answers |
 //! | [`restore`] | restore tasks' own endpoints: the dry run, a restore run with its progress |
 //! | [`runs`] | a task's runs: start, stop, history, a run with its progress; asking the scheduler (timeout, stopping a run before a deletion, its refusals as answers) |
+//! | [`suspend`] | a cluster's suspension: suspend (stopping its running tasks), resume, whether and since when it is suspended |
 //! | [`task_body`] | a task body read and checked: schedule fields, name, labels, and backup, restore or validate properties against the cluster's DCs and agents; every refusal names its field |
 //! | [`tasks`] | tasks: create, update, delete, list (with next run and last status); the backup target dry run |
 //! | [`validate`] | validate tasks' own endpoints: the dry run (hosts and node directories per location), a validate run with its progress rows and report |
@@ -22,6 +23,7 @@ pub mod clusters;
 pub mod error;
 pub mod restore;
 pub mod runs;
+pub mod suspend;
 pub mod task_body;
 pub mod tasks;
 pub mod validate;
@@ -59,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(restore::routes())
         .merge(validate::routes())
         .merge(backups::routes())
+        .merge(suspend::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(error::standard_body))
         .with_state(state)

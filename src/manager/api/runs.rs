@@ -129,7 +129,8 @@ fn scheduler_error(e: SchedulerError) -> ApiError {
         SchedulerError::NotFound(_) => StatusCode::NOT_FOUND,
         SchedulerError::AlreadyRunning { .. }
         | SchedulerError::NotRunning(_)
-        | SchedulerError::Excluded(_) => StatusCode::CONFLICT,
+        | SchedulerError::Excluded(_)
+        | SchedulerError::Suspended { .. } => StatusCode::CONFLICT,
         SchedulerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, e.to_string())

@@ -17,16 +17,21 @@
 //! for), is not counted as a failure, and starts at the first tick after the run it waits for
 //! ends (at its next window opening when its window closed meanwhile).
 //!
+//! Suspension ([`suspension`]): no task of a suspended cluster starts, by its schedule or by
+//! hand ([`SchedulerError::Suspended`]); its tasks show no next activation until it resumes.
+//!
 //! | module | what it owns |
 //! | --- | --- |
 //! | this one | the [`Scheduler`] actor and its messages |
 //! | [`runner`] | one runner per task type: how a run starts, its live run |
 //! | [`exclusive`] | which task types of one cluster may not run side by side |
+//! | [`suspension`] | suspended clusters: [`Suspend`], [`Resume`], [`GetSuspension`] |
 //! | `startup` | what the scheduler finds when the manager starts |
 
 pub mod exclusive;
 pub mod runner;
 mod startup;
+pub mod suspension;
 #[cfg(test)]
 mod tests;
 
@@ -41,10 +46,13 @@ use uuid::Uuid;
 
 use super::backup::run::{RunRequest, RunState};
 use super::run_actor::RunFinished;
-use super::schedule::{ScheduleError, Trigger, Windows, check, parse_zone, retry_backoff};
+use super::schedule::{
+    ScheduleError, Trigger, Windows, check, first_run_now, parse_zone, retry_backoff,
+};
 use super::store::{RunStatus, Store, StoreError, Task, TaskKey, TaskRun, TaskType, time_uuid};
 use exclusive::{Excluded, excludes};
 use runner::{LiveRun, Runner};
+pub use suspension::{GetSuspension, Resume, ResumeOutcome, Suspend, SuspendOutcome};
 
 /// How often due tasks are looked for.
 const TICK: Duration = Duration::from_secs(1);
@@ -69,6 +77,17 @@ pub enum SchedulerError {
     /// Another task of the cluster runs and may not run beside this one.
     #[error(transparent)]
     Excluded(Box<Excluded>),
+    /// The task's cluster is suspended: no task of it starts until it is resumed.
+    #[error(
+        "cluster {cluster} is suspended since {}: no task of it starts until `cairn resume -c {cluster}`",
+        since.format("%Y-%m-%d %H:%M:%S UTC")
+    )]
+    Suspended {
+        /// The cluster's name.
+        cluster: String,
+        /// When it was suspended.
+        since: DateTime<Utc>,
+    },
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -176,6 +195,8 @@ pub struct Scheduler {
     runners: Vec<Runner>,
     /// Tracked tasks.
     tasks: BTreeMap<(Uuid, Uuid), Entry>,
+    /// The suspended clusters.
+    suspended: BTreeMap<Uuid, suspension::Held>,
 }
 
 /// The runner of `task_type` among `runners`.
@@ -190,6 +211,7 @@ impl Scheduler {
             store,
             runners,
             tasks: BTreeMap::new(),
+            suspended: BTreeMap::new(),
         }
     }
 
@@ -210,6 +232,10 @@ impl Scheduler {
         let next = match trigger {
             // A one-off task runs at its start date (now when none or past), once.
             Trigger::Once if never_ran => Some(s.start_date.filter(|d| *d > now).unwrap_or(now)),
+            // A new interval task starting now (or just now) runs at once.
+            Trigger::Interval(_) if never_ran && first_run_now(&trigger, s.start_date, now) => {
+                Some(now)
+            }
             _ => trigger.next(now, s.start_date, zone)?,
         };
         let Some(next) = next else {
@@ -269,6 +295,9 @@ impl Scheduler {
                 task_id: key.1,
             })
         };
+        if let Some(suspended) = self.suspension_refusal(key.0) {
+            return Err(suspended);
+        }
         let entry = self.tasks.get(&key).ok_or_else(untracked)?;
         if let Some((run, _)) = &entry.running {
             return Err(SchedulerError::AlreadyRunning {
@@ -400,6 +429,7 @@ impl Scheduler {
     /// Starts due runs and stops runs whose window closed.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Utc::now();
+        self.resume_due(now, ctx);
         let mut due = Vec::new();
         for (key, e) in &mut self.tasks {
             let s = &e.task.schedule;
@@ -418,6 +448,7 @@ impl Scheduler {
             if e.next.is_some_and(|n| n <= now)
                 && (e.task.enabled || e.resume_due)
                 && !e.task.deleted
+                && !self.suspended.contains_key(&key.0)
             {
                 due.push(*key);
             }
@@ -491,6 +522,15 @@ impl Actor for Scheduler {
         let runnable: Vec<TaskType> = self.runners.iter().map(Runner::task_type).collect();
         // Load every task; runs a manager that died left unfinished are marked ABORTED, and a
         // run the manager aborted is resumed now, as a retry of its task.
+        let suspensions = suspension::load(store.clone());
+        ctx.wait(actix::fut::wrap_future(suspensions).map(
+            |loaded, act: &mut Self, _| match loaded {
+                Ok(loaded) => act.hold_loaded(loaded),
+                Err(e) => {
+                    tracing::error!(error = %e, "the scheduler could not load the suspended clusters")
+                }
+            },
+        ));
         let load = startup::load_tasks(store, runnable);
         ctx.wait(
             actix::fut::wrap_future(load).map(|tasks, act: &mut Self, _| match tasks {
@@ -517,15 +557,18 @@ impl Handler<StartTask> for Scheduler {
         let store = self.store.clone();
         let key = msg.task;
         Box::pin(
-            actix::fut::wrap_future(async move { store.get_task(key).await }).map(
-                move |task, act: &mut Self, ctx| {
-                    let task = task?
-                        .filter(|t| !t.deleted)
-                        .ok_or(SchedulerError::NotFound(key))?;
-                    act.track(task);
-                    act.start_run((key.cluster_id, key.task_id), msg.resume, ctx)
-                },
-            ),
+            actix::fut::wrap_future(async move {
+                let cluster = store.get_cluster(key.cluster_id).await;
+                (store.get_task(key).await, cluster)
+            })
+            .map(move |(task, cluster), act: &mut Self, ctx| {
+                act.check_cluster(key.cluster_id, &cluster);
+                let task = task?
+                    .filter(|t| !t.deleted)
+                    .ok_or(SchedulerError::NotFound(key))?;
+                act.track(task);
+                act.start_run((key.cluster_id, key.task_id), msg.resume, ctx)
+            }),
         )
     }
 }
@@ -560,8 +603,13 @@ impl Handler<TaskChanged> for Scheduler {
         let store = self.store.clone();
         let key = msg.task;
         Box::pin(
-            actix::fut::wrap_future(async move { store.get_task(key).await }).map(
-                move |task, act: &mut Self, _| match task {
+            actix::fut::wrap_future(async move {
+                let cluster = store.get_cluster(key.cluster_id).await;
+                (store.get_task(key).await, cluster)
+            })
+            .map(move |(task, cluster), act: &mut Self, _| {
+                act.check_cluster(key.cluster_id, &cluster);
+                match task {
                     Ok(Some(task)) => act.track(task),
                     Ok(None) => {
                         // Gone with its cluster: never scheduled again; a run in progress ends
@@ -576,8 +624,8 @@ impl Handler<TaskChanged> for Scheduler {
                         }
                     }
                     Err(e) => tracing::warn!(task = %key, error = %e, "could not reload a task"),
-                },
-            ),
+                }
+            }),
         )
     }
 }
@@ -594,7 +642,12 @@ impl Handler<RunFinished> for Scheduler {
         }
         e.task.status = Some(msg.status);
         let now = Utc::now();
+        // A start asked for while the run was stopping (a resume's) keeps its time.
+        let resume_at = e.resume_due.then_some(e.next).flatten();
         e.reschedule(now);
+        if resume_at.is_some() {
+            e.next = resume_at;
+        }
         let s = &e.task.schedule;
         match msg.status {
             RunStatus::Error if e.retries < s.num_retries && e.task.enabled => {
@@ -654,7 +707,9 @@ impl Handler<GetSchedulerState> for Scheduler {
             .map(|e| TaskState {
                 cluster_id: e.task.cluster_id,
                 task_id: e.task.id,
-                next_activation: e.next,
+                next_activation: e
+                    .next
+                    .filter(|_| !self.suspended.contains_key(&e.task.cluster_id)),
                 running: e.running.as_ref().map(|(id, _)| *id),
                 retries: e.retries,
                 problem: e.schedule_problem.clone().or_else(|| e.not_resumed.clone()),

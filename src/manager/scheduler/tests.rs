@@ -69,6 +69,24 @@ fn next_activations_follow_start_date_trigger_window_and_enablement() {
         Scheduler::next_activation(&hourly, now).unwrap(),
         Some(now + chrono::Duration::minutes(30))
     );
+    // `--interval 24h --start-date now`: the CLI's now has just passed when the task is
+    // scheduled; it runs at once, then every interval from its start date.
+    let start = now - chrono::Duration::milliseconds(300);
+    let daily = task(Schedule {
+        interval_seconds: 86_400,
+        start_date: Some(start),
+        ..Schedule::default()
+    });
+    assert_eq!(Scheduler::next_activation(&daily, now).unwrap(), Some(now));
+    let daily_ran = Task {
+        status: Some(RunStatus::Done),
+        ..daily.clone()
+    };
+    assert_eq!(
+        Scheduler::next_activation(&daily_ran, now + chrono::Duration::minutes(5)).unwrap(),
+        Some(start + chrono::Duration::days(1)),
+        "then every interval"
+    );
     let nightly = task(Schedule {
         cron: Some("0 2 * * *".into()),
         ..Schedule::default()

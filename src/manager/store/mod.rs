@@ -1,5 +1,6 @@
 //! The manager's state store: clusters, tasks, task runs, backup and restore runs and their
-//! progress, validate progress, with ScyllaDB Manager's data model (spec section 3).
+//! progress, validate progress, suspended clusters, with ScyllaDB Manager's data model (spec
+//! section 3).
 //!
 //! The manager holds one `Arc<dyn Store>` made by [`open`] from a [`StoreConfig`]. Two
 //! implementations exist: [`sqlite::SqliteStore`] (the embedded default, one file) and
@@ -11,7 +12,7 @@
 //! | --- | --- |
 //! | this one | the [`Store`] trait, [`StoreError`], [`open`] and [`time_uuid`] |
 //! | `config` | [`StoreConfig`] and [`ScyllaConfig`]: which store, and how to reach it (the manager's `store:` section) |
-//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`], [`ValidateRunProgress`]) and their keys |
+//! | `model` | the records, one type per table ([`Cluster`], [`Task`], [`TaskRun`], [`BackupRun`], [`BackupRunProgress`], [`RestoreRun`], [`RestoreRunProgress`], [`ValidateRunProgress`], [`Suspension`]) and their keys |
 //! | `stored_text` | `text_enum!`: enums kept as fixed text ([`TaskType`], [`RunStatus`], `BackupStage`, `RestoreStage`), and [`UnknownName`] |
 //! | `rows` | each table's column list and its one row mapping (row → model, model → values), written against a backend-neutral value and row reader; a new table costs one mapping here (`rows::restore`: the restore tables; `rows::validate`: validate progress) |
 //! | [`sqlite`] | the SQLite store: `schema` (migrations, opening the file), `row` (its encoding of the neutral values, its row reader, its statements) |
@@ -35,8 +36,8 @@ mod stored_text;
 pub use config::{DEFAULT_KEYSPACE, ScyllaConfig, StoreConfig};
 pub use model::{
     BackupRun, BackupRunProgress, Cluster, RestoreRun, RestoreRunProgress, RestoreTable,
-    RestoreUnit, RestoreView, RunKey, RunStatus, Schedule, SkippedHost, Task, TaskKey, TaskRun,
-    TaskType, ValidateRunProgress,
+    RestoreUnit, RestoreView, RunKey, RunStatus, Schedule, SkippedHost, Suspension, Task, TaskKey,
+    TaskRun, TaskType, ValidateRunProgress,
 };
 pub use stored_text::UnknownName;
 pub(crate) use stored_text::text_enum;
@@ -167,7 +168,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every cluster, by name then id.
     async fn list_clusters(&self) -> StoreResult<Vec<Cluster>>;
     /// Removes a cluster with its tasks, task runs, backup and restore runs and their progress,
-    /// and its validate progress; a missing cluster is not an error.
+    /// its validate progress and its suspension; a missing cluster is not an error.
     async fn delete_cluster(&self, id: Uuid) -> StoreResult<()>;
 
     /// Inserts or replaces a task.
@@ -281,6 +282,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list_validate_progress(&self, run: RunKey) -> StoreResult<Vec<ValidateRunProgress>>;
     /// Removes the validate progress rows of a run.
     async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()>;
+
+    /// Inserts or replaces a cluster's suspension.
+    async fn put_suspension(&self, suspension: &Suspension) -> StoreResult<()>;
+    /// The suspension of a cluster, if it is suspended.
+    async fn get_suspension(&self, cluster_id: Uuid) -> StoreResult<Option<Suspension>>;
+    /// Removes a cluster's suspension (it is resumed); none is not an error.
+    async fn delete_suspension(&self, cluster_id: Uuid) -> StoreResult<()>;
 }
 
 /// The most progress rows written in one CQL batch, under ScyllaDB's batch size limits.

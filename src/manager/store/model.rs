@@ -521,3 +521,20 @@ impl ValidateRunProgress {
         }
     }
 }
+
+/// A suspended cluster (`scheduler_suspension`, upstream's `scheduler_suspended` drawer entry):
+/// while it exists no task of the cluster starts, by its schedule or by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// When the cluster was suspended.
+    pub started_at: DateTime<Utc>,
+    /// When it resumes by itself (`--duration`); `None` until `cairn resume`.
+    pub resume_at: Option<DateTime<Utc>>,
+    /// Whether resuming by itself starts the tasks the suspension stopped
+    /// (`--on-resume-start-tasks`).
+    pub start_tasks: bool,
+    /// The tasks that were running when the cluster was suspended, stopped by it.
+    pub stopped_tasks: Vec<Uuid>,
+}

@@ -16,14 +16,17 @@
 //! | this one | the neutral [`Value`] and [`RowReader`]; `cluster`, `scheduler_task`, `scheduler_task_run`, `backup_run`, `backup_run_progress` |
 //! | `restore` | `restore_run`, `restore_run_progress` |
 //! | `validate` | `validate_backup_run_progress` |
+//! | `suspension` | `scheduler_suspension` |
 
 mod restore;
+mod suspension;
 mod validate;
 
 pub(crate) use restore::{
     RESTORE_PROGRESS, RESTORE_RUN, restore_progress_from, restore_progress_row_key,
     restore_progress_values, restore_run_from, restore_run_values,
 };
+pub(crate) use suspension::{SUSPENSION, suspension_from, suspension_values};
 pub(crate) use validate::{VALIDATE_PROGRESS, validate_progress_from, validate_progress_values};
 
 use std::collections::BTreeMap;

@@ -17,10 +17,12 @@
 //! | `schema` | keyspace and migrations |
 //! | `restore` | the restore tables' operations |
 //! | `validate` | the validate table's operations |
+//! | `suspension` | the suspension table's operations |
 
 mod restore;
 mod row;
 mod schema;
+mod suspension;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -46,9 +48,9 @@ use super::rows::{
 };
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, PROGRESS_BATCH_ROWS, RestoreRun,
-    RestoreRunProgress, RunKey, ScyllaConfig, Store, StoreError, StoreResult, Task, TaskKey,
-    TaskRun, ValidateRunProgress, finish_task_list, readable_tasks, sort_clusters, sort_progress,
-    time_uuid_ticks,
+    RestoreRunProgress, RunKey, ScyllaConfig, Store, StoreError, StoreResult, Suspension, Task,
+    TaskKey, TaskRun, ValidateRunProgress, finish_task_list, readable_tasks, sort_clusters,
+    sort_progress, time_uuid_ticks,
 };
 
 /// Prepared statements kept per session (every statement this store issues fits).
@@ -316,6 +318,7 @@ impl Store for ScyllaStore {
             )
             .await?;
         }
+        self.remove_suspension(id).await?;
         self.exec(
             OP,
             &self.q("DELETE FROM {ks}.scheduler_task WHERE cluster_id = ?"),
@@ -562,5 +565,17 @@ impl Store for ScyllaStore {
 
     async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
         self.remove_validate_progress(run).await
+    }
+
+    async fn put_suspension(&self, s: &Suspension) -> StoreResult<()> {
+        self.write_suspension(s).await
+    }
+
+    async fn get_suspension(&self, cluster_id: Uuid) -> StoreResult<Option<Suspension>> {
+        self.read_suspension(cluster_id).await
+    }
+
+    async fn delete_suspension(&self, cluster_id: Uuid) -> StoreResult<()> {
+        self.remove_suspension(cluster_id).await
     }
 }

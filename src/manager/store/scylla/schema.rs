@@ -164,6 +164,16 @@ pub(super) const MIGRATIONS: &[(u32, &str, &[&str])] = &[
             nodes text,
             PRIMARY KEY ((cluster_id, task_id, run_id), dc, host, location))"],
     ),
+    (
+        6,
+        "scheduler suspension",
+        &["CREATE TABLE IF NOT EXISTS {ks}.scheduler_suspension (
+            cluster_id uuid PRIMARY KEY,
+            started_at timestamp,
+            resume_at timestamp,
+            start_tasks boolean,
+            stopped_tasks list<text>)"],
+    ),
 ];
 
 impl ScyllaStore {

@@ -535,3 +535,53 @@ fn validate_rows_fit_and_read_back_from_the_table_the_migrations_create() {
         ),
     );
 }
+
+#[test]
+fn suspension_rows_fit_and_read_back_from_the_table_the_migrations_create() {
+    use crate::manager::store::Suspension;
+    use crate::manager::store::rows::{SUSPENSION, suspension_from, suspension_values};
+    let now = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
+    let suspension = Suspension {
+        cluster_id: Uuid::new_v4(),
+        started_at: now,
+        resume_at: Some(now + chrono::Duration::hours(2)),
+        start_tasks: true,
+        stopped_tasks: vec![Uuid::new_v4(), Uuid::new_v4()],
+    };
+    let values = suspension_values(&suspension);
+    serializes(
+        &cql_values(values.clone()),
+        &specs("scheduler_suspension", &SUSPENSION.column_list()),
+    );
+    assert_eq!(
+        suspension_from(&round_trip(&SUSPENSION, values)).ok(),
+        Some(suspension.clone())
+    );
+    // None stopped, no end: read back as such.
+    let open = Suspension {
+        resume_at: None,
+        start_tasks: false,
+        stopped_tasks: Vec::new(),
+        ..suspension.clone()
+    };
+    assert_eq!(
+        suspension_from(&round_trip(&SUSPENSION, suspension_values(&open))).ok(),
+        Some(open)
+    );
+    // A stopped task that is not a UUID is refused naming the column.
+    let stopped = SUSPENSION
+        .index("scheduler_suspension.stopped_tasks")
+        .expect("a column");
+    let mut bad = round_trip(&SUSPENSION, suspension_values(&suspension));
+    bad.row.columns[stopped] = Some(CqlValue::List(vec![CqlValue::Text("x".to_owned())]));
+    let err = suspension_from(&bad).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("scheduler_suspension.stopped_tasks"),
+        "{err}"
+    );
+    serializes(
+        &(suspension.cluster_id,),
+        &specs("scheduler_suspension", "cluster_id"),
+    );
+}

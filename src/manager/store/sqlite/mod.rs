@@ -9,10 +9,12 @@
 //! | `schema` | migrations, opening the file |
 //! | `restore` | the restore tables' operations |
 //! | `validate` | the validate table's operations |
+//! | `suspension` | the suspension table's operations |
 
 mod restore;
 mod row;
 mod schema;
+mod suspension;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -32,8 +34,8 @@ use super::rows::{
 };
 use super::{
     BackupRun, BackupRunProgress, BackupStage, Cluster, RestoreRun, RestoreRunProgress, RunKey,
-    Store, StoreError, StoreResult, Task, TaskKey, TaskRun, ValidateRunProgress, finish_task_list,
-    readable_tasks, sort_clusters, sort_progress, time_uuid_ticks,
+    Store, StoreError, StoreResult, Suspension, Task, TaskKey, TaskRun, ValidateRunProgress,
+    finish_task_list, readable_tasks, sort_clusters, sort_progress, time_uuid_ticks,
 };
 
 /// The [`Store`] kept in one SQLite file.
@@ -182,6 +184,7 @@ impl Store for SqliteStore {
             let tx = conn.transaction().map_err(sql(OP))?;
             let id = id.to_string();
             for table in [
+                "scheduler_suspension",
                 "validate_backup_run_progress",
                 "restore_run_progress",
                 "restore_run",
@@ -432,5 +435,17 @@ impl Store for SqliteStore {
 
     async fn delete_validate_progress(&self, run: RunKey) -> StoreResult<()> {
         self.remove_validate_progress(run).await
+    }
+
+    async fn put_suspension(&self, s: &Suspension) -> StoreResult<()> {
+        self.write_suspension(s).await
+    }
+
+    async fn get_suspension(&self, cluster_id: Uuid) -> StoreResult<Option<Suspension>> {
+        self.read_suspension(cluster_id).await
+    }
+
+    async fn delete_suspension(&self, cluster_id: Uuid) -> StoreResult<()> {
+        self.remove_suspension(cluster_id).await
     }
 }

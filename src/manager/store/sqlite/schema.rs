@@ -182,6 +182,19 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
     );
     ",
     ),
+    (
+        6,
+        "scheduler suspension",
+        "
+    CREATE TABLE IF NOT EXISTS scheduler_suspension (
+        cluster_id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        resume_at INTEGER,
+        start_tasks INTEGER NOT NULL,
+        stopped_tasks TEXT NOT NULL
+    );
+    ",
+    ),
 ];
 
 /// Opens the connection and migrates the schema.
