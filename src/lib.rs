@@ -19,7 +19,7 @@
 //! | concept | home |
 //! |---|---|
 //! | starting and stopping the daemon's actors and servers | [`manager::runtime`] |
-//! | when a task runs; one runner per task type | [`manager::scheduler`] (`scheduler::runner`) |
+//! | when a task runs; one runner per task type; a suspended cluster | [`manager::scheduler`] (`scheduler::runner`, `scheduler::suspension`) |
 //! | a backup stage: its name, order, skip rule, wording | [`manager::backup::stage`] |
 //! | a stage's work on one host (message, handler, work) | [`manager::backup::node`]`::<stage>` (`snapshot`, `index`, `manifest`, `dedup`, `upload`, `commit`) |
 //! | a run's actor and its messages | [`manager::backup::supervisor`]; what it is given and shows: [`manager::backup::run`]; what it works from: [`manager::backup::plan`] |
@@ -30,6 +30,7 @@
 //! | batched progress writes, bandwidth budgets | [`manager::progress_actor`] (generic over a progress row), [`manager::rate_limit_actor`] |
 //! | reading a location: listings, manifests, "every file of this manifest is there" | [`manager::location`] |
 //! | the store's records, and each table's one row mapping | [`manager::store`] (`model`, `rows`) |
+//! | 1-1 restore: node mapping and mirror checks | [`manager::restore::one_to_one`] |
 //! | the manager↔agent requests and answers | [`agent::wire`]; the client: [`manager::agent_client`] |
 
 pub mod agent;

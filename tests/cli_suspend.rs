@@ -71,8 +71,7 @@ async fn wait_latest(s: &BackupSetup, what: &str, check: impl Fn(&Value) -> bool
 
 /// Whether the run is RUNNING with bytes uploaded.
 fn uploading(body: &Value) -> bool {
-    body["run"]["status"] == "RUNNING"
-        && body["progress"]["uploaded"].as_u64() > Some(0)
+    body["run"]["status"] == "RUNNING" && body["progress"]["uploaded"].as_u64() > Some(0)
 }
 
 /// Whether the cluster is suspended, as the API says.
@@ -174,6 +173,13 @@ async fn suspend_stops_and_holds_a_cluster_and_resume_continues_its_tasks() {
     assert_eq!(details["stopped_tasks"][0]["name"], "slow", "{details}");
     assert_eq!(details["resume_at"], Value::Null);
     assert_eq!(suspended_gauge(&s).await.as_deref(), Some("1"));
+    let status = s.cairn(&["cluster", "status", "-c", "prod"]).await;
+    let shown = status.ok("cluster status while suspended");
+    assert!(
+        shown.starts_with("Suspended since ")
+            && shown.contains("no task runs until `cairn resume -c prod`"),
+        "{shown}"
+    );
 
     // A task due now does not start while the cluster is suspended.
     s.cairn(&[
@@ -282,6 +288,12 @@ async fn suspend_stops_and_holds_a_cluster_and_resume_continues_its_tasks() {
         "what the stopped runs uploaded is not uploaded again: {done}"
     );
     assert_eq!(suspended_gauge(&s).await.as_deref(), Some("0"));
+    let status = s.cairn(&["cluster", "status", "-c", "prod"]).await;
+    assert!(
+        !status.ok("cluster status resumed").contains("Suspended"),
+        "{}",
+        status.stdout
+    );
     let not = s.cairn(&["resume", "-c", "prod"]).await;
     assert_eq!(
         not.ok("resume again"),

@@ -1,5 +1,5 @@
 //! The client side of the manager's REST API, shared by `cairn cluster`, `cairn tasks`,
-//! `cairn start|stop|resume`: JSON calls, errors as one line, and printing results.
+//! `cairn start|stop`, `cairn suspend|resume`, `cairn info`: JSON calls, errors as one line, and printing results.
 //!
 //! The manager is found at `--url`, else `CAIRN_URL`, else [`DEFAULT_URL`] (the manager's default
 //! `http` address in `config/manager.yaml`). A failed command prints one line to stderr and exits

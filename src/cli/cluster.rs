@@ -11,6 +11,7 @@ use super::client::{
 };
 use super::output::Format;
 use crate::manager::api::clusters::{ClusterInfo, ClusterStatus, NodeStatus, parse_cluster_id};
+use crate::manager::api::suspend::SuspendDetails;
 use crate::manager::config::Secret;
 use crate::units::format_bytes;
 
@@ -302,8 +303,29 @@ async fn status(client: &ManagerClient, cluster: &str, format: Format) -> Result
     if let (Some(e), Format::Table) = (&s.error, format) {
         eprintln!("cluster {}: {}", s.name, e.replace('\n', " "));
     }
+    if format == Format::Table
+        && let Some(line) = suspension_line(client, &s.name).await
+    {
+        print_text(&line);
+    }
     print(format, &answer, &STATUS_HEADER, &status_rows(&s));
     Ok(())
+}
+
+/// The line `cluster status` starts with when the cluster is suspended (its tasks do not run);
+/// `None` when it is not, or when the manager does not say.
+async fn suspension_line(client: &ManagerClient, cluster: &str) -> Option<String> {
+    let path = format!("/api/v1/cluster/{}/suspended/details", segment(cluster));
+    let details: SuspendDetails = parse(&client.get(&path).await.ok()?, &path).ok()?;
+    if !details.suspended {
+        return None;
+    }
+    let since = details.started_at.map(time).unwrap_or_else(|| "?".into());
+    let until = match details.resume_at {
+        Some(t) => format!("resumes by itself at {}", time(t)),
+        None => format!("no task runs until `cairn resume -c {cluster}`"),
+    };
+    Some(format!("Suspended since {since}: {until}.\n"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `cairn tasks` (a cluster's tasks with their schedule, next run, last status and ID, as
-//! `sctool tasks` shows them) and `cairn start|stop [--disable|--delete]|resume` of one task.
+//! `sctool tasks` shows them) and `cairn start|stop [--disable|--delete]` of one task.
 //!
 //! A task is named as `TYPE/NAME`, `TYPE/ID`, `NAME` or `ID` (the way sctool takes `type/id`);
 //! without a type, the name or id must be unique among the cluster's tasks. A bare `TYPE` (e.g.
@@ -101,7 +101,7 @@ pub struct StopArgs {
     pub delete: bool,
 }
 
-/// What `cairn start|stop|resume` does with the task.
+/// What `cairn start|stop` does with the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Start a run now; `true` continues the last run where it stopped.
@@ -221,7 +221,7 @@ pub async fn run_list(
     Ok(())
 }
 
-/// Runs `cairn start|stop|resume` of `task` against the manager `manager` reaches; `start` prints the new
+/// Runs `cairn start|stop` of `task` against the manager `manager` reaches; `start` prints the new
 /// run's id.
 pub async fn run_action(
     task: TaskRef,

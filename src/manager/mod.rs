@@ -27,7 +27,7 @@
 //! | [`run_record`] | the bookkeeping around a run of any kind: its task run row and its task's outcome at start and end, the run metrics, what the scheduler is told |
 //! | [`runtime`] | `Runtime`: starts the progress, rate-limit and scheduler actors (with one runner per task type) and the servers in order, and stops them in reverse; used by `cairn manager` and the tests |
 //! | [`schedule`] | when tasks run: cron lines, intervals, start dates, weekly windows, retry backoff |
-//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones; what it finds at start-up (`scheduler::startup`) |
+//! | [`scheduler`] | `Scheduler`: when each task runs; starts and stops runs through one runner per task type (`scheduler::runner`: backup now), retries failed ones; what it finds at start-up (`scheduler::startup`); a cluster's suspension (`scheduler::suspension`) |
 //! | [`store`] | the manager's state (clusters, tasks, runs, progress) behind a `Store` trait: SQLite by default, ScyllaDB optionally; `store/rows.rs` holds each table's column list and row mapping once for both |
 //! | [`validate`] | validate (`validate_backup`): the per-node check shared by the online run (`ValidateSupervisor`, through the agents) and `--offline` (straight from the store): missing files, broken snapshots, sizes, SSTable content, orphans and their safe deletion (see its table) |
 

@@ -384,7 +384,7 @@ async fn sqlite_corrupt_validate_rows_are_refused_naming_the_column() {
 }
 
 #[tokio::test]
-async fn sqlite_database_of_schema_4_migrates_to_5_keeping_its_rows() {
+async fn sqlite_database_of_schema_4_migrates_to_the_current_schema_keeping_its_rows() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("manager.db");
     let c = cluster("validate-migrated");
