@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::cli::{BackupSetup, Run, files_under, table_rows};
+use common::cli::{BackupSetup, files_under, table_rows};
 use common::sm_layout::{ODD_TAG, ODD_TASK, ODD_VERSION, write_odd_manifests};
 use serde_json::{Value, json};
 
@@ -378,25 +378,6 @@ async fn a_backup_is_listed_its_files_shown_and_deleted() {
     assert_eq!(local["hosts"].as_array().map(Vec::len), Some(3), "{local}");
 }
 
-/// Asserts a partial listing: exit status 7, the damaged manifest named on stderr with its
-/// location, then the warning.
-fn assert_partial(run: &Run, damaged: &str, what: &str) {
-    assert_eq!(run.code, 7, "{what}:\n{}\n{}", run.stdout, run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{what}: {lines:?}");
-    let named = format!("skipped manifest {damaged} in localstorage:bkt: ");
-    assert!(
-        lines[0].starts_with(&named) && lines[0].len() > named.len(),
-        "{what}: {}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("warning: 1 manifest could not be read"),
-        "{what}: {}",
-        lines[1]
-    );
-}
-
 /// Another cluster's snapshot in prod's bucket, with odd and damaged manifests: listed through
 /// prod's agents with --query-cluster-id and --all-clusters, the damaged manifest named; dates
 /// relative to now; sctool's file lines.
@@ -415,7 +396,7 @@ async fn another_clusters_odd_manifests_are_read_through_the_manager(s: &BackupS
     let theirs = s
         .cairn(&["backup", "list", "-c", "prod", "--query-cluster-id", odd])
         .await;
-    assert_partial(&theirs, &damaged, "list --query-cluster-id");
+    theirs.partial(&damaged, "list --query-cluster-id");
     assert_eq!(
         table_rows(&theirs.stdout, &header),
         [[
@@ -428,7 +409,7 @@ async fn another_clusters_odd_manifests_are_read_through_the_manager(s: &BackupS
         "the v2, future, v3 and version-less manifests; not the empty one"
     );
     let json = list(&["--all-clusters", "-o", "json"]).await;
-    assert_partial(&json, &damaged, "list --all-clusters -o json");
+    json.partial(&damaged, "list --all-clusters -o json");
     let doc: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["backups"].as_array().map(Vec::len), Some(2), "{doc}");
     assert_eq!(doc["skipped"][0]["path"], json!(damaged));
@@ -463,7 +444,7 @@ async fn another_clusters_odd_manifests_are_read_through_the_manager(s: &BackupS
             "--sctool",
         ])
         .await;
-    assert_partial(&files, &damaged, "files --sctool");
+    files.partial(&damaged, "files --sctool");
     let mut expected = format!(
         "localstorage://bkt/backup/schema/cluster/{odd}/task_{ODD_TASK}_tag_{ODD_TAG}_schema.tar.gz \t ./\n"
     );
@@ -490,6 +471,6 @@ async fn another_clusters_odd_manifests_are_read_through_the_manager(s: &BackupS
             ODD_TAG,
         ])
         .await;
-    assert_partial(&all, &damaged, "files --all-clusters");
+    all.partial(&damaged, "files --all-clusters");
     assert_eq!(all.stdout.lines().count(), 6, "{}", all.stdout);
 }

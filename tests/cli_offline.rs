@@ -378,31 +378,6 @@ async fn backups_are_listed_and_their_files_shown_from_the_location_alone() {
     }
 }
 
-/// Stdout as JSON, whatever the exit status.
-fn stdout_json(run: &Run, what: &str) -> Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", run.stdout))
-}
-
-/// Asserts a partial listing: exit status 7, the damaged manifest named on stderr with its
-/// location, then the warning.
-fn assert_partial(run: &Run, damaged: &str, what: &str) {
-    assert_eq!(run.code, 7, "{what}:\n{}\n{}", run.stdout, run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{what}: {lines:?}");
-    let named = format!("skipped manifest {damaged} in localstorage:bkt: ");
-    assert!(
-        lines[0].starts_with(&named) && lines[0].len() > named.len(),
-        "{what}: {}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("warning: 1 manifest could not be read"),
-        "{what}: {}",
-        lines[1]
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -432,7 +407,7 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
 
     // The v2, `future`, v3 and version-less manifests are listed; the empty one is no node.
     let list = run(at("list", &["-c", odd])).await;
-    assert_partial(&list, &damaged, "list");
+    list.partial(&damaged, "list");
     let rows = table_rows(&list.stdout, &header);
     assert_eq!(
         rows,
@@ -441,8 +416,8 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
         list.stdout
     );
     let json = run(at("list", &["-c", odd, "-o", "json"])).await;
-    assert_partial(&json, &damaged, "list -o json");
-    let doc = stdout_json(&json, "list -o json");
+    json.partial(&damaged, "list -o json");
+    let doc = json.stdout_json("list -o json");
     assert_eq!(doc["backups"][0]["snapshot_info"][0]["nodes"], json!(4));
     assert_eq!(doc["skipped"].as_array().map(Vec::len), Some(1), "{doc}");
     assert_eq!(doc["skipped"][0]["location"], json!("localstorage:bkt"));
@@ -455,7 +430,7 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
 
     // Every cluster's backups, or only the other one's (which has nothing damaged: exit 0).
     let all = run(at("list", &["--all-clusters"])).await;
-    assert_partial(&all, &damaged, "list --all-clusters");
+    all.partial(&damaged, "list --all-clusters");
     let tasks: Vec<String> = table_rows(&all.stdout, &header)
         .into_iter()
         .map(|r| r[0].clone())
@@ -477,7 +452,7 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
     let recent = run(at("list", &["-c", odd, "--min-date", "now-1h"])).await;
     assert!(table_rows(recent.ok("--min-date now-1h"), &header).is_empty());
     let until_now = run(at("list", &["-c", odd, "--max-date", "now+1h"])).await;
-    assert_partial(&until_now, &damaged, "--max-date now+1h");
+    until_now.partial(&damaged, "--max-date now+1h");
     assert_eq!(table_rows(&until_now.stdout, &header).len(), 1);
     for (flag, value) in [("--min-date", "now-1y"), ("--max-date", "now+")] {
         let bad = run(at("list", &["-c", odd, flag, value])).await;
@@ -494,7 +469,7 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
     };
     let schema = format!("backup/schema/cluster/{odd}/task_{ODD_TASK}_tag_{ODD_TAG}_schema.tar.gz");
     let files = run(at("files", &["-c", odd, "-T", ODD_TAG])).await;
-    assert_partial(&files, &damaged, "files");
+    files.partial(&damaged, "files");
     let mut expected = vec![format!("localstorage:bkt/{schema}  schema")];
     let data = [
         ("n1", "mc-1-big-Data.db"),
@@ -508,10 +483,9 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
             .map(|(n, f)| format!("{}  shop/orders", sst(n, f))),
     );
     assert_eq!(files.stdout.lines().collect::<Vec<_>>(), expected);
-    let doc = stdout_json(
-        &run(at("files", &["-c", odd, "-T", ODD_TAG, "-o", "json"])).await,
-        "files",
-    );
+    let doc = run(at("files", &["-c", odd, "-T", ODD_TAG, "-o", "json"]))
+        .await
+        .stdout_json("files");
     assert_eq!(
         doc["files"].as_array().map(Vec::len),
         Some(4),
@@ -533,7 +507,7 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
         &["-c", odd, "-T", ODD_TAG, "--sctool", "--with-version"],
     ))
     .await;
-    assert_partial(&sctool, &damaged, "files --sctool");
+    sctool.partial(&damaged, "files --sctool");
     let mut expected = format!("localstorage://bkt/{schema} \t ./\n");
     for (n, f) in data {
         let url = sst(n, f).replacen(':', "://", 1);
@@ -550,7 +524,7 @@ async fn every_readable_manifest_is_listed_and_the_damaged_one_named() {
         "{text}"
     );
     let everyone = run(at("files", &["--all-clusters", "-T", ODD_TAG])).await;
-    assert_partial(&everyone, &damaged, "files --all-clusters");
+    everyone.partial(&damaged, "files --all-clusters");
     assert_eq!(
         everyone.stdout.lines().count(),
         text.lines().count() + expected.lines().count(),

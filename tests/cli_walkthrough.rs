@@ -389,7 +389,8 @@ impl Session {
 
 /// The snapshots of a `backup list -o json` document as `TAG N nodes SIZE`.
 fn snapshots(doc: &Value) -> BTreeSet<String> {
-    doc.as_array()
+    doc["backups"]
+        .as_array()
         .into_iter()
         .flatten()
         .flat_map(|e| e["snapshot_info"].as_array().cloned().unwrap_or_default())
@@ -882,8 +883,13 @@ async fn backup_list_and_files(session: &Session) {
     let text = readable(&run, "backup list --show-tables").to_string();
     let rows = run.table("backup list --show-tables", &BACKUP_LIST);
     let doc = session.json("backup list -c demo --show-tables").await;
-    let entries = doc.as_array().expect("a list");
+    let entries = doc["backups"].as_array().expect("a list");
     assert_eq!(entries.len(), 1, "one task's backups: {doc:#}");
+    assert_eq!(
+        doc["skipped"],
+        serde_json::json!([]),
+        "nothing skipped: {doc:#}"
+    );
     let entry = &entries[0];
     let tasks = session.json("tasks -c demo --all").await;
     assert_eq!(entry["task_id"], tasks[0]["id"], "the demo task's");
@@ -963,7 +969,7 @@ async fn backup_list_and_files(session: &Session) {
     let doc = session
         .json(&format!("backup files -c demo -T {tag}"))
         .await;
-    let manifests = doc.as_array().expect("a manifest per node");
+    let manifests = doc["files"].as_array().expect("a manifest per node");
     assert_eq!(manifests.len(), session.node_count, "a manifest per node");
     let mut expected = BTreeSet::new();
     for m in manifests {

@@ -52,6 +52,32 @@ impl Run {
             .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
+    /// Asserts a partial listing of `localstorage:bkt` (exit status 7): the `damaged` manifest
+    /// named on stderr with its location and why, then the warning; answers stdout.
+    pub fn partial(&self, damaged: &str, what: &str) -> &str {
+        assert_eq!(self.code, 7, "{what}:\n{}\n{}", self.stdout, self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{what}: {lines:?}");
+        let named = format!("skipped manifest {damaged} in localstorage:bkt: ");
+        assert!(
+            lines[0].starts_with(&named) && lines[0].len() > named.len(),
+            "{what}: {}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("warning: 1 manifest could not be read"),
+            "{what}: {}",
+            lines[1]
+        );
+        &self.stdout
+    }
+
+    /// Stdout as JSON, whatever the exit status.
+    pub fn stdout_json(&self, what: &str) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
     /// The data lines of a table whose first line is `header` (columns two or more spaces
     /// apart), each split into its cells.
     pub fn table(&self, what: &str, header: &[&str]) -> Vec<Vec<String>> {
