@@ -140,6 +140,9 @@ struct Shared {
     users: usize,
     /// Stops the renewal.
     stop: CancellationToken,
+    /// The renewal task: awaited on release, so that a renewal in flight has recorded its write
+    /// before the release compares it with the store's.
+    renewal: tokio::task::JoinHandle<()>,
     /// The last write, for the release.
     written: Arc<StdMutex<Written>>,
     /// Why it was lost, once it was.
@@ -239,22 +242,27 @@ impl Lease {
                 }
             };
             tracing::info!(location = %target.location, lease = %written.record, "lease taken");
+            let stop = CancellationToken::new();
+            let written = Arc::new(StdMutex::new(written));
+            let lost = Arc::new(StdMutex::new(None));
+            let users_lost = Arc::new(StdMutex::new(vec![on_lost.clone()]));
+            let renewal = tokio::spawn(renew_loop(
+                settings.clone(),
+                target.clone(),
+                written.clone(),
+                lost.clone(),
+                users_lost.clone(),
+                stop.clone(),
+            ));
             let shared = Shared {
                 target,
                 users: 1,
-                stop: CancellationToken::new(),
-                written: Arc::new(StdMutex::new(written)),
-                lost: Arc::new(StdMutex::new(None)),
-                on_lost: Arc::new(StdMutex::new(vec![on_lost.clone()])),
+                stop,
+                renewal,
+                written,
+                lost,
+                on_lost: users_lost,
             };
-            tokio::spawn(renew_loop(
-                settings.clone(),
-                shared.target.clone(),
-                shared.written.clone(),
-                shared.lost.clone(),
-                shared.on_lost.clone(),
-                shared.stop.clone(),
-            ));
             lease.lost.push(shared.lost.clone());
             lease.keys.push(key);
             *slot = Some(shared);
@@ -304,6 +312,10 @@ async fn release_keys(keys: Vec<Key>) {
         }
         if let Some(shared) = slot.take() {
             shared.stop.cancel();
+            // A renewal in flight may have rewritten the object: wait until it has recorded
+            // that write, or the release would find a nonce it does not know and leave the
+            // lease to expire.
+            let _ = shared.renewal.await;
             let written = shared.written.lock().ok().map(|w| w.clone());
             if let Some(w) = written {
                 shared.target.release(&w).await;
