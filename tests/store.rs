@@ -27,6 +27,29 @@ use cairn::manager::store::{
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+/// Every schema version the SQLite store of this build records.
+const CURRENT_VERSIONS: [u32; 6] = [1, 2, 3, 4, 5, 6];
+
+/// Takes the SQLite file at `path` back to an older build's schema with `downgrade` (SQL), opens
+/// it again and asserts it was migrated to the current schema; answers the migrated store.
+async fn reopen_after_downgrade(
+    path: &std::path::Path,
+    downgrade: &str,
+) -> store::sqlite::SqliteStore {
+    let raw = rusqlite::Connection::open(path).expect("open the file directly");
+    raw.execute_batch(downgrade)
+        .unwrap_or_else(|e| panic!("{downgrade}: {e}"));
+    drop(raw);
+    let upgraded = store::sqlite::SqliteStore::open(path)
+        .await
+        .expect("migrated");
+    assert_eq!(
+        upgraded.schema_versions().await.expect("versions"),
+        CURRENT_VERSIONS
+    );
+    upgraded
+}
+
 /// A time at millisecond precision, as the stores keep them.
 fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).expect("a representable time")

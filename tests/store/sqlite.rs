@@ -5,7 +5,7 @@
 use cairn::manager::backup::stage::BackupStage;
 use cairn::manager::store::{self, Store, StoreConfig, StoreError, TaskType};
 
-use super::{backup_run, cluster, now, restore, task};
+use super::{CURRENT_VERSIONS, backup_run, cluster, now, reopen_after_downgrade, restore, task};
 
 #[tokio::test]
 async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
@@ -18,7 +18,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         let first = store::sqlite::SqliteStore::open(&path).await.expect("open");
         assert_eq!(
             first.schema_versions().await.expect("versions"),
-            [1, 2, 3, 4, 5, 6]
+            CURRENT_VERSIONS
         );
         first.put_cluster(&c).await.expect("put cluster");
         first.put_task(&t).await.expect("put task");
@@ -33,7 +33,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("reopen");
     assert_eq!(
         second.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5, 6],
+        CURRENT_VERSIONS,
         "migrations are not applied twice"
     );
     // The WAL file may still hold the first connection's writes: still visible here.
@@ -58,7 +58,7 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
         .expect("migrations run again");
     assert_eq!(
         rerun.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5, 6]
+        CURRENT_VERSIONS
     );
     assert_eq!(
         rerun.list_clusters().await.expect("list").len(),
@@ -69,19 +69,11 @@ async fn sqlite_reopen_keeps_data_and_migrations_run_once() {
 
     // A database of the first schema (no backup_run.skipped_hosts) is migrated: its runs read
     // with no node left out.
-    let raw = rusqlite::Connection::open(&path).expect("open the file directly");
-    raw.execute_batch(
+    let upgraded = reopen_after_downgrade(
+        &path,
         "ALTER TABLE backup_run DROP COLUMN skipped_hosts; DELETE FROM schema_version WHERE version = 2;",
     )
-    .expect("back to the first schema");
-    drop(raw);
-    let upgraded = store::sqlite::SqliteStore::open(&path)
-        .await
-        .expect("migrated");
-    assert_eq!(
-        upgraded.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5, 6]
-    );
+    .await;
     let old = upgraded.get_backup_run(r.key()).await.expect("get run");
     assert_eq!(old.map(|r| r.skipped_hosts), Some(Vec::new()));
 }

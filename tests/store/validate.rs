@@ -9,7 +9,7 @@ use cairn::manager::store::{
 use cairn::manager::validate::report::{ContentFinding, FindingKind, NodeReport, SizeMismatch};
 use chrono::Duration;
 
-use super::{cluster, now, task, task_run};
+use super::{CURRENT_VERSIONS, cluster, now, reopen_after_downgrade, task, task_run};
 
 /// The report of node `node_id` of `dc`, checked by `host`: a missing file, a table whose sizes
 /// do not add up, a corrupt SSTable and an orphan.
@@ -397,20 +397,11 @@ async fn sqlite_database_of_schema_4_migrates_to_the_current_schema_keeping_its_
         first.put_task_run(&run).await.expect("put run");
     }
     // Back to the schema an older build made: no validate table, version 5 not recorded.
-    let raw = rusqlite::Connection::open(&path).expect("open the file directly");
-    raw.execute_batch(
+    let upgraded = reopen_after_downgrade(
+        &path,
         "DROP TABLE validate_backup_run_progress; DELETE FROM schema_version WHERE version = 5;",
     )
-    .expect("back to schema 4");
-    drop(raw);
-
-    let upgraded = store::sqlite::SqliteStore::open(&path)
-        .await
-        .expect("migrated");
-    assert_eq!(
-        upgraded.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5, 6]
-    );
+    .await;
     assert_eq!(
         upgraded.get_cluster(c.id).await.expect("get"),
         Some(c.clone())
@@ -439,7 +430,7 @@ async fn sqlite_database_of_schema_4_migrates_to_the_current_schema_keeping_its_
         .expect("reopen");
     assert_eq!(
         again.schema_versions().await.expect("versions"),
-        [1, 2, 3, 4, 5, 6]
+        CURRENT_VERSIONS
     );
     assert_eq!(
         again
